@@ -1,0 +1,45 @@
+"""Domain errors. Each one says what is wrong, where, and what to do about it.
+
+They are raised by the modules that read user input (policy, lock files, arguments) and
+translated once, at the edge of the CLI, into ``error: ...`` plus a ``hint: ...`` line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PreflightError(Exception):
+    """Base class: a problem the user can fix, reported without a traceback."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(PreflightError, ValueError):
+    """The policy in ``pyproject.toml`` is unreadable or invalid."""
+
+    def __init__(self, path: Path, key: str | None, message: str, *, hint: str | None = None):
+        where = f"{path}: [tool.preflight]" + (f" key {key!r}" if key else "")
+        super().__init__(f"{where}: {message}", hint=hint)
+        self.path = path
+        self.key = key
+
+
+class LockError(PreflightError, ValueError):
+    """A lock file is missing, unreadable, or does not parse."""
+
+    def __init__(self, path: Path, line: int | None, message: str, *, hint: str | None = None):
+        where = f"{path}" + (f", line {line}" if line is not None else "")
+        super().__init__(f"{where}: {message}", hint=hint)
+        self.path = path
+        self.line = line
+
+
+class UsageError(PreflightError):
+    """A command-line argument is wrong (a path that does not exist, say)."""
