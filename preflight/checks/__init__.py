@@ -1,0 +1,63 @@
+"""The checks, in report order, and the engine that runs them.
+
+A check whose needed fact could not be gathered is skipped, pointing at the check that reports
+the root cause, so one broken thing is reported once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from preflight.checks import config, files, interpreter, lock, packages, performance, security
+from preflight.checks.base import OWNER, Check, Context, Need
+from preflight.errors import LockError
+from preflight.facts import ProbeFailure
+from preflight.results import CheckResult, Status
+
+ALL: tuple[Check, ...] = (
+    *interpreter.CHECKS,
+    packages.CHECKS[0],  # package_dependencies
+    *lock.CHECKS,  # wheel_status
+    packages.CHECKS[1],  # lock_sync
+    *files.CHECKS,
+    *config.CHECKS,
+    *security.CHECKS,
+    *performance.CHECKS,
+)
+BY_ID = {c.id: c for c in ALL}
+
+
+def _missing(ctx: Context, need: Need) -> bool:
+    value = {
+        "interpreter": ctx.interpreter,
+        "lock": ctx.lock,
+        "integrity": ctx.integrity,
+        "performance": ctx.performance,
+    }[need]
+    return value is None or isinstance(value, ProbeFailure | LockError)
+
+
+def run_checks(ctx: Context, checks: tuple[Check, ...] = ALL) -> list[CheckResult]:
+    results = []
+    for check in checks:
+        blocked = next((n for n in check.needs if _missing(ctx, n)), None)
+        if blocked is not None and OWNER[blocked] != check.id:
+            owner = OWNER[blocked]
+            results.append(
+                CheckResult(
+                    check.id,
+                    check.title,
+                    Status.SKIP,
+                    f"skipped: needs the {blocked}, which is unavailable (see {owner})",
+                    details={"blocked_by": owner},
+                )
+            )
+            continue
+        start = time.perf_counter()
+        result = check.run(ctx)
+        results.append(replace(result, seconds=round(time.perf_counter() - start, 4)))
+    return results
+
+
+__all__ = ["ALL", "BY_ID", "Check", "Context", "run_checks"]

@@ -1,0 +1,173 @@
+"""The command line: ``main(argv) -> int``, a thin pipeline of small steps.
+
+Human text goes to stderr, data (``--format json``) to stdout. Domain errors are translated
+once, here, into ``error: ...`` and ``hint: ...`` lines with exit code 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+
+from preflight import __version__
+from preflight.checks import ALL, BY_ID, run_checks
+from preflight.checks.base import Context
+from preflight.errors import PreflightError, UsageError
+from preflight.facts import InterpreterFacts
+from preflight.gather import gather
+from preflight.policy import load_policy
+from preflight.report import dumps, summary_lines, write_reports
+from preflight.results import EXIT_INTERRUPTED, EXIT_USAGE, Report
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad usage, which would read as WARNING: raise instead."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="preflight", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"preflight {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    check = sub.add_parser(
+        "check",
+        help="judge one environment against the policy and its lock",
+        description="Judge the environment of one interpreter against the policy in "
+        "pyproject.toml and a pip-tools lock. Exit 0 passed, 1 failed, 2 warnings, 3 usage.",
+    )
+    add_check_options(check)
+    return parser
+
+
+def add_check_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the target interpreter (default: the one running preflight)",
+    )
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=Path.cwd(),
+        help="folder holding pyproject.toml with [tool.preflight] (default: .)",
+    )
+    parser.add_argument(
+        "--lock", type=Path, help="pip-tools lock (default: the policy's lock for the X.Y)"
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports"),
+        help="where the JSON report and the log are written (default: ./reports)",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=sorted(BY_ID),
+        metavar="CHECK",
+        help="leave a check out (repeatable), e.g. --skip performance",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return run_check(args)
+    except PreflightError as exc:
+        return _error(exc)
+    except KeyboardInterrupt:
+        print("preflight: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _error(exc: PreflightError) -> int:
+    print(f"error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run_check(args: argparse.Namespace) -> int:
+    report = check_environment(args)
+    if args.format == "json":
+        sys.stdout.write(dumps(report))
+    for line in summary_lines(report):
+        print(line, file=sys.stderr)
+    return report.exit_code
+
+
+def check_environment(args: argparse.Namespace) -> Report:
+    """Policy → facts → checks → report on disk. Shared by check, gate and monitor."""
+    started_local = datetime.now().astimezone()
+    start = time.perf_counter()
+    policy = load_policy(args.project.resolve())
+    python = _resolve_python(args.python)
+    lock = _resolve_lock(args.lock)
+    ctx = gather(policy, python, lock=lock, performance="performance" not in args.skip)
+    results = run_checks(ctx, tuple(c for c in ALL if c.id not in args.skip))
+    report = Report(
+        timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        interpreter=_interpreter_summary(ctx),
+        python_status=_python_status(ctx),
+        checks=tuple(results),
+        duration_s=round(time.perf_counter() - start, 3),
+        project=str(policy.project_dir),
+        lock=str(ctx.lock_path) if ctx.lock_path else None,
+        tool_version=__version__,
+    )
+    json_path, log_path = write_reports(report, args.report_dir, started=started_local)
+    print(f"report: {json_path}\nlog: {log_path}", file=sys.stderr)
+    return report
+
+
+def _resolve_python(value: str) -> str:
+    path = Path(value)
+    if not path.exists():
+        raise UsageError(
+            f"--python {value}: no such file",
+            hint="pass the path of an interpreter, e.g. .venv/bin/python",
+        )
+    if path.is_dir():
+        raise UsageError(
+            f"--python {value}: is a folder, not an interpreter",
+            hint=f"did you mean {path / 'bin' / 'python'}?",
+        )
+    if not os.access(path, os.X_OK):
+        raise UsageError(
+            f"--python {value}: is not executable",
+            hint=f"chmod +x {value}, or pass the path of an interpreter",
+        )
+    return str(path.absolute())  # not resolved: a venv's python is a symlink to its base
+
+
+def _resolve_lock(value: Path | None) -> Path | None:
+    return value.absolute() if value is not None else None
+
+
+def _interpreter_summary(ctx: Context) -> dict[str, object]:
+    facts = ctx.interpreter
+    if isinstance(facts, InterpreterFacts):
+        return {
+            "path": ctx.python,
+            "executable": facts.executable,
+            "version": facts.version,
+            "implementation": facts.implementation,
+            "prefix": facts.prefix,
+        }
+    return {"path": ctx.python, "version": facts.version, "error": facts.kind}
+
+
+def _python_status(ctx: Context) -> str:
+    if isinstance(ctx.interpreter, InterpreterFacts):
+        return ctx.policy.classify(ctx.interpreter.version)[0]
+    return "unknown"

@@ -1,0 +1,95 @@
+"""Gather the facts the checks judge: probe first, then the slow parts side by side.
+
+The interpreter probe is quick and everything else depends on it. After it, the performance
+probe (a child process importing the required packages) runs while this process hashes every
+installed file, so the check costs about as much as its slowest part, not the sum.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from preflight import integrity, interpreter, lockfile
+from preflight.checks.base import Context
+from preflight.errors import LockError
+from preflight.facts import InterpreterFacts
+from preflight.policy import Policy
+
+
+def gather(
+    policy: Policy,
+    python: str,
+    *,
+    lock: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    performance: bool = True,
+    probe_timeout: float = 30.0,
+    perf_timeout: float = 120.0,
+) -> Context:
+    env = dict(os.environ if environ is None else environ)
+    now = datetime.now(UTC)
+    facts = interpreter.probe_interpreter(python, timeout=probe_timeout)
+    if not isinstance(facts, InterpreterFacts):
+        # Without an interpreter there is no lock to choose, but an explicit --lock is judged.
+        parsed = _parse(lock) if lock is not None else None
+        return Context(policy, python, facts, env, now, lock_path=lock, lock=parsed)
+    lock_path = lock if lock is not None else policy.lock_path(facts.version)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        perf = (
+            pool.submit(
+                interpreter.measure_performance,
+                python,
+                policy.import_names(),
+                timeout=perf_timeout,
+            )
+            if performance
+            else None
+        )
+        committed = pool.submit(git_commit_time, lock_path)
+        parsed = _parse(lock_path)
+        scan = integrity.scan(facts)
+        return Context(
+            policy,
+            python,
+            facts,
+            env,
+            now,
+            lock_path=lock_path,
+            lock=parsed,
+            lock_committed=committed.result(),
+            integrity=scan,
+            performance=perf.result() if perf is not None else None,
+        )
+
+
+def _parse(path: Path) -> lockfile.Lock | LockError:
+    try:
+        return lockfile.parse_lock(path)
+    except LockError as exc:
+        return exc
+
+
+def git_commit_time(path: Path) -> datetime | None:
+    """When the lock was last committed, if it is in a git work tree (a clone resets mtimes)."""
+    if not path.is_file():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%cI", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    try:
+        return datetime.fromisoformat(out.stdout.strip()) if out.returncode == 0 else None
+    except ValueError:
+        return None

@@ -1,0 +1,107 @@
+"""Three views of one Report: the JSON document, the log file, the terminal summary."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from preflight.atomic import write_atomic
+from preflight.results import SCHEMA_VERSION, Report, Severity, Status
+
+REPORT_NAME = "runtime_verification_results.json"
+TERMINAL_FINDINGS = 5  # per check on the terminal; the log and JSON have them all
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    violations = report.violations()
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "preflight", "version": report.tool_version},
+        "timestamp": report.timestamp,
+        "project": report.project,
+        "lock": report.lock,
+        "interpreter": report.interpreter,
+        "python_status": report.python_status,
+        "status": report.status.value,
+        "overall_status": report.overall_status.value,
+        "exit_code": report.exit_code,
+        "checks": {
+            c.id: {
+                "title": c.title,
+                "status": c.status.label,
+                "message": c.message,
+                "findings": [
+                    {"severity": f.severity.value, "message": f.message, "remedy": f.remedy}
+                    for f in c.findings
+                ],
+                "details": c.details,
+                "seconds": c.seconds,
+            }
+            for c in report.checks
+        },
+        "violations": [
+            {"check": cid, "severity": f.severity.value, "message": f.message, "remedy": f.remedy}
+            for cid, f in violations
+        ],
+        # The seed's consumers count warnings separately; kept as a view of the same findings.
+        "warnings": [
+            {"check": cid, "message": f.message}
+            for cid, f in violations
+            if f.severity is Severity.WARNING
+        ],
+        "duration_s": report.duration_s,
+    }
+
+
+def dumps(report: Report) -> str:
+    return json.dumps(to_json(report), indent=2, sort_keys=False) + "\n"
+
+
+_MARK = {Status.PASS: "✓", Status.WARN: "⚠", Status.FAIL: "✗", Status.SKIP: "-"}
+
+
+def summary_lines(report: Report, *, limit: int | None = TERMINAL_FINDINGS) -> list[str]:
+    lines = [
+        f"preflight {report.interpreter.get('path', '?')}"
+        f" (Python {report.interpreter.get('version', '?')}, {report.python_status})"
+    ]
+    width = max(len(c.id) for c in report.checks)
+    for c in report.checks:
+        lines.append(f"{_MARK[c.status]} {c.id:<{width}}  {c.status.label:<4}  {c.message}")
+        shown = c.findings if limit is None or len(c.findings) <= limit + 1 else c.findings[:limit]
+        if len(c.findings) > 1 or (c.findings and c.findings[0].remedy):
+            for f in shown:
+                lines.append(f"    {f.severity.value}: {f.message}")
+                if f.remedy:
+                    lines.append(f"      fix: {f.remedy}")
+            if len(shown) < len(c.findings):
+                lines.append(f"    ... and {len(c.findings) - len(shown)} more (see the report)")
+    lines.append(
+        f"{report.status.value} ({report.overall_status.value}) in {report.duration_s:.2f} s"
+    )
+    return lines
+
+
+def log_text(report: Report, *, started: datetime) -> str:
+    stamp = started.strftime("%Y-%m-%d %H:%M:%S")
+    body = [
+        "=== preflight runtime check ===",
+        f"Timestamp: {report.timestamp}",
+        f"Project: {report.project}",
+        f"Lock: {report.lock}",
+        *summary_lines(report, limit=None),
+        f"Status: {report.status.value}",
+        f"Overall: {report.overall_status.value}",
+    ]
+    return "".join(f"{stamp} - {line}\n" for line in body)
+
+
+def write_reports(report: Report, folder: Path, *, started: datetime) -> tuple[Path, Path]:
+    """Write the JSON report and the timestamped log, each atomically; return their paths."""
+    json_path = folder / REPORT_NAME
+    log_path = folder / f"preflight_check_{started.strftime('%Y%m%d_%H%M%S')}.log"
+    write_atomic(json_path, dumps(report))
+    write_atomic(log_path, log_text(report, started=started))
+    return json_path, log_path

@@ -1,0 +1,141 @@
+"""Hand-built facts, so that checks can be tested as the pure functions they are."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from preflight.checks.base import Context
+from preflight.facts import DistFacts, IntegrityFacts, InterpreterFacts, PerformanceFacts
+from preflight.lockfile import Lock, LockEntry, LockHeader
+from preflight.policy import policy_from_table
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+SITE = "/env/lib/python3.12/site-packages"
+MARKERS = {
+    "implementation_name": "cpython",
+    "implementation_version": "3.12.1",
+    "os_name": "posix",
+    "platform_machine": "x86_64",
+    "platform_python_implementation": "CPython",
+    "platform_release": "6.1",
+    "platform_system": "Linux",
+    "platform_version": "#1",
+    "python_full_version": "3.12.1",
+    "python_version": "3.12",
+    "sys_platform": "linux",
+}
+
+
+def policy(tmp: Path | None = None, **table: Any) -> Any:
+    base: dict[str, Any] = {
+        "pythons": ["3.12", "3.11.13"],
+        "requires": ["numpy>=1.24.0", "pandas>=2.0.0"],
+    }
+    base.update(table)
+    return policy_from_table((tmp or Path("/project")) / "pyproject.toml", base)
+
+
+def dist(name: str, version: str, **kw: Any) -> DistFacts:
+    return DistFacts(
+        name=name,
+        version=version,
+        path=f"{SITE}/{name}-{version}.dist-info",
+        site=SITE,
+        kind="dist-info",
+        installer="pip",
+        **kw,
+    )
+
+
+def interpreter(
+    version: str = "3.12.1", dists: tuple[DistFacts, ...] | None = None, **kw: Any
+) -> InterpreterFacts:
+    if dists is None:
+        dists = (dist("numpy", "2.2.6"), dist("pandas", "2.3.3"), dist("pip", "25.3"))
+    fields: dict[str, Any] = {
+        "executable": "/env/bin/python",
+        "version": version,
+        "release_level": "final",
+        "implementation": "cpython",
+        "prefix": "/env",
+        "base_prefix": "/usr",
+        "in_venv": True,
+        "pyvenv_cfg": {"version": version, "include-system-site-packages": "false"},
+        "site_packages": (SITE,),
+        "system_site_packages": (),
+        "user_site": "/root/.local/lib/python3.12/site-packages",
+        "user_site_enabled": False,
+        "marker_env": {**MARKERS, "python_full_version": version, "python_version": version[:4]},
+        "distributions": dists,
+    }
+    fields.update(kw)
+    return InterpreterFacts(**fields)
+
+
+def entry(name: str, version: str | None, line: int = 1, **kw: Any) -> LockEntry:
+    fields: dict[str, Any] = {
+        "name": name,
+        "raw_name": name,
+        "specifier": f"=={version}" if version else ">=1",
+        "version": version,
+        "hashes": ("sha256:" + "0" * 64,),
+        "markers": None,
+        "extras": (),
+        "line": line,
+    }
+    fields.update(kw)
+    return LockEntry(**fields)
+
+
+def lock(
+    *entries: LockEntry, path: str = "/project/requirements/py3.12.txt", **header: Any
+) -> Lock:
+    if not entries:
+        entries = (entry("numpy", "2.2.6", 1), entry("pandas", "2.3.3", 4))
+    return Lock(Path(path), tuple(entries), LockHeader(**header))
+
+
+def integrity(**kw: Any) -> IntegrityFacts:
+    fields: dict[str, Any] = {
+        "files_checked": 10,
+        "bytes_checked": 1000,
+        "problems": (),
+        "unowned": (),
+        "without_record": (),
+    }
+    fields.update(kw)
+    return IntegrityFacts(**fields)
+
+
+def performance(**kw: Any) -> PerformanceFacts:
+    fields: dict[str, Any] = {
+        "imports": (),
+        "import_seconds": 0.5,
+        "compute_kind": "pandas",
+        "compute_seconds": 0.01,
+        "compute_error": None,
+        "total_seconds": 0.7,
+        "bytecode_cached": True,
+    }
+    fields.update(kw)
+    return PerformanceFacts(**fields)
+
+
+def context(**kw: Any) -> Context:
+    pol = kw.pop("policy", None) or policy()
+    base = Context(
+        policy=pol,
+        python="/env/bin/python",
+        interpreter=interpreter(),
+        environ={"SMVM_PYTHON_VERSION": "3.12.1", "SMVM_WHEEL_STATUS": "healthy"},
+        now=NOW,
+        lock_path=Path("/project/requirements/py3.12.txt"),
+        lock=lock(),
+        lock_committed=None,
+        integrity=integrity(),
+        performance=performance(),
+    )
+    return replace(base, **kw)

@@ -1,0 +1,388 @@
+"""Each check as a pure function of hand-built facts: no filesystem, no subprocess."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import factories as f
+import pytest
+
+from preflight.checks import run_checks
+from preflight.checks.config import environment_config
+from preflight.checks.files import integrity
+from preflight.checks.interpreter import python_version, virtual_environment
+from preflight.checks.lock import wheel_status
+from preflight.checks.packages import lock_sync, package_dependencies
+from preflight.checks.performance import performance
+from preflight.errors import LockError
+from preflight.facts import FileProblem, ImportTiming, ProbeFailure, UnownedEntry
+from preflight.lockmeta import header_line, inputs_digest
+from preflight.results import Overall, Severity, Status, Verdict, exit_code, overall, verdict
+
+
+def messages(result: object) -> str:
+    return "\n".join(x.message for x in result.findings)  # type: ignore[attr-defined]
+
+
+# --- python_version ---------------------------------------------------------------------
+
+
+def test_primary_fallback_and_unsupported() -> None:
+    assert python_version(f.context()).status is Status.PASS
+    fallback = python_version(f.context(interpreter=f.interpreter("3.11.13")))
+    assert fallback.status is Status.PASS
+    assert fallback.details["python_status"] == "fallback"
+    bad = python_version(f.context(interpreter=f.interpreter("3.11.7")))
+    assert bad.status is Status.FAIL
+    assert "3.11.7 is not supported: the policy pins 3.11.13 exactly" in bad.message
+    assert bad.findings[0].severity is Severity.CRITICAL
+
+
+def test_unsupported_minor_names_the_allowed_versions() -> None:
+    result = python_version(f.context(interpreter=f.interpreter("3.13.0")))
+    assert result.status is Status.FAIL
+    assert "allows 3.12, 3.11.13" in result.message
+
+
+def test_prerelease_interpreter_is_a_warning() -> None:
+    result = python_version(f.context(interpreter=f.interpreter(release_level="candidate")))
+    assert result.status is Status.WARN
+
+
+def test_probe_failure_is_reported_once_and_dependants_skip() -> None:
+    failure = ProbeFailure("timeout", "/x/python did not answer within 30 s; it was killed")
+    results = {
+        r.id: r
+        for r in run_checks(
+            f.context(
+                interpreter=failure, lock=None, lock_path=None, integrity=None, performance=None
+            )
+        )
+    }
+    assert results["python_version"].status is Status.FAIL
+    assert "did not answer" in results["python_version"].message
+    skipped = [rid for rid, r in results.items() if r.status is Status.SKIP]
+    assert set(skipped) >= {
+        "virtual_environment",
+        "package_dependencies",
+        "lock_sync",
+        "integrity",
+        "performance",
+    }
+    assert all("see python_version" in results[s].message for s in skipped if s != "wheel_status")
+    failures = [r for r in results.values() if r.status is Status.FAIL]
+    assert [r.id for r in failures] == ["python_version"]
+
+
+# --- virtual_environment ----------------------------------------------------------------
+
+
+def test_not_in_venv_is_a_warning_as_in_the_seed() -> None:
+    facts = f.interpreter(in_venv=False, prefix="/usr", pyvenv_cfg={}, user_site_enabled=True)
+    result = virtual_environment(f.context(interpreter=facts))
+    assert result.status is Status.WARN
+    assert "not in a virtual environment" in messages(result)
+    assert "user site-packages" in messages(result)
+
+
+def test_pythonpath_and_system_site_packages_leak() -> None:
+    facts = f.interpreter(system_site_packages=("/usr/lib/python3/site-packages",))
+    result = virtual_environment(f.context(interpreter=facts, environ={"PYTHONPATH": "/src"}))
+    assert result.status is Status.WARN
+    assert "PYTHONPATH=/src" in messages(result)
+    assert "system site-packages" in messages(result)
+
+
+def test_venv_whose_base_interpreter_changed_is_critical() -> None:
+    facts = f.interpreter(pyvenv_cfg={"version_info": "3.12.0.final.0"})
+    result = virtual_environment(f.context(interpreter=facts))
+    assert result.status is Status.FAIL
+    assert "created with Python 3.12.0" in result.message
+
+
+def test_isolated_venv_passes() -> None:
+    assert virtual_environment(f.context()).status is Status.PASS
+
+
+# --- package_dependencies ---------------------------------------------------------------
+
+
+def test_versions_compare_as_versions_not_strings() -> None:
+    # "10.0" < "9.0" as strings: the seed's comparison got this wrong.
+    pol = f.policy(requires=["numpy>=9.0"])
+    facts = f.interpreter(dists=(f.dist("numpy", "10.0"),))
+    assert package_dependencies(f.context(policy=pol, interpreter=facts)).status is Status.PASS
+
+
+def test_missing_and_too_old_are_critical() -> None:
+    facts = f.interpreter(dists=(f.dist("numpy", "1.23.5"),))
+    result = package_dependencies(f.context(interpreter=facts))
+    assert result.status is Status.FAIL
+    text = messages(result)
+    assert "numpy 1.23.5 is installed but the policy requires numpy>=1.24.0" in text
+    assert "pandas is required (pandas>=2.0.0) but not installed" in text
+
+
+def test_requirement_names_are_canonical_and_markers_apply() -> None:
+    pol = f.policy(requires=["SQLAlchemy>=2", 'tomli>=1; python_version < "3.11"'])
+    facts = f.interpreter(dists=(f.dist("sqlalchemy", "2.0.36"),))
+    result = package_dependencies(f.context(policy=pol, interpreter=facts))
+    assert result.status is Status.PASS
+    assert result.details["not_applicable"] == ['tomli>=1; python_version < "3.11"']
+
+
+# --- lock_sync --------------------------------------------------------------------------
+
+
+def test_lock_sync_clean_reports_ignored_tooling() -> None:
+    result = lock_sync(f.context())
+    assert result.status is Status.PASS
+    assert result.details["ignored"] == ["pip"]
+    assert "ignored tooling: pip" in result.message
+
+
+def test_missing_extra_and_different_versions() -> None:
+    dists = (f.dist("numpy", "2.1.0"), f.dist("requests", "2.32.0"))
+    result = lock_sync(f.context(interpreter=f.interpreter(dists=dists)))
+    assert result.status is Status.FAIL
+    assert result.details["missing"] == ["pandas"]
+    assert result.details["extra"] == ["requests"]
+    assert result.details["different"] == [
+        {"name": "numpy", "installed": "2.1.0", "locked": "2.2.6"}
+    ]
+    assert "numpy 2.1.0 is installed but /project/requirements/py3.12.txt pins 2.2.6" in messages(
+        result
+    )
+
+
+def test_normalised_versions_are_equal() -> None:
+    dists = (f.dist("NumPy", "2.2.6.0"), f.dist("pandas", "2.3.3"))
+    assert lock_sync(f.context(interpreter=f.interpreter(dists=dists))).status is Status.PASS
+
+
+def test_editable_and_direct_url_installs_are_foreign() -> None:
+    dists = (
+        f.dist(
+            "numpy",
+            "2.2.6",
+            direct_url={"url": "file:///src/numpy", "dir_info": {"editable": True}},
+        ),
+        f.dist(
+            "pandas",
+            "2.3.3",
+            direct_url={"url": "https://example.invalid/pandas.whl", "archive_info": {}},
+        ),
+    )
+    result = lock_sync(f.context(interpreter=f.interpreter(dists=dists)))
+    assert result.status is Status.FAIL
+    text = messages(result)
+    assert "editable install of file:///src/numpy" in text
+    assert "direct URL (https://example.invalid/pandas.whl)" in text
+
+
+def test_markers_that_do_not_apply_are_not_missing() -> None:
+    lk = f.lock(
+        f.entry("numpy", "2.2.6"),
+        f.entry("pandas", "2.3.3"),
+        f.entry("tomli", "2.0.1", markers='python_version < "3.11"'),
+    )
+    assert lock_sync(f.context(lock=lk)).status is Status.PASS
+
+
+def test_a_distribution_installed_twice_is_critical() -> None:
+    dists = (
+        f.dist("numpy", "2.2.6"),
+        f.dist("pandas", "2.3.3"),
+        replace(f.dist("numpy", "2.2.6"), path="/other/numpy.dist-info"),
+    )
+    result = lock_sync(f.context(interpreter=f.interpreter(dists=dists)))
+    assert result.details["duplicated"] == ["numpy"]
+    assert result.status is Status.FAIL
+
+
+# --- wheel_status -----------------------------------------------------------------------
+
+
+def test_lock_error_is_critical_and_names_file_and_line() -> None:
+    err = LockError(Path("/p/requirements/py3.12.txt"), 7, "'numpy=>1' does not parse")
+    result = wheel_status(f.context(lock=err))
+    assert result.status is Status.FAIL
+    assert result.message == "/p/requirements/py3.12.txt, line 7: 'numpy=>1' does not parse"
+    # and lock_sync is skipped pointing at it, rather than failing a second time
+    results = {r.id: r for r in run_checks(f.context(lock=err))}
+    assert results["lock_sync"].status is Status.SKIP
+    assert "see wheel_status" in results["lock_sync"].message
+
+
+def test_unpinned_and_unhashed_entries() -> None:
+    lk = f.lock(f.entry("numpy", None, 3), f.entry("pandas", "2.3.3", 5, hashes=()))
+    text = messages(wheel_status(f.context(lock=lk)))
+    assert "line 3: numpy>=1 is not pinned with ==" in text
+    assert "line 5: pandas has no --hash" in text
+
+
+def test_lock_must_cover_the_policy() -> None:
+    lk = f.lock(f.entry("numpy", "1.20.0"))
+    text = messages(wheel_status(f.context(lock=lk)))
+    assert "does not pin pandas, which the policy requires" in text
+    assert "pins numpy==1.20.0 but the policy requires numpy>=1.24.0" in text
+
+
+def test_lock_age_comes_from_the_header_not_mtime() -> None:
+    pol = f.policy()
+    digest = inputs_digest(pol.requires)
+    fresh = header_line(python="3.12.1", compiled=f.NOW - timedelta(hours=2), inputs=digest)
+    meta = {
+        "python": "3.12.1",
+        "compiled": fresh.split('"compiled": "')[1].split('"')[0],
+        "inputs": digest,
+    }
+    result = wheel_status(f.context(policy=pol, lock=f.lock(preflight=meta, python="3.12.1")))
+    assert result.status is Status.PASS, result.findings
+    assert result.details["age_source"] == "lock header"
+    stale = {**meta, "compiled": (f.NOW - timedelta(days=3)).isoformat()}
+    result = wheel_status(f.context(policy=pol, lock=f.lock(preflight=stale, python="3.12.1")))
+    assert result.status is Status.WARN  # the default policy allows 1 day, as the seed did
+    assert "stale: compiled 3 days ago (lock header)" in result.message
+
+
+def test_lock_age_falls_back_to_git_commit_time() -> None:
+    result = wheel_status(
+        f.context(lock_committed=f.NOW - timedelta(days=400), policy=f.policy(lock_max_age_days=90))
+    )
+    assert result.status is Status.WARN
+    assert "(last git commit)" in result.message
+
+
+def test_lock_compiled_for_other_requirements_or_python() -> None:
+    meta = {"python": "3.11.7", "compiled": f.NOW.isoformat(), "inputs": "sha256:0"}
+    text = messages(wheel_status(f.context(lock=f.lock(preflight=meta, python="3.11.7"))))
+    assert "compiled from other requirements" in text
+    assert "compiled with Python 3.11.7, the interpreter is 3.12.1" in text
+
+
+# --- integrity --------------------------------------------------------------------------
+
+
+def test_integrity_modified_missing_unverifiable_unowned() -> None:
+    scan = f.integrity(
+        problems=(
+            FileProblem("numpy", "numpy/__init__.py", "modified", "sha256 differs"),
+            FileProblem("numpy", "numpy/core.py", "missing", "file not found"),
+            FileProblem("odd", "odd/x.py", "unverifiable", "malformed hash 'abc'"),
+        ),
+        unowned=(
+            UnownedEntry(f"{f.SITE}/evil.pth", "pth"),
+            UnownedEntry(f"{f.SITE}/_virtualenv.pth", "pth", known_tool="virtualenv"),
+        ),
+    )
+    result = integrity(f.context(integrity=scan))
+    assert result.status is Status.FAIL
+    crit = [x.message for x in result.findings if x.severity is Severity.CRITICAL]
+    warn = [x.message for x in result.findings if x.severity is Severity.WARNING]
+    assert "numpy: numpy/__init__.py is modified (sha256 differs)" in crit
+    assert "numpy: numpy/core.py is missing (file not found)" in crit
+    assert f"{f.SITE}/evil.pth is a start-up .pth file that no installed distribution owns" in crit
+    assert warn == ["odd: odd/x.py cannot be verified: malformed hash 'abc'"]
+    assert result.details["placed_by_venv_tool"] == [
+        {"path": f"{f.SITE}/_virtualenv.pth", "placed_by": "virtualenv"}
+    ]
+
+
+# --- environment_config -----------------------------------------------------------------
+
+
+def test_env_vars_missing_or_inconsistent_are_warnings(tmp_path: Path) -> None:
+    pol = f.policy(tmp_path)
+    result = environment_config(f.context(policy=pol, environ={"SMVM_PYTHON_VERSION": "3.11"}))
+    assert result.status is Status.WARN
+    text = messages(result)
+    assert "SMVM_PYTHON_VERSION=3.11 does not match the interpreter (3.12.1)" in text
+    assert "SMVM_WHEEL_STATUS is not set" in text
+    ok = environment_config(
+        f.context(
+            policy=pol, environ={"SMVM_PYTHON_VERSION": "3.12", "SMVM_WHEEL_STATUS": "healthy"}
+        )
+    )
+    assert ok.status is Status.PASS
+
+
+def test_config_file_is_parsed_and_checked(tmp_path: Path) -> None:
+    pol = f.policy(tmp_path)
+    (tmp_path / ".smvm_config").write_text("# smvm\npython_version = 3.11.13\nthis line is bad\n")
+    text = messages(environment_config(f.context(policy=pol)))
+    assert "python_version = 3.11.13, the interpreter is 3.12.1" in text
+    assert "line 3: 'this line is bad' is not 'key = value'" in text
+    (tmp_path / ".smvm_config").write_text("python_version: 3.12\n")
+    assert environment_config(f.context(policy=pol)).status is Status.PASS
+
+
+def test_config_file_required_by_policy(tmp_path: Path) -> None:
+    pol = f.policy(tmp_path, config_file_required=True)
+    assert "does not exist" in environment_config(f.context(policy=pol)).message
+
+
+# --- performance ------------------------------------------------------------------------
+
+
+def test_slow_imports_warn_and_blame_missing_bytecode() -> None:
+    perf = f.performance(import_seconds=2.4, total_seconds=5.5, bytecode_cached=False)
+    result = performance(f.context(performance=perf))
+    assert result.status is Status.WARN
+    assert "slow imports: 2.40 s (limit 2 s)" in messages(result)
+    assert "slow baseline: 5.50 s in all (limit 5 s)" in messages(result)
+    assert "no bytecode cache" in str(result.findings[0].remedy)
+
+
+def test_import_failure_is_critical_but_a_wrong_guess_is_not() -> None:
+    perf = f.performance(
+        imports=(
+            ImportTiming(
+                "pandas", 0.1, "ImportError: libstdc++.so.6: cannot open shared object file"
+            ),
+            ImportTiming("pyyaml", 0.0, "ModuleNotFoundError: No module named 'pyyaml'"),
+        )
+    )
+    result = performance(f.context(performance=perf))
+    assert result.status is Status.FAIL
+    sev = {x.message.split()[0]: x.severity for x in result.findings}
+    assert sev["`import"] is Severity.CRITICAL
+    assert sev["module"] is Severity.WARNING
+
+
+# --- verdict and exit codes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("python_status", "worst", "expected_verdict", "expected_overall", "code"),
+    [
+        ("primary", Status.PASS, Verdict.READY, Overall.PASSED, 0),
+        ("primary", Status.WARN, Verdict.READY, Overall.WARNING, 2),
+        ("fallback", Status.PASS, Verdict.READY_FALLBACK, Overall.PASSED, 0),
+        ("fallback", Status.FAIL, Verdict.NOT_READY, Overall.FAILED, 1),
+        ("unsupported", Status.FAIL, Verdict.NOT_READY, Overall.FAILED, 1),
+        ("primary", Status.SKIP, Verdict.READY, Overall.PASSED, 0),
+    ],
+)
+def test_verdict_and_exit_code(
+    python_status: str,
+    worst: Status,
+    expected_verdict: Verdict,
+    expected_overall: Overall,
+    code: int,
+) -> None:
+    from preflight.results import CheckResult
+
+    results = [CheckResult("a", "A", Status.PASS, "ok"), CheckResult("b", "B", worst, "x")]
+    assert verdict(python_status, results) is expected_verdict
+    assert overall(results) is expected_overall
+    assert exit_code(overall(results)) == code
+
+
+def test_a_clean_context_is_ready_and_passed() -> None:
+    results = run_checks(f.context(policy=f.policy(protected_files=[])))
+    bad = [(r.id, r.message) for r in results if r.status is not Status.PASS]
+    assert bad == []
+    assert verdict("primary", results) is Verdict.READY
