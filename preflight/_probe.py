@@ -107,13 +107,17 @@ def _read_pyvenv_cfg():
 
 
 def _existing_unique(paths, exclude=()):
-    """Existing folders from ``paths``, first occurrence kept, none of ``exclude``."""
-    seen = set(os.path.normcase(os.path.abspath(p)) for p in exclude)
+    """Existing folders from ``paths``, first occurrence kept, none of ``exclude``.
+
+    Folders are compared by their real path: a venv's ``lib64`` is a symlink to ``lib``, and
+    where ``sys.platlibdir`` is ``lib64`` (Fedora, RHEL) purelib and platlib name one folder.
+    """
+    seen = set(os.path.normcase(os.path.realpath(p)) for p in exclude)
     result = []
     for path in paths:
         if not path:
             continue
-        key = os.path.normcase(os.path.abspath(path))
+        key = os.path.normcase(os.path.realpath(path))
         if key in seen or not os.path.isdir(path):
             continue
         seen.add(key)

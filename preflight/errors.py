@@ -21,12 +21,15 @@ class PreflightError(Exception):
         return self.message
 
 
+_POLICY_HINT = "fix [tool.preflight] in pyproject.toml; the README lists every key and its type"
+
+
 class ConfigError(PreflightError, ValueError):
     """The policy in ``pyproject.toml`` is unreadable or invalid."""
 
     def __init__(self, path: Path, key: str | None, message: str, *, hint: str | None = None):
-        where = f"{path}: [tool.preflight]" + (f" key {key!r}" if key else "")
-        super().__init__(f"{where}: {message}", hint=hint)
+        where = f"{path}: [tool.preflight] key {key!r}" if key else f"{path}"
+        super().__init__(f"{where}: {message}", hint=hint or _POLICY_HINT)
         self.path = path
         self.key = key
 

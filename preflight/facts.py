@@ -84,7 +84,7 @@ class PerformanceFacts:
     bytecode_cached: bool | None  # whether imported modules had __pycache__ entries to use
 
 
-FileProblemKind = Literal["modified", "missing", "unverifiable", "size"]
+FileProblemKind = Literal["modified", "missing", "unverifiable"]
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,12 @@ _CHUNK = 1 << 20
 _WORKERS = max(2, min(8, os.cpu_count() or 2))
 # What the venv creation tools place in site-packages themselves (owned by no distribution):
 # virtualenv (and uv, which follows it) install a start-up hook as a .pth plus a module.
-_VENV_TOOL_FILES = {"_virtualenv.pth": "virtualenv", "_virtualenv.py": "virtualenv"}
+# The .pth is recognised by its exact content, not its name alone (a look-alike is flagged);
+# the module is recognised only beside that .pth, which is the only thing that imports it.
+_VENV_TOOL_PTH = "_virtualenv.pth"
+_VENV_TOOL_PTH_TEXT = "import _virtualenv"
+_VENV_TOOL_MODULE = "_virtualenv.py"
+_VENV_TOOL = "virtualenv"
 _EXTENSION_SUFFIXES = (".so", ".pyd")
 
 
@@ -95,6 +100,8 @@ def _expected_digest(row: RecordRow) -> tuple[bytes | None, str | None]:
     if row.algorithm not in hashlib.algorithms_guaranteed:
         return None, f"unknown hash algorithm {row.algorithm!r}"
     size = hashlib.new(row.algorithm).digest_size
+    if size == 0:  # shake_128 / shake_256: no fixed length, digest() would need one
+        return None, f"{row.algorithm} has no fixed digest length (sha256 or stronger)"
     if len(row.digest) == 2 * size:
         try:
             return bytes.fromhex(row.digest), None
@@ -211,7 +218,19 @@ def _unowned(site_dirs: Iterable[str], owned: dict[str, set[str]]) -> Iterator[U
                 continue
             kind = _kind_of(entry)
             if kind is not None:
-                yield UnownedEntry(entry.path, kind, _VENV_TOOL_FILES.get(entry.name))
+                yield UnownedEntry(entry.path, kind, _placed_by(site, entry.name))
+
+
+def _placed_by(site: str, name: str) -> str | None:
+    """The venv tool that placed ``name`` in ``site``, if it is that tool's known hook."""
+    if name not in (_VENV_TOOL_PTH, _VENV_TOOL_MODULE):
+        return None
+    try:
+        with open(os.path.join(site, _VENV_TOOL_PTH), encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _VENV_TOOL if text.strip() == _VENV_TOOL_PTH_TEXT else None
 
 
 def scan(facts: InterpreterFacts) -> IntegrityFacts:

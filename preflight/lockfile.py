@@ -141,7 +141,8 @@ def parse_lock(path: Path) -> Lock:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        # Count lines as _logical_lines splits them ("\r\n", "\r" or "\n").
+        line = len(re.split(rb"\r\n|\r|\n", data[: exc.start]))
         raise LockError(
             path,
             line,
@@ -204,7 +205,9 @@ def _logical_lines(text: str) -> Iterator[_Logical]:
             length += len(piece)
             continue
         starts.append((length, number))
-        pending.append(raw)
+        # As pip does: a comment line that ends a continuation is joined after a space, so
+        # that "foo==1\\" followed by "# via bar" still reads as a comment.
+        pending.append(" " + raw if is_comment and pending else raw)
         joined = "".join(pending)
         comment = raw.lstrip()[1:] if is_comment and len(pending) == 1 else None
         yield _Logical(_COMMENT_RE.sub("", joined).rstrip(), comment, tuple(starts))
@@ -320,14 +323,20 @@ class _Parser:
 
     def _global_option(self, words: list[_Word], i: int, name: str, value: str | None) -> int:
         word = words[i]
+        # Name the value too when it is a separate word ("--find-links /opt/wheels").
+        shown = (
+            word.raw
+            if value is not None or i + 1 >= len(words)
+            else f"{word.raw} {words[i + 1].raw}"
+        )
         if name in _MACHINE_SPECIFIC:
             raise self.error(
-                word.line, f"{name} is a machine-specific setting: {word.raw!r}", _NO_EMIT_HINT
+                word.line, f"{name} is a machine-specific setting: {shown!r}", _NO_EMIT_HINT
             )
         if name in _INCLUDES:
             raise self.error(
                 word.line,
-                f"{name} includes another file ({word.raw!r}); a lock must be self-contained",
+                f"{name} includes another file ({shown!r}); a lock must be self-contained",
                 f"compile the included requirements into this lock; {RELOCK_HINT}",
             )
         if name == "--hash":

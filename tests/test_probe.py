@@ -1,0 +1,556 @@
+"""The probes run in real interpreters, through the real subprocess boundary.
+
+Every way a probe can fail must come back as a ``ProbeFailure`` value that says what happened:
+interpreters too old to probe, programs that hang, crash, print garbage or are no programs at
+all. Real interpreters are found by preflight's own discovery; a missing one skips its test.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import wheelhouse
+
+from preflight.discovery import Found, best_match, find_interpreters
+from preflight.facts import InterpreterFacts, PerformanceFacts, ProbeFailure
+from preflight.interpreter import (
+    PROBE_VERSION,
+    measure_performance,
+    parse_performance_output,
+    parse_probe_output,
+    probe_interpreter,
+)
+from preflight.runner import clean_env, run
+
+PROBE = resources.files("preflight").joinpath("_probe.py")
+
+
+@functools.cache
+def _interpreters() -> tuple[Found, ...]:
+    return tuple(find_interpreters())
+
+
+def real(spec: str) -> Found:
+    found = best_match(spec, _interpreters())
+    if found is None:
+        pytest.skip(f"no Python {spec} found by preflight.discovery")
+    return found
+
+
+def script(path: Path, text: str, mode: int = 0o755) -> Path:
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+def facts_of(result: InterpreterFacts | ProbeFailure) -> InterpreterFacts:
+    assert isinstance(result, InterpreterFacts), result
+    return result
+
+
+def failure_of(result: object) -> ProbeFailure:
+    assert isinstance(result, ProbeFailure), result
+    assert "Traceback" not in result.message
+    return result
+
+
+def tree(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+# --- a real venv with tiny packages ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3.12 venv with four tiny packages, installed without bytecode. Read-only.
+
+    Installed by the pip running these tests (``pip --python``): the probe does not care whose
+    pip it was, and ensurepip would cost seconds.
+    """
+    wheels = tmp_path_factory.mktemp("wheels")
+    wheelhouse.build_wheel(wheels, "tinypkg", "1.0")
+    wheelhouse.build_wheel(
+        wheels,
+        "noisy",
+        "0.1",
+        files={
+            # Output at import time, from Python and straight to file descriptor 1.
+            "noisy.py": "import os\nprint('hello from noisy')\nos.write(1, b'{\"ok\": false}\\n')\n"
+        },
+    )
+    wheelhouse.build_wheel(wheels, "quitter", "0.1", files={"quitter.py": "raise SystemExit(3)\n"})
+    wheelhouse.build_wheel(
+        wheels, "broken", "0.1", files={"broken.py": "raise RuntimeError('boom')\n"}
+    )
+    root = tmp_path_factory.mktemp("venv") / "env"
+    wheelhouse.make_venv(
+        real("3.12").path,
+        root,
+        find_links=wheels,
+        install=["--no-compile", "tinypkg", "noisy", "quitter", "broken"],
+        with_pip=False,
+    )
+    return root
+
+
+@pytest.mark.slow
+def test_probe_of_a_venv(venv: Path) -> None:
+    base = real("3.12")
+    facts = facts_of(probe_interpreter(venv / "bin" / "python"))
+    assert facts.in_venv
+    assert facts.version == str(base.version)
+    assert facts.release_level == "final"
+    assert facts.implementation == "cpython"
+    assert Path(facts.prefix) == venv
+    assert Path(facts.base_prefix) == base.path.resolve().parent.parent
+    site = venv / "lib" / f"python{base.version.major}.{base.version.minor}" / "site-packages"
+    assert facts.site_packages == (str(site),)
+    assert facts.system_site_packages == ()
+    assert not facts.user_site_enabled
+    assert facts.pyvenv_cfg["include-system-site-packages"] == "false"
+    assert "home" in facts.pyvenv_cfg
+    assert facts.marker_env["python_version"] == f"{base.version.major}.{base.version.minor}"
+    assert facts.marker_env["python_full_version"] == str(base.version)
+    assert str(site) in facts.path
+    dists = {d.name: d for d in facts.distributions}
+    assert set(dists) == {"tinypkg", "noisy", "quitter", "broken"}
+    tiny = dists["tinypkg"]
+    assert tiny.version == "1.0"
+    assert tiny.kind == "dist-info"
+    assert tiny.path == str(site / "tinypkg-1.0.dist-info")
+    assert tiny.site == str(site)
+    assert tiny.installer == "pip"
+    assert tiny.requested
+    assert tiny.direct_url is None
+
+
+@pytest.mark.slow
+def test_measure_performance_reports_each_import(venv: Path) -> None:
+    imports = ["tinypkg", "no_such_module", "noisy", "quitter", "broken"]
+    perf = measure_performance(venv / "bin" / "python", imports)
+    assert isinstance(perf, PerformanceFacts), perf
+    errors = {timing.module: timing.error for timing in perf.imports}
+    assert list(errors) == imports
+    assert errors == {
+        "tinypkg": None,
+        "no_such_module": "ModuleNotFoundError: No module named 'no_such_module'",
+        # What noisy prints (even on fd 1) does not get in the way of the report.
+        "noisy": None,
+        "quitter": "SystemExit: 3",
+        "broken": "RuntimeError: boom",
+    }
+    assert all(timing.seconds >= 0 for timing in perf.imports)
+    assert perf.compute_kind == "python"
+    assert perf.compute_error is None
+    assert perf.total_seconds > 0
+    # Installed with --no-compile and probed with -B: nothing is cached, nothing was written.
+    assert perf.bytecode_cached is False
+
+
+@pytest.mark.slow
+def test_probes_write_nothing_into_the_target(venv: Path) -> None:
+    before = tree(venv)
+    assert not any("__pycache__" in p for p in before if "tinypkg" in p)
+    facts_of(probe_interpreter(venv / "bin" / "python"))
+    perf = measure_performance(venv / "bin" / "python", ["tinypkg", "noisy"])
+    assert isinstance(perf, PerformanceFacts), perf
+    assert tree(venv) == before
+
+
+@pytest.mark.slow
+def test_our_pythonpath_does_not_reach_the_target(
+    venv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    injected = tmp_path / "injected"
+    injected.mkdir()
+    (injected / "sneaky.py").write_text("x = 1\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(injected))
+    facts = facts_of(probe_interpreter(venv / "bin" / "python"))
+    assert not any(str(injected) in entry for entry in facts.path)
+    perf = measure_performance(venv / "bin" / "python", ["sneaky"])
+    assert isinstance(perf, PerformanceFacts), perf
+    assert perf.imports[0].error == "ModuleNotFoundError: No module named 'sneaky'"
+
+
+@pytest.mark.slow
+def test_chatty_pth_file_does_not_break_the_probes(tmp_path: Path) -> None:
+    base = real("3.12")
+    root = tmp_path / "env"
+    subprocess.run(
+        [str(base.path), "-m", "venv", "--without-pip", str(root)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    site = root / "lib" / f"python{base.version.major}.{base.version.minor}" / "site-packages"
+    (site / "chatty.pth").write_text("import sys; print('hello from a .pth')\n", encoding="utf-8")
+    facts = facts_of(probe_interpreter(root / "bin" / "python"))
+    assert facts.site_packages == (str(site),)
+    perf = measure_performance(root / "bin" / "python", ["json"])
+    assert isinstance(perf, PerformanceFacts), perf
+    assert perf.imports[0].error is None
+
+
+# --- base interpreters, old and new ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"])
+def test_probe_of_a_base_interpreter(spec: str) -> None:
+    found = real(spec)
+    facts = facts_of(probe_interpreter(found.path))
+    assert facts.version == str(found.version)
+    assert not facts.in_venv
+    assert facts.prefix == facts.base_prefix
+    assert facts.site_packages
+    perf = measure_performance(found.path, ["json", "no_such_module"])
+    assert isinstance(perf, PerformanceFacts), perf
+    assert [t.error for t in perf.imports] == [
+        None,
+        "ModuleNotFoundError: No module named 'no_such_module'",
+    ]
+
+
+@pytest.mark.parametrize("spec", ["2.7", "3.6", "3.7"])
+def test_old_interpreter_is_too_old(spec: str) -> None:
+    found = real(spec)
+    failure = failure_of(probe_interpreter(found.path))
+    assert failure.kind == "too_old"
+    assert failure.version == str(found.version)
+    assert f"Python {found.version} is too old to probe" in failure.message
+    assert "3.8 or newer" in failure.message
+    assert str(found.path) in failure.message
+    assert "Traceback" not in failure.stderr
+    assert failure.command[0] == str(found.path)
+
+
+# --- programs that are not (working) Pythons -------------------------------------------------
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for a parent that does not reap it is dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def wait_until_dead(pids: list[int], limit: float = 10.0) -> list[int]:
+    """The pids still alive once they died or ``limit`` seconds passed (SIGKILL is async)."""
+    deadline = time.monotonic() + limit
+    while (living := [pid for pid in pids if alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return living
+
+
+@pytest.fixture
+def reap() -> Iterator[list[int]]:
+    """Pids of the sleeps a test started; killed at teardown if the code under test did not."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if alive(pid) and command.startswith(b"sleep\0"):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_hanging_interpreter_times_out_and_its_process_group_is_killed(
+    tmp_path: Path, reap: list[int]
+) -> None:
+    pids = tmp_path / "pids"
+    hang = script(
+        tmp_path / "python",
+        "#!/bin/sh\n"
+        f"echo $$ > {pids}.leader\n"
+        f"sleep 1000 &\necho $! > {pids}.child\n"  # a grandchild in the same group
+        "exec sleep 1000\n",
+    )
+    started = time.monotonic()
+    failure = failure_of(probe_interpreter(hang, timeout=1))
+    elapsed = time.monotonic() - started
+    leader = int(Path(f"{pids}.leader").read_text())
+    reap.append(leader)
+    if Path(f"{pids}.child").exists():  # on a very loaded machine the kill may come first
+        reap.append(int(Path(f"{pids}.child").read_text()))
+    assert failure.kind == "timeout"
+    assert "did not answer within 1 s; it was killed" in failure.message
+    assert failure.command[0] == str(hang)
+    # Not a timing assertion: only that it did not wait for the 1000 s sleep.
+    assert elapsed < 60
+    assert wait_until_dead(reap) == []
+    # The child led its own session and group; nothing of that group runs any more.
+    assert not any(alive(pid) for pid in _group_members(leader))
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rpartition(")")[2].split()
+            if int(fields[2]) == pgid:
+                members.append(int(entry.name))
+    return members
+
+
+def test_crashing_interpreter(tmp_path: Path) -> None:
+    crash = script(
+        tmp_path / "python",
+        "#!/bin/sh\necho 'first line' >&2\necho 'Fatal: cannot find encodings' >&2\nexit 3\n",
+    )
+    failure = failure_of(probe_interpreter(crash))
+    assert failure.kind == "crashed"
+    assert failure.returncode == 3
+    assert "exited with code 3" in failure.message
+    assert "Fatal: cannot find encodings" in failure.message
+    assert "first line" not in failure.message
+    assert failure.stderr == "first line\nFatal: cannot find encodings\n"
+
+
+@pytest.mark.parametrize(
+    ("output", "detail"),
+    [
+        ("hello, I am not Python\n", "no JSON object; last line was 'hello, I am not Python'"),
+        ("", "it printed nothing"),
+        ("[1, 2, 3]\n", "no JSON object"),
+    ],
+)
+def test_program_printing_something_else_is_not_python(
+    tmp_path: Path, output: str, detail: str
+) -> None:
+    liar = script(tmp_path / "python", f"#!/bin/sh\nprintf '%s' '{output}'\n")
+    failure = failure_of(probe_interpreter(liar))
+    assert failure.kind == "not_python"
+    assert detail in failure.message
+    assert "is it a Python interpreter?" in failure.message
+    assert failure.stdout == output
+    assert failure.returncode == 0
+    perf = failure_of(measure_performance(liar, ["json"]))
+    assert perf.kind == "not_python"
+
+
+def test_non_executable_file(tmp_path: Path) -> None:
+    path = script(tmp_path / "python", "#!/bin/sh\nexit 0\n", mode=0o644)
+    failure = failure_of(probe_interpreter(path))
+    assert failure.kind == "not_executable"
+    assert f"chmod +x {path}" in failure.message
+
+
+def test_file_that_cannot_be_executed(tmp_path: Path) -> None:
+    path = script(tmp_path / "python", "no shebang, not a binary\n")
+    failure = failure_of(probe_interpreter(path))
+    assert failure.kind == "not_executable"
+    assert "could not be started" in failure.message
+    assert failure.returncode is None
+
+
+def test_folder(tmp_path: Path) -> None:
+    failure = failure_of(probe_interpreter(tmp_path))
+    assert failure.kind == "not_executable"
+    assert "is a folder, not an interpreter" in failure.message
+    assert str(tmp_path / "bin" / "python") in failure.message
+
+
+def test_broken_symlink(tmp_path: Path) -> None:
+    link = tmp_path / "python"
+    link.symlink_to(tmp_path / "removed" / "python3.12")
+    failure = failure_of(probe_interpreter(link))
+    assert failure.kind == "missing"
+    assert "broken symlink" in failure.message
+    assert str(tmp_path / "removed" / "python3.12") in failure.message
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    failure = failure_of(measure_performance(tmp_path / "nope" / "python", ["json"]))
+    assert failure.kind == "missing"
+    assert "does not exist" in failure.message
+
+
+# --- parse_probe_output, pure ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_output() -> str:
+    """What the real probe prints in the interpreter running these tests."""
+    with resources.as_file(PROBE) as probe:
+        completed = run([sys.executable, "-I", "-B", str(probe)], timeout=60, env=clean_env())
+    assert completed.ok, completed
+    return completed.stdout
+
+
+DIST = {
+    "name": "x",
+    "version": "1",
+    "path": "/s/x-1.dist-info",
+    "site": "/s",
+    "kind": "dist-info",
+    "installer": "pip",
+    "direct_url": None,
+    "requested": False,
+}
+
+
+def payload(real_output: str) -> dict[str, Any]:
+    value = json.loads(real_output)
+    assert isinstance(value, dict)
+    return value
+
+
+def test_real_output_parses(real_output: str) -> None:
+    facts = facts_of(parse_probe_output(real_output))
+    assert facts.version == "{}.{}.{}".format(*sys.version_info[:3])
+    assert facts.in_venv == (sys.prefix != sys.base_prefix)
+    # Something printed before the report (a chatty .pth) is tolerated.
+    assert facts_of(parse_probe_output("hello from a .pth\n" + real_output)) == facts
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        (lambda p: p.pop("version"), "'version' is missing"),
+        (lambda p: p.pop("distributions"), "'distributions' is missing"),
+        (lambda p: p.update(in_venv="yes"), "'in_venv' should be true or false, not str"),
+        (lambda p: p.update(site_packages="/x"), "'site_packages' should be a list of strings"),
+        (lambda p: p.update(marker_env={"a": 1}), "'marker_env' should be an object of strings"),
+        (lambda p: p.update(user_site=3), "'user_site' should be a string, not int"),
+        (lambda p: p.update(probe_version=PROBE_VERSION + 1), "expected 1"),
+        (lambda p: p.pop("probe_version"), "probe_version None"),
+        (lambda p: p.update(ok=False), "'ok' is False"),
+        (lambda p: p.update(distributions=[{**DIST, "version": None}]), "'version' should be"),
+        (lambda p: p.update(distributions=[{**DIST, "kind": "egg"}]), "distribution kind 'egg'"),
+        (lambda p: p.update(distributions=["x"]), "'distributions' should be a list of objects"),
+    ],
+)
+def test_malformed_payload_is_not_python(real_output: str, change: Any, detail: str) -> None:
+    data = payload(real_output)
+    change(data)
+    failure = failure_of(parse_probe_output(json.dumps(data), source="/opt/py/bin/python"))
+    assert failure.kind == "not_python"
+    assert detail in failure.message
+    assert failure.message.startswith("/opt/py/bin/python ran, but its output")
+
+
+def test_distribution_entry_parses(real_output: str) -> None:
+    data = payload(real_output)
+    data["distributions"] = [DIST]
+    facts = facts_of(parse_probe_output(json.dumps(data)))
+    assert [(d.name, d.version, d.kind, d.installer) for d in facts.distributions] == [
+        ("x", "1", "dist-info", "pip")
+    ]
+
+
+def test_too_old_payload() -> None:
+    failure = failure_of(
+        parse_probe_output('\n{"ok": false, "reason": "too_old", "version": "3.7.16"}\n')
+    )
+    assert failure.kind == "too_old"
+    assert failure.version == "3.7.16"
+    assert "Python 3.7.16 is too old to probe" in failure.message
+
+
+def test_performance_payload() -> None:
+    good = {
+        "ok": True,
+        "probe_version": PROBE_VERSION,
+        "imports": [{"module": "json", "seconds": 0.001, "error": None}],
+        "import_seconds": 0.001,
+        "compute_kind": "python",
+        "compute_seconds": 0.01,
+        "compute_error": None,
+        "total_seconds": None,
+        "bytecode_cached": None,
+    }
+    perf = parse_performance_output(json.dumps(good), total_seconds=0.5)
+    assert isinstance(perf, PerformanceFacts), perf
+    assert perf.total_seconds == 0.5
+    assert perf.imports[0].module == "json"
+    bad = dict(good, imports=[{"module": "json", "seconds": True, "error": None}])
+    failure = failure_of(parse_performance_output(json.dumps(bad), total_seconds=0.5))
+    assert failure.kind == "not_python"
+    assert "'seconds' should be a number, not bool" in failure.message
+
+
+# --- runner ----------------------------------------------------------------------------------
+
+
+def test_clean_env_drops_what_would_inject_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", "/somewhere")
+    monkeypatch.setenv("PYTHONSTARTUP", "/somewhere/start.py")
+    monkeypatch.setenv("PYTHONHOME", "/somewhere")
+    monkeypatch.setenv("PREFLIGHT_TEST_KEEP", "kept")
+    env = clean_env({"EXTRA": "1"})
+    assert not {"PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME"} & set(env)
+    assert env["PREFLIGHT_TEST_KEEP"] == "kept"
+    assert env["EXTRA"] == "1"
+    assert env["PYTHONUTF8"] == "1"
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+
+
+def test_run_never_raises_for_a_missing_program(tmp_path: Path) -> None:
+    completed = run([str(tmp_path / "no-such-program")], timeout=5)
+    assert completed.returncode is None
+    assert not completed.ok
+    assert "No such file" in completed.stderr
+    assert "could not be started" in completed.describe()
+
+
+def test_run_decodes_invalid_utf8_with_replacement(tmp_path: Path) -> None:
+    completed = run(["/bin/sh", "-c", "printf 'a\\377b'; printf 'x\\376' >&2; exit 4"], timeout=10)
+    assert completed.stdout == "a\ufffdb"
+    assert completed.stderr == "x\ufffd"
+    assert completed.returncode == 4
+    assert "exited with code 4" in completed.describe()
+
+
+# --- the probe's own helpers -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def probe_module() -> ModuleType:
+    """``_probe.py`` loaded as a module (it only reports when run as a script)."""
+    with resources.as_file(PROBE) as path:
+        spec = importlib.util.spec_from_file_location("preflight_probe_under_test", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module
+
+
+def test_site_folder_reached_through_a_symlink_is_listed_once(
+    probe_module: ModuleType, tmp_path: Path
+) -> None:
+    # A venv has lib64 -> lib; where platlibdir is "lib64" (Fedora, RHEL) purelib and platlib
+    # are the same folder under two names, and every distribution was reported twice.
+    (tmp_path / "lib" / "python3.12" / "site-packages").mkdir(parents=True)
+    (tmp_path / "lib64").symlink_to("lib")
+    purelib = str(tmp_path / "lib" / "python3.12" / "site-packages")
+    platlib = str(tmp_path / "lib64" / "python3.12" / "site-packages")
+    assert probe_module._existing_unique([purelib, platlib]) == [purelib]
+    assert probe_module._existing_unique([platlib], exclude=[purelib]) == []
