@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
@@ -22,6 +23,8 @@ from preflight.errors import PreflightError, UsageError
 from preflight.facts import InterpreterFacts
 from preflight.gather import gather
 from preflight.policy import load_policy
+from preflight.pythons_command import add_pythons_options, run_pythons
+from preflight.relock_command import add_relock_options, run_relock
 from preflight.report import dumps, summary_lines, write_reports
 from preflight.results import EXIT_INTERRUPTED, EXIT_USAGE, Report
 
@@ -44,6 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
         "pyproject.toml and a pip-tools lock. Exit 0 passed, 1 failed, 2 warnings, 3 usage.",
     )
     add_check_options(check)
+    check.set_defaults(handler=run_check)
+    relock = sub.add_parser(
+        "relock",
+        help="compile every interpreter's lock of the policy with pip-tools, safely",
+        description="Compile requirements/py<X.Y>.txt for each interpreter of the policy, "
+        "under an interpreter of that X.Y, with hashes; replace a lock only when it changed. "
+        "Exit 0 done, 1 failed or (with --check) stale, 3 usage.",
+    )
+    add_relock_options(relock)
+    relock.set_defaults(handler=run_relock)
+    pythons = sub.add_parser(
+        "pythons",
+        help="print the policy's interpreters as JSON (for CI matrices)",
+        description="Print [tool.preflight] pythons as a JSON list; with --github-output, "
+        "also write it (and one spec per line) as GitHub Actions step outputs.",
+    )
+    add_pythons_options(pythons)
+    pythons.set_defaults(handler=run_pythons)
     return parser
 
 
@@ -70,6 +91,13 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long the interpreter probe may take before it is killed (default: 30)",
+    )
+    parser.add_argument(
         "--skip",
         action="append",
         default=[],
@@ -79,10 +107,21 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return run_check(args)
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
     except PreflightError as exc:
         return _error(exc)
     except KeyboardInterrupt:
@@ -100,10 +139,22 @@ def _error(exc: PreflightError) -> int:
 def run_check(args: argparse.Namespace) -> int:
     report = check_environment(args)
     if args.format == "json":
-        sys.stdout.write(dumps(report))
+        _write_data(dumps(report))
     for line in summary_lines(report):
         print(line, file=sys.stderr)
     return report.exit_code
+
+
+def _write_data(text: str) -> None:
+    """Data to stdout. A reader that went away (``| head``) is its choice, not our error."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit and would complain: point it at devnull.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def check_environment(args: argparse.Namespace) -> Report:
@@ -113,7 +164,15 @@ def check_environment(args: argparse.Namespace) -> Report:
     policy = load_policy(args.project.resolve())
     python = _resolve_python(args.python)
     lock = _resolve_lock(args.lock)
-    ctx = gather(policy, python, lock=lock, performance="performance" not in args.skip)
+    _check_report_dir(args.report_dir)
+    ctx = gather(
+        policy,
+        python,
+        lock=lock,
+        performance="performance" not in args.skip,
+        probe_timeout=args.timeout,
+        perf_timeout=max(args.timeout, 120.0),
+    )
     results = run_checks(ctx, tuple(c for c in ALL if c.id not in args.skip))
     report = Report(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -125,13 +184,31 @@ def check_environment(args: argparse.Namespace) -> Report:
         lock=str(ctx.lock_path) if ctx.lock_path else None,
         tool_version=__version__,
     )
-    json_path, log_path = write_reports(report, args.report_dir, started=started_local)
+    try:
+        json_path, log_path = write_reports(report, args.report_dir, started=started_local)
+    except OSError as exc:
+        raise UsageError(
+            f"--report-dir {args.report_dir}: cannot write the report: {exc.strerror or exc}",
+            hint="pass --report-dir a folder you can write to",
+        ) from None
     print(f"report: {json_path}\nlog: {log_path}", file=sys.stderr)
     return report
 
 
 def _resolve_python(value: str) -> str:
+    """The interpreter to probe; what cannot be run at all is a usage error (exit 3).
+
+    A broken symlink is let through: it is how a venv looks once its base interpreter was
+    removed, a broken environment that the python_version check reports (exit 1). So is an
+    executable that turns out not to be Python.
+    """
     path = Path(value)
+    if os.sep not in value and not path.exists():
+        on_path = shutil.which(value)  # a bare command name such as python3.12
+        if on_path is not None:
+            return on_path
+    if path.is_symlink() and not path.exists():
+        return str(path.absolute())
     if not path.exists():
         raise UsageError(
             f"--python {value}: no such file",
@@ -154,6 +231,15 @@ def _resolve_lock(value: Path | None) -> Path | None:
     return value.absolute() if value is not None else None
 
 
+def _check_report_dir(folder: Path) -> None:
+    """Fail before the checks run, not after, when the report cannot be written there."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(
+            f"--report-dir {folder}: is a file, not a folder",
+            hint="pass --report-dir a folder (it is created if missing)",
+        )
+
+
 def _interpreter_summary(ctx: Context) -> dict[str, object]:
     facts = ctx.interpreter
     if isinstance(facts, InterpreterFacts):
@@ -164,7 +250,15 @@ def _interpreter_summary(ctx: Context) -> dict[str, object]:
             "implementation": facts.implementation,
             "prefix": facts.prefix,
         }
-    return {"path": ctx.python, "version": facts.version, "error": facts.kind}
+    # The same keys as above where they are known, so consumers need not special-case.
+    return {
+        "path": ctx.python,
+        "executable": None,
+        "version": facts.version,
+        "implementation": None,
+        "prefix": None,
+        "error": facts.kind,
+    }
 
 
 def _python_status(ctx: Context) -> str:

@@ -1,8 +1,13 @@
 """Gather the facts the checks judge: probe first, then the slow parts side by side.
 
 The interpreter probe is quick and everything else depends on it. After it, the performance
-probe (a child process importing the required packages) runs while this process hashes every
+probe (a child process importing the required packages) runs while a worker thread hashes every
 installed file, so the check costs about as much as its slowest part, not the sum.
+
+The child processes are started from the main thread on purpose: Ctrl-C raises there, and the
+subprocess boundary (``runner.run``) then kills the child at once. A child waited on from a worker
+thread would keep the interrupted check alive until the child finished or timed out (up to the
+performance timeout). The hashing thread only reads files, so waiting for it on Ctrl-C is short.
 """
 
 from __future__ import annotations
@@ -39,20 +44,16 @@ def gather(
         parsed = _parse(lock) if lock is not None else None
         return Context(policy, python, facts, env, now, lock_path=lock, lock=parsed)
     lock_path = lock if lock is not None else policy.lock_path(facts.version)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight-integrity")
+    try:
+        scan = pool.submit(integrity.scan, facts)
+        parsed = _parse(lock_path)
+        committed = git_commit_time(lock_path)
         perf = (
-            pool.submit(
-                interpreter.measure_performance,
-                python,
-                policy.import_names(),
-                timeout=perf_timeout,
-            )
+            interpreter.measure_performance(python, policy.import_names(), timeout=perf_timeout)
             if performance
             else None
         )
-        committed = pool.submit(git_commit_time, lock_path)
-        parsed = _parse(lock_path)
-        scan = integrity.scan(facts)
         return Context(
             policy,
             python,
@@ -61,10 +62,14 @@ def gather(
             now,
             lock_path=lock_path,
             lock=parsed,
-            lock_committed=committed.result(),
-            integrity=scan,
-            performance=perf.result() if perf is not None else None,
+            lock_committed=committed,
+            integrity=scan.result(),
+            performance=perf,
         )
+    finally:
+        # On success the scan is done. On Ctrl-C, drop it if it has not started; a running
+        # scan only reads files and is joined at interpreter exit, so it ends soon.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _parse(path: Path) -> lockfile.Lock | LockError:

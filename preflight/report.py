@@ -63,9 +63,11 @@ _MARK = {Status.PASS: "✓", Status.WARN: "⚠", Status.FAIL: "✗", Status.SKIP
 
 
 def summary_lines(report: Report, *, limit: int | None = TERMINAL_FINDINGS) -> list[str]:
+    # A failed probe knows no version: say "?" rather than "None".
+    version = report.interpreter.get("version") or "?"
     lines = [
-        f"preflight {report.interpreter.get('path', '?')}"
-        f" (Python {report.interpreter.get('version', '?')}, {report.python_status})"
+        f"preflight {report.interpreter.get('path') or '?'}"
+        f" (Python {version}, {report.python_status})"
     ]
     width = max(len(c.id) for c in report.checks)
     for c in report.checks:

@@ -58,7 +58,10 @@ def _minor(version: str) -> str:
 
 
 def _probe_remedy(failure: ProbeFailure) -> str:
-    if failure.kind in ("missing", "not_executable", "not_python"):
+    if failure.kind == "missing":
+        # Typically a venv whose base interpreter was removed or moved (a broken symlink).
+        return "recreate the environment, or pass --python an interpreter that exists"
+    if failure.kind in ("not_executable", "not_python"):
         return "pass --python the path of a Python interpreter, e.g. .venv/bin/python"
     if failure.kind == "too_old":
         return "use an interpreter the policy allows"

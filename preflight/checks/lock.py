@@ -7,7 +7,7 @@ from packaging.version import InvalidVersion, Version
 
 from preflight.checks.base import Check, Context
 from preflight.errors import LockError
-from preflight.facts import InterpreterFacts
+from preflight.facts import InterpreterFacts, ProbeFailure
 from preflight.lockfile import Lock
 from preflight.lockmeta import compiled_at, inputs_digest
 from preflight.results import CheckResult, Finding, Severity, Status
@@ -19,6 +19,16 @@ RELOCK = "run `nox -s relock`"
 def wheel_status(ctx: Context) -> CheckResult:
     title = "Lock and wheel status"
     if ctx.lock is None:
+        if isinstance(ctx.interpreter, ProbeFailure):
+            # The lock is chosen by the interpreter's X.Y: point at the root cause, once.
+            return CheckResult(
+                "wheel_status",
+                title,
+                Status.SKIP,
+                "skipped: the lock is chosen by the interpreter's version, which is unavailable "
+                "(see python_version)",
+                details={"blocked_by": "python_version"},
+            )
         return CheckResult("wheel_status", title, Status.SKIP, "no lock to check")
     if isinstance(ctx.lock, LockError):
         finding = Finding(C, ctx.lock.message, ctx.lock.hint or RELOCK)

@@ -1,0 +1,120 @@
+"""Time a warm `nox -s preflight` against doing the same work by hand, in one run.
+
+    python benchmarks/bench_matrix.py [--repeat 3]
+
+For every interpreter of the policy that this machine has (a missing one is skipped by the
+session, and left out of the floors too), three ways of getting "a fresh env from the lock,
+imported and listed" are timed, alternating, ``--repeat`` times:
+
+* ``nox``: ``nox -s preflight``: fresh env, hash-checked install with bytecode compiled, the
+  whole preflight check (every installed file hashed, imports timed, ...), the summary;
+* ``uv floor``: ``uv venv`` + ``uv pip sync --require-hashes`` + ``import pandas, numpy,
+  fastapi, sqlalchemy`` + ``uv pip freeze``;
+* ``pip floor``: ``python -m venv`` + ``pip install --require-hashes -r lock`` + the same
+  import + ``pip freeze``.
+
+"Warm" means the caches of pip and uv already hold the wheels (a first round, not timed, fills
+them). The floors compile no bytecode unless asked (as uv's default; pip compiles by
+default): the imports then run from source, as this machine's PYTHONDONTWRITEBYTECODE=1 makes
+them. Needs nox and uv on PATH, and the index (or warm caches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from preflight.discovery import find_interpreters  # noqa: E402
+from preflight.policy import load_policy  # noqa: E402
+from preflight.resolve import resolve  # noqa: E402
+
+IMPORT = "import pandas, numpy, fastapi, sqlalchemy"
+
+
+def timed(argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return time.perf_counter() - started
+
+
+def uv_floor(uv: str, interpreter: str, lock: Path, work: Path, env: dict[str, str]) -> float:
+    target = work / "uv-env"
+    shutil.rmtree(target, ignore_errors=True)
+    python = str(target / "bin" / "python")
+    total = timed([uv, "venv", "--quiet", "--python", interpreter, str(target)], env)
+    total += timed(
+        [uv, "pip", "sync", "--quiet", "--python", python, "--require-hashes", str(lock)], env
+    )
+    total += timed([python, "-c", IMPORT], env)
+    return total + timed([uv, "pip", "freeze", "--python", python], env)
+
+
+def pip_floor(interpreter: str, lock: Path, work: Path, env: dict[str, str]) -> float:
+    target = work / "pip-env"
+    shutil.rmtree(target, ignore_errors=True)
+    python = str(target / "bin" / "python")
+    total = timed([interpreter, "-m", "venv", str(target)], env)
+    total += timed(
+        [python, "-m", "pip", "install", "--quiet", "--require-hashes", "-r", str(lock)], env
+    )
+    total += timed([python, "-c", IMPORT], env)
+    return total + timed([python, "-m", "pip", "freeze"], env)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    uv, nox = shutil.which("uv"), shutil.which("nox")
+    if uv is None or nox is None:
+        sys.exit("needs uv and nox on PATH (e.g. the test environment: pip install -e .[test])")
+    policy = load_policy(ROOT)
+    found = find_interpreters()
+    targets = []
+    for spec in policy.pythons:
+        resolution = resolve(str(spec), found)
+        if resolution.found is not None:
+            version = str(resolution.found.version)
+            targets.append((str(resolution.found.path), policy.lock_path(version), version))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CI")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    work = Path(tempfile.mkdtemp(prefix="preflight-bench-matrix-"))
+    nox_argv = [nox, "-s", "preflight"]  # reports go to ./reports, as always
+
+    def floors(kind: str) -> float:
+        if kind == "uv":
+            return sum(uv_floor(uv, i, lock, work, env) for i, lock, _ in targets)
+        return sum(pip_floor(i, lock, work, env) for i, lock, _ in targets)
+
+    print(f"interpreters: {', '.join(v for _, _, v in targets)} (uv {uv})")
+    try:
+        timed(nox_argv, env), floors("uv"), floors("pip")  # warm the caches, not timed
+        times: dict[str, list[float]] = {"nox": [], "uv floor": [], "pip floor": []}
+        for _ in range(args.repeat):
+            times["nox"].append(timed(nox_argv, env))
+            times["uv floor"].append(floors("uv"))
+            times["pip floor"].append(floors("pip"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    median = {k: statistics.median(v) for k, v in times.items()}
+    for name, seconds in median.items():
+        print(f"{name:<10} {seconds:7.2f} s   (runs: {', '.join(f'{s:.2f}' for s in times[name])})")
+    print(f"nox / uv floor:  {median['nox'] / median['uv floor']:.2f}x (target <= 1.5x)")
+    print(f"nox / pip floor: {median['nox'] / median['pip floor']:.2f}x (target < 1x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Run nox on a machine that only has Python: ``python3 noxfile.py -s preflight``.
+
+Standard library only (it runs before anything is installed). If this interpreter can import
+a recent enough nox, it is used; otherwise nox is installed once into ``.nox/_bootstrap``
+(a venv of this interpreter) and that venv runs the noxfile. Arguments are passed through.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+NOX_REQUIREMENT = "nox>=2024.3.2"
+
+
+def _has_nox(python: str) -> bool:
+    probe = "import nox, sys; sys.exit(0)"
+    return subprocess.run([python, "-c", probe], capture_output=True, check=False).returncode == 0
+
+
+def bootstrap_python(root: Path) -> str:
+    """An interpreter that can run nox: this one, or the bootstrap venv (made if needed)."""
+    if _has_nox(sys.executable):
+        return sys.executable
+    folder = root / ".nox" / "_bootstrap"
+    python = folder / "bin" / "python"
+    if python.exists() and _has_nox(str(python)):
+        return str(python)
+    print(f"bootstrap: installing {NOX_REQUIREMENT} into {folder}", file=sys.stderr)
+    venv.EnvBuilder(with_pip=True, clear=True).create(folder)
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            NOX_REQUIREMENT,
+        ],
+        check=True,
+    )
+    return str(python)
+
+
+def run_nox(noxfile: Path, args: list[str]) -> int:
+    """Run ``nox -f noxfile ARGS`` with an interpreter that has nox; return its exit code."""
+    try:
+        python = bootstrap_python(noxfile.resolve().parent)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"error: could not install nox: {exc}", file=sys.stderr)
+        print(
+            "hint: install it yourself (`python3 -m pip install nox`) and run `nox`",
+            file=sys.stderr,
+        )
+        return 3
+    argv = [python, "-m", "nox", "-f", str(noxfile), *args]
+    if os.name == "posix":
+        os.execv(python, argv)  # hand over: signals and exit code are nox's own
+    return subprocess.run(argv, check=False).returncode

@@ -1,0 +1,727 @@
+"""End to end: probe → checks → report → exit code, with real interpreters and venvs.
+
+``preflight check`` runs as a subprocess of the tool's own interpreter (``run_check``), so exit
+codes, the split of stdout and stderr, and "never a traceback" are tested as a user sees them.
+Configuration errors, which stop before any interpreter is run, call ``main()`` in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import wheelhouse
+from conftest import PINNED_FALLBACK, CliRun, Wheels, cli_argv, cli_env
+
+from preflight.cli import main
+from preflight.discovery import Found
+from preflight.report import REPORT_NAME
+
+ALL_CHECKS = {
+    "python_version",
+    "virtual_environment",
+    "package_dependencies",
+    "wheel_status",
+    "lock_sync",
+    "integrity",
+    "environment_config",
+    "security",
+    "performance",
+}
+RunCheck = Callable[..., CliRun]
+MakeProject = Callable[..., Path]
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
+    if not Path("/proc/self/stat").exists():  # no procfs: a zombie counts as running
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _ends(pid: int, seconds: float = 10) -> bool:
+    """Whether ``pid`` ends soon: a SIGKILLed process dies when next scheduled, not at once."""
+    deadline = time.monotonic() + seconds
+    while _running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _pid(pid_file: Path) -> int | None:
+    """The pid a child wrote, or None if it has not (or was killed before it could)."""
+    try:
+        return int(pid_file.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_for(pid_file: Path, process: subprocess.Popen[str], seconds: float = 60) -> None:
+    """Until a grandchild has written its pid: the CLI is then blocked waiting for it."""
+    deadline = time.monotonic() + seconds
+    while _pid(pid_file) is None:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{pid_file} was never written"
+        time.sleep(0.05)
+
+
+def _kill_if_running(pid_file: Path) -> None:
+    pid = _pid(pid_file)
+    if pid is not None and _running(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def hanging_python(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """An "interpreter" that never answers, and the file its sleeping child's pid goes to.
+
+    The sleep is a grandchild of preflight: only killing the whole process group ends it.
+    """
+    pid_file = tmp_path / "sleep.pid"
+    script = tmp_path / "hanging-python"
+    script.write_text(f"#!/bin/sh\nsleep 3600 &\necho $! > '{pid_file}'\nwait\n")
+    script.chmod(0o755)
+    yield script, pid_file
+    _kill_if_running(pid_file)
+
+
+@contextmanager
+def _sigint_not_ignored() -> Iterator[None]:
+    """Children started inside get SIGINT's default action, as from an interactive shell.
+
+    Under a shell's background job SIGINT is ignored, and an ignored signal stays ignored
+    across exec (Python then installs no handler for it). A handled one is reset to default.
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _interrupt(argv: list[str], ready: Path, *, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Start the CLI, wait until it blocks (``ready`` is written), send SIGINT, collect."""
+    with _sigint_not_ignored():
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=cwd
+        )
+    try:
+        _wait_for(ready, process)
+        process.send_signal(signal.SIGINT)
+        # Far less than the probe's own time limit: a prompt exit, not a timeout, ends the run.
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
+# --- a clean environment ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_clean_venv_is_ready(run_check: RunCheck, venv312: Path, project: Path) -> None:
+    run = run_check("--python", venv312, "--project", project)
+
+    assert run.returncode == 0, run.stderr
+    report = run.report
+    assert report["status"] == "READY"
+    assert report["overall_status"] == "PASSED"
+    assert report["python_status"] == "primary"
+    assert report["schema_version"] == 1
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", report["timestamp"])
+    interp = report["interpreter"]
+    assert interp["path"] == str(venv312)  # as given: a venv's python is a symlink
+    assert interp["version"].startswith("3.12.")
+    assert interp["implementation"] == "cpython"
+    assert set(report["checks"]) == ALL_CHECKS
+    for check_id, check in report["checks"].items():
+        assert check["status"] == "pass", (check_id, check)
+        assert check["message"]
+        assert isinstance(check["details"], dict)
+    assert report["violations"] == []
+    assert report["warnings"] == []
+    assert isinstance(report["duration_s"], float)
+    assert report["lock"] == str(project / "requirements" / "py3.12.txt")
+    assert run.check("lock_sync")["details"]["ignored"] == ["pip"]
+    assert run.check("integrity")["details"]["files_checked"] > 0
+
+    logs = sorted(p.name for p in run.report_dir.glob("preflight_check_*.log"))
+    assert len(logs) == 1
+    assert re.fullmatch(r"preflight_check_\d{8}_\d{6}\.log", logs[0])
+    assert {p.name for p in run.report_dir.iterdir()} == {REPORT_NAME, logs[0]}, "temp files"
+    log = (run.report_dir / logs[0]).read_text(encoding="utf-8")
+    assert "Status: READY" in log
+    assert "READY (PASSED)" in run.stderr
+
+
+@pytest.mark.slow
+def test_format_json_prints_exactly_the_report_on_stdout(
+    run_check: RunCheck, venv312: Path, project: Path
+) -> None:
+    run = run_check("--python", venv312, "--project", project, "--format", "json")
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == run.report_path.read_text(encoding="utf-8")
+    assert json.loads(run.stdout)["status"] == "READY"
+    assert "READY (PASSED)" in run.stderr
+    assert '"schema_version"' not in run.stderr
+    assert "✓" not in run.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("env", "overall", "code"),
+    [
+        pytest.param({}, "WARNING", 2, id="missing"),
+        pytest.param(
+            {"SMVM_PYTHON_VERSION": "3.12", "SMVM_WHEEL_STATUS": "healthy"}, "PASSED", 0, id="set"
+        ),
+    ],
+)
+def test_default_smvm_variables(
+    run_check: RunCheck,
+    make_project: MakeProject,
+    venv312: Path,
+    *,
+    env: dict[str, str],
+    overall: str,
+    code: int,
+) -> None:
+    # env_vars left out: the policy's default SMVM_* variables are expected (the seed's).
+    project = make_project(env_vars=None)
+    run = run_check("--python", venv312, "--project", project, env=env)
+
+    assert run.returncode == code, run.stderr
+    assert run.report["status"] == "READY"  # warnings do not make an environment unready
+    assert run.report["overall_status"] == overall
+    if code == 2:
+        assert run.statuses("warn") == {"environment_config"}
+        assert "SMVM_PYTHON_VERSION is not set" in run.findings("environment_config")
+        assert {w["check"] for w in run.report["warnings"]} == {"environment_config"}
+        assert "READY (WARNING)" in run.stderr
+
+
+# --- a tampered environment -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_modified_file_fails_integrity(
+    run_check: RunCheck, venv312_copy: Path, project: Path
+) -> None:
+    module = wheelhouse.site_packages(venv312_copy) / "alpha" / "__init__.py"
+    module.write_text(module.read_text() + "print('patched')\n")
+
+    run = run_check("--python", venv312_copy, "--project", project)
+
+    assert run.returncode == 1, run.stderr
+    assert run.report["status"] == "NOT_READY"
+    assert run.report["overall_status"] == "FAILED"
+    assert run.statuses("fail") == {"integrity"}  # one broken thing, reported once
+    integrity = run.check("integrity")
+    assert "alpha: alpha/__init__.py is modified (sha256 differs" in integrity["message"]
+    (problem,) = integrity["details"]["problems"]
+    assert (problem["dist"], problem["path"], problem["kind"]) == (
+        "alpha",
+        "alpha/__init__.py",
+        "modified",
+    )
+    assert "alpha/__init__.py is modified" in run.stderr
+    assert [v["check"] for v in run.report["violations"]] == ["integrity"]
+
+
+@pytest.mark.slow
+def test_unowned_pth_fails_integrity(
+    run_check: RunCheck, venv312_copy: Path, project: Path
+) -> None:
+    pth = wheelhouse.site_packages(venv312_copy) / "zz_injected.pth"
+    pth.write_text("import os\n")
+
+    run = run_check("--python", venv312_copy, "--project", project)
+
+    assert run.returncode == 1, run.stderr
+    assert run.report["status"] == "NOT_READY"
+    assert run.statuses("fail") == {"integrity"}
+    assert f"{pth} is a start-up .pth file that no installed distribution owns" in (
+        run.findings("integrity")
+    )
+    assert run.check("integrity")["details"]["unowned"] == [{"path": str(pth), "kind": "pth"}]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", ["extra", "missing", "downgraded"])
+def test_installed_set_differs_from_lock(
+    run_check: RunCheck, venv312_copy: Path, project: Path, wheels: Wheels, change: str
+) -> None:
+    if change == "extra":
+        wheelhouse.pip_install(venv312_copy, ["extra-thing"], find_links=wheels.folder)
+    elif change == "missing":
+        wheelhouse.pip_uninstall(venv312_copy, ["alpha"])
+    else:
+        wheelhouse.pip_install(venv312_copy, ["alpha==0.9"], find_links=wheels.folder)
+
+    run = run_check("--python", venv312_copy, "--project", project)
+
+    assert run.returncode == 1, run.stderr
+    assert run.report["status"] == "NOT_READY"
+    assert run.report["overall_status"] == "FAILED"
+    sync = run.check("lock_sync")
+    assert sync["status"] == "fail"
+    details = sync["details"]
+    lock = project / "requirements" / "py3.12.txt"
+    if change == "extra":
+        assert (details["missing"], details["extra"], details["different"]) == (
+            [],
+            ["extra-thing"],
+            [],
+        )
+        assert f"extra-thing 1.0 is installed but not in {lock}" in sync["message"]
+        assert run.statuses("fail") == {"lock_sync"}
+    elif change == "missing":
+        assert (details["missing"], details["extra"], details["different"]) == (["alpha"], [], [])
+        assert "alpha==1.0 is locked but not installed" in sync["message"]
+        assert run.statuses("fail") == {"lock_sync", "package_dependencies"}
+        assert "alpha is required (alpha>=1) but not installed" in run.findings(
+            "package_dependencies"
+        )
+    else:
+        assert (details["missing"], details["extra"]) == ([], [])
+        assert details["different"] == [{"name": "alpha", "installed": "0.9", "locked": "1.0"}]
+        assert f"alpha 0.9 is installed but {lock} pins 1.0" in sync["message"]
+        assert run.statuses("fail") == {"lock_sync", "package_dependencies"}
+        assert "alpha 0.9 is installed but the policy requires alpha>=1" in run.findings(
+            "package_dependencies"
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["direct-file", "editable"])
+def test_install_not_from_the_index_fails_lock_sync(
+    run_check: RunCheck,
+    venv312_copy: Path,
+    project: Path,
+    wheels: Wheels,
+    tmp_path: Path,
+    *,
+    how: str,
+) -> None:
+    # The version the lock pins, but not from the index: pip records where from (PEP 610).
+    if how == "direct-file":
+        source, expected = wheels.alpha, "alpha is installed from a direct URL (file://"
+    else:
+        source = wheelhouse.editable_project(tmp_path / "alpha-src", "alpha", "1.0")
+        expected = "alpha is installed from an editable install of file://"
+    editable = ["-e"] if how == "editable" else []
+    wheelhouse.pip_install(venv312_copy, ["--force-reinstall", "--no-deps", *editable, source])
+    direct_url = wheelhouse.site_packages(venv312_copy) / "alpha-1.0.dist-info/direct_url.json"
+    assert direct_url.is_file()
+
+    run = run_check("--python", venv312_copy, "--project", project)
+
+    assert run.returncode == 1, run.stderr
+    assert run.report["status"] == "NOT_READY"
+    assert run.statuses("fail") == {"lock_sync"}
+    sync = run.check("lock_sync")
+    assert expected in sync["message"]
+    assert [f["name"] for f in sync["details"]["foreign_source"]] == ["alpha"]
+    assert sync["details"]["different"] == []  # the right version, from the wrong place
+
+
+# --- the project's files ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_world_writable_lock_fails_security(
+    run_check: RunCheck, venv312: Path, project: Path
+) -> None:
+    lock = project / "requirements" / "py3.12.txt"
+    mode = stat.S_IMODE(lock.stat().st_mode) | stat.S_IWOTH
+    lock.chmod(mode)  # root may write any file anyway: the check must read the mode bits
+
+    run = run_check("--python", venv312, "--project", project)
+
+    assert run.returncode == 1, run.stderr
+    assert run.report["status"] == "NOT_READY"
+    assert run.statuses("fail") == {"security"}
+    assert f"{lock} is world-writable (mode {mode:04o})" in run.check("security")["message"]
+    assert f"chmod o-w {lock}" in run.stderr
+
+
+def _good_lock(project: Path) -> str:
+    return (project / "requirements" / "py3.12.txt").read_text(encoding="utf-8")
+
+
+BAD_LOCKS: dict[str, Callable[[str], bytes]] = {
+    "unparsable": lambda good: (good + "this is not ( valid\n").encode(),
+    "empty": lambda good: b"",
+    "non-utf8": lambda good: (good + "# caf").encode() + b"\xe9\n",
+    "extra-index-url": lambda good: (
+        "--extra-index-url https://example.invalid/simple\n" + good
+    ).encode(),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [*BAD_LOCKS, "missing"])
+def test_bad_lock_fails_wheel_status_and_skips_lock_sync(
+    run_check: RunCheck, venv312: Path, project: Path, case: str
+) -> None:
+    lock = project / "requirements" / "py3.12.txt"
+    good = _good_lock(project)
+    if case == "missing":
+        lock.unlink()
+    else:
+        lock.write_bytes(BAD_LOCKS[case](good))
+    lines = len(good.splitlines())
+    expected = {
+        "unparsable": f"{lock}, line {lines + 1}: not a valid PEP 508 requirement",
+        "empty": f"{lock}: contains no requirements",
+        "non-utf8": f"{lock}, line {lines + 1}: not UTF-8",
+        "extra-index-url": f"{lock}, line 1: --extra-index-url is a machine-specific setting",
+        "missing": f"{lock}: lock file does not exist",
+    }[case]
+
+    run = run_check("--python", venv312, "--project", project)
+
+    assert run.returncode == 1, run.stderr
+    assert run.report["status"] == "NOT_READY"
+    assert run.statuses("fail") == {"wheel_status"}
+    assert run.check("wheel_status")["message"].startswith(expected)
+    sync = run.check("lock_sync")
+    assert sync["status"] == "skip"
+    assert "see wheel_status" in sync["message"]
+    assert sync["details"] == {"blocked_by": "wheel_status"}
+    assert expected in run.stderr
+
+
+# --- which interpreter ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_311_is_rejected_by_an_exact_311_pin(
+    run_check: RunCheck, venv311: Path, python311: Found, project: Path
+) -> None:
+    run = run_check("--python", venv311, "--project", project)
+
+    assert run.returncode == 1, run.stderr
+    assert run.report["status"] == "NOT_READY"
+    assert run.report["python_status"] == "unsupported"
+    assert run.statuses("fail") == {"python_version"}
+    assert run.check("python_version")["message"] == (
+        f"Python {python311.version} is not supported: the policy pins {PINNED_FALLBACK} exactly"
+    )
+    # Everything else was still judged, against the 3.11 lock.
+    assert run.report["lock"] == str(project / "requirements" / "py3.11.txt")
+    assert run.check("lock_sync")["status"] == "pass"
+
+
+@pytest.mark.slow
+def test_matching_fallback_is_ready_fallback(
+    run_check: RunCheck, venv311: Path, make_project: MakeProject
+) -> None:
+    project = make_project(pythons=["3.12", "3.11"])
+    run = run_check("--python", venv311, "--project", project)
+
+    assert run.returncode == 0, run.stderr
+    assert run.report["status"] == "READY_FALLBACK"
+    assert run.report["overall_status"] == "PASSED"
+    assert run.report["python_status"] == "fallback"
+    assert "is the fallback interpreter (3.11)" in run.check("python_version")["message"]
+    assert "READY_FALLBACK (PASSED)" in run.stderr
+
+
+def test_base_interpreter_outside_a_venv_is_a_warning(
+    run_check: RunCheck, python312: Path, project: Path
+) -> None:
+    run = run_check("--python", python312, "--project", project)
+
+    # The base interpreter lacks the locked packages (so the run fails), but the report is
+    # complete and the missing venv itself is a warning, as in the seed.
+    report = run.report
+    assert set(report["checks"]) == ALL_CHECKS
+    assert report["python_status"] == "primary"
+    venv = run.check("virtual_environment")
+    assert venv["status"] == "warn"
+    assert "is not in a virtual environment" in run.findings("virtual_environment")
+    assert venv["details"]["in_venv"] is False
+    assert run.returncode == report["exit_code"] == 1
+    assert report["status"] == "NOT_READY"
+
+
+# --- interpreters that cannot be judged -------------------------------------------------
+
+
+def test_hanging_interpreter_is_killed_and_reported_once(
+    run_check: RunCheck, hanging_python: tuple[Path, Path], project: Path
+) -> None:
+    script, pid_file = hanging_python
+    # The subprocess limit (30 s) is far below the sleep (1 h): a run that waited would fail.
+    run = run_check("--python", script, "--project", project, "--timeout", "1", timeout=30)
+
+    assert run.returncode == 1, run.stderr
+    report = run.report
+    assert report["status"] == "NOT_READY"
+    assert report["python_status"] == "unknown"
+    assert report["interpreter"]["error"] == "timeout"
+    version = run.check("python_version")
+    assert version["status"] == "fail"
+    assert f"{script} did not answer within 1 s" in version["message"]
+    skipped = run.statuses("skip")
+    assert skipped == ALL_CHECKS - {"python_version", "security"}
+    for check_id in skipped:
+        assert "(see python_version)" in run.check(check_id)["message"]
+        assert run.check(check_id)["details"] == {"blocked_by": "python_version"}
+    assert "(Python ?, unknown)" in run.stderr
+    pid = _pid(pid_file)
+    assert pid is None or _ends(pid), "the interpreter's child outlived the timeout"
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(
+    tmp_path: Path, hanging_python: tuple[Path, Path], project: Path
+) -> None:
+    script, pid_file = hanging_python
+    reports = tmp_path / "reports"
+    argv = cli_argv("--python", script, "--project", project, "--report-dir", reports)
+    argv += ["--timeout", "600"]
+
+    done = _interrupt(argv, pid_file, cwd=tmp_path)
+
+    assert done.returncode == 130, done.stderr
+    assert "interrupted" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+    assert not reports.exists()
+    assert _ends(int(pid_file.read_text())), "the interpreter's child outlived Ctrl-C"
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_performance_probe_exits_at_once(
+    tmp_path: Path, venv312_copy: Path, project: Path
+) -> None:
+    # The performance probe imports alpha, which now blocks: Ctrl-C must not wait for it.
+    pid_file = tmp_path / "perf.pid"
+    module = wheelhouse.site_packages(venv312_copy) / "alpha" / "__init__.py"
+    module.write_text(
+        "import os, time\n"
+        f"with open({str(pid_file)!r}, 'w') as f:\n"
+        "    f.write(str(os.getpid()))\n"
+        "time.sleep(3600)\n"
+    )
+    reports = tmp_path / "reports"
+    try:
+        done = _interrupt(
+            cli_argv("--python", venv312_copy, "--project", project, "--report-dir", reports),
+            pid_file,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 130, done.stderr
+        assert "Traceback" not in done.stderr
+        assert not reports.exists()
+        assert _ends(int(pid_file.read_text())), "the performance probe outlived Ctrl-C"
+    finally:
+        _kill_if_running(pid_file)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("missing", "no such file"),
+        ("folder", "is a folder, not an interpreter"),
+        ("not-executable", "is not executable"),
+    ],
+)
+def test_python_that_cannot_run_is_a_usage_error(
+    run_check: RunCheck, tmp_path: Path, project: Path, kind: str, message: str
+) -> None:
+    target = tmp_path / "target"
+    if kind == "folder":
+        target.mkdir()
+    elif kind == "not-executable":
+        target.write_text("#!/bin/sh\necho hello\n")
+        target.chmod(0o644)
+
+    run = run_check("--python", target, "--project", project)
+
+    assert run.returncode == 3
+    assert run.stderr.startswith(f"error: --python {target}: {message}\nhint: ")
+    assert not run.report_dir.exists()
+
+
+@pytest.mark.parametrize("kind", ["true", "garbage", "broken-symlink", "on-path"])
+def test_python_that_is_not_a_python_fails_python_version(
+    run_check: RunCheck, tmp_path: Path, project: Path, kind: str
+) -> None:
+    if kind == "true" and not os.access("/bin/true", os.X_OK):
+        pytest.skip("no /bin/true on this machine")
+    env = {}
+    garbage = tmp_path / "bin" / "not-a-python"
+    garbage.parent.mkdir()
+    garbage.write_text("#!/bin/sh\necho 'garbage, not JSON'\n")
+    garbage.chmod(0o755)
+    if kind == "true":
+        target, expected = "/bin/true", "ran, but its output is not the probe's report"
+    elif kind == "garbage":
+        target, expected = str(garbage), "last line was 'garbage, not JSON'"
+    elif kind == "on-path":
+        # A bare command name is looked up on PATH, as for any command.
+        env = {"PATH": f"{garbage.parent}{os.pathsep}{os.environ['PATH']}"}
+        target, expected = garbage.name, "last line was 'garbage, not JSON'"
+    else:
+        # What a venv looks like once its base interpreter was removed.
+        link = tmp_path / "venv" / "bin" / "python"
+        link.parent.mkdir(parents=True)
+        link.symlink_to(tmp_path / "removed-base" / "python3.12")
+        target, expected = str(link), "is a broken symlink"
+
+    run = run_check("--python", target, "--project", project, env=env)
+
+    assert run.returncode == 1, run.stderr
+    assert run.report["status"] == "NOT_READY"
+    assert run.statuses("fail") == {"python_version"}
+    version = run.check("python_version")
+    assert expected in version["message"]
+    remedy = "recreate the environment" if kind == "broken-symlink" else "pass --python the path"
+    assert remedy in version["findings"][0]["remedy"]
+    assert run.statuses("skip") == ALL_CHECKS - {"python_version", "security"}
+
+
+# --- usage and configuration errors -----------------------------------------------------
+
+
+def _previous_report(folder: Path) -> dict[str, bytes]:
+    """A report folder holding an earlier run's files; returns their contents."""
+    folder.mkdir()
+    (folder / REPORT_NAME).write_text('{"status": "READY", "previous": true}\n')
+    (folder / "preflight_check_20260101_000000.log").write_text("an earlier run\n")
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+POLICY_ERRORS = {
+    "unknown-key": ('colour = "blue"', "key 'colour': unknown key"),
+    "wrong-type": ('lock_max_age_days = "ninety"', "key 'lock_max_age_days': must be a positive"),
+    "bad-specifier": ('requires = ["alpha>>1"]', "key 'requires': 'alpha>>1' is not a PEP 508"),
+    "bad-python": ('pythons = ["3"]', "key 'pythons': '3' is not a version"),
+    "perf-key": ("[tool.preflight.performance]\nfast = true", "key 'performance.fast'"),
+    "bad-toml": ("requires = [", "is not valid TOML"),
+}
+
+
+@pytest.mark.parametrize("case", [*POLICY_ERRORS, "missing", "folder", "non-utf8", "no-table"])
+def test_invalid_policy_is_a_usage_error_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    pyproject = project / "pyproject.toml"
+    if case in POLICY_ERRORS:
+        line, expected = POLICY_ERRORS[case]
+        # The bad line last, so that it overrides (or extends) a valid policy.
+        table = {"pythons": '["3.12"]', "requires": '["alpha>=1"]'}
+        key = line.split(" =")[0]
+        body = "".join(f"{k} = {v}\n" for k, v in table.items() if k != key)
+        pyproject.write_text(f"[tool.preflight]\n{body}{line}\n")
+    elif case == "folder":
+        pyproject.mkdir()
+        expected = "cannot be read"
+    elif case == "non-utf8":
+        pyproject.write_bytes(b'[tool.preflight]\npythons = ["3.12"] # \xe9\n')
+        expected = "cannot be read"
+    elif case == "no-table":
+        pyproject.write_text('[project]\nname = "x"\n')
+        expected = "has no [tool.preflight] table"
+    else:
+        expected = "file not found"
+    reports = tmp_path / "reports"
+    before = _previous_report(reports)
+
+    code = main(["check", "--project", str(project), "--report-dir", str(reports)])
+
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert out == ""
+    assert err.startswith(f"error: {pyproject}")
+    assert expected in err
+    assert {p.name: p.read_bytes() for p in reports.iterdir()} == before
+
+
+def test_config_error_as_a_user_sees_it(run_check: RunCheck, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[tool.preflight]\npythons = ["3.12"]\nrequires = ["alpha"]\nsurprise = 1\n'
+    )
+    reports = tmp_path / "reports"
+    before = _previous_report(reports)
+
+    run = run_check("--project", project, "--format", "json", report_dir=reports)
+
+    assert run.returncode == 3
+    assert run.stdout == ""  # --format json: no report, so nothing on stdout
+    assert "key 'surprise': unknown key" in run.stderr
+    assert {p.name: p.read_bytes() for p in reports.iterdir()} == before
+
+
+def test_report_dir_that_is_a_file_is_a_usage_error(
+    run_check: RunCheck, tmp_path: Path, project: Path
+) -> None:
+    not_a_folder = tmp_path / "reports.txt"
+    not_a_folder.write_text("keep me\n")
+
+    run = run_check("--python", "/bin/true", "--project", project, report_dir=not_a_folder)
+
+    assert run.returncode == 3
+    assert f"--report-dir {not_a_folder}: is a file, not a folder" in run.stderr
+    assert not_a_folder.read_text() == "keep me\n"
+
+
+def test_report_that_cannot_be_written_is_a_usage_error(
+    run_check: RunCheck, tmp_path: Path, project: Path
+) -> None:
+    reports = tmp_path / "reports"
+    (reports / REPORT_NAME).mkdir(parents=True)  # the report's own path is taken by a folder
+
+    run = run_check("--python", "/bin/true", "--project", project, report_dir=reports)
+
+    assert run.returncode == 3
+    assert f"--report-dir {reports}: cannot write the report" in run.stderr
+    assert [p.name for p in reports.iterdir()] == [REPORT_NAME], "a temp file was left"
+
+
+def test_json_reader_that_goes_away_is_not_an_error(tmp_path: Path, project: Path) -> None:
+    # `preflight check --format json | head -0`: stdout is closed before the report is written.
+    argv = cli_argv("--python", "/bin/true", "--project", project, "--format", "json")
+    argv += ["--report-dir", str(tmp_path / "reports")]
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()
+    )
+    assert process.stdout is not None
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 1, stderr  # the verdict stands: /bin/true is no Python
+    assert "Traceback" not in stderr
+    assert "Exception ignored" not in stderr
+    assert "NOT_READY (FAILED)" in stderr
+    assert (tmp_path / "reports" / REPORT_NAME).is_file()

@@ -1,0 +1,314 @@
+"""The real noxfile, run by real nox, on a project of tiny wheels: preflight and relock.
+
+Each test copies this repository's ``noxfile.py`` into a project folder of its own (a policy
+over the tiny wheels of ``conftest.wheels``, and locks of them), and runs
+``python -m nox -f <project>/noxfile.py -s ...`` as a user would. pip and uv read only the
+local wheelhouse (``--no-index`` through their environment variables): no network.
+
+Relock needs pip-tools inside a venv of each interpreter; the ``tests`` session downloads its
+wheels once into ``PREFLIGHT_TEST_PIP_TOOLS_WHEELS`` (setup, like installing the test tools),
+and relock's own ``pip install pip-tools`` reads them from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+import wheelhouse
+from conftest import PINNED_FALLBACK, Wheels
+
+from preflight.discovery import Found, best_match, nearest
+from preflight.lockfile import parse_lock
+
+ROOT = Path(__file__).resolve().parents[1]
+PIP_TOOLS_WHEELS = os.environ.get("PREFLIGHT_TEST_PIP_TOOLS_WHEELS", "")
+
+pytestmark = pytest.mark.slow
+
+
+def nox_env(wheels: Wheels, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Hermetic: pip and uv see only the wheelhouse (and pip-tools' wheels); no CI, no SMVM."""
+    links = " ".join(filter(None, [str(wheels.folder), PIP_TOOLS_WHEELS]))
+    env = {
+        k: v
+        for k, v in wheelhouse.hermetic_env().items()
+        if not k.startswith(("SMVM_", "PREFLIGHT_", "GITHUB_")) and k != "CI"
+    }
+    env.update(
+        {
+            "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": links,
+            "UV_NO_INDEX": "1",
+            "UV_FIND_LINKS": str(wheels.folder),
+            "UV_NO_CACHE": "1",
+            "NO_COLOR": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def run_nox(
+    project: Path, wheels: Wheels, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nox", "--no-color", "-f", str(project / "noxfile.py"), *args],
+        cwd=project,
+        env=nox_env(wheels, env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture
+def nox_project(make_project: Callable[..., Path]) -> Callable[..., Path]:
+    """A project with this repository's noxfile."""
+
+    def make(**kwargs: object) -> Path:
+        folder = make_project(**kwargs)
+        shutil.copy(ROOT / "noxfile.py", folder / "noxfile.py")
+        return folder
+
+    return make
+
+
+def missing_pin(interpreters: list[Found]) -> None:
+    if best_match(PINNED_FALLBACK, interpreters) is not None:
+        pytest.skip(f"this machine has Python {PINNED_FALLBACK}: nothing is missing")
+
+
+def summary(project: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads((project / "reports" / "summary.json").read_text())
+    return data
+
+
+# --- nox -s preflight ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["virtualenv", "uv"])
+def test_clean_matrix_ready_on_312_and_a_clear_skip_for_the_missing_pin(
+    nox_project: Callable[..., Path],
+    wheels: Wheels,
+    python312: Path,
+    interpreters: list[Found],
+    backend: str,
+) -> None:
+    missing_pin(interpreters)
+    if backend == "uv" and shutil.which("uv") is None:
+        pytest.skip("uv is not installed")
+    project = nox_project()
+    done = run_nox(project, wheels, "-s", "preflight", env={"PREFLIGHT_BACKEND": backend})
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert f"backend: {backend} (PREFLIGHT_BACKEND={backend})" in output
+    assert "--require-hashes" in output
+    report = json.loads(
+        (project / "reports" / "preflight-3.12" / "runtime_verification_results.json").read_text()
+    )
+    assert report["status"] == "READY"
+    assert report["overall_status"] == "PASSED", report["violations"]
+    # The judged environment holds only the lock (and, for virtualenv, pip): not preflight.
+    assert report["checks"]["lock_sync"]["status"] == "pass"
+    near = nearest(PINNED_FALLBACK, interpreters)
+    skip_line = (
+        f"Session preflight-{PINNED_FALLBACK} skipped: Python {PINNED_FALLBACK} was not found"
+    )
+    assert skip_line in output
+    if near is not None:
+        assert f"the nearest is Python {near.version}" in output
+    assert f"pyenv install {PINNED_FALLBACK}" in output
+    data = summary(project)
+    assert data["matrix"] == "INCOMPLETE"
+    rows = {row["spec"]: row for row in data["interpreters"]}  # type: ignore[attr-defined]
+    assert rows["3.12"]["verdict"] == "READY"
+    assert rows["3.12"]["backend"] == backend
+    assert rows[PINNED_FALLBACK]["verdict"] == "NOT_CHECKED"
+    assert "not installed" in rows[PINNED_FALLBACK]["message"]
+    assert "matrix: INCOMPLETE" in output  # the table on the terminal
+
+
+def test_a_missing_interpreter_is_an_error_on_ci(
+    nox_project: Callable[..., Path], wheels: Wheels, interpreters: list[Found]
+) -> None:
+    missing_pin(interpreters)
+    project = nox_project()
+    done = run_nox(project, wheels, "-s", f"preflight-{PINNED_FALLBACK}", env={"CI": "true"})
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert f"Session preflight-{PINNED_FALLBACK} aborted" in output
+    assert f"Python {PINNED_FALLBACK} was not found" in output
+
+
+def test_a_tampered_lock_fails_the_install(
+    nox_project: Callable[..., Path], wheels: Wheels, python312: Path
+) -> None:
+    project = nox_project()
+    lock = project / "requirements" / "py3.12.txt"
+    good = wheelhouse.file_hash(wheels.alpha)
+    lock.write_text(lock.read_text().replace(good, "sha256:" + "0" * 64))
+    done = run_nox(project, wheels, "-s", "preflight-3.12", env={"PREFLIGHT_BACKEND": "virtualenv"})
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "THESE PACKAGES DO NOT MATCH THE HASHES" in output
+    assert "Session preflight-3.12 failed" in output
+
+
+def test_pip_settings_cannot_weaken_the_hash_check(
+    nox_project: Callable[..., Path], wheels: Wheels, python312: Path
+) -> None:
+    project = nox_project()
+    lock = project / "requirements" / "py3.12.txt"
+    text = lock.read_text()
+    lock.write_text(text.replace(f"--hash={wheelhouse.file_hash(wheels.alpha)}", ""))
+    done = run_nox(
+        project,
+        wheels,
+        "-s",
+        "preflight-3.12",
+        env={"PREFLIGHT_BACKEND": "virtualenv", "PIP_REQUIRE_HASHES": "0"},
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Hashes are required" in output or "hash" in output.lower()
+
+
+def test_a_substitute_is_accepted_on_request_and_reported(
+    nox_project: Callable[..., Path], wheels: Wheels, interpreters: list[Found]
+) -> None:
+    missing_pin(interpreters)
+    if nearest(PINNED_FALLBACK, interpreters) is None:
+        pytest.skip("no Python 3.11.x to substitute")
+    project = nox_project()
+    done = run_nox(
+        project,
+        wheels,
+        "-s",
+        f"preflight-{PINNED_FALLBACK}",
+        "--",
+        "--allow-substitute",
+        env={"PREFLIGHT_BACKEND": "virtualenv"},
+    )
+    output = done.stdout + done.stderr
+    # The substitute is judged for what it is: 3.11.7 is not the pinned 3.11.13.
+    assert "patch-level substitute" in output
+    assert done.returncode == 1, output
+    outcome = json.loads(
+        (project / "reports" / f"preflight-{PINNED_FALLBACK}" / "outcome.json").read_text()
+    )
+    assert outcome["substitute"] is True
+    assert outcome["verdict"] == "NOT_READY"
+    assert outcome["failed"] == ["python_version"]
+    assert "READY_WITH_SUBSTITUTE" not in output
+
+
+# --- nox -s relock -------------------------------------------------------------------------
+
+needs_pip_tools_wheels = pytest.mark.skipif(
+    not PIP_TOOLS_WHEELS, reason="PREFLIGHT_TEST_PIP_TOOLS_WHEELS is not set (nox -s tests sets it)"
+)
+
+
+@needs_pip_tools_wheels
+def test_relock_writes_fresh_locks_then_leaves_them_alone_and_check_passes(
+    nox_project: Callable[..., Path], wheels: Wheels, python312: Path
+) -> None:
+    project = nox_project(pythons=["3.12"], locks=[])
+    done = run_nox(project, wheels, "-s", "relock")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    lock = project / "requirements" / "py3.12.txt"
+    parsed = parse_lock(lock)
+    assert {e.name: e.version for e in parsed.entries} == {"alpha": "1.0", "beta-pkg": "2.0"}
+    assert parsed.header.python is not None
+    assert parsed.header.python.startswith("3.12.")
+    text = lock.read_text()
+    assert "--find-links" not in text
+    assert str(wheels.folder) not in text
+    before = lock.stat()
+    again = run_nox(project, wheels, "-s", "relock")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "unchanged (not rewritten)" in again.stdout + again.stderr
+    after = lock.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    check = run_nox(project, wheels, "-s", "relock", "--", "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "is up to date" in check.stdout + check.stderr
+
+
+@needs_pip_tools_wheels
+def test_relock_check_fails_with_a_diff_on_a_stale_lock(
+    nox_project: Callable[..., Path], wheels: Wheels, python312: Path
+) -> None:
+    project = nox_project(pythons=["3.12"], locks=[])
+    assert run_nox(project, wheels, "-s", "relock").returncode == 0
+    lock = project / "requirements" / "py3.12.txt"
+    content = lock.read_bytes()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('"beta-pkg>=2"]', '"beta-pkg>=2", "extra-thing"]')
+    )
+    check = run_nox(project, wheels, "-s", "relock", "--", "--check")
+    output = check.stdout + check.stderr
+    assert check.returncode == 1, output
+    assert "is out of date; run `nox -s relock`" in output
+    assert "+extra-thing==1.0" in output
+    assert lock.read_bytes() == content
+
+
+@needs_pip_tools_wheels
+def test_a_relock_failing_half_way_leaves_the_old_lock_intact(
+    nox_project: Callable[..., Path], wheels: Wheels, python312: Path
+) -> None:
+    project = nox_project(pythons=["3.12"], locks=[])
+    assert run_nox(project, wheels, "-s", "relock").returncode == 0
+    lock = project / "requirements" / "py3.12.txt"
+    content = lock.read_bytes()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('"beta-pkg>=2"]', '"beta-pkg>=2", "gone>=1"]')
+    )
+    done = run_nox(project, wheels, "-s", "relock")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "pip-compile failed" in output
+    assert lock.read_bytes() == content
+    assert sorted(p.name for p in lock.parent.iterdir()) == ["py3.12.txt"]
+
+
+@needs_pip_tools_wheels
+def test_an_interrupted_relock_leaves_the_old_lock_intact(
+    nox_project: Callable[..., Path], wheels: Wheels, python312: Path
+) -> None:
+    project = nox_project(pythons=["3.12"], locks=[])
+    assert run_nox(project, wheels, "-s", "relock").returncode == 0
+    lock = project / "requirements" / "py3.12.txt"
+    content = lock.read_bytes()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('"beta-pkg>=2"]', '"beta-pkg>=2", "extra-thing"]')
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "preflight", "relock", "--project", str(project)],
+        env=nox_env(wheels),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    line = process.stderr.readline()  # "relock 3.12: resolving with ..." : pip-compile starts
+    assert "resolving with" in line
+    process.send_signal(2)  # SIGINT, as Ctrl-C
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == 130, line + rest
+    assert "Traceback" not in rest
+    assert lock.read_bytes() == content
+    assert sorted(p.name for p in lock.parent.iterdir()) == ["py3.12.txt"]
