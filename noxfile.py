@@ -220,21 +220,22 @@ def relock(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite (no network); extra arguments go to pytest, e.g. `-- -k lock`.
 
-    Setup downloads pip-tools' wheels once, so that the relock tests can build pip-tools
-    venvs of other interpreters from a local folder: the tests themselves use no network.
+    Setup downloads the wheels of pip-tools and pytest once: the relock tests build pip-tools
+    venvs of other interpreters from them, the suite tests a judged env with pytest in it.
+    The tests themselves use no network.
     """
     session.install("-e", ".[test]", "pip")
-    wheels = ROOT / ".nox" / "_wheels" / "pip-tools"
+    wheels = ROOT / ".nox" / "_wheels" / "test"
     session.run(
         "python", "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-        "--dest", str(wheels), relock_module.PIP_TOOLS,
+        "--dest", str(wheels), relock_module.PIP_TOOLS, "pytest",
     )  # fmt: skip
     session.run(
         "pytest",
         "-m",
         "not network",
         *session.posargs,
-        env={"PREFLIGHT_TEST_PIP_TOOLS_WHEELS": str(wheels)},
+        env={"PREFLIGHT_TEST_WHEELHOUSE": str(wheels)},
     )
 
 

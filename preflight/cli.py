@@ -170,6 +170,7 @@ def check_environment(args: argparse.Namespace) -> Report:
         python,
         lock=lock,
         performance="performance" not in args.skip,
+        suite="suite" not in args.skip,
         probe_timeout=args.timeout,
         perf_timeout=max(args.timeout, 120.0),
     )

@@ -118,3 +118,16 @@ class IntegrityFacts:
     problems: tuple[FileProblem, ...]
     unowned: tuple[UnownedEntry, ...]
     without_record: tuple[str, ...]  # distributions with no RECORD (egg-info, broken installs)
+
+
+@dataclass(frozen=True)
+class SuiteFacts:
+    """What the project's own suite did, run by the environment's pytest."""
+
+    folder: str  # the suite folder, absolute
+    command: tuple[str, ...]
+    returncode: int | None  # None: could not be started
+    timed_out: bool
+    seconds: float
+    summary: str  # pytest's closing line, e.g. "4 passed in 0.52s"
+    output_tail: str  # the last lines of its output, for the report

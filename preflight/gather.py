@@ -24,6 +24,7 @@ from preflight.checks.base import Context
 from preflight.errors import LockError
 from preflight.facts import InterpreterFacts
 from preflight.policy import Policy
+from preflight.suite import run_suite
 
 
 def gather(
@@ -33,6 +34,7 @@ def gather(
     lock: Path | None = None,
     environ: Mapping[str, str] | None = None,
     performance: bool = True,
+    suite: bool = True,
     probe_timeout: float = 30.0,
     perf_timeout: float = 120.0,
 ) -> Context:
@@ -54,6 +56,16 @@ def gather(
             if performance
             else None
         )
+        suite_facts = (
+            run_suite(
+                python,
+                policy.project_dir / policy.suite,
+                cwd=policy.project_dir,
+                timeout=policy.suite_timeout_seconds,
+            )
+            if suite and policy.suite is not None
+            else None
+        )
         return Context(
             policy,
             python,
@@ -65,6 +77,7 @@ def gather(
             lock_committed=committed,
             integrity=scan.result(),
             performance=perf,
+            suite=suite_facts,
         )
     finally:
         # On success the scan is done. On Ctrl-C, drop it if it has not started; a running

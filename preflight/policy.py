@@ -78,7 +78,8 @@ class Policy:
     protected_files: tuple[str, ...] = DEFAULT_PROTECTED
     performance: Thresholds = field(default_factory=Thresholds)
     perf_imports: tuple[str, ...] | None = None  # None: derived from `requires`
-    suite: str | None = None  # the project's own pytest folder, run by `nox -s preflight`
+    suite: str | None = None  # the project's own pytest folder, run inside the environment
+    suite_timeout_seconds: float = 600.0
 
     @property
     def project_dir(self) -> Path:
@@ -121,6 +122,7 @@ _KNOWN_KEYS = {
     "protected_files",
     "performance",
     "suite",
+    "suite_timeout_seconds",
 }
 _PERF_KEYS = {"max_import_seconds", "max_total_seconds", "imports"}
 
@@ -172,6 +174,7 @@ def policy_from_table(path: Path, table: Mapping[str, Any]) -> Policy:
         "config_file_required": lambda: _boolean(table, "config_file_required", err),
         "protected_files": lambda: tuple(_str_list(table, "protected_files", err)),
         "suite": lambda: _string(table, "suite", err),
+        "suite_timeout_seconds": lambda: _positive_number(table, "suite_timeout_seconds", err),
     }
     kwargs: dict[str, Any] = {key: parse() for key, parse in optional.items() if key in table}
     if "performance" in table:

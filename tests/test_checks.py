@@ -16,8 +16,9 @@ from preflight.checks.interpreter import python_version, virtual_environment
 from preflight.checks.lock import wheel_status
 from preflight.checks.packages import lock_sync, package_dependencies
 from preflight.checks.performance import performance
+from preflight.checks.suite import suite
 from preflight.errors import LockError
-from preflight.facts import FileProblem, ImportTiming, ProbeFailure, UnownedEntry
+from preflight.facts import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
 from preflight.lockmeta import header_line, inputs_digest
 from preflight.results import Overall, Severity, Status, Verdict, exit_code, overall, verdict
 
@@ -244,6 +245,10 @@ def test_lock_age_comes_from_the_header_not_mtime() -> None:
     result = wheel_status(f.context(policy=pol, lock=f.lock(preflight=meta, python="3.12.1")))
     assert result.status is Status.PASS, result.findings
     assert result.details["age_source"] == "lock header"
+    assert "compiled 2.0 hours ago" in result.message
+    minutes = {**meta, "compiled": (f.NOW - timedelta(minutes=12)).isoformat()}
+    recent = wheel_status(f.context(policy=pol, lock=f.lock(preflight=minutes, python="3.12.1")))
+    assert "compiled 12 minutes ago" in recent.message
     stale = {**meta, "compiled": (f.NOW - timedelta(days=3)).isoformat()}
     result = wheel_status(f.context(policy=pol, lock=f.lock(preflight=stale, python="3.12.1")))
     assert result.status is Status.WARN  # the default policy allows 1 day, as the seed did
@@ -386,5 +391,50 @@ def test_verdict_and_exit_code(
 def test_a_clean_context_is_ready_and_passed() -> None:
     results = run_checks(f.context(policy=f.policy(protected_files=[])))
     bad = [(r.id, r.message) for r in results if r.status is not Status.PASS]
-    assert bad == []
+    assert bad == [("suite", "the policy names no suite")]  # a skip: nothing to judge
     assert verdict("primary", results) is Verdict.READY
+    assert overall(results) is Overall.PASSED
+
+
+# --- suite ------------------------------------------------------------------------------
+
+
+def suite_facts(returncode: int | None, output: str = "", **kw: object) -> SuiteFacts:
+    fields: dict[str, object] = {
+        "folder": "/project/tests/runtime",
+        "command": ("/env/bin/python", "-m", "pytest", "/project/tests/runtime"),
+        "returncode": returncode,
+        "timed_out": False,
+        "seconds": 1.5,
+        "summary": "3 passed in 0.40s" if returncode == 0 else "1 failed, 2 passed in 0.41s",
+        "output_tail": output,
+    }
+    fields.update(kw)
+    return SuiteFacts(**fields)  # type: ignore[arg-type]
+
+
+def test_suite_passing_failing_and_not_runnable() -> None:
+    pol = f.policy(suite="tests/runtime")
+    ok = suite(f.context(policy=pol, suite=suite_facts(0)))
+    assert (ok.status, ok.message) == (Status.PASS, "3 passed in 0.40s")
+    failed = suite(f.context(policy=pol, suite=suite_facts(1)))
+    assert failed.status is Status.FAIL
+    assert failed.message == (
+        "the suite /project/tests/runtime failed (tests failed): 1 failed, 2 passed in 0.41s"
+    )
+    assert "run `/env/bin/python -m pytest /project/tests/runtime`" in str(
+        failed.findings[0].remedy
+    )
+    empty = suite(f.context(policy=pol, suite=suite_facts(5, summary="no tests ran in 0.01s")))
+    assert "no tests were collected" in empty.message  # pytest's exit 5 is a failure here
+    missing = suite_facts(1, "/env/bin/python: No module named pytest", summary="")
+    no_pytest = suite(f.context(policy=pol, suite=missing))
+    assert "pytest is not installed in the environment" in no_pytest.message
+    hung = suite(f.context(policy=pol, suite=suite_facts(None, timed_out=True)))
+    assert "did not finish in time" in hung.message
+
+
+def test_suite_skipped_when_not_named_or_skipped() -> None:
+    assert suite(f.context()).status is Status.SKIP
+    skipped = suite(f.context(policy=f.policy(suite="tests/runtime"), suite=None))
+    assert skipped.status is Status.SKIP

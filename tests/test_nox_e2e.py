@@ -6,7 +6,7 @@ over the tiny wheels of ``conftest.wheels``, and locks of them), and runs
 local wheelhouse (``--no-index`` through their environment variables): no network.
 
 Relock needs pip-tools inside a venv of each interpreter; the ``tests`` session downloads its
-wheels once into ``PREFLIGHT_TEST_PIP_TOOLS_WHEELS`` (setup, like installing the test tools),
+wheels once into ``PREFLIGHT_TEST_WHEELHOUSE`` (setup, like installing the test tools),
 and relock's own ``pip install pip-tools`` reads them from there.
 """
 
@@ -28,7 +28,7 @@ from preflight.discovery import Found, best_match, nearest
 from preflight.lockfile import parse_lock
 
 ROOT = Path(__file__).resolve().parents[1]
-PIP_TOOLS_WHEELS = os.environ.get("PREFLIGHT_TEST_PIP_TOOLS_WHEELS", "")
+PIP_TOOLS_WHEELS = os.environ.get("PREFLIGHT_TEST_WHEELHOUSE", "")
 
 pytestmark = pytest.mark.slow
 
@@ -213,7 +213,7 @@ def test_a_substitute_is_accepted_on_request_and_reported(
 # --- nox -s relock -------------------------------------------------------------------------
 
 needs_pip_tools_wheels = pytest.mark.skipif(
-    not PIP_TOOLS_WHEELS, reason="PREFLIGHT_TEST_PIP_TOOLS_WHEELS is not set (nox -s tests sets it)"
+    not PIP_TOOLS_WHEELS, reason="PREFLIGHT_TEST_WHEELHOUSE is not set (nox -s tests sets it)"
 )
 
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from preflight.checks import config, files, interpreter, lock, packages, performance, security
+from preflight.checks import (
+    config,
+    files,
+    interpreter,
+    lock,
+    packages,
+    performance,
+    security,
+    suite,
+)
 from preflight.checks.base import OWNER, Check, Context, Need
 from preflight.errors import LockError
 from preflight.facts import ProbeFailure
@@ -24,6 +33,7 @@ ALL: tuple[Check, ...] = (
     *config.CHECKS,
     *security.CHECKS,
     *performance.CHECKS,
+    *suite.CHECKS,
 )
 BY_ID = {c.id: c for c in ALL}
 
@@ -34,6 +44,7 @@ def _missing(ctx: Context, need: Need) -> bool:
         "lock": ctx.lock,
         "integrity": ctx.integrity,
         "performance": ctx.performance,
+        "suite": ctx.suite,
     }[need]
     return value is None or isinstance(value, ProbeFailure | LockError)
 

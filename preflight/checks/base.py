@@ -9,12 +9,18 @@ from pathlib import Path
 from typing import Literal
 
 from preflight.errors import LockError
-from preflight.facts import IntegrityFacts, InterpreterFacts, PerformanceFacts, ProbeFailure
+from preflight.facts import (
+    IntegrityFacts,
+    InterpreterFacts,
+    PerformanceFacts,
+    ProbeFailure,
+    SuiteFacts,
+)
 from preflight.lockfile import Lock
 from preflight.policy import Policy
 from preflight.results import CheckResult
 
-Need = Literal["interpreter", "lock", "integrity", "performance"]
+Need = Literal["interpreter", "lock", "integrity", "performance", "suite"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class Context:
     lock_committed: datetime | None = None  # last git commit of the lock, if in git
     integrity: IntegrityFacts | None = None
     performance: PerformanceFacts | ProbeFailure | None = None
+    suite: SuiteFacts | None = None  # None: the policy names none, or it was skipped
 
     @property
     def facts(self) -> InterpreterFacts:
@@ -61,4 +68,5 @@ OWNER: dict[Need, str] = {
     "lock": "wheel_status",
     "integrity": "integrity",
     "performance": "performance",
+    "suite": "suite",
 }

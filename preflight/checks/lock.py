@@ -170,6 +170,9 @@ def _age(ctx: Context, lock: Lock) -> tuple[list[Finding], dict[str, object]]:
 
 
 def _human(days: float) -> str:
+    """``"12 minutes"``, ``"5.5 hours"``, ``"3 days"``."""
+    if days < 1 / 24:
+        return f"{max(days * 1440, 0):.0f} minutes"
     if days < 1:
         return f"{days * 24:.1f} hours"
     return f"{days:.0f} days"

@@ -1,0 +1,98 @@
+"""The project's own suite, run by the judged environment's pytest and folded into the report.
+
+The environment needs a real pytest: its wheels come from the wheelhouse that the ``tests``
+session downloads once (``PREFLIGHT_TEST_WHEELHOUSE``); nothing is fetched by the tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import wheelhouse
+from conftest import CliRun, Wheels
+
+WHEELHOUSE = os.environ.get("PREFLIGHT_TEST_WHEELHOUSE", "")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not WHEELHOUSE, reason="PREFLIGHT_TEST_WHEELHOUSE is not set (nox -s tests sets it)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def venv_with_pytest(
+    tmp_path_factory: pytest.TempPathFactory, python312: Path, wheels: Wheels
+) -> Path:
+    root = tmp_path_factory.mktemp("suite-venv")
+    python = wheelhouse.make_venv(python312, root / "venv", with_pip=False)
+    wheelhouse.pip_install(
+        python,
+        ["--find-links", WHEELHOUSE, "alpha", "beta-pkg", "pytest"],
+        find_links=wheels.folder,
+        own_pip=False,
+    )
+    return python
+
+
+def suite_project(make_project: Callable[..., Path], body: str) -> Path:
+    project = make_project(extra='suite = "checks"')
+    (project / "checks").mkdir()
+    (project / "checks" / "test_app.py").write_text(body, encoding="utf-8")
+    return project
+
+
+def test_a_passing_suite_is_a_passing_check(
+    make_project: Callable[..., Path], venv_with_pytest: Path, run_check: Callable[..., CliRun]
+) -> None:
+    project = suite_project(
+        make_project, "import alpha\n\ndef test_alpha():\n    assert alpha.__version__ == '1.0'\n"
+    )
+    result = run_check("--python", venv_with_pytest, "--project", project)
+    suite = result.check("suite")
+    assert suite["status"] == "pass", suite
+    assert suite["message"].startswith("1 passed in ")
+    assert suite["details"]["command"].startswith(f"{venv_with_pytest} -m pytest")
+    assert not (project / "checks" / "__pycache__").exists()  # nothing written into the project
+    assert not (project / ".pytest_cache").exists()
+
+
+def test_a_failing_suite_makes_the_environment_not_ready(
+    make_project: Callable[..., Path], venv_with_pytest: Path, run_check: Callable[..., CliRun]
+) -> None:
+    project = suite_project(make_project, "def test_fails():\n    assert 1 == 2\n")
+    result = run_check("--python", venv_with_pytest, "--project", project)
+    suite = result.check("suite")
+    assert suite["status"] == "fail"
+    assert "failed (tests failed): 1 failed in " in suite["message"]
+    assert "assert 1 == 2" in suite["details"]["output_tail"]
+    assert result.report["status"] == "NOT_READY"
+    assert result.returncode == 1
+
+
+def test_a_suite_that_collects_nothing_fails(
+    make_project: Callable[..., Path], venv_with_pytest: Path, run_check: Callable[..., CliRun]
+) -> None:
+    project = suite_project(make_project, "# no tests here\n")
+    result = run_check("--python", venv_with_pytest, "--project", project)
+    assert "no tests were collected" in result.check("suite")["message"]
+
+
+def test_an_environment_without_pytest_says_so(
+    make_project: Callable[..., Path], venv312: Path, run_check: Callable[..., CliRun]
+) -> None:
+    project = suite_project(make_project, "def test_ok():\n    pass\n")
+    result = run_check("--python", venv312, "--project", project)
+    assert "pytest is not installed in the environment" in result.check("suite")["message"]
+
+
+def test_skip_suite_leaves_it_out(
+    make_project: Callable[..., Path], venv_with_pytest: Path, run_check: Callable[..., CliRun]
+) -> None:
+    project = suite_project(make_project, "def test_fails():\n    assert False\n")
+    result = run_check("--python", venv_with_pytest, "--project", project, "--skip", "suite")
+    assert "suite" not in result.report["checks"]
