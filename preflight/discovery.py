@@ -48,6 +48,7 @@ _PRERELEASE_TAGS = {"alpha": "a", "beta": "b", "candidate": "rc"}
 _PLAIN_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _UV_CPYTHON = re.compile(r"^cpython-(\d+\.\d+\.\d+)-[^+]+$")  # no "+freethreaded", "+debug"
 _PATH_NAME = re.compile(r"^python3(\.\d+)?$")
+_PATH_SHOWN = 3  # PATH folders named in messages; the rest are counted
 _SPEC = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
 
 
@@ -113,8 +114,11 @@ def searched_locations(*, env: Mapping[str, str] | None = None) -> list[str]:
     """Human-readable list of where :func:`find_interpreters` looks, for error messages."""
     env = os.environ if env is None else env
     shims = {str(m.shims) for m in _managers(env) if m.shims is not None}
-    path = [str(d) for d in _path_dirs(env) if str(d) not in shims]
-    locations = [f"PATH ({os.pathsep.join(path)})" if path else "PATH (empty)"]
+    path = list(dict.fromkeys(str(d) for d in _path_dirs(env) if str(d) not in shims))
+    shown = ", ".join(path[:_PATH_SHOWN])
+    if len(path) > _PATH_SHOWN:
+        shown += f" and {len(path) - _PATH_SHOWN} more"
+    locations = [f"PATH ({shown})" if path else "PATH (empty)"]
     locations += [f"{m.source} ({m.root}/*/bin/python3)" for m in _managers(env)]
     return locations
 

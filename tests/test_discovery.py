@@ -254,6 +254,10 @@ def test_searched_locations_name_every_place(home: Path, tmp_path: Path) -> None
     assert f"pyenv ({pyenv / 'versions'}/*/bin/python3)" in locations
     assert [loc.split()[0] for loc in locations] == ["PATH", "pyenv", "uv", "asdf", "mise"]
     assert searched_locations(env=environ(home))[0] == "PATH (empty)"
+    many = [tmp_path / f"d{i}" for i in range(5)]
+    assert searched_locations(env=environ(home, [*many, many[0]]))[0] == (
+        f"PATH ({many[0]}, {many[1]}, {many[2]} and 2 more)"
+    )
 
 
 # --- matching -----------------------------------------------------------------------------
