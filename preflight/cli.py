@@ -25,7 +25,7 @@ from preflight.gather import gather
 from preflight.policy import load_policy
 from preflight.pythons_command import add_pythons_options, run_pythons
 from preflight.relock_command import add_relock_options, run_relock
-from preflight.report import dumps, summary_lines, write_reports
+from preflight.report import dumps, github_annotations, summary_lines, write_reports
 from preflight.results import EXIT_INTERRUPTED, EXIT_USAGE, Report
 
 
@@ -142,6 +142,10 @@ def run_check(args: argparse.Namespace) -> int:
         _write_data(dumps(report))
     for line in summary_lines(report):
         print(line, file=sys.stderr)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        # Annotations on the run's page; the runner reads workflow commands on stderr too.
+        for line in github_annotations(report):
+            print(line, file=sys.stderr)
     return report.exit_code
 
 

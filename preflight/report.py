@@ -86,6 +86,26 @@ def summary_lines(report: Report, *, limit: int | None = TERMINAL_FINDINGS) -> l
     return lines
 
 
+def _escape(text: str, *, property_value: bool = False) -> str:
+    """GitHub's workflow-command escaping (``%``, CR, LF; and ``:`` ``,`` in properties)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def github_annotations(report: Report) -> list[str]:
+    """One ``::error`` / ``::warning`` workflow command per finding, for GitHub Actions."""
+    python = report.interpreter.get("version") or "?"
+    lines = []
+    for check_id, finding in report.violations():
+        level = "error" if finding.severity is Severity.CRITICAL else "warning"
+        title = _escape(f"preflight {check_id} (Python {python})", property_value=True)
+        message = finding.message + (f" -- fix: {finding.remedy}" if finding.remedy else "")
+        lines.append(f"::{level} title={title}::{_escape(message)}")
+    return lines
+
+
 def log_text(report: Report, *, started: datetime) -> str:
     stamp = started.strftime("%Y-%m-%d %H:%M:%S")
     body = [

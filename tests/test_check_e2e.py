@@ -367,6 +367,12 @@ def test_world_writable_lock_fails_security(
     assert run.statuses("fail") == {"security"}
     assert f"{lock} is world-writable (mode {mode:04o})" in run.check("security")["message"]
     assert f"chmod o-w {lock}" in run.stderr
+    assert "::error" not in run.stderr  # annotations only on GitHub Actions
+
+    on_github = run_check("--python", venv312, "--project", project, env={"GITHUB_ACTIONS": "true"})
+    assert on_github.stdout == ""
+    assert "::error title=preflight security (Python 3.12." in on_github.stderr
+    assert f"::{lock} is world-writable" in on_github.stderr
 
 
 def _good_lock(project: Path) -> str:
