@@ -33,6 +33,7 @@ import nox  # noqa: E402
 from preflight import matrix  # noqa: E402
 from preflight import relock as relock_module  # noqa: E402
 from preflight.discovery import Found, find_interpreters  # noqa: E402
+from preflight.errors import ConfigError  # noqa: E402
 from preflight.policy import load_policy  # noqa: E402
 from preflight.resolve import Resolution, resolve  # noqa: E402
 
@@ -41,7 +42,10 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["tests", "lint"]
 
-POLICY = load_policy(ROOT)
+try:
+    POLICY = load_policy(ROOT)
+except ConfigError as exc:  # say what is wrong with the policy, not where nox loads it
+    raise SystemExit(f"error: {exc.message}\nhint: {exc.hint}") from None
 PYTHONS = [str(spec) for spec in POLICY.pythons]
 REPORTS = ROOT / "reports"
 # One id per nox invocation: the summary shows only what this run checked.

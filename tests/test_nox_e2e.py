@@ -312,3 +312,16 @@ def test_an_interrupted_relock_leaves_the_old_lock_intact(
     assert "Traceback" not in rest
     assert lock.read_bytes() == content
     assert sorted(p.name for p in lock.parent.iterdir()) == ["py3.12.txt"]
+
+
+def test_an_invalid_policy_is_one_clear_error_not_a_traceback(
+    nox_project: Callable[..., Path], wheels: Wheels
+) -> None:
+    project = nox_project()
+    (project / "pyproject.toml").write_text('[tool.preflight]\npythons = "3.12"\nrequires = []\n')
+    done = run_nox(project, wheels, "-l")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "error: " in output
+    assert "key 'pythons': must be a list of strings" in output
+    assert "Traceback" not in output
