@@ -244,18 +244,29 @@ def test_relock_writes_fresh_locks_then_leaves_them_alone_and_check_passes(
     assert "is up to date" in check.stdout + check.stderr
 
 
+def relocked_then_changed(
+    nox_project: Callable[..., Path], wheels: Wheels, added: str
+) -> tuple[Path, Path, bytes]:
+    """A project relocked once, whose policy then requires ``added`` too.
+
+    Returns the project, its lock and the lock's content before the change.
+    """
+    project = nox_project(pythons=["3.12"], locks=[])
+    first = run_nox(project, wheels, "-s", "relock")
+    assert first.returncode == 0, first.stdout + first.stderr
+    lock = project / "requirements" / "py3.12.txt"
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('"beta-pkg>=2"]', f'"beta-pkg>=2", "{added}"]')
+    )
+    return project, lock, lock.read_bytes()
+
+
 @needs_pip_tools_wheels
 def test_relock_check_fails_with_a_diff_on_a_stale_lock(
     nox_project: Callable[..., Path], wheels: Wheels, python312: Path
 ) -> None:
-    project = nox_project(pythons=["3.12"], locks=[])
-    assert run_nox(project, wheels, "-s", "relock").returncode == 0
-    lock = project / "requirements" / "py3.12.txt"
-    content = lock.read_bytes()
-    pyproject = project / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace('"beta-pkg>=2"]', '"beta-pkg>=2", "extra-thing"]')
-    )
+    project, lock, content = relocked_then_changed(nox_project, wheels, "extra-thing")
     check = run_nox(project, wheels, "-s", "relock", "--", "--check")
     output = check.stdout + check.stderr
     assert check.returncode == 1, output
@@ -268,14 +279,7 @@ def test_relock_check_fails_with_a_diff_on_a_stale_lock(
 def test_a_relock_failing_half_way_leaves_the_old_lock_intact(
     nox_project: Callable[..., Path], wheels: Wheels, python312: Path
 ) -> None:
-    project = nox_project(pythons=["3.12"], locks=[])
-    assert run_nox(project, wheels, "-s", "relock").returncode == 0
-    lock = project / "requirements" / "py3.12.txt"
-    content = lock.read_bytes()
-    pyproject = project / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace('"beta-pkg>=2"]', '"beta-pkg>=2", "gone>=1"]')
-    )
+    project, lock, content = relocked_then_changed(nox_project, wheels, "gone>=1")
     done = run_nox(project, wheels, "-s", "relock")
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
@@ -288,14 +292,7 @@ def test_a_relock_failing_half_way_leaves_the_old_lock_intact(
 def test_an_interrupted_relock_leaves_the_old_lock_intact(
     nox_project: Callable[..., Path], wheels: Wheels, python312: Path
 ) -> None:
-    project = nox_project(pythons=["3.12"], locks=[])
-    assert run_nox(project, wheels, "-s", "relock").returncode == 0
-    lock = project / "requirements" / "py3.12.txt"
-    content = lock.read_bytes()
-    pyproject = project / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace('"beta-pkg>=2"]', '"beta-pkg>=2", "extra-thing"]')
-    )
+    project, lock, content = relocked_then_changed(nox_project, wheels, "extra-thing")
     process = subprocess.Popen(
         [sys.executable, "-m", "preflight", "relock", "--project", str(project)],
         env=nox_env(wheels),
