@@ -22,21 +22,12 @@ import pytest
 import wheelhouse
 from conftest import PINNED_FALLBACK, CliRun, Wheels, cli_argv, cli_env
 
+from preflight.checks import BY_ID
 from preflight.cli import main
 from preflight.discovery import Found
 from preflight.report import REPORT_NAME
 
-ALL_CHECKS = {
-    "python_version",
-    "virtual_environment",
-    "package_dependencies",
-    "wheel_status",
-    "lock_sync",
-    "integrity",
-    "environment_config",
-    "security",
-    "performance",
-}
+ALL_CHECKS = set(BY_ID)
 RunCheck = Callable[..., CliRun]
 MakeProject = Callable[..., Path]
 
@@ -157,6 +148,7 @@ def test_clean_venv_is_ready(run_check: RunCheck, venv312: Path, project: Path) 
     assert interp["version"].startswith("3.12.")
     assert interp["implementation"] == "cpython"
     assert set(report["checks"]) == ALL_CHECKS
+    assert report["checks"].pop("suite")["message"] == "the policy names no suite"
     for check_id, check in report["checks"].items():
         assert check["status"] == "pass", (check_id, check)
         assert check["message"]
