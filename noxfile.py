@@ -141,43 +141,31 @@ def _check(
     lock = POLICY.lock_path(version)
     target = ROOT / ".nox" / session.name / "env"
     shutil.rmtree(target, ignore_errors=True)  # fresh, every time
-    timings = {}
-    step = time.perf_counter()
-    session.run(
-        *matrix.venv_command(backend, sys.executable, str(found.found.path), target),
-        external=True,
-    )
-    timings["venv"] = time.perf_counter() - step
-    step = time.perf_counter()
-    session.run(
-        *matrix.install_command(backend, target / "bin" / "python", lock),
-        external=True,
+    python = target / "bin" / "python"
+    timings: dict[str, float] = {}
+
+    def step(name: str, *argv: str | Path, **kwargs: object) -> None:
+        begun = time.perf_counter()
+        session.run(*map(str, argv), external=True, **kwargs)  # type: ignore[arg-type]
+        timings[name] = round(time.perf_counter() - begun, 2)
+
+    step("venv", *matrix.venv_command(backend, sys.executable, str(found.found.path), target))
+    step(
+        "install",
+        *matrix.install_command(backend, python, lock),
         env=matrix.install_env(),
         include_outer_env=False,
     )
-    timings["install"] = time.perf_counter() - step
-    step = time.perf_counter()
+    step("first start", *matrix.warm_command(python, POLICY.import_names()))
     # The judge runs outside the environment it judges: nox's own interpreter runs preflight
     # from this checkout (nox runs sessions in the noxfile's folder, which `-m` puts on
     # sys.path; preflight needs only `packaging`, which nox itself depends on).
-    session.run(
-        sys.executable,
-        "-m",
-        "preflight",
+    step(
         "check",
-        "--python",
-        str(target / "bin" / "python"),
-        "--project",
-        str(ROOT),
-        "--lock",
-        str(lock),
-        "--report-dir",
-        str(folder),
-        *check_args,
-        external=True,
+        sys.executable, "-m", "preflight", "check", "--python", python, "--project", ROOT,
+        "--lock", lock, "--report-dir", folder, *check_args,
         success_codes=[0, 1, 2],
-    )
-    timings["check"] = time.perf_counter() - step
+    )  # fmt: skip
     report_path = folder / "runtime_verification_results.json"
     report = json.loads(report_path.read_text(encoding="utf-8"))
     outcome = matrix.Outcome.from_report(
@@ -191,7 +179,7 @@ def _check(
         backend=backend.name,
         report=str(report_path),
         message=found.message if found.substitute else "",
-        timings={k: round(v, 2) for k, v in timings.items()},
+        timings=timings,
     )
     matrix.write_outcome(folder, outcome)
     if outcome.verdict == "NOT_READY":

@@ -2,7 +2,8 @@
 
 The interpreter probe is quick and everything else depends on it. After it, the performance
 probe (a child process importing the required packages) runs while a worker thread hashes every
-installed file, so the check costs about as much as its slowest part, not the sum.
+installed file and, on two cores or more, the project's suite runs in a child of its own: the
+check costs about as much as its slowest part, not the sum.
 
 The child processes are started from the main thread on purpose: Ctrl-C raises there, and the
 subprocess boundary (``runner.run``) then kills the child at once. A child waited on from a worker
@@ -24,7 +25,12 @@ from preflight.checks.base import Context
 from preflight.errors import LockError
 from preflight.facts import InterpreterFacts
 from preflight.policy import Policy
-from preflight.suite import run_suite
+from preflight.runner import Running
+from preflight.suite import start_suite, suite_facts
+
+# With two cores or more, the project's suite runs beside the performance probe (measured:
+# imports about 8% slower, within their run-to-run noise); on one core, after it.
+_SIDE_BY_SIDE = (os.cpu_count() or 1) >= 2
 
 
 def gather(
@@ -47,25 +53,23 @@ def gather(
         return Context(policy, python, facts, env, now, lock_path=lock, lock=parsed)
     lock_path = lock if lock is not None else policy.lock_path(facts.version)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight-integrity")
+    suite_folder = policy.project_dir / policy.suite if suite and policy.suite else None
+    running: Running | None = None
     try:
         scan = pool.submit(integrity.scan, facts)
         parsed = _parse(lock_path)
         committed = git_commit_time(lock_path)
+        if suite_folder is not None and _SIDE_BY_SIDE:
+            running = _start_suite(policy, python, suite_folder)
         perf = (
             interpreter.measure_performance(python, policy.import_names(), timeout=perf_timeout)
             if performance
             else None
         )
-        suite_facts = (
-            run_suite(
-                python,
-                policy.project_dir / policy.suite,
-                cwd=policy.project_dir,
-                timeout=policy.suite_timeout_seconds,
-            )
-            if suite and policy.suite is not None
-            else None
-        )
+        suite_result = None
+        if suite_folder is not None:
+            running = running or _start_suite(policy, python, suite_folder)
+            suite_result = suite_facts(suite_folder, running.wait())
         return Context(
             policy,
             python,
@@ -77,12 +81,20 @@ def gather(
             lock_committed=committed,
             integrity=scan.result(),
             performance=perf,
-            suite=suite_facts,
+            suite=suite_result,
         )
+    except BaseException:
+        if running is not None:
+            running.kill()  # Ctrl-C: the suite's processes go too
+        raise
     finally:
         # On success the scan is done. On Ctrl-C, drop it if it has not started; a running
         # scan only reads files and is joined at interpreter exit, so it ends soon.
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _start_suite(policy: Policy, python: str, folder: Path) -> Running:
+    return start_suite(python, folder, cwd=policy.project_dir, timeout=policy.suite_timeout_seconds)
 
 
 def _parse(path: Path) -> lockfile.Lock | LockError:

@@ -11,12 +11,14 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-__all__ = ["Completed", "clean_env", "run"]
+__all__ = ["Completed", "Running", "clean_env", "run", "start"]
 
 # Variables that would make a target interpreter import or run something that is not its own.
 _LEAKY_VARIABLES = (
@@ -33,9 +35,6 @@ _FORCED_VARIABLES = {
     "PYTHONIOENCODING": "utf-8",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
-# After a kill, how long to wait for the pipes to close (a process that left our group may
-# still hold them open) before giving up on the rest of its output.
-_DRAIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -77,14 +76,6 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _decode(data: bytes | str | None) -> str:
-    if data is None:
-        return ""
-    if isinstance(data, str):
-        return data
-    return data.decode("utf-8", errors="replace")
-
-
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL the child's whole process group (it leads its own session)."""
     # The group may already be gone (or never had another member we may signal).
@@ -94,27 +85,99 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def _drain(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
-    """Collect what a killed child wrote, without waiting forever for stray pipe holders."""
-    try:
-        return process.communicate(timeout=_DRAIN_SECONDS)
-    except subprocess.TimeoutExpired as exc:
-        # Something outside our process group still holds the pipes: keep what we have.
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
-        process.wait()
-        return _as_bytes(exc.output), _as_bytes(exc.stderr)
+def _read(handle: IO[bytes]) -> str:
+    handle.seek(0)
+    return handle.read().decode("utf-8", errors="replace")
 
 
-def _as_bytes(data: bytes | str | None) -> bytes:
-    if data is None:
-        return b""
-    return data.encode("utf-8") if isinstance(data, str) else data
+class Running:
+    """A child started by :func:`start`; :meth:`wait` for its :class:`Completed`.
+
+    Output goes to anonymous temporary files, not pipes: nothing needs draining while it
+    runs (so other work can go on meanwhile), and a grandchild that escaped the process group
+    with our file still open cannot make us wait for it.
+    """
+
+    def __init__(
+        self,
+        argv: tuple[str, ...],
+        *,
+        timeout: float,
+        env: Mapping[str, str] | None,
+        cwd: str | os.PathLike[str] | None,
+    ) -> None:
+        self.argv = argv
+        self._timeout = timeout
+        self._started = time.perf_counter()
+        # Closed by wait(), which every caller reaches (or the files go with the object).
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115
+        self._failed: str | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        try:
+            self._process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=self._out,
+                stderr=self._err,
+                env=None if env is None else dict(env),
+                cwd=None if cwd is None else Path(cwd),
+                start_new_session=True,
+            )
+        except (OSError, ValueError) as exc:
+            self._failed = str(exc)
+
+    def wait(self) -> Completed:
+        """Wait until the child ends or its time is up (then kill its group); never raises
+        OSError. Any exception meanwhile (Ctrl-C) kills the child before it propagates."""
+        try:
+            if self._process is None:
+                return Completed(self.argv, None, "", self._failed or "", self._elapsed())
+            remaining = max(0.0, self._timeout - self._elapsed())
+            timed_out = False
+            try:
+                self._process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                self.kill()
+            return Completed(
+                argv=self.argv,
+                returncode=self._process.returncode,
+                stdout=_read(self._out),
+                stderr=_read(self._err),
+                seconds=self._elapsed(),
+                timed_out=timed_out,
+            )
+        except BaseException:
+            self.kill()
+            raise
+        finally:
+            self._out.close()
+            self._err.close()
+
+    def kill(self) -> None:
+        """Kill the child's whole process group now and reap it."""
+        if self._process is not None and self._process.returncode is None:
+            _kill_group(self._process)
+            self._process.wait()
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self._started
+
+
+def start(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Running:
+    """Start ``argv`` (no shell) in its own session; see :func:`run` for the rest."""
+    return Running(tuple(os.fspath(arg) for arg in argv), timeout=timeout, env=env, cwd=cwd)
 
 
 def run(
-    argv: Sequence[str],
+    argv: Sequence[str | os.PathLike[str]],
     *,
     timeout: float,
     env: Mapping[str, str] | None = None,
@@ -127,38 +190,4 @@ def run(
     SIGKILL and the output written so far is kept. A missing or non-executable program gives a
     :class:`Completed` with ``returncode=None`` and the OSError text in ``stderr``.
     """
-    args = tuple(os.fspath(arg) for arg in argv)
-    started = time.perf_counter()
-    try:
-        process = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=None if env is None else dict(env),
-            cwd=None if cwd is None else Path(cwd),
-            start_new_session=True,
-        )
-    except (OSError, ValueError) as exc:
-        return Completed(args, None, "", str(exc), time.perf_counter() - started)
-
-    timed_out = False
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(process)
-        stdout, stderr = _drain(process)
-    except BaseException:
-        # Ctrl-C or anything else: never leave the child running behind us.
-        _kill_group(process)
-        process.wait()
-        raise
-    return Completed(
-        argv=args,
-        returncode=process.returncode,
-        stdout=_decode(stdout),
-        stderr=_decode(stderr),
-        seconds=time.perf_counter() - started,
-        timed_out=timed_out,
-    )
+    return start(argv, timeout=timeout, env=env, cwd=cwd).wait()

@@ -11,14 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from preflight.facts import SuiteFacts
-from preflight.runner import clean_env, run
+from preflight.runner import Completed, Running, clean_env, start
 
 _TAIL_LINES = 30
 
 
-def run_suite(python: str, folder: Path, *, cwd: Path, timeout: float) -> SuiteFacts:
+def start_suite(python: str, folder: Path, *, cwd: Path, timeout: float) -> Running:
+    """Start the suite; :func:`suite_facts` turns its end into facts. Other work can go on."""
     argv = [python, "-m", "pytest", str(folder), "-q", "-p", "no:cacheprovider", "--color=no"]
-    done = run(argv, timeout=timeout, env=clean_env(), cwd=cwd)
+    return start(argv, timeout=timeout, env=clean_env(), cwd=cwd)
+
+
+def suite_facts(folder: Path, done: Completed) -> SuiteFacts:
     output = (done.stdout + done.stderr).strip()
     lines = [line for line in output.splitlines() if line.strip()]
     return SuiteFacts(

@@ -10,17 +10,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import stat
 import subprocess
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import wheelhouse
 from conftest import PINNED_FALLBACK, CliRun, Wheels, cli_argv, cli_env
+from processes import ends, interrupt, kill_if_running, read_pid
 
 from preflight.checks import BY_ID
 from preflight.cli import main
@@ -30,54 +28,6 @@ from preflight.report import REPORT_NAME
 ALL_CHECKS = set(BY_ID)
 RunCheck = Callable[..., CliRun]
 MakeProject = Callable[..., Path]
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
-    if not Path("/proc/self/stat").exists():  # no procfs: a zombie counts as running
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    try:
-        stat_line = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _ends(pid: int, seconds: float = 10) -> bool:
-    """Whether ``pid`` ends soon: a SIGKILLed process dies when next scheduled, not at once."""
-    deadline = time.monotonic() + seconds
-    while _running(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def _pid(pid_file: Path) -> int | None:
-    """The pid a child wrote, or None if it has not (or was killed before it could)."""
-    try:
-        return int(pid_file.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _wait_for(pid_file: Path, process: subprocess.Popen[str], seconds: float = 60) -> None:
-    """Until a grandchild has written its pid: the CLI is then blocked waiting for it."""
-    deadline = time.monotonic() + seconds
-    while _pid(pid_file) is None:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, f"{pid_file} was never written"
-        time.sleep(0.05)
-
-
-def _kill_if_running(pid_file: Path) -> None:
-    pid = _pid(pid_file)
-    if pid is not None and _running(pid):
-        os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -91,42 +41,7 @@ def hanging_python(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     script.write_text(f"#!/bin/sh\nsleep 3600 &\necho $! > '{pid_file}'\nwait\n")
     script.chmod(0o755)
     yield script, pid_file
-    _kill_if_running(pid_file)
-
-
-@contextmanager
-def _sigint_not_ignored() -> Iterator[None]:
-    """Children started inside get SIGINT's default action, as from an interactive shell.
-
-    Under a shell's background job SIGINT is ignored, and an ignored signal stays ignored
-    across exec (Python then installs no handler for it). A handled one is reset to default.
-    """
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        yield
-        return
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _interrupt(argv: list[str], ready: Path, *, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Start the CLI, wait until it blocks (``ready`` is written), send SIGINT, collect."""
-    with _sigint_not_ignored():
-        process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=cwd
-        )
-    try:
-        _wait_for(ready, process)
-        process.send_signal(signal.SIGINT)
-        # Far less than the probe's own time limit: a prompt exit, not a timeout, ends the run.
-        stdout, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+    kill_if_running(pid_file)
 
 
 # --- a clean environment ----------------------------------------------------------------
@@ -492,8 +407,8 @@ def test_hanging_interpreter_is_killed_and_reported_once(
         assert "(see python_version)" in run.check(check_id)["message"]
         assert run.check(check_id)["details"] == {"blocked_by": "python_version"}
     assert "(Python ?, unknown)" in run.stderr
-    pid = _pid(pid_file)
-    assert pid is None or _ends(pid), "the interpreter's child outlived the timeout"
+    pid = read_pid(pid_file)
+    assert pid is None or ends(pid), "the interpreter's child outlived the timeout"
 
 
 def test_ctrl_c_exits_130_and_writes_nothing(
@@ -504,14 +419,14 @@ def test_ctrl_c_exits_130_and_writes_nothing(
     argv = cli_argv("--python", script, "--project", project, "--report-dir", reports)
     argv += ["--timeout", "600"]
 
-    done = _interrupt(argv, pid_file, cwd=tmp_path)
+    done = interrupt(argv, pid_file, cwd=tmp_path)
 
     assert done.returncode == 130, done.stderr
     assert "interrupted" in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
     assert not reports.exists()
-    assert _ends(int(pid_file.read_text())), "the interpreter's child outlived Ctrl-C"
+    assert ends(int(pid_file.read_text())), "the interpreter's child outlived Ctrl-C"
 
 
 @pytest.mark.slow
@@ -529,7 +444,7 @@ def test_ctrl_c_during_the_performance_probe_exits_at_once(
     )
     reports = tmp_path / "reports"
     try:
-        done = _interrupt(
+        done = interrupt(
             cli_argv("--python", venv312_copy, "--project", project, "--report-dir", reports),
             pid_file,
             cwd=tmp_path,
@@ -537,9 +452,9 @@ def test_ctrl_c_during_the_performance_probe_exits_at_once(
         assert done.returncode == 130, done.stderr
         assert "Traceback" not in done.stderr
         assert not reports.exists()
-        assert _ends(int(pid_file.read_text())), "the performance probe outlived Ctrl-C"
+        assert ends(int(pid_file.read_text())), "the performance probe outlived Ctrl-C"
     finally:
-        _kill_if_running(pid_file)
+        kill_if_running(pid_file)
 
 
 @pytest.mark.parametrize(

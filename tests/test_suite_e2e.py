@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import wheelhouse
-from conftest import CliRun, Wheels
+from conftest import CliRun, Wheels, cli_argv
+from processes import ends, interrupt, kill_if_running
 
 WHEELHOUSE = os.environ.get("PREFLIGHT_TEST_WHEELHOUSE", "")
 
@@ -96,3 +97,26 @@ def test_skip_suite_leaves_it_out(
     project = suite_project(make_project, "def test_fails():\n    assert False\n")
     result = run_check("--python", venv_with_pytest, "--project", project, "--skip", "suite")
     assert "suite" not in result.report["checks"]
+
+
+def test_ctrl_c_during_the_suite_ends_the_suite_too(
+    tmp_path: Path, make_project: Callable[..., Path], venv_with_pytest: Path
+) -> None:
+    pid_file = tmp_path / "suite.pid"
+    project = suite_project(
+        make_project,
+        "import os, time\n\ndef test_hangs():\n"
+        f"    with open({str(pid_file)!r}, 'w') as f:\n"
+        "        f.write(str(os.getpid()))\n"
+        "    time.sleep(3600)\n",
+    )
+    reports = tmp_path / "reports"
+    argv = cli_argv("--python", venv_with_pytest, "--project", project, "--report-dir", reports)
+    try:
+        done = interrupt(argv, pid_file, cwd=tmp_path)
+        assert done.returncode == 130, done.stderr
+        assert "Traceback" not in done.stderr
+        assert not reports.exists()
+        assert ends(int(pid_file.read_text())), "the suite outlived Ctrl-C"
+    finally:
+        kill_if_running(pid_file)

@@ -1,0 +1,96 @@
+"""Processes in tests: is a pid still alive, wait for a child's pid file, Ctrl-C a CLI run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from conftest import cli_env
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
+    if not Path("/proc/self/stat").exists():  # no procfs: a zombie counts as running
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def ends(pid: int, seconds: float = 10) -> bool:
+    """Whether ``pid`` ends soon: a SIGKILLed process dies when next scheduled, not at once."""
+    deadline = time.monotonic() + seconds
+    while running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def read_pid(pid_file: Path) -> int | None:
+    """The pid a child wrote, or None if it has not (or was killed before it could)."""
+    try:
+        return int(pid_file.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for(pid_file: Path, process: subprocess.Popen[str], seconds: float = 60) -> None:
+    """Until a grandchild has written its pid: the CLI is then blocked waiting for it."""
+    deadline = time.monotonic() + seconds
+    while read_pid(pid_file) is None:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{pid_file} was never written"
+        time.sleep(0.05)
+
+
+def kill_if_running(pid_file: Path) -> None:
+    pid = read_pid(pid_file)
+    if pid is not None and running(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+@contextmanager
+def sigint_not_ignored() -> Iterator[None]:
+    """Children started inside get SIGINT's default action, as from an interactive shell.
+
+    Under a shell's background job SIGINT is ignored, and an ignored signal stays ignored
+    across exec (Python then installs no handler for it). A handled one is reset to default.
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def interrupt(argv: list[str], ready: Path, *, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Start the CLI, wait until it blocks (``ready`` is written), send SIGINT, collect."""
+    with sigint_not_ignored():
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=cwd
+        )
+    try:
+        wait_for(ready, process)
+        process.send_signal(signal.SIGINT)
+        # Far less than the probe's own time limit: a prompt exit, not a timeout, ends the run.
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
