@@ -1,32 +1,82 @@
-"""The command line: ``main(argv) -> int``, a thin pipeline of small steps.
+"""The command line: ``main(argv) -> int``, one registry of subcommands.
 
-Human text goes to stderr, data (``--format json``) to stdout. Domain errors are translated
-once, here, into ``error: ...`` and ``hint: ...`` lines with exit code 3.
+Each subcommand lives in a module of its own with an ``add_*_options(parser)`` and a
+``run_*(args) -> int``; only the module of the subcommand being run is imported (as pip does),
+so ``preflight check`` does not pay for smtplib. Human text goes to stderr, data to stdout.
+Domain errors are translated once, here, into ``error: ...`` and ``hint: ...`` lines with
+exit code 3.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import importlib
 import sys
-import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import dataclass
 from typing import NoReturn
 
 from preflight import __version__
-from preflight.checks import ALL, BY_ID, run_checks
-from preflight.checks.base import Context
 from preflight.errors import PreflightError, UsageError
-from preflight.facts import InterpreterFacts
-from preflight.gather import gather
-from preflight.policy import load_policy
-from preflight.pythons_command import add_pythons_options, run_pythons
-from preflight.relock_command import add_relock_options, run_relock
-from preflight.report import dumps, github_annotations, summary_lines, write_reports
-from preflight.results import EXIT_INTERRUPTED, EXIT_USAGE, Report
+from preflight.results import EXIT_INTERRUPTED, EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    module: str  # holds add_<name>_options(parser) and run_<name>(args) -> int
+    summary: str
+    description: str
+
+
+COMMANDS = (
+    Command(
+        "check",
+        "preflight.check_command",
+        "judge one environment against the policy and its lock",
+        "Judge the environment of one interpreter against the policy in pyproject.toml and a "
+        "pip-tools lock. Exit 0 passed, 1 failed, 2 warnings, 3 usage.",
+    ),
+    Command(
+        "gate",
+        "preflight.gate",
+        "run a deploy command only if the environment is ready",
+        "Check the environment, then run COMMAND (after --, no shell) only for a READY or "
+        "READY_FALLBACK verdict (WARNING passes unless --strict). Exit: COMMAND's code "
+        "(128+N if killed by signal N), 1 refused, 3 usage.",
+    ),
+    Command(
+        "monitor",
+        "preflight.monitor",
+        "re-check an environment on an interval and log its health",
+        "Re-check the environment every --interval seconds; append GOOD, DEGRADED or DOWN to "
+        "reports/runtime_health_YYYYmmdd.log; dispatch the policy's alerts. Stops cleanly on "
+        "SIGTERM (exit 0) or Ctrl-C (130); --once exits with the check's code.",
+    ),
+    Command(
+        "alert",
+        "preflight.alerts",
+        "send the policy's alerts for an existing JSON report",
+        "Alert through [tool.preflight.alerts] for a report written by check: on critical "
+        "problems or too many warnings, deduplicated within the cooldown. Exit 0 sent or "
+        "nothing due, 1 no sink delivered, 3 usage.",
+    ),
+    Command(
+        "relock",
+        "preflight.relock_command",
+        "compile every interpreter's lock of the policy with pip-tools, safely",
+        "Compile requirements/py<X.Y>.txt for each interpreter of the policy, under an "
+        "interpreter of that X.Y, with hashes; replace a lock only when it changed. Exit 0 "
+        "done, 1 failed or (with --check) stale, 3 usage.",
+    ),
+    Command(
+        "pythons",
+        "preflight.pythons_command",
+        "print the policy's interpreters as JSON (for CI matrices)",
+        "Print [tool.preflight] pythons as a JSON list; with --github-output, also write it "
+        "(and one spec per line) as GitHub Actions step outputs.",
+    ),
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,90 +86,31 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="preflight", description=__doc__)
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the subcommand it names is fully set up (imported)."""
+    parser = _Parser(
+        prog="preflight",
+        description="Verify that a Python environment is exactly what its lock says, and fit "
+        "to run. Exit codes: 0 passed, 1 failed, 2 warnings, 3 usage or configuration error.",
+    )
     parser.add_argument("--version", action="version", version=f"preflight {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    check = sub.add_parser(
-        "check",
-        help="judge one environment against the policy and its lock",
-        description="Judge the environment of one interpreter against the policy in "
-        "pyproject.toml and a pip-tools lock. Exit 0 passed, 1 failed, 2 warnings, 3 usage.",
-    )
-    add_check_options(check)
-    check.set_defaults(handler=run_check)
-    relock = sub.add_parser(
-        "relock",
-        help="compile every interpreter's lock of the policy with pip-tools, safely",
-        description="Compile requirements/py<X.Y>.txt for each interpreter of the policy, "
-        "under an interpreter of that X.Y, with hashes; replace a lock only when it changed. "
-        "Exit 0 done, 1 failed or (with --check) stale, 3 usage.",
-    )
-    add_relock_options(relock)
-    relock.set_defaults(handler=run_relock)
-    pythons = sub.add_parser(
-        "pythons",
-        help="print the policy's interpreters as JSON (for CI matrices)",
-        description="Print [tool.preflight] pythons as a JSON list; with --github-output, "
-        "also write it (and one spec per line) as GitHub Actions step outputs.",
-    )
-    add_pythons_options(pythons)
-    pythons.set_defaults(handler=run_pythons)
+    chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), None)
+    for command in COMMANDS:
+        subparser = sub.add_parser(
+            command.name, help=command.summary, description=command.description
+        )
+        if chosen is None or chosen == command.name:
+            module = importlib.import_module(command.module)
+            getattr(module, f"add_{command.name}_options")(subparser)
+            subparser.set_defaults(handler=getattr(module, f"run_{command.name}"))
     return parser
 
 
-def add_check_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--python",
-        default=sys.executable,
-        help="the target interpreter (default: the one running preflight)",
-    )
-    parser.add_argument(
-        "--project",
-        type=Path,
-        default=Path.cwd(),
-        help="folder holding pyproject.toml with [tool.preflight] (default: .)",
-    )
-    parser.add_argument(
-        "--lock", type=Path, help="pip-tools lock (default: the policy's lock for the X.Y)"
-    )
-    parser.add_argument(
-        "--report-dir",
-        type=Path,
-        default=Path("reports"),
-        help="where the JSON report and the log are written (default: ./reports)",
-    )
-    parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=30.0,
-        metavar="SECONDS",
-        help="how long the interpreter probe may take before it is killed (default: 30)",
-    )
-    parser.add_argument(
-        "--skip",
-        action="append",
-        default=[],
-        choices=sorted(BY_ID),
-        metavar="CHECK",
-        help="leave a check out (repeatable), e.g. --skip performance",
-    )
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(arguments).parse_args(arguments)
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except PreflightError as exc:
@@ -134,139 +125,3 @@ def _error(exc: PreflightError) -> int:
     if exc.hint:
         print(f"hint: {exc.hint}", file=sys.stderr)
     return EXIT_USAGE
-
-
-def run_check(args: argparse.Namespace) -> int:
-    report = check_environment(args)
-    if args.format == "json":
-        _write_data(dumps(report))
-    for line in summary_lines(report):
-        print(line, file=sys.stderr)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        # Annotations on the run's page; the runner reads workflow commands on stderr too.
-        for line in github_annotations(report):
-            print(line, file=sys.stderr)
-    return report.exit_code
-
-
-def _write_data(text: str) -> None:
-    """Data to stdout. A reader that went away (``| head``) is its choice, not our error."""
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # Python flushes stdout again at exit and would complain: point it at devnull.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-
-
-def check_environment(args: argparse.Namespace) -> Report:
-    """Policy → facts → checks → report on disk. Shared by check, gate and monitor."""
-    started_local = datetime.now().astimezone()
-    start = time.perf_counter()
-    policy = load_policy(args.project.resolve())
-    python = _resolve_python(args.python)
-    lock = _resolve_lock(args.lock)
-    _check_report_dir(args.report_dir)
-    ctx = gather(
-        policy,
-        python,
-        lock=lock,
-        performance="performance" not in args.skip,
-        suite="suite" not in args.skip,
-        probe_timeout=args.timeout,
-        perf_timeout=max(args.timeout, 120.0),
-    )
-    results = run_checks(ctx, tuple(c for c in ALL if c.id not in args.skip))
-    report = Report(
-        timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        interpreter=_interpreter_summary(ctx),
-        python_status=_python_status(ctx),
-        checks=tuple(results),
-        duration_s=round(time.perf_counter() - start, 3),
-        project=str(policy.project_dir),
-        lock=str(ctx.lock_path) if ctx.lock_path else None,
-        tool_version=__version__,
-    )
-    try:
-        json_path, log_path = write_reports(report, args.report_dir, started=started_local)
-    except OSError as exc:
-        raise UsageError(
-            f"--report-dir {args.report_dir}: cannot write the report: {exc.strerror or exc}",
-            hint="pass --report-dir a folder you can write to",
-        ) from None
-    print(f"report: {json_path}\nlog: {log_path}", file=sys.stderr)
-    return report
-
-
-def _resolve_python(value: str) -> str:
-    """The interpreter to probe; what cannot be run at all is a usage error (exit 3).
-
-    A broken symlink is let through: it is how a venv looks once its base interpreter was
-    removed, a broken environment that the python_version check reports (exit 1). So is an
-    executable that turns out not to be Python.
-    """
-    path = Path(value)
-    if os.sep not in value and not path.exists():
-        on_path = shutil.which(value)  # a bare command name such as python3.12
-        if on_path is not None:
-            return on_path
-    if path.is_symlink() and not path.exists():
-        return str(path.absolute())
-    if not path.exists():
-        raise UsageError(
-            f"--python {value}: no such file",
-            hint="pass the path of an interpreter, e.g. .venv/bin/python",
-        )
-    if path.is_dir():
-        raise UsageError(
-            f"--python {value}: is a folder, not an interpreter",
-            hint=f"did you mean {path / 'bin' / 'python'}?",
-        )
-    if not os.access(path, os.X_OK):
-        raise UsageError(
-            f"--python {value}: is not executable",
-            hint=f"chmod +x {value}, or pass the path of an interpreter",
-        )
-    return str(path.absolute())  # not resolved: a venv's python is a symlink to its base
-
-
-def _resolve_lock(value: Path | None) -> Path | None:
-    return value.absolute() if value is not None else None
-
-
-def _check_report_dir(folder: Path) -> None:
-    """Fail before the checks run, not after, when the report cannot be written there."""
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(
-            f"--report-dir {folder}: is a file, not a folder",
-            hint="pass --report-dir a folder (it is created if missing)",
-        )
-
-
-def _interpreter_summary(ctx: Context) -> dict[str, object]:
-    facts = ctx.interpreter
-    if isinstance(facts, InterpreterFacts):
-        return {
-            "path": ctx.python,
-            "executable": facts.executable,
-            "version": facts.version,
-            "implementation": facts.implementation,
-            "prefix": facts.prefix,
-        }
-    # The same keys as above where they are known, so consumers need not special-case.
-    return {
-        "path": ctx.python,
-        "executable": None,
-        "version": facts.version,
-        "implementation": None,
-        "prefix": None,
-        "error": facts.kind,
-    }
-
-
-def _python_status(ctx: Context) -> str:
-    if isinstance(ctx.interpreter, InterpreterFacts):
-        return ctx.policy.classify(ctx.interpreter.version)[0]
-    return "unknown"

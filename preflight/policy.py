@@ -16,6 +16,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from preflight.alert_config import AlertConfig, parse_alerts
 from preflight.errors import ConfigError
 
 DEFAULT_IGNORED = ("pip", "setuptools", "wheel")
@@ -80,6 +81,7 @@ class Policy:
     perf_imports: tuple[str, ...] | None = None  # None: derived from `requires`
     suite: str | None = None  # the project's own pytest folder, run inside the environment
     suite_timeout_seconds: float = 600.0
+    alerts: AlertConfig = field(default_factory=AlertConfig)  # [tool.preflight.alerts]
 
     @property
     def project_dir(self) -> Path:
@@ -123,6 +125,7 @@ _KNOWN_KEYS = {
     "performance",
     "suite",
     "suite_timeout_seconds",
+    "alerts",
 }
 _PERF_KEYS = {"max_import_seconds", "max_total_seconds", "imports"}
 
@@ -175,6 +178,7 @@ def policy_from_table(path: Path, table: Mapping[str, Any]) -> Policy:
         "protected_files": lambda: tuple(_str_list(table, "protected_files", err)),
         "suite": lambda: _string(table, "suite", err),
         "suite_timeout_seconds": lambda: _positive_number(table, "suite_timeout_seconds", err),
+        "alerts": lambda: parse_alerts(path, table["alerts"]),
     }
     kwargs: dict[str, Any] = {key: parse() for key, parse in optional.items() if key in table}
     if "performance" in table:

@@ -17,17 +17,13 @@ import uuid
 from pathlib import Path
 
 from preflight.errors import UsageError
+from preflight.options import add_project_option
 from preflight.policy import load_policy
 from preflight.results import EXIT_PASSED
 
 
 def add_pythons_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--project",
-        type=Path,
-        default=Path.cwd(),
-        help="folder holding pyproject.toml with [tool.preflight] (default: .)",
-    )
+    add_project_option(parser)
     parser.add_argument(
         "--github-output",
         type=Path,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from preflight.discovery import find_interpreters
 from preflight.errors import UsageError
+from preflight.options import add_project_option
 from preflight.policy import load_policy
 from preflight.relock import RelockError, RelockResult, folder_lock, relock_one
 from preflight.resolve import resolve
@@ -24,12 +25,7 @@ from preflight.results import EXIT_FAILED, EXIT_PASSED
 
 
 def add_relock_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--project",
-        type=Path,
-        default=Path.cwd(),
-        help="folder holding pyproject.toml with [tool.preflight] (default: .)",
-    )
+    add_project_option(parser)
     parser.add_argument(
         "--check",
         action="store_true",

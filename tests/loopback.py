@@ -1,0 +1,174 @@
+"""Real servers on 127.0.0.1 for the alert tests: SMTP (aiosmtpd), HTTP, and one that is silent.
+
+Every server listens on port 0 (the OS picks a free port), runs on a thread, and stops when its
+``with`` block ends. Nothing here talks to anything but the loopback interface.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+HOST = "127.0.0.1"
+
+
+# --- SMTP -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+    @property
+    def body(self) -> str:
+        return str(self.message.get_content()).replace("\r\n", "\n")  # CRLF on the wire
+
+
+@dataclass
+class MailHandler:
+    """An aiosmtpd handler that keeps what it receives, or refuses with a given reply.
+
+    ``refuse_mail`` answers MAIL FROM (e.g. "421 ..." : the server is going away);
+    ``refuse_data`` answers the message itself (e.g. "554 ...": rejected for good).
+    """
+
+    refuse_mail: str | None = None
+    refuse_data: str | None = None
+    received: list[Mail] = field(default_factory=list)
+    attempts: int = 0  # MAIL FROM commands seen: one per delivery attempt
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        self.attempts += 1
+        if self.refuse_mail:
+            return self.refuse_mail
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse_data:
+            return self.refuse_data
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.received.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+
+class _PortZeroController(Controller):  # type: ignore[misc]  # aiosmtpd is not typed
+    """aiosmtpd's Controller, told the port the OS chose before it connects to itself."""
+
+    def _trigger_server(self) -> None:
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+@contextmanager
+def smtp_server(handler: MailHandler) -> Iterator[int]:
+    """An SMTP server on 127.0.0.1 (no TLS); yields its port."""
+    controller = _PortZeroController(handler, hostname=HOST, port=0)
+    controller.start()
+    try:
+        yield int(controller.port)
+    finally:
+        controller.stop()
+
+
+# --- a server that accepts and never answers ----------------------------------------------------
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """Accepts TCP connections and never writes a byte; yields its port."""
+    listener = socket.create_server((HOST, 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)  # kept open, never written to
+
+    thread = threading.Thread(target=serve, name="silent-server", daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+# --- HTTP (the webhook) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8"))
+
+
+@dataclass
+class Webhook:
+    url: str
+    status: int
+    requests: list[Request] = field(default_factory=list)
+
+
+@contextmanager
+def webhook_server(status: int = 200) -> Iterator[Webhook]:
+    """An HTTP server on 127.0.0.1 answering every POST with ``status``; records requests."""
+    hook = Webhook(url="", status=status)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            hook.requests.append(Request(self.path, dict(self.headers.items()), body))
+            reply = b"ok" if hook.status == 200 else b"internal error"
+            self.send_response(hook.status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep the test output clean
+
+    server = ThreadingHTTPServer((HOST, 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="webhook-server", daemon=True)
+    thread.start()
+    hook.url = f"http://{HOST}:{server.server_address[1]}/services/T000/B000/secret-token"
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -1,0 +1,874 @@
+"""Alerts: configuration, the pure decision, and delivery to real servers on 127.0.0.1.
+
+The decision (trigger, dedup, cooldown, recovery) is tested as a pure function of hand-built
+reports. Delivery talks to real servers started here: an aiosmtpd server that receives, ones
+that refuse (421, 554), an HTTP server answering 200 or 500, and a TCP server that accepts and
+never answers (the client must give up within its timeout). Retries are real; only the wait
+between them is recorded instead of slept.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import loopback
+import pytest
+from conftest import cli_env
+
+from preflight.alert_config import (
+    AlertConfig,
+    Security,
+    SmtpConfig,
+    WebhookConfig,
+    parse_alerts,
+)
+from preflight.alert_sinks import SinkError, SmtpSink, WebhookSink
+from preflight.alerts import (
+    BODY_LIMIT,
+    AlertKind,
+    AlertState,
+    decide,
+    deliver,
+    dispatch,
+    fingerprint,
+    problems_of,
+)
+from preflight.errors import ConfigError
+from preflight.policy import load_policy
+
+PYPROJECT = Path("/project/pyproject.toml")
+NOW = datetime(2024, 12, 2, 10, 0, tzinfo=UTC)
+PYTHON = "/srv/app/.venv/bin/python"
+CONFIG = AlertConfig()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def make_report(
+    critical: list[str] | None = None,
+    warnings: list[str] | None = None,
+    *,
+    python: str = PYTHON,
+) -> dict[str, Any]:
+    """A report as ``preflight check`` writes it (the fields the alerts read)."""
+    violations = [
+        {"check": "security", "severity": "critical", "message": m, "remedy": f"fix {m}"}
+        for m in critical or []
+    ] + [
+        {"check": "performance", "severity": "warning", "message": m, "remedy": None}
+        for m in warnings or []
+    ]
+    failed = bool(critical)
+    return {
+        "schema_version": 1,
+        "timestamp": "2024-12-02T10:00:00Z",
+        "project": "/srv/app",
+        "interpreter": {"path": python, "version": "3.12.1"},
+        "status": "NOT_READY" if failed else "READY",
+        "overall_status": "FAILED" if failed else ("WARNING" if warnings else "PASSED"),
+        "violations": violations,
+        "warnings": [{"check": v["check"], "message": v["message"]} for v in violations[1:]],
+    }
+
+
+def smtp_config(port: int, **kwargs: Any) -> SmtpConfig:
+    settings: dict[str, Any] = {
+        "host": loopback.HOST,
+        "port": port,
+        "security": Security.NONE,
+        "sender": "preflight@example.com",
+        "to": ("ops@example.com", "dev@example.com"),
+        "timeout_seconds": 5.0,
+    }
+    settings.update(kwargs)
+    return SmtpConfig(**settings)
+
+
+class Sleeps:
+    """The retry waits, recorded: the backoff is asserted without the test sleeping."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def log() -> io.StringIO:
+    return io.StringIO()
+
+
+def alert_for(report: dict[str, Any] | None = None) -> Any:
+    decision = decide(report or make_report(["lock is world-writable"]), AlertState(), NOW, CONFIG)
+    assert decision.alert is not None
+    return decision.alert
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A port bound but not listening: connecting to it is refused, and nobody else gets it."""
+    with socket.socket() as sock:
+        sock.bind((loopback.HOST, 0))
+        yield sock.getsockname()[1]
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+def test_defaults_alert_nowhere() -> None:
+    config = parse_alerts(PYPROJECT, {})
+    assert config == AlertConfig()
+    assert config.warning_threshold == 5
+    assert config.cooldown_minutes == 60
+    assert config.state_file == ".preflight/alert-state.json"
+    assert (config.retries, config.backoff_seconds) == (3, 1.0)
+    assert not config.enabled
+    assert config.state_path(Path("/p")) == Path("/p/.preflight/alert-state.json")
+
+
+def test_full_configuration() -> None:
+    config = parse_alerts(
+        PYPROJECT,
+        {
+            "warning_threshold": 2,
+            "cooldown_minutes": 30,
+            "state_file": "var/alerts.json",
+            "retries": 5,
+            "backoff_seconds": 0.5,
+            "smtp": {
+                "host": "smtp.example.com",
+                "security": "ssl",
+                "from": "preflight@example.com",
+                "to": ["ops@example.com"],
+                "user_env": "MAIL_USER",
+                "password_env": "MAIL_PASSWORD",
+                "timeout_seconds": 20,
+                "subject_prefix": "[app]",
+            },
+            "webhook": {"url_env": "SLACK_URL", "timeout_seconds": 3},
+        },
+    )
+    assert config.enabled
+    assert config.smtp == SmtpConfig(
+        host="smtp.example.com",
+        sender="preflight@example.com",
+        to=("ops@example.com",),
+        port=465,  # the default of "ssl"
+        security=Security.SSL,
+        user_env="MAIL_USER",
+        password_env="MAIL_PASSWORD",
+        timeout_seconds=20.0,
+        subject_prefix="[app]",
+    )
+    assert config.webhook == WebhookConfig(url_env="SLACK_URL", timeout_seconds=3.0)
+    assert (config.warning_threshold, config.cooldown_minutes, config.retries) == (2, 30.0, 5)
+
+
+@pytest.mark.parametrize(("security", "port"), [("starttls", 587), ("ssl", 465), ("none", 25)])
+def test_default_port_follows_security(security: str, port: int) -> None:
+    smtp = {"host": "h", "from": "a@example.com", "to": "b@example.com", "security": security}
+    config = parse_alerts(PYPROJECT, {"smtp": smtp})
+    assert config.smtp is not None
+    assert config.smtp.port == port
+    assert config.smtp.to == ("b@example.com",)  # one address may be a string
+
+
+SMTP = {"host": "smtp.example.com", "from": "a@example.com", "to": ["b@example.com"]}
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "message"),
+    [
+        ({"colour": "red"}, "alerts.colour", "unknown key"),
+        ({"warning_threshold": -1}, "alerts.warning_threshold", "whole number >= 0"),
+        ({"warning_threshold": True}, "alerts.warning_threshold", "whole number"),
+        ({"retries": 1.5}, "alerts.retries", "whole number from 0 to 10"),
+        ({"cooldown_minutes": "1h"}, "alerts.cooldown_minutes", "a number >= 0"),
+        ({"state_file": "/var/state.json"}, "alerts.state_file", "inside the project"),
+        ({"state_file": "../state.json"}, "alerts.state_file", "inside the project"),
+        ({"smtp": "smtp.example.com"}, "alerts.smtp", "must be a table"),
+        ({"smtp": {**SMTP, "port": "25"}}, "alerts.smtp.port", "whole number from 1 to 65535"),
+        ({"smtp": {**SMTP, "port": 70000}}, "alerts.smtp.port", "whole number from 1 to 65535"),
+        ({"smtp": {**SMTP, "security": "tls"}}, "alerts.smtp.security", "must be one of"),
+        ({"smtp": {**SMTP, "to": []}}, "alerts.smtp.to", "non-empty list of e-mail"),
+        ({"smtp": {**SMTP, "to": ["ops"]}}, "alerts.smtp.to", "non-empty list of e-mail"),
+        ({"smtp": {**SMTP, "from": "preflight"}}, "alerts.smtp.from", "e-mail address"),
+        ({"smtp": {"from": "a@b.c", "to": ["b@c.d"]}}, "alerts.smtp.host", "is required"),
+        ({"smtp": {**SMTP, "user_env": "MY USER"}}, "alerts.smtp.user_env", "environment"),
+        ({"smtp": {**SMTP, "timeout_seconds": 0}}, "alerts.smtp.timeout_seconds", "positive"),
+        ({"smtp": {**SMTP, "tls": True}}, "alerts.smtp.tls", "unknown key"),
+        ({"webhook": {"timeout_seconds": -1}}, "alerts.webhook.timeout_seconds", "positive"),
+        ({"webhook": {"channel": "#ops"}}, "alerts.webhook.channel", "unknown key"),
+    ],
+)
+def test_invalid_configuration_names_the_key(table: Any, key: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_alerts(PYPROJECT, table)
+    assert caught.value.key == key
+    assert message in caught.value.message
+    assert f"{PYPROJECT}: [tool.preflight] key {key!r}" in str(caught.value)
+
+
+def test_a_table_that_is_not_a_table() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_alerts(PYPROJECT, ["smtp"])
+    assert caught.value.key == "alerts"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "variable"),
+    [
+        ("smtp", "password", "PREFLIGHT_SMTP_PASSWORD"),
+        ("smtp", "user", "PREFLIGHT_SMTP_USER"),
+        ("webhook", "url", "PREFLIGHT_WEBHOOK_URL"),
+    ],
+)
+def test_secrets_in_the_policy_are_refused(section: str, key: str, variable: str) -> None:
+    table = {**SMTP, key: "s3cret"} if section == "smtp" else {key: "https://hooks/s3cret"}
+    with pytest.raises(ConfigError) as caught:
+        parse_alerts(PYPROJECT, {section: table})
+    assert caught.value.key == f"alerts.{section}.{key}"
+    assert "secrets do not belong in pyproject.toml" in caught.value.message
+    assert caught.value.hint is not None
+    assert variable in caught.value.hint
+    assert "s3cret" not in str(caught.value) + caught.value.hint
+
+
+def test_the_policy_reads_the_alerts_table(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.preflight]\npythons = ["3.12"]\nrequires = []\n\n'
+        "[tool.preflight.alerts]\ncooldown_minutes = 5\n\n"
+        '[tool.preflight.alerts.webhook]\nurl_env = "SLACK_URL"\n',
+        encoding="utf-8",
+    )
+    config = load_policy(tmp_path).alerts
+    assert config.cooldown_minutes == 5
+    assert config.webhook == WebhookConfig(url_env="SLACK_URL")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.preflight]\npythons = ["3.12"]\nrequires = []\n', encoding="utf-8"
+    )
+    assert load_policy(tmp_path).alerts == AlertConfig()
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.preflight]\npythons = ["3.12"]\nrequires = []\n'
+        "[tool.preflight.alerts.smtp]\nhost = 1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"key 'alerts.smtp.from': is required"):
+        load_policy(tmp_path)
+
+
+# --- the decision (pure) ----------------------------------------------------------------------
+
+
+def test_clean_report_sends_nothing() -> None:
+    decision = decide(make_report(), AlertState(), NOW, CONFIG)
+    assert not decision.send
+    assert decision.alert is None
+    assert "nothing to alert" in decision.reason
+
+
+def test_critical_problem_alerts() -> None:
+    decision = decide(make_report(["lock is world-writable"]), AlertState(), NOW, CONFIG, host="h")
+    assert decision.send
+    assert decision.reason == "new problem"
+    alert = decision.alert
+    assert alert is not None
+    assert alert.kind is AlertKind.PROBLEM
+    assert alert.severity == "critical"
+    assert alert.subject == "CRITICAL: 1 critical problem on h - NOT_READY (FAILED)"
+    assert "- security: lock is world-writable\n  fix: fix lock is world-writable" in alert.text
+    assert f"Interpreter: {PYTHON}" in alert.text
+    assert decision.state == AlertState(
+        alerting=True, fingerprint=alert.fingerprint, last_sent=NOW, subject=alert.subject
+    )
+
+
+def test_warnings_alert_only_above_the_threshold() -> None:
+    config = AlertConfig(warning_threshold=2)
+    two = make_report(warnings=["w1", "w2"])
+    three = make_report(warnings=["w1", "w2", "w3"])
+    assert not decide(two, AlertState(), NOW, config).send
+    decision = decide(three, AlertState(), NOW, config)
+    assert decision.send
+    assert decision.alert is not None
+    assert decision.alert.severity == "warning"
+    assert decision.alert.subject.startswith("WARNING: 3 warnings")
+
+
+def test_the_same_problem_is_suppressed_within_the_cooldown() -> None:
+    report = make_report(["lock is world-writable"])
+    first = decide(report, AlertState(), NOW, CONFIG)
+    later = decide(report, first.state, NOW + timedelta(minutes=59), CONFIG)
+    assert not later.send
+    assert later.reason.startswith("suppressed: the same problems were alerted at")
+    assert "2024-12-02T11:00:00Z" in later.reason  # when the reminder is due
+    assert later.state == first.state
+
+
+def test_the_same_problem_alerts_again_after_the_cooldown() -> None:
+    report = make_report(["lock is world-writable"])
+    first = decide(report, AlertState(), NOW, CONFIG)
+    later = decide(report, first.state, NOW + timedelta(minutes=60), CONFIG)
+    assert later.send
+    assert "still failing after the cooldown of 60 min" in later.reason
+    assert later.state.last_sent == NOW + timedelta(minutes=60)
+
+
+def test_a_change_of_problems_alerts_at_once() -> None:
+    first = decide(make_report(["lock is world-writable"]), AlertState(), NOW, CONFIG)
+    changed = decide(
+        make_report(["lock is world-writable", "numpy 2.1.0 is not the locked 2.2.6"]),
+        first.state,
+        NOW + timedelta(minutes=1),
+        CONFIG,
+    )
+    assert changed.send
+    assert changed.reason == "the problems changed"
+    assert changed.state.fingerprint != first.state.fingerprint
+
+
+def test_warnings_beside_a_critical_problem_do_not_make_it_new() -> None:
+    first = decide(make_report(["lock is world-writable"]), AlertState(), NOW, CONFIG)
+    again = decide(
+        make_report(["lock is world-writable"], ["lock is 95 days old"]),
+        first.state,
+        NOW + timedelta(minutes=5),
+        CONFIG,
+    )
+    assert not again.send
+
+
+def test_durations_do_not_make_a_problem_new() -> None:
+    config = AlertConfig(warning_threshold=0)
+    first = decide(
+        make_report(warnings=["slow imports: 2.31 s (limit 2 s)"]), AlertState(), NOW, config
+    )
+    again = decide(
+        make_report(warnings=["slow imports: 2.87 s (limit 2 s)"]),
+        first.state,
+        NOW + timedelta(minutes=5),
+        config,
+    )
+    assert not again.send
+
+
+def test_fingerprint_ignores_order_and_remedies() -> None:
+    a = problems_of(make_report(["one", "two"]))
+    b = tuple(reversed(a))
+    assert fingerprint(a) == fingerprint(b)
+    assert fingerprint(a) != fingerprint(a[:1])
+
+
+def test_recovery_sends_a_recovered_alert_once() -> None:
+    first = decide(make_report(["lock is world-writable"]), AlertState(), NOW, CONFIG)
+    recovered = decide(make_report(), first.state, NOW + timedelta(minutes=5), CONFIG, host="h")
+    assert recovered.send
+    assert recovered.alert is not None
+    assert recovered.alert.kind is AlertKind.RECOVERED
+    assert recovered.alert.subject == "RECOVERED on h - READY (PASSED)"
+    assert "alerted at 2024-12-02T10:00:00Z" in recovered.alert.text
+    assert recovered.state == AlertState(
+        alerting=False, last_sent=NOW + timedelta(minutes=5), subject=recovered.alert.subject
+    )
+    # And then quiet again.
+    assert not decide(make_report(), recovered.state, NOW + timedelta(minutes=10), CONFIG).send
+
+
+def test_recovery_to_a_few_warnings_lists_them() -> None:
+    first = decide(make_report(["broken"]), AlertState(), NOW, CONFIG)
+    recovered = decide(make_report(warnings=["lock is 95 days old"]), first.state, NOW, CONFIG)
+    assert recovered.alert is not None
+    assert recovered.alert.kind is AlertKind.RECOVERED
+    assert "1 warning remain; alerts start above 5." in recovered.alert.text
+    assert "- performance: lock is 95 days old" in recovered.alert.text
+
+
+def test_force_ignores_the_cooldown_but_needs_a_reason() -> None:
+    report = make_report(["lock is world-writable"])
+    first = decide(report, AlertState(), NOW, CONFIG)
+    forced = decide(report, first.state, NOW + timedelta(minutes=1), CONFIG, force=True)
+    assert forced.send
+    assert forced.reason == "forced (--force)"
+    assert not decide(make_report(), AlertState(), NOW, CONFIG, force=True).send
+
+
+def test_a_long_list_is_cut_in_the_alert() -> None:
+    many = [f"problem {i}" for i in range(BODY_LIMIT + 7)]
+    alert = alert_for(make_report(many))
+    assert f"- security: problem {BODY_LIMIT - 1}" in alert.text
+    assert f"- security: problem {BODY_LIMIT}:" not in alert.text
+    assert "- ... and 7 more (see the report)" in alert.text
+    assert len(alert.problems) == BODY_LIMIT + 7  # the structured payload keeps them all
+
+
+# --- SMTP against real servers ---------------------------------------------------------------
+
+
+def test_smtp_delivers_subject_body_and_recipients(log: io.StringIO) -> None:
+    handler = loopback.MailHandler()
+    alert = alert_for()
+    with loopback.smtp_server(handler) as port:
+        sink = SmtpSink(smtp_config(port, subject_prefix="[app]"), environ={})
+        result = deliver(alert, sink, retries=3, backoff_seconds=1, sleep=Sleeps(), log=log)
+    assert result.ok
+    assert result.attempts == 1
+    [mail] = handler.received
+    assert mail.mail_from == "preflight@example.com"
+    assert mail.rcpt_tos == ["ops@example.com", "dev@example.com"]
+    assert mail.message["Subject"] == f"[app] {alert.subject}"
+    assert mail.message["To"] == "ops@example.com, dev@example.com"
+    assert mail.message["X-Preflight-Kind"] == "problem"
+    assert mail.body == alert.text
+    assert "smtp: sent" in log.getvalue()
+
+
+def test_smtp_421_is_retried_with_exponential_backoff(log: io.StringIO) -> None:
+    handler = loopback.MailHandler(refuse_mail="421 4.3.2 Service shutting down")
+    sleeps = Sleeps()
+    with loopback.smtp_server(handler) as port:
+        sink = SmtpSink(smtp_config(port), environ={})
+        result = deliver(alert_for(), sink, retries=2, backoff_seconds=1.5, sleep=sleeps, log=log)
+    assert not result.ok
+    assert result.attempts == 3
+    assert handler.attempts == 3  # three real conversations with the server
+    assert sleeps.calls == [1.5, 3.0]
+    assert result.error is not None
+    assert "answered 421 4.3.2 Service shutting down" in result.error
+    assert "attempt 1 of 3 failed" in log.getvalue()
+    assert "retrying in 1.5 s" in log.getvalue()
+
+
+def test_smtp_554_is_a_refusal_and_not_retried(log: io.StringIO) -> None:
+    handler = loopback.MailHandler(refuse_data="554 5.7.1 Message rejected")
+    sleeps = Sleeps()
+    with loopback.smtp_server(handler) as port:
+        sink = SmtpSink(smtp_config(port), environ={})
+        result = deliver(alert_for(), sink, retries=3, backoff_seconds=1, sleep=sleeps, log=log)
+    assert not result.ok
+    assert result.attempts == 1
+    assert sleeps.calls == []
+    assert "answered 554 5.7.1 Message rejected" in (result.error or "")
+    assert "not retried" in log.getvalue()
+
+
+def test_smtp_server_that_never_answers_times_out(log: io.StringIO) -> None:
+    with loopback.silent_server() as port:
+        sink = SmtpSink(smtp_config(port, timeout_seconds=0.3), environ={})
+        started = time.monotonic()
+        result = deliver(alert_for(), sink, retries=1, backoff_seconds=0, sleep=Sleeps(), log=log)
+        elapsed = time.monotonic() - started
+    assert not result.ok
+    assert result.attempts == 2
+    assert f"SMTP server 127.0.0.1:{port} did not answer within 0.3 s" in (result.error or "")
+    assert elapsed < 30  # finite: without a timeout smtplib would wait forever
+
+
+def test_smtp_connection_refused_is_retried(log: io.StringIO, refused_port: int) -> None:
+    sink = SmtpSink(smtp_config(refused_port), environ={})
+    result = deliver(alert_for(), sink, retries=1, backoff_seconds=2, sleep=Sleeps(), log=log)
+    assert not result.ok
+    assert result.attempts == 2
+    assert "cannot talk to SMTP server" in (result.error or "")
+    assert "refused" in (result.error or "").lower()
+
+
+def test_smtp_starttls_required_but_not_offered(log: io.StringIO) -> None:
+    handler = loopback.MailHandler()
+    with loopback.smtp_server(handler) as port:
+        sink = SmtpSink(smtp_config(port, security=Security.STARTTLS), environ={})
+        result = deliver(alert_for(), sink, retries=3, backoff_seconds=1, sleep=Sleeps(), log=log)
+    assert not result.ok
+    assert result.attempts == 1
+    assert "does not offer STARTTLS" in (result.error or "")
+    assert handler.received == []
+
+
+@pytest.mark.parametrize(
+    ("environ", "security", "message"),
+    [
+        ({"PREFLIGHT_SMTP_USER": "bot"}, Security.STARTTLS, "is set but PREFLIGHT_SMTP_PASSWORD"),
+        ({"PREFLIGHT_SMTP_PASSWORD": "pw"}, Security.STARTTLS, "is set but PREFLIGHT_SMTP_USER"),
+        (
+            {"PREFLIGHT_SMTP_USER": "bot", "PREFLIGHT_SMTP_PASSWORD": "pw"},
+            Security.NONE,
+            "refusing to send the SMTP password unencrypted",
+        ),
+    ],
+)
+def test_smtp_credentials_come_whole_and_never_in_clear(
+    environ: dict[str, str], security: Security, message: str, refused_port: int
+) -> None:
+    sink = SmtpSink(smtp_config(refused_port, security=security), environ=environ)
+    with pytest.raises(SinkError) as caught:
+        sink.send(alert_for())
+    assert message in caught.value.message
+    assert not caught.value.retryable
+    assert "pw" not in caught.value.message
+
+
+# --- the webhook against real servers ---------------------------------------------------------
+
+
+def test_webhook_posts_a_slack_compatible_payload(log: io.StringIO) -> None:
+    alert = alert_for(make_report(["lock is world-writable"], ["lock is 95 days old"]))
+    with loopback.webhook_server(200) as hook:
+        sink = WebhookSink(WebhookConfig(), environ={"PREFLIGHT_WEBHOOK_URL": hook.url})
+        result = deliver(alert, sink, retries=3, backoff_seconds=1, sleep=Sleeps(), log=log)
+    assert result.ok
+    [request] = hook.requests
+    assert request.path == "/services/T000/B000/secret-token"
+    assert request.headers["Content-Type"] == "application/json; charset=utf-8"
+    body = request.json()
+    assert body["text"].startswith(alert.subject + "\n\n")
+    assert "lock is world-writable" in body["text"]
+    data = body["preflight"]
+    assert data["kind"] == "problem"
+    assert data["severity"] == "critical"
+    assert data["status"] == "NOT_READY"
+    assert data["python"] == PYTHON
+    assert data["fingerprint"] == alert.fingerprint
+    assert data["violations"] == [
+        {
+            "check": "security",
+            "severity": "critical",
+            "message": "lock is world-writable",
+            "remedy": "fix lock is world-writable",
+        },
+        {
+            "check": "performance",
+            "severity": "warning",
+            "message": "lock is 95 days old",
+            "remedy": None,
+        },
+    ]
+    assert "secret-token" not in log.getvalue()
+
+
+def test_webhook_500_is_retried_then_given_up(log: io.StringIO) -> None:
+    sleeps = Sleeps()
+    with loopback.webhook_server(500) as hook:
+        sink = WebhookSink(WebhookConfig(), environ={"PREFLIGHT_WEBHOOK_URL": hook.url})
+        result = deliver(alert_for(), sink, retries=2, backoff_seconds=1, sleep=sleeps, log=log)
+    assert not result.ok
+    assert len(hook.requests) == 3
+    assert sleeps.calls == [1, 2]
+    assert "answered HTTP 500" in (result.error or "")
+    assert "secret-token" not in log.getvalue()
+
+
+def test_webhook_404_is_not_retried(log: io.StringIO) -> None:
+    with loopback.webhook_server(404) as hook:
+        sink = WebhookSink(WebhookConfig(), environ={"PREFLIGHT_WEBHOOK_URL": hook.url})
+        result = deliver(alert_for(), sink, retries=3, backoff_seconds=1, sleep=Sleeps(), log=log)
+    assert not result.ok
+    assert len(hook.requests) == 1
+
+
+def test_webhook_that_never_answers_times_out(log: io.StringIO) -> None:
+    with loopback.silent_server() as port:
+        url = f"http://{loopback.HOST}:{port}/hook"
+        sink = WebhookSink(
+            WebhookConfig(timeout_seconds=0.3), environ={"PREFLIGHT_WEBHOOK_URL": url}
+        )
+        started = time.monotonic()
+        result = deliver(alert_for(), sink, retries=1, backoff_seconds=0, sleep=Sleeps(), log=log)
+        elapsed = time.monotonic() - started
+    assert not result.ok
+    assert result.attempts == 2
+    assert "did not answer within 0.3 s" in (result.error or "")
+    assert elapsed < 30
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, "PREFLIGHT_WEBHOOK_URL is not set"),
+        ({"PREFLIGHT_WEBHOOK_URL": "file:///etc/passwd"}, "must hold an https:// URL"),
+    ],
+)
+def test_webhook_url_must_be_given_and_http(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SinkError) as caught:
+        WebhookSink(WebhookConfig(), environ=environ).send(alert_for())
+    assert message in caught.value.message
+    assert not caught.value.retryable
+
+
+# --- dispatch: decision + sinks + state --------------------------------------------------------
+
+
+def test_second_identical_dispatch_is_suppressed_then_recovery_is_sent(
+    tmp_path: Path, log: io.StringIO
+) -> None:
+    handler = loopback.MailHandler()
+    broken = make_report(["lock is world-writable"])
+    with loopback.smtp_server(handler) as port:
+        config = AlertConfig(smtp=smtp_config(port))
+        first = dispatch(broken, config, project_dir=tmp_path, now=NOW, environ={}, log=log)
+        second = dispatch(
+            broken,
+            config,
+            project_dir=tmp_path,
+            now=NOW + timedelta(minutes=5),
+            environ={},
+            log=log,
+        )
+        recovered = dispatch(
+            make_report(),
+            config,
+            project_dir=tmp_path,
+            now=NOW + timedelta(minutes=10),
+            environ={},
+            log=log,
+        )
+    assert first.delivered
+    assert not second.due
+    assert recovered.delivered
+    subjects = [m.message["Subject"] for m in handler.received]
+    assert subjects == [
+        f"[preflight] CRITICAL: 1 critical problem on {socket.gethostname()} - NOT_READY (FAILED)",
+        f"[preflight] RECOVERED on {socket.gethostname()} - READY (PASSED)",
+    ]
+    assert "suppressed" in log.getvalue()
+    state = json.loads((tmp_path / ".preflight" / "alert-state.json").read_text())
+    assert state["schema_version"] == 1
+    assert state["environments"][PYTHON]["alerting"] is False
+    assert [p.name for p in (tmp_path / ".preflight").iterdir()] == ["alert-state.json"]
+
+
+def test_total_outage_records_nothing_and_retries_next_run(
+    tmp_path: Path, log: io.StringIO, refused_port: int
+) -> None:
+    broken = make_report(["lock is world-writable"])
+    down = AlertConfig(retries=0, smtp=smtp_config(refused_port))
+    result = dispatch(broken, down, project_dir=tmp_path, now=NOW, environ={}, log=log)
+    assert result.due
+    assert not result.delivered
+    assert not (tmp_path / ".preflight" / "alert-state.json").exists()
+    assert "it will be sent again on the next run" in log.getvalue()
+
+    handler = loopback.MailHandler()
+    with loopback.smtp_server(handler) as port:
+        up = AlertConfig(smtp=smtp_config(port))
+        again = dispatch(
+            broken, up, project_dir=tmp_path, now=NOW + timedelta(minutes=1), environ={}, log=log
+        )
+    assert again.delivered
+    assert again.decision is not None
+    assert again.decision.reason == "new problem"
+    assert len(handler.received) == 1
+
+
+def test_one_sink_down_one_up_is_a_delivery(tmp_path: Path, log: io.StringIO) -> None:
+    broken = make_report(["lock is world-writable"])
+    with loopback.webhook_server(500) as hook, loopback.smtp_server(loopback.MailHandler()) as port:
+        config = AlertConfig(retries=1, smtp=smtp_config(port), webhook=WebhookConfig())
+        result = dispatch(
+            broken,
+            config,
+            project_dir=tmp_path,
+            now=NOW,
+            environ={"PREFLIGHT_WEBHOOK_URL": hook.url},
+            sleep=Sleeps(),
+            log=log,
+        )
+    assert [(r.sink, r.ok, r.attempts) for r in result.results] == [
+        ("smtp", True, 1),
+        ("webhook", False, 2),
+    ]
+    assert result.delivered
+    assert (tmp_path / ".preflight" / "alert-state.json").exists()
+
+
+class _BrokenSink:
+    """A sink with a bug: dispatch must survive it."""
+
+    @property
+    def name(self) -> str:
+        return "broken"
+
+    def send(self, alert: object) -> None:
+        raise RuntimeError("bug in a sink")
+
+
+def test_dispatch_never_raises(tmp_path: Path, log: io.StringIO) -> None:
+    broken = make_report(["lock is world-writable"])
+    result = dispatch(
+        broken, AlertConfig(), project_dir=tmp_path, now=NOW, sinks=[_BrokenSink()], log=log
+    )
+    assert [(r.sink, r.ok) for r in result.results] == [("broken", False)]
+    assert "unexpected RuntimeError: bug in a sink" in log.getvalue()
+    # Not a report at all: logged, returned, not raised.
+    nonsense = dispatch({"violations": "?"}, AlertConfig(), project_dir=tmp_path, log=log)
+    assert nonsense.decision is None
+    assert nonsense.error is not None
+    assert "could not dispatch" in log.getvalue()
+
+
+def test_damaged_state_file_is_ignored_and_replaced(tmp_path: Path, log: io.StringIO) -> None:
+    state = tmp_path / ".preflight" / "alert-state.json"
+    state.parent.mkdir()
+    state.write_text("{not json", encoding="utf-8")
+    handler = loopback.MailHandler()
+    with loopback.smtp_server(handler) as port:
+        config = AlertConfig(smtp=smtp_config(port))
+        result = dispatch(
+            make_report(["x"]), config, project_dir=tmp_path, now=NOW, environ={}, log=log
+        )
+    assert result.delivered
+    assert "ignoring the unreadable state file" in log.getvalue()
+    assert json.loads(state.read_text())["environments"][PYTHON]["alerting"] is True
+
+
+def test_each_environment_keeps_its_own_state(tmp_path: Path, log: io.StringIO) -> None:
+    handler = loopback.MailHandler()
+    with loopback.smtp_server(handler) as port:
+        config = AlertConfig(smtp=smtp_config(port))
+        for python in ("/a/bin/python", "/b/bin/python", "/a/bin/python"):
+            report = make_report(["same problem"], python=python)
+            dispatch(report, config, project_dir=tmp_path, now=NOW, environ={}, log=log)
+    assert len(handler.received) == 2  # /a once, /b once, /a again suppressed
+
+
+# --- ``preflight alert`` ----------------------------------------------------------------------
+
+
+def _alert_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "preflight", "alert", *map(str, args)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=cli_env(),
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+
+
+def _project_with_alerts(folder: Path, alerts: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(
+        '[tool.preflight]\npythons = ["3.12"]\nrequires = []\n\n' + alerts, encoding="utf-8"
+    )
+    return folder
+
+
+@pytest.fixture
+def report_file(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
+    def write(report: dict[str, Any]) -> Path:
+        path = tmp_path / "reports" / "runtime_verification_results.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(report), encoding="utf-8")
+        return path
+
+    return write
+
+
+def test_alert_command_sends_dedups_and_forces(
+    tmp_path: Path, report_file: Callable[[dict[str, Any]], Path]
+) -> None:
+    handler = loopback.MailHandler()
+    report = report_file(make_report(["lock is world-writable"]))
+    with loopback.smtp_server(handler) as port:
+        project = _project_with_alerts(
+            tmp_path / "project",
+            "[tool.preflight.alerts.smtp]\n"
+            f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+            'from = "preflight@example.com"\nto = ["ops@example.com"]\n',
+        )
+        sent = _alert_cli("--report", report, "--project", project, cwd=tmp_path)
+        again = _alert_cli("--report", report, "--project", project, cwd=tmp_path)
+        forced = _alert_cli("--report", report, "--project", project, "--force", cwd=tmp_path)
+    for done in (sent, again, forced):
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == ""
+        assert "Traceback" not in done.stderr
+    assert "alert: smtp: sent" in sent.stderr
+    assert "alert: suppressed" in again.stderr
+    assert "forced (--force)" in forced.stderr
+    assert len(handler.received) == 2
+    assert (project / ".preflight" / "alert-state.json").exists()
+
+
+def test_alert_command_exits_1_when_no_sink_delivers(
+    tmp_path: Path, report_file: Callable[[dict[str, Any]], Path]
+) -> None:
+    handler = loopback.MailHandler(refuse_data="554 5.7.1 no")
+    report = report_file(make_report(["lock is world-writable"]))
+    with loopback.smtp_server(handler) as port:
+        project = _project_with_alerts(
+            tmp_path / "project",
+            "[tool.preflight.alerts.smtp]\n"
+            f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+            'from = "preflight@example.com"\nto = ["ops@example.com"]\n',
+        )
+        done = _alert_cli("--report", report, "--project", project, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "answered 554 5.7.1 no" in done.stderr
+    assert not (project / ".preflight").exists()
+
+
+WEBHOOK_ONLY = "[tool.preflight.alerts.webhook]\n"
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "no such file"),
+        ("folder", "is a folder, not a report"),
+        ("not-json", "is not valid JSON"),
+        ("not-a-report", "has no 'violations' list"),
+        ("bad-violation", "violations[0] must be an object"),
+    ],
+)
+def test_alert_command_with_a_bad_report_is_a_usage_error(
+    tmp_path: Path, case: str, message: str
+) -> None:
+    project = _project_with_alerts(tmp_path / "project", WEBHOOK_ONLY)
+    report = tmp_path / "report.json"
+    if case == "folder":
+        report.mkdir()
+    elif case == "not-json":
+        report.write_text("{", encoding="utf-8")
+    elif case == "not-a-report":
+        report.write_text('{"status": "READY"}', encoding="utf-8")
+    elif case == "bad-violation":
+        report.write_text('{"violations": [{"check": 1}]}', encoding="utf-8")
+    done = _alert_cli("--report", report, "--project", project, cwd=tmp_path)
+    assert done.returncode == 3
+    assert done.stderr.startswith(f"error: --report {report}: {message}"), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("alerts", "message"),
+    [
+        ("", "no alert sink is configured"),
+        (
+            '[tool.preflight.alerts.webhook]\nurl = "https://hooks.slack.com/x"\n',
+            "key 'alerts.webhook.url': secrets do not belong in pyproject.toml",
+        ),
+        ("[tool.preflight.alerts]\nretries = -1\n", "key 'alerts.retries'"),
+    ],
+)
+def test_alert_command_with_bad_configuration_is_a_usage_error(
+    tmp_path: Path, report_file: Callable[[dict[str, Any]], Path], alerts: str, message: str
+) -> None:
+    project = _project_with_alerts(tmp_path / "project", alerts)
+    report = report_file(make_report(["x"]))
+    done = _alert_cli("--report", report, "--project", project, cwd=tmp_path)
+    assert done.returncode == 3
+    assert done.stderr.startswith("error: "), done.stderr
+    assert message in done.stderr
+    assert "hooks.slack.com" not in done.stderr

@@ -1,0 +1,219 @@
+"""The deploy gate: the rule as a pure function, then ``preflight gate`` as a user runs it.
+
+The end-to-end tests run ``python -m preflight gate ... -- COMMAND`` as a subprocess against a
+real venv: a ready environment runs COMMAND and passes its exit code through; a NOT_READY one
+does not run it (COMMAND would create a file: it must not exist) and exits 1.
+"""
+
+from __future__ import annotations
+
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import cli_env
+
+from preflight.cli import build_parser, main
+from preflight.errors import UsageError
+from preflight.gate import command_of, gate_decision, run_command
+from preflight.results import Overall, Verdict
+
+MakeProject = Callable[..., Path]
+
+
+# --- the rule (pure) --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "overall", "strict", "allowed"),
+    [
+        (Verdict.READY, Overall.PASSED, False, True),
+        (Verdict.READY, Overall.WARNING, False, True),
+        (Verdict.READY_FALLBACK, Overall.PASSED, False, True),
+        (Verdict.READY_FALLBACK, Overall.WARNING, False, True),
+        (Verdict.NOT_READY, Overall.FAILED, False, False),
+        (Verdict.NOT_READY, Overall.PASSED, False, False),  # an unsupported interpreter
+        (Verdict.READY, Overall.PASSED, True, True),
+        (Verdict.READY_FALLBACK, Overall.PASSED, True, True),
+        (Verdict.READY, Overall.WARNING, True, False),
+        (Verdict.NOT_READY, Overall.FAILED, True, False),
+    ],
+)
+def test_gate_decision(status: Verdict, overall: Overall, strict: bool, allowed: bool) -> None:
+    decision = gate_decision(status, overall, strict=strict)
+    assert decision.allowed is allowed
+    assert f"{status.value} ({overall.value})" in decision.reason
+    if strict and overall is Overall.WARNING and status is not Verdict.NOT_READY:
+        assert "--strict" in decision.reason
+
+
+def test_the_command_follows_double_dash() -> None:
+    args = build_parser().parse_args(
+        ["gate", "--strict", "--python", "py", "--", "deploy", "--strict", "--", "x"]
+    )
+    assert args.strict
+    assert args.python == "py"
+    assert command_of(args.gate_command) == ["deploy", "--strict", "--", "x"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["gate"], "gate: no command given"),
+        (["gate", "--"], "gate: no command after `--`"),
+        (["gate", "deploy", "--prod"], "gate: put `--` between the options and the command"),
+    ],
+)
+def test_a_missing_command_is_a_usage_error(argv: list[str], message: str) -> None:
+    args = build_parser().parse_args(argv)
+    with pytest.raises(UsageError) as caught:
+        command_of(args.gate_command)
+    assert caught.value.message.startswith(message)
+
+
+# --- running the command (real processes, no check) ---------------------------------------------
+
+
+def test_exit_code_passes_through() -> None:
+    assert run_command([sys.executable, "-c", "import sys; sys.exit(7)"]) == 7
+    assert run_command([sys.executable, "-c", "pass"]) == 0
+
+
+def test_a_command_killed_by_a_signal_gives_128_plus_n() -> None:
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    assert run_command([sys.executable, "-c", code]) == 128 + signal.SIGKILL
+
+
+def test_a_command_that_cannot_run(tmp_path: Path) -> None:
+    not_executable = tmp_path / "deploy.sh"
+    not_executable.write_text("#!/bin/sh\n", encoding="utf-8")
+    assert run_command([str(tmp_path / "missing")]) == 127
+    assert run_command([str(not_executable)]) == 126
+
+
+def test_handlers_are_restored_after_the_command() -> None:
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    run_command([sys.executable, "-c", "pass"])
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+# --- ``preflight gate`` as a user runs it -------------------------------------------------------
+
+
+def _gate(*args: str | Path, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "preflight", "gate", *map(str, args)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=cli_env(),
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _creates(marker: Path, exit_code: int = 0) -> list[str]:
+    """A deploy command that leaves proof that it ran."""
+    code = f"import pathlib, sys; pathlib.Path({str(marker)!r}).touch(); sys.exit({exit_code})"
+    return ["--", sys.executable, "-c", code]
+
+
+def test_missing_double_dash_is_a_usage_error_before_any_check(tmp_path: Path) -> None:
+    done = _gate("--project", tmp_path, sys.executable, "-c", "pass", cwd=tmp_path)
+    assert done.returncode == 3
+    assert done.stderr.startswith("error: gate: put `--` between the options and the command")
+    assert "hint: e.g. preflight gate" in done.stderr
+    assert not (tmp_path / "reports").exists()  # no check ran
+
+
+def test_unknown_command_is_a_usage_error_before_any_check(tmp_path: Path) -> None:
+    done = _gate("--project", tmp_path, "--", "deploy-that-does-not-exist", cwd=tmp_path)
+    assert done.returncode == 3
+    assert "deploy-that-does-not-exist: command not found" in done.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_an_interpreter_that_is_no_python_blocks_the_deploy(tmp_path: Path, project: Path) -> None:
+    fake = tmp_path / "not-python"
+    fake.write_text("#!/bin/sh\necho nope >&2\nexit 1\n", encoding="utf-8")
+    fake.chmod(0o755)
+    marker = tmp_path / "deployed"
+    done = _gate("--python", fake, "--project", project, *_creates(marker), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert not marker.exists()
+    assert "gate: deployment blocked: the environment is NOT_READY (FAILED)" in done.stderr
+    assert "fail python_version:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.slow
+def test_ready_environment_runs_the_command_and_passes_its_code(
+    tmp_path: Path, venv312: Path, project: Path
+) -> None:
+    marker = tmp_path / "deployed"
+    done = _gate(
+        "--python", venv312, "--project", project, *_creates(marker, exit_code=7), cwd=tmp_path
+    )
+    assert done.returncode == 7, done.stderr
+    assert marker.exists()
+    assert "gate: the environment is READY (PASSED): running" in done.stderr
+    assert (tmp_path / "reports" / "runtime_verification_results.json").exists()
+
+
+@pytest.mark.slow
+def test_the_command_owns_stdout(tmp_path: Path, venv312: Path, project: Path) -> None:
+    done = _gate(
+        "--python", venv312, "--project", project,
+        "--", sys.executable, "-c", "print('deployed')",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "deployed\n"
+
+
+@pytest.mark.slow
+def test_not_ready_environment_blocks_the_deploy(
+    tmp_path: Path, venv312: Path, project: Path
+) -> None:
+    lock = project / "requirements" / "py3.12.txt"
+    lock.chmod(stat.S_IMODE(lock.stat().st_mode) | stat.S_IWOTH)
+    marker = tmp_path / "deployed"
+    done = _gate("--python", venv312, "--project", project, *_creates(marker), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert not marker.exists()
+    assert "gate: deployment blocked: the environment is NOT_READY (FAILED)" in done.stderr
+    assert "fail security:" in done.stderr
+    assert f"fix: chmod o-w {lock}" in done.stderr
+    assert "gate: not run:" in done.stderr
+
+
+@pytest.mark.slow
+def test_warnings_pass_unless_strict(
+    tmp_path: Path, venv312: Path, make_project: MakeProject
+) -> None:
+    project = make_project(env_vars=None)  # the default SMVM_* variables are unset: WARNING
+    marker = tmp_path / "deployed"
+    lenient = _gate("--python", venv312, "--project", project, *_creates(marker), cwd=tmp_path)
+    assert lenient.returncode == 0, lenient.stderr
+    assert marker.exists()
+    assert "READY (WARNING): running" in lenient.stderr
+
+    marker.unlink()
+    strict = _gate(
+        "--python", venv312, "--project", project, "--strict", *_creates(marker), cwd=tmp_path
+    )
+    assert strict.returncode == 1, strict.stderr
+    assert not marker.exists()
+    assert "--strict refuses warnings" in strict.stderr
+    assert "warn environment_config:" in strict.stderr
+
+
+def test_main_translates_gate_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gate", "--"]) == 3
+    assert capsys.readouterr().err.startswith("error: gate: no command after `--`")
