@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +56,7 @@ __all__ = [
 ]
 
 INPUT_NAME = "tool.preflight.requires.in"  # named in the lock's "# via -r ..." comments
+WORK_PREFIX = ".relock-"  # the private work folders beside the locks
 COMPILE_COMMAND = "nox -s relock"  # what the lock header says to run
 PIP_TOOLS = "pip-tools>=7.4"
 _COMPILE_TIMEOUT = 900.0
@@ -175,6 +175,10 @@ def folder_lock(folder: Path, *, log: TextIO = sys.stderr) -> Iterator[None]:
         except BlockingIOError:
             print(f"relock: waiting for another relock of {folder} to finish", file=log)
             fcntl.flock(fd, fcntl.LOCK_EX)
+        # Holding the lock, no other relock runs here: a work folder left by one that was
+        # killed (SIGKILL, power loss) is stale.
+        for stale in folder.glob(f"{WORK_PREFIX}*"):
+            shutil.rmtree(stale, ignore_errors=True)
         yield
     finally:
         os.close(fd)  # closing releases the flock
@@ -224,12 +228,19 @@ def compile_raw(
     ``upgrade``: ``["*"]`` upgrades everything, else the named packages. The user's pip
     settings (indexes, find-links) are used to resolve, never written into the lock.
     """
+    # A name of our own, made and removed inside one try: unlike mkdtemp + TemporaryDirectory,
+    # a Ctrl-C landing between "made" and "cleanup registered" cannot leave it behind.
+    work = lock_path.parent / f"{WORK_PREFIX}{lock_path.stem}-{os.getpid()}"
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".relock-", dir=lock_path.parent) as work:
+        try:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(mode=0o700)
             return _compile_in(
-                Path(work), tools_python, policy, lock_path, upgrade=upgrade, environ=environ
+                work, tools_python, policy, lock_path, upgrade=upgrade, environ=environ
             )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     except OSError as exc:
         raise RelockError(
             f"cannot compile {lock_path} in a work folder beside it ({exc.strerror or exc}); "

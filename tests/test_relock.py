@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import os
 import platform
 import subprocess
@@ -19,7 +20,14 @@ import wheelhouse as wh
 from preflight.lockfile import parse_lock, parse_lock_text
 from preflight.lockmeta import PREFIX, inputs_digest
 from preflight.policy import Policy, load_policy
-from preflight.relock import RelockError, comparable, finalize, relock_one
+from preflight.relock import (
+    WORK_PREFIX,
+    RelockError,
+    comparable,
+    finalize,
+    folder_lock,
+    relock_one,
+)
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 VERSION = platform.python_version()  # pip-compile runs in this interpreter (it has pip-tools)
@@ -252,3 +260,46 @@ def test_a_full_disk_leaves_the_old_lock_intact(tmp_path: Path, index: Path) -> 
         assert "No space left on device" in info.value.message
         assert path.read_bytes() == content
         assert parse_lock(path).by_name["alpha"].version == "1.0"
+
+
+# --- the folder lock ---------------------------------------------------------------------
+
+
+def test_two_relocks_of_a_folder_do_not_interleave(tmp_path: Path) -> None:
+    folder = tmp_path / "requirements"
+    folder.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, pathlib\n"
+            "from preflight.relock import folder_lock\n"
+            "with folder_lock(pathlib.Path(sys.argv[1])):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(1.5)\n"
+            "    (pathlib.Path(sys.argv[1]) / 'first-done').write_text('')\n",
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        log = io.StringIO()
+        with folder_lock(folder, log=log):
+            # Only once the first holder let go: its last act under the lock is visible.
+            assert (folder / "first-done").exists()
+        assert "waiting for another relock" in log.getvalue()
+    finally:
+        holder.communicate(timeout=30)  # reaps it and closes its stdout
+
+
+def test_taking_the_lock_clears_work_folders_left_by_a_killed_relock(tmp_path: Path) -> None:
+    folder = tmp_path / "requirements"
+    stale = folder / f"{WORK_PREFIX}py3.12-4242"
+    stale.mkdir(parents=True)
+    (stale / "py3.12.txt").write_text("")
+    (folder / "py3.12.txt").write_text("kept\n")
+    with folder_lock(folder, log=io.StringIO()):
+        assert sorted(p.name for p in folder.iterdir()) == ["py3.12.txt"]
