@@ -146,7 +146,17 @@ def _check(
 
     def step(name: str, *argv: str | Path, **kwargs: object) -> None:
         begun = time.perf_counter()
-        session.run(*map(str, argv), external=True, **kwargs)  # type: ignore[arg-type]
+        try:
+            session.run(*map(str, argv), external=True, **kwargs)  # type: ignore[arg-type]
+        except nox.command.CommandFailed:
+            # The summary must say this interpreter failed, not that it did not run.
+            failed = matrix.Outcome(
+                session.name, spec, RUN_ID, matrix.ERROR, message=f"{name} failed",
+                interpreter=str(found.found.path), backend=backend.name, timings=timings,
+                seconds=round(time.perf_counter() - started, 2),
+            )  # fmt: skip
+            matrix.write_outcome(folder, failed)
+            raise
         timings[name] = round(time.perf_counter() - begun, 2)
 
     step("venv", *matrix.venv_command(backend, sys.executable, str(found.found.path), target))

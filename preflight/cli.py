@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import FrameType
 from typing import NoReturn
 
 from preflight import __version__
 from preflight.errors import PreflightError, UsageError
-from preflight.results import EXIT_INTERRUPTED, EXIT_USAGE
+from preflight.results import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,20 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C so that every child process is killed on the way out."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    # A supervisor's stop (CI cancel, systemd, kill) must not leave the probe or the suite
+    # running detached in their own sessions: unwind as for Ctrl-C. (monitor and gate set
+    # handlers of their own while they wait or run COMMAND.)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         args = build_parser(arguments).parse_args(arguments)
         handler: Callable[[argparse.Namespace], int] = args.handler
@@ -118,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("preflight: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated:
+        print("preflight: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _error(exc: PreflightError) -> int:

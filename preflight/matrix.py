@@ -39,7 +39,8 @@ OUTCOME_NAME = "outcome.json"
 SUMMARY_NAME = "summary.json"
 BACKEND_VARIABLE = "PREFLIGHT_BACKEND"  # "uv" or "virtualenv" forces one; default: uv if found
 NOT_CHECKED = "NOT_CHECKED"  # the session ran and could not check (no such interpreter)
-NOT_RUN = "NOT_RUN"  # the session was not run by this nox run (not selected, or crashed)
+NOT_RUN = "NOT_RUN"  # the session was not run by this nox run (not selected)
+ERROR = "ERROR"  # a step before the verdict failed (venv, install, check): not ready
 # pip/uv settings from the user's environment that would weaken a hash-checked, no-deps
 # install. The command line asks for hashes and no deps explicitly; these are dropped too so
 # that nothing reads as if they applied.
@@ -168,7 +169,7 @@ class Outcome:
     session: str  # "preflight-3.12"
     spec: str  # "3.12"
     run_id: str  # the nox run that wrote it
-    verdict: str  # READY | READY_FALLBACK | NOT_READY | NOT_CHECKED | NOT_RUN
+    verdict: str  # READY | READY_FALLBACK | NOT_READY | ERROR | NOT_CHECKED | NOT_RUN
     overall: str | None = None  # PASSED | WARNING | FAILED (None when not checked)
     python: str | None = None  # the version checked, e.g. "3.12.1"
     interpreter: str | None = None  # its path
@@ -231,7 +232,7 @@ def matrix_verdict(outcomes: Sequence[Outcome]) -> str:
     ran = [o for o in outcomes if o.verdict != NOT_RUN]
     if not ran:
         return "NOTHING_RUN"
-    if any(o.verdict == "NOT_READY" for o in ran):
+    if any(o.verdict in ("NOT_READY", ERROR) for o in ran):
         return "NOT_READY"
     if any(o.verdict == NOT_CHECKED for o in ran):
         return "INCOMPLETE"
@@ -248,7 +249,7 @@ def _row(o: Outcome) -> list[str]:
     python = o.python or "-"
     if o.substitute:
         python += f" (substitute for {o.spec})"
-    problems = ", ".join(o.failed) or ("-" if o.verdict != NOT_CHECKED else o.message)
+    problems = ", ".join(o.failed) or (o.message if o.verdict in (NOT_CHECKED, ERROR) else "-")
     return [o.spec, python, o.verdict, problems, f"{o.seconds:.1f} s" if o.seconds else "-"]
 
 

@@ -86,12 +86,13 @@ class Overall(enum.StrEnum):
 
 
 # Exit codes: as in the seed, plus 3 for usage/configuration (argparse's 2 would collide with
-# WARNING) and 130 for Ctrl-C.
+# WARNING), 130 for Ctrl-C and 143 for SIGTERM.
 EXIT_PASSED = 0
 EXIT_FAILED = 1
 EXIT_WARNING = 2
 EXIT_USAGE = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
 def overall(results: list[CheckResult] | tuple[CheckResult, ...]) -> Overall:

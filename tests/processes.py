@@ -78,15 +78,17 @@ def sigint_not_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def interrupt(argv: list[str], ready: Path, *, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Start the CLI, wait until it blocks (``ready`` is written), send SIGINT, collect."""
+def interrupt(
+    argv: list[str], ready: Path, *, cwd: Path, sig: signal.Signals = signal.SIGINT
+) -> subprocess.CompletedProcess[str]:
+    """Start the CLI, wait until it blocks (``ready`` is written), send ``sig``, collect."""
     with sigint_not_ignored():
         process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=cwd
         )
     try:
         wait_for(ready, process)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(sig)
         # Far less than the probe's own time limit: a prompt exit, not a timeout, ends the run.
         stdout, stderr = process.communicate(timeout=30)
     finally:

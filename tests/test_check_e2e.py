@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 from collections.abc import Callable, Iterator
@@ -408,7 +409,8 @@ def test_hanging_interpreter_is_killed_and_reported_once(
         assert run.check(check_id)["details"] == {"blocked_by": "python_version"}
     assert "(Python ?, unknown)" in run.stderr
     pid = read_pid(pid_file)
-    assert pid is None or ends(pid), "the interpreter's child outlived the timeout"
+    assert pid is not None, "the hanging interpreter never started its child"
+    assert ends(pid), "the interpreter's child outlived the timeout"
 
 
 def test_ctrl_c_exits_130_and_writes_nothing(
@@ -427,6 +429,24 @@ def test_ctrl_c_exits_130_and_writes_nothing(
     assert done.stdout == ""
     assert not reports.exists()
     assert ends(int(pid_file.read_text())), "the interpreter's child outlived Ctrl-C"
+
+
+def test_sigterm_exits_143_and_leaves_no_child(
+    tmp_path: Path, hanging_python: tuple[Path, Path], project: Path
+) -> None:
+    # A supervisor's stop (CI cancel, systemd) unwinds like Ctrl-C: the probe's group dies.
+    script, pid_file = hanging_python
+    reports = tmp_path / "reports"
+    argv = cli_argv("--python", script, "--project", project, "--report-dir", reports)
+    argv += ["--timeout", "600"]
+
+    done = interrupt(argv, pid_file, cwd=tmp_path, sig=signal.SIGTERM)
+
+    assert done.returncode == 143, done.stderr
+    assert "terminated" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not reports.exists()
+    assert ends(int(pid_file.read_text())), "the interpreter's child outlived SIGTERM"
 
 
 @pytest.mark.slow

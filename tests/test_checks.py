@@ -252,7 +252,10 @@ def test_lock_age_comes_from_the_header_not_mtime() -> None:
     stale = {**meta, "compiled": (f.NOW - timedelta(days=3)).isoformat()}
     result = wheel_status(f.context(policy=pol, lock=f.lock(preflight=stale, python="3.12.1")))
     assert result.status is Status.WARN  # the default policy allows 1 day, as the seed did
-    assert "stale: compiled 3 days ago (lock header)" in result.message
+    assert "stale: compiled on 2026-11-22 (lock header), older than the policy's 1-day limit" in (
+        result.message
+    )
+    assert result.details["age_days"] == 3.0
 
 
 def test_lock_age_falls_back_to_git_commit_time() -> None:

@@ -164,6 +164,7 @@ def test_outcomes_round_trip_and_stale_ones_are_not_counted(tmp_path: Path) -> N
         (["READY", "NOT_CHECKED"], False, "INCOMPLETE"),
         (["NOT_READY", "NOT_CHECKED"], False, "NOT_READY"),
         (["NOT_RUN", "NOT_RUN"], False, "NOTHING_RUN"),
+        (["READY", "ERROR"], False, "NOT_READY"),  # a failed install is not "not run"
         (["READY_FALLBACK", "NOT_RUN"], False, "READY"),
     ],
 )

@@ -161,8 +161,10 @@ def _age(ctx: Context, lock: Lock) -> tuple[list[Finding], dict[str, object]]:
         return [
             Finding(
                 W,
-                f"{lock.path} is stale: compiled {_human(age_days)} ago ({source}), "
-                f"the policy allows {ctx.policy.lock_max_age_days:g} days",
+                # The date, not the age: the message stays the same from run to run (a
+                # monitor's alerts are deduplicated on it); the age is in the details.
+                f"{lock.path} is stale: compiled on {compiled:%Y-%m-%d} ({source}), older "
+                f"than the policy's {ctx.policy.lock_max_age_days:g}-day limit",
                 RELOCK,
             )
         ], info
