@@ -13,20 +13,21 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+TIMEOUT = 300  # seconds for one first import; a hanging one is left to the check to report
+_IMPORT = "import importlib, sys; importlib.import_module(sys.argv[1])"
+
 
 def _first_import(module):
-    subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            "-c",
-            "import importlib, sys; importlib.import_module(sys.argv[1])",
-            module,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        check=False,
-    )
+    try:
+        subprocess.run(
+            [sys.executable, "-I", "-c", _IMPORT, module],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+            timeout=TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:  # run() has killed it
+        sys.stderr.write("first start: `import %s` did not finish in %d s\n" % (module, TIMEOUT))
 
 
 def main(modules):

@@ -26,6 +26,7 @@ import csv
 import hashlib
 import io
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,6 +55,11 @@ _VENV_TOOL_PTH_TEXT = "import _virtualenv"
 _VENV_TOOL_MODULE = "_virtualenv.py"
 _VENV_TOOL = "virtualenv"
 _EXTENSION_SUFFIXES = (".so", ".pyd")
+_METADATA_DIRS = (".dist-info", ".egg-info", ".data")
+# Rows RECORD may leave without a hash: itself, and bytecode written at install time. Code
+# (modules, extensions, start-up .pth files) without a hash cannot be verified: say so.
+_CODE_SUFFIXES = (".py", ".pth", *_EXTENSION_SUFFIXES)
+_NO_HASH = "RECORD gives no hash"
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,8 @@ def _hash_file(path: str, algorithm: str) -> tuple[bytes, int] | None:
     hasher = hashlib.new(algorithm)
     size = 0
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None  # a FIFO or a device named in RECORD is never read (it may not end)
         with open(path, "rb") as handle:
             while chunk := handle.read(_CHUNK):
                 hasher.update(chunk)
@@ -142,7 +150,7 @@ def _verify(dist: str, row: RecordRow) -> tuple[FileProblem | None, int]:
     if actual is None:
         if not os.path.lexists(row.path):
             return FileProblem(dist, row.written, "missing", "file not found"), 0
-        return FileProblem(dist, row.written, "modified", "not a readable file"), 0
+        return FileProblem(dist, row.written, "modified", "not a readable regular file"), 0
     digest, size = actual
     if digest != expected:
         detail = f"{row.algorithm} differs"
@@ -187,7 +195,7 @@ def _kind_of(entry: os.DirEntry[str]) -> UnownedKind | None:
     """What an unowned site-packages entry is, if it is something Python would load."""
     name = entry.name
     if entry.is_dir(follow_symlinks=False):
-        if name == "__pycache__" or name.endswith((".dist-info", ".egg-info", ".data")):
+        if name == "__pycache__" or name.endswith(_METADATA_DIRS):
             return None
         return "package" if _holds_python(entry.path) else None
     if name.endswith(".pth"):
@@ -206,19 +214,39 @@ def _holds_python(folder: str) -> bool:
     return False
 
 
-def _unowned(site_dirs: Iterable[str], owned: dict[str, set[str]]) -> Iterator[UnownedEntry]:
-    """Top-level entries of each site folder that no RECORD lists a file under."""
+def _unowned(
+    site_dirs: Iterable[str], owned: dict[str, set[str]], files: set[str]
+) -> Iterator[UnownedEntry]:
+    """What Python would load from each site folder that no RECORD lists.
+
+    Top-level entries that no RECORD lists a file under; and, inside the folders that are
+    owned, importable files that no RECORD lists (a module dropped into numpy/).
+    """
     for site in site_dirs:
         try:
             entries = sorted(os.scandir(site), key=lambda e: e.name)
         except OSError:
             continue
         for entry in entries:
-            if entry.name in owned.get(site, set()):
+            if entry.name not in owned.get(site, set()):
+                kind = _kind_of(entry)
+                if kind is not None:
+                    yield UnownedEntry(entry.path, kind, _placed_by(site, entry.name))
+            elif entry.is_dir(follow_symlinks=False) and not entry.name.endswith(_METADATA_DIRS):
+                yield from _unowned_inside(entry.path, files)
+
+
+def _unowned_inside(folder: str, files: set[str]) -> Iterator[UnownedEntry]:
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            if path in files:
                 continue
-            kind = _kind_of(entry)
-            if kind is not None:
-                yield UnownedEntry(entry.path, kind, _placed_by(site, entry.name))
+            if name.endswith((".py", ".pyc")):
+                yield UnownedEntry(path, "module")
+            elif name.endswith(_EXTENSION_SUFFIXES):
+                yield UnownedEntry(path, "extension")
 
 
 def _placed_by(site: str, name: str) -> str | None:
@@ -237,17 +265,23 @@ def scan(facts: InterpreterFacts) -> IntegrityFacts:
     """Hash every file of every distribution the probe found; list unowned code."""
     records, without = _read_records(facts.distributions)
     owned: dict[str, set[str]] = {}
+    files: set[str] = set()
     work: list[tuple[str, RecordRow]] = []
+    problems: list[FileProblem] = []
     for record in records:
         site = os.path.normpath(record.dist.site)
         names = owned.setdefault(site, set())
         for row in record.rows:
+            files.add(row.path)
             top = _top_level(row.path, site)
             if top is not None:
                 names.add(top)
             if row.algorithm is not None:
                 work.append((record.dist.name, row))
-    problems: list[FileProblem] = []
+            elif row.path.endswith(_CODE_SUFFIXES):
+                problems.append(
+                    FileProblem(record.dist.name, row.written, "unverifiable", _NO_HASH)
+                )
     bytes_checked = 0
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         for problem, size in pool.map(lambda item: _verify(*item), work):
@@ -256,9 +290,10 @@ def scan(facts: InterpreterFacts) -> IntegrityFacts:
                 problems.append(problem)
     site_dirs = [os.path.normpath(s) for s in facts.site_packages]
     return IntegrityFacts(
-        files_checked=sum(1 for _, row in work) - sum(p.kind == "unverifiable" for p in problems),
+        files_checked=len(work)
+        - sum(p.kind == "unverifiable" and p.detail != _NO_HASH for p in problems),
         bytes_checked=bytes_checked,
         problems=tuple(problems),
-        unowned=tuple(_unowned(site_dirs, owned)),
+        unowned=tuple(_unowned(site_dirs, owned, files)),
         without_record=tuple(without),
     )

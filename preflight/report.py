@@ -69,7 +69,7 @@ def summary_lines(report: Report, *, limit: int | None = TERMINAL_FINDINGS) -> l
         f"preflight {report.interpreter.get('path') or '?'}"
         f" (Python {version}, {report.python_status})"
     ]
-    width = max(len(c.id) for c in report.checks)
+    width = max((len(c.id) for c in report.checks), default=0)
     for c in report.checks:
         lines.append(f"{_MARK[c.status]} {c.id:<{width}}  {c.status.label:<4}  {c.message}")
         shown = c.findings if limit is None or len(c.findings) <= limit + 1 else c.findings[:limit]

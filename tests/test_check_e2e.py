@@ -431,6 +431,14 @@ def test_ctrl_c_exits_130_and_writes_nothing(
     assert ends(int(pid_file.read_text())), "the interpreter's child outlived Ctrl-C"
 
 
+def test_python_version_cannot_be_skipped(
+    run_check: RunCheck, venv312: Path, project: Path
+) -> None:
+    run = run_check("--python", venv312, "--project", project, "--skip", "python_version")
+    assert run.returncode == 3
+    assert "invalid choice: 'python_version'" in run.stderr
+
+
 def test_sigterm_exits_143_and_leaves_no_child(
     tmp_path: Path, hanging_python: tuple[Path, Path], project: Path
 ) -> None:

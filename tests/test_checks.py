@@ -194,6 +194,24 @@ def test_markers_that_do_not_apply_are_not_missing() -> None:
     assert lock_sync(f.context(lock=lk)).status is Status.PASS
 
 
+@pytest.mark.parametrize(
+    "direct_url",
+    [
+        {"url": "file:///x", "dir_info": True},
+        {"url": "file:///x", "vcs_info": "git"},
+        {"url": 42, "archive_info": {}},
+        {"dir_info": {"editable": True}},
+    ],
+)
+def test_a_malformed_direct_url_json_is_a_finding_not_a_crash(
+    direct_url: dict[str, object],
+) -> None:
+    dists = (f.dist("numpy", "2.2.6", direct_url=direct_url), f.dist("pandas", "2.3.3"))
+    result = lock_sync(f.context(interpreter=f.interpreter(dists=dists)))
+    assert result.status is Status.FAIL
+    assert "numpy is installed from a malformed direct_url.json in" in messages(result)
+
+
 def test_a_distribution_installed_twice_is_critical() -> None:
     dists = (
         f.dist("numpy", "2.2.6"),

@@ -220,8 +220,52 @@ def test_file_replaced_by_a_folder_is_modified(env_copy: Path) -> None:
     (site / "tidy" / "core.py").mkdir()
     _, result = scan(env_copy)
     assert result.problems == (
-        FileProblem("tidy", "tidy/core.py", "modified", "not a readable file"),
+        FileProblem("tidy", "tidy/core.py", "modified", "not a readable regular file"),
     )
+
+
+@pytest.mark.slow
+def test_a_fifo_named_in_record_is_not_read(env_copy: Path) -> None:
+    # Reading a FIFO would block forever: it is reported, never opened.
+    site = site_of(probe(env_copy))
+    (site / "tidy" / "core.py").unlink()
+    os.mkfifo(site / "tidy" / "core.py")
+    _, result = scan(env_copy)
+    assert result.problems == (
+        FileProblem("tidy", "tidy/core.py", "modified", "not a readable regular file"),
+    )
+
+
+@pytest.mark.slow
+def test_code_that_record_lists_without_a_hash_is_unverifiable(env_copy: Path) -> None:
+    site = site_of(probe(env_copy))
+    record = site / "tidy-1.0.dist-info" / "RECORD"
+    rows = record.read_text(encoding="utf-8").splitlines()
+    record.write_text(
+        "\n".join("tidy/core.py,," if row.startswith("tidy/core.py,") else row for row in rows)
+        + "\n",
+        encoding="utf-8",
+    )
+    _, result = scan(env_copy)
+    assert result.problems == (
+        FileProblem("tidy", "tidy/core.py", "unverifiable", "RECORD gives no hash"),
+    )
+
+
+@pytest.mark.slow
+def test_a_module_dropped_into_an_owned_package_is_unowned(env_copy: Path) -> None:
+    site = site_of(probe(env_copy))
+    (site / "tidy" / "evil.py").write_text("import os\n", encoding="utf-8")
+    (site / "tidy" / "data" / "helper.cpython-312-x86_64-linux-gnu.so").write_bytes(b"\x7fELF")
+    (site / "tidy" / "data" / "other.csv").write_text("x\n", encoding="utf-8")  # data: fine
+    _, result = scan(env_copy)
+    assert result.problems == ()
+    assert set(result.unowned) == {
+        UnownedEntry(str(site / "tidy" / "evil.py"), "module"),
+        UnownedEntry(
+            str(site / "tidy" / "data" / "helper.cpython-312-x86_64-linux-gnu.so"), "extension"
+        ),
+    }
 
 
 @pytest.mark.slow

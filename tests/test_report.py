@@ -66,3 +66,8 @@ def test_github_annotations_one_per_finding_escaped() -> None:
         "::warning title=preflight environment_config (Python 3.12.1)::50%25 of%0Athe "
         "variables: unset",
     ]
+
+
+def test_a_report_with_every_check_skipped_still_renders() -> None:
+    empty = Report("2026-11-27T07:00:00Z", {"path": "/p"}, "primary", (), 0.1, "/p", None, "0")
+    assert summary_lines(empty)[-1] == "READY (PASSED) in 0.10 s"

@@ -171,17 +171,25 @@ def _same_version(installed_version: str, locked: str) -> bool:
 
 
 def _foreign_source(dist: DistFacts) -> str | None:
-    """Where a distribution came from, if PEP 610 says it was not the index."""
+    """Where a distribution came from, if PEP 610 says it was not the index.
+
+    ``direct_url.json`` is read as untrusted data: any shape it has gives a sentence.
+    """
     info = dist.direct_url
     if not info:
         return None
-    url = str(info.get("url", "?"))
-    if info.get("dir_info", {}).get("editable"):
-        return f"an editable install of {url}"
-    if "vcs_info" in info:
-        return f"version control ({info['vcs_info'].get('vcs', 'vcs')}+{url})"
     if "_error" in info:
         return f"an unreadable direct_url.json ({info['_error']})"
+    url = info.get("url")
+    dir_info, vcs_info = info.get("dir_info"), info.get("vcs_info")
+    if not isinstance(url, str) or not all(
+        part is None or isinstance(part, dict) for part in (dir_info, vcs_info)
+    ):
+        return f"a malformed direct_url.json in {dist.path}"
+    if isinstance(dir_info, dict) and dir_info.get("editable") is True:
+        return f"an editable install of {url}"
+    if isinstance(vcs_info, dict):
+        return f"version control ({vcs_info.get('vcs', 'vcs')}+{url})"
     return f"a direct URL ({url})"
 
 
