@@ -13,21 +13,33 @@ import sys
 import venv
 from pathlib import Path
 
-NOX_REQUIREMENT = "nox>=2024.3.2"
+NOX_MINIMUM = (2024, 3, 2)  # the noxfile's nox.needs_version
+NOX_REQUIREMENT = "nox>=" + ".".join(map(str, NOX_MINIMUM))
+# Exit 0 only if nox is installed at NOX_MINIMUM or newer (calendar versions: YYYY.M.D).
+_PROBE = (
+    "import sys\n"
+    "from importlib.metadata import PackageNotFoundError, version\n"
+    "try:\n"
+    "    found = tuple(int(p) for p in version('nox').split('.')[:3])\n"
+    "except (PackageNotFoundError, ValueError):\n"
+    "    sys.exit(1)\n"
+    "sys.exit(0 if found >= tuple(int(p) for p in sys.argv[1:]) else 1)\n"
+)
 
 
-def _has_nox(python: str) -> bool:
-    probe = "import nox, sys; sys.exit(0)"
-    return subprocess.run([python, "-c", probe], capture_output=True, check=False).returncode == 0
+def has_nox(python: str) -> bool:
+    """Whether ``python`` has a recent enough nox."""
+    argv = [python, "-c", _PROBE, *map(str, NOX_MINIMUM)]
+    return subprocess.run(argv, capture_output=True, check=False).returncode == 0
 
 
 def bootstrap_python(root: Path) -> str:
     """An interpreter that can run nox: this one, or the bootstrap venv (made if needed)."""
-    if _has_nox(sys.executable):
+    if has_nox(sys.executable):
         return sys.executable
     folder = root / ".nox" / "_bootstrap"
     python = folder / "bin" / "python"
-    if python.exists() and _has_nox(str(python)):
+    if python.exists() and has_nox(str(python)):
         return str(python)
     print(f"bootstrap: installing {NOX_REQUIREMENT} into {folder}", file=sys.stderr)
     venv.EnvBuilder(with_pip=True, clear=True).create(folder)

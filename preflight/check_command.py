@@ -25,7 +25,9 @@ from preflight.report import dumps, github_annotations, summary_lines, write_rep
 from preflight.results import Report
 
 
-def add_check_options(parser: argparse.ArgumentParser) -> None:
+def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = True) -> None:
+    """The options of a check; ``data_output=False`` for commands whose stdout is not ours
+    (gate: COMMAND's; monitor: a log), which have no ``--format``."""
     parser.add_argument(
         "--python",
         default=sys.executable,
@@ -41,7 +43,8 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
         default=Path("reports"),
         help="where the JSON report and the log are written (default: ./reports)",
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    if data_output:
+        parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument(
         "--timeout",
         type=seconds,

@@ -16,6 +16,7 @@ from preflight.checks.interpreter import python_version, virtual_environment
 from preflight.checks.lock import wheel_status
 from preflight.checks.packages import lock_sync, package_dependencies
 from preflight.checks.performance import performance
+from preflight.checks.security import file_findings
 from preflight.checks.suite import suite
 from preflight.errors import LockError
 from preflight.facts import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
@@ -459,3 +460,48 @@ def test_suite_skipped_when_not_named_or_skipped() -> None:
     assert suite(f.context()).status is Status.SKIP
     skipped = suite(f.context(policy=f.policy(suite="tests/runtime"), suite=None))
     assert skipped.status is Status.SKIP
+
+
+# --- security ---------------------------------------------------------------------------
+
+
+def test_permissions_are_read_from_mode_bits(tmp_path: Path) -> None:
+    safe = tmp_path / "safe"
+    safe.mkdir(mode=0o755)
+    safe.chmod(0o755)
+    lock = safe / "py3.12.txt"
+    lock.write_text("x==1\n")
+    lock.chmod(0o644)
+    assert file_findings(lock)[0] == []
+    lock.chmod(0o646)  # root could write it anyway: os.access() would say nothing
+    (finding,) = file_findings(lock)[0]
+    assert finding.message == f"{lock} is world-writable (mode 0646)"
+    assert finding.remedy == f"chmod o-w {lock}"
+
+
+def test_a_world_writable_folder_counts_unless_sticky(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    lock = shared / "py3.12.txt"
+    lock.write_text("x==1\n")
+    lock.chmod(0o644)
+    assert "which is world-writable (mode 0777)" in file_findings(lock)[0][0].message
+    shared.chmod(0o1777)  # sticky, as /tmp: only the owner may replace the file
+    assert file_findings(lock)[0] == []
+
+
+def test_a_symlinked_lock_in_a_world_writable_folder(tmp_path: Path) -> None:
+    safe = tmp_path / "safe"
+    safe.mkdir()
+    safe.chmod(0o755)
+    target = safe / "py3.12.txt"
+    target.write_text("x==1\n")
+    target.chmod(0o644)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    link = shared / "py3.12.txt"
+    link.symlink_to(target)
+    (finding,) = file_findings(link)[0]
+    assert f"lies in {shared}, which is world-writable" in finding.message

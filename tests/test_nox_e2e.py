@@ -15,11 +15,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import loopback
 import pytest
 import wheelhouse
 from conftest import PINNED_FALLBACK, Wheels
@@ -297,19 +300,33 @@ def test_an_interrupted_relock_leaves_the_old_lock_intact(
     nox_project: Callable[..., Path], wheels: Wheels, python312: Path
 ) -> None:
     project, lock, content = relocked_then_changed(nox_project, wheels, "extra-thing")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "preflight", "relock", "--project", str(project)],
-        env=nox_env(wheels),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    line = process.stderr.readline()  # "relock 3.12: resolving with ..." : pip-compile starts
-    assert "resolving with" in line
-    process.send_signal(2)  # SIGINT, as Ctrl-C
-    _, rest = process.communicate(timeout=60)
-    assert process.returncode == 130, line + rest
+    # pip-compile is made to hang on an index that never answers, so that Ctrl-C lands while
+    # it runs in its work folder, whatever the machine's speed.
+    with loopback.silent_server() as port:
+        env = nox_env(wheels, {"PIP_INDEX_URL": f"http://127.0.0.1:{port}/simple"})
+        env.pop("PIP_NO_INDEX")
+        env["PIP_FIND_LINKS"] = ""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "preflight", "relock", "--project", str(project)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not list(lock.parent.glob(".relock-*")):
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "pip-compile never started"
+                time.sleep(0.05)
+            time.sleep(0.5)  # pip-compile is now waiting on the silent index
+            process.send_signal(signal.SIGINT)
+            _, rest = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert process.returncode == 130, rest
     assert "Traceback" not in rest
     assert lock.read_bytes() == content
     assert sorted(p.name for p in lock.parent.iterdir()) == ["py3.12.txt"]

@@ -31,17 +31,19 @@ def file_findings(path: Path) -> tuple[list[Finding], dict[str, object]]:
         findings.append(
             Finding(C, f"{path} is world-writable (mode {mode:04o})", f"chmod o-w {path}")
         )
-    folder = path.resolve().parent
-    fmode = stat.S_IMODE(folder.stat().st_mode)
-    if fmode & stat.S_IWOTH and not fmode & stat.S_ISVTX:
-        findings.append(
-            Finding(
-                C,
-                f"{path} lies in {folder}, which is world-writable (mode {fmode:04o}): "
-                "anyone can replace the file",
-                f"chmod o-w {folder}",
+    # The folder holding the name (a symlink can be replaced there) and the one holding the
+    # file it points to (the file can be replaced there).
+    for folder in dict.fromkeys((path.absolute().parent, path.resolve().parent)):
+        fmode = stat.S_IMODE(folder.stat().st_mode)
+        if fmode & stat.S_IWOTH and not fmode & stat.S_ISVTX:
+            findings.append(
+                Finding(
+                    C,
+                    f"{path} lies in {folder}, which is world-writable (mode {fmode:04o}): "
+                    "anyone can replace the file",
+                    f"chmod o-w {folder}",
+                )
             )
-        )
     return findings, info
 
 
