@@ -15,6 +15,7 @@ import contextlib
 import email.utils
 import http.client
 import json
+import re
 import smtplib
 import ssl
 import urllib.error
@@ -241,8 +242,11 @@ class WebhookSink:
             raise SinkError(f"cannot reach {where}: {text}") from None
         except TimeoutError:
             raise SinkError(f"{where} did not answer within {timeout:g} s") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise SinkError(f"{where}: {type(exc).__name__}: {exc}") from None
+        except OSError as exc:
+            raise SinkError(f"{where}: {type(exc).__name__}: {exc.strerror or exc}") from None
+        except (http.client.HTTPException, ValueError) as exc:
+            # The type only: some quote the URL (InvalidURL does), and its path is the secret.
+            raise SinkError(f"{where}: {type(exc).__name__}") from None
 
     def _url(self) -> str:
         name = self.config.url_env
@@ -252,9 +256,19 @@ class WebhookSink:
                 f"the environment variable {name} is not set: it must hold the webhook URL",
                 retryable=False,
             )
+        # Checked here, before http.client refuses it with an error that quotes the URL.
+        if _UNSAFE.search(url):
+            raise SinkError(
+                f"the environment variable {name} holds a URL with a space or a control "
+                "character: set it to the webhook URL alone",
+                retryable=False,
+            )
         if urllib.parse.urlsplit(url).scheme not in ("https", "http"):
-            raise SinkError(f"{name} must hold an https:// URL", retryable=False)
+            raise SinkError(f"{name} must hold an http:// or https:// URL", retryable=False)
         return url
+
+
+_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # never in a URL; http.client refuses them
 
 
 def payload(alert: Alert) -> dict[str, object]:

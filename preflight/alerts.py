@@ -9,7 +9,8 @@ Three parts, each testable on its own:
 * :func:`deliver` tries one sink with exponential backoff and returns a :class:`SinkResult`.
 * :func:`dispatch` ties them to the state file. It never raises (``Exception``): a mail server
   that is down must not stop a check or a monitor. The state records a delivery only when at
-  least one sink succeeded, so a total outage is retried on the next run.
+  least one sink succeeded, so a total outage is retried on the next run. The monitors of one
+  project share the file, one entry per interpreter: each saves its own under a lock.
 
 ``preflight alert --report PATH`` runs :func:`dispatch` for an existing report.
 """
@@ -17,7 +18,9 @@ Three parts, each testable on its own:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import enum
+import fcntl
 import hashlib
 import json
 import os
@@ -25,7 +28,7 @@ import re
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -128,13 +131,16 @@ def problems_of(report: Mapping[str, Any]) -> tuple[Problem, ...]:
     )
 
 
-# Durations ("slow imports: 2.31 s") differ on every run: the same slowness is the same problem.
-_DURATION = re.compile(r"\d+(?:\.\d+)?\s?s\b")
+# Numbers may differ on every run ("slow imports: 2.31 s", "compiled 25.3 hours ago", "5.5 hours"
+# then "2 days"): the same slowness or staleness is the same problem. A number, with its unit if
+# it has one, becomes "#".
+_UNIT = r"%|(?:[kMGT]i?B|ms|s|sec(?:ond)?s?|min(?:ute)?s?|h|hours?|days?|weeks?|months?|years?)\b"
+_NUMBER = re.compile(rf"\d+(?:\.\d+)*(?:\s?(?:{_UNIT}))?")
 
 
 def fingerprint(problems: Sequence[Problem]) -> str:
-    """A stable digest of the sorted (check, severity, message) set, durations masked."""
-    keys = sorted({(p.check, p.severity, _DURATION.sub("# s", p.message)) for p in problems})
+    """A stable digest of the sorted (check, severity, message) set, every number masked."""
+    keys = sorted({(p.check, p.severity, _NUMBER.sub("#", p.message)) for p in problems})
     return hashlib.sha256(json.dumps(keys).encode("utf-8")).hexdigest()[:16]
 
 
@@ -436,7 +442,7 @@ def dispatch(
         )
         result = DispatchResult(decision, results)
         if result.delivered:
-            _save_state(path, {**states, key: decision.state}, out)
+            _save_state(path, key, decision.state, out)
         else:
             _say(out, "no sink delivered the alert; it will be sent again on the next run")
         return result
@@ -510,11 +516,29 @@ def states_json(states: Mapping[str, AlertState]) -> str:
     )
 
 
-def _save_state(path: Path, states: Mapping[str, AlertState], log: TextIO) -> None:
+def _save_state(path: Path, key: str, state: AlertState, log: TextIO) -> None:
+    """Record ``state`` for ``key``, keeping the entries other monitors saved meanwhile.
+
+    The file is read again under the lock: what was loaded before the delivery (seconds ago,
+    with retries) may be out of date, and writing it back would drop another monitor's entry.
+    """
     try:
-        write_atomic(path, states_json(states))
+        with _locked(path):
+            write_atomic(path, states_json({**load_states(path, log), key: state}))
     except OSError as exc:
         _say(log, f"could not save {path}: {exc.strerror or exc}; the next run may alert again")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock``, which stays: deleting it would race a waiter."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 # --- ``preflight alert`` ------------------------------------------------------------------------

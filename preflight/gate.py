@@ -37,7 +37,7 @@ _EXAMPLE = "e.g. preflight gate --python .venv/bin/python -- ./deploy.sh --prod"
 
 
 def add_gate_options(parser: argparse.ArgumentParser) -> None:
-    add_check_options(parser)
+    add_check_options(parser, data_output=False)
     parser.add_argument(
         "--strict",
         action="store_true",

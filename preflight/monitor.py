@@ -359,7 +359,7 @@ class Monitor:
 
 
 def add_monitor_options(parser: argparse.ArgumentParser) -> None:
-    add_check_options(parser)
+    add_check_options(parser, data_output=False)
     parser.add_argument(
         "--interval",
         type=seconds,

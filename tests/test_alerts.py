@@ -14,8 +14,11 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,8 +37,10 @@ from preflight.alert_config import (
 from preflight.alert_sinks import SinkError, SmtpSink, WebhookSink
 from preflight.alerts import (
     BODY_LIMIT,
+    Alert,
     AlertKind,
     AlertState,
+    DispatchResult,
     decide,
     deliver,
     dispatch,
@@ -349,18 +354,36 @@ def test_warnings_beside_a_critical_problem_do_not_make_it_new() -> None:
     assert not again.send
 
 
-def test_durations_do_not_make_a_problem_new() -> None:
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("slow imports: 2.31 s (limit 2 s)", "slow imports: 12.4 s (limit 2 s)"),
+        (
+            "py3.12.txt is stale: compiled 25.3 hours ago",
+            "py3.12.txt is stale: compiled 26 hours ago",
+        ),
+        (
+            "py3.12.txt is stale: compiled 23.9 hours ago",
+            "py3.12.txt is stale: compiled 2 days ago",
+        ),
+        ("lock is 95 days old (limit 90)", "lock is 96 days old (limit 90)"),
+        ("imports take 41% of 3.1 s and 12 MiB", "imports take 38% of 2.95 s and 13 MiB"),
+    ],
+)
+def test_numbers_that_change_from_run_to_run_do_not_make_a_problem_new(
+    before: str, after: str
+) -> None:
     config = AlertConfig(warning_threshold=0)
-    first = decide(
-        make_report(warnings=["slow imports: 2.31 s (limit 2 s)"]), AlertState(), NOW, config
-    )
-    again = decide(
-        make_report(warnings=["slow imports: 2.87 s (limit 2 s)"]),
-        first.state,
-        NOW + timedelta(minutes=5),
-        config,
-    )
+    first = decide(make_report(warnings=[before]), AlertState(), NOW, config)
+    again = decide(make_report(warnings=[after]), first.state, NOW + timedelta(minutes=5), config)
+    assert first.send
     assert not again.send
+    assert again.reason.startswith("suppressed: the same problems")
+    other_check = make_report(warnings=[after])
+    other_check["violations"][0]["check"] = "lock_age"
+    changed = decide(other_check, again.state, NOW + timedelta(minutes=6), config)
+    assert changed.send
+    assert changed.reason == "the problems changed"
 
 
 def test_fingerprint_ignores_order_and_remedies() -> None:
@@ -594,7 +617,7 @@ def test_webhook_that_never_answers_times_out(log: io.StringIO) -> None:
     ("environ", "message"),
     [
         ({}, "PREFLIGHT_WEBHOOK_URL is not set"),
-        ({"PREFLIGHT_WEBHOOK_URL": "file:///etc/passwd"}, "must hold an https:// URL"),
+        ({"PREFLIGHT_WEBHOOK_URL": "file:///etc/passwd"}, "must hold an http:// or https:// URL"),
     ],
 )
 def test_webhook_url_must_be_given_and_http(environ: dict[str, str], message: str) -> None:
@@ -602,6 +625,26 @@ def test_webhook_url_must_be_given_and_http(environ: dict[str, str], message: st
         WebhookSink(WebhookConfig(), environ=environ).send(alert_for())
     assert message in caught.value.message
     assert not caught.value.retryable
+
+
+@pytest.mark.parametrize("blank", ["\t", " ", "\n", "\x7f"], ids=["tab", "space", "newline", "DEL"])
+def test_a_webhook_url_with_a_blank_is_refused_without_saying_it(
+    blank: str, log: io.StringIO
+) -> None:
+    with loopback.webhook_server(200) as hook:
+        url = hook.url.replace("/B000/", f"/B000{blank}/")
+        sink = WebhookSink(WebhookConfig(), environ={"PREFLIGHT_WEBHOOK_URL": url})
+        with pytest.raises(SinkError) as caught:
+            sink.send(alert_for())
+        result = deliver(alert_for(), sink, retries=3, backoff_seconds=1, sleep=Sleeps(), log=log)
+    assert hook.requests == []
+    assert "the environment variable PREFLIGHT_WEBHOOK_URL holds a URL" in caught.value.message
+    assert not caught.value.retryable
+    assert result.attempts == 1
+    said = caught.value.message + log.getvalue()  # the log is what a monitor writes to its own
+    assert "secret-token" not in said
+    assert "/services/" not in said
+    assert url not in said
 
 
 # --- dispatch: decision + sinks + state --------------------------------------------------------
@@ -643,7 +686,10 @@ def test_second_identical_dispatch_is_suppressed_then_recovery_is_sent(
     state = json.loads((tmp_path / ".preflight" / "alert-state.json").read_text())
     assert state["schema_version"] == 1
     assert state["environments"][PYTHON]["alerting"] is False
-    assert [p.name for p in (tmp_path / ".preflight").iterdir()] == ["alert-state.json"]
+    assert sorted(p.name for p in (tmp_path / ".preflight").iterdir()) == [
+        "alert-state.json",
+        "alert-state.json.lock",
+    ]
 
 
 def test_total_outage_records_nothing_and_retries_next_run(
@@ -738,6 +784,44 @@ def test_each_environment_keeps_its_own_state(tmp_path: Path, log: io.StringIO) 
             report = make_report(["same problem"], python=python)
             dispatch(report, config, project_dir=tmp_path, now=NOW, environ={}, log=log)
     assert len(handler.received) == 2  # /a once, /b once, /a again suppressed
+
+
+@dataclass(frozen=True)
+class _Meeting:
+    """A real sink that sends only once every dispatch is sending, so all have read the state."""
+
+    sink: SmtpSink
+    barrier: threading.Barrier
+
+    @property
+    def name(self) -> str:
+        return self.sink.name
+
+    def send(self, alert: Alert) -> None:
+        self.barrier.wait(timeout=30)
+        self.sink.send(alert)
+
+
+def test_monitors_sharing_the_state_file_keep_each_others_entries(
+    tmp_path: Path, log: io.StringIO
+) -> None:
+    """Both read the state before either saves it: the later save must not drop the other's."""
+    pythons = ("/a/bin/python", "/b/bin/python")
+    handler = loopback.MailHandler()
+    with loopback.smtp_server(handler) as port, ThreadPoolExecutor(len(pythons)) as pool:
+        smtp = smtp_config(port)
+        config = AlertConfig(smtp=smtp)
+        sink = _Meeting(SmtpSink(smtp, environ={}), threading.Barrier(len(pythons)))
+
+        def monitor(python: str) -> DispatchResult:
+            report = make_report(["same problem"], python=python)
+            return dispatch(report, config, project_dir=tmp_path, now=NOW, sinks=[sink], log=log)
+
+        results = list(pool.map(monitor, pythons))
+    assert [r.delivered for r in results] == [True, True], log.getvalue()
+    assert len(handler.received) == 2
+    state = json.loads((tmp_path / ".preflight" / "alert-state.json").read_text())
+    assert sorted(state["environments"]) == list(pythons)
 
 
 # --- ``preflight alert`` ----------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The end-to-end tests run ``python -m preflight gate ... -- COMMAND`` as a subprocess against a
 real venv: a ready environment runs COMMAND and passes its exit code through; a NOT_READY one
-does not run it (COMMAND would create a file: it must not exist) and exits 1.
+does not run it (COMMAND would create a file: it must not exist) and exits 1; a SIGTERM or SIGHUP
+sent to the gate while COMMAND runs ends COMMAND, and the gate exits with its 128 + N.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli_env
+from processes import kill_if_running, read_pid, running, wait_for
 
 from preflight.cli import build_parser, main
 from preflight.errors import UsageError
@@ -212,6 +214,35 @@ def test_warnings_pass_unless_strict(
     assert not marker.exists()
     assert "--strict refuses warnings" in strict.stderr
     assert "warn environment_config:" in strict.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_to_the_gate_is_passed_on_to_the_command(
+    tmp_path: Path, venv312: Path, project: Path, signum: signal.Signals
+) -> None:
+    pid_file = tmp_path / "command.pid"
+    code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    argv = [sys.executable, "-m", "preflight", "gate", "--python", str(venv312)]
+    argv += ["--project", str(project), "--", sys.executable, "-c", code]
+    gate = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path
+    )
+    try:
+        wait_for(pid_file, gate)  # the check passed and COMMAND runs: the gate waits for it
+        command = read_pid(pid_file)
+        assert command is not None
+        gate.send_signal(signum)
+        # Far less than COMMAND's sleep: only COMMAND's death by the signal ends the gate so soon.
+        _, stderr = gate.communicate(timeout=30)
+        # 128 + N is COMMAND's death passed through: a gate killed by the signal itself gives -N.
+        assert gate.returncode == 128 + signum, stderr
+        assert not running(command)  # ended and reaped by the gate, not left behind
+    finally:
+        if gate.poll() is None:
+            gate.kill()
+            gate.communicate()
+        kill_if_running(pid_file)
 
 
 def test_main_translates_gate_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
