@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import wheelhouse
 from packaging.version import Version
+from processes import hanging_interpreter, kill_if_running
 
 from preflight.discovery import Found, best_match, find_interpreters
 from preflight.report import REPORT_NAME
@@ -278,3 +279,11 @@ def run_check(tmp_path: Path) -> Callable[..., CliRun]:
         return result
 
     return run
+
+
+@pytest.fixture
+def hanging_python(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """An "interpreter" that never answers, and the pid file of its sleeping grandchild."""
+    script, pid_file = hanging_interpreter(tmp_path)
+    yield script, pid_file
+    kill_if_running(pid_file)

@@ -6,11 +6,9 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-
-from conftest import cli_env
 
 
 def running(pid: int) -> bool:
@@ -79,12 +77,17 @@ def sigint_not_ignored() -> Iterator[None]:
 
 
 def interrupt(
-    argv: list[str], ready: Path, *, cwd: Path, sig: signal.Signals = signal.SIGINT
+    argv: list[str],
+    ready: Path,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    sig: signal.Signals = signal.SIGINT,
 ) -> subprocess.CompletedProcess[str]:
     """Start the CLI, wait until it blocks (``ready`` is written), send ``sig``, collect."""
     with sigint_not_ignored():
         process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=cwd
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
         )
     try:
         wait_for(ready, process)
@@ -96,3 +99,16 @@ def interrupt(
             process.kill()
             process.communicate()
     return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
+def hanging_interpreter(folder: Path) -> tuple[Path, Path]:
+    """An "interpreter" that never answers, and the file its sleeping child's pid goes to.
+
+    The sleep is a grandchild of whoever runs the script: only killing the whole process group
+    ends it. Clean up with :func:`kill_if_running` on the pid file.
+    """
+    pid_file = folder / "sleep.pid"
+    script = folder / "hanging-python"
+    script.write_text(f"#!/bin/sh\nsleep 3600 &\necho $! > '{pid_file}'\nwait\n")
+    script.chmod(0o755)
+    return script, pid_file

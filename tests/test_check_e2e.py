@@ -13,7 +13,7 @@ import re
 import signal
 import stat
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,20 +29,6 @@ from preflight.report import REPORT_NAME
 ALL_CHECKS = set(BY_ID)
 RunCheck = Callable[..., CliRun]
 MakeProject = Callable[..., Path]
-
-
-@pytest.fixture
-def hanging_python(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """An "interpreter" that never answers, and the file its sleeping child's pid goes to.
-
-    The sleep is a grandchild of preflight: only killing the whole process group ends it.
-    """
-    pid_file = tmp_path / "sleep.pid"
-    script = tmp_path / "hanging-python"
-    script.write_text(f"#!/bin/sh\nsleep 3600 &\necho $! > '{pid_file}'\nwait\n")
-    script.chmod(0o755)
-    yield script, pid_file
-    kill_if_running(pid_file)
 
 
 # --- a clean environment ----------------------------------------------------------------
@@ -421,7 +407,7 @@ def test_ctrl_c_exits_130_and_writes_nothing(
     argv = cli_argv("--python", script, "--project", project, "--report-dir", reports)
     argv += ["--timeout", "600"]
 
-    done = interrupt(argv, pid_file, cwd=tmp_path)
+    done = interrupt(argv, pid_file, cwd=tmp_path, env=cli_env())
 
     assert done.returncode == 130, done.stderr
     assert "interrupted" in done.stderr
@@ -448,7 +434,7 @@ def test_sigterm_exits_143_and_leaves_no_child(
     argv = cli_argv("--python", script, "--project", project, "--report-dir", reports)
     argv += ["--timeout", "600"]
 
-    done = interrupt(argv, pid_file, cwd=tmp_path, sig=signal.SIGTERM)
+    done = interrupt(argv, pid_file, cwd=tmp_path, env=cli_env(), sig=signal.SIGTERM)
 
     assert done.returncode == 143, done.stderr
     assert "terminated" in done.stderr
@@ -476,6 +462,7 @@ def test_ctrl_c_during_the_performance_probe_exits_at_once(
             cli_argv("--python", venv312_copy, "--project", project, "--report-dir", reports),
             pid_file,
             cwd=tmp_path,
+            env=cli_env(),
         )
         assert done.returncode == 130, done.stderr
         assert "Traceback" not in done.stderr

@@ -10,20 +10,19 @@ process group ends it.
 from __future__ import annotations
 
 import io
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import loopback
 import pytest
 from conftest import cli_env
+from processes import ends, sigint_not_ignored
 
 from preflight.alert_config import AlertConfig, Security, SmtpConfig
 from preflight.errors import UsageError
@@ -296,51 +295,6 @@ def not_python(tmp_path: Path) -> Path:
     return script
 
 
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
-    try:
-        stat_line = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _ends(pid: int, seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while _running(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-@pytest.fixture
-def hanging_python(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """An "interpreter" that never answers; its sleeping child (a grandchild of the monitor)
-    writes its pid to a file once the check is blocked on it."""
-    pid_file = tmp_path / "sleep.pid"
-    script = tmp_path / "hanging-python"
-    script.write_text(f"#!/bin/sh\nsleep 3600 &\necho $! > '{pid_file}'\nwait\n")
-    script.chmod(0o755)
-    yield script, pid_file
-    if pid_file.exists() and _running(pid := int(pid_file.read_text())):
-        os.kill(pid, signal.SIGKILL)
-
-
-@contextmanager
-def _sigint_not_ignored() -> Iterator[None]:
-    """Children get SIGINT's default action, as from an interactive shell (a background job's
-    ignored SIGINT would be inherited, and the monitor rightly keeps an ignored SIGINT)."""
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        yield
-        return
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _wait_until(condition: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
     deadline = time.monotonic() + 60
     while not condition():
@@ -360,7 +314,7 @@ def _signal_monitor(
     args: list[str | Path], cwd: Path, ready: Callable[[], bool], signum: int
 ) -> subprocess.CompletedProcess[str]:
     """Start the monitor, wait for ``ready``, send ``signum``; it must end far sooner than 30 s."""
-    with _sigint_not_ignored():
+    with sigint_not_ignored():
         process = subprocess.Popen(
             _argv(*args),
             stdout=subprocess.PIPE,
@@ -482,5 +436,5 @@ def test_a_signal_during_a_run_kills_the_check_and_stops(
     assert lines[1:] == [
         f"stopped ({signal.Signals(signum).name})"
     ]  # no line for the abandoned run
-    assert _ends(int(pid_file.read_text())), "the check's grandchild outlived the monitor"
+    assert ends(int(pid_file.read_text())), "the check's grandchild outlived the monitor"
     assert not (tmp_path / "reports" / "runtime_verification_results.json").exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import wheelhouse
-from conftest import CliRun, Wheels, cli_argv
+from conftest import CliRun, Wheels, cli_argv, cli_env
 from processes import ends, interrupt, kill_if_running
 
 WHEELHOUSE = os.environ.get("PREFLIGHT_TEST_WHEELHOUSE", "")
@@ -113,7 +113,7 @@ def test_ctrl_c_during_the_suite_ends_the_suite_too(
     reports = tmp_path / "reports"
     argv = cli_argv("--python", venv_with_pytest, "--project", project, "--report-dir", reports)
     try:
-        done = interrupt(argv, pid_file, cwd=tmp_path)
+        done = interrupt(argv, pid_file, cwd=tmp_path, env=cli_env())
         assert done.returncode == 130, done.stderr
         assert "Traceback" not in done.stderr
         assert not reports.exists()
