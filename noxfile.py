@@ -174,6 +174,7 @@ def _check(
         "check",
         sys.executable, "-m", "preflight", "check", "--python", python, "--project", ROOT,
         "--lock", lock, "--report-dir", folder, *check_args,
+        *(["--substitute-for", spec] if found.substitute else []),
         success_codes=[0, 1, 2],
     )  # fmt: skip
     report_path = folder / "runtime_verification_results.json"

@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from preflight.errors import UsageError
 from preflight.facts import InterpreterFacts
 from preflight.gather import gather
 from preflight.options import add_project_option, seconds
-from preflight.policy import load_policy
+from preflight.policy import Policy, load_policy
 from preflight.report import dumps, github_annotations, summary_lines, write_reports
 from preflight.results import Report
 
@@ -45,6 +46,12 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
     )
     if data_output:
         parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--substitute-for",
+        metavar="SPEC",
+        help="accept this interpreter as a patch-level substitute for SPEC, an exact pin of "
+        "the policy (e.g. 3.11.7 for 3.11.13); a warning in the report says so",
+    )
     parser.add_argument(
         "--timeout",
         type=seconds,
@@ -93,6 +100,7 @@ def check_environment(args: argparse.Namespace) -> Report:
     started_local = datetime.now().astimezone()
     start = time.perf_counter()
     policy = load_policy(args.project.resolve())
+    substitute_for = _substitute_for(policy, args.substitute_for)
     python = _resolve_python(args.python)
     lock = _resolve_lock(args.lock)
     _check_report_dir(args.report_dir)
@@ -105,6 +113,7 @@ def check_environment(args: argparse.Namespace) -> Report:
         probe_timeout=args.timeout,
         perf_timeout=max(args.timeout, 120.0),
     )
+    ctx = replace(ctx, substitute_for=substitute_for)
     results = run_checks(ctx, tuple(c for c in ALL if c.id not in args.skip))
     report = Report(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -115,6 +124,7 @@ def check_environment(args: argparse.Namespace) -> Report:
         project=str(policy.project_dir),
         lock=str(ctx.lock_path) if ctx.lock_path else None,
         tool_version=__version__,
+        substitute_for=ctx.substitute_for,
     )
     try:
         json_path, log_path = write_reports(report, args.report_dir, started=started_local)
@@ -159,6 +169,17 @@ def _resolve_python(value: str) -> str:
     return str(path.absolute())  # not resolved: a venv's python is a symlink to its base
 
 
+def _substitute_for(policy: Policy, spec: str | None) -> str | None:
+    """``--substitute-for`` must name an exact pin of the policy (a X.Y takes any patch)."""
+    pins = [str(s) for s in policy.pythons if s.exact]
+    if spec is not None and spec not in pins:
+        raise UsageError(
+            f"--substitute-for {spec}: not an exact pin of the policy",
+            hint=f"the policy's exact pins: {', '.join(pins) or 'none'}",
+        )
+    return spec
+
+
 def _resolve_lock(value: Path | None) -> Path | None:
     return value.absolute() if value is not None else None
 
@@ -195,5 +216,5 @@ def _interpreter_summary(ctx: Context) -> dict[str, object]:
 
 def _python_status(ctx: Context) -> str:
     if isinstance(ctx.interpreter, InterpreterFacts):
-        return ctx.policy.classify(ctx.interpreter.version)[0]
+        return ctx.policy.status_of(ctx.interpreter.version, ctx.substitute_for)
     return "unknown"

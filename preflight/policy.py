@@ -103,6 +103,24 @@ class Policy:
                 return ("primary" if index == 0 else "fallback"), spec
         return "unsupported", None
 
+    def substitute(self, version: str, spec_text: str) -> tuple[str, PythonSpec] | None:
+        """A patch-level substitute accepted on request: ``version`` standing in for the exact
+        pin ``spec_text`` of the policy, of the same X.Y. ``(status, spec)``, or None if it
+        cannot stand in (no such spec, or another X.Y)."""
+        for index, spec in enumerate(self.pythons):
+            if str(spec) == spec_text and spec.minor == ".".join(version.split(".")[:2]):
+                return ("primary" if index == 0 else "fallback"), spec
+        return None
+
+    def status_of(self, version: str, substitute_for: str | None = None) -> str:
+        """primary | fallback | unsupported, a requested substitute counted as its spec."""
+        state, spec = self.classify(version)
+        if spec is None and substitute_for is not None:
+            accepted = self.substitute(version, substitute_for)
+            if accepted is not None:
+                return accepted[0]
+        return state
+
     def import_names(self) -> tuple[str, ...]:
         """Modules the performance check imports: the policy's, or one per requirement."""
         if self.perf_imports is not None:

@@ -24,6 +24,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "lock": report.lock,
         "interpreter": report.interpreter,
         "python_status": report.python_status,
+        "substitute_for": report.substitute_for,
         "status": report.status.value,
         "overall_status": report.overall_status.value,
         "exit_code": report.exit_code,
@@ -65,9 +66,10 @@ _MARK = {Status.PASS: "✓", Status.WARN: "⚠", Status.FAIL: "✗", Status.SKIP
 def summary_lines(report: Report, *, limit: int | None = TERMINAL_FINDINGS) -> list[str]:
     # A failed probe knows no version: say "?" rather than "None".
     version = report.interpreter.get("version") or "?"
+    standing_in = f", substitute for {report.substitute_for}" if report.substitute_for else ""
     lines = [
         f"preflight {report.interpreter.get('path') or '?'}"
-        f" (Python {version}, {report.python_status})"
+        f" (Python {version}, {report.python_status}{standing_in})"
     ]
     width = max((len(c.id) for c in report.checks), default=0)
     for c in report.checks:

@@ -129,6 +129,7 @@ class Report:
     project: str
     lock: str | None
     tool_version: str
+    substitute_for: str | None = None  # the pin this interpreter stood in for, on request
 
     @property
     def overall_status(self) -> Overall:

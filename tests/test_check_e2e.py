@@ -13,6 +13,7 @@ import re
 import signal
 import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -415,6 +416,13 @@ def test_ctrl_c_exits_130_and_writes_nothing(
     assert done.stdout == ""
     assert not reports.exists()
     assert ends(int(pid_file.read_text())), "the interpreter's child outlived Ctrl-C"
+
+
+def test_substitute_for_must_name_an_exact_pin(run_check: RunCheck, project: Path) -> None:
+    run = run_check("--python", sys.executable, "--project", project, "--substitute-for", "3.12")
+    assert run.returncode == 3
+    assert "--substitute-for 3.12: not an exact pin of the policy" in run.stderr
+    assert "hint: the policy's exact pins: 3.11.13" in run.stderr
 
 
 def test_python_version_cannot_be_skipped(

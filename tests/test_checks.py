@@ -42,6 +42,23 @@ def test_primary_fallback_and_unsupported() -> None:
     assert bad.findings[0].severity is Severity.CRITICAL
 
 
+def test_a_substitute_accepted_on_request_is_a_warning_that_says_so() -> None:
+    ctx = f.context(interpreter=f.interpreter("3.11.7"), substitute_for="3.11.13")
+    result = python_version(ctx)
+    assert result.status is Status.WARN
+    assert result.details["python_status"] == "fallback"
+    assert result.details["substitute_for"] == "3.11.13"
+    assert "3.11.7 stands in for 3.11.13 as a patch-level substitute" in result.message
+    assert "this is not a check of 3.11.13" in result.message
+    assert ctx.policy.status_of("3.11.7", "3.11.13") == "fallback"
+    assert ctx.policy.status_of("3.11.7") == "unsupported"
+    other = python_version(f.context(substitute_for="3.11.13"))  # 3.12.1 matches: no substitute
+    assert other.status is Status.PASS
+    wrong = python_version(f.context(interpreter=f.interpreter("3.10.4"), substitute_for="3.11.13"))
+    assert wrong.status is Status.FAIL
+    assert "3.10.4 cannot stand in for 3.11.13" in wrong.message
+
+
 def test_unsupported_minor_names_the_allowed_versions() -> None:
     result = python_version(f.context(interpreter=f.interpreter("3.13.0")))
     assert result.status is Status.FAIL

@@ -38,6 +38,7 @@ class Context:
     integrity: IntegrityFacts | None = None
     performance: PerformanceFacts | ProbeFailure | None = None
     suite: SuiteFacts | None = None  # None: the policy names none, or it was skipped
+    substitute_for: str | None = None  # the exact pin this interpreter may stand in for
 
     @property
     def facts(self) -> InterpreterFacts:

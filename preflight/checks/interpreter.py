@@ -32,7 +32,29 @@ def python_version(ctx: Context) -> CheckResult:
         "python_status": state,
     }
     findings = []
-    if spec is None:
+    if spec is None and ctx.substitute_for is not None:
+        accepted = policy.substitute(interp.version, ctx.substitute_for)
+        if accepted is not None:
+            state, spec = accepted
+            details.update(python_status=state, substitute_for=str(spec))
+            findings.append(
+                Finding(
+                    W,
+                    f"Python {interp.version} stands in for {spec} as a patch-level substitute "
+                    f"(accepted on request): this is not a check of {spec}",
+                    f"install Python {spec} (e.g. `pyenv install {spec}`) and check again",
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    C,
+                    f"Python {interp.version} cannot stand in for {ctx.substitute_for}: "
+                    "a substitute must be another patch release of a pin of the policy",
+                    f"use Python {ctx.substitute_for}",
+                )
+            )
+    elif spec is None:
         same_minor = [s for s in policy.pythons if s.minor == _minor(interp.version)]
         if same_minor and same_minor[0].exact:
             why = f"the policy pins {same_minor[0]} exactly"
