@@ -94,6 +94,16 @@ class LockEntry:
     url: str | None = None  # for "name @ url", or the target of "-e"
     editable: bool = False
 
+    @property
+    def pinned(self) -> bool:
+        """An index pin: one exact ``==`` version, neither a URL nor an editable path."""
+        return self.version is not None and self.url is None and not self.editable
+
+    @property
+    def sound(self) -> bool:
+        """What a committed lock must hold for every package: pinned, and hashed."""
+        return self.pinned and bool(self.hashes)
+
 
 @dataclass(frozen=True)
 class LockHeader:

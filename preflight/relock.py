@@ -107,7 +107,7 @@ def finalize(raw: str, *, lock_path: Path, python: str, policy: Policy, now: dat
             f"pip-compile produced an unusable lock, so {lock_path} was left as it was: {exc}",
             hint=exc.hint,
         ) from None
-    unsound = [e.raw_name for e in lock.entries if e.version is None or not e.hashes]
+    unsound = [e.raw_name for e in lock.entries if not e.sound]
     if unsound:
         raise RelockError(
             f"pip-compile left {', '.join(unsound)} without an == pin and hashes, so "

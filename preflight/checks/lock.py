@@ -67,7 +67,7 @@ def _pins(lock: Lock) -> list[Finding]:
                     RELOCK,
                 )
             )
-        elif e.version is None:
+        elif not e.pinned:
             findings.append(
                 Finding(C, f"{where}: {e.raw_name}{e.specifier} is not pinned with ==", RELOCK)
             )
