@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from preflight import __version__
+from preflight import __version__, interpreter
 from preflight.checks import ALL, BY_ID, run_checks
 from preflight.checks.base import Context
 from preflight.errors import UsageError
@@ -138,33 +137,19 @@ def check_environment(args: argparse.Namespace) -> Report:
 
 
 def _resolve_python(value: str) -> str:
-    """The interpreter to probe; what cannot be run at all is a usage error (exit 3).
+    """The interpreter to probe; a path that cannot be run at all is a usage error (exit 3).
 
     A broken symlink is let through: it is how a venv looks once its base interpreter was
     removed, a broken environment that the python_version check reports (exit 1). So is an
     executable that turns out not to be Python.
     """
-    path = Path(value)
-    if os.sep not in value and not path.exists():
-        on_path = shutil.which(value)  # a bare command name such as python3.12
-        if on_path is not None:
-            return on_path
-    if path.is_symlink() and not path.exists():
-        return str(path.absolute())
-    if not path.exists():
+    path = interpreter.locate(value)
+    problem = interpreter.path_problem(path)
+    broken_link = path.is_symlink() and not path.exists()
+    if problem is not None and not broken_link:
         raise UsageError(
-            f"--python {value}: no such file",
+            f"--python: {problem.message}",
             hint="pass the path of an interpreter, e.g. .venv/bin/python",
-        )
-    if path.is_dir():
-        raise UsageError(
-            f"--python {value}: is a folder, not an interpreter",
-            hint=f"did you mean {path / 'bin' / 'python'}?",
-        )
-    if not os.access(path, os.X_OK):
-        raise UsageError(
-            f"--python {value}: is not executable",
-            hint=f"chmod +x {value}, or pass the path of an interpreter",
         )
     return str(path.absolute())  # not resolved: a venv's python is a symlink to its base
 

@@ -61,7 +61,7 @@ def _script(name: str) -> Iterator[Path]:
         yield path
 
 
-def _locate(python: str | os.PathLike[str]) -> Path:
+def locate(python: str | os.PathLike[str]) -> Path:
     """The interpreter's path as given (never resolved: a venv's symlink must stay a venv's).
 
     A bare command name such as ``python3.12`` is looked up on PATH.
@@ -74,7 +74,7 @@ def _locate(python: str | os.PathLike[str]) -> Path:
     return Path(text)
 
 
-def _check_path(path: Path) -> ProbeFailure | None:
+def path_problem(path: Path) -> ProbeFailure | None:
     """A failure for a path that cannot be an interpreter, before running anything."""
     command = (str(path),)
     if path.is_symlink() and not path.exists():
@@ -202,8 +202,8 @@ def probe_interpreter(
     python: str | os.PathLike[str], *, timeout: float = 30.0
 ) -> InterpreterFacts | ProbeFailure:
     """Run ``_probe.py`` inside ``python`` and return what it found, or why it could not."""
-    path = _locate(python)
-    problem = _check_path(path)
+    path = locate(python)
+    problem = path_problem(path)
     if problem is not None:
         return problem
     with _script("_probe.py") as probe:
@@ -221,8 +221,8 @@ def measure_performance(
 
     ``total_seconds`` is the wall time of the whole probe process, start-up included.
     """
-    path = _locate(python)
-    problem = _check_path(path)
+    path = locate(python)
+    problem = path_problem(path)
     if problem is not None:
         return problem
     argument = json.dumps({"imports": list(imports)})

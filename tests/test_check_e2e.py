@@ -483,7 +483,7 @@ def test_ctrl_c_during_the_performance_probe_exits_at_once(
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("missing", "no such file"),
+        ("missing", "does not exist"),
         ("folder", "is a folder, not an interpreter"),
         ("not-executable", "is not executable"),
     ],
@@ -501,7 +501,8 @@ def test_python_that_cannot_run_is_a_usage_error(
     run = run_check("--python", target, "--project", project)
 
     assert run.returncode == 3
-    assert run.stderr.startswith(f"error: --python {target}: {message}\nhint: ")
+    assert run.stderr.startswith(f"error: --python: {target} {message}")
+    assert "\nhint: " in run.stderr
     assert not run.report_dir.exists()
 
 

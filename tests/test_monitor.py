@@ -409,7 +409,7 @@ def test_failed_runs_do_not_stop_the_loop(tmp_path: Path, project: Path) -> None
     lines = _log_lines(logs)
     failures = [line for line in lines if line.startswith("health DOWN - the check could not run")]
     assert len(failures) >= 3
-    assert "no such file" in failures[0]
+    assert "missing-python does not exist" in failures[0]
     assert lines[-1] == "stopped (SIGTERM)"
 
 
