@@ -26,7 +26,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from preflight.runner import clean_env, run
+from preflight.runner import run_python
 
 __all__ = [
     "Found",
@@ -193,15 +193,7 @@ def _manager_candidates(manager: _Manager) -> Iterator[tuple[Path, Version | Non
 
 def _ask_version(executable: Path) -> Version | None:
     """Run the interpreter to learn its version; None if it does not answer like a Python."""
-    completed = run(
-        [str(executable), "-I", "-c", _VERSION_SCRIPT], timeout=_VERSION_TIMEOUT, env=clean_env()
-    )
-    if completed.returncode == 2 and "-I" in completed.stderr:
-        completed = run(  # Python 2 has no -I: "Unknown option: -I"
-            [str(executable), "-E", "-s", "-c", _VERSION_SCRIPT],
-            timeout=_VERSION_TIMEOUT,
-            env=clean_env(),
-        )
+    completed = run_python(executable, ["-c", _VERSION_SCRIPT], timeout=_VERSION_TIMEOUT)
     return _parse_version_output(completed.stdout) if completed.ok else None
 
 

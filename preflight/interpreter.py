@@ -27,7 +27,7 @@ from preflight.facts import (
     ProbeFailure,
     ProbeFailureKind,
 )
-from preflight.runner import Completed, clean_env, run
+from preflight.runner import Completed, lacks_isolated_mode, run_python
 
 __all__ = [
     "PROBE_VERSION",
@@ -38,8 +38,6 @@ __all__ = [
 ]
 
 PROBE_VERSION = 1  # must match PROBE_VERSION in _probe.py
-_ISOLATED = ("-I", "-B")  # no env vars, no user site, no script dir on sys.path, no bytecode
-_PYTHON2_FLAGS = ("-E", "-s", "-B")  # Python 2 lacks -I; enough to reach the version gate
 _MAX_LINE = 300  # characters of a stderr line quoted in a message
 
 T = TypeVar("T")
@@ -109,22 +107,6 @@ def path_problem(path: Path) -> ProbeFailure | None:
     return None
 
 
-def _run_script(
-    path: Path, script: Path, args: Sequence[str], *, timeout: float, python2_retry: bool
-) -> Completed:
-    """Run ``path -I -B script args``; for Python 2 (no ``-I``) optionally retry without it."""
-    env = clean_env()
-    completed = run([str(path), *_ISOLATED, str(script), *args], timeout=timeout, env=env)
-    if python2_retry and _lacks_isolated_mode(completed):
-        completed = run([str(path), *_PYTHON2_FLAGS, str(script), *args], timeout=timeout, env=env)
-    return completed
-
-
-def _lacks_isolated_mode(completed: Completed) -> bool:
-    """Python 2 answers ``-I`` with "Unknown option: -I" and exit code 2."""
-    return completed.returncode == 2 and "Unknown option: -I" in completed.stderr
-
-
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
@@ -163,7 +145,7 @@ def _process_failure(path: Path, completed: Completed, timeout: float) -> ProbeF
             "see whether it hangs, or raise the timeout",
             completed,
         )
-    if _lacks_isolated_mode(completed):
+    if lacks_isolated_mode(completed):
         return _failure(
             "too_old",
             f"{path} does not know `-I`, so it is Python 2 or older than 3.4; "
@@ -207,7 +189,7 @@ def probe_interpreter(
     if problem is not None:
         return problem
     with _script("_probe.py") as probe:
-        completed = _run_script(path, probe, (), timeout=timeout, python2_retry=True)
+        completed = run_python(path, [str(probe)], timeout=timeout)
     failure = _process_failure(path, completed, timeout)
     if failure is not None:
         return failure
@@ -227,7 +209,7 @@ def measure_performance(
         return problem
     argument = json.dumps({"imports": list(imports)})
     with _script("_perfprobe.py") as probe:
-        completed = _run_script(path, probe, (argument,), timeout=timeout, python2_retry=False)
+        completed = run_python(path, [str(probe), argument], timeout=timeout)
     failure = _process_failure(path, completed, timeout)
     if failure is not None:
         return failure

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-__all__ = ["Completed", "Running", "clean_env", "run", "start"]
+__all__ = ["Completed", "Running", "clean_env", "lacks_isolated_mode", "run", "run_python", "start"]
 
 # Variables that would make a target interpreter import or run something that is not its own.
 _LEAKY_VARIABLES = (
@@ -191,3 +191,23 @@ def run(
     :class:`Completed` with ``returncode=None`` and the OSError text in ``stderr``.
     """
     return start(argv, timeout=timeout, env=env, cwd=cwd).wait()
+
+
+# Isolated (no PYTHON* variables, no user site, no script folder on sys.path) and writing no
+# bytecode. Python 2 has no -I; -E -s -B is enough for it to reach a probe's version gate.
+_ISOLATED = ("-I", "-B")
+_PYTHON2_FLAGS = ("-E", "-s", "-B")
+
+
+def lacks_isolated_mode(completed: Completed) -> bool:
+    """Python 2 answers ``-I`` with "Unknown option: -I" and exit code 2."""
+    return completed.returncode == 2 and "Unknown option: -I" in completed.stderr
+
+
+def run_python(python: str | os.PathLike[str], args: Sequence[str], *, timeout: float) -> Completed:
+    """``python -I -B ARGS`` in :func:`clean_env`; a Python 2 is asked again without ``-I``."""
+    env = clean_env()
+    completed = run([python, *_ISOLATED, *args], timeout=timeout, env=env)
+    if lacks_isolated_mode(completed):
+        completed = run([python, *_PYTHON2_FLAGS, *args], timeout=timeout, env=env)
+    return completed

@@ -12,6 +12,7 @@ wheelhouse (``--no-index``, no configuration), and the CLI runs with ``cli_env()
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -128,9 +129,24 @@ def project(make_project: Callable[..., Path]) -> Path:
 # --- interpreters and venvs -------------------------------------------------------------
 
 
+@functools.cache
+def machine_interpreters() -> tuple[Found, ...]:
+    """What preflight's own discovery finds on this machine, looked up once per test run."""
+    return tuple(find_interpreters())
+
+
+def real_python(*specs: str) -> Found:
+    """The first of ``specs`` this machine has (as the policy matches them), else skip."""
+    for spec in specs:
+        found = best_match(spec, machine_interpreters())
+        if found is not None:
+            return found
+    pytest.skip(f"no Python {' or '.join(specs)} found by preflight.discovery")
+
+
 @pytest.fixture(scope="session")
 def interpreters() -> list[Found]:
-    return find_interpreters()
+    return list(machine_interpreters())
 
 
 @pytest.fixture(scope="session")
@@ -202,9 +218,25 @@ def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def cli_argv(*args: str | Path) -> list[str]:
-    """``preflight check ARGS`` run by the tool's own interpreter, as a user would."""
-    return [sys.executable, "-m", "preflight", "check", *map(str, args)]
+def cli_argv(*args: str | Path, command: str = "check") -> list[str]:
+    """``preflight COMMAND ARGS`` run by the tool's own interpreter, as a user would."""
+    return [sys.executable, "-m", "preflight", command, *map(str, args)]
+
+
+def run_preflight(
+    command: str, *args: str | Path, cwd: Path, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """``preflight COMMAND ARGS`` as a subprocess in :func:`cli_env`; output captured."""
+    return subprocess.run(
+        cli_argv(*args, command=command),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=cli_env(),
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @dataclass(frozen=True)

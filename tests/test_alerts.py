@@ -13,7 +13,6 @@ import io
 import json
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from typing import Any
 
 import loopback
 import pytest
-from conftest import cli_env
+from conftest import run_preflight
 
 from preflight.alert_config import (
     AlertConfig,
@@ -828,16 +827,7 @@ def test_monitors_sharing_the_state_file_keep_each_others_entries(
 
 
 def _alert_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "preflight", "alert", *map(str, args)],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=cli_env(),
-        cwd=cwd,
-        timeout=60,
-        check=False,
-    )
+    return run_preflight("alert", *args, cwd=cwd, timeout=60)
 
 
 def _project_with_alerts(folder: Path, alerts: str) -> Path:

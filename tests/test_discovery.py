@@ -8,13 +8,13 @@ tmp_path, so the developer's own installs are never seen.
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from conftest import machine_interpreters, real_python
 from packaging.version import Version
 
 from preflight.discovery import (
@@ -32,22 +32,13 @@ ANSWERING = "#!/bin/sh\nprintf '3.99.0 final 0'\n"
 NEVER_RUN = "#!/bin/sh\necho 'discovery should not run me' >&2\nexit 1\n"
 
 
-@functools.cache
-def _real() -> tuple[Found, ...]:
-    return tuple(find_interpreters())
-
-
 def real(spec: str) -> Found:
-    """A real interpreter matching ``spec``, else skip."""
-    found = best_match(spec, _real())
-    if found is None:
-        pytest.skip(f"no Python {spec} found by preflight.discovery")
-    return found
+    return real_python(spec)
 
 
 def any_real_except(path: Path) -> Found:
     """Some real Python 3 interpreter that is not ``path``."""
-    for found in _real():
+    for found in machine_interpreters():
         if found.version.major == 3 and found.path.resolve() != path.resolve():
             return found
     pytest.skip("needs two different Python 3 interpreters")

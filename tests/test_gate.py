@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import cli_env
+from conftest import cli_env, run_preflight
 from processes import kill_if_running, read_pid, running, wait_for
 
 from preflight.cli import build_parser, main
@@ -107,16 +107,7 @@ def test_handlers_are_restored_after_the_command() -> None:
 
 
 def _gate(*args: str | Path, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "preflight", "gate", *map(str, args)],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=cli_env(),
-        cwd=cwd,
-        timeout=timeout,
-        check=False,
-    )
+    return run_preflight("gate", *args, cwd=cwd, timeout=timeout)
 
 
 def _creates(marker: Path, exit_code: int = 0) -> list[str]:

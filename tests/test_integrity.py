@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import functools
 import hashlib
 import os
 import sys
@@ -17,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import wheelhouse
+from conftest import real_python
 
 from preflight import integrity
-from preflight.discovery import Found, best_match, find_interpreters
 from preflight.facts import FileProblem, IntegrityFacts, InterpreterFacts, UnownedEntry
 from preflight.interpreter import probe_interpreter
 
@@ -28,18 +27,9 @@ HEXED = "value = 'made by uv_build < 0.8.13'\n"
 ODD = "x = 1\n"
 
 
-@functools.cache
-def _interpreters() -> tuple[Found, ...]:
-    return tuple(find_interpreters())
-
-
 def python(*specs: str) -> Path:
     """The first of ``specs`` preflight's own discovery can find, else skip the test."""
-    for spec in specs:
-        found = best_match(spec, _interpreters())
-        if found is not None:
-            return found.path
-    pytest.skip(f"no Python {' or '.join(specs)} found by preflight.discovery")
+    return real_python(*specs).path
 
 
 def sha256_b64(text: str) -> str:

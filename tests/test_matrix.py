@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -209,4 +208,3 @@ def test_summary_table_json_and_step_summary(tmp_path: Path) -> None:
     assert markdown.startswith("earlier steps\n### preflight matrix")
     assert "| 3.12 | 3.12.1 | NOT_READY | lock_sync, integrity | 12.3 s |" in markdown
     assert not [p for p in (tmp_path / "reports").iterdir() if p.name.startswith(".")]
-    assert os.access(path, os.R_OK)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import loopback
 import pytest
-from conftest import cli_env
+from conftest import cli_env, run_preflight
 from processes import ends, sigint_not_ignored
 
 from preflight.alert_config import AlertConfig, Security, SmtpConfig
@@ -274,16 +274,7 @@ def _argv(*args: str | Path) -> list[str]:
 
 
 def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        _argv(*args),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=cli_env(),
-        cwd=cwd,
-        timeout=180,
-        check=False,
-    )
+    return run_preflight("monitor", *args, cwd=cwd)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ all. Real interpreters are found by preflight's own discovery; a missing one ski
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import json
 import os
@@ -23,8 +22,9 @@ from typing import Any
 
 import pytest
 import wheelhouse
+from conftest import real_python
 
-from preflight.discovery import Found, best_match, find_interpreters
+from preflight.discovery import Found
 from preflight.facts import InterpreterFacts, PerformanceFacts, ProbeFailure
 from preflight.interpreter import (
     PROBE_VERSION,
@@ -38,16 +38,8 @@ from preflight.runner import clean_env, run
 PROBE = resources.files("preflight").joinpath("_probe.py")
 
 
-@functools.cache
-def _interpreters() -> tuple[Found, ...]:
-    return tuple(find_interpreters())
-
-
 def real(spec: str) -> Found:
-    found = best_match(spec, _interpreters())
-    if found is None:
-        pytest.skip(f"no Python {spec} found by preflight.discovery")
-    return found
+    return real_python(spec)
 
 
 def script(path: Path, text: str, mode: int = 0o755) -> Path:
