@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the preflight package, read from this checkout
 
 if __name__ == "__main__":
-    from preflight.bootstrap import run_nox
+    from preflight._ops.bootstrap import run_nox
 
     sys.exit(run_nox(Path(__file__), sys.argv[1:]))
 
@@ -30,12 +30,12 @@ from functools import cache  # noqa: E402
 
 import nox  # noqa: E402
 
-from preflight import matrix  # noqa: E402
-from preflight import relock as relock_module  # noqa: E402
-from preflight.discovery import Found, find_interpreters  # noqa: E402
-from preflight.errors import ConfigError  # noqa: E402
-from preflight.policy import load_policy  # noqa: E402
-from preflight.resolve import Resolution, resolve  # noqa: E402
+from preflight._errors import ConfigError  # noqa: E402
+from preflight._interpreters.discovery import Found, find_interpreters  # noqa: E402
+from preflight._interpreters.resolve import Resolution, resolve  # noqa: E402
+from preflight._ops import matrix  # noqa: E402
+from preflight._ops import relock as relock_module  # noqa: E402
+from preflight._policy.policy import load_policy  # noqa: E402
 
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"

@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from preflight.discovery import find_interpreters  # noqa: E402
-from preflight.policy import load_policy  # noqa: E402
-from preflight.resolve import resolve  # noqa: E402
+from preflight._interpreters.discovery import find_interpreters  # noqa: E402
+from preflight._interpreters.resolve import resolve  # noqa: E402
+from preflight._policy.policy import load_policy  # noqa: E402
 
 FLOOR = "import pandas, numpy, fastapi, sqlalchemy"
 

@@ -1,6 +1,6 @@
 import sys
 
-from preflight.cli import main
+from preflight._cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

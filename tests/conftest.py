@@ -26,8 +26,8 @@ import wheelhouse
 from packaging.version import Version
 from processes import hanging_interpreter, kill_if_running
 
-from preflight.discovery import Found, best_match, find_interpreters
-from preflight.report import REPORT_NAME
+from preflight._interpreters.discovery import Found, best_match, find_interpreters
+from preflight._render.report import REPORT_NAME
 
 # What the test policy requires. alpha>=1 makes the downgrade to alpha 0.9 a policy failure too.
 REQUIRES = ("alpha>=1", "beta-pkg>=2")
@@ -141,7 +141,7 @@ def real_python(*specs: str) -> Found:
         found = best_match(spec, machine_interpreters())
         if found is not None:
             return found
-    pytest.skip(f"no Python {' or '.join(specs)} found by preflight.discovery")
+    pytest.skip(f"no Python {' or '.join(specs)} found by preflight._interpreters.discovery")
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from preflight.checks.base import Context
-from preflight.facts import DistFacts, IntegrityFacts, InterpreterFacts, PerformanceFacts
-from preflight.lockfile import Lock, LockEntry, LockHeader
-from preflight.policy import policy_from_table
+from preflight._checks.base import Context
+from preflight._facts.model import DistFacts, IntegrityFacts, InterpreterFacts, PerformanceFacts
+from preflight._lock.requirements import Lock, LockEntry, LockHeader
+from preflight._policy.policy import policy_from_table
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SITE = "/env/lib/python3.12/site-packages"

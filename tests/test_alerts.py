@@ -26,15 +26,7 @@ import loopback
 import pytest
 from conftest import run_preflight
 
-from preflight.alert_config import (
-    AlertConfig,
-    Security,
-    SmtpConfig,
-    WebhookConfig,
-    parse_alerts,
-)
-from preflight.alert_sinks import SinkError, SmtpSink, WebhookSink
-from preflight.alerts import (
+from preflight._alerts.dispatch import (
     BODY_LIMIT,
     Alert,
     AlertKind,
@@ -46,8 +38,16 @@ from preflight.alerts import (
     fingerprint,
     problems_of,
 )
-from preflight.errors import ConfigError
-from preflight.policy import load_policy
+from preflight._alerts.sinks import SinkError, SmtpSink, WebhookSink
+from preflight._errors import ConfigError
+from preflight._policy.alerts import (
+    AlertConfig,
+    Security,
+    SmtpConfig,
+    WebhookConfig,
+    parse_alerts,
+)
+from preflight._policy.policy import load_policy
 
 PYPROJECT = Path("/project/pyproject.toml")
 NOW = datetime(2024, 12, 2, 10, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 import wheelhouse
 from conftest import Wheels
 
-from preflight.bootstrap import has_nox
+from preflight._ops.bootstrap import has_nox
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,10 +22,10 @@ import wheelhouse
 from conftest import PINNED_FALLBACK, CliRun, Wheels, cli_argv, cli_env
 from processes import ends, interrupt, kill_if_running, read_pid
 
-from preflight.checks import BY_ID
-from preflight.cli import main
-from preflight.discovery import Found
-from preflight.report import REPORT_NAME
+from preflight._checks import BY_ID
+from preflight._cli import main
+from preflight._interpreters.discovery import Found
+from preflight._render.report import REPORT_NAME
 
 ALL_CHECKS = set(BY_ID)
 RunCheck = Callable[..., CliRun]

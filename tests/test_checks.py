@@ -9,19 +9,19 @@ from pathlib import Path
 import factories as f
 import pytest
 
-from preflight.checks import run_checks
-from preflight.checks.config import environment_config
-from preflight.checks.files import integrity
-from preflight.checks.interpreter import python_version, virtual_environment
-from preflight.checks.lock import wheel_status
-from preflight.checks.packages import lock_sync, package_dependencies
-from preflight.checks.performance import performance
-from preflight.checks.security import file_findings
-from preflight.checks.suite import suite
-from preflight.errors import LockError
-from preflight.facts import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
-from preflight.lockmeta import header_line, inputs_digest
-from preflight.results import Overall, Severity, Status, Verdict, exit_code, overall, verdict
+from preflight._checks import run_checks
+from preflight._checks.environment_config import environment_config
+from preflight._checks.integrity import integrity
+from preflight._checks.interpreter import python_version, virtual_environment
+from preflight._checks.packages import lock_sync, package_dependencies
+from preflight._checks.performance import performance
+from preflight._checks.security import file_findings
+from preflight._checks.suite import suite
+from preflight._checks.wheel_status import wheel_status
+from preflight._errors import LockError
+from preflight._facts.model import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
+from preflight._lock.meta import header_line, inputs_digest
+from preflight._report.model import Overall, Severity, Status, Verdict, exit_code, overall, verdict
 
 
 def messages(result: object) -> str:
@@ -419,7 +419,7 @@ def test_verdict_and_exit_code(
     expected_overall: Overall,
     code: int,
 ) -> None:
-    from preflight.results import CheckResult
+    from preflight._report.model import CheckResult
 
     results = [CheckResult("a", "A", Status.PASS, "ok"), CheckResult("b", "B", worst, "x")]
     assert verdict(python_status, results) is expected_verdict

@@ -17,7 +17,7 @@ import pytest
 from conftest import machine_interpreters, real_python
 from packaging.version import Version
 
-from preflight.discovery import (
+from preflight._interpreters.discovery import (
     Found,
     best_match,
     find_interpreters,

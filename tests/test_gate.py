@@ -19,10 +19,10 @@ import pytest
 from conftest import cli_env, run_preflight
 from processes import kill_if_running, read_pid, running, wait_for
 
-from preflight.cli import build_parser, main
-from preflight.errors import UsageError
-from preflight.gate import command_of, gate_decision, run_command
-from preflight.results import Overall, Verdict
+from preflight._cli import build_parser, main
+from preflight._errors import UsageError
+from preflight._ops.gate import command_of, gate_decision, run_command
+from preflight._report.model import Overall, Verdict
 
 MakeProject = Callable[..., Path]
 

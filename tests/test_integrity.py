@@ -18,9 +18,9 @@ import pytest
 import wheelhouse
 from conftest import real_python
 
-from preflight import integrity
-from preflight.facts import FileProblem, IntegrityFacts, InterpreterFacts, UnownedEntry
-from preflight.interpreter import probe_interpreter
+from preflight._facts import integrity
+from preflight._facts.model import FileProblem, IntegrityFacts, InterpreterFacts, UnownedEntry
+from preflight._facts.probes import probe_interpreter
 
 CORE = "answer = 42\n"
 HEXED = "value = 'made by uv_build < 0.8.13'\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import wheelhouse
 
-from preflight.errors import LockError
-from preflight.lockfile import Lock, parse_lock
+from preflight._errors import LockError
+from preflight._lock.requirements import Lock, parse_lock
 
 HASH_A = "sha256:" + "a" * 64
 HASH_B = "sha256:" + "b" * 64

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from preflight import matrix
-from preflight.discovery import Found
-from preflight.matrix import Outcome
-from preflight.resolve import resolve
+from preflight._interpreters.discovery import Found
+from preflight._interpreters.resolve import resolve
+from preflight._ops import matrix
+from preflight._ops.matrix import Outcome
 
 FOUND = [
     Found(Path("/py/3.11.7/bin/python3"), Version("3.11.7"), "pyenv"),

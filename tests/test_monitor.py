@@ -24,10 +24,10 @@ import pytest
 from conftest import cli_env, run_preflight
 from processes import ends, sigint_not_ignored
 
-from preflight.alert_config import AlertConfig, Security, SmtpConfig
-from preflight.errors import UsageError
-from preflight.monitor import Health, Monitor, outcome_of, prune_logs
-from preflight.results import CheckResult, Finding, Report, Severity, Status
+from preflight._errors import UsageError
+from preflight._ops.monitor import Health, Monitor, outcome_of, prune_logs
+from preflight._policy.alerts import AlertConfig, Security, SmtpConfig
+from preflight._report.model import CheckResult, Finding, Report, Severity, Status
 
 PYTHON = "/srv/app/.venv/bin/python"
 NOW = datetime(2024, 12, 20, 10, 0).astimezone()

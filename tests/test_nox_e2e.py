@@ -27,8 +27,8 @@ import pytest
 import wheelhouse
 from conftest import PINNED_FALLBACK, Wheels
 
-from preflight.discovery import Found, best_match, nearest
-from preflight.lockfile import parse_lock
+from preflight._interpreters.discovery import Found, best_match, nearest
+from preflight._lock.requirements import parse_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 PIP_TOOLS_WHEELS = os.environ.get("PREFLIGHT_TEST_WHEELHOUSE", "")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from preflight.errors import ConfigError
-from preflight.policy import PythonSpec, load_policy
+from preflight._errors import ConfigError
+from preflight._policy.policy import PythonSpec, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 

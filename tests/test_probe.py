@@ -24,18 +24,18 @@ import pytest
 import wheelhouse
 from conftest import real_python
 
-from preflight.discovery import Found
-from preflight.facts import InterpreterFacts, PerformanceFacts, ProbeFailure
-from preflight.interpreter import (
+from preflight._facts.model import InterpreterFacts, PerformanceFacts, ProbeFailure
+from preflight._facts.probes import (
     PROBE_VERSION,
     measure_performance,
     parse_performance_output,
     parse_probe_output,
     probe_interpreter,
 )
-from preflight.runner import clean_env, run
+from preflight._interpreters.discovery import Found
+from preflight._process import clean_env, run
 
-PROBE = resources.files("preflight").joinpath("_probe.py")
+PROBE = resources.files("preflight._probe").joinpath("interpreter.py")
 
 
 def real(spec: str) -> Found:

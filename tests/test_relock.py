@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 import wheelhouse as wh
 
-from preflight.lockfile import parse_lock, parse_lock_text
-from preflight.lockmeta import PREFIX, inputs_digest
-from preflight.policy import Policy, load_policy
-from preflight.relock import (
+from preflight._lock.meta import PREFIX, inputs_digest
+from preflight._lock.requirements import parse_lock, parse_lock_text
+from preflight._ops.relock import (
     WORK_PREFIX,
     RelockError,
     comparable,
@@ -28,6 +27,7 @@ from preflight.relock import (
     folder_lock,
     relock_one,
 )
+from preflight._policy.policy import Policy, load_policy
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 VERSION = platform.python_version()  # pip-compile runs in this interpreter (it has pip-tools)
@@ -273,7 +273,7 @@ def test_two_relocks_of_a_folder_do_not_interleave(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             "import sys, time, pathlib\n"
-            "from preflight.relock import folder_lock\n"
+            "from preflight._ops.relock import folder_lock\n"
             "with folder_lock(pathlib.Path(sys.argv[1])):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(1.5)\n"

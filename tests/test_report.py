@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from preflight.report import dumps, github_annotations, summary_lines
-from preflight.results import CheckResult, Finding, Report, Severity, Status
+from preflight._render.report import dumps, github_annotations, summary_lines
+from preflight._report.model import CheckResult, Finding, Report, Severity, Status
 
 C, W = Severity.CRITICAL, Severity.WARNING
 

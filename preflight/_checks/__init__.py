@@ -1,0 +1,80 @@
+"""The checks, in report order, and the engine that runs them.
+
+A check whose needed fact could not be gathered is skipped, pointing at the check that reports
+the root cause, so one broken thing is reported once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+
+from preflight._checks import (
+    environment_config,
+    integrity,
+    interpreter,
+    packages,
+    performance,
+    security,
+    suite,
+    wheel_status,
+)
+from preflight._checks.base import OWNER, Check, Context, Need
+from preflight._checks.result import CheckResult, Status
+from preflight._errors import LockError
+from preflight._facts.model import ProbeFailure
+
+ALL: tuple[Check, ...] = (
+    *interpreter.CHECKS,
+    packages.CHECKS[0],  # package_dependencies
+    *wheel_status.CHECKS,  # wheel_status
+    packages.CHECKS[1],  # lock_sync
+    *integrity.CHECKS,
+    *environment_config.CHECKS,
+    *security.CHECKS,
+    *performance.CHECKS,
+    *suite.CHECKS,
+)
+BY_ID = {c.id: c for c in ALL}
+
+
+def _missing(ctx: Context, need: Need) -> bool:
+    value = {
+        "interpreter": ctx.interpreter,
+        "lock": ctx.lock,
+        "integrity": ctx.integrity,
+        "performance": ctx.performance,
+        "suite": ctx.suite,
+    }[need]
+    return value is None or isinstance(value, ProbeFailure | LockError)
+
+
+def needs_of(checks: Iterable[Check]) -> frozenset[Need]:
+    """What must be gathered for ``checks``: nothing that only a left-out check would read."""
+    return frozenset(need for check in checks for need in check.needs)
+
+
+def run_checks(ctx: Context, checks: tuple[Check, ...] = ALL) -> list[CheckResult]:
+    results = []
+    for check in checks:
+        blocked = next((n for n in check.needs if _missing(ctx, n)), None)
+        if blocked is not None and OWNER[blocked] != check.id:
+            owner = OWNER[blocked]
+            results.append(
+                CheckResult(
+                    check.id,
+                    check.title,
+                    Status.SKIP,
+                    f"skipped: needs the {blocked}, which is unavailable (see {owner})",
+                    details={"blocked_by": owner},
+                )
+            )
+            continue
+        start = time.perf_counter()
+        result = check.run(ctx)
+        results.append(replace(result, seconds=round(time.perf_counter() - start, 4)))
+    return results
+
+
+__all__ = ["ALL", "BY_ID", "Check", "Context", "needs_of", "run_checks"]

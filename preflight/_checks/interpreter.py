@@ -1,0 +1,181 @@
+"""python_version and virtual_environment: is this the right interpreter, and is it isolated?"""
+
+from __future__ import annotations
+
+from preflight._checks.base import Check, Context
+from preflight._checks.result import CheckResult, Finding, Severity, Status
+from preflight._facts.model import InterpreterFacts, ProbeFailure
+
+C, W = Severity.CRITICAL, Severity.WARNING
+
+
+def python_version(ctx: Context) -> CheckResult:
+    title = "Python version"
+    interp = ctx.interpreter
+    if isinstance(interp, ProbeFailure):
+        finding = Finding(C, interp.message, _probe_remedy(interp))
+        return CheckResult(
+            "python_version",
+            title,
+            Status.FAIL,
+            interp.message,
+            (finding,),
+            {"python": ctx.python, "failure": interp.kind, "returncode": interp.returncode},
+        )
+    policy = ctx.policy
+    state, spec = policy.classify(interp.version)
+    allowed = [str(s) for s in policy.pythons]
+    details = {
+        "current_version": interp.version,
+        "implementation": interp.implementation,
+        "required_versions": allowed,
+        "python_status": state,
+    }
+    findings = []
+    if spec is None and ctx.substitute_for is not None:
+        accepted = policy.substitute(interp.version, ctx.substitute_for)
+        if accepted is not None:
+            state, spec = accepted
+            details.update(python_status=state, substitute_for=str(spec))
+            findings.append(
+                Finding(
+                    W,
+                    f"Python {interp.version} stands in for {spec} as a patch-level substitute "
+                    f"(accepted on request): this is not a check of {spec}",
+                    f"install Python {spec} (e.g. `pyenv install {spec}`) and check again",
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    C,
+                    f"Python {interp.version} cannot stand in for {ctx.substitute_for}: "
+                    "a substitute must be another patch release of a pin of the policy",
+                    f"use Python {ctx.substitute_for}",
+                )
+            )
+    elif spec is None:
+        same_minor = [s for s in policy.pythons if s.minor == _minor(interp.version)]
+        if same_minor and same_minor[0].exact:
+            why = f"the policy pins {same_minor[0]} exactly"
+            fix = f"install Python {same_minor[0]} (e.g. `pyenv install {same_minor[0]}`)"
+        else:
+            why = f"the policy allows {', '.join(allowed)}"
+            fix = f"use Python {policy.primary} (primary)"
+        findings.append(Finding(C, f"Python {interp.version} is not supported: {why}", f"{fix}"))
+    elif interp.release_level != "final":
+        findings.append(
+            Finding(
+                W,
+                f"Python {interp.version} is a {interp.release_level} release, not a final one",
+                "use a final release of the interpreter",
+            )
+        )
+    ok = f"Python {interp.version} is the {state} interpreter ({spec})"
+    return CheckResult.from_findings("python_version", title, findings, ok=ok, details=details)
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _probe_remedy(failure: ProbeFailure) -> str:
+    if failure.kind == "missing":
+        # Typically a venv whose base interpreter was removed or moved (a broken symlink).
+        return "recreate the environment, or pass --python an interpreter that exists"
+    if failure.kind in ("not_executable", "not_python"):
+        return "pass --python the path of a Python interpreter, e.g. .venv/bin/python"
+    if failure.kind == "too_old":
+        return "use an interpreter the policy allows"
+    return "run the interpreter by hand to see what is wrong, or recreate the environment"
+
+
+def virtual_environment(ctx: Context) -> CheckResult:
+    facts = ctx.facts
+    findings: list[Finding] = []
+    pythonpath = ctx.environ.get("PYTHONPATH", "")
+    details: dict[str, object] = {
+        "in_venv": facts.in_venv,
+        "prefix": facts.prefix,
+        "base_prefix": facts.base_prefix,
+        "include_system_site_packages": bool(facts.system_site_packages),
+        "user_site_enabled": facts.user_site_enabled,
+        "pythonpath": pythonpath or None,
+    }
+    if not facts.in_venv:
+        findings.append(
+            Finding(
+                W,
+                f"{facts.executable} is not in a virtual environment",
+                "use a virtual environment for isolation (`nox -s preflight` builds one)",
+            )
+        )
+    else:
+        findings += _venv_consistency(facts)
+        if facts.system_site_packages:
+            findings.append(
+                Finding(
+                    W,
+                    "the virtual environment sees the system site-packages "
+                    "(include-system-site-packages = true)",
+                    "recreate it without --system-site-packages",
+                )
+            )
+    if facts.user_site_enabled and not facts.in_venv:
+        findings.append(
+            Finding(
+                W,
+                f"the user site-packages ({facts.user_site}) is on sys.path at start-up",
+                "set PYTHONNOUSERSITE=1 or use a virtual environment",
+            )
+        )
+    if pythonpath:
+        findings.append(
+            Finding(
+                W,
+                f"PYTHONPATH={pythonpath} leaks packages into the environment",
+                "unset PYTHONPATH",
+            )
+        )
+    ok = f"isolated virtual environment at {facts.prefix}"
+    return CheckResult.from_findings(
+        "virtual_environment", "Virtual environment", findings, ok=ok, details=details
+    )
+
+
+def _venv_consistency(facts: InterpreterFacts) -> list[Finding]:
+    """The venv's recorded base version must be the interpreter's (the seed's version match)."""
+    cfg = facts.pyvenv_cfg
+    recorded = cfg.get("version_info") or cfg.get("version") or ""
+    if not recorded:
+        return []
+    # virtualenv writes "3.12.1.final.0"; venv writes "3.12.1".
+    recorded_release = ".".join(recorded.split(".")[:3])
+    if recorded_release == facts.version:
+        return []
+    return [
+        Finding(
+            Severity.CRITICAL,
+            f"the virtual environment was created with Python {recorded_release} but its "
+            f"interpreter is now {facts.version} (the base interpreter changed under it)",
+            "recreate the virtual environment",
+        )
+    ]
+
+
+CHECKS = (
+    Check(
+        "python_version",
+        "Python version",
+        "The interpreter is the policy's primary or one of its fallbacks.",
+        (),
+        python_version,
+    ),
+    Check(
+        "virtual_environment",
+        "Virtual environment",
+        "The interpreter runs in an isolated virtual environment.",
+        ("interpreter",),
+        virtual_environment,
+    ),
+)

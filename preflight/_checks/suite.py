@@ -1,0 +1,69 @@
+"""suite: the project's own tests, run by the environment's pytest, folded into the report."""
+
+from __future__ import annotations
+
+from preflight._checks.base import Check, Context
+from preflight._checks.result import CheckResult, Finding, Severity, Status
+from preflight._facts.model import SuiteFacts
+
+C = Severity.CRITICAL
+TITLE = "Project suite"
+# pytest's exit codes (pytest.ExitCode), said in words.
+_MEANING = {
+    1: "tests failed",
+    2: "the run was interrupted",
+    3: "pytest hit an internal error",
+    4: "pytest was called wrongly",
+    5: "no tests were collected",
+}
+
+
+def suite(ctx: Context) -> CheckResult:
+    if ctx.policy.suite is None:
+        return CheckResult("suite", TITLE, Status.SKIP, "the policy names no suite")
+    facts = ctx.suite
+    if facts is None:
+        return CheckResult("suite", TITLE, Status.SKIP, "skipped: not run on request")
+    details = {
+        "folder": facts.folder,
+        "command": " ".join(facts.command),
+        "returncode": facts.returncode,
+        "seconds": round(facts.seconds, 3),
+        "summary": facts.summary,
+        "output_tail": facts.output_tail,
+    }
+    if facts.returncode == 0 and not facts.timed_out:
+        return CheckResult("suite", TITLE, Status.PASS, facts.summary or "passed", (), details)
+    return CheckResult.from_findings("suite", TITLE, [_finding(facts)], ok="", details=details)
+
+
+def _finding(facts: SuiteFacts) -> Finding:
+    folder = facts.folder
+    if facts.timed_out:
+        return Finding(C, f"the suite {folder} did not finish in time and was stopped", None)
+    if facts.returncode is None:
+        return Finding(C, f"the suite {folder} could not be started: {facts.summary}", None)
+    if "No module named pytest" in facts.output_tail:
+        return Finding(
+            C,
+            f"the suite {folder} cannot run: pytest is not installed in the environment",
+            "add pytest to the policy's requires and `nox -s relock`",
+        )
+    meaning = _MEANING.get(facts.returncode, f"exit code {facts.returncode}")
+    summary = f": {facts.summary}" if facts.summary else ""
+    return Finding(
+        C,
+        f"the suite {folder} failed ({meaning}){summary}",
+        f"run `{' '.join(facts.command)}` to see the failures",
+    )
+
+
+CHECKS = (
+    Check(
+        "suite",
+        TITLE,
+        "The project's own preflight suite passes inside the environment.",
+        ("interpreter", "suite"),
+        suite,
+    ),
+)

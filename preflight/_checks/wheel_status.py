@@ -1,0 +1,191 @@
+"""wheel_status: the lock itself is sound — present, parseable, pinned, hashed, current."""
+
+from __future__ import annotations
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from preflight._checks.base import Check, Context
+from preflight._checks.result import CheckResult, Finding, Severity, Status
+from preflight._errors import LockError
+from preflight._facts.model import InterpreterFacts, ProbeFailure
+from preflight._lock.meta import compiled_at, inputs_digest
+from preflight._lock.requirements import Lock
+
+C, W = Severity.CRITICAL, Severity.WARNING
+RELOCK = "run `nox -s relock`"
+
+
+def wheel_status(ctx: Context) -> CheckResult:
+    title = "Lock and wheel status"
+    if ctx.lock is None:
+        if isinstance(ctx.interpreter, ProbeFailure):
+            # The lock is chosen by the interpreter's X.Y: point at the root cause, once.
+            return CheckResult(
+                "wheel_status",
+                title,
+                Status.SKIP,
+                "skipped: the lock is chosen by the interpreter's version, which is unavailable "
+                "(see python_version)",
+                details={"blocked_by": "python_version"},
+            )
+        return CheckResult("wheel_status", title, Status.SKIP, "no lock to check")
+    if isinstance(ctx.lock, LockError):
+        finding = Finding(C, ctx.lock.message, ctx.lock.hint or RELOCK)
+        return CheckResult(
+            "wheel_status",
+            title,
+            Status.FAIL,
+            ctx.lock.message,
+            (finding,),
+            {"lock": str(ctx.lock.path)},
+        )
+    lock = ctx.lock
+    findings = _pins(lock) + _coverage(ctx, lock) + _header(ctx, lock)
+    age_finding, age = _age(ctx, lock)
+    findings += age_finding
+    details = {
+        "lock": str(lock.path),
+        "packages": len(lock.entries),
+        "compiled_with": lock.header.python,
+        **age,
+    }
+    ok = f"{lock.path.name}: {len(lock.entries)} packages pinned with hashes, {age['age_text']}"
+    return CheckResult.from_findings("wheel_status", title, findings, ok=ok, details=details)
+
+
+def _pins(lock: Lock) -> list[Finding]:
+    findings = []
+    for e in lock.entries:
+        where = f"{lock.path}, line {e.line}"
+        if e.editable or e.url:
+            findings.append(
+                Finding(
+                    C,
+                    f"{where}: {e.raw_name} comes from {e.url or 'an editable path'}, "
+                    "not an index pin",
+                    RELOCK,
+                )
+            )
+        elif not e.pinned:
+            findings.append(
+                Finding(C, f"{where}: {e.raw_name}{e.specifier} is not pinned with ==", RELOCK)
+            )
+        if not e.hashes:
+            findings.append(
+                Finding(
+                    C,
+                    f"{where}: {e.raw_name} has no --hash, so the install cannot be hash-checked",
+                    "relock with hashes (`nox -s relock` runs pip-compile --generate-hashes)",
+                )
+            )
+    return findings
+
+
+def _coverage(ctx: Context, lock: Lock) -> list[Finding]:
+    """Every requirement of the policy is pinned in the lock at a version it allows."""
+    findings = []
+    by_name = lock.by_name
+    for req in ctx.policy.requires:
+        entry = by_name.get(canonicalize_name(req.name))
+        if entry is None:
+            findings.append(
+                Finding(
+                    C, f"{lock.path} does not pin {req.name}, which the policy requires", RELOCK
+                )
+            )
+            continue
+        if entry.version is None:
+            continue
+        try:
+            allowed = req.specifier.contains(Version(entry.version), prereleases=True)
+        except InvalidVersion:
+            allowed = False
+        if not allowed:
+            findings.append(
+                Finding(
+                    C,
+                    f"{lock.path} pins {req.name}=={entry.version} but the policy requires {req}",
+                    RELOCK,
+                )
+            )
+    return findings
+
+
+def _header(ctx: Context, lock: Lock) -> list[Finding]:
+    findings = []
+    meta = lock.header.preflight
+    if meta.get("inputs") and meta["inputs"] != inputs_digest(ctx.policy.requires):
+        findings.append(
+            Finding(
+                W,
+                f"{lock.path} was compiled from other requirements than the policy's requires now",
+                RELOCK,
+            )
+        )
+    compiled_with = lock.header.python
+    if compiled_with and isinstance(ctx.interpreter, InterpreterFacts):
+        target = ctx.interpreter.version
+        if ".".join(target.split(".")[:2]) != ".".join(compiled_with.split(".")[:2]):
+            findings.append(
+                Finding(
+                    W,
+                    f"{lock.path} was compiled with Python {compiled_with}, "
+                    f"the interpreter is {target}",
+                    RELOCK,
+                )
+            )
+    return findings
+
+
+def _age(ctx: Context, lock: Lock) -> tuple[list[Finding], dict[str, object]]:
+    compiled = compiled_at(lock.header.preflight)
+    source = "lock header"
+    if compiled is None and ctx.lock_committed is not None:
+        compiled, source = ctx.lock_committed, "last git commit"
+    if compiled is None:
+        return [], {
+            "compiled_at": None,
+            "age_source": None,
+            "age_text": "age unknown (no preflight-lock header, not in git)",
+        }
+    age_days = (ctx.now - compiled).total_seconds() / 86400
+    info: dict[str, object] = {
+        "compiled_at": compiled.isoformat(timespec="seconds"),
+        "age_source": source,
+        "age_days": round(age_days, 2),
+        "max_age_days": ctx.policy.lock_max_age_days,
+        "age_text": f"compiled {_human(age_days)} ago ({source})",
+    }
+    if age_days > ctx.policy.lock_max_age_days:
+        return [
+            Finding(
+                W,
+                # The date, not the age: the message stays the same from run to run (a
+                # monitor's alerts are deduplicated on it); the age is in the details.
+                f"{lock.path} is stale: compiled on {compiled:%Y-%m-%d} ({source}), older "
+                f"than the policy's {ctx.policy.lock_max_age_days:g}-day limit",
+                RELOCK,
+            )
+        ], info
+    return [], info
+
+
+def _human(days: float) -> str:
+    """``"12 minutes"``, ``"5.5 hours"``, ``"3 days"``."""
+    if days < 1 / 24:
+        return f"{max(days * 1440, 0):.0f} minutes"
+    if days < 1:
+        return f"{days * 24:.1f} hours"
+    return f"{days:.0f} days"
+
+
+CHECKS = (
+    Check(
+        "wheel_status",
+        "Lock and wheel status",
+        "The lock exists, parses, pins every package with == and hashes, and is current.",
+        ("lock",),  # it reports a missing or broken lock itself (its owner)
+        wheel_status,
+    ),
+)

@@ -1,0 +1,150 @@
+"""``preflight check``: judge one environment; its options and pipeline serve gate and monitor.
+
+The options become a typed :class:`CheckOptions`; the API's ``check()`` judges; the report and
+the log are written to disk and summarised on the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from preflight._cli.options import add_project_option, seconds
+from preflight._engine import SKIPPABLE, check
+from preflight._errors import UsageError
+from preflight._render.report import dumps, github_annotations, summary_lines, write_reports
+from preflight._report.model import Report
+
+
+def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = True) -> None:
+    """The options of a check; ``data_output=False`` for commands whose stdout is not ours
+    (gate: COMMAND's; monitor: a log), which have no ``--format``."""
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the target interpreter (default: the one running preflight)",
+    )
+    add_project_option(parser)
+    parser.add_argument(
+        "--lock", type=Path, help="pip-tools lock (default: the policy's lock for the X.Y)"
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports"),
+        help="where the JSON report and the log are written (default: ./reports)",
+    )
+    if data_output:
+        parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--substitute-for",
+        metavar="SPEC",
+        help="accept this interpreter as a patch-level substitute for SPEC, an exact pin of "
+        "the policy (e.g. 3.11.7 for 3.11.13); a warning in the report says so",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long the interpreter probe may take before it is killed (default: 30)",
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=SKIPPABLE,
+        metavar="CHECK",
+        help="leave a check out (repeatable), e.g. --skip performance; any but python_version",
+    )
+
+
+def run_check(args: argparse.Namespace) -> int:
+    report = check_environment(args)
+    if args.format == "json":
+        _write_data(dumps(report))
+    for line in summary_lines(report):
+        print(line, file=sys.stderr)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        # Annotations on the run's page; the runner reads workflow commands on stderr too.
+        for line in github_annotations(report):
+            print(line, file=sys.stderr)
+    return report.exit_code
+
+
+def _write_data(text: str) -> None:
+    """Data to stdout. A reader that went away (``| head``) is its choice, not our error."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit and would complain: point it at devnull.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """The typed options of a check, as the CLI's check, gate and monitor take them."""
+
+    python: str
+    project: Path
+    lock: Path | None
+    report_dir: Path
+    skip: tuple[str, ...]
+    substitute_for: str | None
+    timeout: float
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CheckOptions:
+        return cls(
+            python=args.python,
+            project=args.project,
+            lock=args.lock,
+            report_dir=args.report_dir,
+            skip=tuple(args.skip),
+            substitute_for=args.substitute_for,
+            timeout=args.timeout,
+        )
+
+
+def check_environment(args: argparse.Namespace) -> Report:
+    """``check_and_report`` with the options of the command line."""
+    return check_and_report(CheckOptions.from_args(args))
+
+
+def check_and_report(options: CheckOptions) -> Report:
+    """The API's check, then the report and the log on disk. Shared by check, gate, monitor."""
+    started_local = datetime.now().astimezone()
+    _check_report_dir(options.report_dir)
+    report = check(
+        options.python,
+        project=options.project,
+        lock=options.lock,
+        skip=options.skip,
+        substitute_for=options.substitute_for,
+        timeout=options.timeout,
+    )
+    try:
+        json_path, log_path = write_reports(report, options.report_dir, started=started_local)
+    except OSError as exc:
+        raise UsageError(
+            f"--report-dir {options.report_dir}: cannot write the report: {exc.strerror or exc}",
+            hint="pass --report-dir a folder you can write to",
+        ) from None
+    print(f"report: {json_path}\nlog: {log_path}", file=sys.stderr)
+    return report
+
+
+def _check_report_dir(folder: Path) -> None:
+    """Fail before the checks run, not after, when the report cannot be written there."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(
+            f"--report-dir {folder}: is a file, not a folder",
+            hint="pass --report-dir a folder (it is created if missing)",
+        )

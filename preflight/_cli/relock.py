@@ -1,0 +1,122 @@
+"""``preflight relock``: compile every interpreter's lock of the policy (``nox -s relock``).
+
+Each spec of ``[tool.preflight] pythons`` is compiled by an interpreter of its X.Y: the exact
+one when installed, else the nearest patch release (a lock is per X.Y; its header records the
+interpreter that resolved it). A spec with no interpreter of its X.Y is skipped with a clear
+line, or is an error when ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from preflight._cli.options import add_project_option
+from preflight._errors import UsageError
+from preflight._interpreters.discovery import find_interpreters
+from preflight._interpreters.resolve import resolve
+from preflight._ops.relock import RelockError, RelockResult, folder_lock, relock_one
+from preflight._policy.policy import load_policy
+from preflight._report.model import EXIT_FAILED, EXIT_PASSED
+
+
+def add_relock_options(parser: argparse.ArgumentParser) -> None:
+    add_project_option(parser)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compile to a temporary place and exit 1 with a diff if a committed lock is stale",
+    )
+    upgrade = parser.add_mutually_exclusive_group()
+    upgrade.add_argument(
+        "--upgrade", action="store_true", help="resolve the newest versions, not the locked ones"
+    )
+    upgrade.add_argument(
+        "--upgrade-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="upgrade only this package (repeatable)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="relock only this interpreter spec of the policy, e.g. --only 3.12 (repeatable)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="where the pip-tools venvs are kept (default: PROJECT/.nox/_tools)",
+    )
+
+
+def run_relock(args: argparse.Namespace) -> int:
+    policy = load_policy(args.project.resolve())
+    specs = [str(s) for s in policy.pythons]
+    unknown = [s for s in args.only if s not in specs]
+    if unknown:
+        raise UsageError(
+            f"--only {unknown[0]}: not an interpreter of the policy",
+            hint=f"the policy's pythons are {', '.join(specs)}",
+        )
+    chosen = [s for s in specs if not args.only or s in args.only]
+    cache = args.cache or policy.project_dir / ".nox" / "_tools"
+    upgrade = ["*"] if args.upgrade else list(args.upgrade_package)
+    found = find_interpreters()
+    results: list[RelockResult] = []
+    problems = 0
+    folders = sorted(
+        {policy.lock_path(f"{s.release[0]}.{s.release[1]}").parent for s in policy.pythons}
+    )
+    with _locked(folders):
+        for spec in chosen:
+            resolution = resolve(spec, found, allow_substitute=True)
+            if resolution.found is None:
+                print(f"relock {spec}: skipped. {resolution.message}", file=sys.stderr)
+                problems += bool(os.environ.get("CI"))
+                continue
+            used = resolution.found
+            note = (
+                f" (nearest to {spec}, recorded in the lock header)"
+                if resolution.substitute
+                else ""
+            )
+            print(f"relock {spec}: resolving with {used}{note}", file=sys.stderr)
+            try:
+                result = relock_one(
+                    spec,
+                    used.path,
+                    used.version,
+                    policy,
+                    cache=cache,
+                    check=args.check,
+                    upgrade=upgrade,
+                    substitute=resolution.substitute,
+                )
+            except RelockError as exc:
+                print(f"relock {spec}: error: {exc.message}", file=sys.stderr)
+                if exc.hint:
+                    print(f"hint: {exc.hint}", file=sys.stderr)
+                problems += 1
+                continue
+            results.append(result)
+            print(f"relock {spec}: {result.message}", file=sys.stderr)
+            if result.state == "stale":
+                sys.stdout.write(result.diff)
+                problems += 1
+    return EXIT_FAILED if problems else EXIT_PASSED
+
+
+@contextlib.contextmanager
+def _locked(folders: list[Path]) -> Iterator[None]:
+    """Hold the folder lock of every lock folder, taken in sorted order (no deadlock)."""
+    with contextlib.ExitStack() as stack:
+        for folder in folders:
+            stack.enter_context(folder_lock(folder))
+        yield

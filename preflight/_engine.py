@@ -1,0 +1,135 @@
+"""One check of one environment: policy → facts → checks → :class:`Report`.
+
+This is what ``preflight.check()`` is, and what every front end (the CLI's ``check``, the gate,
+the monitor, the nox sessions) calls with typed arguments. It writes nothing: front ends that
+keep a report on disk call :func:`preflight._render.report.write_reports` with the result.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from preflight._checks import ALL, BY_ID, needs_of, run_checks
+from preflight._errors import UsageError
+from preflight._facts import probes
+from preflight._facts.context import Context, Remedies
+from preflight._facts.gather import gather
+from preflight._facts.model import InterpreterFacts
+from preflight._policy.policy import Policy, load_policy
+from preflight._report.model import Report
+from preflight._version import __version__
+
+__all__ = ["SKIPPABLE", "check"]
+
+# python_version decides the verdict (READY / READY_FALLBACK): it cannot be left out.
+SKIPPABLE = tuple(sorted(set(BY_ID) - {"python_version"}))
+
+
+def check(
+    python: str | os.PathLike[str] | None = None,
+    *,
+    project: str | os.PathLike[str] | Policy = ".",
+    lock: str | os.PathLike[str] | None = None,
+    skip: Collection[str] = (),
+    substitute_for: str | None = None,
+    timeout: float = 30.0,
+    environ: Mapping[str, str] | None = None,
+    remedies: Remedies | None = None,
+) -> Report:
+    """Judge the environment of ``python`` against the policy of ``project`` and its lock.
+
+    ``python`` is an interpreter path or a command on PATH (default: the running one);
+    ``project`` a folder holding ``pyproject.toml`` with ``[tool.preflight]``, that file, or a
+    :class:`Policy` already loaded; ``lock`` overrides the policy's lock for the interpreter's
+    X.Y. ``skip`` names checks to leave out (any but ``python_version``): what they alone need
+    is not gathered. ``substitute_for`` accepts this interpreter as a patch-level substitute
+    for that exact pin of the policy. ``environ`` is the environment the checked application
+    runs with (default: this process's).
+
+    Raises :class:`~preflight.ConfigError` for a bad policy and :class:`~preflight.UsageError`
+    for arguments that cannot work (an unknown check, a path that is not an interpreter). A
+    broken environment is not an error: it is a report that says NOT_READY.
+    """
+    start = time.perf_counter()
+    policy = project if isinstance(project, Policy) else load_policy(Path(project).resolve())
+    unknown = sorted(set(skip) - set(SKIPPABLE))
+    if unknown:
+        raise UsageError(
+            f"skip: {unknown[0]!r} is not a check that can be left out",
+            hint=f"choose from {', '.join(SKIPPABLE)}",
+        )
+    policy.check_substitute_for(substitute_for)
+    target = _resolve_python(sys.executable if python is None else python)
+    chosen = tuple(c for c in ALL if c.id not in skip)
+    ctx = gather(
+        policy,
+        target,
+        lock=Path(lock).absolute() if lock is not None else None,
+        environ=environ,
+        needs=needs_of(chosen),
+        probe_timeout=timeout,
+        perf_timeout=max(timeout, 120.0),
+        substitute_for=substitute_for,
+        remedies=remedies or Remedies(),
+    )
+    return Report(
+        timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        interpreter=_interpreter_summary(ctx),
+        python_status=_python_status(ctx),
+        checks=tuple(run_checks(ctx, chosen)),
+        duration_s=round(time.perf_counter() - start, 3),
+        project=str(policy.project_dir),
+        lock=str(ctx.lock_path) if ctx.lock_path else None,
+        tool_version=__version__,
+        substitute_for=ctx.substitute_for,
+    )
+
+
+def _resolve_python(value: str | os.PathLike[str]) -> str:
+    """The interpreter to probe; a path that cannot be run at all is a usage error (exit 3).
+
+    A broken symlink is let through: it is how a venv looks once its base interpreter was
+    removed, a broken environment that the python_version check reports (exit 1). So is an
+    executable that turns out not to be Python.
+    """
+    path = probes.locate(value)
+    problem = probes.path_problem(path)
+    broken_link = path.is_symlink() and not path.exists()
+    if problem is not None and not broken_link:
+        raise UsageError(
+            f"--python: {problem.message}",
+            hint="pass the path of an interpreter, e.g. .venv/bin/python",
+        )
+    return str(path.absolute())  # not resolved: a venv's python is a symlink to its base
+
+
+def _interpreter_summary(ctx: Context) -> dict[str, object]:
+    facts = ctx.interpreter
+    if isinstance(facts, InterpreterFacts):
+        return {
+            "path": ctx.python,
+            "executable": facts.executable,
+            "version": facts.version,
+            "implementation": facts.implementation,
+            "prefix": facts.prefix,
+        }
+    # The same keys as above where they are known, so consumers need not special-case.
+    return {
+        "path": ctx.python,
+        "executable": None,
+        "version": facts.version,
+        "implementation": None,
+        "prefix": None,
+        "error": facts.kind,
+    }
+
+
+def _python_status(ctx: Context) -> str:
+    if isinstance(ctx.interpreter, InterpreterFacts):
+        return ctx.policy.status_of(ctx.interpreter.version, ctx.substitute_for)
+    return "unknown"

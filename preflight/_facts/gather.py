@@ -1,0 +1,139 @@
+"""Gather the facts the checks judge: probe first, then the slow parts side by side.
+
+The interpreter probe is quick and everything else depends on it. After it, the performance
+probe (a child process importing the required packages) runs while a worker thread hashes every
+installed file and, on two cores or more, the project's suite runs in a child of its own: the
+check costs about as much as its slowest part, not the sum.
+
+The child processes are started from the main thread on purpose: Ctrl-C raises there, and the
+subprocess boundary (``runner.run``) then kills the child at once. A child waited on from a worker
+thread would keep the interrupted check alive until the child finished or timed out (up to the
+performance timeout). The hashing thread only reads files, so waiting for it on Ctrl-C is short.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from preflight._errors import LockError
+from preflight._facts import integrity
+from preflight._facts import probes as interpreter
+from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
+from preflight._facts.model import InterpreterFacts
+from preflight._facts.suite import start_suite, suite_facts
+from preflight._lock import requirements as lockfile
+from preflight._policy.policy import Policy
+from preflight._process import Running
+
+# With two cores or more, the project's suite runs beside the performance probe (measured:
+# imports about 8% slower, within their run-to-run noise); on one core, after it.
+_SIDE_BY_SIDE = (os.cpu_count() or 1) >= 2
+
+
+def gather(
+    policy: Policy,
+    python: str,
+    *,
+    lock: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    needs: Collection[Need] = ALL_NEEDS,
+    probe_timeout: float = 30.0,
+    perf_timeout: float = 120.0,
+    substitute_for: str | None = None,
+    remedies: Remedies | None = None,
+) -> Context:
+    """The facts ``needs`` names (the interpreter is always probed): nothing more is read.
+
+    ``needs`` comes from the checks that will run, so ``--skip integrity`` hashes no file and
+    ``--skip performance`` imports nothing.
+    """
+    env = dict(os.environ if environ is None else environ)
+    now = datetime.now(UTC)
+    remedies = remedies or Remedies()
+    facts = interpreter.probe_interpreter(python, timeout=probe_timeout)
+    if not isinstance(facts, InterpreterFacts):
+        # Without an interpreter there is no lock to choose, but an explicit --lock is judged.
+        parsed = _parse(lock) if lock is not None and "lock" in needs else None
+        return Context(
+            policy, python, facts, env, now, lock_path=lock, lock=parsed,
+            substitute_for=substitute_for, remedies=remedies,
+        )  # fmt: skip
+    lock_path = lock if lock is not None else policy.lock_path(facts.version)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight-integrity")
+    suite_folder = policy.project_dir / policy.suite if "suite" in needs and policy.suite else None
+    running: Running | None = None
+    try:
+        scan = pool.submit(integrity.scan, facts) if "integrity" in needs else None
+        parsed = _parse(lock_path) if "lock" in needs else None
+        committed = git_commit_time(lock_path) if "lock" in needs else None
+        if suite_folder is not None and _SIDE_BY_SIDE:
+            running = _start_suite(policy, python, suite_folder)
+        perf = (
+            interpreter.measure_performance(python, policy.import_names(), timeout=perf_timeout)
+            if "performance" in needs
+            else None
+        )
+        suite_result = None
+        if suite_folder is not None:
+            running = running or _start_suite(policy, python, suite_folder)
+            suite_result = suite_facts(suite_folder, running.wait())
+        return Context(
+            policy,
+            python,
+            facts,
+            env,
+            now,
+            lock_path=lock_path,
+            lock=parsed,
+            lock_committed=committed,
+            integrity=scan.result() if scan is not None else None,
+            performance=perf,
+            suite=suite_result,
+            substitute_for=substitute_for,
+            remedies=remedies,
+        )
+    except BaseException:
+        if running is not None:
+            running.kill()  # Ctrl-C: the suite's processes go too
+        raise
+    finally:
+        # On success the scan is done. On Ctrl-C, drop it if it has not started; a running
+        # scan only reads files and is joined at interpreter exit, so it ends soon.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _start_suite(policy: Policy, python: str, folder: Path) -> Running:
+    return start_suite(python, folder, cwd=policy.project_dir, timeout=policy.suite_timeout_seconds)
+
+
+def _parse(path: Path) -> lockfile.Lock | LockError:
+    try:
+        return lockfile.parse_lock(path)
+    except LockError as exc:
+        return exc
+
+
+def git_commit_time(path: Path) -> datetime | None:
+    """When the lock was last committed, if it is in a git work tree (a clone resets mtimes)."""
+    if not path.is_file():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%cI", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    try:
+        return datetime.fromisoformat(out.stdout.strip()) if out.returncode == 0 else None
+    except ValueError:
+        return None

@@ -1,0 +1,299 @@
+"""Hash every installed file against its distribution's RECORD, and find what no RECORD owns.
+
+This runs in preflight's own process and only *reads* the target environment: the probe
+reported where the distributions are; here their files are opened and hashed.
+
+RECORD (the wheel spec, "Signed wheel files") is a CSV of ``path,hash,size`` rows:
+
+* ``path`` is relative to the site-packages folder holding the ``.dist-info`` (scripts are
+  written as ``../../../bin/name``); a few installers write absolute paths;
+* ``hash`` is ``algorithm=urlsafe_b64encode_nopad(digest)``; it is empty for RECORD itself and
+  for files made at install time (``.pyc``), which are therefore not checked;
+* md5 and sha1 are not allowed by the spec, so such rows are "unverifiable";
+* uv_build before 0.8.13 wrote the digest in hex instead of base64 (astral-sh/uv#15398) and
+  installers copy it into the installed RECORD: such a digest is checked as hex, never taken
+  for a modified file; anything else that does not decode is "unverifiable".
+
+Files are hashed on a small thread pool: hashlib and file reads release the GIL, so the scan of
+a large environment (pandas, numpy: about 5,000 files) keeps both cores busy.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import hashlib
+import io
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from preflight._facts.model import (
+    DistFacts,
+    FileProblem,
+    IntegrityFacts,
+    InterpreterFacts,
+    UnownedEntry,
+    UnownedKind,
+)
+
+__all__ = ["parse_record", "scan"]
+
+_WEAK = frozenset({"md5", "sha1"})
+_CHUNK = 1 << 20
+_WORKERS = max(2, min(8, os.cpu_count() or 2))
+# What the venv creation tools place in site-packages themselves (owned by no distribution):
+# virtualenv (and uv, which follows it) install a start-up hook as a .pth plus a module.
+# The .pth is recognised by its exact content, not its name alone (a look-alike is flagged);
+# the module is recognised only beside that .pth, which is the only thing that imports it.
+_VENV_TOOL_PTH = "_virtualenv.pth"
+_VENV_TOOL_PTH_TEXT = "import _virtualenv"
+_VENV_TOOL_MODULE = "_virtualenv.py"
+_VENV_TOOL = "virtualenv"
+_EXTENSION_SUFFIXES = (".so", ".pyd")
+_METADATA_DIRS = (".dist-info", ".egg-info", ".data")
+# Rows RECORD may leave without a hash: itself, and bytecode written at install time. Code
+# (modules, extensions, start-up .pth files) without a hash cannot be verified: say so.
+_CODE_SUFFIXES = (".py", ".pth", *_EXTENSION_SUFFIXES)
+_NO_HASH = "RECORD gives no hash"
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """One row of RECORD: the file's absolute path and what RECORD says about it."""
+
+    written: str  # the path as written in RECORD
+    path: str  # absolute, normalised
+    algorithm: str | None  # None when the row has no hash
+    digest: str  # as written, after "algorithm="
+    size: int | None
+
+
+def parse_record(text: str, site: str) -> list[RecordRow]:
+    """The rows of a RECORD file; ``site`` is the folder the relative paths start from."""
+    rows = []
+    for fields in csv.reader(io.StringIO(text)):
+        if not fields or not fields[0]:
+            continue
+        written = fields[0]
+        hash_text = fields[1] if len(fields) > 1 else ""
+        size_text = fields[2] if len(fields) > 2 else ""
+        algorithm, _, digest = hash_text.partition("=")
+        rows.append(
+            RecordRow(
+                written=written,
+                path=os.path.normpath(os.path.join(site, written)),
+                algorithm=algorithm.lower() if hash_text else None,
+                digest=digest,
+                size=int(size_text) if size_text.isdigit() else None,
+            )
+        )
+    return rows
+
+
+def _expected_digest(row: RecordRow) -> tuple[bytes | None, str | None]:
+    """``(digest bytes, None)``, or ``(None, why it cannot be verified)``.
+
+    A digest in hex (uv_build < 0.8.13) decodes to the right length as hex, not as base64.
+    """
+    assert row.algorithm is not None
+    if row.algorithm in _WEAK:
+        return None, f"{row.algorithm} is not allowed in RECORD (sha256 or stronger)"
+    if row.algorithm not in hashlib.algorithms_guaranteed:
+        return None, f"unknown hash algorithm {row.algorithm!r}"
+    size = hashlib.new(row.algorithm).digest_size
+    if size == 0:  # shake_128 / shake_256: no fixed length, digest() would need one
+        return None, f"{row.algorithm} has no fixed digest length (sha256 or stronger)"
+    if len(row.digest) == 2 * size:
+        try:
+            return bytes.fromhex(row.digest), None
+        except ValueError:
+            pass
+    try:
+        raw = base64.urlsafe_b64decode(row.digest + "=" * (-len(row.digest) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != size:
+        return None, f"malformed hash {row.algorithm}={row.digest!r}"
+    return raw, None
+
+
+def _hash_file(path: str, algorithm: str) -> tuple[bytes, int] | None:
+    """``(digest, size)`` of the file, or None if it does not exist or cannot be read."""
+    hasher = hashlib.new(algorithm)
+    size = 0
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None  # a FIFO or a device named in RECORD is never read (it may not end)
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                hasher.update(chunk)
+                size += len(chunk)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    except OSError:
+        return None
+    return hasher.digest(), size
+
+
+def _verify(dist: str, row: RecordRow) -> tuple[FileProblem | None, int]:
+    """Check one hashed row; ``(problem or None, bytes read)``."""
+    expected, why = _expected_digest(row)
+    if expected is None:
+        return FileProblem(dist, row.written, "unverifiable", str(why)), 0
+    assert row.algorithm is not None
+    actual = _hash_file(row.path, row.algorithm)
+    if actual is None:
+        if not os.path.lexists(row.path):
+            return FileProblem(dist, row.written, "missing", "file not found"), 0
+        return FileProblem(dist, row.written, "modified", "not a readable regular file"), 0
+    digest, size = actual
+    if digest != expected:
+        detail = f"{row.algorithm} differs"
+        if row.size is not None and row.size != size:
+            detail += f"; {size} bytes, RECORD says {row.size}"
+        return FileProblem(dist, row.written, "modified", detail), size
+    return None, size
+
+
+@dataclass(frozen=True)
+class _DistRecord:
+    dist: DistFacts
+    rows: tuple[RecordRow, ...]
+
+
+def _read_records(dists: Iterable[DistFacts]) -> tuple[list[_DistRecord], list[str]]:
+    """RECORD rows per distribution, and the names of those without a readable RECORD."""
+    records, without = [], []
+    for dist in dists:
+        record = Path(dist.path) / "RECORD"
+        if dist.kind != "dist-info":
+            without.append(dist.name)
+            continue
+        try:
+            text = record.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            without.append(dist.name)
+            continue
+        records.append(_DistRecord(dist, tuple(parse_record(text, dist.site))))
+    return records, without
+
+
+def _top_level(path: str, site: str) -> str | None:
+    """The first component of ``path`` below ``site``, or None if it lies elsewhere."""
+    relative = os.path.relpath(path, site)
+    if relative.startswith(os.pardir) or os.path.isabs(relative):
+        return None
+    return relative.split(os.sep, 1)[0]
+
+
+def _kind_of(entry: os.DirEntry[str]) -> UnownedKind | None:
+    """What an unowned site-packages entry is, if it is something Python would load."""
+    name = entry.name
+    if entry.is_dir(follow_symlinks=False):
+        if name == "__pycache__" or name.endswith(_METADATA_DIRS):
+            return None
+        return "package" if _holds_python(entry.path) else None
+    if name.endswith(".pth"):
+        return "pth"
+    if name.endswith((".py", ".pyc")):
+        return "module"
+    if name.endswith(_EXTENSION_SUFFIXES):
+        return "extension"
+    return None
+
+
+def _holds_python(folder: str) -> bool:
+    for _root, _dirs, files in os.walk(folder):
+        if any(f.endswith((".py", ".pyc", *_EXTENSION_SUFFIXES)) for f in files):
+            return True
+    return False
+
+
+def _unowned(
+    site_dirs: Iterable[str], owned: dict[str, set[str]], files: set[str]
+) -> Iterator[UnownedEntry]:
+    """What Python would load from each site folder that no RECORD lists.
+
+    Top-level entries that no RECORD lists a file under; and, inside the folders that are
+    owned, importable files that no RECORD lists (a module dropped into numpy/).
+    """
+    for site in site_dirs:
+        try:
+            entries = sorted(os.scandir(site), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name not in owned.get(site, set()):
+                kind = _kind_of(entry)
+                if kind is not None:
+                    yield UnownedEntry(entry.path, kind, _placed_by(site, entry.name))
+            elif entry.is_dir(follow_symlinks=False) and not entry.name.endswith(_METADATA_DIRS):
+                yield from _unowned_inside(entry.path, files)
+
+
+def _unowned_inside(folder: str, files: set[str]) -> Iterator[UnownedEntry]:
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            if path in files:
+                continue
+            if name.endswith((".py", ".pyc")):
+                yield UnownedEntry(path, "module")
+            elif name.endswith(_EXTENSION_SUFFIXES):
+                yield UnownedEntry(path, "extension")
+
+
+def _placed_by(site: str, name: str) -> str | None:
+    """The venv tool that placed ``name`` in ``site``, if it is that tool's known hook."""
+    if name not in (_VENV_TOOL_PTH, _VENV_TOOL_MODULE):
+        return None
+    try:
+        with open(os.path.join(site, _VENV_TOOL_PTH), encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _VENV_TOOL if text.strip() == _VENV_TOOL_PTH_TEXT else None
+
+
+def scan(facts: InterpreterFacts) -> IntegrityFacts:
+    """Hash every file of every distribution the probe found; list unowned code."""
+    records, without = _read_records(facts.distributions)
+    owned: dict[str, set[str]] = {}
+    files: set[str] = set()
+    work: list[tuple[str, RecordRow]] = []
+    problems: list[FileProblem] = []
+    for record in records:
+        site = os.path.normpath(record.dist.site)
+        names = owned.setdefault(site, set())
+        for row in record.rows:
+            files.add(row.path)
+            top = _top_level(row.path, site)
+            if top is not None:
+                names.add(top)
+            if row.algorithm is not None:
+                work.append((record.dist.name, row))
+            elif row.path.endswith(_CODE_SUFFIXES):
+                problems.append(
+                    FileProblem(record.dist.name, row.written, "unverifiable", _NO_HASH)
+                )
+    bytes_checked = 0
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        for problem, size in pool.map(lambda item: _verify(*item), work):
+            bytes_checked += size
+            if problem is not None:
+                problems.append(problem)
+    site_dirs = [os.path.normpath(s) for s in facts.site_packages]
+    return IntegrityFacts(
+        files_checked=len(work)
+        - sum(p.kind == "unverifiable" and p.detail != _NO_HASH for p in problems),
+        bytes_checked=bytes_checked,
+        problems=tuple(problems),
+        unowned=tuple(_unowned(site_dirs, owned, files)),
+        without_record=tuple(without),
+    )

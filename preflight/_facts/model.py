@@ -1,0 +1,133 @@
+"""Facts: what the probes found, as typed, frozen values.
+
+Nothing here judges. The probe (``_probe/interpreter.py``) runs inside the target interpreter
+and prints JSON; ``probes.py`` turns that JSON into these objects. Checks are pure functions of
+facts and policy, so tests can build facts by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class DistFacts:
+    """One installed distribution, as found in a site-packages folder."""
+
+    name: str  # the Name field of METADATA / PKG-INFO, as written
+    version: str  # the Version field, as written
+    path: str  # absolute path of the .dist-info / .egg-info folder (or file)
+    site: str  # absolute path of the site-packages folder holding it
+    kind: Literal["dist-info", "egg-info"]
+    installer: str | None = None  # INSTALLER file content, stripped
+    direct_url: dict[str, Any] | None = None  # parsed direct_url.json (PEP 610)
+    requested: bool = False  # a REQUESTED file is present
+
+
+@dataclass(frozen=True)
+class InterpreterFacts:
+    """What the probe reported about the target interpreter and its environment."""
+
+    executable: str  # sys.executable as the target sees it
+    version: str  # "3.12.1" (major.minor.micro)
+    release_level: str  # "final", "candidate", ...
+    implementation: str  # sys.implementation.name, e.g. "cpython"
+    prefix: str
+    base_prefix: str
+    in_venv: bool  # prefix != base_prefix
+    pyvenv_cfg: dict[str, str]  # keys lower-cased; {} when there is no pyvenv.cfg
+    site_packages: tuple[str, ...]  # the environment's own purelib/platlib, existing, deduped
+    system_site_packages: tuple[str, ...]  # base interpreter's site dirs visible in this env
+    user_site: str | None  # site.USER_SITE
+    user_site_enabled: bool  # whether user site would be on sys.path at normal start-up
+    marker_env: dict[str, str]  # PEP 508 marker environment of the target
+    distributions: tuple[DistFacts, ...]
+    path: tuple[str, ...] = field(default=())  # sys.path under -I
+
+
+ProbeFailureKind = Literal[
+    "missing", "not_executable", "timeout", "crashed", "too_old", "not_python"
+]
+
+
+@dataclass(frozen=True)
+class ProbeFailure:
+    """The probe could not report: the reason, plus everything needed to debug it."""
+
+    kind: ProbeFailureKind
+    message: str  # one human sentence: what happened and what to do
+    command: tuple[str, ...] = ()
+    returncode: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    version: str | None = None  # known for "too_old"
+
+
+@dataclass(frozen=True)
+class ImportTiming:
+    module: str
+    seconds: float
+    error: str | None = None  # "ModuleNotFoundError: No module named 'x'" when it failed
+
+
+@dataclass(frozen=True)
+class PerformanceFacts:
+    """What the performance probe measured inside the target interpreter."""
+
+    imports: tuple[ImportTiming, ...]
+    import_seconds: float  # total for all imports, in order
+    compute_kind: str  # "pandas" (the seed's DataFrame baseline) or "python"
+    compute_seconds: float
+    compute_error: str | None
+    total_seconds: float  # wall time of the probe process, start-up included
+    bytecode_cached: bool | None  # whether imported modules had __pycache__ entries to use
+
+
+FileProblemKind = Literal["modified", "missing", "unverifiable"]
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A file listed in a distribution's RECORD that does not match it."""
+
+    dist: str  # distribution name
+    path: str  # the path as written in RECORD
+    kind: FileProblemKind
+    detail: str  # e.g. "sha256 differs", "malformed hash 'abc='"
+
+
+UnownedKind = Literal["pth", "module", "package", "extension"]
+
+
+@dataclass(frozen=True)
+class UnownedEntry:
+    """Something importable (or a start-up .pth) in site-packages that no RECORD lists."""
+
+    path: str  # absolute path
+    kind: UnownedKind
+    known_tool: str | None = None  # e.g. "virtualenv" for _virtualenv.pth; None if unknown
+
+
+@dataclass(frozen=True)
+class IntegrityFacts:
+    """The result of hashing every installed file against its RECORD."""
+
+    files_checked: int
+    bytes_checked: int
+    problems: tuple[FileProblem, ...]
+    unowned: tuple[UnownedEntry, ...]
+    without_record: tuple[str, ...]  # distributions with no RECORD (egg-info, broken installs)
+
+
+@dataclass(frozen=True)
+class SuiteFacts:
+    """What the project's own suite did, run by the environment's pytest."""
+
+    folder: str  # the suite folder, absolute
+    command: tuple[str, ...]
+    returncode: int | None  # None: could not be started
+    timed_out: bool
+    seconds: float
+    summary: str  # pytest's closing line, e.g. "4 passed in 0.52s"
+    output_tail: str  # the last lines of its output, for the report

@@ -1,0 +1,426 @@
+"""Run the probes inside a target interpreter and turn their JSON into facts.
+
+The probes (``_probe/interpreter.py``, ``_probe/performance.py``) are stand-alone stdlib
+scripts run as ``python -I -B <probe>``: isolated from the user's environment variables and
+user site, and writing no bytecode. Everything here runs in preflight's own process. Every way
+a probe can fail comes back as a :class:`~preflight._facts.model.ProbeFailure` value with a
+message that says what happened and what to do; a malformed report never becomes a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from preflight._facts.model import (
+    DistFacts,
+    ImportTiming,
+    InterpreterFacts,
+    PerformanceFacts,
+    ProbeFailure,
+    ProbeFailureKind,
+)
+from preflight._process import Completed, lacks_isolated_mode, run_python
+
+__all__ = [
+    "PROBE_VERSION",
+    "measure_performance",
+    "parse_performance_output",
+    "parse_probe_output",
+    "probe_interpreter",
+]
+
+PROBE_VERSION = 1  # must match PROBE_VERSION in _probe/interpreter.py
+_MAX_LINE = 300  # characters of a stderr line quoted in a message
+
+T = TypeVar("T")
+
+
+class _Malformed(Exception):
+    """The payload is JSON but not the probe's report; the text says which part."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _script(name: str) -> Iterator[Path]:
+    """A real file path for one of the probe scripts shipped in this package."""
+    with resources.as_file(resources.files("preflight._probe").joinpath(name)) as path:
+        yield path
+
+
+def locate(python: str | os.PathLike[str]) -> Path:
+    """The interpreter's path as given (never resolved: a venv's symlink must stay a venv's).
+
+    A bare command name such as ``python3.12`` is looked up on PATH.
+    """
+    text = os.fspath(python)
+    if os.sep not in text and not Path(text).exists():
+        on_path = shutil.which(text)
+        if on_path:
+            return Path(on_path)
+    return Path(text)
+
+
+def path_problem(path: Path) -> ProbeFailure | None:
+    """A failure for a path that cannot be an interpreter, before running anything."""
+    command = (str(path),)
+    if path.is_symlink() and not path.exists():
+        target = os.readlink(path)
+        return ProbeFailure(
+            "missing",
+            f"{path} is a broken symlink to {target}; its base interpreter was removed or "
+            "moved, so recreate the environment",
+            command=command,
+        )
+    if not path.exists():
+        return ProbeFailure(
+            "missing",
+            f"{path} does not exist; check the path, or create the environment / install "
+            "that Python first",
+            command=command,
+        )
+    if path.is_dir():
+        return ProbeFailure(
+            "not_executable",
+            f"{path} is a folder, not an interpreter; point preflight at its Python "
+            f"executable, e.g. {path / 'bin' / 'python'}",
+            command=command,
+        )
+    if not os.access(path, os.X_OK):
+        return ProbeFailure(
+            "not_executable",
+            f"{path} is not executable; point preflight at a Python interpreter "
+            f"(or run `chmod +x {path}` if it is one)",
+            command=command,
+        )
+    return None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "(no error output)"
+    line = lines[-1]
+    return line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 3] + "..."
+
+
+def _failure(
+    kind: ProbeFailureKind, message: str, completed: Completed, version: str | None = None
+) -> ProbeFailure:
+    return ProbeFailure(
+        kind=kind,
+        message=message,
+        command=completed.argv,
+        returncode=completed.returncode,
+        stdout=completed.stdout,
+        stderr=completed.stderr,
+        version=version,
+    )
+
+
+def _process_failure(path: Path, completed: Completed, timeout: float) -> ProbeFailure | None:
+    """A failure for a probe process that did not run to a clean exit, else None."""
+    if completed.returncode is None:
+        return _failure(
+            "not_executable",
+            f"{path} could not be started ({completed.stderr.strip()}); check that it is a "
+            "Python interpreter built for this machine",
+            completed,
+        )
+    if completed.timed_out:
+        return _failure(
+            "timeout",
+            f"{path} did not answer within {timeout:g} s; it was killed. Run it by hand to "
+            "see whether it hangs, or raise the timeout",
+            completed,
+        )
+    if lacks_isolated_mode(completed):
+        return _failure(
+            "too_old",
+            f"{path} does not know `-I`, so it is Python 2 or older than 3.4; "
+            "preflight needs 3.8 or newer",
+            completed,
+        )
+    if completed.returncode != 0:
+        return _failure(
+            "crashed",
+            f"{path} exited with code {completed.returncode} while being probed: "
+            f"{_last_line(completed.stderr)}. Run `{path} -I -c pass` by hand to see why",
+            completed,
+        )
+    return None
+
+
+def _attach(result: T | ProbeFailure, completed: Completed) -> T | ProbeFailure:
+    """Give a parse failure the command and output it came from."""
+    if isinstance(result, ProbeFailure):
+        return replace(
+            result,
+            command=completed.argv,
+            returncode=completed.returncode,
+            stdout=completed.stdout,
+            stderr=completed.stderr,
+        )
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+def probe_interpreter(
+    python: str | os.PathLike[str], *, timeout: float = 30.0
+) -> InterpreterFacts | ProbeFailure:
+    """Run the interpreter probe inside ``python``: what it found, or why it could not."""
+    path = locate(python)
+    problem = path_problem(path)
+    if problem is not None:
+        return problem
+    with _script("interpreter.py") as probe:
+        completed = run_python(path, [str(probe)], timeout=timeout)
+    failure = _process_failure(path, completed, timeout)
+    if failure is not None:
+        return failure
+    return _attach(parse_probe_output(completed.stdout, source=str(path)), completed)
+
+
+def measure_performance(
+    python: str | os.PathLike[str], imports: Sequence[str], *, timeout: float = 120.0
+) -> PerformanceFacts | ProbeFailure:
+    """Time ``imports`` (in order) and a compute baseline inside ``python`` (3.8 or newer).
+
+    ``total_seconds`` is the wall time of the whole probe process, start-up included.
+    """
+    path = locate(python)
+    problem = path_problem(path)
+    if problem is not None:
+        return problem
+    argument = json.dumps({"imports": list(imports)})
+    with _script("performance.py") as probe:
+        completed = run_python(path, [str(probe), argument], timeout=timeout)
+    failure = _process_failure(path, completed, timeout)
+    if failure is not None:
+        return failure
+    parsed = parse_performance_output(
+        completed.stdout, total_seconds=completed.seconds, source=str(path)
+    )
+    return _attach(parsed, completed)
+
+
+def parse_probe_output(
+    text: str, *, source: str = "the interpreter"
+) -> InterpreterFacts | ProbeFailure:
+    """Turn the interpreter probe's output into facts; anything unexpected is "not_python".
+
+    ``source`` names the interpreter in messages. Pure: no I/O.
+    """
+    try:
+        payload = _payload(text)
+        if payload.get("ok") is False and payload.get("reason") == "too_old":
+            version = _str(payload, "version")
+            return ProbeFailure(
+                "too_old",
+                f"Python {version} is too old to probe; preflight needs 3.8 or newer "
+                f"(found at {source}; point preflight at a newer interpreter)",
+                version=version,
+            )
+        _check_header(payload)
+        return _interpreter_facts(payload)
+    except _Malformed as exc:
+        return _not_python(source, str(exc))
+
+
+def parse_performance_output(
+    text: str, *, total_seconds: float, source: str = "the interpreter"
+) -> PerformanceFacts | ProbeFailure:
+    """Turn ``_probe/performance.py``'s output into facts; anything unexpected is "not_python"."""
+    try:
+        payload = _payload(text)
+        _check_header(payload)
+        return _performance_facts(payload, total_seconds)
+    except _Malformed as exc:
+        return _not_python(source, str(exc))
+
+
+def _not_python(source: str, detail: str) -> ProbeFailure:
+    return ProbeFailure(
+        "not_python",
+        f"{source} ran, but its output is not the probe's report ({detail}); "
+        "is it a Python interpreter?",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing: every access checks its type, and any surprise raises _Malformed.
+# ---------------------------------------------------------------------------------------------
+
+
+def _payload(text: str) -> dict[str, Any]:
+    """The JSON object in ``text``: the whole output, or its last line.
+
+    The last line is enough when something (a chatty ``.pth`` file) printed before the probe.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise _Malformed("it printed nothing")
+    for candidate in (text, lines[-1]):
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    raise _Malformed(f"no JSON object; last line was {_last_line(text)!r}")
+
+
+def _check_header(payload: Mapping[str, Any]) -> None:
+    if payload.get("ok") is not True:
+        raise _Malformed(f"'ok' is {payload.get('ok')!r}, reason {payload.get('reason')!r}")
+    if payload.get("probe_version") != PROBE_VERSION:
+        raise _Malformed(
+            f"probe_version {payload.get('probe_version')!r}, expected {PROBE_VERSION}"
+        )
+
+
+def _field(payload: Mapping[str, Any], key: str, check: Callable[[Any], bool], what: str) -> Any:
+    if key not in payload:
+        raise _Malformed(f"{key!r} is missing")
+    value = payload[key]
+    if not check(value):
+        raise _Malformed(f"{key!r} should be {what}, not {type(value).__name__}")
+    return value
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_str_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _str(payload: Mapping[str, Any], key: str) -> str:
+    value: str = _field(payload, key, _is_str, "a string")
+    return value
+
+
+def _opt_str(payload: Mapping[str, Any], key: str) -> str | None:
+    value: str | None = _field(payload, key, lambda v: v is None or _is_str(v), "a string")
+    return value
+
+
+def _bool(payload: Mapping[str, Any], key: str) -> bool:
+    value: bool = _field(payload, key, _is_bool, "true or false")
+    return value
+
+
+def _opt_bool(payload: Mapping[str, Any], key: str) -> bool | None:
+    value: bool | None = _field(payload, key, lambda v: v is None or _is_bool(v), "a boolean")
+    return value
+
+
+def _float(payload: Mapping[str, Any], key: str) -> float:
+    return float(_field(payload, key, _is_number, "a number"))
+
+
+def _str_tuple(payload: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    return tuple(_field(payload, key, _is_str_list, "a list of strings"))
+
+
+def _str_dict(payload: Mapping[str, Any], key: str) -> dict[str, str]:
+    return dict(_field(payload, key, _is_str_dict, "an object of strings"))
+
+
+def _objects(payload: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    def check(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+    items: list[dict[str, Any]] = _field(payload, key, check, "a list of objects")
+    return items
+
+
+def _dist_kind(payload: Mapping[str, Any]) -> Literal["dist-info", "egg-info"]:
+    kind = _str(payload, "kind")
+    if kind == "dist-info":
+        return "dist-info"
+    if kind == "egg-info":
+        return "egg-info"
+    raise _Malformed(f"distribution kind {kind!r}")
+
+
+def _dist_facts(item: Mapping[str, Any]) -> DistFacts:
+    direct_url = _field(
+        item, "direct_url", lambda v: v is None or isinstance(v, dict), "an object or null"
+    )
+    return DistFacts(
+        name=_str(item, "name"),
+        version=_str(item, "version"),
+        path=_str(item, "path"),
+        site=_str(item, "site"),
+        kind=_dist_kind(item),
+        installer=_opt_str(item, "installer"),
+        direct_url=direct_url,
+        requested=_bool(item, "requested"),
+    )
+
+
+def _interpreter_facts(payload: Mapping[str, Any]) -> InterpreterFacts:
+    return InterpreterFacts(
+        executable=_str(payload, "executable"),
+        version=_str(payload, "version"),
+        release_level=_str(payload, "release_level"),
+        implementation=_str(payload, "implementation"),
+        prefix=_str(payload, "prefix"),
+        base_prefix=_str(payload, "base_prefix"),
+        in_venv=_bool(payload, "in_venv"),
+        pyvenv_cfg=_str_dict(payload, "pyvenv_cfg"),
+        site_packages=_str_tuple(payload, "site_packages"),
+        system_site_packages=_str_tuple(payload, "system_site_packages"),
+        user_site=_opt_str(payload, "user_site"),
+        user_site_enabled=_bool(payload, "user_site_enabled"),
+        marker_env=_str_dict(payload, "marker_env"),
+        distributions=tuple(_dist_facts(item) for item in _objects(payload, "distributions")),
+        path=_str_tuple(payload, "path"),
+    )
+
+
+def _import_timing(item: Mapping[str, Any]) -> ImportTiming:
+    return ImportTiming(
+        module=_str(item, "module"), seconds=_float(item, "seconds"), error=_opt_str(item, "error")
+    )
+
+
+def _performance_facts(payload: Mapping[str, Any], total_seconds: float) -> PerformanceFacts:
+    return PerformanceFacts(
+        imports=tuple(_import_timing(item) for item in _objects(payload, "imports")),
+        import_seconds=_float(payload, "import_seconds"),
+        compute_kind=_str(payload, "compute_kind"),
+        compute_seconds=_float(payload, "compute_seconds"),
+        compute_error=_opt_str(payload, "compute_error"),
+        total_seconds=total_seconds,
+        bytecode_cached=_opt_bool(payload, "bytecode_cached"),
+    )

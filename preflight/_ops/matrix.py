@@ -1,0 +1,320 @@
+"""The interpreter matrix behind ``nox -s preflight``: backends, commands, outcomes, summary.
+
+The noxfile runs one session per interpreter of the policy. Each builds a fresh environment
+from that interpreter's lock (commands from :func:`venv_command` / :func:`install_command`),
+runs ``preflight check`` against it, and records an :class:`Outcome` beside its report; a
+last session reads the outcomes of this nox run and prints one table of the matrix (and
+writes ``reports/summary.json``, and the GitHub step summary when ``GITHUB_STEP_SUMMARY`` is
+set). Everything here is plain functions of paths and values, so it is tested without nox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from preflight._atomic import write_atomic
+
+__all__ = [
+    "Backend",
+    "Outcome",
+    "choose_backend",
+    "install_command",
+    "install_env",
+    "matrix_verdict",
+    "read_outcomes",
+    "summary_markdown",
+    "summary_table",
+    "venv_command",
+    "warm_command",
+    "write_outcome",
+]
+
+OUTCOME_NAME = "outcome.json"
+SUMMARY_NAME = "summary.json"
+BACKEND_VARIABLE = "PREFLIGHT_BACKEND"  # "uv" or "virtualenv" forces one; default: uv if found
+NOT_CHECKED = "NOT_CHECKED"  # the session ran and could not check (no such interpreter)
+NOT_RUN = "NOT_RUN"  # the session was not run by this nox run (not selected)
+ERROR = "ERROR"  # a step before the verdict failed (venv, install, check): not ready
+# pip/uv settings from the user's environment that would weaken a hash-checked, no-deps
+# install. The command line asks for hashes and no deps explicitly; these are dropped too so
+# that nothing reads as if they applied.
+_WEAKENING = (
+    "PIP_REQUIRE_HASHES",
+    "PIP_NO_DEPS",
+    "PIP_NO_BUILD_ISOLATION",
+    "UV_NO_VERIFY_HASHES",
+    "UV_REQUIRE_HASHES",
+    "UV_NO_DEPS",
+    "PYTHONPATH",
+    "PYTHONHOME",
+)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How environments are built: ``uv`` (fast) or ``virtualenv`` + pip."""
+
+    name: Literal["uv", "virtualenv"]
+    uv: str | None = None  # path of the uv executable
+    reason: str = ""  # why this one, printed by the session
+
+    def describe(self) -> str:
+        return f"backend: {self.name} ({self.reason})"
+
+
+def choose_backend(env: Mapping[str, str] | None = None) -> Backend:
+    """uv when it is on PATH, virtualenv otherwise; ``PREFLIGHT_BACKEND`` forces one."""
+    env = os.environ if env is None else env
+    forced = env.get(BACKEND_VARIABLE, "").strip().lower()
+    uv = shutil.which("uv", path=env.get("PATH"))
+    if forced == "virtualenv":
+        return Backend("virtualenv", None, f"{BACKEND_VARIABLE}=virtualenv")
+    if forced == "uv":
+        if uv is None:
+            raise ValueError(
+                f"{BACKEND_VARIABLE}=uv, but uv is not on PATH; install uv or unset it"
+            )
+        return Backend("uv", uv, f"{BACKEND_VARIABLE}=uv")
+    if forced:
+        raise ValueError(f"{BACKEND_VARIABLE}={forced!r}: expected 'uv' or 'virtualenv'")
+    if uv is not None:
+        return Backend("uv", uv, f"found {uv}")
+    return Backend("virtualenv", None, "uv not found on PATH; virtualenv + pip")
+
+
+def venv_command(backend: Backend, tool_python: str, interpreter: str, target: Path) -> list[str]:
+    """Create a fresh venv at ``target`` from ``interpreter`` (the folder must not exist)."""
+    if backend.name == "uv":
+        assert backend.uv is not None
+        return [backend.uv, "venv", "--quiet", "--no-project", "--python", interpreter, str(target)]
+    return [
+        tool_python,
+        "-m",
+        "virtualenv",
+        "--quiet",
+        "--no-periodic-update",
+        "--python",
+        interpreter,
+        str(target),
+    ]
+
+
+def install_command(backend: Backend, target_python: Path, lock: Path) -> list[str]:
+    """Install exactly the lock: hashes required, no dependency resolution.
+
+    No bytecode is compiled here: compiling every file of pandas, numpy and their tests costs
+    ~9 s on two cores; :func:`warm_command` compiles what the application imports instead.
+    """
+    if backend.name == "uv":
+        assert backend.uv is not None
+        return [
+            backend.uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(target_python),
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+            str(lock),
+        ]
+    return [
+        str(target_python),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--require-hashes",
+        "--no-deps",
+        "--no-compile",
+        "-r",
+        str(lock),
+    ]
+
+
+def warm_command(target_python: Path, modules: Sequence[str]) -> list[str]:
+    """The environment's first start: import ``modules`` once, writing their bytecode.
+
+    ``_probe/warm.py`` imports each in a child process of its own, one per core; the performance
+    check then times the imports as a deployed application sees them after its first start.
+    """
+    script = Path(__file__).parent.parent / "_probe" / "warm.py"
+    return [str(target_python), "-I", str(script), *modules]
+
+
+def install_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for the install: the user's indexes kept, weakening settings dropped."""
+    env = os.environ if env is None else env
+    return {k: v for k, v in env.items() if k not in _WEAKENING}
+
+
+# ---------------------------------------------------------------------------------------------
+# Outcomes and the summary
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one session of the matrix found (or why it checked nothing)."""
+
+    session: str  # "preflight-3.12"
+    spec: str  # "3.12"
+    run_id: str  # the nox run that wrote it
+    verdict: str  # READY | READY_FALLBACK | NOT_READY | ERROR | NOT_CHECKED | NOT_RUN
+    overall: str | None = None  # PASSED | WARNING | FAILED (None when not checked)
+    python: str | None = None  # the version checked, e.g. "3.12.1"
+    interpreter: str | None = None  # its path
+    substitute: bool = False  # a patch-level substitute was accepted
+    failed: tuple[str, ...] = ()  # ids of the checks that failed
+    warned: tuple[str, ...] = ()  # ids of the checks that warned
+    seconds: float = 0.0  # the whole session: build, install, check
+    backend: str | None = None
+    report: str | None = None  # path of the JSON report
+    message: str = ""  # for NOT_CHECKED: why (what was searched, nearest, how to install)
+    timings: dict[str, float] = field(default_factory=dict)  # venv, install, check
+
+    @classmethod
+    def from_report(cls, document: Mapping[str, Any], **fields: Any) -> Outcome:
+        """An outcome from a JSON report of ``preflight check``, plus the session's fields."""
+        checks = document.get("checks", {})
+        return cls(
+            verdict=str(document.get("status")),
+            overall=str(document.get("overall_status")),
+            python=document.get("interpreter", {}).get("version"),
+            failed=tuple(k for k, c in checks.items() if c.get("status") == "fail"),
+            warned=tuple(k for k, c in checks.items() if c.get("status") == "warn"),
+            **fields,
+        )
+
+
+def write_outcome(folder: Path, outcome: Outcome) -> Path:
+    path = folder / OUTCOME_NAME
+    write_atomic(path, json.dumps(asdict(outcome), indent=2) + "\n")
+    return path
+
+
+def read_outcomes(reports: Path, sessions: Sequence[tuple[str, str]], run_id: str) -> list[Outcome]:
+    """The outcome of each ``(session, spec)`` written by run ``run_id``, in matrix order.
+
+    A session with no outcome from this run (not selected, or crashed before writing one)
+    gets a NOT_RUN outcome (a CI job runs one interpreter: the others are other jobs').
+    """
+    outcomes = []
+    for session, spec in sessions:
+        path = reports / session / OUTCOME_NAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            outcome = Outcome(
+                **{**data, "failed": tuple(data["failed"]), "warned": tuple(data["warned"])}
+            )
+        except (OSError, ValueError, TypeError, KeyError):
+            outcome = None
+        if outcome is None or outcome.run_id != run_id:
+            outcome = Outcome(session, spec, run_id, NOT_RUN, message="not run in this nox run")
+        outcomes.append(outcome)
+    return outcomes
+
+
+def matrix_verdict(outcomes: Sequence[Outcome]) -> str:
+    """Over the interpreters this run checked: READY only when each was checked and is ready.
+
+    Interpreters not run by this nox run (``NOT_RUN``) are left out; see :func:`not_run`.
+    """
+    ran = [o for o in outcomes if o.verdict != NOT_RUN]
+    if not ran:
+        return "NOTHING_RUN"
+    if any(o.verdict in ("NOT_READY", ERROR) for o in ran):
+        return "NOT_READY"
+    if any(o.verdict == NOT_CHECKED for o in ran):
+        return "INCOMPLETE"
+    if any(o.substitute for o in ran):
+        return "READY_WITH_SUBSTITUTE"
+    return "READY"
+
+
+def not_run(outcomes: Sequence[Outcome]) -> list[str]:
+    return [o.spec for o in outcomes if o.verdict == NOT_RUN]
+
+
+def _row(o: Outcome) -> list[str]:
+    python = o.python or "-"
+    if o.substitute:
+        python += f" (substitute for {o.spec})"
+    problems = ", ".join(o.failed) or (o.message if o.verdict in (NOT_CHECKED, ERROR) else "-")
+    return [o.spec, python, o.verdict, problems, f"{o.seconds:.1f} s" if o.seconds else "-"]
+
+
+_HEADER = ["spec", "python", "verdict", "failed checks", "time"]
+
+
+def _verdict_line(outcomes: Sequence[Outcome]) -> str:
+    line = f"matrix: {matrix_verdict(outcomes)}"
+    skipped = not_run(outcomes)
+    if skipped:
+        line += f" (not run by this nox run: {', '.join(skipped)})"
+    return line
+
+
+def summary_table(outcomes: Sequence[Outcome]) -> str:
+    rows = [_HEADER, *(_row(o) for o in outcomes if o.verdict != NOT_RUN)]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = []
+    for r in rows:
+        head = "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False))
+        lines.append(f"{head}  {r[-1]:>7}  {r[-2]}".rstrip())
+    lines.append(_verdict_line(outcomes))
+    return "\n".join(lines)
+
+
+def summary_markdown(outcomes: Sequence[Outcome]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [
+        "### preflight matrix",
+        "",
+        "| " + " | ".join(_HEADER) + " |",
+        "|" + "---|" * len(_HEADER),
+        *(
+            "| " + " | ".join(cell(c) for c in _row(o)) + " |"
+            for o in outcomes
+            if o.verdict != NOT_RUN
+        ),
+        "",
+        f"**{_verdict_line(outcomes)}**",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def summary_json(outcomes: Sequence[Outcome]) -> str:
+    return (
+        json.dumps(
+            {
+                "schema_version": 1,
+                "matrix": matrix_verdict(outcomes),
+                "interpreters": [asdict(o) for o in outcomes],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def write_summary(reports: Path, outcomes: Sequence[Outcome], *, step_summary: str | None) -> Path:
+    """``reports/summary.json`` (atomically), and the markdown table into the step summary."""
+    path = reports / SUMMARY_NAME
+    write_atomic(path, summary_json(outcomes))
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as handle:
+            handle.write(summary_markdown(outcomes))
+    return path

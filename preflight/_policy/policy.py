@@ -1,0 +1,315 @@
+"""The policy: ``[tool.preflight]`` in ``pyproject.toml``, read and validated once.
+
+This is the single source of truth for the interpreter list, the required packages, the lock
+naming scheme and the thresholds. The noxfile, the CI matrix and the checks all read it here.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from preflight._errors import ConfigError, UsageError
+from preflight._policy.alerts import AlertConfig, parse_alerts
+
+DEFAULT_IGNORED = ("pip", "setuptools", "wheel")
+DEFAULT_LOCK = "requirements/py{major}.{minor}.txt"
+DEFAULT_PROTECTED = ("requirements.txt", "requirements.lock", ".smvm_config")
+DEFAULT_ENV_VARS = ("SMVM_PYTHON_VERSION", "SMVM_WHEEL_STATUS")
+
+
+@dataclass(frozen=True)
+class PythonSpec:
+    """One entry of ``pythons``: "3.12" matches any 3.12.x, "3.11.13" only 3.11.13."""
+
+    text: str
+    release: tuple[int, ...]  # (3, 12) or (3, 11, 13)
+
+    @classmethod
+    def parse(cls, text: str) -> PythonSpec:
+        parts = text.split(".")
+        if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"{text!r} is not a version like '3.12' or '3.11.13'")
+        return cls(text=text, release=tuple(int(p) for p in parts))
+
+    @property
+    def exact(self) -> bool:
+        return len(self.release) == 3
+
+    @property
+    def minor(self) -> str:
+        return f"{self.release[0]}.{self.release[1]}"
+
+    def matches(self, version: str | Version) -> bool:
+        v = version if isinstance(version, Version) else Version(version)
+        return v.release[: len(self.release)] == self.release and (
+            not self.exact or len(v.release) <= 3
+        )
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Performance thresholds in seconds (the seed's: imports 2 s, whole test 5 s)."""
+
+    max_import_seconds: float = 2.0
+    max_total_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    path: Path  # the pyproject.toml it came from
+    pythons: tuple[PythonSpec, ...]
+    requires: tuple[Requirement, ...]
+    lock: str = DEFAULT_LOCK  # template with {major} and {minor}, relative to the project
+    ignore: tuple[NormalizedName, ...] = tuple(canonicalize_name(n) for n in DEFAULT_IGNORED)
+    lock_max_age_days: float = 1.0  # the seed warns on a lock older than 24 hours
+    env_vars: tuple[str, ...] = DEFAULT_ENV_VARS
+    config_file: str = ".smvm_config"
+    config_file_required: bool = False
+    protected_files: tuple[str, ...] = DEFAULT_PROTECTED
+    performance: Thresholds = field(default_factory=Thresholds)
+    perf_imports: tuple[str, ...] | None = None  # None: derived from `requires`
+    suite: str | None = None  # the project's own pytest folder, run inside the environment
+    suite_timeout_seconds: float = 600.0
+    alerts: AlertConfig = field(default_factory=AlertConfig)  # [tool.preflight.alerts]
+
+    @property
+    def project_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def primary(self) -> PythonSpec:
+        return self.pythons[0]
+
+    def lock_path(self, version: str | Version) -> Path:
+        """The lock for an interpreter version, e.g. requirements/py3.12.txt."""
+        v = version if isinstance(version, Version) else Version(version)
+        return self.project_dir / self.lock.format(major=v.major, minor=v.minor)
+
+    def classify(self, version: str) -> tuple[str, PythonSpec | None]:
+        """("primary" | "fallback" | "unsupported", the matching spec)."""
+        for index, spec in enumerate(self.pythons):
+            if spec.matches(version):
+                return ("primary" if index == 0 else "fallback"), spec
+        return "unsupported", None
+
+    def substitute(self, version: str, spec_text: str) -> tuple[str, PythonSpec] | None:
+        """A patch-level substitute accepted on request: ``version`` standing in for the exact
+        pin ``spec_text`` of the policy, of the same X.Y. ``(status, spec)``, or None if it
+        cannot stand in (no such spec, or another X.Y)."""
+        for index, spec in enumerate(self.pythons):
+            if str(spec) == spec_text and spec.minor == ".".join(version.split(".")[:2]):
+                return ("primary" if index == 0 else "fallback"), spec
+        return None
+
+    def check_substitute_for(self, spec: str | None) -> None:
+        """``substitute_for`` must name an exact pin of the policy (a X.Y takes any patch)."""
+        pins = [str(s) for s in self.pythons if s.exact]
+        if spec is not None and spec not in pins:
+            raise UsageError(
+                f"--substitute-for {spec}: not an exact pin of the policy",
+                hint=f"the policy's exact pins: {', '.join(pins) or 'none'}",
+            )
+
+    def status_of(self, version: str, substitute_for: str | None = None) -> str:
+        """primary | fallback | unsupported, a requested substitute counted as its spec."""
+        state, spec = self.classify(version)
+        if spec is None and substitute_for is not None:
+            accepted = self.substitute(version, substitute_for)
+            if accepted is not None:
+                return accepted[0]
+        return state
+
+    def import_names(self) -> tuple[str, ...]:
+        """Modules the performance check imports: the policy's, or one per requirement."""
+        if self.perf_imports is not None:
+            return self.perf_imports
+        return tuple(canonicalize_name(r.name).replace("-", "_") for r in self.requires)
+
+
+# --- loading -----------------------------------------------------------------------------
+
+_KNOWN_KEYS = {
+    "pythons",
+    "requires",
+    "lock",
+    "ignore",
+    "lock_max_age_days",
+    "env_vars",
+    "config_file",
+    "config_file_required",
+    "protected_files",
+    "performance",
+    "suite",
+    "suite_timeout_seconds",
+    "alerts",
+}
+_PERF_KEYS = {"max_import_seconds", "max_total_seconds", "imports"}
+
+
+def load_policy(project: Path) -> Policy:
+    """Read and validate ``[tool.preflight]`` from ``project/pyproject.toml`` (or that file)."""
+    path = project if project.name == "pyproject.toml" else project / "pyproject.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            path, None, "file not found", hint="pass --project DIR pointing at your project"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, f"cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, f"is not valid TOML: {exc}") from None
+    table = data.get("tool", {}).get("preflight")
+    if table is None:
+        raise ConfigError(
+            path,
+            None,
+            "has no [tool.preflight] table",
+            hint='add one, e.g. [tool.preflight] pythons = ["3.12"] requires = ["requests>=2"]',
+        )
+    if not isinstance(table, Mapping):
+        raise ConfigError(path, None, "[tool.preflight] must be a table")
+    return policy_from_table(path, table)
+
+
+def policy_from_table(path: Path, table: Mapping[str, Any]) -> Policy:
+    unknown = sorted(set(table) - _KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(
+            path, unknown[0], f"unknown key; expected one of: {', '.join(sorted(_KNOWN_KEYS))}"
+        )
+
+    def err(key: str, message: str) -> ConfigError:
+        return ConfigError(path, key, message)
+
+    pythons = tuple(_parse_pythons(_str_list(table, "pythons", err, required=True), err))
+    requires = tuple(_parse_requires(_str_list(table, "requires", err, required=True), err))
+    optional: dict[str, Callable[[], Any]] = {
+        "lock": lambda: _parse_lock_template(table["lock"], err),
+        "ignore": lambda: tuple(canonicalize_name(n) for n in _str_list(table, "ignore", err)),
+        "lock_max_age_days": lambda: _positive_number(table, "lock_max_age_days", err),
+        "env_vars": lambda: tuple(_str_list(table, "env_vars", err)),
+        "config_file": lambda: _string(table, "config_file", err),
+        "config_file_required": lambda: _boolean(table, "config_file_required", err),
+        "protected_files": lambda: tuple(_str_list(table, "protected_files", err)),
+        "suite": lambda: _string(table, "suite", err),
+        "suite_timeout_seconds": lambda: _positive_number(table, "suite_timeout_seconds", err),
+        "alerts": lambda: parse_alerts(path, table["alerts"]),
+    }
+    kwargs: dict[str, Any] = {key: parse() for key, parse in optional.items() if key in table}
+    if "performance" in table:
+        kwargs.update(_parse_performance(table["performance"], err))
+    return Policy(path=path, pythons=pythons, requires=requires, **kwargs)
+
+
+def _parse_performance(perf: Any, err: _Err) -> dict[str, Any]:
+    if not isinstance(perf, Mapping):
+        raise err("performance", "must be a table, e.g. [tool.preflight.performance]")
+    bad = sorted(set(perf) - _PERF_KEYS)
+    if bad:
+        raise err(f"performance.{bad[0]}", f"unknown key; expected {sorted(_PERF_KEYS)}")
+    limits = {
+        k: _positive_number(perf, k, err, prefix="performance.")
+        for k in ("max_import_seconds", "max_total_seconds")
+        if k in perf
+    }
+    parsed: dict[str, Any] = {"performance": Thresholds(**limits)}
+    if "imports" in perf:
+        parsed["perf_imports"] = tuple(_str_list(perf, "imports", err, prefix="performance."))
+    return parsed
+
+
+# --- validators ----------------------------------------------------------------------------
+
+_Err = Callable[[str, str], ConfigError]
+
+
+def _str_list(
+    table: Mapping[str, Any], key: str, err: _Err, *, required: bool = False, prefix: str = ""
+) -> list[str]:
+    if key not in table:
+        if required:
+            raise err(prefix + key, "is required")
+        return []
+    value = table[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise err(prefix + key, f"must be a list of strings, not {value!r}")
+    return value
+
+
+def _string(table: Mapping[str, Any], key: str, err: _Err) -> str:
+    value = table[key]
+    if not isinstance(value, str) or not value:
+        raise err(key, f"must be a non-empty string, not {value!r}")
+    return value
+
+
+def _boolean(table: Mapping[str, Any], key: str, err: _Err) -> bool:
+    value = table[key]
+    if not isinstance(value, bool):
+        raise err(key, f"must be true or false, not {value!r}")
+    return value
+
+
+def _positive_number(table: Mapping[str, Any], key: str, err: _Err, *, prefix: str = "") -> float:
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise err(prefix + key, f"must be a positive number, not {value!r}")
+    return float(value)
+
+
+def _parse_pythons(values: list[str], err: _Err) -> list[PythonSpec]:
+    if not values:
+        raise err("pythons", 'must name at least one interpreter, e.g. ["3.12"]')
+    specs = []
+    for text in values:
+        try:
+            specs.append(PythonSpec.parse(text))
+        except ValueError as exc:
+            raise err("pythons", str(exc)) from None
+    minors = [s.minor for s in specs]
+    duplicated = sorted({m for m in minors if minors.count(m) > 1})
+    if duplicated:
+        # One lock per X.Y: two entries of the same minor would share (and fight over) it.
+        raise err("pythons", f"names {duplicated[0]} twice; each X.Y has one lock")
+    return specs
+
+
+def _parse_requires(values: list[str], err: _Err) -> list[Requirement]:
+    reqs = []
+    for text in values:
+        try:
+            reqs.append(Requirement(text))
+        except InvalidRequirement as exc:
+            raise err("requires", f"{text!r} is not a PEP 508 requirement: {exc}") from None
+    return reqs
+
+
+def _parse_lock_template(value: Any, err: _Err) -> str:
+    if not isinstance(value, str) or "{minor}" not in value:
+        raise err("lock", f"must be a path template using {{major}} and {{minor}}, not {value!r}")
+    try:
+        value.format(major=3, minor=12)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise err(
+            "lock", f"bad template {value!r}: only {{major}} and {{minor}} exist ({exc})"
+        ) from None
+    return value
+
+
+def version_or_none(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None

@@ -1,0 +1,311 @@
+"""Report facts about this interpreter and its environment as one JSON object on stdout.
+
+Run by preflight inside the *target* interpreter as ``python -I -B _probe.py``. This file is
+a stand-alone script, not part of the package at run time:
+
+* stdlib only, and nothing from ``preflight`` (the target must not import our code);
+* writes nothing (no bytecode, no files) -- ``-B`` plus care here;
+* the whole file must parse under Python 2.7, so that the version gate below can report an
+  interpreter that is too old instead of dying with a SyntaxError: no f-strings, no
+  annotations, no keyword-only arguments, no ``print``;
+* output is pure ASCII JSON (``ensure_ascii``), because ``-I`` ignores ``PYTHONIOENCODING``
+  and the target's stdout encoding may be anything.
+
+Judging happens in preflight's own process (``preflight/_facts/probes.py``).
+"""
+
+import json
+import sys
+
+PROBE_VERSION = 1
+MIN_VERSION = (3, 8)
+
+
+def _emit(payload):
+    """Write one JSON object on its own line (a chatty ``.pth`` may have printed before us)."""
+    sys.stdout.write("\n" + json.dumps(payload, ensure_ascii=True) + "\n")
+    sys.stdout.flush()
+
+
+def _version_text(info):
+    """``major.minor.micro`` of a ``sys.version_info``-like tuple."""
+    return "%d.%d.%d" % (info[0], info[1], info[2])
+
+
+if sys.version_info[:2] < MIN_VERSION:
+    _emit({"ok": False, "reason": "too_old", "version": _version_text(sys.version_info)})
+    sys.exit(0)
+
+
+import os  # noqa: E402  (after the version gate on purpose)
+import platform  # noqa: E402
+import site  # noqa: E402
+import sysconfig  # noqa: E402
+
+# ---------------------------------------------------------------------------------------------
+# Small readers. Every one of them tolerates missing files and bad encodings.
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_text(path):
+    """The file's text decoded as UTF-8 (bad bytes replaced), or None if unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None
+
+
+def _read_headers(path, wanted):
+    """Read RFC 822 style headers (METADATA / PKG-INFO) up to the first blank line.
+
+    Returns ``{lower-cased name: value}`` for the names in ``wanted`` (first occurrence wins),
+    or None if the file cannot be read. Continuation lines are joined; the body (often a long
+    description) is never read.
+    """
+    found = {}
+    last = None
+    try:
+        with open(path, "rb") as handle:
+            for raw in handle:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if not line.strip():
+                    break
+                if line[0] in " \t":
+                    if last is not None and last in found:
+                        found[last] = found[last] + " " + line.strip()
+                    continue
+                key, sep, value = line.partition(":")
+                last = None
+                if not sep:
+                    continue
+                key = key.strip().lower()
+                if key in wanted and key not in found:
+                    found[key] = value.strip()
+                    last = key
+    except (OSError, ValueError):
+        return None
+    return found
+
+
+def _read_pyvenv_cfg():
+    """Parse ``pyvenv.cfg`` where ``site.py`` looks for it: next to or above the executable."""
+    exe_dir = os.path.dirname(os.path.abspath(sys.executable))
+    for folder in (exe_dir, os.path.dirname(exe_dir)):
+        candidate = os.path.join(folder, "pyvenv.cfg")
+        if os.path.isfile(candidate):
+            text = _read_text(candidate)
+            if text is None:
+                return {}
+            config = {}
+            for line in text.splitlines():
+                if "=" in line:
+                    key, _, value = line.partition("=")
+                    config[key.strip().lower()] = value.strip()
+            return config
+    return {}
+
+
+def _existing_unique(paths, exclude=()):
+    """Existing folders from ``paths``, first occurrence kept, none of ``exclude``.
+
+    Folders are compared by their real path: a venv's ``lib64`` is a symlink to ``lib``, and
+    where ``sys.platlibdir`` is ``lib64`` (Fedora, RHEL) purelib and platlib name one folder.
+    """
+    seen = set(os.path.normcase(os.path.realpath(p)) for p in exclude)
+    result = []
+    for path in paths:
+        if not path:
+            continue
+        key = os.path.normcase(os.path.realpath(path))
+        if key in seen or not os.path.isdir(path):
+            continue
+        seen.add(key)
+        result.append(os.path.abspath(path))
+    return result
+
+
+def _sysconfig_site_dirs(config_vars=None):
+    """purelib and platlib of the default install scheme (optionally for another base)."""
+    if config_vars is None:
+        paths = sysconfig.get_paths()
+    else:
+        paths = sysconfig.get_paths(vars=config_vars)
+    return [paths.get("purelib"), paths.get("platlib")]
+
+
+def _getsitepackages():
+    """``site.getsitepackages()``: distributions patch it (Debian's ``dist-packages``)."""
+    getter = getattr(site, "getsitepackages", None)
+    if getter is None:
+        return []
+    try:
+        return list(getter())
+    except Exception:  # a vendor-patched site.py must not kill the probe
+        return []
+
+
+def _site_dirs(in_venv, system_site):
+    """The environment's own site folders and the base interpreter's visible ones.
+
+    sysconfig gives the install scheme; ``site.getsitepackages()`` adds folders a distribution
+    patched in (``/usr/lib/python3/dist-packages`` on Debian), which are on ``sys.path`` too.
+    In a venv, the extra folders from ``site`` belong to the base interpreter.
+    """
+    own = _existing_unique(_sysconfig_site_dirs())
+    from_site = _getsitepackages()
+    if not in_venv:
+        return own + _existing_unique(from_site, exclude=own), []
+    if not system_site:
+        return own, []
+    base = _sysconfig_site_dirs({"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
+    return own, _existing_unique(base + from_site, exclude=own)
+
+
+def _user_site(in_venv, system_site):
+    """``(USER_SITE, enabled)`` as a normal start-up (without ``-I``) would decide them."""
+    try:
+        user_site = site.getusersitepackages()
+    except Exception:  # some platforms have no user site at all
+        user_site = None
+    if in_venv and not system_site:
+        return user_site, False
+    if os.environ.get("PYTHONNOUSERSITE"):
+        return user_site, False
+    if hasattr(os, "getuid") and hasattr(os, "geteuid"):
+        if os.getuid() != os.geteuid() or os.getgid() != os.getegid():
+            return user_site, False
+    return user_site, user_site is not None
+
+
+def _format_full_version(info):
+    """PEP 508 ``implementation_version``: ``3.13.0`` or ``3.13.0rc1``."""
+    version = _version_text(info)
+    if info.releaselevel != "final":
+        version = version + info.releaselevel[0] + str(info.serial)
+    return version
+
+
+def _marker_env():
+    """The PEP 508 marker environment, the same keys as packaging's default_environment()."""
+    return {
+        "implementation_name": sys.implementation.name,
+        "implementation_version": _format_full_version(sys.implementation.version),
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "platform_python_implementation": platform.python_implementation(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Distributions
+# ---------------------------------------------------------------------------------------------
+
+
+def _name_version_from_folder(entry, suffix):
+    """``foo_bar-1.2.dist-info`` -> ``("foo_bar", "1.2")``; missing parts are ``""``."""
+    stem = entry[: -len(suffix)]
+    parts = stem.split("-")
+    return parts[0], (parts[1] if len(parts) > 1 else "")
+
+
+def _read_direct_url(path):
+    """Parsed ``direct_url.json`` (PEP 610), ``{"_error": ...}`` if broken, None if absent."""
+    if not os.path.isfile(path):
+        return None
+    text = _read_text(path)
+    if text is None:
+        return {"_error": "direct_url.json could not be read"}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return {"_error": "direct_url.json is not valid JSON: %s" % (exc,)}
+    if not isinstance(data, dict):
+        return {"_error": "direct_url.json is not a JSON object"}
+    return data
+
+
+def _dist_facts(site_dir, entry):
+    """DistFacts fields for one ``*.dist-info`` / ``*.egg-info`` entry, or None if not one."""
+    path = os.path.join(site_dir, entry)
+    if entry.endswith(".dist-info") and os.path.isdir(path):
+        kind, suffix, metadata = "dist-info", ".dist-info", os.path.join(path, "METADATA")
+    elif entry.endswith(".egg-info"):
+        kind, suffix = "egg-info", ".egg-info"
+        metadata = os.path.join(path, "PKG-INFO") if os.path.isdir(path) else path
+    else:
+        return None
+    headers = _read_headers(metadata, ("name", "version")) or {}
+    folder_name, folder_version = _name_version_from_folder(entry, suffix)
+    facts = {
+        "name": headers.get("name") or folder_name,
+        "version": headers.get("version") or folder_version,
+        "path": path,
+        "site": site_dir,
+        "kind": kind,
+        "installer": None,
+        "direct_url": None,
+        "requested": False,
+    }
+    if os.path.isdir(path):
+        installer = _read_text(os.path.join(path, "INSTALLER"))
+        facts["installer"] = None if installer is None else installer.strip()
+        facts["direct_url"] = _read_direct_url(os.path.join(path, "direct_url.json"))
+        facts["requested"] = os.path.exists(os.path.join(path, "REQUESTED"))
+    return facts
+
+
+def _distributions(site_dirs):
+    """Every distribution in ``site_dirs``, in folder order, then by entry name."""
+    result = []
+    for site_dir in site_dirs:
+        try:
+            entries = sorted(os.listdir(site_dir))
+        except OSError:
+            continue
+        for entry in entries:
+            facts = _dist_facts(site_dir, entry)
+            if facts is not None:
+                result.append(facts)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def collect():
+    """All the facts, as a JSON-ready dict (the ``InterpreterFacts`` fields plus a header)."""
+    pyvenv_cfg = _read_pyvenv_cfg()
+    in_venv = sys.prefix != sys.base_prefix
+    system_site = pyvenv_cfg.get("include-system-site-packages", "").lower() == "true"
+    site_packages, system_site_packages = _site_dirs(in_venv, system_site)
+    user_site, user_site_enabled = _user_site(in_venv, system_site)
+    return {
+        "ok": True,
+        "probe_version": PROBE_VERSION,
+        "executable": sys.executable,
+        "version": _version_text(sys.version_info),
+        "release_level": sys.version_info.releaselevel,
+        "implementation": sys.implementation.name,
+        "prefix": sys.prefix,
+        "base_prefix": sys.base_prefix,
+        "in_venv": in_venv,
+        "pyvenv_cfg": pyvenv_cfg,
+        "site_packages": site_packages,
+        "system_site_packages": system_site_packages,
+        "user_site": user_site,
+        "user_site_enabled": user_site_enabled,
+        "marker_env": _marker_env(),
+        "distributions": _distributions(site_packages + system_site_packages),
+        "path": list(sys.path),
+    }
+
+
+if __name__ == "__main__":
+    _emit(collect())
