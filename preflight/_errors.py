@@ -46,3 +46,8 @@ class LockError(PreflightError, ValueError):
 
 class UsageError(PreflightError):
     """A command-line argument is wrong (a path that does not exist, say)."""
+
+
+def format_error(exc: PreflightError) -> str:
+    """The one way an error reaches a person: ``error: ...`` and, if any, ``hint: ...``."""
+    return f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else "")

@@ -44,5 +44,7 @@ def test_running_the_noxfile_hands_over_to_nox() -> None:
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
-    assert "preflight-3.12 -> Build a fresh Python 3.12 env from its lock" in done.stdout
+    assert (
+        "preflight-3.12 [preflight] -> Build a fresh Python 3.12 env from its lock" in done.stdout
+    )
     assert "bootstrap: installing" not in done.stderr  # this interpreter's nox was enough

@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
+from preflight._checks.result import CheckResult, Status
+from preflight._errors import UsageError
 from preflight._interpreters.discovery import Found
 from preflight._interpreters.resolve import resolve
 from preflight._ops import matrix
 from preflight._ops.matrix import Outcome
+from preflight._report.model import Report
 
 FOUND = [
     Found(Path("/py/3.11.7/bin/python3"), Version("3.11.7"), "pyenv"),
@@ -85,9 +88,9 @@ def test_uv_is_chosen_when_on_path_and_virtualenv_otherwise(tmp_path: Path) -> N
 
 
 def test_forcing_a_backend_that_is_missing_or_unknown_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="uv is not on PATH"):
+    with pytest.raises(UsageError, match="uv is not on PATH"):
         matrix.choose_backend({"PATH": str(tmp_path), "PREFLIGHT_BACKEND": "uv"})
-    with pytest.raises(ValueError, match="expected 'uv' or 'virtualenv'"):
+    with pytest.raises(UsageError, match="expected 'uv' or 'virtualenv'"):
         matrix.choose_backend({"PATH": "", "PREFLIGHT_BACKEND": "conda"})
 
 
@@ -117,17 +120,25 @@ def test_install_env_drops_settings_that_weaken_the_install() -> None:
 # --- outcomes and summary ----------------------------------------------------------------
 
 
-REPORT = {
-    "status": "NOT_READY",
-    "overall_status": "FAILED",
-    "interpreter": {"version": "3.12.1"},
-    "checks": {
-        "python_version": {"status": "pass"},
-        "lock_sync": {"status": "fail"},
-        "integrity": {"status": "fail"},
-        "environment_config": {"status": "warn"},
-    },
-}
+def _result(check_id: str, status: Status) -> CheckResult:
+    return CheckResult(check_id, check_id, status, f"{check_id}: {status.label}")
+
+
+REPORT = Report(
+    timestamp="2026-12-01T12:00:00Z",
+    interpreter={"path": "/env/bin/python", "version": "3.12.1"},
+    python_status="primary",
+    checks=(
+        _result("python_version", Status.PASS),
+        _result("lock_sync", Status.FAIL),
+        _result("integrity", Status.FAIL),
+        _result("environment_config", Status.WARN),
+    ),
+    duration_s=1.0,
+    project="/p",
+    lock="/p/requirements/py3.12.txt",
+    tool_version="0",
+)
 
 
 def test_outcome_from_a_report() -> None:

@@ -1,8 +1,8 @@
-"""The real noxfile, run by real nox, on a project of tiny wheels: preflight and relock.
+"""The adopter's noxfile, run by real nox, on a project of tiny wheels: preflight and relock.
 
-Each test copies this repository's ``noxfile.py`` into a project folder of its own (a policy
-over the tiny wheels of ``conftest.wheels``, and locks of them), and runs
-``python -m nox -f <project>/noxfile.py -s ...`` as a user would. pip and uv read only the
+Each test copies the noxfile of README's "Adopting preflight" section, verbatim, into a project
+folder of its own (a policy over the tiny wheels of ``conftest.wheels``, and locks of them), and
+runs ``python -m nox -f <project>/noxfile.py -s ...`` as a user would. pip and uv read only the
 local wheelhouse (``--no-index`` through their environment variables): no network.
 
 Relock needs pip-tools inside a venv of each interpreter; the ``tests`` session downloads its
@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -72,13 +73,28 @@ def run_nox(
     )
 
 
+def adopter_noxfile() -> str:
+    """The first ``python`` block of README's "Adopting preflight" section, as it stands."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Adopting preflight\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    return textwrap.dedent(block)
+
+
+def test_the_adopter_noxfile_is_whole_and_names_this_distribution() -> None:
+    text = adopter_noxfile()
+    compile(text, "noxfile.py", "exec")
+    assert '"preflight-env"' in text.split("# ///", 2)[1]  # the PEP 723 block names it
+    assert "preflight.nox.register()" in text
+
+
 @pytest.fixture
 def nox_project(make_project: Callable[..., Path]) -> Callable[..., Path]:
-    """A project with this repository's noxfile."""
+    """A project with README's adopter noxfile, copied verbatim."""
 
     def make(**kwargs: object) -> Path:
         folder = make_project(**kwargs)
-        shutil.copy(ROOT / "noxfile.py", folder / "noxfile.py")
+        (folder / "noxfile.py").write_text(adopter_noxfile(), encoding="utf-8")
         return folder
 
     return make
@@ -139,16 +155,108 @@ def test_clean_matrix_ready_on_312_and_a_clear_skip_for_the_missing_pin(
     assert "matrix: INCOMPLETE" in output  # the table on the terminal
 
 
-def test_a_missing_interpreter_is_an_error_on_ci(
-    nox_project: Callable[..., Path], wheels: Wheels, interpreters: list[Found]
+@pytest.mark.parametrize(
+    "case",
+    [
+        ({"CI": "true"}, [], "failed"),  # nox's default on CI
+        ({}, ["--error-on-missing-interpreters"], "failed"),
+        ({"CI": "true"}, ["--no-error-on-missing-interpreters"], "skipped"),
+        ({}, [], "skipped"),
+    ],
+    ids=["CI", "flag", "CI-but-no-flag", "local"],
+)
+def test_a_missing_interpreter_follows_nox_error_on_missing_interpreters(
+    nox_project: Callable[..., Path],
+    wheels: Wheels,
+    interpreters: list[Found],
+    case: tuple[dict[str, str], list[str], str],
 ) -> None:
+    env, flags, state = case
     missing_pin(interpreters)
     project = nox_project()
-    done = run_nox(project, wheels, "-s", f"preflight-{PINNED_FALLBACK}", env={"CI": "true"})
+    done = run_nox(project, wheels, *flags, "-s", f"preflight-{PINNED_FALLBACK}", env=env)
+    output = done.stdout + done.stderr
+    assert done.returncode == (1 if state == "failed" else 0), output
+    session = f"Session preflight-{PINNED_FALLBACK}"
+    assert f"{session} {state}: Python {PINNED_FALLBACK} was not found" in output
+    rows = {row["spec"]: row for row in summary(project)["interpreters"]}  # type: ignore[attr-defined]
+    assert rows[PINNED_FALLBACK]["verdict"] == "NOT_CHECKED"
+    assert summary(project)["matrix"] == "INCOMPLETE"
+
+
+def _break_backend(project: Path) -> tuple[list[str], dict[str, str]]:
+    return [], {"PREFLIGHT_BACKEND": "conda"}
+
+
+def _break_options(project: Path) -> tuple[list[str], dict[str, str]]:
+    return ["--", "--no-such-option"], {}
+
+
+def _break_env(project: Path) -> tuple[list[str], dict[str, str]]:
+    # A file where the session's folder goes: the new environment cannot be created.
+    (project / ".nox").mkdir()
+    (project / ".nox" / "preflight-3.12").write_text("in the way\n")
+    return [], {"PREFLIGHT_BACKEND": "virtualenv"}
+
+
+def _break_install(project: Path) -> tuple[list[str], dict[str, str]]:
+    lock = project / "requirements" / "py3.12.txt"
+    lock.write_text(lock.read_text().replace("--hash=sha256:", "--hash=sha256:0", 1))
+    return [], {"PREFLIGHT_BACKEND": "virtualenv"}
+
+
+def _break_report(project: Path) -> tuple[list[str], dict[str, str]]:
+    # A folder where the report goes: the check runs, its report cannot be written.
+    (project / "reports" / "preflight-3.12" / "runtime_verification_results.json").mkdir(
+        parents=True
+    )
+    return [], {"PREFLIGHT_BACKEND": "virtualenv"}
+
+
+@pytest.mark.parametrize(
+    ("breaker", "message"),
+    [
+        (_break_options, "options failed"),
+        (_break_backend, "backend failed: PREFLIGHT_BACKEND='conda'"),
+        (_break_env, "venv failed"),
+        (_break_install, "install failed"),
+        (_break_report, "check failed: cannot write the report"),
+    ],
+    ids=["options", "backend", "venv", "install", "report"],
+)
+def test_a_session_that_fails_at_any_step_is_an_error_in_the_matrix(
+    nox_project: Callable[..., Path],
+    wheels: Wheels,
+    python312: Path,
+    breaker: Callable[[Path], tuple[list[str], dict[str, str]]],
+    message: str,
+) -> None:
+    project = nox_project(pythons=["3.12"])
+    args, env = breaker(project)
+    done = run_nox(project, wheels, "-s", "preflight", *args, env=env)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
-    assert f"Session preflight-{PINNED_FALLBACK} aborted" in output
-    assert f"Python {PINNED_FALLBACK} was not found" in output
+    assert "Traceback" not in output
+    data = summary(project)
+    row = data["interpreters"][0]  # type: ignore[index]
+    assert row["verdict"] == "ERROR", row
+    assert row["message"].startswith(message), row
+    assert data["matrix"] == "NOT_READY"
+    assert "matrix: NOT_READY" in output
+
+
+def test_a_queued_session_that_never_ran_is_an_error(
+    nox_project: Callable[..., Path], wheels: Wheels, python312: Path
+) -> None:
+    # -x: nox stops at the first failure, so the second interpreter's session never runs.
+    project = nox_project(pythons=["3.12", "3.13"])
+    _break_install(project)
+    env = {"PREFLIGHT_BACKEND": "virtualenv"}
+    done = run_nox(project, wheels, "-x", "-s", "preflight", env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    outcome = json.loads((project / "reports" / "preflight-3.13" / "outcome.json").read_text())
+    assert outcome["verdict"] == "ERROR"
+    assert outcome["message"] == "queued, but the session did not run"
 
 
 def test_a_tampered_lock_fails_the_install(

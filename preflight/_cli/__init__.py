@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import NoReturn
 
-from preflight._errors import PreflightError, UsageError
+from preflight._errors import PreflightError, UsageError, format_error
 from preflight._report.model import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from preflight._version import __version__
 
@@ -140,7 +140,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(exc: PreflightError) -> int:
-    print(f"error: {exc.message}", file=sys.stderr)
-    if exc.hint:
-        print(f"hint: {exc.hint}", file=sys.stderr)
+    print(format_error(exc), file=sys.stderr)
     return EXIT_USAGE

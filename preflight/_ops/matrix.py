@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from preflight._atomic import write_atomic
+from preflight._checks.result import Status
+from preflight._errors import UsageError
+from preflight._report.model import Report
 
 __all__ = [
     "Backend",
@@ -77,12 +80,16 @@ def choose_backend(env: Mapping[str, str] | None = None) -> Backend:
         return Backend("virtualenv", None, f"{BACKEND_VARIABLE}=virtualenv")
     if forced == "uv":
         if uv is None:
-            raise ValueError(
-                f"{BACKEND_VARIABLE}=uv, but uv is not on PATH; install uv or unset it"
+            raise UsageError(
+                f"{BACKEND_VARIABLE}=uv, but uv is not on PATH",
+                hint=f"install uv, or unset {BACKEND_VARIABLE}",
             )
         return Backend("uv", uv, f"{BACKEND_VARIABLE}=uv")
     if forced:
-        raise ValueError(f"{BACKEND_VARIABLE}={forced!r}: expected 'uv' or 'virtualenv'")
+        raise UsageError(
+            f"{BACKEND_VARIABLE}={forced!r}: expected 'uv' or 'virtualenv'",
+            hint=f"set {BACKEND_VARIABLE} to uv or virtualenv, or unset it",
+        )
     if uv is not None:
         return Backend("uv", uv, f"found {uv}")
     return Backend("virtualenv", None, "uv not found on PATH; virtualenv + pip")
@@ -183,15 +190,14 @@ class Outcome:
     timings: dict[str, float] = field(default_factory=dict)  # venv, install, check
 
     @classmethod
-    def from_report(cls, document: Mapping[str, Any], **fields: Any) -> Outcome:
-        """An outcome from a JSON report of ``preflight check``, plus the session's fields."""
-        checks = document.get("checks", {})
+    def from_report(cls, checked: Report, **fields: Any) -> Outcome:
+        """An outcome from the check's :class:`Report`, plus the session's fields."""
         return cls(
-            verdict=str(document.get("status")),
-            overall=str(document.get("overall_status")),
-            python=document.get("interpreter", {}).get("version"),
-            failed=tuple(k for k, c in checks.items() if c.get("status") == "fail"),
-            warned=tuple(k for k, c in checks.items() if c.get("status") == "warn"),
+            verdict=checked.status.value,
+            overall=checked.overall_status.value,
+            python=checked.interpreter.get("version"),
+            failed=tuple(c.id for c in checked.checks if c.status is Status.FAIL),
+            warned=tuple(c.id for c in checked.checks if c.status is Status.WARN),
             **fields,
         )
 

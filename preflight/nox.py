@@ -1,0 +1,445 @@
+"""nox sessions for preflight, to import in a noxfile: one call registers them from the policy.
+
+    import nox
+    import preflight.nox
+
+    preflight.nox.register()
+
+registers, from ``[tool.preflight] pythons`` of the project beside the noxfile:
+
+* ``preflight-<spec>`` for each interpreter (tagged ``preflight``: ``nox -t preflight``):
+  a fresh environment from that interpreter's lock, hash-checked, started once, then judged;
+* ``preflight``: all of them, then the matrix summary;
+* ``preflight_summary``: the matrix table, ``reports/summary.json`` and the GitHub step summary;
+* ``relock``: every lock compiled again with pip-tools, replaced only when it changed.
+
+A missing interpreter is nox's own "interpreter not found": skipped, or an error with
+``--error-on-missing-interpreters`` (nox's default on CI). For sessions of one's own, the
+building blocks are public too: :func:`policy`, :func:`find_python`, :func:`build_env`,
+:func:`check_env`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+import nox
+from nox.virtualenv import InterpreterNotFound
+
+from preflight._engine import SKIPPABLE, check
+from preflight._errors import PreflightError, format_error
+from preflight._facts.context import Remedies
+from preflight._interpreters.discovery import Found, find_interpreters
+from preflight._interpreters.resolve import Resolution, resolve
+from preflight._ops import matrix
+from preflight._policy.policy import Policy, load_policy
+from preflight._render.report import github_annotations, summary_lines, write_reports
+from preflight._report.model import Report
+
+__all__ = [
+    "MissingInterpreter",
+    "Registered",
+    "build_env",
+    "check_env",
+    "create_env",
+    "find_python",
+    "first_start",
+    "install_lock",
+    "policy",
+    "register",
+]
+
+TAG = "preflight"
+REPORT_DIR = "reports"
+_RUN_VARIABLE = "PREFLIGHT_NOX_RUN"  # one id per nox run: the summary shows what it checked
+
+
+class MissingInterpreter(InterpreterNotFound):
+    """nox's own "interpreter not found", with preflight's message: what was searched, the
+    nearest release found, how to install the exact one. nox decides skip or error."""
+
+    def __init__(self, resolution: Resolution) -> None:
+        OSError.__init__(self, resolution.message)
+        self.interpreter = resolution.spec
+        self.resolution = resolution
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The names of the sessions :func:`register` added."""
+
+    interpreters: tuple[str, ...]  # preflight-3.12, preflight-3.11.13
+    matrix: str  # preflight
+    summary: str  # preflight_summary
+    relock: str | None  # relock
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------------
+
+
+def policy(project: str | os.PathLike[str] = ".") -> Policy:
+    """The policy of ``project`` (the noxfile's folder, where nox runs); a bad one is one clear
+    ``error:`` / ``hint:`` message that ends nox, not a traceback."""
+    try:
+        return load_policy(Path(project).resolve())
+    except PreflightError as exc:
+        raise SystemExit(format_error(exc)) from None
+
+
+_FOUND: list[Found] = []
+
+
+def _interpreters() -> Sequence[Found]:
+    """Every interpreter on PATH and in pyenv / uv / asdf / mise folders, searched once."""
+    if not _FOUND:
+        _FOUND.extend(find_interpreters())
+    return _FOUND
+
+
+def find_python(session: nox.Session, spec: str, *, allow_substitute: bool = False) -> Resolution:
+    """The interpreter for ``spec``, or :class:`MissingInterpreter` (nox skips or fails)."""
+    found = resolve(spec, _interpreters(), allow_substitute=allow_substitute)
+    if not found.ok:
+        raise MissingInterpreter(found)
+    session.log(found.message)
+    return found
+
+
+def build_env(
+    session: nox.Session,
+    interpreter: str | os.PathLike[str],
+    lock: Path,
+    target: Path,
+    *,
+    backend: matrix.Backend | None = None,
+) -> Path:
+    """A fresh environment at ``target`` holding exactly ``lock``; returns its python.
+
+    ``backend``: uv when it is on PATH, else virtualenv + pip (``PREFLIGHT_BACKEND`` forces
+    one). The install requires hashes and resolves nothing.
+    """
+    backend = backend or matrix.choose_backend()
+    python = create_env(session, interpreter, target, backend=backend)
+    install_lock(session, python, lock, backend=backend)
+    return python
+
+
+def create_env(
+    session: nox.Session,
+    interpreter: str | os.PathLike[str],
+    target: Path,
+    *,
+    backend: matrix.Backend,
+) -> Path:
+    """A new, empty environment at ``target`` (whatever was there is removed); its python."""
+    session.log(backend.describe())
+    shutil.rmtree(target, ignore_errors=True)  # fresh, every time
+    session.run(
+        *matrix.venv_command(backend, sys.executable, os.fspath(interpreter), target),
+        external=True,
+    )
+    return target / "bin" / "python"
+
+
+def install_lock(
+    session: nox.Session, python: Path, lock: Path, *, backend: matrix.Backend
+) -> None:
+    """Install exactly ``lock`` into ``python``'s environment: hashes required, no resolving;
+    pip / uv settings that would weaken that are dropped from the install's environment."""
+    session.run(
+        *matrix.install_command(backend, python, lock),
+        env=matrix.install_env(),
+        include_outer_env=False,
+        external=True,
+    )
+
+
+def check_env(
+    session: nox.Session,
+    python: Path,
+    *,
+    project: Policy,
+    lock: Path | None = None,
+    skip: Sequence[str] = (),
+    substitute_for: str | None = None,
+    timeout: float = 30.0,
+    report_dir: Path | None = None,
+) -> Report:
+    """Judge ``python``'s environment here, in nox's process (the judge stays outside the env).
+
+    The report and the log go to ``report_dir`` (default ``reports/<session>``); the summary
+    to the terminal, and findings as annotations on GitHub Actions. Remedies name the nox
+    sessions. A problem with the arguments (an unknown check, say) is ``session.error``.
+    """
+    folder = report_dir or project.project_dir / REPORT_DIR / session.name
+    started = datetime.now().astimezone()
+    try:
+        with _sigterm_unwinds():
+            report = check(
+                python,
+                project=project,
+                lock=lock,
+                skip=skip,
+                substitute_for=substitute_for,
+                timeout=timeout,
+                remedies=Remedies(
+                    fresh_env=f"run `nox -s {TAG}` for a fresh environment",
+                    relock="run `nox -s relock`",
+                ),
+            )
+        json_path, _ = write_reports(report, folder, started=started)
+    except PreflightError as exc:
+        session.error(format_error(exc))
+    except OSError as exc:
+        session.error(f"cannot write the report into {folder}: {exc.strerror or exc}")
+    for line in summary_lines(report):
+        print(line, file=sys.stderr)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in github_annotations(report):
+            print(line, file=sys.stderr)
+    session.log(f"report: {json_path}")
+    return report
+
+
+class _Terminated(BaseException):
+    pass
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM during the check unwinds like Ctrl-C (the probe's and the suite's process groups
+    are killed on the way out), then nox gets the signal as if it had never been caught."""
+
+    def unwind(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, unwind)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, previous)
+        signal.raise_signal(signal.SIGTERM)
+        raise  # a handler that returned: end the session all the same
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ---------------------------------------------------------------------------------------------
+# The sessions
+# ---------------------------------------------------------------------------------------------
+
+
+def _session_options(posargs: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"nox -s {TAG} --", add_help=False, exit_on_error=False)
+    parser.add_argument(
+        "--allow-substitute",
+        action="store_true",
+        default=os.environ.get("PREFLIGHT_ALLOW_SUBSTITUTE") == "1",
+    )
+    parser.add_argument("--skip", action="append", default=[], choices=SKIPPABLE)
+    parser.add_argument("--timeout", type=float, default=30.0)
+    return parser.parse_args(list(posargs))
+
+
+class _Matrix:
+    """The sessions of one policy, and where their outcomes go."""
+
+    def __init__(self, policy: Policy, run_id: str) -> None:
+        self.policy = policy
+        self.run_id = run_id
+        self.reports = policy.project_dir / REPORT_DIR
+        self.specs = tuple(str(spec) for spec in policy.pythons)
+
+    def session_name(self, spec: str) -> str:
+        return f"{TAG}-{spec}"
+
+    def write(
+        self,
+        spec: str,
+        verdict: str,
+        message: str,
+        *,
+        seconds: float = 0.0,
+        timings: dict[str, float] | None = None,
+    ) -> None:
+        name = self.session_name(spec)
+        outcome = matrix.Outcome(
+            name, spec, self.run_id, verdict, message=message, seconds=seconds,
+            timings=dict(timings or {}),
+        )  # fmt: skip
+        matrix.write_outcome(self.reports / name, outcome)
+
+    def queue(self, session: nox.Session) -> None:
+        # Asked for, so counted: until its session says more, each is an ERROR that never ran.
+        for spec in self.specs:
+            self.write(spec, matrix.ERROR, "queued, but the session did not run")
+            session.notify(self.session_name(spec), session.posargs)
+        session.notify(f"{TAG}_summary")
+
+    def check_one(self, session: nox.Session, spec: str) -> None:
+        # Pessimistic first: whatever fails from here on, the summary says ERROR, not READY.
+        self.write(spec, matrix.ERROR, "started, but did not finish")
+        session.notify(f"{TAG}_summary")
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        step, begun = "options", started
+
+        def timed(name: str) -> None:
+            nonlocal step, begun
+            if step not in ("options", "interpreter", "backend"):
+                timings[step] = round(time.perf_counter() - begun, 2)
+            step, begun = name, time.perf_counter()
+
+        try:
+            try:
+                options = _session_options(session.posargs)
+            except (argparse.ArgumentError, SystemExit) as exc:
+                session.error(f"{TAG}: bad arguments {session.posargs}: {exc}")
+            timed("interpreter")
+            try:
+                found = find_python(session, spec, allow_substitute=options.allow_substitute)
+            except MissingInterpreter as exc:
+                self.write(spec, matrix.NOT_CHECKED, exc.resolution.short)
+                raise
+            assert found.found is not None
+            lock = self.policy.lock_path(str(found.found.version))
+            target = self.policy.project_dir / ".nox" / session.name / "env"
+            timed("backend")
+            backend = matrix.choose_backend()
+            timed("venv")
+            python = create_env(session, found.found.path, target, backend=backend)
+            timed("install")
+            install_lock(session, python, lock, backend=backend)
+            timed("first start")
+            first_start(session, python, self.policy)
+            timed("check")
+            report = check_env(
+                session,
+                python,
+                project=self.policy,
+                lock=lock,
+                skip=options.skip,
+                substitute_for=spec if found.substitute else None,
+                timeout=options.timeout,
+            )
+            timed("done")
+        except MissingInterpreter:
+            raise
+        except BaseException as exc:
+            self.write(
+                spec, matrix.ERROR, f"{step} failed" + _why(exc),
+                seconds=round(time.perf_counter() - started, 2), timings=timings,
+            )  # fmt: skip
+            if isinstance(exc, PreflightError):
+                session.error(format_error(exc))
+            raise
+        outcome = matrix.Outcome.from_report(
+            report,
+            session=session.name,
+            spec=spec,
+            run_id=self.run_id,
+            interpreter=str(found.found.path),
+            substitute=found.substitute,
+            seconds=round(time.perf_counter() - started, 2),
+            backend=backend.name,
+            report=str(self.reports / session.name / "runtime_verification_results.json"),
+            message=found.message if found.substitute else "",
+            timings=timings,
+        )
+        matrix.write_outcome(self.reports / session.name, outcome)
+        if outcome.verdict == "NOT_READY":
+            session.error(f"{spec}: NOT_READY; failed checks: {', '.join(outcome.failed)}")
+
+    def summary(self, session: nox.Session) -> None:
+        sessions = [(self.session_name(spec), spec) for spec in self.specs]
+        outcomes = matrix.read_outcomes(self.reports, sessions, self.run_id)
+        print(matrix.summary_table(outcomes), file=sys.stderr)
+        matrix.write_summary(
+            self.reports, outcomes, step_summary=os.environ.get("GITHUB_STEP_SUMMARY")
+        )
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, nox.command.CommandFailed):
+        return ""  # nox has said what the command printed
+    if isinstance(exc, PreflightError):
+        return f": {exc.message}"
+    if isinstance(exc, KeyboardInterrupt):
+        return ": interrupted"
+    text = str(exc).strip().splitlines()
+    return f": {text[0]}" if text else f": {type(exc).__name__}"
+
+
+def first_start(session: nox.Session, python: Path, policy: Policy) -> None:
+    """The application's first start in the new environment: import what the policy's
+    requirements provide once, writing their bytecode (one process per core)."""
+    session.run(*matrix.warm_command(python, policy.import_names()), external=True)
+
+
+def register(project: str | os.PathLike[str] = ".", *, relock: bool = True) -> Registered:
+    """Register the sessions of ``project``'s policy with nox (call it once, in the noxfile)."""
+    loaded = policy(project)
+    run = _Matrix(loaded, os.environ.setdefault(_RUN_VARIABLE, uuid.uuid4().hex))
+    names = []
+    for spec in run.specs:
+        names.append(_register_one(run, spec))
+
+    def preflight(session: nox.Session) -> None:
+        run.queue(session)
+
+    preflight.__doc__ = (
+        f"Check every interpreter of the policy ({', '.join(run.specs)}), then the matrix. "
+        "Arguments after -- go to each: --allow-substitute, --skip CHECK, --timeout SECONDS."
+    )
+    nox.session(name=TAG, venv_backend="none")(preflight)
+
+    def preflight_summary(session: nox.Session) -> None:
+        run.summary(session)
+
+    preflight_summary.__doc__ = f"The matrix table of this `nox -s {TAG}` (runs after it)."
+    nox.session(name=f"{TAG}_summary", venv_backend="none")(preflight_summary)
+
+    if relock:
+        project_dir = loaded.project_dir
+
+        def relock_session(session: nox.Session) -> None:
+            session.run(
+                sys.executable, "-m", "preflight", "relock", "--project", str(project_dir),
+                *session.posargs, external=True,
+            )  # fmt: skip
+
+        relock_session.__doc__ = (
+            "Compile every interpreter's lock again with pip-tools, with hashes, never losing "
+            "one; `-- --check` fails with a diff when a lock is out of date."
+        )
+        nox.session(name="relock", venv_backend="none")(relock_session)
+    return Registered(tuple(names), TAG, f"{TAG}_summary", "relock" if relock else None)
+
+
+def _register_one(run: _Matrix, spec: str) -> str:
+    name = run.session_name(spec)
+
+    def check_one(session: nox.Session) -> None:
+        run.check_one(session, spec)
+
+    check_one.__doc__ = f"Build a fresh Python {spec} env from its lock and judge it."
+    nox.session(name=name, venv_backend="none", tags=[TAG])(check_one)
+    return name
