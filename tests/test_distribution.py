@@ -1,0 +1,237 @@
+"""The distribution ``preflight-env``: built, checked and installed as a user gets it.
+
+The wheel and the sdist are built with ``python -m build`` from a clean copy of this checkout
+(its tracked and untracked-but-not-ignored files, as they are on disk): building in place
+would leave ``build/`` and ``*.egg-info`` behind, and would let files that git ignores slip
+into the archives. The build is offline: ``--no-isolation`` uses the setuptools of the test
+environment (the ``test`` extra), and the wheel is built from the sdist, as ``build`` does by
+default, so a file missing from the sdist breaks the wheel too.
+
+Then the wheel is installed, not editable, into a fresh venv and run from there: the probes
+are found through ``importlib.resources`` in site-packages, never in this checkout.
+``packaging``'s wheel comes from the wheelhouse the ``tests`` session downloads once
+(``PREFLIGHT_TEST_WHEELHOUSE``); the tests use no network.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+
+import pytest
+import wheelhouse
+from conftest import cli_env
+from packaging.version import Version
+
+from preflight._render.report import REPORT_NAME
+from preflight._version import __version__
+
+ROOT = Path(__file__).resolve().parents[1]
+WHEELHOUSE = os.environ.get("PREFLIGHT_TEST_WHEELHOUSE", "")
+DIST_NAME = "preflight-env"
+ARCHIVE_STEM = f"preflight_env-{__version__}"  # the name as wheel and sdist file names spell it
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class Dists:
+    source: Path  # the clean copy they were built from
+    wheel: Path
+    sdist: Path
+
+
+def source_files() -> list[str]:
+    """The checkout's files as git sees them: tracked, plus untracked ones it does not ignore."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip(f"{ROOT} is not a git checkout: the clean copy is made from git's file list")
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    # A tracked file deleted in the working tree is listed but gone: the copy is what is on disk.
+    return [name for name in listed.split("\0") if name and (ROOT / name).is_file()]
+
+
+def clean_copy(dest: Path) -> Path:
+    for name in source_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target, follow_symlinks=False)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
+    root = tmp_path_factory.mktemp("dist")
+    source = clean_copy(root / "source")
+    out = root / "out"
+    wheelhouse.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", out, source], cwd=root
+    )
+    wheels = sorted(out.glob("*.whl"))
+    sdists = sorted(out.glob("*.tar.gz"))
+    assert [w.name for w in wheels] == [f"{ARCHIVE_STEM}-py3-none-any.whl"], wheels
+    assert [s.name for s in sdists] == [f"{ARCHIVE_STEM}.tar.gz"], sdists
+    return Dists(source=source, wheel=wheels[0], sdist=sdists[0])
+
+
+def wheel_metadata(wheel: Path) -> Message:
+    with zipfile.ZipFile(wheel) as archive:
+        text = archive.read(f"{ARCHIVE_STEM}.dist-info/METADATA").decode("utf-8")
+    return email.parser.Parser().parsestr(text)
+
+
+def test_twine_accepts_the_wheel_and_the_sdist(dists: Dists) -> None:
+    done = wheelhouse.run(
+        [sys.executable, "-m", "twine", "check", "--strict", dists.wheel, dists.sdist]
+    )
+    assert done.stdout.count("PASSED") == 2, done.stdout
+
+
+def test_the_wheel_is_preflight_env_with_its_version_and_dependency(dists: Dists) -> None:
+    metadata = wheel_metadata(dists.wheel)
+    assert metadata["Name"] == DIST_NAME
+    assert metadata["Version"] == __version__
+    assert metadata["Requires-Python"] == ">=3.11"
+    assert metadata["License-Expression"] == "MIT"
+    assert metadata["Description-Content-Type"] == "text/markdown"
+    assert metadata.get_payload().startswith("# preflight\n"), "the README is the description"
+    # The test and lint tools are extras: installing preflight pulls in packaging alone.
+    required = metadata.get_all("Requires-Dist") or []
+    assert [r for r in required if "extra ==" not in r] == ["packaging>=24"]
+
+
+def test_the_wheel_holds_every_module_the_probes_and_py_typed(dists: Dists) -> None:
+    with zipfile.ZipFile(dists.wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = archive.read(f"{ARCHIVE_STEM}.dist-info/entry_points.txt").decode()
+    # The probes run as files from the installed package; the API is typed.
+    for name in (
+        "preflight/_probe/interpreter.py",
+        "preflight/_probe/performance.py",
+        "preflight/py.typed",
+        "preflight/_cli/__init__.py",
+    ):
+        assert name in names
+    # Every file of the package in the checkout ships: no subpackage is left out.
+    package = {name for name in source_files() if name.startswith("preflight/")}
+    assert package <= names, sorted(package - names)
+    # ... and nothing else lands in site-packages: no tests, benchmarks or noxfile.
+    own = ("preflight/", f"{ARCHIVE_STEM}.dist-info/")
+    assert sorted(n for n in names if not n.startswith(own)) == []
+    assert "preflight = preflight._cli:main" in entry_points
+
+
+def test_the_sdist_holds_the_package_and_its_readme_but_no_tests(dists: Dists) -> None:
+    with tarfile.open(dists.sdist) as archive:
+        names = {
+            name.removeprefix(f"{ARCHIVE_STEM}/")
+            for name in archive.getnames()
+            if name.startswith(f"{ARCHIVE_STEM}/")
+        }
+    for name in (
+        "PKG-INFO",
+        "pyproject.toml",
+        "README.md",
+        "preflight/_version.py",
+        "preflight/_probe/interpreter.py",
+        "preflight/py.typed",
+    ):
+        assert name in names
+    # tests/ needs the whole checkout (noxfile, workflow, locks): none of it ships half.
+    assert not [n for n in names if n.startswith("tests/")]
+
+
+@pytest.mark.skipif(
+    not WHEELHOUSE, reason="PREFLIGHT_TEST_WHEELHOUSE is not set (nox -s tests sets it)"
+)
+def test_the_installed_wheel_runs_and_judges_its_own_environment(
+    dists: Dists, tmp_path: Path
+) -> None:
+    """Installed from a lock of the wheel and packaging, the tool judges that very venv.
+
+    The lock pins both with their hashes and pip installs it with ``--require-hashes
+    --no-deps``, as the ``preflight`` sessions do; by name from find-links, so pip records no
+    direct URL and ``lock_sync`` sees an install like one from an index.
+    """
+    minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+    # The wheelhouse keeps every version it ever downloaded: take the newest.
+    packaging_wheel = max(
+        Path(WHEELHOUSE).glob("packaging-*.whl"), key=lambda w: Version(w.name.split("-")[1])
+    )
+    project = tmp_path / "project"
+    (project / "requirements").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        "[tool.preflight]\n"
+        f'pythons = ["{minor}"]\n'
+        'requires = ["packaging>=24"]\n'
+        "lock_max_age_days = 90\n"
+        "env_vars = []\n",
+        encoding="utf-8",
+    )
+    lock = wheelhouse.write_lock(
+        project / "requirements" / f"py{minor}.txt", [dists.wheel, packaging_wheel], python=minor
+    )
+    python = wheelhouse.make_venv(sys.executable, tmp_path / "venv", with_pip=False)
+    wheelhouse.pip_install(
+        python,
+        ["--find-links", WHEELHOUSE, "--require-hashes", "--no-deps", "-r", lock],
+        find_links=dists.wheel.parent,
+        own_pip=False,
+    )
+    elsewhere = tmp_path / "elsewhere"  # not the checkout, not the clean copy
+    elsewhere.mkdir()
+
+    def run(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(a) for a in argv],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            env=cli_env(),
+            cwd=elsewhere,
+            timeout=180,
+            check=False,
+        )
+
+    version = run(python.parent / "preflight", "--version")
+    assert (version.returncode, version.stdout.strip()) == (0, f"preflight {__version__}"), version
+
+    where = run(python, "-c", "import preflight; print(preflight.__file__)")
+    assert where.returncode == 0, where.stderr
+    imported = Path(where.stdout.strip())
+    assert imported == wheelhouse.site_packages(python) / "preflight" / "__init__.py"
+    assert not imported.is_relative_to(ROOT)
+    assert not imported.is_relative_to(dists.source)
+
+    reports = tmp_path / "reports"
+    check = run(
+        python.parent / "preflight", "check", "--python", python, "--project", project,
+        "--skip", "performance", "--report-dir", reports,
+    )  # fmt: skip
+    assert check.returncode in (0, 1, 2), check.stderr
+    assert "Traceback" not in check.stderr, check.stderr
+    report = json.loads((reports / REPORT_NAME).read_text(encoding="utf-8"))
+    assert report["exit_code"] == check.returncode
+    assert report["tool"]["version"] == __version__
+    # The interpreter probe ran (found in site-packages) and answered for this venv.
+    assert report["interpreter"]["path"] == str(python)
+    assert report["interpreter"]["version"].startswith(f"{minor}.")
+    statuses = {cid: c["status"] for cid, c in report["checks"].items()}
+    assert statuses["python_version"] == "pass", report["checks"]["python_version"]
+    assert statuses["virtual_environment"] == "pass", report["checks"]["virtual_environment"]
+    # The installed wheel is exactly what the lock pins, and every file matches its RECORD.
+    assert statuses["lock_sync"] == "pass", report["checks"]["lock_sync"]
+    assert statuses["integrity"] == "pass", report["checks"]["integrity"]
