@@ -13,7 +13,8 @@ from preflight._checks import run_checks
 from preflight._checks.environment_config import environment_config
 from preflight._checks.integrity import integrity
 from preflight._checks.interpreter import python_version, virtual_environment
-from preflight._checks.packages import lock_sync, package_dependencies
+from preflight._checks.lock_sync import lock_sync
+from preflight._checks.package_dependencies import package_dependencies
 from preflight._checks.performance import performance
 from preflight._checks.security import file_findings
 from preflight._checks.suite import suite

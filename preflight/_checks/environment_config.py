@@ -100,13 +100,11 @@ def environment_config(ctx: Context) -> CheckResult:
     )
 
 
-CHECKS = (
-    Check(
-        "environment_config",
-        "Environment configuration",
-        "The policy's environment variables are set and agree with the interpreter, "
-        "as does the config file.",
-        ("interpreter",),
-        environment_config,
-    ),
+CHECK = Check(
+    "environment_config",
+    "Environment configuration",
+    "The policy's environment variables are set and agree with the interpreter, "
+    "as does the config file.",
+    ("interpreter",),
+    environment_config,
 )

@@ -56,12 +56,10 @@ def integrity(ctx: Context) -> CheckResult:
     )
 
 
-CHECKS = (
-    Check(
-        "integrity",
-        "Installed files vs RECORD",
-        "Every installed file matches its RECORD hash; no unowned .pth or module in site-packages.",
-        ("interpreter", "integrity"),
-        integrity,
-    ),
+CHECK = Check(
+    "integrity",
+    "Installed files vs RECORD",
+    "Every installed file matches its RECORD hash; no unowned .pth or module in site-packages.",
+    ("interpreter", "integrity"),
+    integrity,
 )

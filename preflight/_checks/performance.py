@@ -89,12 +89,10 @@ def performance(ctx: Context) -> CheckResult:
     return CheckResult.from_findings("performance", title, findings, ok=ok, details=details)
 
 
-CHECKS = (
-    Check(
-        "performance",
-        "Performance baseline",
-        "The required packages import, and import and compute within the policy's thresholds.",
-        ("interpreter", "performance"),
-        performance,
-    ),
+CHECK = Check(
+    "performance",
+    "Performance baseline",
+    "The required packages import, and import and compute within the policy's thresholds.",
+    ("interpreter", "performance"),
+    performance,
 )

@@ -58,12 +58,10 @@ def _finding(facts: SuiteFacts) -> Finding:
     )
 
 
-CHECKS = (
-    Check(
-        "suite",
-        TITLE,
-        "The project's own preflight suite passes inside the environment.",
-        ("interpreter", "suite"),
-        suite,
-    ),
+CHECK = Check(
+    "suite",
+    TITLE,
+    "The project's own preflight suite passes inside the environment.",
+    ("interpreter", "suite"),
+    suite,
 )

@@ -180,12 +180,10 @@ def _human(days: float) -> str:
     return f"{days:.0f} days"
 
 
-CHECKS = (
-    Check(
-        "wheel_status",
-        "Lock and wheel status",
-        "The lock exists, parses, pins every package with == and hashes, and is current.",
-        ("lock",),  # it reports a missing or broken lock itself (its owner)
-        wheel_status,
-    ),
+CHECK = Check(
+    "wheel_status",
+    "Lock and wheel status",
+    "The lock exists, parses, pins every package with == and hashes, and is current.",
+    ("lock",),  # it reports a missing or broken lock itself (its owner)
+    wheel_status,
 )
