@@ -9,7 +9,8 @@ from pathlib import Path
 import factories as f
 import pytest
 
-from preflight._checks import run_checks
+from preflight._checks import BY_ID, run_checks
+from preflight._checks.base import Context
 from preflight._checks.environment_config import environment_config
 from preflight._checks.integrity import integrity
 from preflight._checks.interpreter import python_version, virtual_environment
@@ -20,8 +21,10 @@ from preflight._checks.security import file_findings
 from preflight._checks.suite import suite
 from preflight._checks.wheel_status import wheel_status
 from preflight._errors import LockError
+from preflight._facts.context import NOX_REMEDIES, Remedies
 from preflight._facts.model import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
 from preflight._lock.meta import header_line, inputs_digest
+from preflight._lock.requirements import parse_lock
 from preflight._report.model import Overall, Severity, Status, Verdict, exit_code, overall, verdict
 
 
@@ -523,3 +526,132 @@ def test_a_symlinked_lock_in_a_world_writable_folder(tmp_path: Path) -> None:
     link.symlink_to(target)
     (finding,) = file_findings(link)[0]
     assert f"lies in {shared}, which is world-writable" in finding.message
+
+
+# --- remedies: phrased for the front end in use ------------------------------------------
+
+
+def broken_contexts(tmp: Path) -> dict[str, Context]:
+    """Contexts that, between them, make every check find something that has a remedy."""
+    (tmp / ".smvm_config").write_text("python_version = 3.11.13\nthis line is bad\n")
+    shared = tmp / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    lock_file = shared / "py3.12.txt"
+    lock_file.write_text("numpy==2.2.6\n")
+    lock_file.chmod(0o646)
+    with pytest.raises(LockError) as missing_lock:
+        parse_lock(tmp / "requirements" / "py3.12.txt")
+    pol = f.policy(
+        tmp,
+        requires=["numpy>=1.24.0", "pandas>=2.0.0", "scipy>=1"],
+        env_vars=["SMVM_PYTHON_VERSION", "SMVM_WHEEL_STATUS"],
+        config_file=".smvm_config",
+        suite="tests/runtime",
+    )
+    dists = (
+        f.dist("numpy", "1.23.5", direct_url={"url": "file:///src/numpy", "dir_info": {}}),
+        f.dist("pandas", "banana"),
+        f.dist("requests", "2.32.0"),
+        replace(f.dist("requests", "2.32.0"), path="/other/requests.dist-info"),
+    )
+    bad_lock = f.lock(
+        f.entry("numpy", "2.2.6", 1),
+        f.entry("pandas", None, 3, hashes=()),
+        f.entry("tomli", "2.0.1", 5, url="https://example.invalid/tomli.whl"),
+        preflight={"python": "3.11.7", "compiled": "2020-01-01T00:00:00+00:00", "inputs": "x"},
+        python="3.11.7",
+    )
+    scan = f.integrity(
+        problems=(FileProblem("numpy", "numpy/__init__.py", "modified", "sha256 differs"),),
+        unowned=(UnownedEntry(f"{f.SITE}/evil.pth", "pth"),),
+        without_record=("odd",),
+    )
+    perf = f.performance(
+        imports=(ImportTiming("pandas", 0.1, "ImportError: libstdc++.so.6: cannot open"),),
+        import_seconds=9.0,
+        total_seconds=9.0,
+    )
+    leaky = f.interpreter(system_site_packages=("/usr/lib/python3/site-packages",), dists=dists)
+    no_pytest = suite_facts(1, "/env/bin/python: No module named pytest", summary="")
+    return {
+        "everything": f.context(
+            policy=pol,
+            interpreter=leaky,
+            environ={"SMVM_PYTHON_VERSION": "3.11", "PYTHONPATH": "/src"},
+            lock=bad_lock,
+            lock_path=lock_file,
+            integrity=scan,
+            performance=perf,
+            suite=no_pytest,
+        ),
+        "lock_error": f.context(policy=pol, lock=missing_lock.value),
+        "lock_error_without_hint": f.context(lock=LockError(lock_file, 2, "does not parse")),
+        "suite_failed": f.context(policy=pol, suite=suite_facts(1)),
+        "unsupported_python": f.context(interpreter=f.interpreter("3.13.0")),
+    }
+
+
+def remedies_of(ctx: Context) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for result in run_checks(ctx):
+        found.setdefault(result.id, [])
+        found[result.id] += [x.remedy for x in result.findings if x.remedy]
+    return found
+
+
+def test_default_remedies_name_preflight_and_pip_not_nox(tmp_path: Path) -> None:
+    contexts = broken_contexts(tmp_path)
+    by_context = {name: remedies_of(ctx) for name, ctx in contexts.items()}
+    by_check: dict[str, list[str]] = {}
+    for name, found in by_context.items():
+        assert contexts[name].remedies == Remedies()
+        for check, remedies in found.items():
+            by_check.setdefault(check, []).extend(remedies)
+            assert not [r for r in remedies if "nox" in r], (name, check, remedies)
+    # Not vacuous: every check found something that says what to do.
+    assert set(by_check) == set(BY_ID)
+    assert [c for c, remedies in by_check.items() if not remedies] == []
+    everything = by_context["everything"]
+    fresh = Remedies().fresh(tmp_path / "shared" / "py3.12.txt")
+    assert f"--require-hashes --no-deps -r {tmp_path / 'shared' / 'py3.12.txt'}" in fresh
+    assert fresh in everything["package_dependencies"]
+    assert (
+        f"{fresh}, or add it to the policy's requires and run `preflight relock`"
+        in (everything["lock_sync"])
+    )
+    assert f"{fresh}, or reinstall the distribution" in everything["integrity"]
+    assert fresh in everything["performance"]
+    assert "run `preflight relock`" in everything["wheel_status"]
+    assert "add pytest to the policy's requires and run `preflight relock`" in everything["suite"]
+    assert by_context["lock_error"]["wheel_status"] == ["run `preflight relock` to compile it"]
+
+
+@pytest.mark.xfail(
+    reason="virtual_environment's remedy is in _checks/interpreter.py, owned by another change",
+    strict=True,
+)
+def test_not_in_a_venv_remedy_does_not_name_nox() -> None:
+    facts = f.interpreter(in_venv=False, prefix="/usr", pyvenv_cfg={})
+    remedies = remedies_of(f.context(interpreter=facts))["virtual_environment"]
+    assert remedies
+    assert not [r for r in remedies if "nox" in r]
+
+
+def test_nox_remedies_name_the_sessions(tmp_path: Path) -> None:
+    contexts = broken_contexts(tmp_path)
+    everything = remedies_of(replace(contexts["everything"], remedies=NOX_REMEDIES))
+    fresh, relock = "run `nox -s preflight` for a fresh environment", "run `nox -s relock`"
+    assert fresh in everything["package_dependencies"]
+    assert f"{fresh}, or {relock} if the pin is wrong" in everything["lock_sync"]
+    assert f"{fresh}, or reinstall the distribution" in everything["integrity"]
+    assert fresh in everything["performance"]
+    assert relock in everything["wheel_status"]
+    assert f"{relock} (it runs pip-compile --generate-hashes)" in everything["wheel_status"]
+    assert f"add pytest to the policy's requires and {relock}" in everything["suite"]
+    hintless = replace(contexts["lock_error_without_hint"], remedies=NOX_REMEDIES)
+    assert remedies_of(hintless)["wheel_status"] == [relock]
+    # The lock parser's own hints do not know the front end: a preflight command is right
+    # from every one of them.
+    parsed = remedies_of(replace(contexts["lock_error"], remedies=NOX_REMEDIES))
+    assert parsed["wheel_status"] == ["run `preflight relock` to compile it"]

@@ -12,7 +12,6 @@ from preflight._facts.model import DistFacts
 from preflight._lock.requirements import LockEntry
 
 C = Severity.CRITICAL
-FRESH_ENV = "run `nox -s preflight` for a fresh environment"
 
 
 def lock_sync(ctx: Context) -> CheckResult:
@@ -20,6 +19,7 @@ def lock_sync(ctx: Context) -> CheckResult:
     lock = ctx.parsed_lock
     lock_name = str(ctx.lock_path) if ctx.lock_path else "the lock"
     ignored = set(ctx.policy.ignore)
+    fresh, relock = ctx.remedies.fresh(ctx.lock_path), ctx.remedies.relock
     found = installed(d for d in facts.distributions)
     wanted: dict[NormalizedName, LockEntry] = {
         canonicalize_name(e.name): e for e in lock.entries if applies(e.markers, facts.marker_env)
@@ -32,9 +32,7 @@ def lock_sync(ctx: Context) -> CheckResult:
         if not dists:
             missing.append(name)
             findings.append(
-                Finding(
-                    C, f"{entry.raw_name}=={entry.version} is locked but not installed", FRESH_ENV
-                )
+                Finding(C, f"{entry.raw_name}=={entry.version} is locked but not installed", fresh)
             )
             continue
         dist = dists[0]
@@ -44,7 +42,7 @@ def lock_sync(ctx: Context) -> CheckResult:
                 Finding(
                     C,
                     f"{dist.name} {dist.version} is installed but {lock_name} pins {entry.version}",
-                    f"{FRESH_ENV} or `nox -s relock` if the pin is wrong",
+                    f"{fresh}, or {relock} if the pin is wrong",
                 )
             )
     for name, dists in sorted(found.items()):
@@ -52,7 +50,7 @@ def lock_sync(ctx: Context) -> CheckResult:
             doubled.append(name)
             where = ", ".join(d.path for d in dists)
             findings.append(
-                Finding(C, f"{dists[0].name} is installed {len(dists)} times: {where}", FRESH_ENV)
+                Finding(C, f"{dists[0].name} is installed {len(dists)} times: {where}", fresh)
             )
         if name in ignored:
             continue
@@ -62,7 +60,7 @@ def lock_sync(ctx: Context) -> CheckResult:
                 Finding(
                     C,
                     f"{dists[0].name} {dists[0].version} is installed but not in {lock_name}",
-                    f"{FRESH_ENV}, or add it to the policy's requires and `nox -s relock`",
+                    f"{fresh}, or add it to the policy's requires and {relock}",
                 )
             )
         source = _foreign_source(dists[0])
@@ -73,7 +71,7 @@ def lock_sync(ctx: Context) -> CheckResult:
                     C,
                     f"{dists[0].name} is installed from {source}, not from the index the lock "
                     "pins it from",
-                    FRESH_ENV,
+                    fresh,
                 )
             )
     ignored_here = sorted(n for n in found if n in ignored)

@@ -10,12 +10,12 @@ from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
 
 C = Severity.CRITICAL
-FRESH_ENV = "run `nox -s preflight` for a fresh environment"
 
 
 def package_dependencies(ctx: Context) -> CheckResult:
     facts = ctx.facts
     found = installed(facts.distributions)
+    fresh = ctx.remedies.fresh(ctx.lock_path)
     findings = []
     required: list[dict[str, str]] = []
     not_applicable: list[str] = []
@@ -26,9 +26,7 @@ def package_dependencies(ctx: Context) -> CheckResult:
         name = canonicalize_name(req.name)
         dists = found.get(name)
         if not dists:
-            findings.append(
-                Finding(C, f"{req.name} is required ({req}) but not installed", FRESH_ENV)
-            )
+            findings.append(Finding(C, f"{req.name} is required ({req}) but not installed", fresh))
             continue
         version = dists[0].version
         required.append({"name": req.name, "spec": str(req.specifier), "version": version})
@@ -36,7 +34,7 @@ def package_dependencies(ctx: Context) -> CheckResult:
             ok = req.specifier.contains(Version(version), prereleases=True)
         except InvalidVersion:
             findings.append(
-                Finding(C, f"{req.name} has version {version!r}, which is not PEP 440", FRESH_ENV)
+                Finding(C, f"{req.name} has version {version!r}, which is not PEP 440", fresh)
             )
             continue
         if not ok:
@@ -44,7 +42,7 @@ def package_dependencies(ctx: Context) -> CheckResult:
                 Finding(
                     C,
                     f"{req.name} {version} is installed but the policy requires {req}",
-                    f"{FRESH_ENV}, or `nox -s relock` if the lock pins it too low",
+                    f"{fresh}, or {ctx.remedies.relock} if the lock pins it too low",
                 )
             )
     n = len(ctx.policy.requires)

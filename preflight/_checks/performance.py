@@ -42,7 +42,7 @@ def performance(ctx: Context) -> CheckResult:
                 Finding(
                     C,
                     f"`import {timing.module}` fails: {timing.error}",
-                    "run `nox -s preflight` for a fresh environment",
+                    ctx.remedies.fresh(ctx.lock_path),
                 )
             )
     if perf.compute_error:
