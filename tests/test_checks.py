@@ -274,7 +274,7 @@ def test_lock_must_cover_the_policy() -> None:
 
 
 def test_lock_age_comes_from_the_header_not_mtime() -> None:
-    pol = f.policy()
+    pol = f.policy(lock_max_age_days=1)  # the seed's 24 hours
     digest = inputs_digest(pol.requires)
     fresh = header_line(python="3.12.1", compiled=f.NOW - timedelta(hours=2), inputs=digest)
     meta = {
@@ -291,11 +291,20 @@ def test_lock_age_comes_from_the_header_not_mtime() -> None:
     assert "compiled 12 minutes ago" in recent.message
     stale = {**meta, "compiled": (f.NOW - timedelta(days=3)).isoformat()}
     result = wheel_status(f.context(policy=pol, lock=f.lock(preflight=stale, python="3.12.1")))
-    assert result.status is Status.WARN  # the default policy allows 1 day, as the seed did
+    assert result.status is Status.WARN  # this policy allows 1 day, as the seed did
     assert "stale: compiled on 2026-11-22 (lock header), older than the policy's 1-day limit" in (
         result.message
     )
     assert result.details["age_days"] == 3.0
+    # An adopter's default is 90 days: three days is current, a hundred is stale.
+    lenient = f.policy()
+    assert lenient.lock_max_age_days == 90
+    result = wheel_status(f.context(policy=lenient, lock=f.lock(preflight=stale, python="3.12.1")))
+    assert result.status is Status.PASS, result.findings
+    old = {**meta, "compiled": (f.NOW - timedelta(days=100)).isoformat()}
+    result = wheel_status(f.context(policy=lenient, lock=f.lock(preflight=old, python="3.12.1")))
+    assert result.status is Status.WARN
+    assert "older than the policy's 90-day limit" in result.message
 
 
 def test_lock_age_falls_back_to_git_commit_time() -> None:
@@ -344,8 +353,11 @@ def test_integrity_modified_missing_unverifiable_unowned() -> None:
 # --- environment_config -----------------------------------------------------------------
 
 
+SMVM = ["SMVM_PYTHON_VERSION", "SMVM_WHEEL_STATUS"]
+
+
 def test_env_vars_missing_or_inconsistent_are_warnings(tmp_path: Path) -> None:
-    pol = f.policy(tmp_path)
+    pol = f.policy(tmp_path, env_vars=SMVM)
     result = environment_config(f.context(policy=pol, environ={"SMVM_PYTHON_VERSION": "3.11"}))
     assert result.status is Status.WARN
     text = messages(result)
@@ -360,7 +372,7 @@ def test_env_vars_missing_or_inconsistent_are_warnings(tmp_path: Path) -> None:
 
 
 def test_config_file_is_parsed_and_checked(tmp_path: Path) -> None:
-    pol = f.policy(tmp_path)
+    pol = f.policy(tmp_path, config_file=".smvm_config")
     (tmp_path / ".smvm_config").write_text("# smvm\npython_version = 3.11.13\nthis line is bad\n")
     text = messages(environment_config(f.context(policy=pol)))
     assert "python_version = 3.11.13, the interpreter is 3.12.1" in text
@@ -370,8 +382,63 @@ def test_config_file_is_parsed_and_checked(tmp_path: Path) -> None:
 
 
 def test_config_file_required_by_policy(tmp_path: Path) -> None:
-    pol = f.policy(tmp_path, config_file_required=True)
+    pol = f.policy(tmp_path, config_file=".smvm_config", config_file_required=True)
     assert "does not exist" in environment_config(f.context(policy=pol)).message
+    optional = environment_config(f.context(policy=f.policy(tmp_path, config_file=".smvm_config")))
+    assert optional.status is Status.PASS
+    assert optional.details["config_file_present"] is False
+
+
+def test_nothing_named_nothing_checked(tmp_path: Path) -> None:
+    # An adopter's policy names no variables and no config file: a stray .smvm_config and the
+    # seed's variables, set wrong, are none of its business.
+    (tmp_path / ".smvm_config").write_text("python_version = 2.7\n")
+    pol = f.policy(tmp_path)
+    assert (pol.env_vars, pol.config_file) == ((), None)
+    result = environment_config(f.context(policy=pol, environ={"SMVM_PYTHON_VERSION": "2.7"}))
+    assert result.status is Status.PASS
+    assert result.message == "the policy names no environment variables and no config file"
+    assert result.details == {}
+
+
+def test_env_vars_table_wants_the_expected_values(tmp_path: Path) -> None:
+    pol = f.policy(
+        tmp_path, env_vars={"SMVM_PYTHON_VERSION": "{python}", "SMVM_WHEEL_STATUS": "healthy"}
+    )
+    assert pol.session_environ("3.12.1") == {
+        "SMVM_PYTHON_VERSION": "3.12.1",
+        "SMVM_WHEEL_STATUS": "healthy",
+    }
+    good = environment_config(f.context(policy=pol, environ=pol.session_environ("3.12.1")))
+    assert good.status is Status.PASS
+    assert good.message == "2 environment variable(s) set as the policy expects"
+    assert good.details == {"SMVM_PYTHON_VERSION": "3.12.1", "SMVM_WHEEL_STATUS": "healthy"}
+    # "3.12" would do for the list form; the table asks for exactly the X.Y.Z.
+    bad = environment_config(
+        f.context(policy=pol, environ={"SMVM_PYTHON_VERSION": "3.12", "SMVM_WHEEL_STATUS": "ok"})
+    )
+    assert bad.status is Status.WARN
+    assert [(x.message, x.remedy) for x in bad.findings] == [
+        (
+            "SMVM_PYTHON_VERSION=3.12, the policy expects 3.12.1",
+            "export SMVM_PYTHON_VERSION=3.12.1",
+        ),
+        ("SMVM_WHEEL_STATUS=ok, the policy expects healthy", "export SMVM_WHEEL_STATUS=healthy"),
+    ]
+    unset = environment_config(f.context(policy=pol, environ={}))
+    assert [(x.message, x.remedy) for x in unset.findings] == [
+        ("SMVM_PYTHON_VERSION is not set", "export SMVM_PYTHON_VERSION=3.12.1"),
+        ("SMVM_WHEEL_STATUS is not set", "export SMVM_WHEEL_STATUS=healthy"),
+    ]
+    fallback = f.context(policy=pol, interpreter=f.interpreter("3.11.13"), environ={})
+    assert "export SMVM_PYTHON_VERSION=3.11.13" in [
+        x.remedy for x in environment_config(fallback).findings
+    ]
+
+
+def test_env_vars_list_form_gives_no_session_environ() -> None:
+    assert f.policy(env_vars=SMVM).session_environ("3.12.1") == {}
+    assert f.policy().session_environ("3.12.1") == {}
 
 
 # --- performance ------------------------------------------------------------------------
@@ -432,7 +499,7 @@ def test_verdict_and_exit_code(
 
 
 def test_a_clean_context_is_ready_and_passed() -> None:
-    results = run_checks(f.context(policy=f.policy(protected_files=[])))
+    results = run_checks(f.context())  # the defaults: only pythons and requires
     bad = [(r.id, r.message) for r in results if r.status is not Status.PASS]
     assert bad == [("suite", "the policy names no suite")]  # a skip: nothing to judge
     assert verdict("primary", results) is Verdict.READY
