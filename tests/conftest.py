@@ -71,20 +71,26 @@ def toml_list(values: Iterable[str]) -> str:
     return json.dumps(list(values))  # a JSON list of strings is a TOML array
 
 
+def toml_table(values: Mapping[str, str]) -> str:
+    """An inline TOML table of strings (a JSON string is a TOML basic string)."""
+    return "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in values.items()) + "}"
+
+
 def write_project(
     folder: Path,
     wheels: Wheels,
     *,
     pythons: Sequence[str] = ("3.12", PINNED_FALLBACK),
     requires: Sequence[str] = REQUIRES,
-    env_vars: Sequence[str] | None = (),
+    env_vars: Sequence[str] | Mapping[str, str] | None = (),
     locks: Sequence[str] = ("3.12", "3.11"),
     extra: str = "",
 ) -> Path:
     """A project folder: ``pyproject.toml`` with ``[tool.preflight]`` and one lock per X.Y.
 
-    ``env_vars=None`` leaves the key out, so the policy's default SMVM_* variables apply. The
-    performance limits are generous: a loaded test machine must not turn PASSED into WARNING.
+    ``env_vars`` is written as a list, or as a table of expected values when a mapping;
+    ``None`` leaves the key out (the default: none). The performance limits are generous: a
+    loaded test machine must not turn PASSED into WARNING.
     """
     folder.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -93,7 +99,9 @@ def write_project(
         f"requires = {toml_list(requires)}",
         "lock_max_age_days = 90",
     ]
-    if env_vars is not None:
+    if isinstance(env_vars, Mapping):
+        lines.append(f"env_vars = {toml_table(env_vars)}")
+    elif env_vars is not None:
         lines.append(f"env_vars = {toml_list(env_vars)}")
     lines.append(extra)
     lines += [
@@ -212,7 +220,7 @@ def venv312_copy(tmp_path: Path, venv312: Path) -> Path:
 
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """What the CLI runs with: hermetic, and without the policy's default SMVM_* variables."""
+    """What the CLI runs with: hermetic, and without the developer's SMVM_* variables."""
     env = {k: v for k, v in wheelhouse.hermetic_env().items() if not k.startswith("SMVM_")}
     env.update(extra or {})
     return env

@@ -130,7 +130,7 @@ def context(**kw: Any) -> Context:
         policy=pol,
         python="/env/bin/python",
         interpreter=interpreter(),
-        environ={"SMVM_PYTHON_VERSION": "3.12.1", "SMVM_WHEEL_STATUS": "healthy"},
+        environ={},  # the default policy names no variables
         now=NOW,
         lock_path=Path("/project/requirements/py3.12.txt"),
         lock=lock(),

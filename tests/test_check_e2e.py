@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 import wheelhouse
-from conftest import PINNED_FALLBACK, CliRun, Wheels, cli_argv, cli_env
+from conftest import PINNED_FALLBACK, REQUIRES, CliRun, Wheels, cli_argv, cli_env, toml_list
 from processes import ends, interrupt, kill_if_running, read_pid
 
 from preflight._checks import BY_ID
 from preflight._cli import main
 from preflight._interpreters.discovery import Found
+from preflight._policy.policy import load_policy
 from preflight._render.report import REPORT_NAME
 
 ALL_CHECKS = set(BY_ID)
@@ -87,6 +88,34 @@ def test_format_json_prints_exactly_the_report_on_stdout(
 
 
 @pytest.mark.slow
+def test_an_adopters_policy_of_only_pythons_and_requires_passes_on_a_clean_env(
+    run_check: RunCheck, tmp_path: Path, wheels: Wheels, venv312: Path
+) -> None:
+    # The defaults are an adopter's: no SMVM_* variables, no config file, no protected files
+    # of the seed, a 90-day lock; the default performance limits too.
+    project = tmp_path / "adopter"
+    (project / "requirements").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        f'[tool.preflight]\npythons = ["3.12"]\nrequires = {toml_list(REQUIRES)}\n',
+        encoding="utf-8",
+    )
+    wheelhouse.write_lock(project / "requirements" / "py3.12.txt", wheels.locked, python="3.12")
+    (project / ".smvm_config").write_text("python_version = 2.7\n", encoding="utf-8")
+    (project / "requirements.txt").write_text("alpha\n", encoding="utf-8")
+    (project / "requirements.txt").chmod(0o666)  # not protected unless the policy says so
+    run = run_check("--python", venv312, "--project", project)
+
+    assert run.returncode == 0, run.stderr
+    assert run.report["status"] == "READY"
+    assert run.report["overall_status"] == "PASSED", run.report["violations"]
+    config = run.check("environment_config")
+    assert config["message"] == "the policy names no environment variables and no config file"
+    assert config["details"] == {}
+    files = run.check("security")["details"]["files"]
+    assert [f["path"] for f in files] == [str(project / "requirements" / "py3.12.txt")]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("env", "overall", "code"),
     [
@@ -96,7 +125,7 @@ def test_format_json_prints_exactly_the_report_on_stdout(
         ),
     ],
 )
-def test_default_smvm_variables(
+def test_smvm_variables_named_by_the_policy(
     run_check: RunCheck,
     make_project: MakeProject,
     venv312: Path,
@@ -105,8 +134,8 @@ def test_default_smvm_variables(
     overall: str,
     code: int,
 ) -> None:
-    # env_vars left out: the policy's default SMVM_* variables are expected (the seed's).
-    project = make_project(env_vars=None)
+    # The list form (the seed's variables): each must be set, a *_PYTHON_VERSION one agreeing.
+    project = make_project(env_vars=["SMVM_PYTHON_VERSION", "SMVM_WHEEL_STATUS"])
     run = run_check("--python", venv312, "--project", project, env=env)
 
     assert run.returncode == code, run.stderr
@@ -117,6 +146,34 @@ def test_default_smvm_variables(
         assert "SMVM_PYTHON_VERSION is not set" in run.findings("environment_config")
         assert {w["check"] for w in run.report["warnings"]} == {"environment_config"}
         assert "READY (WARNING)" in run.stderr
+
+
+@pytest.mark.slow
+def test_env_vars_table_expects_exact_values_and_the_interpreters_version(
+    run_check: RunCheck, make_project: MakeProject, venv312: Path
+) -> None:
+    expected = {"SMVM_PYTHON_VERSION": "{python}", "SMVM_WHEEL_STATUS": "healthy"}
+    project = make_project(env_vars=expected)
+    version = subprocess.run(
+        [venv312, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    environ = load_policy(project).session_environ(version)
+    assert environ == {"SMVM_PYTHON_VERSION": version, "SMVM_WHEEL_STATUS": "healthy"}
+    ok = run_check("--python", venv312, "--project", project, env=environ)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.report["overall_status"] == "PASSED"
+
+    # "3.12" agrees with the list form; the table asks for exactly the X.Y.Z.
+    loose = run_check(
+        "--python", venv312, "--project", project, env={**environ, "SMVM_PYTHON_VERSION": "3.12"}
+    )
+    assert loose.returncode == 2, loose.stderr
+    assert loose.findings("environment_config") == (
+        f"SMVM_PYTHON_VERSION=3.12, the policy expects {version}"
+    )
 
 
 # --- a tampered environment -------------------------------------------------------------
@@ -561,6 +618,14 @@ POLICY_ERRORS = {
     "bad-specifier": ('requires = ["alpha>>1"]', "key 'requires': 'alpha>>1' is not a PEP 508"),
     "bad-python": ('pythons = ["3"]', "key 'pythons': '3' is not a version"),
     "perf-key": ("[tool.preflight.performance]\nfast = true", "key 'performance.fast'"),
+    "env-placeholder": (
+        'env_vars = {APP_VERSION = "{version}"}',
+        "key 'env_vars.APP_VERSION': unknown placeholder {version}",
+    ),
+    "env-value": (
+        "env_vars = {APP_MODE = 1}",
+        "key 'env_vars.APP_MODE': must be a non-empty string",
+    ),
     "bad-toml": ("requires = [", "is not valid TOML"),
 }
 

@@ -9,18 +9,22 @@ from pathlib import Path
 import factories as f
 import pytest
 
-from preflight._checks import run_checks
+from preflight._checks import BY_ID, run_checks
+from preflight._checks.base import Context
 from preflight._checks.environment_config import environment_config
 from preflight._checks.integrity import integrity
 from preflight._checks.interpreter import python_version, virtual_environment
-from preflight._checks.packages import lock_sync, package_dependencies
+from preflight._checks.lock_sync import lock_sync
+from preflight._checks.package_dependencies import package_dependencies
 from preflight._checks.performance import performance
 from preflight._checks.security import file_findings
 from preflight._checks.suite import suite
 from preflight._checks.wheel_status import wheel_status
 from preflight._errors import LockError
+from preflight._facts.context import NOX_REMEDIES, Remedies
 from preflight._facts.model import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
 from preflight._lock.meta import header_line, inputs_digest
+from preflight._lock.requirements import parse_lock
 from preflight._report.model import Overall, Severity, Status, Verdict, exit_code, overall, verdict
 
 
@@ -270,7 +274,7 @@ def test_lock_must_cover_the_policy() -> None:
 
 
 def test_lock_age_comes_from_the_header_not_mtime() -> None:
-    pol = f.policy()
+    pol = f.policy(lock_max_age_days=1)  # the seed's 24 hours
     digest = inputs_digest(pol.requires)
     fresh = header_line(python="3.12.1", compiled=f.NOW - timedelta(hours=2), inputs=digest)
     meta = {
@@ -287,11 +291,20 @@ def test_lock_age_comes_from_the_header_not_mtime() -> None:
     assert "compiled 12 minutes ago" in recent.message
     stale = {**meta, "compiled": (f.NOW - timedelta(days=3)).isoformat()}
     result = wheel_status(f.context(policy=pol, lock=f.lock(preflight=stale, python="3.12.1")))
-    assert result.status is Status.WARN  # the default policy allows 1 day, as the seed did
+    assert result.status is Status.WARN  # this policy allows 1 day, as the seed did
     assert "stale: compiled on 2026-11-22 (lock header), older than the policy's 1-day limit" in (
         result.message
     )
     assert result.details["age_days"] == 3.0
+    # An adopter's default is 90 days: three days is current, a hundred is stale.
+    lenient = f.policy()
+    assert lenient.lock_max_age_days == 90
+    result = wheel_status(f.context(policy=lenient, lock=f.lock(preflight=stale, python="3.12.1")))
+    assert result.status is Status.PASS, result.findings
+    old = {**meta, "compiled": (f.NOW - timedelta(days=100)).isoformat()}
+    result = wheel_status(f.context(policy=lenient, lock=f.lock(preflight=old, python="3.12.1")))
+    assert result.status is Status.WARN
+    assert "older than the policy's 90-day limit" in result.message
 
 
 def test_lock_age_falls_back_to_git_commit_time() -> None:
@@ -340,8 +353,11 @@ def test_integrity_modified_missing_unverifiable_unowned() -> None:
 # --- environment_config -----------------------------------------------------------------
 
 
+SMVM = ["SMVM_PYTHON_VERSION", "SMVM_WHEEL_STATUS"]
+
+
 def test_env_vars_missing_or_inconsistent_are_warnings(tmp_path: Path) -> None:
-    pol = f.policy(tmp_path)
+    pol = f.policy(tmp_path, env_vars=SMVM)
     result = environment_config(f.context(policy=pol, environ={"SMVM_PYTHON_VERSION": "3.11"}))
     assert result.status is Status.WARN
     text = messages(result)
@@ -356,7 +372,7 @@ def test_env_vars_missing_or_inconsistent_are_warnings(tmp_path: Path) -> None:
 
 
 def test_config_file_is_parsed_and_checked(tmp_path: Path) -> None:
-    pol = f.policy(tmp_path)
+    pol = f.policy(tmp_path, config_file=".smvm_config")
     (tmp_path / ".smvm_config").write_text("# smvm\npython_version = 3.11.13\nthis line is bad\n")
     text = messages(environment_config(f.context(policy=pol)))
     assert "python_version = 3.11.13, the interpreter is 3.12.1" in text
@@ -366,8 +382,63 @@ def test_config_file_is_parsed_and_checked(tmp_path: Path) -> None:
 
 
 def test_config_file_required_by_policy(tmp_path: Path) -> None:
-    pol = f.policy(tmp_path, config_file_required=True)
+    pol = f.policy(tmp_path, config_file=".smvm_config", config_file_required=True)
     assert "does not exist" in environment_config(f.context(policy=pol)).message
+    optional = environment_config(f.context(policy=f.policy(tmp_path, config_file=".smvm_config")))
+    assert optional.status is Status.PASS
+    assert optional.details["config_file_present"] is False
+
+
+def test_nothing_named_nothing_checked(tmp_path: Path) -> None:
+    # An adopter's policy names no variables and no config file: a stray .smvm_config and the
+    # seed's variables, set wrong, are none of its business.
+    (tmp_path / ".smvm_config").write_text("python_version = 2.7\n")
+    pol = f.policy(tmp_path)
+    assert (pol.env_vars, pol.config_file) == ((), None)
+    result = environment_config(f.context(policy=pol, environ={"SMVM_PYTHON_VERSION": "2.7"}))
+    assert result.status is Status.PASS
+    assert result.message == "the policy names no environment variables and no config file"
+    assert result.details == {}
+
+
+def test_env_vars_table_wants_the_expected_values(tmp_path: Path) -> None:
+    pol = f.policy(
+        tmp_path, env_vars={"SMVM_PYTHON_VERSION": "{python}", "SMVM_WHEEL_STATUS": "healthy"}
+    )
+    assert pol.session_environ("3.12.1") == {
+        "SMVM_PYTHON_VERSION": "3.12.1",
+        "SMVM_WHEEL_STATUS": "healthy",
+    }
+    good = environment_config(f.context(policy=pol, environ=pol.session_environ("3.12.1")))
+    assert good.status is Status.PASS
+    assert good.message == "2 environment variable(s) set as the policy expects"
+    assert good.details == {"SMVM_PYTHON_VERSION": "3.12.1", "SMVM_WHEEL_STATUS": "healthy"}
+    # "3.12" would do for the list form; the table asks for exactly the X.Y.Z.
+    bad = environment_config(
+        f.context(policy=pol, environ={"SMVM_PYTHON_VERSION": "3.12", "SMVM_WHEEL_STATUS": "ok"})
+    )
+    assert bad.status is Status.WARN
+    assert [(x.message, x.remedy) for x in bad.findings] == [
+        (
+            "SMVM_PYTHON_VERSION=3.12, the policy expects 3.12.1",
+            "export SMVM_PYTHON_VERSION=3.12.1",
+        ),
+        ("SMVM_WHEEL_STATUS=ok, the policy expects healthy", "export SMVM_WHEEL_STATUS=healthy"),
+    ]
+    unset = environment_config(f.context(policy=pol, environ={}))
+    assert [(x.message, x.remedy) for x in unset.findings] == [
+        ("SMVM_PYTHON_VERSION is not set", "export SMVM_PYTHON_VERSION=3.12.1"),
+        ("SMVM_WHEEL_STATUS is not set", "export SMVM_WHEEL_STATUS=healthy"),
+    ]
+    fallback = f.context(policy=pol, interpreter=f.interpreter("3.11.13"), environ={})
+    assert "export SMVM_PYTHON_VERSION=3.11.13" in [
+        x.remedy for x in environment_config(fallback).findings
+    ]
+
+
+def test_env_vars_list_form_gives_no_session_environ() -> None:
+    assert f.policy(env_vars=SMVM).session_environ("3.12.1") == {}
+    assert f.policy().session_environ("3.12.1") == {}
 
 
 # --- performance ------------------------------------------------------------------------
@@ -428,7 +499,7 @@ def test_verdict_and_exit_code(
 
 
 def test_a_clean_context_is_ready_and_passed() -> None:
-    results = run_checks(f.context(policy=f.policy(protected_files=[])))
+    results = run_checks(f.context())  # the defaults: only pythons and requires
     bad = [(r.id, r.message) for r in results if r.status is not Status.PASS]
     assert bad == [("suite", "the policy names no suite")]  # a skip: nothing to judge
     assert verdict("primary", results) is Verdict.READY
@@ -522,3 +593,132 @@ def test_a_symlinked_lock_in_a_world_writable_folder(tmp_path: Path) -> None:
     link.symlink_to(target)
     (finding,) = file_findings(link)[0]
     assert f"lies in {shared}, which is world-writable" in finding.message
+
+
+# --- remedies: phrased for the front end in use ------------------------------------------
+
+
+def broken_contexts(tmp: Path) -> dict[str, Context]:
+    """Contexts that, between them, make every check find something that has a remedy."""
+    (tmp / ".smvm_config").write_text("python_version = 3.11.13\nthis line is bad\n")
+    shared = tmp / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    lock_file = shared / "py3.12.txt"
+    lock_file.write_text("numpy==2.2.6\n")
+    lock_file.chmod(0o646)
+    with pytest.raises(LockError) as missing_lock:
+        parse_lock(tmp / "requirements" / "py3.12.txt")
+    pol = f.policy(
+        tmp,
+        requires=["numpy>=1.24.0", "pandas>=2.0.0", "scipy>=1"],
+        env_vars=["SMVM_PYTHON_VERSION", "SMVM_WHEEL_STATUS"],
+        config_file=".smvm_config",
+        suite="tests/runtime",
+    )
+    dists = (
+        f.dist("numpy", "1.23.5", direct_url={"url": "file:///src/numpy", "dir_info": {}}),
+        f.dist("pandas", "banana"),
+        f.dist("requests", "2.32.0"),
+        replace(f.dist("requests", "2.32.0"), path="/other/requests.dist-info"),
+    )
+    bad_lock = f.lock(
+        f.entry("numpy", "2.2.6", 1),
+        f.entry("pandas", None, 3, hashes=()),
+        f.entry("tomli", "2.0.1", 5, url="https://example.invalid/tomli.whl"),
+        preflight={"python": "3.11.7", "compiled": "2020-01-01T00:00:00+00:00", "inputs": "x"},
+        python="3.11.7",
+    )
+    scan = f.integrity(
+        problems=(FileProblem("numpy", "numpy/__init__.py", "modified", "sha256 differs"),),
+        unowned=(UnownedEntry(f"{f.SITE}/evil.pth", "pth"),),
+        without_record=("odd",),
+    )
+    perf = f.performance(
+        imports=(ImportTiming("pandas", 0.1, "ImportError: libstdc++.so.6: cannot open"),),
+        import_seconds=9.0,
+        total_seconds=9.0,
+    )
+    leaky = f.interpreter(system_site_packages=("/usr/lib/python3/site-packages",), dists=dists)
+    no_pytest = suite_facts(1, "/env/bin/python: No module named pytest", summary="")
+    return {
+        "everything": f.context(
+            policy=pol,
+            interpreter=leaky,
+            environ={"SMVM_PYTHON_VERSION": "3.11", "PYTHONPATH": "/src"},
+            lock=bad_lock,
+            lock_path=lock_file,
+            integrity=scan,
+            performance=perf,
+            suite=no_pytest,
+        ),
+        "lock_error": f.context(policy=pol, lock=missing_lock.value),
+        "lock_error_without_hint": f.context(lock=LockError(lock_file, 2, "does not parse")),
+        "suite_failed": f.context(policy=pol, suite=suite_facts(1)),
+        "unsupported_python": f.context(interpreter=f.interpreter("3.13.0")),
+    }
+
+
+def remedies_of(ctx: Context) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for result in run_checks(ctx):
+        found.setdefault(result.id, [])
+        found[result.id] += [x.remedy for x in result.findings if x.remedy]
+    return found
+
+
+def test_default_remedies_name_preflight_and_pip_not_nox(tmp_path: Path) -> None:
+    contexts = broken_contexts(tmp_path)
+    by_context = {name: remedies_of(ctx) for name, ctx in contexts.items()}
+    by_check: dict[str, list[str]] = {}
+    for name, found in by_context.items():
+        assert contexts[name].remedies == Remedies()
+        for check, remedies in found.items():
+            by_check.setdefault(check, []).extend(remedies)
+            assert not [r for r in remedies if "nox" in r], (name, check, remedies)
+    # Not vacuous: every check found something that says what to do.
+    assert set(by_check) == set(BY_ID)
+    assert [c for c, remedies in by_check.items() if not remedies] == []
+    everything = by_context["everything"]
+    fresh = Remedies().fresh(tmp_path / "shared" / "py3.12.txt")
+    assert f"--require-hashes --no-deps -r {tmp_path / 'shared' / 'py3.12.txt'}" in fresh
+    assert fresh in everything["package_dependencies"]
+    assert (
+        f"{fresh}, or add it to the policy's requires and run `preflight relock`"
+        in (everything["lock_sync"])
+    )
+    assert f"{fresh}, or reinstall the distribution" in everything["integrity"]
+    assert fresh in everything["performance"]
+    assert "run `preflight relock`" in everything["wheel_status"]
+    assert "add pytest to the policy's requires and run `preflight relock`" in everything["suite"]
+    assert by_context["lock_error"]["wheel_status"] == ["run `preflight relock` to compile it"]
+
+
+@pytest.mark.xfail(
+    reason="virtual_environment's remedy is in _checks/interpreter.py, owned by another change",
+    strict=True,
+)
+def test_not_in_a_venv_remedy_does_not_name_nox() -> None:
+    facts = f.interpreter(in_venv=False, prefix="/usr", pyvenv_cfg={})
+    remedies = remedies_of(f.context(interpreter=facts))["virtual_environment"]
+    assert remedies
+    assert not [r for r in remedies if "nox" in r]
+
+
+def test_nox_remedies_name_the_sessions(tmp_path: Path) -> None:
+    contexts = broken_contexts(tmp_path)
+    everything = remedies_of(replace(contexts["everything"], remedies=NOX_REMEDIES))
+    fresh, relock = "run `nox -s preflight` for a fresh environment", "run `nox -s relock`"
+    assert fresh in everything["package_dependencies"]
+    assert f"{fresh}, or {relock} if the pin is wrong" in everything["lock_sync"]
+    assert f"{fresh}, or reinstall the distribution" in everything["integrity"]
+    assert fresh in everything["performance"]
+    assert relock in everything["wheel_status"]
+    assert f"{relock} (it runs pip-compile --generate-hashes)" in everything["wheel_status"]
+    assert f"add pytest to the policy's requires and {relock}" in everything["suite"]
+    hintless = replace(contexts["lock_error_without_hint"], remedies=NOX_REMEDIES)
+    assert remedies_of(hintless)["wheel_status"] == [relock]
+    # The lock parser's own hints do not know the front end: a preflight command is right
+    # from every one of them.
+    parsed = remedies_of(replace(contexts["lock_error"], remedies=NOX_REMEDIES))
+    assert parsed["wheel_status"] == ["run `preflight relock` to compile it"]

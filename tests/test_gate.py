@@ -190,7 +190,8 @@ def test_not_ready_environment_blocks_the_deploy(
 def test_warnings_pass_unless_strict(
     tmp_path: Path, venv312: Path, make_project: MakeProject
 ) -> None:
-    project = make_project(env_vars=None)  # the default SMVM_* variables are unset: WARNING
+    # The policy names the SMVM_* variables; they are unset: WARNING.
+    project = make_project(env_vars=["SMVM_PYTHON_VERSION", "SMVM_WHEEL_STATUS"])
     marker = tmp_path / "deployed"
     lenient = _gate("--python", venv312, "--project", project, *_creates(marker), cwd=tmp_path)
     assert lenient.returncode == 0, lenient.stderr

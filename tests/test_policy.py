@@ -8,6 +8,7 @@ import pytest
 from packaging.version import Version
 
 from preflight._errors import ConfigError
+from preflight._policy.environment import EnvVar
 from preflight._policy.policy import PythonSpec, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +31,94 @@ def test_projects_own_policy() -> None:
     }
     assert policy.lock_path("3.12.1") == ROOT / "requirements" / "py3.12.txt"
     assert policy.lock_path("3.11.13") == ROOT / "requirements" / "py3.11.txt"
+    # The seed's deployment contract is this project's own, not the tool's defaults.
+    assert policy.session_environ("3.12.1") == {
+        "SMVM_PYTHON_VERSION": "3.12.1",
+        "SMVM_WHEEL_STATUS": "healthy",
+    }
+    assert policy.config_file == ".smvm_config"
+    assert policy.protected_files == ("requirements.txt", "requirements.lock", ".smvm_config")
+    assert policy.lock_max_age_days == 90
+
+
+def test_an_adopters_defaults(tmp_path: Path) -> None:
+    policy = load_policy(write(tmp_path, '[tool.preflight]\npythons = ["3.12"]\nrequires = []\n'))
+    assert policy.env_vars == ()
+    assert policy.config_file is None
+    assert policy.config_file_required is False
+    assert policy.protected_files == ()
+    assert policy.lock_max_age_days == 90.0
+    assert policy.session_environ("3.12.1") == {}
+
+
+def test_env_vars_list_and_table_forms(tmp_path: Path) -> None:
+    listed = load_policy(
+        write(
+            tmp_path,
+            '[tool.preflight]\npythons = ["3.12"]\nrequires = []\n'
+            'env_vars = ["APP_PYTHON_VERSION", "APP_MODE", "APP_MODE"]\n',
+        )
+    )
+    assert listed.env_vars == (EnvVar("APP_PYTHON_VERSION"), EnvVar("APP_MODE"))
+    table = load_policy(
+        write(
+            tmp_path,
+            '[tool.preflight]\npythons = ["3.12"]\nrequires = []\n'
+            "[tool.preflight.env_vars]\n"
+            'APP_PYTHON_VERSION = "{python}"\nAPP_MODE = "prod"\nAPP_TAG = "py{python}-{{x}}"\n',
+        )
+    )
+    assert table.env_vars == (
+        EnvVar("APP_PYTHON_VERSION", "{python}"),
+        EnvVar("APP_MODE", "prod"),
+        EnvVar("APP_TAG", "py{python}-{{x}}"),
+    )
+    assert table.session_environ("3.11.7") == {
+        "APP_PYTHON_VERSION": "3.11.7",
+        "APP_MODE": "prod",
+        "APP_TAG": "py3.11.7-{x}",
+    }
+
+
+@pytest.mark.parametrize(
+    ("env_vars", "key", "words"),
+    [
+        ("{SMVM_WHEEL_STATUS = 1}", "env_vars.SMVM_WHEEL_STATUS", "must be a non-empty string"),
+        ('{SMVM_WHEEL_STATUS = ""}', "env_vars.SMVM_WHEEL_STATUS", "must be a non-empty string"),
+        ('{SMVM_WHEEL_STATUS = ["a"]}', "env_vars.SMVM_WHEEL_STATUS", "not ['a']"),
+        (
+            '{SMVM_PYTHON_VERSION = "{version}"}',
+            "env_vars.SMVM_PYTHON_VERSION",
+            "unknown placeholder {version} in '{version}'; the only one is {python}",
+        ),
+        ('{A = "{}"}', "env_vars.A", "unknown placeholder {}"),
+        ('{A = "{python!r}"}', "env_vars.A", "unknown placeholder {python!r}"),
+        ('{A = "{python:>8}"}', "env_vars.A", "unknown placeholder {python:>8}"),
+        ('{A = "{python"}', "env_vars.A", "is not a valid template"),
+        ('{A = "python}"}', "env_vars.A", "is not a valid template"),
+        ('{"A B" = "x"}', "env_vars", "'A B' is not an environment variable name"),
+        ('["OK", "A=B"]', "env_vars", "'A=B' is not an environment variable name"),
+        ('["OK", 1]', "env_vars", "list of names or a table"),
+        ('"SMVM_WHEEL_STATUS"', "env_vars", "list of names or a table of expected values"),
+    ],
+)
+def test_invalid_env_vars_name_the_key(tmp_path: Path, env_vars: str, key: str, words: str) -> None:
+    body = f'[tool.preflight]\npythons = ["3.12"]\nrequires = []\nenv_vars = {env_vars}\n'
+    with pytest.raises(ConfigError) as info:
+        load_policy(write(tmp_path, body))
+    assert info.value.key == key
+    assert words in str(info.value)
+    assert f"key {key!r}" in str(info.value)
+
+
+def test_config_file_required_needs_a_config_file(tmp_path: Path) -> None:
+    body = '[tool.preflight]\npythons = ["3.12"]\nrequires = []\nconfig_file_required = true\n'
+    with pytest.raises(ConfigError) as info:
+        load_policy(write(tmp_path, body))
+    assert info.value.key == "config_file_required"
+    assert "needs config_file" in str(info.value)
+    named = load_policy(write(tmp_path, body + 'config_file = ".app_config"\n'))
+    assert (named.config_file, named.config_file_required) == (".app_config", True)
 
 
 @pytest.mark.parametrize(

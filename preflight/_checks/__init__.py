@@ -1,5 +1,8 @@
 """The checks, in report order, and the engine that runs them.
 
+One module per check id, each exporting its ``CHECK`` (``interpreter`` still holds two, as
+``CHECKS``); the order of :data:`ALL` is the order of the report (part of its schema).
+
 A check whose needed fact could not be gathered is skipped, pointing at the check that reports
 the root cause, so one broken thing is reported once.
 """
@@ -14,7 +17,8 @@ from preflight._checks import (
     environment_config,
     integrity,
     interpreter,
-    packages,
+    lock_sync,
+    package_dependencies,
     performance,
     security,
     suite,
@@ -26,15 +30,15 @@ from preflight._errors import LockError
 from preflight._facts.model import ProbeFailure
 
 ALL: tuple[Check, ...] = (
-    *interpreter.CHECKS,
-    packages.CHECKS[0],  # package_dependencies
-    *wheel_status.CHECKS,  # wheel_status
-    packages.CHECKS[1],  # lock_sync
-    *integrity.CHECKS,
-    *environment_config.CHECKS,
-    *security.CHECKS,
-    *performance.CHECKS,
-    *suite.CHECKS,
+    *interpreter.CHECKS,  # python_version, virtual_environment
+    package_dependencies.CHECK,
+    wheel_status.CHECK,
+    lock_sync.CHECK,
+    integrity.CHECK,
+    environment_config.CHECK,
+    security.CHECK,
+    performance.CHECK,
+    suite.CHECK,
 )
 BY_ID = {c.id: c for c in ALL}
 

@@ -1,4 +1,8 @@
-"""environment_config: the seed's SMVM_* variables and .smvm_config, as policy-driven warnings."""
+"""environment_config: the policy's environment variables and config file, as warnings.
+
+Nothing is checked unless the policy names it (``env_vars``, ``config_file``): an adopter's
+policy of only ``pythons`` and ``requires`` passes here.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from packaging.version import InvalidVersion, Version
 
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
+from preflight._policy.environment import EnvVar
 
 W = Severity.WARNING
 
@@ -45,68 +50,96 @@ def read_config(path: Path) -> tuple[dict[str, str], list[Finding]]:
 
 def environment_config(ctx: Context) -> CheckResult:
     version = ctx.facts.version
-    findings = []
+    findings: list[Finding] = []
     details: dict[str, object] = {}
     for var in ctx.policy.env_vars:
-        value = ctx.environ.get(var)
-        details[var] = value
-        if not value:
-            example = version if var.endswith("PYTHON_VERSION") else "healthy"
-            findings.append(Finding(W, f"{var} is not set", f"export {var}={example}"))
-        elif var.endswith("PYTHON_VERSION") and not _consistent(value, version):
-            findings.append(
-                Finding(
-                    W,
-                    f"{var}={value} does not match the interpreter ({version})",
-                    f"export {var}={version}",
-                )
-            )
-    path = ctx.policy.project_dir / ctx.policy.config_file
-    details["config_file"] = str(path)
-    if not path.exists():
-        details["config_file_present"] = False
-        if ctx.policy.config_file_required:
-            findings.append(
-                Finding(
-                    W, f"{path} does not exist", f"create it with a line python_version = {version}"
-                )
-            )
-    else:
-        details["config_file_present"] = True
-        values, bad = read_config(path)
-        findings += bad
-        claimed = values.get("python_version")
-        details["config_python_version"] = claimed
-        if claimed is None:
-            findings.append(
-                Finding(
-                    W, f"{path} has no python_version setting", f"add python_version = {version}"
-                )
-            )
-        elif not _consistent(claimed, version):
-            findings.append(
-                Finding(
-                    W,
-                    f"{path} says python_version = {claimed}, the interpreter is {version}",
-                    f"set python_version = {version}",
-                )
-            )
+        value = ctx.environ.get(var.name)
+        details[var.name] = value
+        findings += _variable(var, value, version)
+    config_file = ctx.policy.config_file
+    if config_file is not None:
+        findings += _config_file(ctx.policy.project_dir / config_file, ctx, details)
     return CheckResult.from_findings(
         "environment_config",
         "Environment configuration",
         findings,
-        ok="environment variables and config file agree with the interpreter",
+        ok=_ok(len(ctx.policy.env_vars), config_file),
         details=details,
     )
 
 
-CHECKS = (
-    Check(
-        "environment_config",
-        "Environment configuration",
-        "The policy's environment variables are set and agree with the interpreter, "
-        "as does the config file.",
-        ("interpreter",),
-        environment_config,
-    ),
+def _variable(var: EnvVar, value: str | None, version: str) -> list[Finding]:
+    """Unset, or not what the table form expects, or (the list form) a version that disagrees."""
+    name, expected = var.name, var.expected_for(version)
+    if not value:
+        example = expected or (version if name.endswith("PYTHON_VERSION") else "healthy")
+        return [Finding(W, f"{name} is not set", f"export {name}={example}")]
+    if expected is not None:
+        if value != expected:
+            return [
+                Finding(
+                    W, f"{name}={value}, the policy expects {expected}", f"export {name}={expected}"
+                )
+            ]
+    elif name.endswith("PYTHON_VERSION") and not _consistent(value, version):
+        return [
+            Finding(
+                W,
+                f"{name}={value} does not match the interpreter ({version})",
+                f"export {name}={version}",
+            )
+        ]
+    return []
+
+
+def _config_file(path: Path, ctx: Context, details: dict[str, object]) -> list[Finding]:
+    """The config file's python_version agrees with the interpreter; absent is fine unless
+    the policy requires it."""
+    version = ctx.facts.version
+    details["config_file"] = str(path)
+    if not path.exists():
+        details["config_file_present"] = False
+        if ctx.policy.config_file_required:
+            return [
+                Finding(
+                    W, f"{path} does not exist", f"create it with a line python_version = {version}"
+                )
+            ]
+        return []
+    details["config_file_present"] = True
+    values, findings = read_config(path)
+    claimed = values.get("python_version")
+    details["config_python_version"] = claimed
+    if claimed is None:
+        findings.append(
+            Finding(W, f"{path} has no python_version setting", f"add python_version = {version}")
+        )
+    elif not _consistent(claimed, version):
+        findings.append(
+            Finding(
+                W,
+                f"{path} says python_version = {claimed}, the interpreter is {version}",
+                f"set python_version = {version}",
+            )
+        )
+    return findings
+
+
+def _ok(variables: int, config_file: str | None) -> str:
+    if variables and config_file:
+        return "environment variables and config file agree with the interpreter"
+    if variables:
+        return f"{variables} environment variable(s) set as the policy expects"
+    if config_file:
+        return f"{config_file} agrees with the interpreter"
+    return "the policy names no environment variables and no config file"
+
+
+CHECK = Check(
+    "environment_config",
+    "Environment configuration",
+    "The policy's environment variables are set and agree with the interpreter, "
+    "as does the config file.",
+    ("interpreter",),
+    environment_config,
 )

@@ -6,18 +6,18 @@ from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
 
 C, W = Severity.CRITICAL, Severity.WARNING
-REINSTALL = "run `nox -s preflight` for a fresh environment, or reinstall the distribution"
 
 
 def integrity(ctx: Context) -> CheckResult:
     scan = ctx.integrity
     assert scan is not None
+    reinstall = f"{ctx.remedies.fresh(ctx.lock_path)}, or reinstall the distribution"
     findings: list[Finding] = []
     for p in scan.problems:
         if p.kind == "unverifiable":
             findings.append(Finding(W, f"{p.dist}: {p.path} cannot be verified: {p.detail}", None))
         else:
-            findings.append(Finding(C, f"{p.dist}: {p.path} is {p.kind} ({p.detail})", REINSTALL))
+            findings.append(Finding(C, f"{p.dist}: {p.path} is {p.kind} ({p.detail})", reinstall))
     known = []
     for entry in scan.unowned:
         if entry.known_tool:
@@ -33,7 +33,7 @@ def integrity(ctx: Context) -> CheckResult:
         )
     for name in scan.without_record:
         findings.append(
-            Finding(W, f"{name} has no RECORD, so its files cannot be verified", REINSTALL)
+            Finding(W, f"{name} has no RECORD, so its files cannot be verified", reinstall)
         )
     details = {
         "files_checked": scan.files_checked,
@@ -56,12 +56,10 @@ def integrity(ctx: Context) -> CheckResult:
     )
 
 
-CHECKS = (
-    Check(
-        "integrity",
-        "Installed files vs RECORD",
-        "Every installed file matches its RECORD hash; no unowned .pth or module in site-packages.",
-        ("interpreter", "integrity"),
-        integrity,
-    ),
+CHECK = Check(
+    "integrity",
+    "Installed files vs RECORD",
+    "Every installed file matches its RECORD hash; no unowned .pth or module in site-packages.",
+    ("interpreter", "integrity"),
+    integrity,
 )

@@ -42,7 +42,7 @@ def performance(ctx: Context) -> CheckResult:
                 Finding(
                     C,
                     f"`import {timing.module}` fails: {timing.error}",
-                    "run `nox -s preflight` for a fresh environment",
+                    ctx.remedies.fresh(ctx.lock_path),
                 )
             )
     if perf.compute_error:
@@ -89,12 +89,10 @@ def performance(ctx: Context) -> CheckResult:
     return CheckResult.from_findings("performance", title, findings, ok=ok, details=details)
 
 
-CHECKS = (
-    Check(
-        "performance",
-        "Performance baseline",
-        "The required packages import, and import and compute within the policy's thresholds.",
-        ("interpreter", "performance"),
-        performance,
-    ),
+CHECK = Check(
+    "performance",
+    "Performance baseline",
+    "The required packages import, and import and compute within the policy's thresholds.",
+    ("interpreter", "performance"),
+    performance,
 )

@@ -68,12 +68,10 @@ def security(ctx: Context) -> CheckResult:
     )
 
 
-CHECKS = (
-    Check(
-        "security",
-        "Permissions of critical files",
-        "The lock and the protected files are not world-writable.",
-        (),
-        security,
-    ),
+CHECK = Check(
+    "security",
+    "Permissions of critical files",
+    "The lock and the protected files are not world-writable.",
+    (),
+    security,
 )

@@ -34,10 +34,11 @@ def suite(ctx: Context) -> CheckResult:
     }
     if facts.returncode == 0 and not facts.timed_out:
         return CheckResult("suite", TITLE, Status.PASS, facts.summary or "passed", (), details)
-    return CheckResult.from_findings("suite", TITLE, [_finding(facts)], ok="", details=details)
+    finding = _finding(facts, ctx.remedies.relock)
+    return CheckResult.from_findings("suite", TITLE, [finding], ok="", details=details)
 
 
-def _finding(facts: SuiteFacts) -> Finding:
+def _finding(facts: SuiteFacts, relock: str) -> Finding:
     folder = facts.folder
     if facts.timed_out:
         return Finding(C, f"the suite {folder} did not finish in time and was stopped", None)
@@ -47,7 +48,7 @@ def _finding(facts: SuiteFacts) -> Finding:
         return Finding(
             C,
             f"the suite {folder} cannot run: pytest is not installed in the environment",
-            "add pytest to the policy's requires and `nox -s relock`",
+            f"add pytest to the policy's requires and {relock}",
         )
     meaning = _MEANING.get(facts.returncode, f"exit code {facts.returncode}")
     summary = f": {facts.summary}" if facts.summary else ""
@@ -58,12 +59,10 @@ def _finding(facts: SuiteFacts) -> Finding:
     )
 
 
-CHECKS = (
-    Check(
-        "suite",
-        TITLE,
-        "The project's own preflight suite passes inside the environment.",
-        ("interpreter", "suite"),
-        suite,
-    ),
+CHECK = Check(
+    "suite",
+    TITLE,
+    "The project's own preflight suite passes inside the environment.",
+    ("interpreter", "suite"),
+    suite,
 )

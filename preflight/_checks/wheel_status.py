@@ -13,7 +13,6 @@ from preflight._lock.meta import compiled_at, inputs_digest
 from preflight._lock.requirements import Lock
 
 C, W = Severity.CRITICAL, Severity.WARNING
-RELOCK = "run `nox -s relock`"
 
 
 def wheel_status(ctx: Context) -> CheckResult:
@@ -31,7 +30,7 @@ def wheel_status(ctx: Context) -> CheckResult:
             )
         return CheckResult("wheel_status", title, Status.SKIP, "no lock to check")
     if isinstance(ctx.lock, LockError):
-        finding = Finding(C, ctx.lock.message, ctx.lock.hint or RELOCK)
+        finding = Finding(C, ctx.lock.message, ctx.lock.hint or ctx.remedies.relock)
         return CheckResult(
             "wheel_status",
             title,
@@ -41,7 +40,7 @@ def wheel_status(ctx: Context) -> CheckResult:
             {"lock": str(ctx.lock.path)},
         )
     lock = ctx.lock
-    findings = _pins(lock) + _coverage(ctx, lock) + _header(ctx, lock)
+    findings = _pins(lock, ctx.remedies.relock) + _coverage(ctx, lock) + _header(ctx, lock)
     age_finding, age = _age(ctx, lock)
     findings += age_finding
     details = {
@@ -54,7 +53,7 @@ def wheel_status(ctx: Context) -> CheckResult:
     return CheckResult.from_findings("wheel_status", title, findings, ok=ok, details=details)
 
 
-def _pins(lock: Lock) -> list[Finding]:
+def _pins(lock: Lock, relock: str) -> list[Finding]:
     findings = []
     for e in lock.entries:
         where = f"{lock.path}, line {e.line}"
@@ -64,19 +63,19 @@ def _pins(lock: Lock) -> list[Finding]:
                     C,
                     f"{where}: {e.raw_name} comes from {e.url or 'an editable path'}, "
                     "not an index pin",
-                    RELOCK,
+                    relock,
                 )
             )
         elif not e.pinned:
             findings.append(
-                Finding(C, f"{where}: {e.raw_name}{e.specifier} is not pinned with ==", RELOCK)
+                Finding(C, f"{where}: {e.raw_name}{e.specifier} is not pinned with ==", relock)
             )
         if not e.hashes:
             findings.append(
                 Finding(
                     C,
                     f"{where}: {e.raw_name} has no --hash, so the install cannot be hash-checked",
-                    "relock with hashes (`nox -s relock` runs pip-compile --generate-hashes)",
+                    f"{relock} (it runs pip-compile --generate-hashes)",
                 )
             )
     return findings
@@ -85,13 +84,14 @@ def _pins(lock: Lock) -> list[Finding]:
 def _coverage(ctx: Context, lock: Lock) -> list[Finding]:
     """Every requirement of the policy is pinned in the lock at a version it allows."""
     findings = []
+    relock = ctx.remedies.relock
     by_name = lock.by_name
     for req in ctx.policy.requires:
         entry = by_name.get(canonicalize_name(req.name))
         if entry is None:
             findings.append(
                 Finding(
-                    C, f"{lock.path} does not pin {req.name}, which the policy requires", RELOCK
+                    C, f"{lock.path} does not pin {req.name}, which the policy requires", relock
                 )
             )
             continue
@@ -106,7 +106,7 @@ def _coverage(ctx: Context, lock: Lock) -> list[Finding]:
                 Finding(
                     C,
                     f"{lock.path} pins {req.name}=={entry.version} but the policy requires {req}",
-                    RELOCK,
+                    relock,
                 )
             )
     return findings
@@ -114,13 +114,14 @@ def _coverage(ctx: Context, lock: Lock) -> list[Finding]:
 
 def _header(ctx: Context, lock: Lock) -> list[Finding]:
     findings = []
+    relock = ctx.remedies.relock
     meta = lock.header.preflight
     if meta.get("inputs") and meta["inputs"] != inputs_digest(ctx.policy.requires):
         findings.append(
             Finding(
                 W,
                 f"{lock.path} was compiled from other requirements than the policy's requires now",
-                RELOCK,
+                relock,
             )
         )
     compiled_with = lock.header.python
@@ -132,7 +133,7 @@ def _header(ctx: Context, lock: Lock) -> list[Finding]:
                     W,
                     f"{lock.path} was compiled with Python {compiled_with}, "
                     f"the interpreter is {target}",
-                    RELOCK,
+                    relock,
                 )
             )
     return findings
@@ -165,7 +166,7 @@ def _age(ctx: Context, lock: Lock) -> tuple[list[Finding], dict[str, object]]:
                 # monitor's alerts are deduplicated on it); the age is in the details.
                 f"{lock.path} is stale: compiled on {compiled:%Y-%m-%d} ({source}), older "
                 f"than the policy's {ctx.policy.lock_max_age_days:g}-day limit",
-                RELOCK,
+                ctx.remedies.relock,
             )
         ], info
     return [], info
@@ -180,12 +181,10 @@ def _human(days: float) -> str:
     return f"{days:.0f} days"
 
 
-CHECKS = (
-    Check(
-        "wheel_status",
-        "Lock and wheel status",
-        "The lock exists, parses, pins every package with == and hashes, and is current.",
-        ("lock",),  # it reports a missing or broken lock itself (its owner)
-        wheel_status,
-    ),
+CHECK = Check(
+    "wheel_status",
+    "Lock and wheel status",
+    "The lock exists, parses, pins every package with == and hashes, and is current.",
+    ("lock",),  # it reports a missing or broken lock itself (its owner)
+    wheel_status,
 )

@@ -38,7 +38,8 @@ from preflight._errors import LockError
 
 __all__ = ["Lock", "LockEntry", "LockHeader", "parse_lock", "parse_lock_text"]
 
-RELOCK_HINT = "run `nox -s relock` to compile it"
+# A preflight command: right from any front end (the parser does not know which one is in use).
+RELOCK_HINT = "run `preflight relock` to compile it"
 PREFLIGHT_META_PREFIX = "preflight-lock:"
 
 # pip's definition: "#" at the start of a line or after whitespace begins a comment.
@@ -75,7 +76,7 @@ _SHORT_WITH_VALUE = ("-e", "-r", "-c", "-i", "-f", "-C")
 
 _NO_EMIT_HINT = (
     "a committed lock must not carry machine-specific settings: relock without them "
-    "(`pip-compile --no-emit-index-url --no-emit-find-links`, as `nox -s relock` does) and "
+    "(`pip-compile --no-emit-index-url --no-emit-find-links`, as `preflight relock` does) and "
     "configure indexes in pip.conf or PIP_* variables instead"
 )
 
@@ -298,7 +299,7 @@ class _Parser:
             self._expect_command = False
 
     def _preflight_meta(self, payload: str, line: int) -> None:
-        hint = f"this line is written by `nox -s relock`; {RELOCK_HINT} again"
+        hint = f"this line is written by `preflight relock`; {RELOCK_HINT} again"
         if self.preflight is not None:
             raise self.error(line, "a second '# preflight-lock:' line", hint)
         try:

@@ -18,11 +18,10 @@ from packaging.version import InvalidVersion, Version
 
 from preflight._errors import ConfigError, UsageError
 from preflight._policy.alerts import AlertConfig, parse_alerts
+from preflight._policy.environment import EnvVar, parse_env_vars
 
 DEFAULT_IGNORED = ("pip", "setuptools", "wheel")
 DEFAULT_LOCK = "requirements/py{major}.{minor}.txt"
-DEFAULT_PROTECTED = ("requirements.txt", "requirements.lock", ".smvm_config")
-DEFAULT_ENV_VARS = ("SMVM_PYTHON_VERSION", "SMVM_WHEEL_STATUS")
 
 
 @dataclass(frozen=True)
@@ -72,11 +71,13 @@ class Policy:
     requires: tuple[Requirement, ...]
     lock: str = DEFAULT_LOCK  # template with {major} and {minor}, relative to the project
     ignore: tuple[NormalizedName, ...] = tuple(canonicalize_name(n) for n in DEFAULT_IGNORED)
-    lock_max_age_days: float = 1.0  # the seed warns on a lock older than 24 hours
-    env_vars: tuple[str, ...] = DEFAULT_ENV_VARS
-    config_file: str = ".smvm_config"
-    config_file_required: bool = False
-    protected_files: tuple[str, ...] = DEFAULT_PROTECTED
+    # The defaults are an adopter's: a policy of only `pythons` and `requires` passes on a
+    # clean, freshly built environment. The seed's SMVM_* settings are this project's own.
+    lock_max_age_days: float = 90.0  # a committed lock goes stale in months, not in a day
+    env_vars: tuple[EnvVar, ...] = ()  # none required unless named
+    config_file: str | None = None  # no config file is checked unless named
+    config_file_required: bool = False  # only with a config_file
+    protected_files: tuple[str, ...] = ()  # besides the lock in use, which is always checked
     performance: Thresholds = field(default_factory=Thresholds)
     perf_imports: tuple[str, ...] | None = None  # None: derived from `requires`
     suite: str | None = None  # the project's own pytest folder, run inside the environment
@@ -129,6 +130,13 @@ class Policy:
             if accepted is not None:
                 return accepted[0]
         return state
+
+    def session_environ(self, python_version: str) -> dict[str, str]:
+        """What a front end that builds the environment exports into it: the table form of
+        ``env_vars`` with ``{python}`` as ``python_version`` (X.Y.Z). The list form names no
+        values, so it gives nothing."""
+        values = {var.name: var.expected_for(python_version) for var in self.env_vars}
+        return {name: value for name, value in values.items() if value is not None}
 
     def import_names(self) -> tuple[str, ...]:
         """Modules the performance check imports: the policy's, or one per requirement."""
@@ -199,7 +207,7 @@ def policy_from_table(path: Path, table: Mapping[str, Any]) -> Policy:
         "lock": lambda: _parse_lock_template(table["lock"], err),
         "ignore": lambda: tuple(canonicalize_name(n) for n in _str_list(table, "ignore", err)),
         "lock_max_age_days": lambda: _positive_number(table, "lock_max_age_days", err),
-        "env_vars": lambda: tuple(_str_list(table, "env_vars", err)),
+        "env_vars": lambda: parse_env_vars(table["env_vars"], err),
         "config_file": lambda: _string(table, "config_file", err),
         "config_file_required": lambda: _boolean(table, "config_file_required", err),
         "protected_files": lambda: tuple(_str_list(table, "protected_files", err)),
@@ -210,6 +218,11 @@ def policy_from_table(path: Path, table: Mapping[str, Any]) -> Policy:
     kwargs: dict[str, Any] = {key: parse() for key, parse in optional.items() if key in table}
     if "performance" in table:
         kwargs.update(_parse_performance(table["performance"], err))
+    if kwargs.get("config_file_required") and "config_file" not in kwargs:
+        raise err(
+            "config_file_required",
+            'needs config_file: name the file that must exist, e.g. config_file = ".app_config"',
+        )
     return Policy(path=path, pythons=pythons, requires=requires, **kwargs)
 
 

@@ -1,82 +1,17 @@
-"""package_dependencies and lock_sync: is what is installed what the policy and lock say?"""
+"""lock_sync: the installed distributions are exactly the lock's, from the index it pins."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-
-from packaging.markers import InvalidMarker, Marker
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from preflight._checks._installed import applies, installed
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
 from preflight._facts.model import DistFacts
 from preflight._lock.requirements import LockEntry
 
 C = Severity.CRITICAL
-FRESH_ENV = "run `nox -s preflight` for a fresh environment"
-
-
-def installed(dists: Iterable[DistFacts]) -> dict[NormalizedName, list[DistFacts]]:
-    """Installed distributions by canonical name (a list: the same name can appear twice)."""
-    found: dict[NormalizedName, list[DistFacts]] = defaultdict(list)
-    for dist in dists:
-        found[canonicalize_name(dist.name)].append(dist)
-    return dict(found)
-
-
-def _applies(marker: str | None, env: dict[str, str]) -> bool:
-    if not marker:
-        return True
-    try:
-        return Marker(marker).evaluate(env)
-    except InvalidMarker:
-        return True  # the lock parser already accepted it; judge it as applicable
-
-
-def package_dependencies(ctx: Context) -> CheckResult:
-    facts = ctx.facts
-    found = installed(facts.distributions)
-    findings = []
-    required: list[dict[str, str]] = []
-    not_applicable: list[str] = []
-    for req in ctx.policy.requires:
-        if req.marker is not None and not req.marker.evaluate(facts.marker_env):
-            not_applicable.append(str(req))
-            continue
-        name = canonicalize_name(req.name)
-        dists = found.get(name)
-        if not dists:
-            findings.append(
-                Finding(C, f"{req.name} is required ({req}) but not installed", FRESH_ENV)
-            )
-            continue
-        version = dists[0].version
-        required.append({"name": req.name, "spec": str(req.specifier), "version": version})
-        try:
-            ok = req.specifier.contains(Version(version), prereleases=True)
-        except InvalidVersion:
-            findings.append(
-                Finding(C, f"{req.name} has version {version!r}, which is not PEP 440", FRESH_ENV)
-            )
-            continue
-        if not ok:
-            findings.append(
-                Finding(
-                    C,
-                    f"{req.name} {version} is installed but the policy requires {req}",
-                    f"{FRESH_ENV}, or `nox -s relock` if the lock pins it too low",
-                )
-            )
-    n = len(ctx.policy.requires)
-    return CheckResult.from_findings(
-        "package_dependencies",
-        "Required packages",
-        findings,
-        ok=f"all {n} required packages are installed at satisfying versions",
-        details={"required": required, "not_applicable": not_applicable},
-    )
 
 
 def lock_sync(ctx: Context) -> CheckResult:
@@ -84,9 +19,10 @@ def lock_sync(ctx: Context) -> CheckResult:
     lock = ctx.parsed_lock
     lock_name = str(ctx.lock_path) if ctx.lock_path else "the lock"
     ignored = set(ctx.policy.ignore)
+    fresh, relock = ctx.remedies.fresh(ctx.lock_path), ctx.remedies.relock
     found = installed(d for d in facts.distributions)
     wanted: dict[NormalizedName, LockEntry] = {
-        canonicalize_name(e.name): e for e in lock.entries if _applies(e.markers, facts.marker_env)
+        canonicalize_name(e.name): e for e in lock.entries if applies(e.markers, facts.marker_env)
     }
     findings: list[Finding] = []
     missing, extra, different, foreign, doubled = [], [], [], [], []
@@ -96,9 +32,7 @@ def lock_sync(ctx: Context) -> CheckResult:
         if not dists:
             missing.append(name)
             findings.append(
-                Finding(
-                    C, f"{entry.raw_name}=={entry.version} is locked but not installed", FRESH_ENV
-                )
+                Finding(C, f"{entry.raw_name}=={entry.version} is locked but not installed", fresh)
             )
             continue
         dist = dists[0]
@@ -108,7 +42,7 @@ def lock_sync(ctx: Context) -> CheckResult:
                 Finding(
                     C,
                     f"{dist.name} {dist.version} is installed but {lock_name} pins {entry.version}",
-                    f"{FRESH_ENV} or `nox -s relock` if the pin is wrong",
+                    f"{fresh}, or {relock} if the pin is wrong",
                 )
             )
     for name, dists in sorted(found.items()):
@@ -116,7 +50,7 @@ def lock_sync(ctx: Context) -> CheckResult:
             doubled.append(name)
             where = ", ".join(d.path for d in dists)
             findings.append(
-                Finding(C, f"{dists[0].name} is installed {len(dists)} times: {where}", FRESH_ENV)
+                Finding(C, f"{dists[0].name} is installed {len(dists)} times: {where}", fresh)
             )
         if name in ignored:
             continue
@@ -126,7 +60,7 @@ def lock_sync(ctx: Context) -> CheckResult:
                 Finding(
                     C,
                     f"{dists[0].name} {dists[0].version} is installed but not in {lock_name}",
-                    f"{FRESH_ENV}, or add it to the policy's requires and `nox -s relock`",
+                    f"{fresh}, or add it to the policy's requires and {relock}",
                 )
             )
         source = _foreign_source(dists[0])
@@ -137,7 +71,7 @@ def lock_sync(ctx: Context) -> CheckResult:
                     C,
                     f"{dists[0].name} is installed from {source}, not from the index the lock "
                     "pins it from",
-                    FRESH_ENV,
+                    fresh,
                 )
             )
     ignored_here = sorted(n for n in found if n in ignored)
@@ -193,19 +127,10 @@ def _foreign_source(dist: DistFacts) -> str | None:
     return f"a direct URL ({url})"
 
 
-CHECKS = (
-    Check(
-        "package_dependencies",
-        "Required packages",
-        "Every requirement of the policy is installed at a version that satisfies it.",
-        ("interpreter",),
-        package_dependencies,
-    ),
-    Check(
-        "lock_sync",
-        "Installed set vs lock",
-        "The installed distributions are exactly the lock's: no missing, extra or other version.",
-        ("interpreter", "lock"),
-        lock_sync,
-    ),
+CHECK = Check(
+    "lock_sync",
+    "Installed set vs lock",
+    "The installed distributions are exactly the lock's: no missing, extra or other version.",
+    ("interpreter", "lock"),
+    lock_sync,
 )

@@ -1,0 +1,32 @@
+"""What is installed, by canonical name, and whether a lock line applies here.
+
+Shared by ``package_dependencies`` and ``lock_sync``, which judge the same distributions
+against the policy's requires and against the lock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from packaging.markers import InvalidMarker, Marker
+from packaging.utils import NormalizedName, canonicalize_name
+
+from preflight._facts.model import DistFacts
+
+
+def installed(dists: Iterable[DistFacts]) -> dict[NormalizedName, list[DistFacts]]:
+    """Installed distributions by canonical name (a list: the same name can appear twice)."""
+    found: dict[NormalizedName, list[DistFacts]] = defaultdict(list)
+    for dist in dists:
+        found[canonicalize_name(dist.name)].append(dist)
+    return dict(found)
+
+
+def applies(marker: str | None, env: dict[str, str]) -> bool:
+    if not marker:
+        return True
+    try:
+        return Marker(marker).evaluate(env)
+    except InvalidMarker:
+        return True  # the lock parser already accepted it; judge it as applicable
