@@ -28,7 +28,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -178,12 +178,14 @@ def check_env(
     substitute_for: str | None = None,
     timeout: float = 30.0,
     report_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Report:
     """Judge ``python``'s environment here, in nox's process (the judge stays outside the env).
 
     The report and the log go to ``report_dir`` (default ``reports/<session>``); the summary
     to the terminal, and findings as annotations on GitHub Actions. Remedies name the nox
-    sessions. A problem with the arguments (an unknown check, say) is ``session.error``.
+    sessions. ``environ`` is the environment the application would run with (default: nox's).
+    A problem with the arguments (an unknown check, say) is ``session.error``.
     """
     folder = report_dir or project.project_dir / REPORT_DIR / session.name
     started = datetime.now().astimezone()
@@ -196,6 +198,7 @@ def check_env(
                 skip=skip,
                 substitute_for=substitute_for,
                 timeout=timeout,
+                environ=environ,
                 remedies=Remedies(
                     fresh_env=f"run `nox -s {TAG}` for a fresh environment",
                     relock="run `nox -s relock`",
@@ -331,6 +334,11 @@ class _Matrix:
             timed("first start")
             first_start(session, python, self.policy)
             timed("check")
+            # What the policy's env_vars table expects, the session provides for the env it
+            # built (a deployed env checked by gate or monitor needs its own).
+            provided = self.policy.session_environ(str(found.found.version))
+            if provided:
+                session.log(f"environment for the check: {', '.join(sorted(provided))}")
             report = check_env(
                 session,
                 python,
@@ -339,6 +347,7 @@ class _Matrix:
                 skip=options.skip,
                 substitute_for=spec if found.substitute else None,
                 timeout=options.timeout,
+                environ={**os.environ, **provided},
             )
             timed("done")
         except MissingInterpreter:
