@@ -18,6 +18,7 @@ from preflight._checks.performance import performance
 from preflight._checks.security import file_findings
 from preflight._checks.suite import suite
 from preflight._checks.wheel_status import wheel_status
+from preflight._engine import _python_status
 from preflight._errors import LockError
 from preflight._facts.model import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
 from preflight._lock.meta import header_line, inputs_digest
@@ -57,6 +58,22 @@ def test_a_substitute_accepted_on_request_is_a_warning_that_says_so() -> None:
     wrong = python_version(f.context(interpreter=f.interpreter("3.10.4"), substitute_for="3.11.13"))
     assert wrong.status is Status.FAIL
     assert "3.10.4 cannot stand in for 3.11.13" in wrong.message
+    assert "another patch release of a pin of the policy" in wrong.message
+    assert "substitute_for" not in wrong.details
+
+
+def test_a_pre_release_cannot_stand_in_for_a_pin() -> None:
+    facts = f.interpreter("3.11.14", release_level="candidate")
+    ctx = f.context(interpreter=facts, substitute_for="3.11.13")
+    result = python_version(ctx)
+    assert result.status is Status.FAIL
+    assert "3.11.14 cannot stand in for 3.11.13: a substitute must be a final release" in (
+        result.message
+    )
+    assert result.details["python_status"] == "unsupported"
+    assert _python_status(ctx) == "unsupported"  # the report's python_status agrees
+    final = f.context(interpreter=f.interpreter("3.11.14"), substitute_for="3.11.13")
+    assert python_version(final).details["python_status"] == _python_status(final) == "fallback"
 
 
 def test_unsupported_minor_names_the_allowed_versions() -> None:

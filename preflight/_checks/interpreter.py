@@ -5,6 +5,7 @@ from __future__ import annotations
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._facts.model import InterpreterFacts, ProbeFailure
+from preflight._policy.spec import interpreter_version, minor_of
 
 C, W = Severity.CRITICAL, Severity.WARNING
 
@@ -23,42 +24,41 @@ def python_version(ctx: Context) -> CheckResult:
             {"python": ctx.python, "failure": interp.kind, "returncode": interp.returncode},
         )
     policy = ctx.policy
-    state, spec = policy.classify(interp.version)
+    seen = policy.classify(
+        interpreter_version(interp.version, interp.release_level), ctx.substitute_for
+    )
+    spec = seen.spec
     allowed = [str(s) for s in policy.pythons]
     details = {
         "current_version": interp.version,
         "implementation": interp.implementation,
         "required_versions": allowed,
-        "python_status": state,
+        "python_status": seen.status,
     }
     findings = []
-    if spec is None and ctx.substitute_for is not None:
-        accepted = policy.substitute(interp.version, ctx.substitute_for)
-        if accepted is not None:
-            state, spec = accepted
-            details.update(python_status=state, substitute_for=str(spec))
-            findings.append(
-                Finding(
-                    W,
-                    f"Python {interp.version} stands in for {spec} as a patch-level substitute "
-                    f"(accepted on request): this is not a check of {spec}",
-                    f"install Python {spec} (e.g. `pyenv install {spec}`) and check again",
-                )
+    if seen.substitute:
+        details["substitute_for"] = str(spec)
+        findings.append(
+            Finding(
+                W,
+                f"Python {interp.version} stands in for {spec} as a patch-level substitute "
+                f"(accepted on request): this is not a check of {spec}",
+                f"install Python {spec} (e.g. `pyenv install {spec}`) and check again",
             )
-        else:
-            findings.append(
-                Finding(
-                    C,
-                    f"Python {interp.version} cannot stand in for {ctx.substitute_for}: "
-                    "a substitute must be another patch release of a pin of the policy",
-                    f"use Python {ctx.substitute_for}",
-                )
+        )
+    elif seen.refused is not None:
+        findings.append(
+            Finding(
+                C,
+                f"Python {interp.version} cannot stand in for {ctx.substitute_for}: {seen.refused}",
+                f"use Python {ctx.substitute_for}",
             )
+        )
     elif spec is None:
-        same_minor = [s for s in policy.pythons if s.minor == _minor(interp.version)]
-        if same_minor and same_minor[0].exact:
-            why = f"the policy pins {same_minor[0]} exactly"
-            fix = f"install Python {same_minor[0]} (e.g. `pyenv install {same_minor[0]}`)"
+        of_minor = [s for s in policy.pythons if s.minor == minor_of(interp.version)]
+        if of_minor and of_minor[0].exact:
+            why = f"the policy pins {of_minor[0]} exactly"
+            fix = f"install Python {of_minor[0]} (e.g. `pyenv install {of_minor[0]}`)"
         else:
             why = f"the policy allows {', '.join(allowed)}"
             fix = f"use Python {policy.primary} (primary)"
@@ -71,12 +71,8 @@ def python_version(ctx: Context) -> CheckResult:
                 "use a final release of the interpreter",
             )
         )
-    ok = f"Python {interp.version} is the {state} interpreter ({spec})"
+    ok = f"Python {interp.version} is the {seen.status} interpreter ({spec})"
     return CheckResult.from_findings("python_version", title, findings, ok=ok, details=details)
-
-
-def _minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
 
 
 def _probe_remedy(failure: ProbeFailure) -> str:
