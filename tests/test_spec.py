@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from packaging.version import InvalidVersion, Version
 
+from preflight._interpreters.resolve import resolve
 from preflight._policy.spec import PythonSpec, minor_of, same_minor
 
 
@@ -32,6 +33,9 @@ def test_parse_errors_name_the_text_and_the_accepted_forms(text: str) -> None:
         PythonSpec.parse(text)
     assert repr(text) in str(info.value)
     assert "'X.Y' for any X.Y.z or 'X.Y.Z' for exactly that release" in str(info.value)
+    # The str edge of resolve parses with the same rule.
+    with pytest.raises(ValueError, match="is not an interpreter spec"):
+        resolve(text, [])
 
 
 @pytest.mark.parametrize(
