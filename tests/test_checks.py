@@ -326,6 +326,16 @@ def test_lock_compiled_for_other_requirements_or_python() -> None:
     assert "compiled with Python 3.11.7, the interpreter is 3.12.1" in text
 
 
+@pytest.mark.parametrize(
+    ("python", "warned"),
+    [("3.12.9", False), ("3.12", False), ("3.1.2", True), ("3.13.0", True), ("garbled", True)],
+)
+def test_lock_python_is_compared_by_x_y(python: str, warned: bool) -> None:
+    # A lock is per X.Y: another patch release made it just as well; a garbled value did not.
+    text = messages(wheel_status(f.context(lock=f.lock(python=python))))
+    assert ("was compiled with Python" in text) is warned
+
+
 # --- integrity --------------------------------------------------------------------------
 
 
