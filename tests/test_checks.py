@@ -12,14 +12,16 @@ import pytest
 from preflight._checks import run_checks
 from preflight._checks.environment_config import environment_config
 from preflight._checks.integrity import integrity
-from preflight._checks.interpreter import python_version, virtual_environment
 from preflight._checks.packages import lock_sync, package_dependencies
 from preflight._checks.performance import performance
+from preflight._checks.python_version import python_version
 from preflight._checks.security import file_findings
 from preflight._checks.suite import suite
+from preflight._checks.virtual_environment import virtual_environment
 from preflight._checks.wheel_status import wheel_status
 from preflight._engine import _python_status
 from preflight._errors import LockError
+from preflight._facts.context import NOX_REMEDIES
 from preflight._facts.model import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
 from preflight._lock.meta import header_line, inputs_digest
 from preflight._report.model import Overall, Severity, Status, Verdict, exit_code, overall, verdict
@@ -123,6 +125,13 @@ def test_not_in_venv_is_a_warning_as_in_the_seed() -> None:
     assert result.status is Status.WARN
     assert "not in a virtual environment" in messages(result)
     assert "user site-packages" in messages(result)
+    remedy = result.findings[0].remedy
+    assert remedy.startswith("use a virtual environment for isolation: build a fresh environment")
+    assert "-r /project/requirements/py3.12.txt" in remedy  # the lock this interpreter needs
+    in_nox = virtual_environment(f.context(interpreter=facts, remedies=NOX_REMEDIES))
+    assert in_nox.findings[0].remedy == (
+        "use a virtual environment for isolation: run `nox -s preflight` for a fresh environment"
+    )
 
 
 def test_pythonpath_and_system_site_packages_leak() -> None:

@@ -13,11 +13,12 @@ from dataclasses import replace
 from preflight._checks import (
     environment_config,
     integrity,
-    interpreter,
     packages,
     performance,
+    python_version,
     security,
     suite,
+    virtual_environment,
     wheel_status,
 )
 from preflight._checks.base import OWNER, Check, Context, Need
@@ -26,7 +27,8 @@ from preflight._errors import LockError
 from preflight._facts.model import ProbeFailure
 
 ALL: tuple[Check, ...] = (
-    *interpreter.CHECKS,
+    *python_version.CHECKS,
+    *virtual_environment.CHECKS,
     packages.CHECKS[0],  # package_dependencies
     *wheel_status.CHECKS,  # wheel_status
     packages.CHECKS[1],  # lock_sync

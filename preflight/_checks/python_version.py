@@ -1,10 +1,14 @@
-"""python_version and virtual_environment: is this the right interpreter, and is it isolated?"""
+"""python_version: is this the interpreter the policy asks for (primary, fallback, substitute)?
+
+The decision is the policy's (:meth:`Policy.classify`, which asks the spec whether a requested
+substitute may stand in); this module only phrases it as findings.
+"""
 
 from __future__ import annotations
 
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity, Status
-from preflight._facts.model import InterpreterFacts, ProbeFailure
+from preflight._facts.model import ProbeFailure
 from preflight._policy.spec import interpreter_version, minor_of
 
 C, W = Severity.CRITICAL, Severity.WARNING
@@ -86,79 +90,6 @@ def _probe_remedy(failure: ProbeFailure) -> str:
     return "run the interpreter by hand to see what is wrong, or recreate the environment"
 
 
-def virtual_environment(ctx: Context) -> CheckResult:
-    facts = ctx.facts
-    findings: list[Finding] = []
-    pythonpath = ctx.environ.get("PYTHONPATH", "")
-    details: dict[str, object] = {
-        "in_venv": facts.in_venv,
-        "prefix": facts.prefix,
-        "base_prefix": facts.base_prefix,
-        "include_system_site_packages": bool(facts.system_site_packages),
-        "user_site_enabled": facts.user_site_enabled,
-        "pythonpath": pythonpath or None,
-    }
-    if not facts.in_venv:
-        findings.append(
-            Finding(
-                W,
-                f"{facts.executable} is not in a virtual environment",
-                "use a virtual environment for isolation (`nox -s preflight` builds one)",
-            )
-        )
-    else:
-        findings += _venv_consistency(facts)
-        if facts.system_site_packages:
-            findings.append(
-                Finding(
-                    W,
-                    "the virtual environment sees the system site-packages "
-                    "(include-system-site-packages = true)",
-                    "recreate it without --system-site-packages",
-                )
-            )
-    if facts.user_site_enabled and not facts.in_venv:
-        findings.append(
-            Finding(
-                W,
-                f"the user site-packages ({facts.user_site}) is on sys.path at start-up",
-                "set PYTHONNOUSERSITE=1 or use a virtual environment",
-            )
-        )
-    if pythonpath:
-        findings.append(
-            Finding(
-                W,
-                f"PYTHONPATH={pythonpath} leaks packages into the environment",
-                "unset PYTHONPATH",
-            )
-        )
-    ok = f"isolated virtual environment at {facts.prefix}"
-    return CheckResult.from_findings(
-        "virtual_environment", "Virtual environment", findings, ok=ok, details=details
-    )
-
-
-def _venv_consistency(facts: InterpreterFacts) -> list[Finding]:
-    """The venv's recorded base version must be the interpreter's (the seed's version match)."""
-    cfg = facts.pyvenv_cfg
-    recorded = cfg.get("version_info") or cfg.get("version") or ""
-    if not recorded:
-        return []
-    # virtualenv writes "3.12.1.final.0"; venv writes "3.12.1".
-    recorded_release = ".".join(recorded.split(".")[:3])
-    if recorded_release == facts.version:
-        return []
-    return [
-        Finding(
-            Severity.CRITICAL,
-            f"the virtual environment was created with Python {recorded_release} but its "
-            f"interpreter is now {facts.version} (the base interpreter changed under it)",
-            "recreate the virtual environment",
-        )
-    ]
-
-
 CHECKS = (
     Check(
         "python_version",
@@ -166,12 +97,5 @@ CHECKS = (
         "The interpreter is the policy's primary or one of its fallbacks.",
         (),
         python_version,
-    ),
-    Check(
-        "virtual_environment",
-        "Virtual environment",
-        "The interpreter runs in an isolated virtual environment.",
-        ("interpreter",),
-        virtual_environment,
     ),
 )
