@@ -21,6 +21,7 @@ from preflight._facts.context import Context, Remedies
 from preflight._facts.gather import gather
 from preflight._facts.model import InterpreterFacts
 from preflight._policy.policy import Policy, load_policy
+from preflight._policy.spec import interpreter_version
 from preflight._report.model import Report
 from preflight._version import __version__
 
@@ -131,5 +132,7 @@ def _interpreter_summary(ctx: Context) -> dict[str, object]:
 
 def _python_status(ctx: Context) -> str:
     if isinstance(ctx.interpreter, InterpreterFacts):
-        return ctx.policy.status_of(ctx.interpreter.version, ctx.substitute_for)
+        facts = ctx.interpreter
+        version = interpreter_version(facts.version, facts.release_level)
+        return ctx.policy.classify(version, ctx.substitute_for).status
     return "unknown"

@@ -72,7 +72,7 @@ class MissingInterpreter(InterpreterNotFound):
 
     def __init__(self, resolution: Resolution) -> None:
         OSError.__init__(self, resolution.message)
-        self.interpreter = resolution.spec
+        self.interpreter = str(resolution.spec)
         self.resolution = resolution
 
 

@@ -27,6 +27,7 @@ from packaging.version import Version
 from processes import hanging_interpreter, kill_if_running
 
 from preflight._interpreters.discovery import Found, best_match, find_interpreters
+from preflight._policy.spec import PythonSpec
 from preflight._render.report import REPORT_NAME
 
 # What the test policy requires. alpha>=1 makes the downgrade to alpha 0.9 a policy failure too.
@@ -146,7 +147,7 @@ def machine_interpreters() -> tuple[Found, ...]:
 def real_python(*specs: str) -> Found:
     """The first of ``specs`` this machine has (as the policy matches them), else skip."""
     for spec in specs:
-        found = best_match(spec, machine_interpreters())
+        found = best_match(PythonSpec.parse(spec), machine_interpreters())
         if found is not None:
             return found
     pytest.skip(f"no Python {' or '.join(specs)} found by preflight._interpreters.discovery")
@@ -159,7 +160,7 @@ def interpreters() -> list[Found]:
 
 @pytest.fixture(scope="session")
 def python312(interpreters: list[Found]) -> Path:
-    found = best_match("3.12", interpreters)
+    found = best_match(PythonSpec.parse("3.12"), interpreters)
     if found is None:
         pytest.skip("no Python 3.12 on this machine (looked on PATH and in pyenv/uv/asdf/mise)")
     return found.path

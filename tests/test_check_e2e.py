@@ -616,7 +616,7 @@ POLICY_ERRORS = {
     "unknown-key": ('colour = "blue"', "key 'colour': unknown key"),
     "wrong-type": ('lock_max_age_days = "ninety"', "key 'lock_max_age_days': must be a positive"),
     "bad-specifier": ('requires = ["alpha>>1"]', "key 'requires': 'alpha>>1' is not a PEP 508"),
-    "bad-python": ('pythons = ["3"]', "key 'pythons': '3' is not a version"),
+    "bad-python": ('pythons = ["3"]', "key 'pythons': '3' is not an interpreter spec"),
     "perf-key": ("[tool.preflight.performance]\nfast = true", "key 'performance.fast'"),
     "env-placeholder": (
         'env_vars = {APP_VERSION = "{version}"}',

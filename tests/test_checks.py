@@ -13,13 +13,15 @@ from preflight._checks import BY_ID, run_checks
 from preflight._checks.base import Context
 from preflight._checks.environment_config import environment_config
 from preflight._checks.integrity import integrity
-from preflight._checks.interpreter import python_version, virtual_environment
 from preflight._checks.lock_sync import lock_sync
 from preflight._checks.package_dependencies import package_dependencies
 from preflight._checks.performance import performance
+from preflight._checks.python_version import python_version
 from preflight._checks.security import file_findings
 from preflight._checks.suite import suite
+from preflight._checks.virtual_environment import virtual_environment
 from preflight._checks.wheel_status import wheel_status
+from preflight._engine import _python_status
 from preflight._errors import LockError
 from preflight._facts.context import NOX_REMEDIES, Remedies
 from preflight._facts.model import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
@@ -61,6 +63,22 @@ def test_a_substitute_accepted_on_request_is_a_warning_that_says_so() -> None:
     wrong = python_version(f.context(interpreter=f.interpreter("3.10.4"), substitute_for="3.11.13"))
     assert wrong.status is Status.FAIL
     assert "3.10.4 cannot stand in for 3.11.13" in wrong.message
+    assert "another patch release of a pin of the policy" in wrong.message
+    assert "substitute_for" not in wrong.details
+
+
+def test_a_pre_release_cannot_stand_in_for_a_pin() -> None:
+    facts = f.interpreter("3.11.14", release_level="candidate")
+    ctx = f.context(interpreter=facts, substitute_for="3.11.13")
+    result = python_version(ctx)
+    assert result.status is Status.FAIL
+    assert "3.11.14 cannot stand in for 3.11.13: a substitute must be a final release" in (
+        result.message
+    )
+    assert result.details["python_status"] == "unsupported"
+    assert _python_status(ctx) == "unsupported"  # the report's python_status agrees
+    final = f.context(interpreter=f.interpreter("3.11.14"), substitute_for="3.11.13")
+    assert python_version(final).details["python_status"] == _python_status(final) == "fallback"
 
 
 def test_unsupported_minor_names_the_allowed_versions() -> None:
@@ -110,6 +128,13 @@ def test_not_in_venv_is_a_warning_as_in_the_seed() -> None:
     assert result.status is Status.WARN
     assert "not in a virtual environment" in messages(result)
     assert "user site-packages" in messages(result)
+    remedy = result.findings[0].remedy
+    assert remedy.startswith("use a virtual environment for isolation: build a fresh environment")
+    assert "-r /project/requirements/py3.12.txt" in remedy  # the lock this interpreter needs
+    in_nox = virtual_environment(f.context(interpreter=facts, remedies=NOX_REMEDIES))
+    assert in_nox.findings[0].remedy == (
+        "use a virtual environment for isolation: run `nox -s preflight` for a fresh environment"
+    )
 
 
 def test_pythonpath_and_system_site_packages_leak() -> None:
@@ -320,6 +345,16 @@ def test_lock_compiled_for_other_requirements_or_python() -> None:
     text = messages(wheel_status(f.context(lock=f.lock(preflight=meta, python="3.11.7"))))
     assert "compiled from other requirements" in text
     assert "compiled with Python 3.11.7, the interpreter is 3.12.1" in text
+
+
+@pytest.mark.parametrize(
+    ("python", "warned"),
+    [("3.12.9", False), ("3.12", False), ("3.1.2", True), ("3.13.0", True), ("garbled", True)],
+)
+def test_lock_python_is_compared_by_x_y(python: str, warned: bool) -> None:
+    # A lock is per X.Y: another patch release made it just as well; a garbled value did not.
+    text = messages(wheel_status(f.context(lock=f.lock(python=python))))
+    assert ("was compiled with Python" in text) is warned
 
 
 # --- integrity --------------------------------------------------------------------------
@@ -694,10 +729,6 @@ def test_default_remedies_name_preflight_and_pip_not_nox(tmp_path: Path) -> None
     assert by_context["lock_error"]["wheel_status"] == ["run `preflight relock` to compile it"]
 
 
-@pytest.mark.xfail(
-    reason="virtual_environment's remedy is in _checks/interpreter.py, owned by another change",
-    strict=True,
-)
 def test_not_in_a_venv_remedy_does_not_name_nox() -> None:
     facts = f.interpreter(in_venv=False, prefix="/usr", pyvenv_cfg={})
     remedies = remedies_of(f.context(interpreter=facts))["virtual_environment"]

@@ -22,9 +22,9 @@ from preflight._interpreters.discovery import (
     best_match,
     find_interpreters,
     nearest,
-    parse_spec,
     searched_locations,
 )
+from preflight._policy.spec import PythonSpec
 
 # Answers the version question like a Python 3.99.0 would; only run if discovery asks it.
 ANSWERING = "#!/bin/sh\nprintf '3.99.0 final 0'\n"
@@ -32,8 +32,12 @@ ANSWERING = "#!/bin/sh\nprintf '3.99.0 final 0'\n"
 NEVER_RUN = "#!/bin/sh\necho 'discovery should not run me' >&2\nexit 1\n"
 
 
-def real(spec: str) -> Found:
-    return real_python(spec)
+def real(text: str) -> Found:
+    return real_python(text)
+
+
+def spec(text: str) -> PythonSpec:
+    return PythonSpec.parse(text)
 
 
 def any_real_except(path: Path) -> Found:
@@ -260,18 +264,18 @@ def test_best_match_and_nearest_on_found_interpreters(home: Path, tmp_path: Path
     install(pyenv / "versions" / "3.12.1", py312.path)
     install(pyenv / "versions" / "3.11.7", NEVER_RUN)
     found = find_interpreters(env=environ(home, PYENV_ROOT=pyenv))
-    best = best_match("3.12", found)
+    best = best_match(spec("3.12"), found)
     assert best is not None
     assert best.version == Version("3.12.1")
-    assert best_match("3.11.13", found) is None
-    close = nearest("3.11.13", found)
+    assert best_match(spec("3.11.13"), found) is None
+    close = nearest(spec("3.11.13"), found)
     assert close is not None
     assert close.version == Version("3.11.7")
-    exact = best_match("3.11.7", found)
+    exact = best_match(spec("3.11.7"), found)
     assert exact is not None
     assert exact.version == Version("3.11.7")
-    assert best_match("3.13", found) is None
-    assert nearest("3.13", found) is None
+    assert best_match(spec("3.13"), found) is None
+    assert nearest(spec("3.13"), found) is None
 
 
 def fake(*versions: str) -> list[Found]:
@@ -280,49 +284,30 @@ def fake(*versions: str) -> list[Found]:
 
 def test_best_match_takes_the_highest_final_release() -> None:
     found = fake("3.12.1", "3.12.4", "3.13.0rc2", "3.12.5rc1", "3.11.9")
-    best = best_match("3.12", found)
+    best = best_match(spec("3.12"), found)
     assert best is not None
     assert best.version == Version("3.12.4")
-    assert best_match("3.13", found) is None  # a pre-release never satisfies a policy
+    assert best_match(spec("3.13"), found) is None  # a pre-release never satisfies a policy
 
 
 def test_best_match_tie_goes_to_the_earlier_entry() -> None:
     found = fake("3.12.1", "3.12.1")
-    assert best_match("3.12", found) is found[0]
-    assert best_match("3.12.1", found) is found[0]
+    assert best_match(spec("3.12"), found) is found[0]
+    assert best_match(spec("3.12.1"), found) is found[0]
 
 
 def test_nearest_prefers_final_releases_then_closest_then_higher() -> None:
     found = fake("3.11.5", "3.11.9", "3.11.12rc1", "3.12.0")
-    close = nearest("3.11.7", found)
+    close = nearest(spec("3.11.7"), found)
     assert close is not None
     assert close.version == Version("3.11.9")  # 2 away either way: the higher wins
-    close = nearest("3.11.13", found)
+    close = nearest(spec("3.11.13"), found)
     assert close is not None
     assert close.version == Version("3.11.9")  # finals before the nearer pre-release
-    close = nearest("3.11", found)
+    close = nearest(spec("3.11"), found)
     assert close is not None
     assert close.version == Version("3.11.9")
-    close = nearest("3.13.1", fake("3.13.0rc1"))
+    close = nearest(spec("3.13.1"), fake("3.13.0rc1"))
     assert close is not None
     assert close.version == Version("3.13.0rc1")  # a pre-release only when nothing else
-    assert nearest("3.10", found) is None
-
-
-@pytest.mark.parametrize(
-    ("spec", "expected"),
-    [("3.12", (3, 12, None)), ("3.11.13", (3, 11, 13)), (" 3.12 ", (3, 12, None))],
-)
-def test_parse_spec(spec: str, expected: tuple[int, int, int | None]) -> None:
-    assert parse_spec(spec) == expected
-
-
-@pytest.mark.parametrize(
-    "spec", ["3", "", "3.12.1.2", "py3.12", "3.x", "3.12.*", ">=3.12", "3.12a"]
-)
-def test_parse_spec_errors(spec: str) -> None:
-    with pytest.raises(ValueError, match="is not an interpreter spec") as info:
-        parse_spec(spec)
-    assert repr(spec) in str(info.value)
-    with pytest.raises(ValueError, match="is not an interpreter spec"):
-        best_match(spec, [])
+    assert nearest(spec("3.10"), found) is None

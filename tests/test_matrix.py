@@ -14,6 +14,7 @@ from preflight._interpreters.discovery import Found
 from preflight._interpreters.resolve import resolve
 from preflight._ops import matrix
 from preflight._ops.matrix import Outcome
+from preflight._policy.spec import PythonSpec
 from preflight._report.model import Report
 
 FOUND = [
@@ -62,6 +63,25 @@ def test_nothing_of_that_minor_at_all() -> None:
     assert "no 3.9.x was found" in result.message
     assert "--allow-substitute" not in result.message
     assert result.short == "Python 3.9 not installed (no 3.9.x found)"
+
+
+def test_a_spec_resolves_the_same_given_as_text_or_parsed() -> None:
+    parsed = resolve(PythonSpec.parse("3.11.13"), FOUND, allow_substitute=True)
+    assert parsed == resolve("3.11.13", FOUND, allow_substitute=True)
+    assert parsed.spec == PythonSpec.parse("3.11.13")
+
+
+@pytest.mark.parametrize("spec", ["3.13", "3.13.1"])
+def test_a_pre_release_is_never_a_substitute(spec: str) -> None:
+    found = [*FOUND, Found(Path("/py/3.13.0rc2/bin/python3"), Version("3.13.0rc2"), "uv")]
+    result = resolve(spec, found, allow_substitute=True, env={"PATH": "", "HOME": "/home/u"})
+    assert not result.ok
+    assert not result.substitute
+    assert result.nearest is not None
+    assert result.nearest.version == Version("3.13.0rc2")
+    assert "cannot stand in for it (a substitute must be a final release" in result.message
+    assert "--allow-substitute" not in result.message  # it would not help
+    assert result.short == f"Python {spec} not installed (nearest 3.13.0rc2)"
 
 
 # --- backends and commands ---------------------------------------------------------------

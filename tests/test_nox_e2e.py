@@ -30,6 +30,7 @@ from conftest import PINNED_FALLBACK, Wheels
 
 from preflight._interpreters.discovery import Found, best_match, nearest
 from preflight._lock.requirements import parse_lock
+from preflight._policy.spec import PythonSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 PIP_TOOLS_WHEELS = os.environ.get("PREFLIGHT_TEST_WHEELHOUSE", "")
@@ -101,7 +102,7 @@ def nox_project(make_project: Callable[..., Path]) -> Callable[..., Path]:
 
 
 def missing_pin(interpreters: list[Found]) -> None:
-    if best_match(PINNED_FALLBACK, interpreters) is not None:
+    if best_match(PythonSpec.parse(PINNED_FALLBACK), interpreters) is not None:
         pytest.skip(f"this machine has Python {PINNED_FALLBACK}: nothing is missing")
 
 
@@ -137,7 +138,7 @@ def test_clean_matrix_ready_on_312_and_a_clear_skip_for_the_missing_pin(
     assert report["overall_status"] == "PASSED", report["violations"]
     # The judged environment holds only the lock (and, for virtualenv, pip): not preflight.
     assert report["checks"]["lock_sync"]["status"] == "pass"
-    near = nearest(PINNED_FALLBACK, interpreters)
+    near = nearest(PythonSpec.parse(PINNED_FALLBACK), interpreters)
     skip_line = (
         f"Session preflight-{PINNED_FALLBACK} skipped: Python {PINNED_FALLBACK} was not found"
     )
@@ -300,7 +301,7 @@ def test_a_substitute_is_accepted_on_request_and_reported(
     nox_project: Callable[..., Path], wheels: Wheels, interpreters: list[Found]
 ) -> None:
     missing_pin(interpreters)
-    near = nearest(PINNED_FALLBACK, interpreters)
+    near = nearest(PythonSpec.parse(PINNED_FALLBACK), interpreters)
     if near is None:
         pytest.skip("no Python 3.11.x to substitute")
     project = nox_project()

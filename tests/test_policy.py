@@ -9,7 +9,7 @@ from packaging.version import Version
 
 from preflight._errors import ConfigError
 from preflight._policy.environment import EnvVar
-from preflight._policy.policy import PythonSpec, load_policy
+from preflight._policy.policy import Classification, PythonSpec, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,16 +145,39 @@ def test_classify_primary_fallback_unsupported(tmp_path: Path) -> None:
     policy = load_policy(
         write(tmp_path, '[tool.preflight]\npythons = ["3.12", "3.11.13"]\nrequires = []\n')
     )
-    assert policy.classify("3.12.1")[0] == "primary"
-    assert policy.classify("3.11.13")[0] == "fallback"
-    assert policy.classify("3.11.7")[0] == "unsupported"
+    assert policy.classify("3.12.1").status == "primary"
+    assert policy.classify("3.11.13").status == "fallback"
+    assert policy.classify("3.11.7").status == "unsupported"
+
+
+def test_classify_a_requested_substitute(tmp_path: Path) -> None:
+    policy = load_policy(
+        write(tmp_path, '[tool.preflight]\npythons = ["3.11.13", "3.12"]\nrequires = []\n')
+    )
+    accepted = policy.classify("3.11.7", substitute_for="3.11.13")
+    assert accepted == Classification("primary", PythonSpec.parse("3.11.13"), substitute=True)
+    assert policy.status_of("3.11.7", "3.11.13") == "primary"
+    # A version that matches a spec is that spec's, whatever was requested.
+    matched = policy.classify("3.12.1", substitute_for="3.11.13")
+    assert (matched.status, str(matched.spec), matched.substitute) == ("fallback", "3.12", False)
+    for version, pin, why in [
+        ("3.10.4", "3.11.13", "another patch release of a pin of the policy"),
+        ("3.11.14rc1", "3.11.13", "a final release"),
+        ("3.11.7", "3.11.2", "another patch release of a pin of the policy"),  # not a pin
+    ]:
+        refused = policy.classify(version, substitute_for=pin)
+        assert (refused.status, refused.spec, refused.substitute) == ("unsupported", None, False)
+        assert refused.refused is not None
+        assert why in refused.refused
+        assert policy.status_of(version, pin) == "unsupported"
+    assert policy.classify("3.10.4").refused is None  # nothing requested, nothing refused
 
 
 @pytest.mark.parametrize(
     ("body", "key", "words"),
     [
         ('pythons = "3.12"\nrequires = []', "pythons", "list of strings"),
-        ('pythons = ["3.x"]\nrequires = []', "pythons", "not a version"),
+        ('pythons = ["3.x"]\nrequires = []', "pythons", "not an interpreter spec"),
         ("pythons = []\nrequires = []", "pythons", "at least one"),
         ('pythons = ["3.12", "3.12.1"]\nrequires = []', "pythons", "twice"),
         ('pythons = ["3.12"]', "requires", "required"),

@@ -28,10 +28,11 @@ from preflight._ops.relock import (
     relock_one,
 )
 from preflight._policy.policy import Policy, load_policy
+from preflight._policy.spec import minor_of
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 VERSION = platform.python_version()  # pip-compile runs in this interpreter (it has pip-tools)
-MINOR = ".".join(VERSION.split(".")[:2])
+MINOR = minor_of(VERSION)
 HAS_PIP_TOOLS = importlib.util.find_spec("piptools") is not None
 needs_pip_tools = pytest.mark.skipif(not HAS_PIP_TOOLS, reason="pip-tools is not installed")
 

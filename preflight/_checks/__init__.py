@@ -16,12 +16,13 @@ from dataclasses import replace
 from preflight._checks import (
     environment_config,
     integrity,
-    interpreter,
     lock_sync,
     package_dependencies,
     performance,
+    python_version,
     security,
     suite,
+    virtual_environment,
     wheel_status,
 )
 from preflight._checks.base import OWNER, Check, Context, Need
@@ -30,7 +31,8 @@ from preflight._errors import LockError
 from preflight._facts.model import ProbeFailure
 
 ALL: tuple[Check, ...] = (
-    *interpreter.CHECKS,  # python_version, virtual_environment
+    python_version.CHECK,
+    virtual_environment.CHECK,
     package_dependencies.CHECK,
     wheel_status.CHECK,
     lock_sync.CHECK,

@@ -11,6 +11,7 @@ from preflight._errors import LockError
 from preflight._facts.model import InterpreterFacts, ProbeFailure
 from preflight._lock.meta import compiled_at, inputs_digest
 from preflight._lock.requirements import Lock
+from preflight._policy.spec import same_minor
 
 C, W = Severity.CRITICAL, Severity.WARNING
 
@@ -127,7 +128,7 @@ def _header(ctx: Context, lock: Lock) -> list[Finding]:
     compiled_with = lock.header.python
     if compiled_with and isinstance(ctx.interpreter, InterpreterFacts):
         target = ctx.interpreter.version
-        if ".".join(target.split(".")[:2]) != ".".join(compiled_with.split(".")[:2]):
+        if not same_minor(target, compiled_with):
             findings.append(
                 Finding(
                     W,

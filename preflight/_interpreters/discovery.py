@@ -26,6 +26,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from preflight._policy.spec import PythonSpec, interpreter_version, minor_of
 from preflight._process import run_python
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "best_match",
     "find_interpreters",
     "nearest",
-    "parse_spec",
     "searched_locations",
 ]
 
@@ -44,12 +44,10 @@ _VERSION_SCRIPT = (
     "import sys; v = sys.version_info; "
     "sys.stdout.write('%d.%d.%d %s %d' % (v[0], v[1], v[2], v[3], v[4]))"
 )
-_PRERELEASE_TAGS = {"alpha": "a", "beta": "b", "candidate": "rc"}
 _PLAIN_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _UV_CPYTHON = re.compile(r"^cpython-(\d+\.\d+\.\d+)-[^+]+$")  # no "+freethreaded", "+debug"
 _PATH_NAME = re.compile(r"^python3(\.\d+)?$")
 _PATH_SHOWN = 3  # PATH folders named in messages; the rest are counted
-_SPEC = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -203,9 +201,8 @@ def _parse_version_output(text: str) -> Version | None:
     if len(parts) != 3:
         return None
     release, level, serial = parts
-    suffix = "" if level == "final" else _PRERELEASE_TAGS.get(level, "dev") + serial
     try:
-        return Version(release + suffix)
+        return interpreter_version(release, level, serial)
     except InvalidVersion:
         return None
 
@@ -247,54 +244,35 @@ def find_interpreters(*, env: Mapping[str, str] | None = None) -> list[Found]:
     return found
 
 
-def parse_spec(spec: str) -> tuple[int, int, int | None]:
-    """``"3.12"`` -> ``(3, 12, None)``; ``"3.11.13"`` -> ``(3, 11, 13)``.
-
-    Raises ValueError for anything else.
-    """
-    match = _SPEC.match(spec.strip())
-    if match is None:
-        raise ValueError(
-            f"{spec!r} is not an interpreter spec; write 'X.Y' for any X.Y.z or 'X.Y.Z' for "
-            "exactly that release, e.g. '3.12' or '3.11.13'"
-        )
-    major, minor, micro = match.groups()
-    return int(major), int(minor), None if micro is None else int(micro)
+def _same_minor(spec: PythonSpec, found: Iterable[Found]) -> list[Found]:
+    return [f for f in found if minor_of(f.version) == spec.minor]
 
 
-def _same_minor(spec: tuple[int, int, int | None], found: Iterable[Found]) -> list[Found]:
-    return [f for f in found if f.version.release[:2] == spec[:2]]
-
-
-def best_match(spec: str, found: Sequence[Found]) -> Found | None:
+def best_match(spec: PythonSpec, found: Sequence[Found]) -> Found | None:
     """The interpreter ``spec`` asks for, or None.
 
-    ``"3.12"`` matches any final 3.12.x release, the highest winning; ``"3.11.13"`` matches
+    ``3.12`` matches any final 3.12.x release, the highest winning; ``3.11.13`` matches
     exactly 3.11.13. On a tie the earlier entry of ``found`` wins.
     """
-    wanted = parse_spec(spec)
-    candidates = [f for f in _same_minor(wanted, found) if not f.version.is_prerelease]
-    if wanted[2] is not None:
-        candidates = [f for f in candidates if f.version == Version(spec)]
+    candidates = [f for f in found if spec.matches(f.version) and not f.version.is_prerelease]
     # max() keeps the first of equal keys, so the earlier entry wins a tie.
     return max(candidates, key=lambda f: f.version, default=None)
 
 
-def nearest(spec: str, found: Sequence[Found]) -> Found | None:
+def nearest(spec: PythonSpec, found: Sequence[Found]) -> Found | None:
     """The closest interpreter with the same major.minor, for "3.11.7 found, 3.11.13 needed".
 
     Final releases are preferred; among them the smallest micro distance wins, then the
     higher micro. Pre-releases count only if nothing else has that major.minor.
     """
-    wanted = parse_spec(spec)
-    same = _same_minor(wanted, found)
+    same = _same_minor(spec, found)
     finals = [f for f in same if not f.version.is_prerelease]
     pool = finals or same
     if not pool:
         return None
-    target = wanted[2]
-    if target is None:
+    if not spec.exact:
         return max(pool, key=lambda f: f.version)
+    target = spec.release[2]
 
     def distance(f: Found) -> tuple[int, int]:
         micro = f.version.micro

@@ -3,7 +3,8 @@
 ``discovery`` finds what is installed; this module decides what a spec may use:
 
 * the exact match (``3.12`` -> the highest 3.12.x; ``3.11.13`` -> exactly 3.11.13);
-* with ``allow_substitute``, the nearest release of the same X.Y (3.11.7 for 3.11.13),
+* with ``allow_substitute``, the nearest release of the same X.Y (3.11.7 for 3.11.13) when
+  the pin accepts it as a substitute (``PythonSpec.accepts_substitute``: a final release),
   reported as a substitute in every output that uses it;
 * else nothing, with a message that names what was searched, the nearest version found and
   how to install the exact one.
@@ -15,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from preflight._interpreters.discovery import Found, best_match, nearest, searched_locations
+from preflight._policy.spec import PythonSpec
 
 __all__ = ["Resolution", "resolve"]
 
@@ -23,7 +25,7 @@ __all__ = ["Resolution", "resolve"]
 class Resolution:
     """What a spec resolved to. ``found`` is None when nothing usable exists."""
 
-    spec: str
+    spec: PythonSpec
     found: Found | None
     substitute: bool = False  # found is the nearest patch release, not what the spec asks
     nearest: Found | None = None  # the closest same-X.Y interpreter, when there is no match
@@ -37,28 +39,36 @@ class Resolution:
     def short(self) -> str:
         """A few words for a table cell: why nothing was checked."""
         if self.nearest is None:
-            return f"Python {self.spec} not installed (no {_minor(self.spec)}.x found)"
+            return f"Python {self.spec} not installed (no {self.spec.minor}.x found)"
         return f"Python {self.spec} not installed (nearest {self.nearest.version})"
 
 
-def install_hint(spec: str) -> str:
+def install_hint(spec: str | PythonSpec) -> str:
     """How to install exactly ``spec`` with the usual tools."""
     return f"install it with `pyenv install {spec}` or `uv python install {spec}`"
 
 
 def resolve(
-    spec: str,
+    spec: str | PythonSpec,
     found: Sequence[Found],
     *,
     allow_substitute: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> Resolution:
-    """Resolve ``spec`` against the interpreters ``found`` (from ``find_interpreters``)."""
+    """Resolve ``spec`` against the interpreters ``found`` (from ``find_interpreters``).
+
+    ``spec`` may be the policy's text ("3.12", as the noxfile and the benchmarks have it): it
+    is parsed here, once; a bad one raises ValueError naming the accepted forms.
+    """
+    if not isinstance(spec, PythonSpec):
+        spec = PythonSpec.parse(spec)
     exact = best_match(spec, found)
     if exact is not None:
         return Resolution(spec, exact, message=f"Python {spec}: using {exact}")
     close = nearest(spec, found)
-    if close is not None and allow_substitute:
+    # Only a final release of the same X.Y may stand in for an exact pin (one rule, the spec's).
+    refused = None if close is None else spec.why_not_substitute(close.version)
+    if close is not None and refused is None and allow_substitute:
         return Resolution(
             spec,
             close,
@@ -70,7 +80,12 @@ def resolve(
             ),
         )
     where = "; ".join(searched_locations(env=env))
-    near = f"the nearest is {close}" if close is not None else f"no {_minor(spec)}.x was found"
+    if close is None:
+        near = f"no {spec.minor}.x was found"
+    elif refused is not None:
+        near = f"the nearest is {close}, which cannot stand in for it ({refused})"
+    else:
+        near = f"the nearest is {close}"
     return Resolution(
         spec,
         None,
@@ -79,12 +94,8 @@ def resolve(
             f"Python {spec} was not found (searched {where}); {near}. {install_hint(spec)}"
             + (
                 ", or accept the patch-level substitute with --allow-substitute"
-                if close is not None
+                if close is not None and refused is None
                 else ""
             )
         ),
     )
-
-
-def _minor(spec: str) -> str:
-    return ".".join(spec.split(".")[:2])

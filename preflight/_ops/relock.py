@@ -43,6 +43,7 @@ from preflight._errors import LockError, PreflightError
 from preflight._lock.meta import PREFIX, header_line, inputs_digest
 from preflight._lock.requirements import PREFLIGHT_META_PREFIX, parse_lock_text
 from preflight._policy.policy import Policy
+from preflight._policy.spec import minor_of
 from preflight._process import Completed, clean_env, run
 
 __all__ = [
@@ -142,7 +143,8 @@ def comparable(text: str) -> str:
             with contextlib.suppress(ValueError, AttributeError, TypeError):
                 meta = json.loads(line[len(PREFIX) :])
                 meta.pop("compiled", None)
-                meta["python"] = ".".join(str(meta.get("python", "")).split(".")[:2])
+                with contextlib.suppress(ValueError):  # a garbled value compares as it is
+                    meta["python"] = minor_of(str(meta.get("python", "")))
                 kept = PREFIX + json.dumps(meta, sort_keys=True)
         out.append(kept)
     return "\n".join(out) + "\n"

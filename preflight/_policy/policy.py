@@ -10,7 +10,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -19,41 +19,40 @@ from packaging.version import InvalidVersion, Version
 from preflight._errors import ConfigError, UsageError
 from preflight._policy.alerts import AlertConfig, parse_alerts
 from preflight._policy.environment import EnvVar, parse_env_vars
+from preflight._policy.spec import PythonSpec
+
+__all__ = [  # PythonSpec lives in spec.py; re-exported here, where the public API finds it
+    "Classification",
+    "Policy",
+    "PythonSpec",
+    "PythonStatus",
+    "Thresholds",
+    "load_policy",
+    "policy_from_table",
+    "version_or_none",
+]
 
 DEFAULT_IGNORED = ("pip", "setuptools", "wheel")
 DEFAULT_LOCK = "requirements/py{major}.{minor}.txt"
 
 
+PythonStatus = Literal["primary", "fallback", "unsupported"]
+
+
 @dataclass(frozen=True)
-class PythonSpec:
-    """One entry of ``pythons``: "3.12" matches any 3.12.x, "3.11.13" only 3.11.13."""
+class Classification:
+    """How the policy sees one interpreter version: the one answer the check, the report's
+    ``python_status`` and the engine share.
 
-    text: str
-    release: tuple[int, ...]  # (3, 12) or (3, 11, 13)
+    ``substitute`` is True when a patch-level substitute was requested and accepted: ``spec``
+    is then the pin it stands in for. ``refused`` says why a requested substitute was not
+    accepted (the version is then unsupported).
+    """
 
-    @classmethod
-    def parse(cls, text: str) -> PythonSpec:
-        parts = text.split(".")
-        if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
-            raise ValueError(f"{text!r} is not a version like '3.12' or '3.11.13'")
-        return cls(text=text, release=tuple(int(p) for p in parts))
-
-    @property
-    def exact(self) -> bool:
-        return len(self.release) == 3
-
-    @property
-    def minor(self) -> str:
-        return f"{self.release[0]}.{self.release[1]}"
-
-    def matches(self, version: str | Version) -> bool:
-        v = version if isinstance(version, Version) else Version(version)
-        return v.release[: len(self.release)] == self.release and (
-            not self.exact or len(v.release) <= 3
-        )
-
-    def __str__(self) -> str:
-        return self.text
+    status: PythonStatus
+    spec: PythonSpec | None = None  # the matching spec, or the pin a substitute stands in for
+    substitute: bool = False
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,21 +96,27 @@ class Policy:
         v = version if isinstance(version, Version) else Version(version)
         return self.project_dir / self.lock.format(major=v.major, minor=v.minor)
 
-    def classify(self, version: str) -> tuple[str, PythonSpec | None]:
-        """("primary" | "fallback" | "unsupported", the matching spec)."""
+    def classify(self, version: str | Version, substitute_for: str | None = None) -> Classification:
+        """Primary, fallback or unsupported; with ``substitute_for`` (an exact pin of the policy),
+        a version that matches no spec but may stand in for that pin counts as the pin.
+
+        Pass an interpreter's version with its release level (``interpreter_version``): a
+        pre-release matches its spec (the check warns) but never stands in for a pin."""
         for index, spec in enumerate(self.pythons):
             if spec.matches(version):
-                return ("primary" if index == 0 else "fallback"), spec
-        return "unsupported", None
-
-    def substitute(self, version: str, spec_text: str) -> tuple[str, PythonSpec] | None:
-        """A patch-level substitute accepted on request: ``version`` standing in for the exact
-        pin ``spec_text`` of the policy, of the same X.Y. ``(status, spec)``, or None if it
-        cannot stand in (no such spec, or another X.Y)."""
+                return Classification(_status(index), spec)
+        if substitute_for is None:
+            return Classification("unsupported")
         for index, spec in enumerate(self.pythons):
-            if str(spec) == spec_text and spec.minor == ".".join(version.split(".")[:2]):
-                return ("primary" if index == 0 else "fallback"), spec
-        return None
+            if str(spec) == substitute_for:
+                why = spec.why_not_substitute(version)
+                if why is None:
+                    return Classification(_status(index), spec, substitute=True)
+                return Classification("unsupported", refused=why)
+        return Classification(
+            "unsupported",
+            refused="a substitute must be another patch release of a pin of the policy",
+        )
 
     def check_substitute_for(self, spec: str | None) -> None:
         """``substitute_for`` must name an exact pin of the policy (a X.Y takes any patch)."""
@@ -122,14 +127,9 @@ class Policy:
                 hint=f"the policy's exact pins: {', '.join(pins) or 'none'}",
             )
 
-    def status_of(self, version: str, substitute_for: str | None = None) -> str:
-        """primary | fallback | unsupported, a requested substitute counted as its spec."""
-        state, spec = self.classify(version)
-        if spec is None and substitute_for is not None:
-            accepted = self.substitute(version, substitute_for)
-            if accepted is not None:
-                return accepted[0]
-        return state
+    def status_of(self, version: str | Version, substitute_for: str | None = None) -> PythonStatus:
+        """primary | fallback | unsupported, a requested substitute counted as its pin."""
+        return self.classify(version, substitute_for).status
 
     def session_environ(self, python_version: str) -> dict[str, str]:
         """What a front end that builds the environment exports into it: the table form of
@@ -143,6 +143,10 @@ class Policy:
         if self.perf_imports is not None:
             return self.perf_imports
         return tuple(canonicalize_name(r.name).replace("-", "_") for r in self.requires)
+
+
+def _status(index: int) -> PythonStatus:
+    return "primary" if index == 0 else "fallback"
 
 
 # --- loading -----------------------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""virtual_environment: does the interpreter run isolated, in a virtual environment of its own?
+
+Packages that leak in (the system or user site-packages, PYTHONPATH) make the environment
+something other than what its lock says, even when every pinned package is right.
+"""
+
+from __future__ import annotations
+
+from preflight._checks.base import Check, Context
+from preflight._checks.result import CheckResult, Finding, Severity
+from preflight._facts.model import InterpreterFacts
+
+W = Severity.WARNING
+
+
+def virtual_environment(ctx: Context) -> CheckResult:
+    facts = ctx.facts
+    findings: list[Finding] = []
+    pythonpath = ctx.environ.get("PYTHONPATH", "")
+    details: dict[str, object] = {
+        "in_venv": facts.in_venv,
+        "prefix": facts.prefix,
+        "base_prefix": facts.base_prefix,
+        "include_system_site_packages": bool(facts.system_site_packages),
+        "user_site_enabled": facts.user_site_enabled,
+        "pythonpath": pythonpath or None,
+    }
+    if not facts.in_venv:
+        findings.append(
+            Finding(
+                W,
+                f"{facts.executable} is not in a virtual environment",
+                "use a virtual environment for isolation: " + ctx.remedies.fresh(ctx.lock_path),
+            )
+        )
+    else:
+        findings += _venv_consistency(facts)
+        if facts.system_site_packages:
+            findings.append(
+                Finding(
+                    W,
+                    "the virtual environment sees the system site-packages "
+                    "(include-system-site-packages = true)",
+                    "recreate it without --system-site-packages",
+                )
+            )
+    if facts.user_site_enabled and not facts.in_venv:
+        findings.append(
+            Finding(
+                W,
+                f"the user site-packages ({facts.user_site}) is on sys.path at start-up",
+                "set PYTHONNOUSERSITE=1 or use a virtual environment",
+            )
+        )
+    if pythonpath:
+        findings.append(
+            Finding(
+                W,
+                f"PYTHONPATH={pythonpath} leaks packages into the environment",
+                "unset PYTHONPATH",
+            )
+        )
+    ok = f"isolated virtual environment at {facts.prefix}"
+    return CheckResult.from_findings(
+        "virtual_environment", "Virtual environment", findings, ok=ok, details=details
+    )
+
+
+def _venv_consistency(facts: InterpreterFacts) -> list[Finding]:
+    """The venv's recorded base version must be the interpreter's (the seed's version match)."""
+    cfg = facts.pyvenv_cfg
+    recorded = cfg.get("version_info") or cfg.get("version") or ""
+    if not recorded:
+        return []
+    # virtualenv writes "3.12.1.final.0"; venv writes "3.12.1".
+    recorded_release = ".".join(recorded.split(".")[:3])
+    if recorded_release == facts.version:
+        return []
+    return [
+        Finding(
+            Severity.CRITICAL,
+            f"the virtual environment was created with Python {recorded_release} but its "
+            f"interpreter is now {facts.version} (the base interpreter changed under it)",
+            "recreate the virtual environment",
+        )
+    ]
+
+
+CHECK = Check(
+    "virtual_environment",
+    "Virtual environment",
+    "The interpreter runs in an isolated virtual environment.",
+    ("interpreter",),
+    virtual_environment,
+)
