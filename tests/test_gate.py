@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli_env, run_preflight
-from processes import kill_if_running, read_pid, running, wait_for
+from processes import kill_if_running, not_ignored, read_pid, running, wait_for
 
 from preflight._cli import build_parser, main
 from preflight._errors import UsageError
@@ -216,9 +216,15 @@ def test_a_signal_to_the_gate_is_passed_on_to_the_command(
     code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     argv = [sys.executable, "-m", "preflight", "gate", "--python", str(venv312)]
     argv += ["--project", str(project), "--", sys.executable, "-c", code]
-    gate = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path
-    )
+    with not_ignored(signum):  # nohup would make the gate leave SIGHUP ignored
+        gate = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+            cwd=tmp_path,
+        )
     try:
         wait_for(pid_file, gate)  # the check passed and COMMAND runs: the gate waits for it
         command = read_pid(pid_file)

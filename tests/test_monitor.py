@@ -22,7 +22,7 @@ from pathlib import Path
 import loopback
 import pytest
 from conftest import cli_env, run_preflight
-from processes import ends, sigint_not_ignored
+from processes import ends, not_ignored
 
 from preflight._errors import UsageError
 from preflight._ops.monitor import Health, Monitor, failed_run, outcome_of, prune_logs
@@ -338,7 +338,7 @@ def _signal_monitor(
     args: list[str | Path], cwd: Path, ready: Callable[[], bool], signum: int
 ) -> subprocess.CompletedProcess[str]:
     """Start the monitor, wait for ``ready``, send ``signum``; it must end far sooner than 30 s."""
-    with sigint_not_ignored():
+    with not_ignored(signum):
         process = subprocess.Popen(
             _argv(*args),
             stdout=subprocess.PIPE,
