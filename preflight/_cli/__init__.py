@@ -41,7 +41,7 @@ COMMANDS = (
     ),
     Command(
         "gate",
-        "preflight._ops.gate",
+        "preflight._cli.gate",
         "run a deploy command only if the environment is ready",
         "Check the environment, then run COMMAND (after --, no shell) only for a READY or "
         "READY_FALLBACK verdict (WARNING passes unless --strict). Exit: COMMAND's code "
