@@ -1,4 +1,4 @@
-"""Hand-built facts, so that checks can be tested as the pure functions they are."""
+"""Hand-built facts and reports, so that checks and their readers are tested as pure functions."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from preflight._checks.base import Context
+from preflight._checks.result import CheckResult, Finding
 from preflight._facts.model import DistFacts, IntegrityFacts, InterpreterFacts, PerformanceFacts
 from preflight._lock.requirements import Lock, LockEntry, LockHeader
 from preflight._policy.policy import policy_from_table
+from preflight._report.model import Report
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SITE = "/env/lib/python3.12/site-packages"
@@ -139,3 +141,24 @@ def context(**kw: Any) -> Context:
         performance=performance(),
     )
     return replace(base, **kw)
+
+
+def check(check_id: str, *findings: Finding) -> CheckResult:
+    """A check's result as the checks make it: PASS without findings, else FAIL or WARN."""
+    return CheckResult.from_findings(check_id, check_id, list(findings), ok=f"{check_id} ok")
+
+
+def report(*checks: CheckResult, python: str = "/env/bin/python", **kw: Any) -> Report:
+    """A report of ``checks`` on ``python`` (the primary interpreter unless told otherwise)."""
+    fields: dict[str, Any] = {
+        "timestamp": "2026-11-25T12:00:00Z",
+        "interpreter": {"path": python, "version": "3.12.1"},
+        "python_status": "primary",
+        "checks": checks,
+        "duration_s": 0.5,
+        "project": "/project",
+        "lock": "/project/requirements/py3.12.txt",
+        "tool_version": "0.1.0",
+    }
+    fields.update(kw)
+    return Report(**fields)

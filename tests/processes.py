@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 
 def running(pid: int) -> bool:
@@ -59,21 +60,27 @@ def kill_if_running(pid_file: Path) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-@contextmanager
-def sigint_not_ignored() -> Iterator[None]:
-    """Children started inside get SIGINT's default action, as from an interactive shell.
+def _still_ignored(signum: int, frame: FrameType | None) -> None:
+    """While children start: the signal is ignored here, but handled, so not in the children."""
 
-    Under a shell's background job SIGINT is ignored, and an ignored signal stays ignored
-    across exec (Python then installs no handler for it). A handled one is reset to default.
+
+@contextmanager
+def not_ignored(*signums: int) -> Iterator[None]:
+    """Children started inside get these signals' default action, as from an interactive shell.
+
+    Under a shell's background job SIGINT is ignored (under ``nohup``, SIGHUP), and an ignored
+    signal stays ignored across exec: a CLI started from here would then ignore the signal a
+    test sends it (Python installs no handler for an ignored SIGINT). A handled signal is reset
+    to default by exec, so an ignored one gets a handler that does nothing for the moment.
     """
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        yield
-        return
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    ignored = [s for s in signums if signal.getsignal(s) is signal.SIG_IGN]
+    for signum in ignored:
+        signal.signal(signum, _still_ignored)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in ignored:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def interrupt(
@@ -85,7 +92,7 @@ def interrupt(
     sig: signal.Signals = signal.SIGINT,
 ) -> subprocess.CompletedProcess[str]:
     """Start the CLI, wait until it blocks (``ready`` is written), send ``sig``, collect."""
-    with sigint_not_ignored():
+    with not_ignored(signal.SIGINT, sig):
         process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
         )

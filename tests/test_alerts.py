@@ -22,23 +22,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import factories
 import loopback
 import pytest
 from conftest import run_preflight
 
-from preflight._alerts.dispatch import (
+from preflight._alerts.dispatch import DispatchResult, deliver, dispatch
+from preflight._alerts.model import (
     BODY_LIMIT,
     Alert,
     AlertKind,
     AlertState,
-    DispatchResult,
     decide,
-    deliver,
-    dispatch,
     fingerprint,
     problems_of,
 )
 from preflight._alerts.sinks import SinkError, SmtpSink, WebhookSink
+from preflight._checks.result import Finding, Severity
 from preflight._errors import ConfigError
 from preflight._policy.alerts import (
     AlertConfig,
@@ -48,6 +48,8 @@ from preflight._policy.alerts import (
     parse_alerts,
 )
 from preflight._policy.policy import load_policy
+from preflight._render.report import dumps
+from preflight._report.model import Report
 
 PYPROJECT = Path("/project/pyproject.toml")
 NOW = datetime(2024, 12, 2, 10, 0, tzinfo=UTC)
@@ -63,26 +65,19 @@ def make_report(
     warnings: list[str] | None = None,
     *,
     python: str = PYTHON,
-) -> dict[str, Any]:
-    """A report as ``preflight check`` writes it (the fields the alerts read)."""
-    violations = [
-        {"check": "security", "severity": "critical", "message": m, "remedy": f"fix {m}"}
-        for m in critical or []
-    ] + [
-        {"check": "performance", "severity": "warning", "message": m, "remedy": None}
-        for m in warnings or []
-    ]
-    failed = bool(critical)
-    return {
-        "schema_version": 1,
-        "timestamp": "2024-12-02T10:00:00Z",
-        "project": "/srv/app",
-        "interpreter": {"path": python, "version": "3.12.1"},
-        "status": "NOT_READY" if failed else "READY",
-        "overall_status": "FAILED" if failed else ("WARNING" if warnings else "PASSED"),
-        "violations": violations,
-        "warnings": [{"check": v["check"], "message": v["message"]} for v in violations[1:]],
-    }
+    warning_check: str = "performance",
+) -> Report:
+    """A report as ``preflight check`` makes it: critical findings of ``security``, warnings
+    of ``warning_check`` (``performance`` unless told otherwise)."""
+    return factories.report(
+        factories.check(
+            "security", *(Finding(Severity.CRITICAL, m, f"fix {m}") for m in critical or [])
+        ),
+        factories.check(warning_check, *(Finding(Severity.WARNING, m) for m in warnings or [])),
+        python=python,
+        timestamp="2024-12-02T10:00:00Z",
+        project="/srv/app",
+    )
 
 
 def smtp_config(port: int, **kwargs: Any) -> SmtpConfig:
@@ -113,7 +108,7 @@ def log() -> io.StringIO:
     return io.StringIO()
 
 
-def alert_for(report: dict[str, Any] | None = None) -> Any:
+def alert_for(report: Report | None = None) -> Alert:
     decision = decide(report or make_report(["lock is world-writable"]), AlertState(), NOW, CONFIG)
     assert decision.alert is not None
     return decision.alert
@@ -378,8 +373,7 @@ def test_numbers_that_change_from_run_to_run_do_not_make_a_problem_new(
     assert first.send
     assert not again.send
     assert again.reason.startswith("suppressed: the same problems")
-    other_check = make_report(warnings=[after])
-    other_check["violations"][0]["check"] = "lock_age"
+    other_check = make_report(warnings=[after], warning_check="lock_age")
     changed = decide(other_check, again.state, NOW + timedelta(minutes=6), config)
     assert changed.send
     assert changed.reason == "the problems changed"
@@ -753,8 +747,9 @@ def test_dispatch_never_raises(tmp_path: Path, log: io.StringIO) -> None:
     )
     assert [(r.sink, r.ok) for r in result.results] == [("broken", False)]
     assert "unexpected RuntimeError: bug in a sink" in log.getvalue()
-    # Not a report at all: logged, returned, not raised.
-    nonsense = dispatch({"violations": "?"}, AlertConfig(), project_dir=tmp_path, log=log)
+    # Not a report at all (what a caller ignoring the types might pass): logged, not raised.
+    not_a_report: Any = {"violations": "?"}
+    nonsense = dispatch(not_a_report, AlertConfig(), project_dir=tmp_path, log=log)
     assert nonsense.decision is None
     assert nonsense.error is not None
     assert "could not dispatch" in log.getvalue()
@@ -839,18 +834,18 @@ def _project_with_alerts(folder: Path, alerts: str) -> Path:
 
 
 @pytest.fixture
-def report_file(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
-    def write(report: dict[str, Any]) -> Path:
+def report_file(tmp_path: Path) -> Callable[[Report], Path]:
+    def write(report: Report) -> Path:
         path = tmp_path / "reports" / "runtime_verification_results.json"
         path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(report), encoding="utf-8")
+        path.write_text(dumps(report), encoding="utf-8")  # as ``preflight check`` writes it
         return path
 
     return write
 
 
 def test_alert_command_sends_dedups_and_forces(
-    tmp_path: Path, report_file: Callable[[dict[str, Any]], Path]
+    tmp_path: Path, report_file: Callable[[Report], Path]
 ) -> None:
     handler = loopback.MailHandler()
     report = report_file(make_report(["lock is world-writable"]))
@@ -876,7 +871,7 @@ def test_alert_command_sends_dedups_and_forces(
 
 
 def test_alert_command_exits_1_when_no_sink_delivers(
-    tmp_path: Path, report_file: Callable[[dict[str, Any]], Path]
+    tmp_path: Path, report_file: Callable[[Report], Path]
 ) -> None:
     handler = loopback.MailHandler(refuse_data="554 5.7.1 no")
     report = report_file(make_report(["lock is world-writable"]))
@@ -896,14 +891,23 @@ def test_alert_command_exits_1_when_no_sink_delivers(
 WEBHOOK_ONLY = "[tool.preflight.alerts.webhook]\n"
 
 
+def _edited(change: Callable[[dict[str, Any]], object]) -> str:
+    """The JSON of a real report after ``change`` edited it."""
+    data = make_report(["lock is world-writable"]).to_dict()
+    change(data)
+    return json.dumps(data)
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [
         ("missing", "no such file"),
         ("folder", "is a folder, not a report"),
         ("not-json", "is not valid JSON"),
-        ("not-a-report", "has no 'violations' list"),
-        ("bad-violation", "violations[0] must be an object"),
+        ("not-a-report", "schema_version: is missing: is it a JSON report of `preflight check`?"),
+        ("bad-check", "checks.security.status: must be one of 'pass', 'skip', 'warn', 'fail'"),
+        ("bad-finding", "checks.security.findings[0].severity: must be one of"),
+        ("edited-verdict", "status: does not agree with the checks (they give 'NOT_READY')"),
     ],
 )
 def test_alert_command_with_a_bad_report_is_a_usage_error(
@@ -917,8 +921,17 @@ def test_alert_command_with_a_bad_report_is_a_usage_error(
         report.write_text("{", encoding="utf-8")
     elif case == "not-a-report":
         report.write_text('{"status": "READY"}', encoding="utf-8")
-    elif case == "bad-violation":
-        report.write_text('{"violations": [{"check": 1}]}', encoding="utf-8")
+    elif case == "bad-check":
+        report.write_text(
+            _edited(lambda d: d["checks"]["security"].update(status="broken")), encoding="utf-8"
+        )
+    elif case == "bad-finding":
+        report.write_text(
+            _edited(lambda d: d["checks"]["security"]["findings"][0].update(severity="high")),
+            encoding="utf-8",
+        )
+    elif case == "edited-verdict":
+        report.write_text(_edited(lambda d: d.update(status="READY")), encoding="utf-8")
     done = _alert_cli("--report", report, "--project", project, cwd=tmp_path)
     assert done.returncode == 3
     assert done.stderr.startswith(f"error: --report {report}: {message}"), done.stderr
@@ -937,7 +950,7 @@ def test_alert_command_with_a_bad_report_is_a_usage_error(
     ],
 )
 def test_alert_command_with_bad_configuration_is_a_usage_error(
-    tmp_path: Path, report_file: Callable[[dict[str, Any]], Path], alerts: str, message: str
+    tmp_path: Path, report_file: Callable[[Report], Path], alerts: str, message: str
 ) -> None:
     project = _project_with_alerts(tmp_path / "project", alerts)
     report = report_file(make_report(["x"]))

@@ -4,24 +4,33 @@ The end-to-end tests run ``python -m preflight gate ... -- COMMAND`` as a subpro
 real venv: a ready environment runs COMMAND and passes its exit code through; a NOT_READY one
 does not run it (COMMAND would create a file: it must not exist) and exits 1; a SIGTERM or SIGHUP
 sent to the gate while COMMAND runs ends COMMAND, and the gate exits with its 128 + N.
+
+The signal handling is tested on real processes too: COMMAND starts with the default action of
+SIGINT, SIGTERM and SIGHUP even when the gate has SIGINT ignored, and a signal that comes
+before or while COMMAND starts is not lost.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import cli_env, run_preflight
-from processes import kill_if_running, read_pid, running, wait_for
+from processes import kill_if_running, not_ignored, read_pid, running, wait_for
 
 from preflight._cli import build_parser, main
 from preflight._errors import UsageError
-from preflight._ops.gate import command_of, gate_decision, run_command
+from preflight._ops import gate
+from preflight._ops.gate import command_of, forwarding, gate_decision, run_command
 from preflight._report.model import Overall, Verdict
 
 MakeProject = Callable[..., Path]
@@ -101,6 +110,94 @@ def test_handlers_are_restored_after_the_command() -> None:
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     run_command([sys.executable, "-c", "pass"])
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+# What COMMAND finds at its start: Python keeps an ignored SIGINT ignored (it installs its
+# KeyboardInterrupt handler only over the default action); SigIgn is the kernel's own record.
+_DISPOSITIONS = """
+import json, signal, sys
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+ignored = int(status["SigIgn"], 16)
+json.dump({
+    "sigint_handler": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+    "ignored": [s for s in ("SIGINT", "SIGTERM", "SIGHUP")
+                if ignored & (1 << (getattr(signal, s) - 1))],
+}, open(sys.argv[1], "w"))
+"""
+
+
+@contextmanager
+def _ignoring(signum: int) -> Iterator[None]:
+    """This process (the gate, in-process) has ``signum`` ignored, as a background job has."""
+    previous = signal.signal(signum, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
+
+
+def _dispositions(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's procfs")
+def test_the_command_gets_the_default_sigint_even_when_the_gate_ignores_it(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "dispositions.json"
+    with _ignoring(signal.SIGINT):
+        assert run_command([sys.executable, "-c", _DISPOSITIONS, str(out)]) == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # the gate's own, put back
+    assert _dispositions(out) == {"sigint_handler": True, "ignored": []}
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's procfs")
+def test_an_ignored_sighup_stays_ignored_as_nohup_promises(tmp_path: Path) -> None:
+    out = tmp_path / "dispositions.json"
+    with _ignoring(signal.SIGHUP):
+        assert run_command([sys.executable, "-c", _DISPOSITIONS, str(out)]) == 0
+    assert _dispositions(out) == {"sigint_handler": True, "ignored": ["SIGHUP"]}
+
+
+def test_ctrl_c_while_the_command_runs_is_left_to_the_command() -> None:
+    # The command sends SIGINT to the gate (as the terminal would, to both) and exits 5: the
+    # gate must not die of it, and passes the command's code through.
+    code = "import os, signal, sys; os.kill(os.getppid(), signal.SIGINT); sys.exit(5)"
+    assert run_command([sys.executable, "-c", code]) == 5
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=["SIGTERM", "SIGHUP", "SIGINT"]
+)
+def test_a_signal_before_the_command_starts_stops_the_gate_without_it(
+    tmp_path: Path, signum: signal.Signals, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "deployed"
+    code = f"import pathlib; pathlib.Path({str(marker)!r}).touch()"
+    with forwarding() as forwarder:
+        signal.raise_signal(signum)  # the handlers are in place: it is remembered, not fatal
+        assert forwarder.run([sys.executable, "-c", code]) == 128 + signum
+    assert not marker.exists()
+    assert f"gate: not run: {signum.name} arrived before" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_while_the_command_starts_is_passed_on_once_it_runs(
+    monkeypatch: pytest.MonkeyPatch, signum: signal.Signals
+) -> None:
+    real_popen = subprocess.Popen
+
+    def popen_then_signal(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        """The real Popen; the signal lands after the fork, before the gate has the process."""
+        process: subprocess.Popen[bytes] = real_popen(*args, **kwargs)
+        signal.raise_signal(signum)
+        return process
+
+    monkeypatch.setattr(gate.subprocess, "Popen", popen_then_signal)
+    started = time.monotonic()
+    assert run_command([sys.executable, "-c", "import time; time.sleep(60)"]) == 128 + signum
+    assert time.monotonic() - started < 30  # ended by the signal, not by its sleep
 
 
 # --- ``preflight gate`` as a user runs it -------------------------------------------------------
@@ -217,24 +314,43 @@ def test_a_signal_to_the_gate_is_passed_on_to_the_command(
     code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     argv = [sys.executable, "-m", "preflight", "gate", "--python", str(venv312)]
     argv += ["--project", str(project), "--", sys.executable, "-c", code]
-    gate = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path
-    )
+    with not_ignored(signum):  # nohup would make the gate leave SIGHUP ignored
+        process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+            cwd=tmp_path,
+        )
     try:
-        wait_for(pid_file, gate)  # the check passed and COMMAND runs: the gate waits for it
+        wait_for(pid_file, process)  # the check passed and COMMAND runs: the gate waits for it
         command = read_pid(pid_file)
         assert command is not None
-        gate.send_signal(signum)
+        process.send_signal(signum)
         # Far less than COMMAND's sleep: only COMMAND's death by the signal ends the gate so soon.
-        _, stderr = gate.communicate(timeout=30)
+        _, stderr = process.communicate(timeout=30)
         # 128 + N is COMMAND's death passed through: a gate killed by the signal itself gives -N.
-        assert gate.returncode == 128 + signum, stderr
+        assert process.returncode == 128 + signum, stderr
         assert not running(command)  # ended and reaped by the gate, not left behind
     finally:
-        if gate.poll() is None:
-            gate.kill()
-            gate.communicate()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
         kill_if_running(pid_file)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's procfs")
+def test_a_gate_started_with_sigint_ignored_gives_the_command_the_default(
+    tmp_path: Path, venv312: Path, project: Path
+) -> None:
+    out = tmp_path / "dispositions.json"
+    command = ["--", sys.executable, "-c", _DISPOSITIONS, str(out)]
+    with _ignoring(signal.SIGINT):  # as a CI runner or a shell's background job starts it
+        done = _gate("--python", venv312, "--project", project, *command, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _dispositions(out) == {"sigint_handler": True, "ignored": []}
 
 
 def test_main_translates_gate_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:

@@ -106,3 +106,22 @@ def test_a_reach_upward_is_caught(tmp_path: Path) -> None:
     low.write_text("from preflight._cli.check import check_environment\n")
     assert _imports(low) == [(1, "preflight._cli.check")]
     assert _layer("preflight._cli.check") > _layer("preflight._facts.gather")
+
+
+# Inside the alerts package, bottom to top: the model knows no sink, no state and no delivery.
+ALERTS = ("log", "model", "sinks", "state", "dispatch")
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in (PACKAGE / "_alerts").glob("*.py") if p.stem != "__init__"),
+    ids=lambda p: p.name,
+)
+def test_the_alerts_package_is_layered_too(path: Path) -> None:
+    rank = ALERTS.index(path.stem)
+    above = [
+        target
+        for _, target in _imports(path)
+        if target.startswith("preflight._alerts.") and ALERTS.index(target.split(".")[2]) > rank
+    ]
+    assert above == [], f"{path.name} imports {above}"

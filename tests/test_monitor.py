@@ -22,12 +22,20 @@ from pathlib import Path
 import loopback
 import pytest
 from conftest import cli_env, run_preflight
-from processes import ends, sigint_not_ignored
+from processes import ends, not_ignored
 
 from preflight._errors import UsageError
-from preflight._ops.monitor import Health, Monitor, outcome_of, prune_logs
+from preflight._ops.monitor import Health, Monitor, failed_run, outcome_of, prune_logs
 from preflight._policy.alerts import AlertConfig, Security, SmtpConfig
-from preflight._report.model import CheckResult, Finding, Report, Severity, Status
+from preflight._report.model import (
+    CheckResult,
+    Finding,
+    Overall,
+    Report,
+    Severity,
+    Status,
+    Verdict,
+)
 
 PYTHON = "/srv/app/.venv/bin/python"
 NOW = datetime(2024, 12, 20, 10, 0).astimezone()
@@ -73,7 +81,32 @@ def test_outcomes() -> None:
     assert degraded.line() == "health DEGRADED - READY (WARNING) - warn: performance"
     assert (down.health, down.exit_code) == (Health.DOWN, 1)
     assert down.line() == "health DOWN - NOT_READY (FAILED) - fail: security; warn: performance"
-    assert down.report["violations"][0]["check"] == "security"  # the JSON view, for alerts
+    assert down.report is DOWN  # the typed report, for alerts
+    assert down.report.violations()[0][0] == "security"
+
+
+def test_a_run_that_could_not_run_is_a_typed_report_too(tmp_path: Path) -> None:
+    outcome = failed_run(
+        "--python /nope: no such file",
+        python=PYTHON,
+        project=tmp_path,
+        exit_code=3,
+        hint="pass the path of an interpreter",
+    )
+    assert (outcome.health, outcome.exit_code) == (Health.DOWN, 3)
+    report = outcome.report
+    assert (report.status, report.overall_status) == (Verdict.NOT_READY, Overall.FAILED)
+    assert report.python_status == "unknown"
+    assert report.interpreter == {"path": PYTHON}
+    assert report.project == str(tmp_path)
+    [(check, finding)] = report.violations()
+    assert check == "monitor"
+    assert finding == Finding(
+        Severity.CRITICAL,
+        "the check could not run: --python /nope: no such file",
+        "pass the path of an interpreter",
+    )
+    assert Report.from_dict(report.to_dict()) == report  # a report like any other
 
 
 # --- bounded history --------------------------------------------------------------------------
@@ -305,7 +338,7 @@ def _signal_monitor(
     args: list[str | Path], cwd: Path, ready: Callable[[], bool], signum: int
 ) -> subprocess.CompletedProcess[str]:
     """Start the monitor, wait for ``ready``, send ``signum``; it must end far sooner than 30 s."""
-    with sigint_not_ignored():
+    with not_ignored(signum):
         process = subprocess.Popen(
             _argv(*args),
             stdout=subprocess.PIPE,

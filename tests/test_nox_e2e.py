@@ -27,6 +27,7 @@ import loopback
 import pytest
 import wheelhouse
 from conftest import PINNED_FALLBACK, Wheels
+from processes import not_ignored
 
 from preflight._interpreters.discovery import Found, best_match, nearest
 from preflight._lock.requirements import parse_lock
@@ -419,13 +420,14 @@ def test_an_interrupted_relock_leaves_the_old_lock_intact(
         env = nox_env(wheels, {"PIP_INDEX_URL": f"http://127.0.0.1:{port}/simple"})
         env.pop("PIP_NO_INDEX")
         env["PIP_FIND_LINKS"] = ""
-        process = subprocess.Popen(
-            [sys.executable, "-m", "preflight", "relock", "--project", str(project)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        with not_ignored(signal.SIGINT):  # the SIGINT sent below must not be ignored
+            process = subprocess.Popen(
+                [sys.executable, "-m", "preflight", "relock", "--project", str(project)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         try:
             deadline = time.monotonic() + 60
             while not list(lock.parent.glob(".relock-*")):

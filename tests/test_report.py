@@ -1,11 +1,22 @@
-"""The renderings of one report: JSON, terminal lines, GitHub annotations."""
+"""The renderings of one report: JSON (and reading it back), terminal lines, GitHub annotations."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
 
 from preflight._render.report import dumps, github_annotations, summary_lines
-from preflight._report.model import CheckResult, Finding, Report, Severity, Status
+from preflight._report.model import (
+    CheckResult,
+    Finding,
+    Report,
+    ReportFormatError,
+    Severity,
+    Status,
+)
 
 C, W = Severity.CRITICAL, Severity.WARNING
 
@@ -71,3 +82,103 @@ def test_github_annotations_one_per_finding_escaped() -> None:
 def test_a_report_with_every_check_skipped_still_renders() -> None:
     empty = Report("2026-11-27T07:00:00Z", {"path": "/p"}, "primary", (), 0.1, "/p", None, "0")
     assert summary_lines(empty)[-1] == "READY (PASSED) in 0.10 s"
+
+
+# --- reading the JSON report back ---------------------------------------------------------------
+
+
+def _substitute() -> Report:
+    """Every optional field set, a skipped check with details, a fallback interpreter."""
+    skipped = CheckResult(
+        "performance", "Performance", Status.SKIP, "skipped (--skip)", (), {"why": ["--skip"]}, 0
+    )
+    return Report(
+        "2026-11-27T07:00:00Z", {"path": "/p"}, "fallback", (skipped,), 2, "/p", None, "0.1.0",
+        substitute_for="3.11.13",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("make", [report, _substitute], ids=["failed", "fallback"])
+def test_a_json_report_reads_back_as_the_same_report(make: Callable[[], Report]) -> None:
+    original = make()
+    data = json.loads(dumps(original))  # what is on disk, not the dict in memory
+    again = Report.from_dict(data)
+    assert again.to_dict() == original.to_dict() == data
+    assert again == original
+
+
+def test_an_empty_report_reads_back() -> None:
+    empty = Report("2026-11-27T07:00:00Z", {"path": "/p"}, "unknown", (), 0.1, "/p", None, "0")
+    assert Report.from_dict(empty.to_dict()) == empty
+
+
+def _edit(change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+    data = json.loads(dumps(report()))
+    change(data)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        (lambda d: d.pop("schema_version"), "schema_version", "is missing: is it a JSON report"),
+        (lambda d: d.update(schema_version=2), "schema_version", "is 2; this preflight reads"),
+        (lambda d: d.pop("checks"), "checks", "is missing"),
+        (lambda d: d.update(colour="red"), "colour", "unknown key"),
+        (lambda d: d["tool"].update(name="other"), "tool.name", "must be 'preflight'"),
+        (lambda d: d.update(timestamp=7), "timestamp", "must be a string"),
+        (lambda d: d.update(lock=7), "lock", "must be a string"),
+        (lambda d: d.update(interpreter=[]), "interpreter", "is not a JSON object"),
+        (lambda d: d.update(python_status="main"), "python_status", "must be one of 'primary'"),
+        (lambda d: d.update(duration_s="1s"), "duration_s", "must be a number"),
+        (lambda d: d.update(checks=[]), "checks", "is not a JSON object"),
+        (
+            lambda d: d["checks"]["lock_sync"].update(status="broken"),
+            "checks.lock_sync.status",
+            "must be one of 'pass', 'skip', 'warn', 'fail', not 'broken'",
+        ),
+        (
+            lambda d: d["checks"]["lock_sync"].pop("title"),
+            "checks.lock_sync.title",
+            "is missing",
+        ),
+        (
+            lambda d: d["checks"]["lock_sync"].update(seconds=True),
+            "checks.lock_sync.seconds",
+            "must be a number",
+        ),
+        (
+            lambda d: d["checks"]["lock_sync"].update(findings={}),
+            "checks.lock_sync.findings",
+            "must be a list",
+        ),
+        (
+            lambda d: d["checks"]["lock_sync"]["findings"][0].update(remedy=1),
+            "checks.lock_sync.findings[0].remedy",
+            "must be a string",
+        ),
+        (
+            lambda d: d["checks"]["lock_sync"]["findings"][0].update(severity="error"),
+            "checks.lock_sync.findings[0].severity",
+            "must be one of 'warning', 'critical', not 'error'",
+        ),
+        (lambda d: d.update(status="READY"), "status", "does not agree with the checks"),
+        (lambda d: d.update(exit_code=0), "exit_code", "does not agree with the checks"),
+        (lambda d: d["violations"].pop(), "violations", "does not agree with the checks"),
+        (lambda d: d.update(warnings=[]), "warnings", "does not agree with the checks"),
+    ],
+)
+def test_a_bad_json_report_names_the_bad_key(
+    change: Callable[[dict[str, Any]], object], key: str, problem: str
+) -> None:
+    with pytest.raises(ReportFormatError) as caught:
+        Report.from_dict(_edit(change))
+    assert caught.value.key == key
+    assert str(caught.value).startswith(f"{key}: {problem}"), str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("data", [[], "report", None, 1])
+def test_a_json_report_must_be_an_object(data: object) -> None:
+    with pytest.raises(ValueError, match=r"^is not a JSON object$"):
+        Report.from_dict(data)

@@ -3,7 +3,8 @@
 ``send`` either delivers or raises :class:`SinkError`, which says what went wrong and whether
 trying again may help (``retryable``): a server that is down, busy (SMTP 4xx, HTTP 5xx or 429) or
 silent may recover; a refusal (SMTP 5xx, HTTP 4xx) or a missing setting will not. Retrying and
-logging are the dispatcher's job (``alerts.deliver``), not the sinks'.
+logging are the dispatcher's job (``_alerts.dispatch.deliver``), not the sinks'. The sinks
+know only the alert model (``_alerts.model``), which knows no sink.
 
 Every network call has a time limit (``smtplib`` has none by default). Secrets come from the
 environment mapping the sink is given, never from the policy, and never appear in messages.
@@ -24,13 +25,11 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from preflight._alerts.model import Alert
 from preflight._policy.alerts import AlertConfig, Security, SmtpConfig, WebhookConfig
 from preflight._version import __version__
-
-if TYPE_CHECKING:
-    from preflight._alerts.dispatch import Alert
 
 __all__ = ["Sink", "SinkError", "SmtpSink", "WebhookSink", "build_sinks"]
 

@@ -41,7 +41,7 @@ COMMANDS = (
     ),
     Command(
         "gate",
-        "preflight._ops.gate",
+        "preflight._cli.gate",
         "run a deploy command only if the environment is ready",
         "Check the environment, then run COMMAND (after --, no shell) only for a READY or "
         "READY_FALLBACK verdict (WARNING passes unless --strict). Exit: COMMAND's code "
@@ -49,7 +49,7 @@ COMMANDS = (
     ),
     Command(
         "monitor",
-        "preflight._ops.monitor",
+        "preflight._cli.monitor",
         "re-check an environment on an interval and log its health",
         "Re-check the environment every --interval seconds; append GOOD, DEGRADED or DOWN to "
         "reports/runtime_health_YYYYmmdd.log; dispatch the policy's alerts. Stops cleanly on "
@@ -57,7 +57,7 @@ COMMANDS = (
     ),
     Command(
         "alert",
-        "preflight._alerts.dispatch",
+        "preflight._cli.alert",
         "send the policy's alerts for an existing JSON report",
         "Alert through [tool.preflight.alerts] for a report written by check: on critical "
         "problems or too many warnings, deduplicated within the cooldown. Exit 0 sent or "

@@ -1,19 +1,25 @@
-"""``preflight gate [check options] [--strict] -- COMMAND...``: deploy only a ready environment.
+"""The deploy gate: the rule (a pure function) and running COMMAND with signals passed on.
 
-The check runs first (the same as ``preflight check``, report included); COMMAND runs only when
-the verdict allows it: READY or READY_FALLBACK, where WARNING passes unless ``--strict``.
-COMMAND runs without a shell, with our stdin, stdout and stderr, and its exit code is ours
-(a command killed by signal N gives 128 + N, as a shell says). A refused deploy exits 1 and
-says why on stderr.
+COMMAND runs only when the verdict allows it: READY or READY_FALLBACK, where WARNING passes
+unless ``strict`` (:func:`gate_decision`). COMMAND runs without a shell, with our stdin, stdout
+and stderr, and its exit code is ours (a command killed by signal N gives 128 + N, as a shell
+says).
 
 While COMMAND runs, SIGTERM and SIGHUP sent to the gate are passed on to it, so a supervisor
 that stops the gate stops the deploy too. Ctrl-C reaches COMMAND directly (it shares the
 terminal's process group); the gate waits for it to end and passes its exit code through.
+
+The handlers are in place before COMMAND starts: there is no moment in which a signal kills
+the gate and leaves COMMAND running. A signal that arrives before COMMAND is started stops the
+gate without starting it (128 + N); one that arrives while it is being started is passed on as
+soon as it has started. COMMAND gets the default action of SIGINT, SIGTERM and SIGHUP (the
+gate handles them, and exec resets a handled signal), even when the gate itself was started
+with SIGINT ignored (a background job): only an ignored SIGHUP (``nohup``) is left ignored, as
+``nohup`` promises, and is not passed on.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import shlex
 import shutil
@@ -25,31 +31,15 @@ from dataclasses import dataclass
 from types import FrameType
 
 from preflight._checks.result import Status
-from preflight._cli.check import add_check_options, check_environment
 from preflight._errors import UsageError
-from preflight._render.report import summary_lines
-from preflight._report.model import EXIT_FAILED, Overall, Report, Verdict
+from preflight._report.model import Overall, Report, Verdict
 
 # What a shell answers for a command it cannot run.
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
-_FORWARDED = (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, "SIGHUP") else (signal.SIGTERM,)
+_SIGHUP = getattr(signal, "SIGHUP", None)
+_FORWARDED = (signal.SIGTERM,) if _SIGHUP is None else (signal.SIGTERM, _SIGHUP)
 _EXAMPLE = "e.g. preflight gate --python .venv/bin/python -- ./deploy.sh --prod"
-
-
-def add_gate_options(parser: argparse.ArgumentParser) -> None:
-    add_check_options(parser, data_output=False)
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="refuse on warnings too (by default only a NOT_READY verdict refuses)",
-    )
-    parser.add_argument(
-        "gate_command",  # not "command": that is the subcommand's name in the namespace
-        nargs=argparse.REMAINDER,
-        metavar="-- COMMAND",
-        help="what to run when the environment is ready, after `--` (no shell)",
-    )
 
 
 @dataclass(frozen=True)
@@ -95,7 +85,7 @@ def command_of(values: Sequence[str]) -> list[str]:
     return list(values[1:])
 
 
-def _check_runnable(command: Sequence[str]) -> None:
+def check_runnable(command: Sequence[str]) -> None:
     """A typo in COMMAND is a usage error found at once, not after a full check."""
     if shutil.which(command[0]) is None:
         raise UsageError(
@@ -104,54 +94,77 @@ def _check_runnable(command: Sequence[str]) -> None:
         )
 
 
-def run_gate(args: argparse.Namespace) -> int:
-    command = command_of(args.gate_command)
-    _check_runnable(command)
-    report = check_environment(args)
-    for line in summary_lines(report):
-        print(line, file=sys.stderr)
-    decision = gate_decision(report.status, report.overall_status, strict=args.strict)
-    if not decision.allowed:
-        print(f"gate: deployment blocked: {decision.reason}", file=sys.stderr)
-        for line in blocking_checks(report, strict=args.strict):
-            print(line, file=sys.stderr)
-        print(f"gate: not run: {shlex.join(command)}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"gate: {decision.reason}: running {shlex.join(command)}", file=sys.stderr)
-    sys.stderr.flush()
-    return run_command(command)
-
-
 def run_command(command: Sequence[str]) -> int:
     """Run ``command`` (no shell, our stdio) and return its exit code; signal N gives 128 + N."""
-    try:
-        process = subprocess.Popen(list(command))
-    except FileNotFoundError as exc:
-        print(f"gate: cannot run {command[0]}: {exc.strerror}", file=sys.stderr)
-        return EXIT_NOT_FOUND
-    except OSError as exc:
-        print(f"gate: cannot run {command[0]}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_NOT_EXECUTABLE
-    with _forwarding(process):
+    with forwarding() as forwarder:
+        return forwarder.run(command)
+
+
+class Forwarder:
+    """The gate's handler of SIGTERM, SIGHUP and SIGINT, from before COMMAND starts to its end.
+
+    Before :meth:`run` has a process, a signal is remembered (``pending``); once it has one,
+    SIGTERM and SIGHUP are sent on to it, and SIGINT is left to the terminal, which sends it to
+    COMMAND's process group itself.
+    """
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.pending: list[int] = []
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.process is None:
+            self.pending.append(signum)
+        elif signum != signal.SIGINT:
+            self._send(signum)
+
+    def _send(self, signum: int) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signum)
+
+    def run(self, command: Sequence[str]) -> int:
+        if self.pending:
+            signum = self.pending[0]
+            print(
+                f"gate: not run: {signal.Signals(signum).name} arrived before {command[0]} started",
+                file=sys.stderr,
+            )
+            return 128 + signum
+        try:
+            # restore_signals: SIGPIPE and SIGXFSZ, which Python ignores, are default again.
+            process = subprocess.Popen(list(command), restore_signals=True)
+        except FileNotFoundError as exc:
+            print(f"gate: cannot run {command[0]}: {exc.strerror}", file=sys.stderr)
+            return EXIT_NOT_FOUND
+        except OSError as exc:
+            print(f"gate: cannot run {command[0]}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_NOT_EXECUTABLE
+        # From here on the handler sends to the process; what came during Popen is sent now.
+        self.process = process
+        for signum in self.pending:
+            self._send(signum)
+        self.pending.clear()
         returncode = process.wait()
-    return 128 - returncode if returncode < 0 else returncode
+        return 128 - returncode if returncode < 0 else returncode
 
 
 @contextlib.contextmanager
-def _forwarding(process: subprocess.Popen[bytes]) -> Iterator[None]:
-    """Pass SIGTERM / SIGHUP on to ``process`` while it runs; restore our handlers after."""
+def forwarding() -> Iterator[Forwarder]:
+    """Install a :class:`Forwarder` for SIGTERM, SIGHUP and SIGINT; restore our handlers after.
 
-    def forward(signum: int, frame: FrameType | None) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
-    # Ctrl-C reaches the command from the terminal: the gate waits for the command instead of
-    # dying and leaving it behind.
-    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    SIGINT gets a handler, not SIG_IGN: an ignored signal stays ignored across exec and COMMAND
+    would inherit it, while a handled one is reset to its default action.
+    """
+    forwarder = Forwarder()
+    previous = {}
+    for sig in (*_FORWARDED, signal.SIGINT):
+        if sig == _SIGHUP and signal.getsignal(sig) is signal.SIG_IGN:
+            continue  # nohup: SIGHUP stays ignored, for the gate and for COMMAND
+        previous[sig] = signal.signal(sig, forwarder.handle)
     try:
-        yield
+        yield forwarder
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        signal.signal(signal.SIGINT, previous_int)
+            if handler is not None:  # None: set outside Python, cannot be put back from here
+                signal.signal(sig, handler)

@@ -1,4 +1,4 @@
-"""``preflight monitor``: re-check an installed environment on an interval, log its health.
+"""The health monitor: re-check an installed environment on an interval, log its health.
 
 Each run appends one line to the daily log ``runtime_health_YYYYmmdd.log`` (local time):
 
@@ -13,11 +13,14 @@ One failed run never ends the monitor: it is logged as DOWN with its message. SI
 SIGINT end it cleanly at any point: the wait between runs wakes at once, and a run in progress
 is abandoned (the subprocess boundary kills the check's children). It then logs "stopped" and
 exits 0 for SIGTERM, 130 for SIGINT. A log line is written whole or not at all.
+
+:class:`Monitor` is given the check to run (``Callable[[], Report]``): it knows no command
+line (``preflight._cli.monitor`` builds it from the options). Every run, even one whose check
+could not run at all, gives a typed :class:`Report`, so the alerts see one type.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import enum
 import os
@@ -35,12 +38,9 @@ from types import FrameType, TracebackType
 from typing import Any, TextIO
 
 from preflight._alerts.dispatch import dispatch
-from preflight._checks.result import Status
-from preflight._cli.check import add_check_options, check_environment
-from preflight._cli.options import seconds
-from preflight._errors import PreflightError, UsageError
+from preflight._checks.result import CheckResult, Finding, Severity, Status
+from preflight._errors import PreflightError
 from preflight._policy.alerts import AlertConfig
-from preflight._policy.policy import load_policy
 from preflight._report.model import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -50,6 +50,7 @@ from preflight._report.model import (
     Report,
     Verdict,
 )
+from preflight._version import __version__
 
 DAILY_LOG = "runtime_health_{day}.log"  # day: YYYYmmdd
 _DAILY = re.compile(r"runtime_health_(\d{8})\.log\Z")
@@ -70,7 +71,7 @@ class RunOutcome:
     health: Health
     summary: str  # "READY (WARNING)", or "the check could not run"
     detail: str  # "fail: a, b; warn: c", or the error
-    report: dict[str, Any]  # the JSON report (synthesised when the check could not run)
+    report: Report  # what the alerts judge (a one-check report when the check could not run)
     exit_code: int  # what --once exits with
     hint: str | None = None
 
@@ -97,7 +98,7 @@ def outcome_of(report: Report) -> RunOutcome:
         health=health,
         summary=f"{report.status.value} ({overall.value})",
         detail="; ".join(parts),
-        report=report.to_dict(),
+        report=report,
         exit_code=report.exit_code,
     )
 
@@ -105,23 +106,30 @@ def outcome_of(report: Report) -> RunOutcome:
 def failed_run(
     message: str, *, python: str, project: Path, exit_code: int, hint: str | None = None
 ) -> RunOutcome:
-    """A check that could not run is DOWN, and alerts as one critical problem."""
-    report = {
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "project": str(project),
-        "interpreter": {"path": python},
-        "status": Verdict.NOT_READY.value,
-        "overall_status": Overall.FAILED.value,
-        "violations": [
-            {
-                "check": "monitor",
-                "severity": "critical",
-                "message": f"the check could not run: {message}",
-                "remedy": hint,
-            }
-        ],
-        "warnings": [],
-    }
+    """A check that could not run is DOWN, and alerts as one critical problem.
+
+    Its report holds one failed ``monitor`` check saying what broke (not a check of the
+    environment: nothing was judged), with the interpreter's status "unknown": NOT_READY.
+    """
+    what = f"the check could not run: {message}"
+    report = Report(
+        timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        interpreter={"path": python},
+        python_status="unknown",
+        checks=(
+            CheckResult(
+                "monitor",
+                "Monitor run",
+                Status.FAIL,
+                what,
+                (Finding(Severity.CRITICAL, what, hint),),
+            ),
+        ),
+        duration_s=0.0,
+        project=str(project),
+        lock=None,
+        tool_version=__version__,
+    )
     return RunOutcome(Health.DOWN, "the check could not run", message, report, exit_code, hint=hint)
 
 
@@ -352,64 +360,3 @@ class Monitor:
         except OSError as exc:
             self._say(f"monitor: cannot write {path}: {exc.strerror or exc}")
         self._say(line.rstrip("\n"))
-
-
-# --- ``preflight monitor`` -----------------------------------------------------------------
-
-
-def add_monitor_options(parser: argparse.ArgumentParser) -> None:
-    add_check_options(parser, data_output=False)
-    parser.add_argument(
-        "--interval",
-        type=seconds,
-        default=300.0,
-        metavar="SECONDS",
-        help="time between the end of one run and the start of the next (default: 300)",
-    )
-    parser.add_argument(
-        "--once", action="store_true", help="run once, log it and exit with the check's code"
-    )
-    parser.add_argument(
-        "--log-dir",
-        type=Path,
-        default=Path("reports"),
-        help="where the daily runtime_health_YYYYmmdd.log goes (default: ./reports)",
-    )
-    parser.add_argument(
-        "--keep-days",
-        type=_days,
-        default=14,
-        metavar="DAYS",
-        help="delete daily and per-run logs older than this (default: 14)",
-    )
-
-
-def _days(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
-
-
-def run_monitor(args: argparse.Namespace) -> int:
-    if args.log_dir.exists() and not args.log_dir.is_dir():
-        raise UsageError(
-            f"--log-dir {args.log_dir}: is a file, not a folder",
-            hint="pass --log-dir a folder (it is created if missing)",
-        )
-    project = args.project.resolve()
-    monitor = Monitor(
-        check=lambda: check_environment(args),
-        alerts=lambda: load_policy(project).alerts,
-        log_dir=args.log_dir,
-        project_dir=project,
-        python=args.python,
-        interval=args.interval,
-        once=args.once,
-        keep_days=args.keep_days,
-        prune_dirs=(args.report_dir,),
-    )
-    return monitor.run()

@@ -1,17 +1,21 @@
 """The result model: one set of frozen objects, several renderings (JSON, log, terminal).
 
-The verdict and the exit code are pure functions of the check results.
+The verdict and the exit code are pure functions of the check results. The JSON report
+(``Report.to_dict``) can be read back (``Report.from_dict``), so that a report on disk is the
+same typed value to its readers (``preflight alert``) as a fresh one.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from preflight._checks.result import CheckResult, Finding, Severity, Status
 
 SCHEMA_VERSION = 1
+PYTHON_STATUSES = ("primary", "fallback", "unsupported", "unknown")
 
 
 class Verdict(enum.StrEnum):
@@ -87,6 +91,17 @@ class Report:
     def violations(self) -> list[tuple[str, Finding]]:
         return [(c.id, f) for c in self.checks for f in c.findings]
 
+    @classmethod
+    def from_dict(cls, data: object) -> Report:
+        """The report that :meth:`to_dict` wrote as ``data`` (``schema_version`` 1).
+
+        Raises :class:`ReportFormatError` (a ``ValueError``) naming the first bad key, e.g.
+        ``checks.lock_sync.status``. What ``to_dict`` derives from the checks (the verdict,
+        the exit code, the violations) must agree with them: a report edited by hand into
+        saying something its checks do not is refused, not believed.
+        """
+        return _parse_report(data)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (``schema_version`` 1), as ``--format json`` prints it."""
         violations = self.violations()
@@ -133,3 +148,138 @@ class Report:
             ],
             "duration_s": self.duration_s,
         }
+
+
+# --- reading the JSON report back ------------------------------------------------------------
+
+
+class ReportFormatError(ValueError):
+    """A JSON report that is not one ``Report.to_dict`` writes; ``key`` is where ("" = all)."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}" if key else problem)
+        self.key = key
+        self.problem = problem
+
+
+_TOP_KEYS = (
+    "schema_version", "tool", "timestamp", "project", "lock", "interpreter", "python_status",
+    "substitute_for", "status", "overall_status", "exit_code", "checks", "violations",
+    "warnings", "duration_s",
+)  # fmt: skip
+_CHECK_KEYS = ("title", "status", "message", "findings", "details", "seconds")
+_FINDING_KEYS = ("severity", "message", "remedy")
+
+
+def _object(value: object, key: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
+    """``value`` as an object holding exactly ``keys``, else the error naming what is off."""
+    if not isinstance(value, dict):
+        raise ReportFormatError(key, "is not a JSON object")
+    for name in keys:
+        if name not in value:
+            raise ReportFormatError(_join(key, name), "is missing")
+    extra = [name for name in value if name not in keys]
+    if extra:
+        raise ReportFormatError(
+            _join(key, str(extra[0])), f"unknown key (not in schema_version {SCHEMA_VERSION})"
+        )
+    return value
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def _text(value: object, key: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise ReportFormatError(key, "must be a string")
+
+
+def _optional_text(value: object, key: str) -> str | None:
+    return None if value is None else _text(value, key)
+
+
+def _number(value: object, key: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise ReportFormatError(key, "must be a number")
+
+
+def _choice(value: object, key: str, choices: tuple[str, ...]) -> str:
+    if isinstance(value, str) and value in choices:
+        return value
+    allowed = ", ".join(repr(c) for c in choices)
+    raise ReportFormatError(key, f"must be one of {allowed}, not {value!r}")
+
+
+def _parse_report(data: object) -> Report:
+    if isinstance(data, dict) and "schema_version" not in data:
+        raise ReportFormatError(
+            "schema_version", "is missing: is it a JSON report of `preflight check`?"
+        )
+    top = _object(data, "", _TOP_KEYS)
+    if top["schema_version"] != SCHEMA_VERSION or isinstance(top["schema_version"], bool):
+        raise ReportFormatError(
+            "schema_version",
+            f"is {top['schema_version']!r}; this preflight reads version {SCHEMA_VERSION}",
+        )
+    tool = _object(top["tool"], "tool", ("name", "version"))
+    if tool["name"] != "preflight":
+        raise ReportFormatError("tool.name", f"must be 'preflight', not {tool['name']!r}")
+    if not isinstance(top["interpreter"], dict):
+        raise ReportFormatError("interpreter", "is not a JSON object")
+    checks = top["checks"]
+    if not isinstance(checks, dict):
+        raise ReportFormatError("checks", "is not a JSON object")
+    report = Report(
+        timestamp=_text(top["timestamp"], "timestamp"),
+        interpreter=dict(top["interpreter"]),
+        python_status=_choice(top["python_status"], "python_status", PYTHON_STATUSES),
+        checks=tuple(_parse_check(cid, entry) for cid, entry in checks.items()),
+        duration_s=_number(top["duration_s"], "duration_s"),
+        project=_text(top["project"], "project"),
+        lock=_optional_text(top["lock"], "lock"),
+        tool_version=_text(tool["version"], "tool.version"),
+        substitute_for=_optional_text(top["substitute_for"], "substitute_for"),
+    )
+    derived = report.to_dict()
+    for key in ("status", "overall_status", "exit_code", "violations", "warnings"):
+        if top[key] != derived[key]:
+            raise ReportFormatError(
+                key, f"does not agree with the checks (they give {derived[key]!r})"
+            )
+    return report
+
+
+def _parse_check(check_id: str, value: object) -> CheckResult:
+    key = f"checks.{check_id}"
+    entry = _object(value, key, _CHECK_KEYS)
+    labels = tuple(s.label for s in Status)
+    status = Status[_choice(entry["status"], f"{key}.status", labels).upper()]
+    findings = entry["findings"]
+    if not isinstance(findings, list):
+        raise ReportFormatError(f"{key}.findings", "must be a list")
+    if not isinstance(entry["details"], dict):
+        raise ReportFormatError(f"{key}.details", "is not a JSON object")
+    return CheckResult(
+        id=check_id,
+        title=_text(entry["title"], f"{key}.title"),
+        status=status,
+        message=_text(entry["message"], f"{key}.message"),
+        findings=tuple(
+            _parse_finding(item, f"{key}.findings[{index}]") for index, item in enumerate(findings)
+        ),
+        details=dict(entry["details"]),
+        seconds=_number(entry["seconds"], f"{key}.seconds"),
+    )
+
+
+def _parse_finding(value: object, key: str) -> Finding:
+    entry = _object(value, key, _FINDING_KEYS)
+    severities = tuple(s.value for s in Severity)
+    return Finding(
+        severity=Severity(_choice(entry["severity"], f"{key}.severity", severities)),
+        message=_text(entry["message"], f"{key}.message"),
+        remedy=_optional_text(entry["remedy"], f"{key}.remedy"),
+    )
