@@ -41,6 +41,7 @@ def check(
     timeout: float = 30.0,
     environ: Mapping[str, str] | None = None,
     remedies: Remedies | None = None,
+    first_start: bool = False,
 ) -> Report:
     """Judge the environment of ``python`` against the policy of ``project`` and its lock.
 
@@ -50,7 +51,9 @@ def check(
     X.Y. ``skip`` names checks to leave out (any but ``python_version``): what they alone need
     is not gathered. ``substitute_for`` accepts this interpreter as a patch-level substitute
     for that exact pin of the policy. ``environ`` is the environment the checked application
-    runs with (default: this process's).
+    runs with (default: this process's). ``first_start`` is for an environment just built:
+    import what the requirements provide once, writing bytecode, as the application's first
+    start would, while the checks that import nothing gather their facts.
 
     Raises :class:`~preflight.ConfigError` for a bad policy and :class:`~preflight.UsageError`
     for arguments that cannot work (an unknown check, a path that is not an interpreter). A
@@ -77,6 +80,7 @@ def check(
         perf_timeout=max(timeout, 120.0),
         substitute_for=substitute_for,
         remedies=remedies or Remedies(),
+        first_start=first_start,
     )
     return Report(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),

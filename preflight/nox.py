@@ -55,7 +55,6 @@ __all__ = [
     "check_env",
     "create_env",
     "find_python",
-    "first_start",
     "install_lock",
     "policy",
     "register",
@@ -179,12 +178,15 @@ def check_env(
     timeout: float = 30.0,
     report_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    first_start: bool = False,
 ) -> Report:
     """Judge ``python``'s environment here, in nox's process (the judge stays outside the env).
 
     The report and the log go to ``report_dir`` (default ``reports/<session>``); the summary
     to the terminal, and findings as annotations on GitHub Actions. Remedies name the nox
     sessions. ``environ`` is the environment the application would run with (default: nox's).
+    ``first_start`` for an environment just built: its first start (the bytecode of what the
+    requirements import) runs while the checks that import nothing gather their facts.
     A problem with the arguments (an unknown check, say) is ``session.error``.
     """
     folder = report_dir or project.project_dir / REPORT_DIR / session.name
@@ -199,6 +201,7 @@ def check_env(
                 substitute_for=substitute_for,
                 timeout=timeout,
                 environ=environ,
+                first_start=first_start,
                 remedies=Remedies(
                     fresh_env=f"run `nox -s {TAG}` for a fresh environment",
                     relock="run `nox -s relock`",
@@ -301,81 +304,73 @@ class _Matrix:
         # Pessimistic first: whatever fails from here on, the summary says ERROR, not READY.
         self.write(spec, matrix.ERROR, "started, but did not finish")
         session.notify(f"{TAG}_summary")
-        started = time.perf_counter()
-        timings: dict[str, float] = {}
-        step, begun = "options", started
-
-        def timed(name: str) -> None:
-            nonlocal step, begun
-            if step not in ("options", "interpreter", "backend"):
-                timings[step] = round(time.perf_counter() - begun, 2)
-            step, begun = name, time.perf_counter()
-
+        steps = _Steps()
         try:
-            try:
-                options = _session_options(session.posargs)
-            except (argparse.ArgumentError, SystemExit) as exc:
-                session.error(f"{TAG}: bad arguments {session.posargs}: {exc}")
-            timed("interpreter")
-            try:
-                found = find_python(session, spec, allow_substitute=options.allow_substitute)
-            except MissingInterpreter as exc:
-                self.write(spec, matrix.NOT_CHECKED, exc.resolution.short)
-                raise
-            assert found.found is not None
-            lock = self.policy.lock_path(str(found.found.version))
-            target = self.policy.project_dir / ".nox" / session.name / "env"
-            timed("backend")
-            backend = matrix.choose_backend()
-            timed("venv")
-            python = create_env(session, found.found.path, target, backend=backend)
-            timed("install")
-            install_lock(session, python, lock, backend=backend)
-            timed("first start")
-            first_start(session, python, self.policy)
-            timed("check")
-            # What the policy's env_vars table expects, the session provides for the env it
-            # built (a deployed env checked by gate or monitor needs its own).
-            provided = self.policy.session_environ(str(found.found.version))
-            if provided:
-                session.log(f"environment for the check: {', '.join(sorted(provided))}")
-            report = check_env(
-                session,
-                python,
-                project=self.policy,
-                lock=lock,
-                skip=options.skip,
-                substitute_for=spec if found.substitute else None,
-                timeout=options.timeout,
-                environ={**os.environ, **provided},
-            )
-            timed("done")
-        except MissingInterpreter:
+            outcome = self._steps(session, spec, steps)
+        except MissingInterpreter as exc:
+            self.write(spec, matrix.NOT_CHECKED, exc.resolution.short)
             raise
         except BaseException as exc:
             self.write(
-                spec, matrix.ERROR, f"{step} failed" + _why(exc),
-                seconds=round(time.perf_counter() - started, 2), timings=timings,
+                spec, matrix.ERROR, f"{steps.current} failed" + _why(exc),
+                seconds=steps.elapsed(), timings=steps.timings,
             )  # fmt: skip
             if isinstance(exc, PreflightError):
                 session.error(format_error(exc))
             raise
-        outcome = matrix.Outcome.from_report(
+        matrix.write_outcome(self.reports / session.name, outcome)
+        if outcome.verdict == "NOT_READY":
+            session.error(f"{spec}: NOT_READY; failed checks: {', '.join(outcome.failed)}")
+
+    def _steps(self, session: nox.Session, spec: str, steps: _Steps) -> matrix.Outcome:
+        """Options, interpreter, backend, venv, install, check: the outcome of the session."""
+        try:
+            options = _session_options(session.posargs)
+        except (argparse.ArgumentError, SystemExit) as exc:
+            session.error(f"{TAG}: bad arguments {session.posargs}: {exc}")
+        steps.next("interpreter")
+        found = find_python(session, spec, allow_substitute=options.allow_substitute)
+        assert found.found is not None
+        version = str(found.found.version)
+        lock = self.policy.lock_path(version)
+        steps.next("backend")
+        backend = matrix.choose_backend()
+        steps.next("venv", timed=True)
+        target = self.policy.project_dir / ".nox" / session.name / "env"
+        python = create_env(session, found.found.path, target, backend=backend)
+        steps.next("install", timed=True)
+        install_lock(session, python, lock, backend=backend)
+        steps.next("check", timed=True)
+        # What the policy's env_vars table expects, the session provides for the env it
+        # built (a deployed env checked by gate or monitor needs its own).
+        provided = self.policy.session_environ(version)
+        if provided:
+            session.log(f"environment for the check: {', '.join(sorted(provided))}")
+        report = check_env(
+            session,
+            python,
+            project=self.policy,
+            lock=lock,
+            skip=options.skip,
+            substitute_for=spec if found.substitute else None,
+            timeout=options.timeout,
+            environ={**os.environ, **provided},
+            first_start=True,
+        )
+        steps.next("done")
+        return matrix.Outcome.from_report(
             report,
             session=session.name,
             spec=spec,
             run_id=self.run_id,
             interpreter=str(found.found.path),
             substitute=found.substitute,
-            seconds=round(time.perf_counter() - started, 2),
+            seconds=steps.elapsed(),
             backend=backend.name,
             report=str(self.reports / session.name / "runtime_verification_results.json"),
             message=found.message if found.substitute else "",
-            timings=timings,
+            timings={**steps.timings, **_first_start_seconds(report)},
         )
-        matrix.write_outcome(self.reports / session.name, outcome)
-        if outcome.verdict == "NOT_READY":
-            session.error(f"{spec}: NOT_READY; failed checks: {', '.join(outcome.failed)}")
 
     def summary(self, session: nox.Session) -> None:
         sessions = [(self.session_name(spec), spec) for spec in self.specs]
@@ -384,6 +379,34 @@ class _Matrix:
         matrix.write_summary(
             self.reports, outcomes, step_summary=os.environ.get("GITHUB_STEP_SUMMARY")
         )
+
+
+class _Steps:
+    """Which step a session is in (named when it fails), and how long the timed ones took."""
+
+    def __init__(self) -> None:
+        self.current = "options"
+        self.timings: dict[str, float] = {}
+        self._started = self._begun = time.perf_counter()
+        self._timed = False
+
+    def next(self, name: str, *, timed: bool = False) -> None:
+        now = time.perf_counter()
+        if self._timed:
+            self.timings[self.current] = round(now - self._begun, 2)
+        self.current, self._begun, self._timed = name, now, timed
+
+    def elapsed(self) -> float:
+        return round(time.perf_counter() - self._started, 2)
+
+
+def _first_start_seconds(report: Report) -> dict[str, float]:
+    """How long the environment's first start took inside the check, when it was measured."""
+    for result in report.checks:
+        seconds = result.details.get("first_start_seconds") if result.id == "performance" else None
+        if isinstance(seconds, int | float):
+            return {"first start (in check)": float(seconds)}
+    return {}
 
 
 def _why(exc: BaseException) -> str:
@@ -395,12 +418,6 @@ def _why(exc: BaseException) -> str:
         return ": interrupted"
     text = str(exc).strip().splitlines()
     return f": {text[0]}" if text else f": {type(exc).__name__}"
-
-
-def first_start(session: nox.Session, python: Path, policy: Policy) -> None:
-    """The application's first start in the new environment: import what the policy's
-    requirements provide once, writing their bytecode (one process per core)."""
-    session.run(*matrix.warm_command(python, policy.import_names()), external=True)
 
 
 def register(project: str | os.PathLike[str] = ".", *, relock: bool = True) -> Registered:

@@ -23,6 +23,16 @@ def performance(ctx: Context) -> CheckResult:
         return CheckResult("performance", title, Status.SKIP, "skipped: not measured on request")
     limits = ctx.policy.performance
     findings = []
+    started = ctx.first_start
+    if started is not None and (started.timed_out or started.returncode != 0 or started.problems):
+        why = "did not finish in time" if started.timed_out else "had a problem"
+        findings.append(
+            Finding(
+                W,
+                f"the environment's first start {why}: {started.problems or 'no output'}",
+                "run the application once by hand to see what it waits for",
+            )
+        )
     for timing in perf.imports:
         if timing.error is None:
             continue
@@ -77,6 +87,7 @@ def performance(ctx: Context) -> CheckResult:
         "compute": {"kind": perf.compute_kind, "seconds": round(perf.compute_seconds, 4)},
         "total_seconds": round(perf.total_seconds, 4),
         "bytecode_cached": perf.bytecode_cached,
+        "first_start_seconds": started.seconds if started is not None else None,
         "thresholds": {
             "max_import_seconds": limits.max_import_seconds,
             "max_total_seconds": limits.max_total_seconds,

@@ -13,6 +13,7 @@ from typing import Literal, get_args
 
 from preflight._errors import LockError
 from preflight._facts.model import (
+    FirstStartFacts,
     IntegrityFacts,
     InterpreterFacts,
     PerformanceFacts,
@@ -66,6 +67,7 @@ class Context:
     integrity: IntegrityFacts | None = None
     performance: PerformanceFacts | ProbeFailure | None = None
     suite: SuiteFacts | None = None  # None: the policy names none, or it was skipped
+    first_start: FirstStartFacts | None = None  # None: not asked for (not a fresh env)
     substitute_for: str | None = None  # the exact pin this interpreter may stand in for
     remedies: Remedies = field(default_factory=Remedies)  # phrased for the front end
 

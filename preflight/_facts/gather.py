@@ -46,17 +46,28 @@ def gather(
     perf_timeout: float = 120.0,
     substitute_for: str | None = None,
     remedies: Remedies | None = None,
+    first_start: bool = False,
 ) -> Context:
     """The facts ``needs`` names (the interpreter is always probed): nothing more is read.
 
     ``needs`` comes from the checks that will run, so ``--skip integrity`` hashes no file and
-    ``--skip performance`` imports nothing.
+    ``--skip performance`` imports nothing. ``first_start`` (for an environment just built)
+    runs its first start while the probe, the lock and the hashing go on, and waits for it
+    before anything is imported.
     """
     env = dict(os.environ if environ is None else environ)
     now = datetime.now(UTC)
     remedies = remedies or Remedies()
-    facts = interpreter.probe_interpreter(python, timeout=probe_timeout)
+    warming = interpreter.start_first_start(python, policy.import_names()) if first_start else None
+    try:
+        facts = interpreter.probe_interpreter(python, timeout=probe_timeout)
+    except BaseException:
+        if warming is not None:
+            warming.kill()
+        raise
     if not isinstance(facts, InterpreterFacts):
+        if warming is not None:
+            warming.kill()  # no interpreter to start
         # Without an interpreter there is no lock to choose, but an explicit --lock is judged.
         parsed = _parse(lock) if lock is not None and "lock" in needs else None
         return Context(
@@ -71,6 +82,7 @@ def gather(
         scan = pool.submit(integrity.scan, facts) if "integrity" in needs else None
         parsed = _parse(lock_path) if "lock" in needs else None
         committed = git_commit_time(lock_path) if "lock" in needs else None
+        started = interpreter.first_start_facts(warming.wait()) if warming is not None else None
         if suite_folder is not None and _SIDE_BY_SIDE:
             running = _start_suite(policy, python, suite_folder)
         perf = (
@@ -94,12 +106,14 @@ def gather(
             integrity=scan.result() if scan is not None else None,
             performance=perf,
             suite=suite_result,
+            first_start=started,
             substitute_for=substitute_for,
             remedies=remedies,
         )
     except BaseException:
-        if running is not None:
-            running.kill()  # Ctrl-C: the suite's processes go too
+        for child in (running, warming):
+            if child is not None:
+                child.kill()  # Ctrl-C: the suite's and the first start's processes go too
         raise
     finally:
         # On success the scan is done. On Ctrl-C, drop it if it has not started; a running

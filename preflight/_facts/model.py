@@ -131,3 +131,14 @@ class SuiteFacts:
     seconds: float
     summary: str  # pytest's closing line, e.g. "4 passed in 0.52s"
     output_tail: str  # the last lines of its output, for the report
+
+
+@dataclass(frozen=True)
+class FirstStartFacts:
+    """The environment's first start, run on request for an environment just built: what the
+    policy's requirements provide imported once, writing their bytecode."""
+
+    seconds: float
+    returncode: int | None  # None: could not be started
+    timed_out: bool
+    problems: str  # what the first start said on stderr (an import that hung, say)

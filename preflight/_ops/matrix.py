@@ -34,7 +34,6 @@ __all__ = [
     "summary_markdown",
     "summary_table",
     "venv_command",
-    "warm_command",
     "write_outcome",
 ]
 
@@ -116,7 +115,7 @@ def install_command(backend: Backend, target_python: Path, lock: Path) -> list[s
     """Install exactly the lock: hashes required, no dependency resolution.
 
     No bytecode is compiled here: compiling every file of pandas, numpy and their tests costs
-    ~9 s on two cores; :func:`warm_command` compiles what the application imports instead.
+    ~9 s on two cores; the check's first start compiles what the application imports instead.
     """
     if backend.name == "uv":
         assert backend.uv is not None
@@ -146,16 +145,6 @@ def install_command(backend: Backend, target_python: Path, lock: Path) -> list[s
         "-r",
         str(lock),
     ]
-
-
-def warm_command(target_python: Path, modules: Sequence[str]) -> list[str]:
-    """The environment's first start: import ``modules`` once, writing their bytecode.
-
-    ``_probe/warm.py`` imports each in a child process of its own, one per core; the performance
-    check then times the imports as a deployed application sees them after its first start.
-    """
-    script = Path(__file__).parent.parent / "_probe" / "warm.py"
-    return [str(target_python), "-I", str(script), *modules]
 
 
 def install_env(env: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -6,6 +6,7 @@ naming scheme and the thresholds. The noxfile, the CI matrix and the checks all 
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -169,8 +170,9 @@ _KNOWN_KEYS = {
 _PERF_KEYS = {"max_import_seconds", "max_total_seconds", "imports"}
 
 
-def load_policy(project: Path) -> Policy:
+def load_policy(project: str | os.PathLike[str]) -> Policy:
     """Read and validate ``[tool.preflight]`` from ``project/pyproject.toml`` (or that file)."""
+    project = Path(project)
     path = project if project.name == "pyproject.toml" else project / "pyproject.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
