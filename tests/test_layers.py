@@ -103,7 +103,7 @@ def test_probes_import_only_the_standard_library(path: Path) -> None:
 def test_a_reach_upward_is_caught(tmp_path: Path) -> None:
     """The check itself can fail: a low module importing the CLI is named."""
     low = tmp_path / "low.py"
-    low.write_text("from preflight._cli.check import check_environment\n")
+    low.write_text("from preflight._cli.check import check_and_report\n")
     assert _imports(low) == [(1, "preflight._cli.check")]
     assert _layer("preflight._cli.check") > _layer("preflight._facts.gather")
 

@@ -64,7 +64,7 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
 
 
 def run_check(args: argparse.Namespace) -> int:
-    report = check_environment(args)
+    report = check_and_report(CheckOptions.from_args(args))
     if args.format == "json":
         _write_data(dumps(report))
     for line in summary_lines(report):
@@ -111,11 +111,6 @@ class CheckOptions:
             substitute_for=args.substitute_for,
             timeout=args.timeout,
         )
-
-
-def check_environment(args: argparse.Namespace) -> Report:
-    """``check_and_report`` with the options of the command line."""
-    return check_and_report(CheckOptions.from_args(args))
 
 
 def check_and_report(options: CheckOptions) -> Report:

@@ -11,7 +11,7 @@ import argparse
 import shlex
 import sys
 
-from preflight._cli.check import add_check_options, check_environment
+from preflight._cli.check import CheckOptions, add_check_options, check_and_report
 from preflight._ops.gate import (
     blocking_checks,
     check_runnable,
@@ -41,7 +41,7 @@ def add_gate_options(parser: argparse.ArgumentParser) -> None:
 def run_gate(args: argparse.Namespace) -> int:
     command = command_of(args.gate_command)
     check_runnable(command)
-    report = check_environment(args)
+    report = check_and_report(CheckOptions.from_args(args))
     for line in summary_lines(report):
         print(line, file=sys.stderr)
     decision = gate_decision(report.status, report.overall_status, strict=args.strict)

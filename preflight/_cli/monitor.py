@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from preflight._cli.check import add_check_options, check_environment
+from preflight._cli.check import CheckOptions, add_check_options, check_and_report
 from preflight._cli.options import seconds
 from preflight._errors import UsageError
 from preflight._ops.monitor import Monitor
@@ -60,8 +60,9 @@ def run_monitor(args: argparse.Namespace) -> int:
             hint="pass --log-dir a folder (it is created if missing)",
         )
     project = args.project.resolve()
+    options = CheckOptions.from_args(args)
     monitor = Monitor(
-        check=lambda: check_environment(args),
+        check=lambda: check_and_report(options),
         alerts=lambda: load_policy(project).alerts,
         log_dir=args.log_dir,
         project_dir=project,
