@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from preflight._cli.options import add_project_option
-from preflight._errors import UsageError
+from preflight._errors import UsageError, format_error
 from preflight._interpreters.discovery import find_interpreters
 from preflight._interpreters.resolve import resolve
 from preflight._ops.relock import RelockError, RelockResult, folder_lock, relock_one
@@ -100,9 +100,7 @@ def run_relock(args: argparse.Namespace) -> int:
                     substitute=resolution.substitute,
                 )
             except RelockError as exc:
-                print(f"relock {spec}: error: {exc.message}", file=sys.stderr)
-                if exc.hint:
-                    print(f"hint: {exc.hint}", file=sys.stderr)
+                print(f"relock {spec}: {format_error(exc)}", file=sys.stderr)
                 problems += 1
                 continue
             results.append(result)

@@ -13,6 +13,8 @@ import sys
 import venv
 from pathlib import Path
 
+from preflight._errors import UsageError, format_error
+
 NOX_MINIMUM = (2024, 3, 2)  # the noxfile's nox.needs_version
 NOX_REQUIREMENT = "nox>=" + ".".join(map(str, NOX_MINIMUM))
 # Exit 0 only if nox is installed at NOX_MINIMUM or newer (calendar versions: YYYY.M.D).
@@ -63,11 +65,11 @@ def run_nox(noxfile: Path, args: list[str]) -> int:
     try:
         python = bootstrap_python(noxfile.resolve().parent)
     except (OSError, subprocess.CalledProcessError) as exc:
-        print(f"error: could not install nox: {exc}", file=sys.stderr)
-        print(
-            "hint: install it yourself (`python3 -m pip install nox`) and run `nox`",
-            file=sys.stderr,
+        problem = UsageError(
+            f"could not install nox: {exc}",
+            hint="install it yourself (`python3 -m pip install nox`) and run `nox`",
         )
+        print(format_error(problem), file=sys.stderr)
         return 3
     argv = [python, "-m", "nox", "-f", str(noxfile), *args]
     if os.name == "posix":
