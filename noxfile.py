@@ -48,7 +48,7 @@ def tests(session: nox.Session) -> None:
     wheels = ROOT / ".nox" / "_wheels" / "test"
     session.run(
         "python", "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-        "--dest", str(wheels), relock_module.PIP_TOOLS, "pytest", "packaging",
+        "--dest", str(wheels), relock_module.PIP_TOOLS, "pytest", "packaging", "nox",
     )  # fmt: skip
     session.run(
         "pytest",

@@ -1,11 +1,7 @@
 """The distribution ``preflight-env``: built, checked and installed as a user gets it.
 
-The wheel and the sdist are built with ``python -m build`` from a clean copy of this checkout
-(its tracked and untracked-but-not-ignored files, as they are on disk): building in place
-would leave ``build/`` and ``*.egg-info`` behind, and would let files that git ignores slip
-into the archives. The build is offline: ``--no-isolation`` uses the setuptools of the test
-environment (the ``test`` extra), and the wheel is built from the sdist, as ``build`` does by
-default, so a file missing from the sdist breaks the wheel too.
+The wheel and the sdist are built with ``python -m build`` from a clean copy of this checkout,
+offline (``distbuild``: why a copy, why ``--no-isolation``, why the wheel comes from the sdist).
 
 Then the wheel is installed, not editable, into a fresh venv and run from there: the probes
 are found through ``importlib.resources`` in site-packages, never in this checkout.
@@ -18,73 +14,30 @@ from __future__ import annotations
 import email.parser
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
 import zipfile
-from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 
 import pytest
 import wheelhouse
 from conftest import cli_env
+from distbuild import ARCHIVE_STEM, DIST_NAME, ROOT, Dists, build_dists, source_files
 from packaging.version import Version
 
 from preflight._render.report import REPORT_NAME
 from preflight._version import __version__
 
-ROOT = Path(__file__).resolve().parents[1]
 WHEELHOUSE = os.environ.get("PREFLIGHT_TEST_WHEELHOUSE", "")
-DIST_NAME = "preflight-env"
-ARCHIVE_STEM = f"preflight_env-{__version__}"  # the name as wheel and sdist file names spell it
 
 pytestmark = pytest.mark.slow
 
 
-@dataclass(frozen=True)
-class Dists:
-    source: Path  # the clean copy they were built from
-    wheel: Path
-    sdist: Path
-
-
-def source_files() -> list[str]:
-    """The checkout's files as git sees them: tracked, plus untracked ones it does not ignore."""
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip(f"{ROOT} is not a git checkout: the clean copy is made from git's file list")
-    listed = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    # A tracked file deleted in the working tree is listed but gone: the copy is what is on disk.
-    return [name for name in listed.split("\0") if name and (ROOT / name).is_file()]
-
-
-def clean_copy(dest: Path) -> Path:
-    for name in source_files():
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target, follow_symlinks=False)
-    return dest
-
-
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
-    root = tmp_path_factory.mktemp("dist")
-    source = clean_copy(root / "source")
-    out = root / "out"
-    wheelhouse.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", out, source], cwd=root
-    )
-    wheels = sorted(out.glob("*.whl"))
-    sdists = sorted(out.glob("*.tar.gz"))
-    assert [w.name for w in wheels] == [f"{ARCHIVE_STEM}-py3-none-any.whl"], wheels
-    assert [s.name for s in sdists] == [f"{ARCHIVE_STEM}.tar.gz"], sdists
-    return Dists(source=source, wheel=wheels[0], sdist=sdists[0])
+    return build_dists(tmp_path_factory.mktemp("dist"))
 
 
 def wheel_metadata(wheel: Path) -> Message:
