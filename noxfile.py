@@ -40,9 +40,10 @@ preflight.nox.register(ROOT)
 def tests(session: nox.Session) -> None:
     """Run the test suite (no network); extra arguments go to pytest, e.g. `-- -k lock`.
 
-    Setup downloads the wheels of pip-tools and pytest once: the relock tests build pip-tools
-    venvs of other interpreters from them, the suite tests a judged env with pytest in it.
-    The tests themselves use no network.
+    Setup downloads wheels once: pip-tools (the relock tests build pip-tools venvs of other
+    interpreters from them), pytest (a judged env with pytest in it), packaging and nox (the
+    installed wheel, and an adopter's venv where nox runs, offline). The tests themselves use
+    no network.
     """
     session.install("-e", ".[test]", "pip")
     wheels = ROOT / ".nox" / "_wheels" / "test"
