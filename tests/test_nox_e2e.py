@@ -90,6 +90,16 @@ def test_the_adopter_noxfile_is_whole_and_names_this_distribution() -> None:
     assert "preflight.nox.register()" in text
 
 
+def test_the_tag_selects_every_interpreter_session(
+    nox_project: Callable[..., Path], wheels: Wheels
+) -> None:
+    project = nox_project()
+    done = run_nox(project, wheels, "-t", "preflight", "-l")
+    assert done.returncode == 0, done.stdout + done.stderr
+    selected = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("* ")]
+    assert selected == ["preflight-3.12", f"preflight-{PINNED_FALLBACK}"]
+
+
 @pytest.fixture
 def nox_project(make_project: Callable[..., Path]) -> Callable[..., Path]:
     """A project with README's adopter noxfile, copied verbatim."""
