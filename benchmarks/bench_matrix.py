@@ -79,6 +79,13 @@ def main() -> int:
     parser.add_argument(
         "--no-pip-floor", action="store_true", help="time only nox and the uv floor (faster)"
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also time `nox -s preflight` in another checkout (e.g. an older commit), "
+        "alternating with this one",
+    )
     args = parser.parse_args()
     substitute = os.environ.get("PREFLIGHT_ALLOW_SUBSTITUTE") == "1"
     uv, nox = shutil.which("uv"), shutil.which("nox")
@@ -108,9 +115,15 @@ def main() -> int:
     try:
         kinds = ["uv"] if args.no_pip_floor else ["uv", "pip"]
         timed(nox_argv, env), *(floors(k) for k in kinds)  # warm the caches, not timed
+        if args.compare:
+            timed(nox_argv, env, cwd=args.compare)
         times: dict[str, list[float]] = {"nox": [], **{f"{k} floor": [] for k in kinds}}
+        if args.compare:
+            times["compared"] = []
         for _ in range(args.repeat):
             times["nox"].append(timed(nox_argv, env))
+            if args.compare:
+                times["compared"].append(timed(nox_argv, env, cwd=args.compare))
             for kind in kinds:
                 times[f"{kind} floor"].append(floors(kind))
     finally:
@@ -119,6 +132,10 @@ def main() -> int:
     for name, seconds in median.items():
         print(f"{name:<10} {seconds:7.2f} s   (runs: {', '.join(f'{s:.2f}' for s in times[name])})")
     print(f"nox / uv floor:  {median['nox'] / median['uv floor']:.2f}x (target <= 1.25x)")
+    if "compared" in median:
+        print(
+            f"compared / uv floor: {median['compared'] / median['uv floor']:.2f}x ({args.compare})"
+        )
     if "pip floor" in median:
         print(f"nox / pip floor: {median['nox'] / median['pip floor']:.2f}x (target < 1x)")
     return 0

@@ -155,6 +155,13 @@ class Running:
             self._out.close()
             self._err.close()
 
+    def finished(self) -> bool:
+        """Whether the child has ended (or never started), without waiting; a child past its
+        time limit counts as finished (:meth:`wait` then kills it and says so)."""
+        if self._process is None or self._process.poll() is not None:
+            return True
+        return self._elapsed() >= self._timeout
+
     def kill(self) -> None:
         """Kill the child's whole process group now and reap it."""
         if self._process is not None and self._process.returncode is None:

@@ -1,12 +1,14 @@
 """Gather the facts the checks judge: probe first, then the slow parts side by side.
 
-The interpreter probe is quick and everything else depends on it. After it, the performance
-probe (a child process importing the required packages) runs while a worker thread hashes every
+The interpreter probe is quick and everything else depends on it. For an environment just
+built, its first start (``firststart.py``) runs from the beginning, beside the probe, the lock
+and the hashing; the suite takes the first core it leaves free. Then the performance probe (a
+child process importing the required packages) runs while a worker thread hashes every
 installed file and, on two cores or more, the project's suite runs in a child of its own: the
 check costs about as much as its slowest part, not the sum.
 
 The child processes are started from the main thread on purpose: Ctrl-C raises there, and the
-subprocess boundary (``runner.run``) then kills the child at once. A child waited on from a worker
+subprocess boundary (``_process.run``) then kills the child at once. A child waited on from a worker
 thread would keep the interrupted check alive until the child finished or timed out (up to the
 performance timeout). The hashing thread only reads files, so waiting for it on Ctrl-C is short.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -24,6 +27,7 @@ from preflight._errors import LockError
 from preflight._facts import integrity
 from preflight._facts import probes as interpreter
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
+from preflight._facts.firststart import FirstStart
 from preflight._facts.model import InterpreterFacts
 from preflight._facts.suite import start_suite, suite_facts
 from preflight._lock import requirements as lockfile
@@ -33,6 +37,7 @@ from preflight._process import Running
 # With two cores or more, the project's suite runs beside the performance probe (measured:
 # imports about 8% slower, within their run-to-run noise); on one core, after it.
 _SIDE_BY_SIDE = (os.cpu_count() or 1) >= 2
+_STEP = 0.01  # seconds between looks at the first start's children
 
 
 def gather(
@@ -58,7 +63,7 @@ def gather(
     env = dict(os.environ if environ is None else environ)
     now = datetime.now(UTC)
     remedies = remedies or Remedies()
-    warming = interpreter.start_first_start(python, policy.import_names()) if first_start else None
+    warming = FirstStart(python, policy.import_names()) if first_start else None
     try:
         facts = interpreter.probe_interpreter(python, timeout=probe_timeout)
     except BaseException:
@@ -82,8 +87,11 @@ def gather(
         scan = pool.submit(integrity.scan, facts) if "integrity" in needs else None
         parsed = _parse(lock_path) if "lock" in needs else None
         committed = git_commit_time(lock_path) if "lock" in needs else None
-        started = interpreter.first_start_facts(warming.wait()) if warming is not None else None
-        if suite_folder is not None and _SIDE_BY_SIDE:
+        started = None
+        if warming is not None:
+            running = _finish_first_start(warming, policy, python, suite_folder)
+            started = warming.facts()
+        if suite_folder is not None and running is None and _SIDE_BY_SIDE:
             running = _start_suite(policy, python, suite_folder)
         perf = (
             interpreter.measure_performance(python, policy.import_names(), timeout=perf_timeout)
@@ -119,6 +127,23 @@ def gather(
         # On success the scan is done. On Ctrl-C, drop it if it has not started; a running
         # scan only reads files and is joined at interpreter exit, so it ends soon.
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _finish_first_start(
+    warming: FirstStart, policy: Policy, python: str, suite_folder: Path | None
+) -> Running | None:
+    """Step the first start to its end. The suite starts on the first core it leaves free
+    (nothing left to start, one child ended): it imports what it needs, compiled by now or
+    compiled by itself on a core that would idle, and needs no timing. Returns the suite."""
+    suite: Running | None = None
+    while not warming.finished:
+        warming.step()
+        free = warming.drained and warming.busy < warming.workers
+        if suite is None and suite_folder is not None and _SIDE_BY_SIDE and free:
+            suite = _start_suite(policy, python, suite_folder)
+        if not warming.finished:
+            time.sleep(_STEP)
+    return suite
 
 
 def _start_suite(policy: Policy, python: str, folder: Path) -> Running:

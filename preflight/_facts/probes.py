@@ -21,14 +21,13 @@ from typing import Any, Literal, TypeVar
 
 from preflight._facts.model import (
     DistFacts,
-    FirstStartFacts,
     ImportTiming,
     InterpreterFacts,
     PerformanceFacts,
     ProbeFailure,
     ProbeFailureKind,
 )
-from preflight._process import Completed, Running, clean_env, lacks_isolated_mode, run_python, start
+from preflight._process import Completed, lacks_isolated_mode, run_python
 
 __all__ = [
     "PROBE_VERSION",
@@ -218,27 +217,6 @@ def measure_performance(
         completed.stdout, total_seconds=completed.seconds, source=str(path)
     )
     return _attach(parsed, completed)
-
-
-def start_first_start(
-    python: str | os.PathLike[str], modules: Sequence[str], *, timeout: float = 600.0
-) -> Running:
-    """Start the environment's first start (``_probe/warm.py``): each of ``modules`` imported
-    once in a child of its own, one per core, writing bytecode (``-I``, not ``-B``). Other
-    work goes on meanwhile; :func:`first_start_facts` reads its end."""
-    with _script("warm.py") as script:
-        return start(
-            [os.fspath(python), "-I", str(script), *modules], timeout=timeout, env=clean_env()
-        )
-
-
-def first_start_facts(done: Completed) -> FirstStartFacts:
-    return FirstStartFacts(
-        seconds=round(done.seconds, 3),
-        returncode=done.returncode,
-        timed_out=done.timed_out,
-        problems=done.stderr.strip()[-2000:],
-    )
 
 
 def parse_probe_output(

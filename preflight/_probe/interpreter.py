@@ -308,4 +308,7 @@ def collect():
 
 
 if __name__ == "__main__":
+    # This folder is the probe's, not the application's: leave it out of the reported path.
+    if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]
     _emit(collect())

@@ -128,4 +128,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # This folder is not the application's: its files must not shadow a module it imports.
+    if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]
     sys.exit(main(sys.argv))
