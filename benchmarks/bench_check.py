@@ -43,7 +43,7 @@ def run(argv: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
-    if done.returncode not in (0, 2):  # 2: warnings (the SMVM_* variables), still a full run
+    if done.returncode not in (0, 2):  # 2: warnings (e.g. this project's SMVM_* table), a full run
         sys.exit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     return seconds
 

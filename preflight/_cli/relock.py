@@ -72,7 +72,7 @@ def run_relock(args: argparse.Namespace) -> int:
     results: list[RelockResult] = []
     problems = 0
     folders = sorted(
-        {policy.lock_path(f"{s.release[0]}.{s.release[1]}").parent for s in policy.pythons}
+        {policy.lock_path(s.minor).parent for s in policy.pythons}
     )
     with _locked(folders):
         for spec in chosen:
