@@ -40,7 +40,7 @@ from nox.virtualenv import InterpreterNotFound
 
 from preflight._engine import SKIPPABLE, check
 from preflight._errors import PreflightError, format_error
-from preflight._facts.context import Remedies
+from preflight._facts.context import NOX_REMEDIES
 from preflight._interpreters.discovery import Found, find_interpreters
 from preflight._interpreters.resolve import Resolution, resolve
 from preflight._ops import matrix
@@ -202,10 +202,7 @@ def check_env(
                 timeout=timeout,
                 environ=environ,
                 first_start=first_start,
-                remedies=Remedies(
-                    fresh_env=f"run `nox -s {TAG}` for a fresh environment",
-                    relock="run `nox -s relock`",
-                ),
+                remedies=NOX_REMEDIES,
             )
         json_path, _ = write_reports(report, folder, started=started)
     except PreflightError as exc:
