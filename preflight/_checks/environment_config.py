@@ -63,7 +63,7 @@ def environment_config(ctx: Context) -> CheckResult:
         "environment_config",
         "Environment configuration",
         findings,
-        ok=_ok(len(ctx.policy.env_vars), config_file),
+        ok=_ok(len(ctx.policy.env_vars), config_file, details.get("config_file_present")),
         details=details,
     )
 
@@ -125,14 +125,15 @@ def _config_file(path: Path, ctx: Context, details: dict[str, object]) -> list[F
     return findings
 
 
-def _ok(variables: int, config_file: str | None) -> str:
-    if variables and config_file:
+def _ok(variables: int, config_file: str | None, present: object) -> str:
+    named = f"{variables} environment variable(s) set as the policy expects" if variables else ""
+    if config_file is None:
+        return named or "the policy names no environment variables and no config file"
+    if present is False:  # named, absent, not required: nothing was compared
+        return f"{named + '; ' if named else ''}{config_file} is absent (not required)"
+    if named:
         return "environment variables and config file agree with the interpreter"
-    if variables:
-        return f"{variables} environment variable(s) set as the policy expects"
-    if config_file:
-        return f"{config_file} agrees with the interpreter"
-    return "the policy names no environment variables and no config file"
+    return f"{config_file} agrees with the interpreter"
 
 
 CHECK = Check(

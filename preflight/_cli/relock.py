@@ -71,9 +71,7 @@ def run_relock(args: argparse.Namespace) -> int:
     found = find_interpreters()
     results: list[RelockResult] = []
     problems = 0
-    folders = sorted(
-        {policy.lock_path(s.minor).parent for s in policy.pythons}
-    )
+    folders = sorted({policy.lock_path(s.minor).parent for s in policy.pythons})
     with _locked(folders):
         for spec in chosen:
             resolution = resolve(spec, found, allow_substitute=True)
