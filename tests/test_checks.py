@@ -422,6 +422,7 @@ def test_config_file_required_by_policy(tmp_path: Path) -> None:
     optional = environment_config(f.context(policy=f.policy(tmp_path, config_file=".smvm_config")))
     assert optional.status is Status.PASS
     assert optional.details["config_file_present"] is False
+    assert optional.message == ".smvm_config is absent (not required)"  # not "agrees"
 
 
 def test_nothing_named_nothing_checked(tmp_path: Path) -> None:
