@@ -446,7 +446,7 @@ def register(project: str | os.PathLike[str] = ".", *, relock: bool = True) -> R
         def relock_session(session: nox.Session) -> None:
             session.run(
                 sys.executable, "-m", "preflight", "relock", "--project", str(project_dir),
-                *session.posargs, external=True,
+                "--update-command", "nox -s relock", *session.posargs, external=True,
             )  # fmt: skip
 
         relock_session.__doc__ = (

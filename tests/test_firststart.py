@@ -5,10 +5,13 @@ Real venvs built by real interpreters; the modules are written into site-package
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 
+import processes
 import pytest
 import wheelhouse
 
@@ -84,9 +87,61 @@ def test_the_probe_folder_does_not_shadow_the_application(venv: Path) -> None:
     assert perf.bytecode_cached is True  # type: ignore[union-attr]
 
 
-def test_kill_ends_every_child(venv: Path) -> None:
-    (_site(venv) / "hangs.py").write_text("import time\ntime.sleep(60)\n")
-    first = FirstStart(venv, ["hangs", "hangs2", "other"], workers=2)
+def _hanging_module(venv: Path, name: str, pid_file: Path) -> None:
+    (_site(venv) / f"{name}.py").write_text(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    )
+
+
+def test_kill_ends_every_child(venv: Path, tmp_path: Path) -> None:
+    pids = [tmp_path / "one.pid", tmp_path / "two.pid"]
+    _hanging_module(venv, "hangs", pids[0])
+    _hanging_module(venv, "hangs_too", pids[1])
+    first = FirstStart(venv, ["hangs", "hangs_too", "other"], workers=2)
+    deadline = time.monotonic() + 30
+    while any(processes.read_pid(p) is None for p in pids):
+        assert time.monotonic() < deadline, "the children never started"
+        time.sleep(0.02)
     first.kill()
     assert first.finished
-    assert first.busy == 0
+    for pid_file in pids:
+        pid = processes.read_pid(pid_file)
+        assert pid is not None
+        assert processes.ends(pid)
+
+
+def test_ctrl_c_during_the_first_start_ends_the_suite_too(venv: Path, tmp_path: Path) -> None:
+    """The suite starts on a core the first start leaves free; Ctrl-C then must end it too."""
+    first_pid, suite_pid = tmp_path / "first.pid", tmp_path / "suite.pid"
+    _hanging_module(venv, "slowstart", first_pid)
+    fake_pytest = _site(venv) / "pytest"  # the suite's runner: it only waits
+    fake_pytest.mkdir()
+    (fake_pytest / "__init__.py").write_text("")
+    (fake_pytest / "__main__.py").write_text(
+        f"import os, time\nopen({str(suite_pid)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    )
+    project = tmp_path / "project"
+    (project / "suite").mkdir(parents=True)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    (project / "pyproject.toml").write_text(
+        f'[tool.preflight]\npythons = ["{version}"]\nrequires = ["slowstart"]\nsuite = "suite"\n'
+    )
+    script = (
+        "import sys, preflight\n"
+        "preflight.check(sys.argv[1], project=sys.argv[2], first_start=True, skip=['integrity'])\n"
+    )
+    # Both children must be running before Ctrl-C: the ready file is the suite's pid file,
+    # and the first start's child is the older of the two.
+    done = processes.interrupt(
+        [sys.executable, "-c", script, str(venv), str(project)],
+        suite_pid,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        sig=signal.SIGINT,
+    )
+    assert done.returncode != 0
+    assert "KeyboardInterrupt" in done.stderr
+    for pid_file in (suite_pid, first_pid):
+        pid = processes.read_pid(pid_file)
+        assert pid is not None, pid_file
+        assert processes.ends(pid), f"{pid_file.name}: still running after Ctrl-C"

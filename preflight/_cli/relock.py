@@ -19,7 +19,13 @@ from preflight._cli.options import add_project_option
 from preflight._errors import UsageError, format_error
 from preflight._interpreters.discovery import find_interpreters
 from preflight._interpreters.resolve import resolve
-from preflight._ops.relock import RelockError, RelockResult, folder_lock, relock_one
+from preflight._ops.relock import (
+    COMPILE_COMMAND,
+    RelockError,
+    RelockResult,
+    folder_lock,
+    relock_one,
+)
 from preflight._policy.policy import load_policy
 from preflight._report.model import EXIT_FAILED, EXIT_PASSED
 
@@ -41,6 +47,13 @@ def add_relock_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME",
         help="upgrade only this package (repeatable)",
+    )
+    parser.add_argument(
+        "--update-command",
+        default=COMPILE_COMMAND,
+        metavar="TEXT",
+        help="the command the lock's header and messages name to update it (default: "
+        f"`{COMPILE_COMMAND}`; the nox session passes `nox -s relock`)",
     )
     parser.add_argument(
         "--only",
@@ -96,6 +109,7 @@ def run_relock(args: argparse.Namespace) -> int:
                     check=args.check,
                     upgrade=upgrade,
                     substitute=resolution.substitute,
+                    command=args.update_command,
                 )
             except RelockError as exc:
                 print(f"relock {spec}: {format_error(exc)}", file=sys.stderr)

@@ -63,7 +63,12 @@ def gather(
     env = dict(os.environ if environ is None else environ)
     now = datetime.now(UTC)
     remedies = remedies or Remedies()
-    warming = FirstStart(python, policy.import_names()) if first_start else None
+    # The first start is there for the import timing: without the performance check, none.
+    warming = (
+        FirstStart(python, policy.import_names())
+        if first_start and "performance" in needs
+        else None
+    )
     try:
         facts = interpreter.probe_interpreter(python, timeout=probe_timeout)
     except BaseException:
@@ -119,9 +124,11 @@ def gather(
             remedies=remedies,
         )
     except BaseException:
-        for child in (running, warming):
-            if child is not None:
-                child.kill()  # Ctrl-C: the suite's and the first start's processes go too
+        if warming is not None:
+            warming.kill()  # Ctrl-C: the first start's processes go too, reaped
+        if running is not None:
+            running.kill()  # and the suite's
+            running.wait()
         raise
     finally:
         # On success the scan is done. On Ctrl-C, drop it if it has not started; a running
@@ -134,15 +141,22 @@ def _finish_first_start(
 ) -> Running | None:
     """Step the first start to its end. The suite starts on the first core it leaves free
     (nothing left to start, one child ended): it imports what it needs, compiled by now or
-    compiled by itself on a core that would idle, and needs no timing. Returns the suite."""
+    compiled by itself on a core that would idle, and needs no timing. Returns the suite;
+    on Ctrl-C (or any error) meanwhile, the suite is killed before it propagates."""
     suite: Running | None = None
-    while not warming.finished:
-        warming.step()
-        free = warming.drained and warming.busy < warming.workers
-        if suite is None and suite_folder is not None and _SIDE_BY_SIDE and free:
-            suite = _start_suite(policy, python, suite_folder)
-        if not warming.finished:
-            time.sleep(_STEP)
+    try:
+        while not warming.finished:
+            warming.step()
+            free = warming.drained and warming.busy < warming.workers
+            if suite is None and suite_folder is not None and _SIDE_BY_SIDE and free:
+                suite = _start_suite(policy, python, suite_folder)
+            if not warming.finished:
+                time.sleep(_STEP)
+    except BaseException:
+        if suite is not None:
+            suite.kill()
+            suite.wait()
+        raise
     return suite
 
 

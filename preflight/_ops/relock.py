@@ -58,7 +58,7 @@ __all__ = [
 
 INPUT_NAME = "tool.preflight.requires.in"  # named in the lock's "# via -r ..." comments
 WORK_PREFIX = ".relock-"  # the private work folders beside the locks
-COMPILE_COMMAND = "nox -s relock"  # what the lock header says to run
+COMPILE_COMMAND = "preflight relock"  # what the lock header and messages say to run (default)
 PIP_TOOLS = "pip-tools>=7.4"
 _COMPILE_TIMEOUT = 900.0
 _INSTALL_TIMEOUT = 600.0
@@ -224,11 +224,13 @@ def compile_raw(
     *,
     upgrade: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
+    command: str = COMPILE_COMMAND,
 ) -> str:
     """Run pip-compile in a private work folder beside the lock; return what it wrote.
 
     ``upgrade``: ``["*"]`` upgrades everything, else the named packages. The user's pip
     settings (indexes, find-links) are used to resolve, never written into the lock.
+    ``command`` is what the lock's header says to run to update it.
     """
     # A name of our own, made and removed inside one try: unlike mkdtemp + TemporaryDirectory,
     # a Ctrl-C landing between "made" and "cleanup registered" cannot leave it behind.
@@ -239,8 +241,9 @@ def compile_raw(
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(mode=0o700)
             return _compile_in(
-                work, tools_python, policy, lock_path, upgrade=upgrade, environ=environ
-            )
+                work, tools_python, policy, lock_path,
+                upgrade=upgrade, environ=environ, command=command,
+            )  # fmt: skip
         finally:
             shutil.rmtree(work, ignore_errors=True)
     except OSError as exc:
@@ -259,6 +262,7 @@ def _compile_in(
     *,
     upgrade: Sequence[str],
     environ: Mapping[str, str] | None,
+    command: str,
 ) -> str:
     (folder / INPUT_NAME).write_text(requirements_in(policy), encoding="utf-8")
     output = folder / lock_path.name
@@ -285,7 +289,7 @@ def _compile_in(
     else:
         for name in upgrade:
             argv[4:4] = ["--upgrade-package", name]
-    env = clean_env({"CUSTOM_COMPILE_COMMAND": COMPILE_COMMAND, **(environ or {})})
+    env = clean_env({"CUSTOM_COMPILE_COMMAND": command, **(environ or {})})
     completed = run(argv, timeout=_COMPILE_TIMEOUT, env=env, cwd=folder)
     if not completed.ok:
         raise _failed(f"pip-compile failed for {lock_path}, which was left as it was", completed)
@@ -322,6 +326,7 @@ def relock_one(
     substitute: bool = False,
     now: datetime | None = None,
     tools_python: Path | None = None,
+    command: str = COMPILE_COMMAND,
 ) -> RelockResult:
     """Compile the lock of ``spec`` with ``interpreter``; write it, or compare it (``check``).
 
@@ -332,7 +337,7 @@ def relock_one(
     version = str(version)
     lock_path = policy.lock_path(version)
     tools = tools_python or pip_tools_python(interpreter, version, cache)
-    raw = compile_raw(tools, policy, lock_path, upgrade=upgrade)
+    raw = compile_raw(tools, policy, lock_path, upgrade=upgrade, command=command)
     fresh = finalize(
         raw, lock_path=lock_path, python=version, policy=policy, now=now or datetime.now(UTC)
     )
@@ -347,7 +352,7 @@ def relock_one(
             return _with(result, "up-to-date", f"{lock_path} is up to date")
         changes = diff(committed or "", fresh, lock_path)
         why = "does not exist" if committed is None else "is out of date"
-        return _with(result, "stale", f"{lock_path} {why}; run `{COMPILE_COMMAND}`", changes)
+        return _with(result, "stale", f"{lock_path} {why}; run `{command}`", changes)
     if same:
         return _with(result, "unchanged", f"{lock_path} unchanged (not rewritten)")
     try:
