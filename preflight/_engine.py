@@ -61,6 +61,16 @@ def check(
     """
     start = time.perf_counter()
     policy = project if isinstance(project, Policy) else load_policy(Path(project).resolve())
+    if isinstance(skip, str):
+        raise UsageError(
+            f"skip: {skip!r} is a string, not a collection of check ids",
+            hint=f"pass e.g. skip=({skip!r},)",
+        )
+    if not 0 < timeout < float("inf"):
+        raise UsageError(
+            f"timeout: {timeout!r} must be a number of seconds more than 0",
+            hint="e.g. timeout=30",
+        )
     unknown = sorted(set(skip) - set(SKIPPABLE))
     if unknown:
         raise UsageError(

@@ -38,6 +38,7 @@ from types import FrameType
 import nox
 from nox.virtualenv import InterpreterNotFound
 
+from preflight._cli.options import Parser, seconds
 from preflight._engine import SKIPPABLE, check
 from preflight._errors import PreflightError, format_error
 from preflight._facts.context import NOX_REMEDIES
@@ -251,14 +252,15 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 
 def _session_options(posargs: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"nox -s {TAG} --", add_help=False, exit_on_error=False)
+    """The sessions' own arguments (after ``--``), checked as the CLI checks its own."""
+    parser = Parser(prog=f"nox -s {TAG} --", add_help=False)
     parser.add_argument(
         "--allow-substitute",
         action="store_true",
         default=os.environ.get("PREFLIGHT_ALLOW_SUBSTITUTE") == "1",
     )
     parser.add_argument("--skip", action="append", default=[], choices=SKIPPABLE)
-    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--timeout", type=seconds, default=30.0)
     return parser.parse_args(list(posargs))
 
 
@@ -321,10 +323,7 @@ class _Matrix:
 
     def _steps(self, session: nox.Session, spec: str, steps: _Steps) -> matrix.Outcome:
         """Options, interpreter, backend, venv, install, check: the outcome of the session."""
-        try:
-            options = _session_options(session.posargs)
-        except (argparse.ArgumentError, SystemExit) as exc:
-            session.error(f"{TAG}: bad arguments {session.posargs}: {exc}")
+        options = _session_options(session.posargs)  # a UsageError: "options failed: ..."
         steps.next("interpreter")
         found = find_python(session, spec, allow_substitute=options.allow_substitute)
         assert found.found is not None
@@ -417,8 +416,15 @@ def _why(exc: BaseException) -> str:
     return f": {text[0]}" if text else f": {type(exc).__name__}"
 
 
-def register(project: str | os.PathLike[str] = ".", *, relock: bool = True) -> Registered:
-    """Register the sessions of ``project``'s policy with nox (call it once, in the noxfile)."""
+def register(project: str | os.PathLike[str] | None = None, *, relock: bool = True) -> Registered:
+    """Register the sessions of ``project``'s policy with nox (call it once, in the noxfile).
+
+    ``project`` defaults to the folder of the noxfile that calls this, wherever nox (or
+    ``python noxfile.py``) was started from.
+    """
+    if project is None:
+        caller = sys._getframe(1).f_globals.get("__file__")
+        project = Path(caller).resolve().parent if caller else Path.cwd()
     loaded = policy(project)
     run = _Matrix(loaded, os.environ.setdefault(_RUN_VARIABLE, uuid.uuid4().hex))
     names = []

@@ -51,9 +51,10 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            # "from preflight._facts import probes" imports preflight._facts.probes
-            found += [(node.lineno, n) for n in names[:1] if n.startswith("preflight")]
+            if node.module == "preflight":  # "from preflight import _cli" imports preflight._cli
+                found += [(node.lineno, f"preflight.{a.name}") for a in node.names]
+            elif node.module.startswith("preflight."):
+                found.append((node.lineno, node.module))
         elif isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names if a.name.startswith("preflight")]
     return found
@@ -106,6 +107,9 @@ def test_a_reach_upward_is_caught(tmp_path: Path) -> None:
     low.write_text("from preflight._cli.check import check_and_report\n")
     assert _imports(low) == [(1, "preflight._cli.check")]
     assert _layer("preflight._cli.check") > _layer("preflight._facts.gather")
+    low.write_text("from preflight import _cli, __version__\n")
+    assert _imports(low) == [(1, "preflight._cli"), (1, "preflight.__version__")]
+    assert _layer("preflight._cli") > _layer("preflight._facts.gather")
 
 
 # Inside the alerts package, bottom to top: the model knows no sink, no state and no delivery.

@@ -196,6 +196,10 @@ def test_a_missing_interpreter_follows_nox_error_on_missing_interpreters(
     assert summary(project)["matrix"] == "INCOMPLETE"
 
 
+def _break_timeout(project: Path) -> tuple[list[str], dict[str, str]]:
+    return ["--", "--timeout", "-3"], {}
+
+
 def _break_backend(project: Path) -> tuple[list[str], dict[str, str]]:
     return [], {"PREFLIGHT_BACKEND": "conda"}
 
@@ -228,13 +232,14 @@ def _break_report(project: Path) -> tuple[list[str], dict[str, str]]:
 @pytest.mark.parametrize(
     ("breaker", "message"),
     [
-        (_break_options, "options failed"),
+        (_break_options, "options failed: nox -s preflight --: unrecognized arguments"),
+        (_break_timeout, "options failed: nox -s preflight --: argument --timeout: '-3'"),
         (_break_backend, "backend failed: PREFLIGHT_BACKEND='conda'"),
         (_break_env, "venv failed"),
         (_break_install, "install failed"),
         (_break_report, "check failed: cannot write the report"),
     ],
-    ids=["options", "backend", "venv", "install", "report"],
+    ids=["options", "timeout", "backend", "venv", "install", "report"],
 )
 def test_a_session_that_fails_at_any_step_is_an_error_in_the_matrix(
     nox_project: Callable[..., Path],

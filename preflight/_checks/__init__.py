@@ -1,7 +1,7 @@
 """The checks, in report order, and the engine that runs them.
 
-One module per check id, each exporting its ``CHECK`` (``interpreter`` still holds two, as
-``CHECKS``); the order of :data:`ALL` is the order of the report (part of its schema).
+One module per check id, each exporting its ``CHECK``; the order of :data:`ALL` is the order
+of the report (part of its schema).
 
 A check whose needed fact could not be gathered is skipped, pointing at the check that reports
 the root cause, so one broken thing is reported once.

@@ -16,9 +16,9 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import NoReturn
 
-from preflight._errors import PreflightError, UsageError, format_error
+from preflight._cli.options import Parser
+from preflight._errors import PreflightError, format_error
 from preflight._report.model import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from preflight._version import __version__
 
@@ -81,22 +81,15 @@ COMMANDS = (
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on bad usage, which would read as WARNING: raise instead."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
-
-
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv``, only the subcommand it names is fully set up (imported)."""
-    parser = _Parser(
+    parser = Parser(
         prog="preflight",
         description="Verify that a Python environment is exactly what its lock says, and fit "
         "to run. Exit codes: 0 passed, 1 failed, 2 warnings, 3 usage or configuration error.",
     )
     parser.add_argument("--version", action="version", version=f"preflight {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), None)
     for command in COMMANDS:
         subparser = sub.add_parser(

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import NoReturn
+
+from preflight._errors import UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad usage, which would read as WARNING: raise instead."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
 
 
 def add_project_option(parser: argparse.ArgumentParser) -> None:
