@@ -162,6 +162,12 @@ class Running:
             return True
         return self._elapsed() >= self._timeout
 
+    def close(self) -> None:
+        """Drop its output files (for a child that was killed and will not be waited for);
+        :meth:`wait` does this itself. Calling it twice is harmless."""
+        self._out.close()
+        self._err.close()
+
     def kill(self) -> None:
         """Kill the child's whole process group now and reap it."""
         if self._process is not None and self._process.returncode is None:

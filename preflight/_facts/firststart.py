@@ -81,9 +81,9 @@ class FirstStart:
     def kill(self) -> None:
         """End it now: nothing more starts, every child's process group is killed."""
         self._queue.clear()
-        for module, child in self._running:
-            child.kill()
-            self._ended.append((module, child.wait()))  # reaped, its output files closed
+        for _, child in self._running:
+            child.kill()  # reaped
+            child.close()
         self._running = []
 
     def facts(self) -> FirstStartFacts:

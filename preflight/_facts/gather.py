@@ -127,8 +127,8 @@ def gather(
         if warming is not None:
             warming.kill()  # Ctrl-C: the first start's processes go too, reaped
         if running is not None:
-            running.kill()  # and the suite's
-            running.wait()
+            running.kill()  # and the suite's (an interrupted wait() has closed its files)
+            running.close()
         raise
     finally:
         # On success the scan is done. On Ctrl-C, drop it if it has not started; a running
@@ -155,7 +155,7 @@ def _finish_first_start(
     except BaseException:
         if suite is not None:
             suite.kill()
-            suite.wait()
+            suite.close()
         raise
     return suite
 
