@@ -189,6 +189,32 @@ def test_classify_a_requested_substitute(tmp_path: Path) -> None:
             "positive",
         ),
         ('pythons = ["3.12"]\nrequires = []\nlock = "locks/{python}.txt"', "lock", "{minor}"),
+        # Found by fuzzing: each was a traceback.
+        ('pythons = ["3.12"]\nrequires = []\nlock = "{major[0]}{minor}"', "lock", "{major[0]}"),
+        ('pythons = ["3.12"]\nrequires = []\nlock = "{major.x}{minor}"', "lock", "{major.x}"),
+        ('pythons = ["3.12"]\nrequires = []\nlock = "{major!r}{minor}"', "lock", "only {major}"),
+        ('pythons = ["3.12"]\nrequires = []\nlock = "{major:>9}{minor}"', "lock", "only {major}"),
+        ('pythons = ["3.12"]\nrequires = []\nlock = "{minor}{"', "lock", "bad template"),
+        (
+            'pythons = ["3.12"]\nrequires = []\nlock_max_age_days = nan',
+            "lock_max_age_days",
+            "positive",
+        ),
+        (
+            'pythons = ["3.12"]\nrequires = []\nlock_max_age_days = inf',
+            "lock_max_age_days",
+            "positive",
+        ),
+        (
+            'pythons = ["3.12"]\nrequires = []\nlock_max_age_days = 1' + "0" * 400,
+            "lock_max_age_days",
+            "(401 characters)",
+        ),
+        (
+            'pythons = ["3.12"]\nrequires = []\nsuite_timeout_seconds = 1e12',
+            "suite_timeout_seconds",
+            "1e9",
+        ),
         (
             'pythons = ["3.12"]\nrequires = []\n'
             '[tool.preflight.performance]\nmax_import_seconds = "fast"',
@@ -217,6 +243,21 @@ def test_missing_unreadable_and_tableless_pyproject(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_bytes(b"\xff\xfe[tool]")
     with pytest.raises(ConfigError, match="cannot be read"):
         load_policy(tmp_path)
+    for body in ("tool = 1\n", "[[tool]]\n"):
+        write(tmp_path, body)
+        with pytest.raises(ConfigError, match=r"\[tool\] must be a table"):
+            load_policy(tmp_path)
+    deep = "{a = " * 1000 + "1" + "}" * 1000
+    write(tmp_path, f'[tool.preflight]\npythons = ["3.12"]\nrequires = []\nx = {deep}\n')
+    with pytest.raises(ConfigError, match="nested too deep"):
+        load_policy(tmp_path)
+
+
+def test_a_long_pythons_list_is_read_in_linear_time(tmp_path: Path) -> None:
+    """40,000 entries took 24 s (a quadratic duplicate check); a counted one is instant."""
+    specs = ", ".join(f'"3.{i}"' for i in range(40_000))
+    policy = load_policy(write(tmp_path, f"[tool.preflight]\npythons = [{specs}]\nrequires = []\n"))
+    assert len(policy.pythons) == 40_000
 
 
 def test_import_names_default_to_requirements(tmp_path: Path) -> None:

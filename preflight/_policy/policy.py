@@ -6,8 +6,11 @@ naming scheme and the thresholds. The noxfile, the CI matrix and the checks all 
 
 from __future__ import annotations
 
+import math
 import os
+import string
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,9 +185,14 @@ def load_policy(project: str | os.PathLike[str]) -> Policy:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, None, f"cannot be read: {exc}") from None
+    except RecursionError:
+        raise ConfigError(path, None, "is not valid TOML: nested too deep to read") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, f"is not valid TOML: {exc}") from None
-    table = data.get("tool", {}).get("preflight")
+    tool = data.get("tool", {})
+    if not isinstance(tool, Mapping):
+        raise ConfigError(path, None, "[tool] must be a table (here it is not)")
+    table = tool.get("preflight")
     if table is None:
         raise ConfigError(
             path,
@@ -281,11 +289,29 @@ def _boolean(table: Mapping[str, Any], key: str, err: _Err) -> bool:
     return value
 
 
+_LARGEST = 1e9  # no threshold, age or timeout of this policy needs more (seconds: 31 years)
+
+
 def _positive_number(table: Mapping[str, Any], key: str, err: _Err, *, prefix: str = "") -> float:
+    """A finite number more than 0 and at most 1e9 (nan, inf and 400-digit integers refused)."""
     value = table[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise err(prefix + key, f"must be a positive number, not {value!r}")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise err(prefix + key, f"must be a positive number, not {_short(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not 0 < number <= _LARGEST:  # also False for nan
+        raise err(
+            prefix + key, f"must be a positive number, at most 1e9, not {_short(value)}"
+        )
+    return number
+
+
+def _short(value: Any) -> str:
+    """A value as a message may show it: at most 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def _parse_pythons(values: list[str], err: _Err) -> list[PythonSpec]:
@@ -297,8 +323,8 @@ def _parse_pythons(values: list[str], err: _Err) -> list[PythonSpec]:
             specs.append(PythonSpec.parse(text))
         except ValueError as exc:
             raise err("pythons", str(exc)) from None
-    minors = [s.minor for s in specs]
-    duplicated = sorted({m for m in minors if minors.count(m) > 1})
+    counts = Counter(s.minor for s in specs)  # linear: 40,000 entries must not take seconds
+    duplicated = sorted(m for m, n in counts.items() if n > 1)
     if duplicated:
         # One lock per X.Y: two entries of the same minor would share (and fight over) it.
         raise err("pythons", f"names {duplicated[0]} twice; each X.Y has one lock")
@@ -316,14 +342,29 @@ def _parse_requires(values: list[str], err: _Err) -> list[Requirement]:
 
 
 def _parse_lock_template(value: Any, err: _Err) -> str:
+    """``{major}`` and ``{minor}`` exactly: no other field, attribute, index or format spec."""
     if not isinstance(value, str) or "{minor}" not in value:
-        raise err("lock", f"must be a path template using {{major}} and {{minor}}, not {value!r}")
-    try:
-        value.format(major=3, minor=12)
-    except (KeyError, IndexError, ValueError) as exc:
         raise err(
-            "lock", f"bad template {value!r}: only {{major}} and {{minor}} exist ({exc})"
-        ) from None
+            "lock", f"must be a path template using {{major}} and {{minor}}, not {_short(value)}"
+        )
+    try:
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(value)
+            if name is not None
+        ]
+    except ValueError as exc:
+        raise err("lock", f"bad template {_short(value)}: {exc}") from None
+    bad = [
+        name
+        for name, spec, conversion in fields
+        if name not in ("major", "minor") or spec or conversion
+    ]
+    if bad:
+        raise err(
+            "lock",
+            f"bad template {_short(value)}: only {{major}} and {{minor}} exist, not {{{bad[0]}}}",
+        )
     return value
 
 
