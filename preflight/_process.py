@@ -13,7 +13,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -29,6 +29,7 @@ _LEAKY_VARIABLES = (
     "PYTHONEXECUTABLE",
     "__PYVENV_LAUNCHER__",
 )
+_OURS = "PREFLIGHT_"  # the tool's own variables, some of them secrets: never handed down
 # A defined text encoding for children, and no bytecode written into the environment.
 _FORCED_VARIABLES = {
     "PYTHONUTF8": "1",
@@ -63,13 +64,23 @@ class Completed:
         return f"`{command}` exited with code {self.returncode}"
 
 
-def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def clean_env(
+    extra: Mapping[str, str] | None = None, *, withhold: Iterable[str] = ()
+) -> dict[str, str]:
     """A copy of ``os.environ`` safe to hand to a child Python.
 
     Drops variables that would inject foreign code or paths (``PYTHONPATH``, ``PYTHONHOME``,
-    ``PYTHONSTARTUP``, ...), forces UTF-8 and no bytecode writing, then applies ``extra``.
+    ``PYTHONSTARTUP``, ...) and the tool's own (``PREFLIGHT_*``: webhook URLs, SMTP passwords;
+    code in a judged environment runs at start-up, a ``.pth`` file even under ``-I``), and the
+    names in ``withhold`` (the policy's credential variables); forces UTF-8 and no bytecode
+    writing, then applies ``extra``.
     """
-    env = {key: value for key, value in os.environ.items() if key not in _LEAKY_VARIABLES}
+    withheld = set(withhold)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _LEAKY_VARIABLES and key not in withheld and not key.startswith(_OURS)
+    }
     env.update(_FORCED_VARIABLES)
     if extra:
         env.update(extra)
@@ -217,9 +228,15 @@ def lacks_isolated_mode(completed: Completed) -> bool:
     return completed.returncode == 2 and "Unknown option: -I" in completed.stderr
 
 
-def run_python(python: str | os.PathLike[str], args: Sequence[str], *, timeout: float) -> Completed:
+def run_python(
+    python: str | os.PathLike[str],
+    args: Sequence[str],
+    *,
+    timeout: float,
+    withhold: Iterable[str] = (),
+) -> Completed:
     """``python -I -B ARGS`` in :func:`clean_env`; a Python 2 is asked again without ``-I``."""
-    env = clean_env()
+    env = clean_env(withhold=withhold)
     completed = run([python, *_ISOLATED, *args], timeout=timeout, env=env)
     if lacks_isolated_mode(completed):
         completed = run([python, *_PYTHON2_FLAGS, *args], timeout=timeout, env=env)

@@ -495,10 +495,14 @@ def test_clean_env_drops_what_would_inject_code(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("PYTHONPATH", "/somewhere")
     monkeypatch.setenv("PYTHONSTARTUP", "/somewhere/start.py")
     monkeypatch.setenv("PYTHONHOME", "/somewhere")
-    monkeypatch.setenv("PREFLIGHT_TEST_KEEP", "kept")
-    env = clean_env({"EXTRA": "1"})
+    monkeypatch.setenv("APP_KEEP", "kept")
+    monkeypatch.setenv("PREFLIGHT_WEBHOOK_URL", "https://hooks.invalid/secret")
+    monkeypatch.setenv("SLACK_URL", "https://hooks.invalid/secret")
+    env = clean_env({"EXTRA": "1"}, withhold=["SLACK_URL"])
     assert not {"PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME"} & set(env)
-    assert env["PREFLIGHT_TEST_KEEP"] == "kept"
+    # The tool's own variables and the policy's credentials are never handed to a child.
+    assert not {"PREFLIGHT_WEBHOOK_URL", "SLACK_URL"} & set(env)
+    assert env["APP_KEEP"] == "kept"
     assert env["EXTRA"] == "1"
     assert env["PYTHONUTF8"] == "1"
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"

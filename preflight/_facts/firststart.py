@@ -32,11 +32,13 @@ class FirstStart:
         *,
         workers: int | None = None,
         timeout: float = _IMPORT_TIMEOUT,
+        withhold: Sequence[str] = (),
     ) -> None:
         self._python = os.fspath(python)
         self._queue = deque(dict.fromkeys(modules))  # each once, in the policy's order
         self._workers = max(1, workers or os.cpu_count() or 1)
         self._timeout = timeout
+        self._env = clean_env(withhold=withhold)
         self._running: list[tuple[str, Running]] = []
         self._ended: list[tuple[str, Completed]] = []
         self._began = time.perf_counter()
@@ -74,7 +76,7 @@ class FirstStart:
         while self._queue and len(self._running) < self._workers:
             module = self._queue.popleft()
             argv = [self._python, "-I", self._script, module]
-            self._running.append((module, start(argv, timeout=self._timeout, env=clean_env())))
+            self._running.append((module, start(argv, timeout=self._timeout, env=self._env)))
         if self.finished and not self._seconds:
             self._seconds = time.perf_counter() - self._began
 

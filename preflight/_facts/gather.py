@@ -64,13 +64,14 @@ def gather(
     now = datetime.now(UTC)
     remedies = remedies or Remedies()
     # The first start is there for the import timing: without the performance check, none.
+    withhold = policy.secret_variables()  # never handed to code of the judged environment
     warming = (
-        FirstStart(python, policy.import_names())
+        FirstStart(python, policy.import_names(), withhold=withhold)
         if first_start and "performance" in needs
         else None
     )
     try:
-        facts = interpreter.probe_interpreter(python, timeout=probe_timeout)
+        facts = interpreter.probe_interpreter(python, timeout=probe_timeout, withhold=withhold)
     except BaseException:
         if warming is not None:
             warming.kill()
@@ -99,7 +100,9 @@ def gather(
         if suite_folder is not None and running is None and _SIDE_BY_SIDE:
             running = _start_suite(policy, python, suite_folder)
         perf = (
-            interpreter.measure_performance(python, policy.import_names(), timeout=perf_timeout)
+            interpreter.measure_performance(
+                python, policy.import_names(), timeout=perf_timeout, withhold=withhold
+            )
             if "performance" in needs
             else None
         )
@@ -161,7 +164,13 @@ def _finish_first_start(
 
 
 def _start_suite(policy: Policy, python: str, folder: Path) -> Running:
-    return start_suite(python, folder, cwd=policy.project_dir, timeout=policy.suite_timeout_seconds)
+    return start_suite(
+        python,
+        folder,
+        cwd=policy.project_dir,
+        timeout=policy.suite_timeout_seconds,
+        withhold=policy.secret_variables(),
+    )
 
 
 def _parse(path: Path) -> lockfile.Lock | LockError:

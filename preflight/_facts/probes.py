@@ -181,7 +181,7 @@ def _attach(result: T | ProbeFailure, completed: Completed) -> T | ProbeFailure:
 
 
 def probe_interpreter(
-    python: str | os.PathLike[str], *, timeout: float = 30.0
+    python: str | os.PathLike[str], *, timeout: float = 30.0, withhold: Sequence[str] = ()
 ) -> InterpreterFacts | ProbeFailure:
     """Run the interpreter probe inside ``python``: what it found, or why it could not."""
     path = locate(python)
@@ -189,7 +189,7 @@ def probe_interpreter(
     if problem is not None:
         return problem
     with _script("interpreter.py") as probe:
-        completed = run_python(path, [str(probe)], timeout=timeout)
+        completed = run_python(path, [str(probe)], timeout=timeout, withhold=withhold)
     failure = _process_failure(path, completed, timeout)
     if failure is not None:
         return failure
@@ -197,7 +197,11 @@ def probe_interpreter(
 
 
 def measure_performance(
-    python: str | os.PathLike[str], imports: Sequence[str], *, timeout: float = 120.0
+    python: str | os.PathLike[str],
+    imports: Sequence[str],
+    *,
+    timeout: float = 120.0,
+    withhold: Sequence[str] = (),
 ) -> PerformanceFacts | ProbeFailure:
     """Time ``imports`` (in order) and a compute baseline inside ``python`` (3.8 or newer).
 
@@ -209,7 +213,7 @@ def measure_performance(
         return problem
     argument = json.dumps({"imports": list(imports)})
     with _script("performance.py") as probe:
-        completed = run_python(path, [str(probe), argument], timeout=timeout)
+        completed = run_python(path, [str(probe), argument], timeout=timeout, withhold=withhold)
     failure = _process_failure(path, completed, timeout)
     if failure is not None:
         return failure

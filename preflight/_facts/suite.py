@@ -8,6 +8,7 @@ under judgement and nothing of preflight's. No cache folder and no bytecode are 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from preflight._facts.model import SuiteFacts
@@ -16,10 +17,12 @@ from preflight._process import Completed, Running, clean_env, start
 _TAIL_LINES = 30
 
 
-def start_suite(python: str, folder: Path, *, cwd: Path, timeout: float) -> Running:
+def start_suite(
+    python: str, folder: Path, *, cwd: Path, timeout: float, withhold: Sequence[str] = ()
+) -> Running:
     """Start the suite; :func:`suite_facts` turns its end into facts. Other work can go on."""
     argv = [python, "-m", "pytest", str(folder), "-q", "-p", "no:cacheprovider", "--color=no"]
-    return start(argv, timeout=timeout, env=clean_env(), cwd=cwd)
+    return start(argv, timeout=timeout, env=clean_env(withhold=withhold), cwd=cwd)
 
 
 def suite_facts(folder: Path, done: Completed) -> SuiteFacts:

@@ -142,6 +142,16 @@ class Policy:
         values = {var.name: var.expected_for(python_version) for var in self.env_vars}
         return {name: value for name, value in values.items() if value is not None}
 
+    def secret_variables(self) -> tuple[str, ...]:
+        """The variables that hold the alerts' credentials (besides every ``PREFLIGHT_*``):
+        never handed to the judged environment, never checked or reported."""
+        names = []
+        if self.alerts.smtp is not None:
+            names += [self.alerts.smtp.user_env, self.alerts.smtp.password_env]
+        if self.alerts.webhook is not None:
+            names.append(self.alerts.webhook.url_env)
+        return tuple(dict.fromkeys(names))
+
     def import_names(self) -> tuple[str, ...]:
         """Modules the performance check imports: the policy's, or one per requirement."""
         if self.perf_imports is not None:
@@ -237,7 +247,16 @@ def policy_from_table(path: Path, table: Mapping[str, Any]) -> Policy:
             "config_file_required",
             'needs config_file: name the file that must exist, e.g. config_file = ".app_config"',
         )
-    return Policy(path=path, pythons=pythons, requires=requires, **kwargs)
+    policy = Policy(path=path, pythons=pythons, requires=requires, **kwargs)
+    secrets = set(policy.secret_variables())
+    for var in policy.env_vars:
+        if var.name.startswith("PREFLIGHT_") or var.name in secrets:
+            raise err(
+                "env_vars",
+                f"{var.name} holds a credential of preflight's own: the check would write its "
+                "value into the report",
+            )
+    return policy
 
 
 def _parse_performance(perf: Any, err: _Err) -> dict[str, Any]:
@@ -302,9 +321,7 @@ def _positive_number(table: Mapping[str, Any], key: str, err: _Err, *, prefix: s
     except OverflowError:
         number = math.inf
     if not 0 < number <= _LARGEST:  # also False for nan
-        raise err(
-            prefix + key, f"must be a positive number, at most 1e9, not {_short(value)}"
-        )
+        raise err(prefix + key, f"must be a positive number, at most 1e9, not {_short(value)}")
     return number
 
 
