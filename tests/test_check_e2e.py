@@ -727,3 +727,22 @@ def test_json_reader_that_goes_away_is_not_an_error(tmp_path: Path, project: Pat
     assert "Exception ignored" not in stderr
     assert "NOT_READY (FAILED)" in stderr
     assert (tmp_path / "reports" / REPORT_NAME).is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_json_to_a_full_stdout_is_a_clear_error(
+    tmp_path: Path, venv312: Path, project: Path
+) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "preflight", "check", "--python", str(venv312),
+             "--project", str(project), "--format", "json", "--skip", "performance",
+             "--report-dir", str(tmp_path / "reports")],
+            stdout=full, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path,
+            timeout=120, check=False,
+        )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "error: --format json: cannot write the report to stdout: No space left" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert (tmp_path / "reports" / "runtime_verification_results.json").is_file()

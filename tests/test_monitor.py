@@ -398,7 +398,10 @@ def test_cli_rejects_bad_monitor_options(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("", encoding="utf-8")
     for args, message in (
         (["--interval", "0"], "must be more than 0"),
-        (["--keep-days", "0"], "must be 1 or more"),
+        (["--interval", "1e12"], "at most 10000000"),  # was an OverflowError traceback
+        (["--interval", "nan"], "must be more than 0"),
+        (["--keep-days", "0"], "must be from 1 to 36500"),
+        (["--keep-days", "1000000"], "must be from 1 to 36500"),  # was an OverflowError
         (["--log-dir", tmp_path / "file"], "is a file, not a folder"),
     ):
         done = _run(*args, "--project", tmp_path, cwd=tmp_path)

@@ -77,15 +77,26 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _write_data(text: str) -> None:
-    """Data to stdout. A reader that went away (``| head``) is its choice, not our error."""
+    """Data to stdout. A reader that went away (``| head``) is its choice, not our error; a
+    stdout that cannot take it (a full disk, ``> /dev/full``) is a usage error (exit 3)."""
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
-        # Python flushes stdout again at exit and would complain: point it at devnull.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        _drop_stdout()
+    except OSError as exc:
+        _drop_stdout()
+        raise UsageError(
+            f"--format json: cannot write the report to stdout: {exc.strerror or exc}",
+            hint="free some space, or redirect stdout elsewhere (the report file was written)",
+        ) from None
+
+
+def _drop_stdout() -> None:
+    """Python flushes stdout again at exit and would complain: point it at devnull."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @dataclass(frozen=True)

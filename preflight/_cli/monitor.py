@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from preflight._cli.check import CheckOptions, add_check_options, check_and_report
-from preflight._cli.options import seconds
+from preflight._cli.options import days, seconds
 from preflight._errors import UsageError
 from preflight._ops.monitor import Monitor
 from preflight._policy.policy import load_policy
@@ -36,21 +36,11 @@ def add_monitor_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--keep-days",
-        type=_days,
+        type=days,
         default=14,
         metavar="DAYS",
         help="delete daily and per-run logs older than this (default: 14)",
     )
-
-
-def _days(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
 
 
 def run_monitor(args: argparse.Namespace) -> int:

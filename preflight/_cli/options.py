@@ -25,12 +25,29 @@ def add_project_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+MAX_SECONDS = 10_000_000.0  # about 115 days: more than any timeout or interval needs
+MAX_DAYS = 36_500  # a hundred years of logs
+
+
 def seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds, more than 0."""
+    """An argparse type: a finite number of seconds, more than 0, at most :data:`MAX_SECONDS`."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    if not 0 < value <= MAX_SECONDS:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be more than 0 and at most {MAX_SECONDS:.0f}"
+        )
+    return value
+
+
+def days(text: str) -> int:
+    """An argparse type: a whole number of days, from 1 to :data:`MAX_DAYS`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if not 1 <= value <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"{text!r} must be from 1 to {MAX_DAYS}")
     return value
