@@ -426,6 +426,11 @@ def test_real_output_parses(real_output: str) -> None:
     ("change", "detail"),
     [
         (lambda p: p.pop("version"), "'version' is missing"),
+        # Each was a traceback once it reached the policy's version parsing.
+        (lambda p: p.update(version="banana"), "'version' is 'banana', not a release"),
+        (lambda p: p.update(version="3.12"), "'version' is '3.12', not a release"),
+        (lambda p: p.update(version="3." + "9" * 5000 + ".1"), "not a release like 3.12.1"),
+        (lambda p: p.update(version="3.١٢.1"), "not a release"),
         (lambda p: p.pop("distributions"), "'distributions' is missing"),
         (lambda p: p.update(in_venv="yes"), "'in_venv' should be true or false, not str"),
         (lambda p: p.update(site_packages="/x"), "'site_packages' should be a list of strings"),

@@ -395,7 +395,7 @@ def _dist_facts(item: Mapping[str, Any]) -> DistFacts:
 def _interpreter_facts(payload: Mapping[str, Any]) -> InterpreterFacts:
     return InterpreterFacts(
         executable=_str(payload, "executable"),
-        version=_str(payload, "version"),
+        version=_release(payload),
         release_level=_str(payload, "release_level"),
         implementation=_str(payload, "implementation"),
         prefix=_str(payload, "prefix"),
@@ -410,6 +410,16 @@ def _interpreter_facts(payload: Mapping[str, Any]) -> InterpreterFacts:
         distributions=tuple(_dist_facts(item) for item in _objects(payload, "distributions")),
         path=_str_tuple(payload, "path"),
     )
+
+
+def _release(payload: Mapping[str, Any]) -> str:
+    """The interpreter's X.Y.Z: anything else ("banana", a 5000-digit number) is not Python."""
+    version = _str(payload, "version")
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() and p.isascii() and len(p) <= 4 for p in parts):
+        shown = version if len(version) <= 40 else version[:40] + "..."
+        raise _Malformed(f"'version' is {shown!r}, not a release like 3.12.1")
+    return version
 
 
 def _import_timing(item: Mapping[str, Any]) -> ImportTiming:
