@@ -434,3 +434,44 @@ def test_two_preflight_header_lines(tmp_path: Path) -> None:
     )
     assert exc.line == 3
     assert "a second '# preflight-lock:' line" in exc.message
+
+
+HASH = "--hash=sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # Each was a traceback (found by fuzzing and by hand).
+        (f"a==1 {HASH}\n-e http://[::1\n", "line 2: the editable target 'http://[::1' is not a"),
+        (f"a==1 {HASH}\n-e ./x\0y\n", "line 2: cannot tell which package the editable line"),
+        (f"a==1 {HASH}\n-e file:///x%00y\n", "line 2: cannot tell which package"),
+        (
+            '# preflight-lock: {"python": ' + "9" * 5000 + f"}}\na==1 {HASH}\n",
+            "line 1: '# preflight-lock:' metadata is not JSON that preflight writes",
+        ),
+        (
+            "# preflight-lock: " + "[" * 100_000 + "]" * 100_000 + f"\na==1 {HASH}\n",
+            "line 1: '# preflight-lock:' metadata is not JSON that preflight writes",
+        ),
+    ],
+    ids=["ipv6", "nul", "nul-url", "digits", "nested"],
+)
+def test_hostile_lock_lines_are_lock_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "lock.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(LockError) as info:
+        parse_lock(path)
+    assert message in str(info.value)
+
+
+def test_a_requirement_continued_over_32000_lines_reads_with_the_right_line_numbers(
+    tmp_path: Path,
+) -> None:
+    """Each word's line was found by a linear scan: 32,000 continued lines took 20 s."""
+    lines = ["a==1 \\", *(f"    --hash=sha256:{i:064x} \\" for i in range(32_000)), "    --bad"]
+    path = tmp_path / "lock.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(LockError) as info:
+        parse_lock(path)
+    assert info.value.line == 32_002  # the word's own physical line, found by bisection

@@ -253,8 +253,9 @@ def test_missing_unreadable_and_tableless_pyproject(tmp_path: Path) -> None:
         load_policy(tmp_path)
 
 
-def test_a_long_pythons_list_is_read_in_linear_time(tmp_path: Path) -> None:
-    """40,000 entries took 24 s (a quadratic duplicate check); a counted one is instant."""
+def test_a_pythons_list_of_40000_entries_is_read(tmp_path: Path) -> None:
+    """40,000 entries took 24 s (a quadratic duplicate check); counted, well under a second.
+    (Asserted here is the result; the time shows in the suite's durations, not as a test.)"""
     specs = ", ".join(f'"3.{i}"' for i in range(40_000))
     policy = load_policy(write(tmp_path, f"[tool.preflight]\npythons = [{specs}]\nrequires = []\n"))
     assert len(policy.pythons) == 40_000
