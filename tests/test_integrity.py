@@ -454,3 +454,57 @@ def test_parse_record_normalises_paths() -> None:
 
 def test_parse_record_of_nothing() -> None:
     assert integrity.parse_record("", SITE) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        # Each was a traceback (ValueError, csv.Error) before.
+        ("pkg/a.py,sha256=AAAA,²", "its size '²' is not a number of bytes"),
+        ("pkg/a.py,sha256=AAAA," + "9" * 4000, "is not a number of bytes"),
+        ("pkg/" + "a" * 131_073 + ".py,sha256=AAAA,1", "characters long"),
+        ("pkg/a.py,sha256=" + "A" * 5000 + ",1", "a field is over 4096 characters"),
+        ("pkg/a\rb.py,sha256=AAAA,1", "it holds a carriage return"),
+        ("pkg/a\0b.py,sha256=AAAA,1", "it holds a NUL byte"),
+        ('"pkg/a.py,sha256=AAAA,1', "it is not CSV"),
+        (",sha256=AAAA,1", "it names no file"),
+    ],
+    ids=["superscript", "digits", "long-line", "long-field", "cr", "nul", "quote", "no-path"],
+)
+def test_a_malformed_record_row_is_named_not_raised(line: str, why: str) -> None:
+    rows = integrity.parse_record(f"good.py,sha256=AAAA,1\n{line}\nlast.py,,\n", SITE)
+    assert [r.written for r in rows] == ["good.py", "RECORD row 2", "last.py"]
+    assert rows[1].malformed is not None
+    assert why in rows[1].malformed
+
+
+@pytest.mark.slow
+def test_a_malformed_row_is_a_critical_finding(env_copy: Path) -> None:
+    site = site_of(probe(env_copy))
+    (dist_info,) = site.glob("tidy-*.dist-info")
+    record = dist_info / "RECORD"
+    record.write_text(record.read_text() + "tidy/x\0y.py,sha256=AAAA,1\n")
+    _, result = scan(env_copy)
+    (problem,) = result.problems
+    assert (problem.dist, problem.kind, problem.detail) == (
+        "tidy",
+        "malformed",
+        "it holds a NUL byte",
+    )
+    assert problem.path.startswith("RECORD row ")
+
+
+@pytest.mark.slow
+def test_a_missing_file_is_missing_whatever_its_hash_field_says(env_copy: Path) -> None:
+    site = site_of(probe(env_copy))
+    (dist_info,) = site.glob("tidy-*.dist-info")
+    record = dist_info / "RECORD"
+    text = record.read_text()
+    rows = [r for r in text.splitlines() if r.startswith("tidy/data/table.csv,")]
+    (row,) = rows
+    record.write_text(text.replace(row, "tidy/data/table.csv,sha256=not-base64!,3"))
+    (site / "tidy" / "data" / "table.csv").unlink()
+    _, result = scan(env_copy)
+    assert result.problems == (
+        FileProblem("tidy", "tidy/data/table.csv", "missing", "file not found"),
+    )

@@ -24,7 +24,6 @@ import base64
 import binascii
 import csv
 import hashlib
-import io
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -71,13 +70,29 @@ class RecordRow:
     algorithm: str | None  # None when the row has no hash
     digest: str  # as written, after "algorithm="
     size: int | None
+    malformed: str | None = None  # why the row cannot be read; ``written`` then names the row
+
+
+_MAX_FIELD = 4096  # characters: a path, a digest or a size longer than this is not a RECORD's
 
 
 def parse_record(text: str, site: str) -> list[RecordRow]:
-    """The rows of a RECORD file; ``site`` is the folder the relative paths start from."""
+    """The rows of a RECORD file; ``site`` is the folder the relative paths start from.
+
+    One physical line is one row (RECORD quotes, but never spans lines). A row that does not
+    read (a NUL, a lone CR, a field too long, a size that is not a plain number) comes back
+    with ``malformed`` set and ``written`` = "RECORD row N": a finding, never an exception.
+    """
     rows = []
-    for fields in csv.reader(io.StringIO(text)):
-        if not fields or not fields[0]:
+    for number, physical in enumerate(text.split("\n"), start=1):
+        line = physical.removesuffix("\r")
+        if not line.strip():
+            continue
+        fields, why = _fields(line)
+        if why is None and fields[0] == "":
+            why = "it names no file"
+        if why is not None:
+            rows.append(RecordRow(f"RECORD row {number}", "", None, "", None, malformed=why))
             continue
         written = fields[0]
         hash_text = fields[1] if len(fields) > 1 else ""
@@ -89,10 +104,35 @@ def parse_record(text: str, site: str) -> list[RecordRow]:
                 path=os.path.normpath(os.path.join(site, written)),
                 algorithm=algorithm.lower() if hash_text else None,
                 digest=digest,
-                size=int(size_text) if size_text.isdigit() else None,
+                size=int(size_text) if size_text.isascii() and size_text.isdigit() else None,
             )
         )
     return rows
+
+
+def _fields(line: str) -> tuple[list[str], str | None]:
+    """The CSV fields of one RECORD line, or why it is malformed."""
+    why = None
+    if "\0" in line:
+        why = "it holds a NUL byte"
+    elif "\r" in line:
+        why = "it holds a carriage return"
+    elif len(line) > 3 * _MAX_FIELD:
+        why = f"it is {len(line)} characters long"
+    if why is not None:
+        return [], why
+    try:
+        fields = next(csv.reader([line], strict=True), [])
+    except csv.Error as exc:
+        return [], f"it is not CSV ({exc})"
+    size = fields[2] if len(fields) > 2 else ""
+    if not fields:
+        why = "it is empty"
+    elif any(len(field) > _MAX_FIELD for field in fields):
+        why = f"a field is over {_MAX_FIELD} characters"
+    elif size and not (size.isascii() and size.isdigit() and len(size) <= 20):
+        why = f"its size {size[:20]!r} is not a number of bytes"
+    return fields, why
 
 
 def _expected_digest(row: RecordRow) -> tuple[bytes | None, str | None]:
@@ -133,15 +173,15 @@ def _hash_file(path: str, algorithm: str) -> tuple[bytes, int] | None:
             while chunk := handle.read(_CHUNK):
                 hasher.update(chunk)
                 size += len(chunk)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a path that cannot be a path (a NUL in it)
         return None
     return hasher.digest(), size
 
 
 def _verify(dist: str, row: RecordRow) -> tuple[FileProblem | None, int]:
     """Check one hashed row; ``(problem or None, bytes read)``."""
+    if not os.path.lexists(row.path):  # missing is missing, whatever the hash field says
+        return FileProblem(dist, row.written, "missing", "file not found"), 0
     expected, why = _expected_digest(row)
     if expected is None:
         return FileProblem(dist, row.written, "unverifiable", str(why)), 0
@@ -272,6 +312,11 @@ def scan(facts: InterpreterFacts) -> IntegrityFacts:
         site = os.path.normpath(record.dist.site)
         names = owned.setdefault(site, set())
         for row in record.rows:
+            if row.malformed is not None:
+                problems.append(
+                    FileProblem(record.dist.name, row.written, "malformed", row.malformed)
+                )
+                continue
             files.add(row.path)
             top = _top_level(row.path, site)
             if top is not None:

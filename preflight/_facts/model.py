@@ -84,7 +84,7 @@ class PerformanceFacts:
     bytecode_cached: bool | None  # whether imported modules had __pycache__ entries to use
 
 
-FileProblemKind = Literal["modified", "missing", "unverifiable"]
+FileProblemKind = Literal["modified", "missing", "unverifiable", "malformed"]
 
 
 @dataclass(frozen=True)
