@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -87,10 +88,11 @@ def gather(
         )  # fmt: skip
     lock_path = lock if lock is not None else policy.lock_path(facts.version)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight-integrity")
+    stop = threading.Event()  # set on the way out of an interrupted check: the scan ends too
     suite_folder = policy.project_dir / policy.suite if "suite" in needs and policy.suite else None
     running: Running | None = None
     try:
-        scan = pool.submit(integrity.scan, facts) if "integrity" in needs else None
+        scan = pool.submit(integrity.scan, facts, stop=stop) if "integrity" in needs else None
         parsed = _parse(lock_path) if "lock" in needs else None
         committed = git_commit_time(lock_path) if "lock" in needs else None
         started = None
@@ -127,6 +129,7 @@ def gather(
             remedies=remedies,
         )
     except BaseException:
+        stop.set()
         if warming is not None:
             warming.kill()  # Ctrl-C: the first start's processes go too, reaped
         if running is not None:
