@@ -374,6 +374,30 @@ def test_bad_lock_fails_wheel_status_and_skips_lock_sync(
     assert expected in run.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["fifo", "dev-zero"])
+def test_a_lock_that_is_not_a_file_fails_wheel_status_within_seconds(
+    run_check: RunCheck, venv312: Path, project: Path, case: str
+) -> None:
+    """A FIFO would block the read for ever, /dev/zero would fill the memory: both are refused
+    by what they are, before a byte is read, and the environment is refused (exit 1)."""
+    lock = project / "requirements" / "py3.12.txt"
+    lock.unlink()
+    if case == "fifo":
+        os.mkfifo(lock)
+        expected = f"{lock}: is a FIFO, not a regular file"
+    else:
+        lock.symlink_to("/dev/zero")
+        expected = f"{lock}: is a character device, not a regular file"
+
+    run = run_check("--python", venv312, "--project", project, timeout=60)
+
+    assert run.returncode == 1, run.stderr
+    assert run.check("wheel_status")["message"].startswith(expected)
+    assert run.check("lock_sync")["status"] == "skip"
+    assert "Traceback" not in run.stderr
+
+
 # --- which interpreter ------------------------------------------------------------------
 
 

@@ -13,6 +13,8 @@ import hashlib
 import os
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -525,3 +527,69 @@ def test_a_stopped_scan_ends_within_a_chunk_of_a_huge_file(env_copy: Path) -> No
     stop.set()
     with pytest.raises(integrity.Stopped):
         integrity.scan(probe(env_copy), stop=stop)
+
+
+# --- whatever sits where a file should be (the environment is hostile) ---------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (os.mkfifo, "a FIFO"),
+        (lambda path: os.symlink("/dev/zero", path), "a character device"),
+    ],
+    ids=["fifo", "dev-zero"],
+)
+def test_a_record_that_is_not_a_file_is_a_problem_not_a_hang(
+    env_copy: Path, make: Callable[[Path], None], what: str
+) -> None:
+    site = site_of(probe(env_copy))
+    record = site / "tidy-1.0.dist-info" / "RECORD"
+    record.unlink()
+    make(record)
+    started = time.monotonic()
+    _, result = scan(env_copy)
+    assert time.monotonic() - started < 30
+    assert result.problems == (
+        FileProblem(
+            "tidy",
+            "tidy-1.0.dist-info/RECORD",
+            "modified",
+            f"{what}, not a regular file; its files cannot be verified",
+        ),
+    )
+    assert result.without_record == ()
+    # What that RECORD would have owned is owned by nothing now: it is named too.
+    assert UnownedEntry(str(site / "tidy"), "package") in result.unowned
+
+
+@pytest.mark.slow
+def test_metadata_fifo_and_installer_dev_zero_neither_hang_the_probe_nor_pass(
+    env_copy: Path,
+) -> None:
+    """The probe reads inside the target: a FIFO as METADATA would block it for ever, and
+    /dev/zero as INSTALLER would grow its output without end. Both are refused there (read as
+    missing), and the scan names both files as not what RECORD says."""
+    site = site_of(probe(env_copy))
+    dist_info = site / "tidy-1.0.dist-info"
+    (dist_info / "METADATA").unlink()
+    os.mkfifo(dist_info / "METADATA")
+    (dist_info / "INSTALLER").unlink()
+    os.symlink("/dev/zero", dist_info / "INSTALLER")
+    os.mkfifo(dist_info / "direct_url.json")
+    started = time.monotonic()
+    facts, result = scan(env_copy)
+    assert time.monotonic() - started < 30
+    (tidy,) = [d for d in facts.distributions if d.name == "tidy"]
+    assert tidy.version == "1.0"  # from the folder's name: METADATA was not read
+    assert tidy.installer is None
+    assert tidy.direct_url == {"_error": "direct_url.json could not be read: not a regular file"}
+    assert set(result.problems) == {
+        FileProblem(
+            "tidy", "tidy-1.0.dist-info/METADATA", "modified", "not a readable regular file"
+        ),
+        FileProblem(
+            "tidy", "tidy-1.0.dist-info/INSTALLER", "modified", "not a readable regular file"
+        ),
+    }

@@ -16,7 +16,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "preflight"
 
 # Bottom to top. A module may import its own layer and the layers below it, never above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("preflight._version", "preflight._errors", "preflight._atomic", "preflight._process"),
+    (
+        "preflight._version",
+        "preflight._errors",
+        "preflight._atomic",
+        "preflight._process",
+        "preflight._read",
+    ),
     ("preflight._policy", "preflight._lock"),
     ("preflight._facts", "preflight._interpreters"),
     ("preflight._checks",),
@@ -129,3 +135,8 @@ def test_the_alerts_package_is_layered_too(path: Path) -> None:
         if target.startswith("preflight._alerts.") and ALERTS.index(target.split(".")[2]) > rank
     ]
     assert above == [], f"{path.name} imports {above}"
+
+
+def test_the_reader_of_untrusted_files_imports_only_the_errors() -> None:
+    """``_read`` is the bottom of every reader: it may lean on nothing but ``_errors``."""
+    assert [target for _, target in _imports(PACKAGE / "_read.py")] == ["preflight._errors"]

@@ -555,3 +555,34 @@ def test_site_folder_reached_through_a_symlink_is_listed_once(
     platlib = str(tmp_path / "lib64" / "python3.12" / "site-packages")
     assert probe_module._existing_unique([purelib, platlib]) == [purelib]
     assert probe_module._existing_unique([platlib], exclude=[purelib]) == []
+
+
+def test_the_probe_reads_only_small_regular_files(probe_module: ModuleType, tmp_path: Path) -> None:
+    """Inside the target the same rules hold: a FIFO is never waited on, /dev/zero never read
+    whole, headers or a file over their limit are unreadable (None), not a huge output."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero"
+    zero.symlink_to("/dev/zero")
+    for path in (fifo, zero, tmp_path):
+        assert probe_module._read_bounded(str(path), 10) == (None, "not a regular file")
+        assert probe_module._read_text(str(path), 10) is None
+        assert probe_module._read_headers(str(path), ("name",)) is None
+    small = tmp_path / "small"
+    small.write_bytes(b"0123456789")
+    assert probe_module._read_bounded(str(small), 10) == (b"0123456789", None)
+    assert probe_module._read_bounded(str(small), 9) == (None, "larger than 9 bytes")
+    assert probe_module._read_bounded(str(tmp_path / "nope"), 9) == (None, "missing")
+    headers = tmp_path / "METADATA"
+    long_line = "Summary: " + "x" * probe_module.METADATA_LIMIT + "\n"
+    headers.write_text("Name: big\n" + long_line + "\nbody\n", encoding="utf-8")
+    assert probe_module._read_headers(str(headers), ("name",)) is None
+    headers.write_text("Name: big\nVersion: 1\n\n" + "body " * 300_000, encoding="utf-8")
+    assert probe_module._read_headers(str(headers), ("name", "version")) == {
+        "name": "big",
+        "version": "1",
+    }
+    os.mkfifo(tmp_path / "direct_url.json")
+    assert probe_module._read_direct_url(str(tmp_path / "direct_url.json")) == {
+        "_error": "direct_url.json could not be read: not a regular file"
+    }

@@ -304,3 +304,54 @@ def test_taking_the_lock_clears_work_folders_left_by_a_killed_relock(tmp_path: P
     (folder / "py3.12.txt").write_text("kept\n")
     with folder_lock(folder, log=io.StringIO()):
         assert sorted(p.name for p in folder.iterdir()) == ["py3.12.txt"]
+
+
+# --- a symlinked lock stays a symlink ------------------------------------------------------
+
+
+@needs_pip_tools
+@pytest.mark.slow
+def test_a_symlinked_lock_stays_a_symlink_and_its_target_is_replaced(
+    tmp_path: Path, index: Path
+) -> None:
+    first = project(tmp_path / "p", ["alpha>=1"])
+    relock(first)
+    lock = first.lock_path(VERSION)
+    shared = first.project_dir / "shared" / "lock.txt"
+    shared.parent.mkdir()
+    lock.rename(shared)  # a sound lock, pinning alpha only, kept elsewhere in the project
+    lock.symlink_to(os.path.relpath(shared, lock.parent))
+    result = relock(project(tmp_path / "p", ["beta>=2"]))
+    assert result.state == "written"  # type: ignore[attr-defined]
+    assert lock.is_symlink()
+    assert lock.resolve() == shared.resolve()
+    assert {e.name for e in parse_lock(shared).entries} == {"alpha", "beta"}
+    assert not [p for p in shared.parent.iterdir() if p.name.startswith(".")], "temp file left"
+
+
+def test_a_symlinked_lock_leading_out_of_the_project_is_refused(tmp_path: Path) -> None:
+    policy = project(tmp_path / "p", ["alpha>=1"])
+    lock = policy.lock_path(VERSION)
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text(RAW, encoding="utf-8")
+    lock.parent.mkdir(parents=True)
+    lock.symlink_to(outside)
+    # Refused before pip-compile runs: the tools interpreter is never asked.
+    with pytest.raises(RelockError) as info:
+        relock_one(
+            MINOR,
+            Path(sys.executable),
+            VERSION,
+            policy,
+            cache=tmp_path / "cache",
+            tools_python=tmp_path / "no-such-python",
+        )
+    assert info.value.message == (
+        f"{lock} is a symlink to {outside.resolve()}, outside the project "
+        f"{policy.project_dir.resolve()}; it was left as it was"
+    )
+    assert info.value.hint is not None
+    assert "inside the project" in info.value.hint
+    assert lock.is_symlink()
+    assert outside.read_text(encoding="utf-8") == RAW
+    # check mode writes nothing, so it follows the link wherever it goes (no refusal there).

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from preflight._alerts.log import say
 from preflight._alerts.model import AlertState, python_of
 from preflight._atomic import write_atomic
+from preflight._read import STATE_LIMIT, ReadError, read_text
 from preflight._report.model import Report
 
 STATE_SCHEMA = 1
@@ -32,10 +33,13 @@ def state_key(report: Report) -> str:
 def load_states(path: Path, log: TextIO) -> dict[str, AlertState]:
     """The saved states; a missing file is none, a damaged one is logged and treated as none."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        data = json.loads(read_text(path, what="an alert state file", limit=STATE_LIMIT))
+    except ReadError as exc:
+        if exc.kind == "missing":
+            return {}
+        say(log, f"ignoring the unreadable state file {path}: {exc.problem}")
         return {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
         say(log, f"ignoring the unreadable state file {path}: {exc}")
         return {}
     try:

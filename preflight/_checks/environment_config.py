@@ -13,6 +13,7 @@ from packaging.version import InvalidVersion, Version
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
 from preflight._policy.environment import EnvVar
+from preflight._read import CONFIG_FILE_LIMIT, ReadError, read_text
 
 W = Severity.WARNING
 
@@ -31,9 +32,9 @@ def read_config(path: Path) -> tuple[dict[str, str], list[Finding]]:
     values: dict[str, str] = {}
     findings = []
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return values, [Finding(W, f"{path} cannot be read: {exc}", "fix or remove the file")]
+        text = read_text(path, what="a config file", limit=CONFIG_FILE_LIMIT)
+    except ReadError as exc:  # a FIFO, /dev/zero, a folder, a huge or non-UTF-8 file
+        return values, [Finding(W, f"{exc} (it cannot be read)", "fix or remove the file")]
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith(("#", ";", "[")):

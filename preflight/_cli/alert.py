@@ -16,6 +16,7 @@ from preflight._cli.options import add_project_option
 from preflight._errors import UsageError
 from preflight._policy.alerts import AlertConfig
 from preflight._policy.policy import load_policy
+from preflight._read import REPORT_LIMIT, ReadError, read_text
 from preflight._render.report import REPORT_NAME
 from preflight._report.model import EXIT_FAILED, EXIT_PASSED, Report
 
@@ -39,16 +40,17 @@ def read_report(path: Path) -> Report:
     """The report at ``path``, or a UsageError naming the file and what is wrong with it."""
     hint = "run `preflight check` first: it writes reports/" + REPORT_NAME
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"--report {path}: no such file", hint=hint) from None
-    except IsADirectoryError:
-        raise UsageError(
-            f"--report {path}: is a folder, not a report",
-            hint=f"did you mean {path / REPORT_NAME}?",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--report {path}: cannot be read: {exc}") from None
+        text = read_text(path, what="a JSON report", limit=REPORT_LIMIT)
+    except ReadError as exc:
+        if exc.kind == "missing":
+            raise UsageError(f"--report {path}: no such file", hint=hint) from None
+        if exc.kind == "directory":
+            raise UsageError(
+                f"--report {path}: is a folder, not a report",
+                hint=f"did you mean {path / REPORT_NAME}?",
+            ) from None
+        where = f"line {exc.line}: " if exc.line is not None else ""
+        raise UsageError(f"--report {path}: {where}{exc.problem}", hint=hint) from None
     try:
         return Report.from_dict(json.loads(text))
     except json.JSONDecodeError as exc:

@@ -25,7 +25,6 @@ import binascii
 import csv
 import hashlib
 import os
-import stat
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from preflight._facts.model import (
     UnownedEntry,
     UnownedKind,
 )
+from preflight._read import RECORD_LIMIT, ReadError, open_regular, read_bytes, read_text
 
 __all__ = ["parse_record", "scan"]
 
@@ -53,6 +53,7 @@ _WORKERS = max(2, min(8, os.cpu_count() or 2))
 _VENV_TOOL_PTH = "_virtualenv.pth"
 _VENV_TOOL_PTH_TEXT = "import _virtualenv"
 _VENV_TOOL_MODULE = "_virtualenv.py"
+_PTH_LIMIT = 4096  # its known content is one short line
 _VENV_TOOL = "virtualenv"
 _EXTENSION_SUFFIXES = (".so", ".pyd")
 _METADATA_DIRS = (".dist-info", ".egg-info", ".data")
@@ -171,16 +172,18 @@ def _hash_file(path: str, algorithm: str, stop: Event | None = None) -> tuple[by
     """``(digest, size)`` of the file, or None if it does not exist or cannot be read."""
     hasher = hashlib.new(algorithm)
     size = 0
+    try:  # a FIFO or a device named in RECORD is never opened for reading (it may not end)
+        fd = open_regular(path)
+    except (ReadError, ValueError):  # ValueError: a path that cannot be a path (a NUL in it)
+        return None
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None  # a FIFO or a device named in RECORD is never read (it may not end)
-        with open(path, "rb") as handle:
+        with open(fd, "rb", closefd=True) as handle:
             while chunk := handle.read(_CHUNK):
                 if stop is not None and stop.is_set():
                     raise Stopped  # Ctrl-C in a 20 GiB file: within one chunk, not 41 s
                 hasher.update(chunk)
                 size += len(chunk)
-    except (OSError, ValueError):  # ValueError: a path that cannot be a path (a NUL in it)
+    except OSError:
         return None
     return hasher.digest(), size
 
@@ -213,21 +216,32 @@ class _DistRecord:
     rows: tuple[RecordRow, ...]
 
 
-def _read_records(dists: Iterable[DistFacts]) -> tuple[list[_DistRecord], list[str]]:
-    """RECORD rows per distribution, and the names of those without a readable RECORD."""
-    records, without = [], []
+def _read_records(
+    dists: Iterable[DistFacts],
+) -> tuple[list[_DistRecord], list[str], list[FileProblem]]:
+    """RECORD rows per distribution, the names of those without a readable RECORD, and a
+    problem for each whose RECORD is something that is not a file (a FIFO, ``/dev/zero``)."""
+    records: list[_DistRecord] = []
+    without: list[str] = []
+    refused: list[FileProblem] = []
     for dist in dists:
         record = Path(dist.path) / "RECORD"
         if dist.kind != "dist-info":
             without.append(dist.name)
             continue
         try:
-            text = record.read_bytes().decode("utf-8", "replace")
-        except OSError:
-            without.append(dist.name)
+            data = read_bytes(record, what="a RECORD", limit=RECORD_LIMIT)
+        except ReadError as exc:
+            if exc.kind in ("missing", "unreadable"):
+                without.append(dist.name)
+            else:  # a FIFO, a device, a folder or a huge file where RECORD should be
+                written = os.path.relpath(record, dist.site)
+                detail = f"{exc.problem.removeprefix('is ')}; its files cannot be verified"
+                refused.append(FileProblem(dist.name, written, "modified", detail))
             continue
+        text = data.decode("utf-8", "replace")
         records.append(_DistRecord(dist, tuple(parse_record(text, dist.site))))
-    return records, without
+    return records, without, refused
 
 
 def _top_level(path: str, site: str) -> str | None:
@@ -300,10 +314,9 @@ def _placed_by(site: str, name: str) -> str | None:
     """The venv tool that placed ``name`` in ``site``, if it is that tool's known hook."""
     if name not in (_VENV_TOOL_PTH, _VENV_TOOL_MODULE):
         return None
-    try:
-        with open(os.path.join(site, _VENV_TOOL_PTH), encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError):
+    try:  # a FIFO or /dev/zero under that name must not hang the scan
+        text = read_text(os.path.join(site, _VENV_TOOL_PTH), what="a .pth file", limit=_PTH_LIMIT)
+    except ReadError:
         return None
     return _VENV_TOOL if text.strip() == _VENV_TOOL_PTH_TEXT else None
 
@@ -314,11 +327,10 @@ def scan(facts: InterpreterFacts, *, stop: Event | None = None) -> IntegrityFact
     ``stop``, once set, ends the scan within one chunk of each file being hashed, by
     :class:`Stopped`: the check that wanted it is being interrupted.
     """
-    records, without = _read_records(facts.distributions)
+    records, without, problems = _read_records(facts.distributions)
     owned: dict[str, set[str]] = {}
     files: set[str] = set()
     work: list[tuple[str, RecordRow]] = []
-    problems: list[FileProblem] = []
     for record in records:
         site = os.path.normpath(record.dist.site)
         names = owned.setdefault(site, set())

@@ -36,6 +36,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from preflight._errors import LockError
+from preflight._read import LOCK_LIMIT, POLICY_LIMIT, ReadError, read_text
 
 __all__ = ["Lock", "LockEntry", "LockHeader", "parse_lock", "parse_lock_text"]
 
@@ -138,32 +139,37 @@ def parse_lock(path: str | os.PathLike[str]) -> Lock:
     """Read and parse the lock at ``path``; raise :class:`LockError` if it is unusable."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LockError(path, None, "lock file does not exist", hint=RELOCK_HINT) from None
-    except IsADirectoryError:
-        raise LockError(
-            path, None, "is a directory, not a lock file", hint="point at the lock file itself"
-        ) from None
-    except OSError as exc:
-        raise LockError(
-            path,
-            None,
-            f"cannot read the lock file: {exc.strerror or exc}",
-            hint="check the file's permissions",
-        ) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # Count lines as _logical_lines splits them ("\r\n", "\r" or "\n").
-        line = len(re.split(rb"\r\n|\r|\n", data[: exc.start]))
-        raise LockError(
-            path,
-            line,
-            f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} is invalid",
-            hint=f"re-save the file as UTF-8, or {RELOCK_HINT} again",
-        ) from None
+        text = read_text(path, what="a lock file", limit=LOCK_LIMIT)
+    except ReadError as exc:
+        raise _lock_error(exc) from None
     return parse_lock_text(text.removeprefix("\ufeff"), path)
+
+
+def _lock_error(exc: ReadError) -> LockError:
+    """The lock's own wording of a file that could not be read (each with what to do)."""
+    if exc.kind == "missing":
+        return LockError(exc.path, None, "lock file does not exist", hint=RELOCK_HINT)
+    if exc.kind == "directory":
+        return LockError(
+            exc.path, None, "is a directory, not a lock file", hint="point at the lock file itself"
+        )
+    if exc.kind == "special":
+        return LockError(exc.path, None, exc.problem, hint="point at the lock file itself")
+    if exc.kind == "too_large":
+        return LockError(exc.path, None, exc.problem, hint=f"is it a lock? {RELOCK_HINT} again")
+    if exc.kind == "not_utf8":
+        return LockError(
+            exc.path,
+            exc.line,
+            exc.problem,
+            hint=f"re-save the file as UTF-8, or {RELOCK_HINT} again",
+        )
+    return LockError(
+        exc.path,
+        None,
+        exc.problem.replace("cannot be read", "cannot read the lock file"),
+        hint="check the file's permissions",
+    )
 
 
 def parse_lock_text(text: str, path: Path) -> Lock:
@@ -511,10 +517,11 @@ def _project_name(base: Path, target: str) -> str | None:
         folder = Path(unquote(parts.path))
     else:
         folder = base / target
-    try:
-        with (folder / "pyproject.toml").open("rb") as file:
-            data = tomllib.load(file)
-    except (OSError, ValueError, RecursionError):  # TOMLDecodeError is a ValueError
+    try:  # the folder is the lock's word: its pyproject.toml may be a FIFO or /dev/zero
+        data = tomllib.loads(
+            read_text(folder / "pyproject.toml", what="a pyproject.toml", limit=POLICY_LIMIT)
+        )
+    except (ReadError, ValueError, RecursionError):  # TOMLDecodeError is a ValueError
         return None
     project = data.get("project")
     name = project.get("name") if isinstance(project, dict) else None

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from preflight._atomic import write_atomic
 from preflight._checks.result import Status
 from preflight._errors import UsageError
+from preflight._read import read_text
 from preflight._report.model import Report
 
 __all__ = [
@@ -197,6 +198,9 @@ def write_outcome(folder: Path, outcome: Outcome) -> Path:
     return path
 
 
+_OUTCOME_LIMIT = 1 << 20  # a few hundred bytes in practice
+
+
 def read_outcomes(reports: Path, sessions: Sequence[tuple[str, str]], run_id: str) -> list[Outcome]:
     """The outcome of each ``(session, spec)`` written by run ``run_id``, in matrix order.
 
@@ -207,7 +211,8 @@ def read_outcomes(reports: Path, sessions: Sequence[tuple[str, str]], run_id: st
     for session, spec in sessions:
         path = reports / session / OUTCOME_NAME
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            # ReadError is a ValueError: a FIFO or /dev/zero in its place is "not run".
+            data = json.loads(read_text(path, what="a session outcome", limit=_OUTCOME_LIMIT))
             outcome = Outcome(
                 **{**data, "failed": tuple(data["failed"]), "warned": tuple(data["warned"])}
             )

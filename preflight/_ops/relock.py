@@ -10,7 +10,9 @@ beside it, under its own interpreter (locks differ between X.Y), then:
    digest of the policy's ``requires`` (so ``preflight check`` can tell, offline, when a lock no
    longer matches the policy);
 3. a lock whose content did not change (the compile time aside) is not rewritten; otherwise it
-   is replaced atomically (``os.replace``): readers see the old lock or the new one.
+   is replaced atomically (``os.replace``): readers see the old lock or the new one. A lock
+   that is a symlink stays one: the file it points to is replaced (``write_target``), and a
+   link that leads out of the project is refused.
 
 Two relocks of the same folder cannot interleave: the folder is locked (``flock``) for the whole
 run. An interrupted or failing relock leaves every lock as it was.
@@ -45,6 +47,7 @@ from preflight._lock.requirements import PREFLIGHT_META_PREFIX, parse_lock_text
 from preflight._policy.policy import Policy
 from preflight._policy.spec import minor_of
 from preflight._process import Completed, clean_env, run
+from preflight._read import LOCK_LIMIT, ReadError, read_text
 
 __all__ = [
     "INPUT_NAME",
@@ -294,17 +297,17 @@ def _compile_in(
     if not completed.ok:
         raise _failed(f"pip-compile failed for {lock_path}, which was left as it was", completed)
     try:
-        return output.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return read_text(output, what="a lock file", limit=LOCK_LIMIT)
+    except ReadError as exc:
         raise RelockError(f"cannot read what pip-compile wrote for {lock_path}: {exc}") from None
 
 
 def _seed_existing(lock_path: Path, output: Path) -> None:
     """Start from the committed lock (pip-compile keeps its pins) if it is a sound one."""
-    try:
-        text = lock_path.read_text(encoding="utf-8")
+    try:  # a FIFO or /dev/zero in its place is no starting point (and must not hang)
+        text = read_text(lock_path, what="a lock file", limit=LOCK_LIMIT)
         parse_lock_text(text, lock_path)
-    except (OSError, UnicodeDecodeError, LockError):
+    except (ReadError, LockError):
         return
     output.write_text(text, encoding="utf-8")
 
@@ -312,6 +315,27 @@ def _seed_existing(lock_path: Path, output: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # One lock
 # ---------------------------------------------------------------------------------------------
+
+
+def write_target(lock_path: Path, project_dir: Path) -> Path:
+    """The file a relock replaces: the lock, or the file a symlinked lock points to.
+
+    ``os.replace`` on the link itself would turn it into a regular file and silently cut it
+    from what it shared (a lock kept in one place and linked from others). So a link is
+    followed, to the end of its chain, and its target is replaced atomically: the link stays a
+    link. A target outside the project is refused (a relock writes only the project's files),
+    before anything is compiled."""
+    if not lock_path.is_symlink():
+        return lock_path
+    target = Path(os.path.realpath(lock_path))
+    root = Path(os.path.realpath(project_dir))
+    if not target.is_relative_to(root):
+        raise RelockError(
+            f"{lock_path} is a symlink to {target}, outside the project {root}; "
+            "it was left as it was",
+            hint="link to a lock inside the project, or replace the link with the lock itself",
+        )
+    return target
 
 
 def relock_one(
@@ -336,14 +360,15 @@ def relock_one(
     """
     version = str(version)
     lock_path = policy.lock_path(version)
+    target = lock_path if check else write_target(lock_path, policy.project_dir)
     tools = tools_python or pip_tools_python(interpreter, version, cache)
     raw = compile_raw(tools, policy, lock_path, upgrade=upgrade, command=command)
     fresh = finalize(
         raw, lock_path=lock_path, python=version, policy=policy, now=now or datetime.now(UTC)
     )
     try:
-        committed: str | None = lock_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        committed: str | None = read_text(lock_path, what="a lock file", limit=LOCK_LIMIT)
+    except ReadError:
         committed = None
     same = committed is not None and comparable(committed) == comparable(fresh)
     result = RelockResult(spec, lock_path, "unchanged", version, substitute)
@@ -356,7 +381,7 @@ def relock_one(
     if same:
         return _with(result, "unchanged", f"{lock_path} unchanged (not rewritten)")
     try:
-        write_atomic(lock_path, fresh)
+        write_atomic(target, fresh)
     except OSError as exc:
         raise RelockError(
             f"cannot write {lock_path} ({exc.strerror or exc}); it was left as it was",

@@ -24,6 +24,7 @@ from preflight._errors import ConfigError, UsageError
 from preflight._policy.alerts import AlertConfig, parse_alerts
 from preflight._policy.environment import EnvVar, parse_env_vars
 from preflight._policy.spec import PythonSpec
+from preflight._read import POLICY_LIMIT, ReadError, read_text
 
 __all__ = [  # PythonSpec lives in spec.py; re-exported here, where the public API finds it
     "Classification",
@@ -188,13 +189,14 @@ def load_policy(project: str | os.PathLike[str]) -> Policy:
     project = Path(project)
     path = project if project.name == "pyproject.toml" else project / "pyproject.toml"
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            path, None, "file not found", hint="pass --project DIR pointing at your project"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, None, f"cannot be read: {exc}") from None
+        data = tomllib.loads(read_text(path, what="a pyproject.toml", limit=POLICY_LIMIT))
+    except ReadError as exc:
+        if exc.kind == "missing":
+            raise ConfigError(
+                path, None, "file not found", hint="pass --project DIR pointing at your project"
+            ) from None
+        where = f"line {exc.line}: " if exc.line is not None else ""
+        raise ConfigError(path, None, f"cannot be read: {where}{exc.problem}") from None
     except RecursionError:
         raise ConfigError(path, None, "is not valid TOML: nested too deep to read") from None
     except tomllib.TOMLDecodeError as exc:

@@ -40,34 +40,101 @@ if sys.version_info[:2] < MIN_VERSION:
 import os  # noqa: E402  (after the version gate on purpose)
 import platform  # noqa: E402
 import site  # noqa: E402
+import stat  # noqa: E402
 import sysconfig  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
-# Small readers. Every one of them tolerates missing files and bad encodings.
+# Small readers. Every one of them tolerates missing files and bad encodings, and none of them
+# can hang or balloon: the environment is untrusted, and a FIFO or /dev/zero where a file
+# should be is a file we refuse (reported as unreadable), never one we wait on or read whole.
 # ---------------------------------------------------------------------------------------------
 
+KIB = 1024
+MIB = 1024 * KIB
+METADATA_LIMIT = MIB  # the headers of METADATA / PKG-INFO (the body is never read)
+INSTALLER_LIMIT = 4 * KIB
+DIRECT_URL_LIMIT = MIB
+PYVENV_CFG_LIMIT = 64 * KIB
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
-def _read_text(path):
-    """The file's text decoded as UTF-8 (bad bytes replaced), or None if unreadable."""
+
+def _open_regular(path):
+    """``(binary file object, None)`` for a regular file, or ``(None, why not)``.
+
+    ``O_NONBLOCK``: opening a FIFO without a writer would otherwise wait for ever. The path
+    is ``stat``-ed before (a device is never opened) and the descriptor ``fstat``-ed after
+    (a file swapped in between is caught)."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", "replace")
-    except (OSError, ValueError):
-        return None
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None, "not a regular file"
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if not os.path.lexists(path):
+            return None, "missing"
+        return None, "cannot be read (%s)" % (exc.strerror or exc,)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None, "not a regular file"
+        return os.fdopen(fd, "rb"), None
+    except (OSError, ValueError) as exc:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        return None, "cannot be read (%s)" % (exc,)
+
+
+def _read_bounded(path, limit):
+    """``(bytes, None)`` for a regular file of at most ``limit`` bytes, else ``(None, why)``.
+
+    At most ``limit + 1`` bytes are read, whatever the file claims its size is."""
+    handle, why = _open_regular(path)
+    if handle is None:
+        return None, why
+    try:
+        with handle:
+            data = handle.read(limit + 1)
+    except (OSError, ValueError) as exc:
+        return None, "cannot be read (%s)" % (exc,)
+    if len(data) > limit:
+        return None, "larger than %d bytes" % (limit,)
+    return data, None
+
+
+def _read_text(path, limit):
+    """The file's text decoded as UTF-8 (bad bytes replaced), or None if unreadable."""
+    data, _why = _read_bounded(path, limit)
+    return None if data is None else data.decode("utf-8", "replace")
 
 
 def _read_headers(path, wanted):
     """Read RFC 822 style headers (METADATA / PKG-INFO) up to the first blank line.
 
     Returns ``{lower-cased name: value}`` for the names in ``wanted`` (first occurrence wins),
-    or None if the file cannot be read. Continuation lines are joined; the body (often a long
-    description) is never read.
+    or None if the file cannot be read or its headers are over ``METADATA_LIMIT``.
+    Continuation lines are joined; the body (often a long description) is never read.
     """
     found = {}
     last = None
+    handle, _why = _open_regular(path)
+    if handle is None:
+        return None
+    left = METADATA_LIMIT
     try:
-        with open(path, "rb") as handle:
-            for raw in handle:
+        with handle:
+            while True:
+                raw = handle.readline(left + 1)
+                if not raw:
+                    break
+                left -= len(raw)
+                if left < 0:
+                    return None
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if not line.strip():
                     break
@@ -94,7 +161,7 @@ def _read_pyvenv_cfg():
     for folder in (exe_dir, os.path.dirname(exe_dir)):
         candidate = os.path.join(folder, "pyvenv.cfg")
         if os.path.isfile(candidate):
-            text = _read_text(candidate)
+            text = _read_text(candidate, PYVENV_CFG_LIMIT)
             if text is None:
                 return {}
             config = {}
@@ -217,13 +284,15 @@ def _name_version_from_folder(entry, suffix):
 
 def _read_direct_url(path):
     """Parsed ``direct_url.json`` (PEP 610), ``{"_error": ...}`` if broken, None if absent."""
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         return None
-    text = _read_text(path)
-    if text is None:
-        return {"_error": "direct_url.json could not be read"}
+    raw, why = _read_bounded(path, DIRECT_URL_LIMIT)
+    if raw is None:
+        if why == "missing":  # a dangling symlink: as absent as before
+            return None
+        return {"_error": "direct_url.json could not be read: %s" % (why,)}
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8", "replace"))
     except ValueError as exc:
         return {"_error": "direct_url.json is not valid JSON: %s" % (exc,)}
     if not isinstance(data, dict):
@@ -254,10 +323,11 @@ def _dist_facts(site_dir, entry):
         "requested": False,
     }
     if os.path.isdir(path):
-        installer = _read_text(os.path.join(path, "INSTALLER"))
+        installer = _read_text(os.path.join(path, "INSTALLER"), INSTALLER_LIMIT)
         facts["installer"] = None if installer is None else installer.strip()
         facts["direct_url"] = _read_direct_url(os.path.join(path, "direct_url.json"))
-        facts["requested"] = os.path.exists(os.path.join(path, "REQUESTED"))
+        # Never opened: only a regular file (no FIFO, no device) counts as the marker.
+        facts["requested"] = os.path.isfile(os.path.join(path, "REQUESTED"))
     return facts
 
 

@@ -1,0 +1,193 @@
+"""Bounded, typed reading of files nobody vouched for: the one place the tool reads them.
+
+A policy, a lock, a report, an alert state file, the policy's config file and every RECORD of
+the judged environment are untrusted input. Whatever sits where such a file should be is read
+here, under three rules:
+
+* **regular files only.** The file is opened with ``O_NONBLOCK`` (opening a FIFO with no
+  writer would otherwise block for ever) and the *open descriptor* is ``fstat``-ed: a FIFO, a
+  device (``/dev/zero``, a terminal), a socket or a folder is refused before any byte is read.
+  A ``stat`` before the open keeps devices from being opened at all; the ``fstat`` after it
+  closes the race of a file swapped in between.
+* **bounded.** At most ``limit + 1`` bytes are ever read, whatever ``st_size`` says (a file in
+  ``/proc`` says 0 and a growing file says less than it holds): more than ``limit`` is refused.
+* **typed errors.** Every refusal is a :class:`ReadError` that names the file, says what it
+  is (``a FIFO``, ``over 4 MiB``, the line of a byte that is not UTF-8) and carries a
+  :attr:`ReadError.kind`, so each caller turns it into its own domain error (``ConfigError``,
+  ``LockError``, ``UsageError``, a finding) with its own wording and exit code.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import Literal
+
+from preflight._errors import PreflightError
+
+__all__ = [
+    "CONFIG_FILE_LIMIT",
+    "LOCK_LIMIT",
+    "POLICY_LIMIT",
+    "RECORD_LIMIT",
+    "REPORT_LIMIT",
+    "STATE_LIMIT",
+    "ReadError",
+    "ReadProblem",
+    "decode_utf8",
+    "describe_mode",
+    "line_of",
+    "open_regular",
+    "read_bytes",
+    "read_text",
+]
+
+MIB = 1 << 20
+# Per kind of file, generous for the real thing and far below what would hurt: the largest
+# real locks are a few MB (thousands of hashes), a report of a big environment a few MB.
+POLICY_LIMIT = 4 * MIB  # pyproject.toml
+LOCK_LIMIT = 32 * MIB
+REPORT_LIMIT = 64 * MIB  # the JSON report handed to `preflight alert --report`
+STATE_LIMIT = 4 * MIB  # the alert state file
+CONFIG_FILE_LIMIT = 1 * MIB  # the policy's config_file
+RECORD_LIMIT = 32 * MIB  # one distribution's RECORD (tensorflow's is about 1 MB)
+
+_CHUNK = 1 << 20
+_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+
+ReadProblem = Literal["missing", "directory", "special", "too_large", "not_utf8", "unreadable"]
+
+
+class ReadError(PreflightError, ValueError):
+    """A file could not be read as the kind of file it should be.
+
+    ``problem`` is the sentence without the path (callers that name the file their own way
+    use it); ``line`` is set for a decoding error; ``kind`` tells the callers apart the cases
+    they word differently (a missing lock asks for a relock, a folder for the file in it).
+    """
+
+    def __init__(
+        self, path: Path, kind: ReadProblem, problem: str, *, line: int | None = None
+    ) -> None:
+        where = f"{path}" + (f", line {line}" if line is not None else "")
+        super().__init__(f"{where}: {problem}")
+        self.path = path
+        self.kind: ReadProblem = kind
+        self.problem = problem
+        self.line = line
+
+
+def describe_mode(mode: int) -> str:
+    """What a non-regular file is, as a noun phrase: ``a FIFO``, ``a character device``."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _size_text(limit: int) -> str:
+    if limit >= MIB and limit % MIB == 0:
+        return f"{limit // MIB} MiB"
+    if limit >= 1024 and limit % 1024 == 0:
+        return f"{limit // 1024} KiB"
+    return f"{limit} bytes"
+
+
+def _refuse_mode(path: Path, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind: ReadProblem = "directory" if stat.S_ISDIR(mode) else "special"
+    raise ReadError(path, kind, f"is {describe_mode(mode)}, not a regular file")
+
+
+def _os_error(path: Path, exc: OSError) -> ReadError:
+    if isinstance(exc, FileNotFoundError | NotADirectoryError):
+        return ReadError(path, "missing", "does not exist")
+    if isinstance(exc, IsADirectoryError):
+        return ReadError(path, "directory", "is a directory, not a regular file")
+    if exc.errno == errno.ELOOP:
+        return ReadError(path, "unreadable", "is a symlink loop")
+    return ReadError(path, "unreadable", f"cannot be read: {exc.strerror or exc}")
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """An open, read-only descriptor of the regular file at ``path`` (the caller closes it).
+
+    Never blocks on the open and never opens a device: the path is ``stat``-ed first and the
+    descriptor ``fstat``-ed after. Raises :class:`ReadError`."""
+    path = Path(path)
+    try:
+        _refuse_mode(path, os.stat(path).st_mode)
+        fd = os.open(path, _FLAGS)
+    except OSError as exc:
+        raise _os_error(path, exc) from None
+    try:
+        _refuse_mode(path, os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bytes(path: str | os.PathLike[str], *, what: str, limit: int) -> bytes:
+    """The content of the regular file at ``path``, at most ``limit`` bytes, or ReadError.
+
+    ``what`` names the kind of file in messages (``"a lock file"``)."""
+    path = Path(path)
+    fd = open_regular(path)
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        while total <= limit:
+            chunk = os.read(fd, min(_CHUNK, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as exc:  # EAGAIN included: a regular file never gives it, but never wait
+        raise _os_error(path, exc) from None
+    finally:
+        os.close(fd)
+    if total > limit:
+        raise ReadError(
+            path, "too_large", f"is larger than {_size_text(limit)}, the limit for {what}"
+        )
+    return b"".join(chunks)
+
+
+def line_of(data: bytes, offset: int) -> int:
+    """The 1-based line of ``offset``, lines ended by ``\\r\\n``, ``\\r`` or ``\\n``."""
+    return (
+        1
+        + data.count(b"\n", 0, offset)
+        + data.count(b"\r", 0, offset)
+        - data.count(b"\r\n", 0, offset)
+    )
+
+
+def decode_utf8(path: Path, data: bytes) -> str:
+    """``data`` as UTF-8, or a ReadError naming the line and offset of the first bad byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReadError(
+            path,
+            "not_utf8",
+            f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} is invalid",
+            line=line_of(data, exc.start),
+        ) from None
+
+
+def read_text(path: str | os.PathLike[str], *, what: str, limit: int) -> str:
+    """:func:`read_bytes` decoded as strict UTF-8 (a BOM is kept: callers decide)."""
+    path = Path(path)
+    return decode_utf8(path, read_bytes(path, what=what, limit=limit))
