@@ -16,7 +16,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "preflight"
 
 # Bottom to top. A module may import its own layer and the layers below it, never above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("preflight._version", "preflight._errors", "preflight._atomic", "preflight._process"),
+    (
+        "preflight._version",
+        "preflight._errors",
+        "preflight._atomic",
+        "preflight._process",
+        "preflight._text",
+    ),
     ("preflight._policy", "preflight._lock"),
     ("preflight._facts", "preflight._interpreters"),
     ("preflight._checks",),
