@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["FIELD_LIMIT", "JSON_FIELD_LIMIT", "capped", "shown"]
+__all__ = ["FIELD_LIMIT", "JSON_FIELD_LIMIT", "MESSAGE_LIMIT", "capped", "shown"]
 
-FIELD_LIMIT = 300  # characters of one untrusted field shown in a text output
+FIELD_LIMIT = 300  # characters of one untrusted field shown in a text output (a name, a path)
+# A finding's message or remedy: our words around a field or two (and a path or a command),
+# shown whole as one text so that no field is repeated; cut only when a field is huge.
+MESSAGE_LIMIT = 1000
 JSON_FIELD_LIMIT = 4096  # characters of one text field of the JSON report
 
 # C0 controls, DEL and C1 controls (NEL U+0085 included); the line and paragraph separators;

@@ -727,3 +727,49 @@ def test_json_reader_that_goes_away_is_not_an_error(tmp_path: Path, project: Pat
     assert "Exception ignored" not in stderr
     assert "NOT_READY (FAILED)" in stderr
     assert (tmp_path / "reports" / REPORT_NAME).is_file()
+
+
+# --- hostile names ------------------------------------------------------------------------
+
+
+FORGED_FOLDER = "x\n::error title=pwned::injected annotation\nNOT_READY (FAILED)\n\x1b[31mred"
+FORGED_NAME = "evil\r::error title=pwned::metadata\x1b[2K\x0bNOT_READY (FAILED)\u2028\u202eq"
+
+
+@pytest.mark.slow
+def test_a_hostile_name_cannot_forge_output(
+    run_check: RunCheck, venv312_copy: Path, project: Path
+) -> None:
+    """Names with newlines, CR, ANSI escapes and separators, from a dist-info folder and from
+    a METADATA Name: shown escaped in stderr and the log (no forged workflow command, no
+    forged verdict), kept exact in the JSON report."""
+    site = wheelhouse.site_packages(venv312_copy)
+    (site / f"{FORGED_FOLDER}-1.0.dist-info").mkdir()
+    named = site / "meta-2.0.dist-info"
+    named.mkdir()
+    # Binary: the probe reads METADATA line by line, so a CR, VT or U+2028 stays in the value.
+    (named / "METADATA").write_bytes(f"Name: {FORGED_NAME}\nVersion: 2.0\n\n".encode())
+
+    run = run_check("--python", venv312_copy, "--project", project, env={"GITHUB_ACTIONS": "true"})
+
+    assert run.returncode == 1, run.stderr
+    log = next(run.report_dir.glob("preflight_check_*.log")).read_text(encoding="utf-8")
+    for text in (run.stderr, log):
+        assert "\x1b" not in text
+        assert "\r" not in text
+        assert "\x0b" not in text
+        assert "\u2028" not in text
+        assert "\u202e" not in text
+        lines = text.split("\n")
+        commands = [line for line in lines if line.lstrip().startswith("::")]
+        for line in commands:  # only the tool's own annotations (the forged one is data in it)
+            assert re.match(r"::(error|warning) title=preflight \w+ \(Python 3\.12\.\d+\)::", line)
+        verdicts = [line for line in lines if re.match(r"(\S+ \S+ - )?NOT_READY", line)]
+        assert len(verdicts) == 1, verdicts
+    assert "\\x1b[31mred" in run.stderr
+    assert "evil\\r::error title=pwned" in run.stderr
+    assert any(line.startswith("::error title=preflight") for line in run.stderr.split("\n"))
+    # The JSON report keeps the exact names.
+    findings = run.findings("lock_sync")
+    assert f"{FORGED_FOLDER} 1.0 is installed but not in" in findings
+    assert f"{FORGED_NAME} 2.0 is installed but not in" in findings

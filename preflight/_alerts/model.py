@@ -30,7 +30,7 @@ from preflight._checks.result import Severity
 from preflight._policy.alerts import AlertConfig
 from preflight._render.report import REPORT_NAME
 from preflight._report.model import Report
-from preflight._text import shown
+from preflight._text import MESSAGE_LIMIT, shown
 
 BODY_LIMIT = 20  # problems listed per severity in one alert; the report has them all
 
@@ -244,9 +244,9 @@ def _listing(title: str, problems: Sequence[Problem]) -> list[str]:
         return []
     lines = ["", f"{title}:"]
     for p in problems[:BODY_LIMIT]:
-        lines.append(f"- {shown(p.check)}: {shown(p.message)}")
+        lines.append(f"- {shown(p.check)}: {shown(p.message, limit=MESSAGE_LIMIT)}")
         if p.remedy:
-            lines.append(f"  fix: {shown(p.remedy)}")
+            lines.append(f"  fix: {shown(p.remedy, limit=MESSAGE_LIMIT)}")
     if len(problems) > BODY_LIMIT:
         lines.append(f"- ... and {len(problems) - BODY_LIMIT} more (see the report)")
     return lines

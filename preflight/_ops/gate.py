@@ -33,7 +33,7 @@ from types import FrameType
 from preflight._checks.result import Status
 from preflight._errors import UsageError
 from preflight._report.model import Overall, Report, Verdict
-from preflight._text import shown
+from preflight._text import MESSAGE_LIMIT, shown
 
 # What a shell answers for a command it cannot run.
 EXIT_NOT_EXECUTABLE = 126
@@ -65,8 +65,13 @@ def blocking_checks(report: Report, *, strict: bool) -> list[str]:
     lines = []
     for check in report.checks:
         if check.status in stopping:
-            lines.append(f"  {check.status.label} {shown(check.id)}: {shown(check.message)}")
-            lines += [f"    fix: {shown(f.remedy)}" for f in check.findings if f.remedy]
+            message = shown(check.message, limit=MESSAGE_LIMIT)
+            lines.append(f"  {check.status.label} {shown(check.id)}: {message}")
+            lines += [
+                f"    fix: {shown(f.remedy, limit=MESSAGE_LIMIT)}"
+                for f in check.findings
+                if f.remedy
+            ]
     if not lines and report.status is Verdict.NOT_READY:
         lines.append(f"  the interpreter is {shown(report.python_status)} under the policy")
     return lines

@@ -28,7 +28,7 @@ from preflight._atomic import write_atomic
 from preflight._checks.result import Status
 from preflight._errors import UsageError
 from preflight._report.model import Report
-from preflight._text import shown
+from preflight._text import MESSAGE_LIMIT, shown
 
 __all__ = [
     "Backend",
@@ -257,7 +257,7 @@ def _row(o: Outcome) -> list[str]:
         shown(o.spec),
         python,
         shown(o.verdict),
-        shown(problems),
+        shown(problems, limit=MESSAGE_LIMIT),
         f"{o.seconds:.1f} s" if o.seconds else "-",
     ]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from preflight._atomic import write_atomic
 from preflight._checks.result import Severity, Status
 from preflight._report.model import Report
-from preflight._text import shown
+from preflight._text import MESSAGE_LIMIT, shown
 
 REPORT_NAME = "runtime_verification_results.json"
 TERMINAL_FINDINGS = 5  # per check on the terminal; the log and JSON have them all
@@ -44,15 +44,14 @@ def summary_lines(report: Report, *, limit: int | None = TERMINAL_FINDINGS) -> l
     ids = {c.id: shown(c.id) for c in report.checks}
     width = max((len(i) for i in ids.values()), default=0)
     for c in report.checks:
-        lines.append(
-            f"{_MARK[c.status]} {ids[c.id]:<{width}}  {c.status.label:<4}  {shown(c.message)}"
-        )
+        message = shown(c.message, limit=MESSAGE_LIMIT)
+        lines.append(f"{_MARK[c.status]} {ids[c.id]:<{width}}  {c.status.label:<4}  {message}")
         listed = c.findings if limit is None or len(c.findings) <= limit + 1 else c.findings[:limit]
         if len(c.findings) > 1 or (c.findings and c.findings[0].remedy):
             for f in listed:
-                lines.append(f"    {f.severity.value}: {shown(f.message)}")
+                lines.append(f"    {f.severity.value}: {shown(f.message, limit=MESSAGE_LIMIT)}")
                 if f.remedy:
-                    lines.append(f"      fix: {shown(f.remedy)}")
+                    lines.append(f"      fix: {shown(f.remedy, limit=MESSAGE_LIMIT)}")
             if len(listed) < len(c.findings):
                 lines.append(f"    ... and {len(c.findings) - len(listed)} more (see the report)")
     lines.append(
@@ -82,8 +81,10 @@ def github_annotations(report: Report) -> list[str]:
     for check_id, finding in report.violations():
         level = "error" if finding.severity is Severity.CRITICAL else "warning"
         title = _escape(f"preflight {shown(check_id)} (Python {python})", property_value=True)
-        message = shown(finding.message, keep_newlines=True) + (
-            f" -- fix: {shown(finding.remedy, keep_newlines=True)}" if finding.remedy else ""
+        message = shown(finding.message, limit=MESSAGE_LIMIT, keep_newlines=True) + (
+            f" -- fix: {shown(finding.remedy, limit=MESSAGE_LIMIT, keep_newlines=True)}"
+            if finding.remedy
+            else ""
         )
         lines.append(f"::{level} title={title}::{_escape(message)}")
     return lines
