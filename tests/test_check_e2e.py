@@ -773,3 +773,33 @@ def test_a_hostile_name_cannot_forge_output(
     findings = run.findings("lock_sync")
     assert f"{FORGED_FOLDER} 1.0 is installed but not in" in findings
     assert f"{FORGED_NAME} 2.0 is installed but not in" in findings
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["lock-line", "direct-url"])
+def test_a_huge_name_is_shown_short_and_the_report_stays_bounded(
+    run_check: RunCheck, venv312_copy: Path, project: Path, where: str
+) -> None:
+    """5 MB in one lock line, or in the URL of a direct_url.json: kilobytes on stderr, in the
+    log and in the report (each field shortened with the count of what was left out)."""
+    huge = "a" * 5_000_000
+    if where == "lock-line":
+        lock = project / "requirements" / "py3.12.txt"
+        lock.write_text(_good_lock(project) + f"x y{huge}\n", encoding="utf-8")
+        failing = "wheel_status"
+    else:
+        dist_info = wheelhouse.site_packages(venv312_copy) / "alpha-1.0.dist-info"
+        url = {"url": f"file:///{huge}", "archive_info": {}}
+        (dist_info / "direct_url.json").write_text(json.dumps(url), encoding="utf-8")
+        failing = "lock_sync"
+
+    run = run_check("--python", venv312_copy, "--project", project, env={"GITHUB_ACTIONS": "true"})
+
+    assert run.returncode == 1, run.stderr[:2000]
+    assert run.statuses("fail") == {failing}
+    assert len(run.stderr) < 20_000
+    assert " characters)" in run.stderr
+    log = next(run.report_dir.glob("preflight_check_*.log"))
+    assert log.stat().st_size < 20_000
+    assert run.report_path.stat().st_size < 100_000
+    assert run.check(failing)["message"].endswith(" characters)")
