@@ -10,7 +10,8 @@ that the runner obeys. And a 50 MB string printed raw is 50 MB on the terminal.
 Where it is applied: where a message is *rendered* into text (the terminal summary, the check
 log, the GitHub annotations, the monitor's daily log, the matrix table and step summary, the
 alert bodies and subjects, an error on stderr), never where a finding is made: the JSON report
-keeps the exact text (JSON escapes it) so that a reader can still see the name as it is.
+keeps the exact text (JSON escapes it) so that a reader can still see the name as it is,
+bounded by :func:`capped` in ``Report.to_dict``.
 
 This module is the bottom layer: it imports only the standard library.
 """

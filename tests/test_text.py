@@ -187,6 +187,21 @@ def test_the_json_report_keeps_the_exact_text_but_bounded() -> None:
     assert Report.from_dict(json.loads(json.dumps(data))).to_dict() == data  # reads back
 
 
+def test_a_report_written_before_the_caps_still_reads_back() -> None:
+    """An uncapped report (an older preflight's) agrees with its checks once they are capped."""
+    long = "m" * 10_000
+    report = factories.report(factories.check("security", Finding(Severity.CRITICAL, long)))
+    data = report.to_dict()
+    data["checks"]["security"]["findings"][0]["message"] = long
+    data["checks"]["security"]["message"] = long
+    data["violations"][0]["message"] = long
+    again = Report.from_dict(data)
+    assert again.checks[-1].findings[0].message == long
+    data["violations"][0]["message"] = "something else"
+    with pytest.raises(ValueError, match="violations: does not agree with the checks"):
+        Report.from_dict(data)
+
+
 def test_the_json_report_caps_details_and_interpreter_fields() -> None:
     check = CheckResult(
         "wheel_status",

@@ -273,7 +273,7 @@ def _parse_report(data: object) -> Report:
     )
     derived = report.to_dict()
     for key in ("status", "overall_status", "exit_code", "violations", "warnings"):
-        if top[key] != derived[key]:
+        if _bounded(top[key]) != derived[key]:  # a report written before the caps, too
             raise ReportFormatError(
                 key, f"does not agree with the checks (they give {derived[key]!r})"
             )
