@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from preflight._text import shown
+
+ERROR_LINE_LIMIT = 2000  # characters of one line of an error: it may quote a whole lock line
+
 
 class PreflightError(Exception):
     """Base class: a problem the user can fix, reported without a traceback."""
@@ -49,5 +53,16 @@ class UsageError(PreflightError):
 
 
 def format_error(exc: PreflightError) -> str:
-    """The one way an error reaches a person: ``error: ...`` and, if any, ``hint: ...``."""
-    return f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else "")
+    """The one way an error reaches a person: ``error: ...`` and, if any, ``hint: ...``.
+
+    A message may quote what the user or the judged environment wrote (a lock line, a path,
+    the output of pip-compile): each of its lines is shown (escaped, shortened), and a line
+    after the first is indented behind ``| ``, so that none can pass for a line of our own or
+    for a GitHub workflow command (the runner reads ``::`` after leading blanks).
+    """
+    first, *rest = exc.message.splitlines() or [""]
+    lines = [f"error: {shown(first, limit=ERROR_LINE_LIMIT)}"]
+    lines += [f"  | {shown(line, limit=ERROR_LINE_LIMIT)}" for line in rest]
+    if exc.hint:
+        lines.append(f"hint: {shown(exc.hint, limit=ERROR_LINE_LIMIT)}")
+    return "\n".join(lines)

@@ -770,3 +770,83 @@ def test_json_to_a_full_stdout_is_a_clear_error(
     assert "error: --format json: cannot write the report to stdout: No space left" in done.stderr
     assert "Traceback" not in done.stderr
     assert (tmp_path / "reports" / "runtime_verification_results.json").is_file()
+
+
+# --- hostile names ------------------------------------------------------------------------
+
+
+FORGED_FOLDER = "x\n::error title=pwned::injected annotation\nNOT_READY (FAILED)\n\x1b[31mred"
+FORGED_NAME = "evil\r::error title=pwned::metadata\x1b[2K\x0bNOT_READY (FAILED)\u2028\u202eq"
+
+
+@pytest.mark.slow
+def test_a_hostile_name_cannot_forge_output(
+    run_check: RunCheck, venv312_copy: Path, project: Path
+) -> None:
+    """Names with newlines, CR, ANSI escapes and separators, from a dist-info folder and from
+    a METADATA Name: shown escaped in stderr and the log (no forged workflow command, no
+    forged verdict), kept exact in the JSON report."""
+    site = wheelhouse.site_packages(venv312_copy)
+    (site / f"{FORGED_FOLDER}-1.0.dist-info").mkdir()
+    named = site / "meta-2.0.dist-info"
+    named.mkdir()
+    # Binary: the probe reads METADATA line by line, so a CR, VT or U+2028 stays in the value.
+    (named / "METADATA").write_bytes(f"Name: {FORGED_NAME}\nVersion: 2.0\n\n".encode())
+
+    run = run_check("--python", venv312_copy, "--project", project, env={"GITHUB_ACTIONS": "true"})
+
+    assert run.returncode == 1, run.stderr
+    log = next(run.report_dir.glob("preflight_check_*.log")).read_text(encoding="utf-8")
+    for text in (run.stderr, log):
+        assert "\x1b" not in text
+        assert "\r" not in text
+        assert "\x0b" not in text
+        assert "\u2028" not in text
+        assert "\u202e" not in text
+        lines = text.split("\n")
+        commands = [line for line in lines if line.lstrip().startswith("::")]
+        for line in commands:  # only the tool's own annotations (the forged one is data in it)
+            assert re.match(r"::(error|warning) title=preflight \w+ \(Python 3\.12\.\d+\)::", line)
+        verdicts = [line for line in lines if re.match(r"(\S+ \S+ - )?NOT_READY", line)]
+        assert len(verdicts) == 1, verdicts
+    assert "\\x1b[31mred" in run.stderr
+    assert "evil\\r::error title=pwned" in run.stderr
+    assert any(line.startswith("::error title=preflight") for line in run.stderr.split("\n"))
+    # The JSON report keeps the exact names.
+    findings = run.findings("lock_sync")
+    assert f"{FORGED_FOLDER} 1.0 is installed but not in" in findings
+    assert f"{FORGED_NAME} 2.0 is installed but not in" in findings
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["lock-line", "direct-url"])
+def test_a_huge_name_is_shown_short_and_the_report_stays_bounded(
+    run_check: RunCheck, venv312_copy: Path, project: Path, where: str
+) -> None:
+    """5 MB in one lock line, or in the URL of a direct_url.json: kilobytes on stderr, in the
+    log and in the report. A lock line is shortened with the count of what was left out; a
+    direct_url.json over 1 MiB is not even read by the probe (refused, and said so)."""
+    huge = "a" * 5_000_000
+    if where == "lock-line":
+        lock = project / "requirements" / "py3.12.txt"
+        lock.write_text(_good_lock(project) + f"x y{huge}\n", encoding="utf-8")
+        failing = "wheel_status"
+    else:
+        dist_info = wheelhouse.site_packages(venv312_copy) / "alpha-1.0.dist-info"
+        url = {"url": f"file:///{huge}", "archive_info": {}}
+        (dist_info / "direct_url.json").write_text(json.dumps(url), encoding="utf-8")
+        failing = "lock_sync"
+
+    run = run_check("--python", venv312_copy, "--project", project, env={"GITHUB_ACTIONS": "true"})
+
+    assert run.returncode == 1, run.stderr[:2000]
+    assert run.statuses("fail") == {failing}
+    assert len(run.stderr) < 20_000
+    log = next(run.report_dir.glob("preflight_check_*.log"))
+    assert log.stat().st_size < 20_000
+    assert run.report_path.stat().st_size < 100_000
+    if where == "lock-line":
+        assert " characters)" in run.stderr
+        assert run.check(failing)["message"].endswith(" characters)")
+    else:
+        assert "direct_url.json could not be read" in run.check(failing)["message"]

@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "preflight._atomic",
         "preflight._process",
         "preflight._read",
+        "preflight._text",
     ),
     ("preflight._policy", "preflight._lock"),
     ("preflight._facts", "preflight._interpreters"),

@@ -7,6 +7,13 @@ of problems alerts at once; the end of a problem sends a "recovered" alert.
 
 This is the bottom of the alerts package: the sinks, the state file and the dispatcher import
 it, it imports none of them.
+
+The subject and the body (``Alert.subject``, ``Alert.text``) are plain text that mail and chat
+show as lines: every field in them that comes from the report (the interpreter, the project,
+each problem's check, message and remedy, the host) is :func:`preflight._text.shown` here,
+where the text is built, so that no name adds a line, a header or a forged verdict, and each
+is shortened. The typed fields (``problems``, ``python``, ``project``) keep the exact values for
+the sinks that send structured data (JSON escapes them).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from preflight._checks.result import Severity
 from preflight._policy.alerts import AlertConfig
 from preflight._render.report import REPORT_NAME
 from preflight._report.model import Report
+from preflight._text import MESSAGE_LIMIT, shown
 
 BODY_LIMIT = 20  # problems listed per severity in one alert; the report has them all
 
@@ -195,14 +203,14 @@ class _Basics:
 
     @property
     def where(self) -> str:
-        return f" on {self.host}" if self.host else ""
+        return f" on {shown(self.host)}" if self.host else ""
 
     def header(self) -> list[str]:
         return [
-            f"Project:     {self.project}",
-            f"Interpreter: {self.python}",
-            f"Host:        {self.host or '?'}",
-            f"Verdict:     {self.verdict} at {self.timestamp}",
+            f"Project:     {shown(self.project)}",
+            f"Interpreter: {shown(self.python)}",
+            f"Host:        {shown(self.host or '?')}",
+            f"Verdict:     {self.verdict} at {shown(self.timestamp)}",
         ]
 
     def alert(
@@ -236,9 +244,9 @@ def _listing(title: str, problems: Sequence[Problem]) -> list[str]:
         return []
     lines = ["", f"{title}:"]
     for p in problems[:BODY_LIMIT]:
-        lines.append(f"- {p.check}: {p.message}")
+        lines.append(f"- {shown(p.check)}: {shown(p.message, limit=MESSAGE_LIMIT)}")
         if p.remedy:
-            lines.append(f"  fix: {p.remedy}")
+            lines.append(f"  fix: {shown(p.remedy, limit=MESSAGE_LIMIT)}")
     if len(problems) > BODY_LIMIT:
         lines.append(f"- ... and {len(problems) - BODY_LIMIT} more (see the report)")
     return lines
@@ -263,7 +271,7 @@ def _problem(
     subject += f" - {basics.verdict}"
     found = plural(len(critical), "critical problem") + " and " + plural(len(warnings), "warning")
     lines = [
-        f"preflight found {found} in the environment of {basics.python}.",
+        f"preflight found {found} in the environment of {shown(basics.python)}.",
         "",
         *basics.header(),
         *_listing("Critical", critical),
@@ -292,7 +300,8 @@ def _recovered(
     basics = _Basics.of(report, host)
     since = f" (alerted at {iso(state.last_sent)})" if state.last_sent else ""
     lines = [
-        f"The problems alerted before{since} are gone from the environment of {basics.python}.",
+        f"The problems alerted before{since} are gone from the environment of "
+        f"{shown(basics.python)}.",
         "",
         *basics.header(),
     ]

@@ -33,6 +33,7 @@ from types import FrameType
 from preflight._checks.result import Status
 from preflight._errors import UsageError
 from preflight._report.model import Overall, Report, Verdict
+from preflight._text import MESSAGE_LIMIT, shown
 
 # What a shell answers for a command it cannot run.
 EXIT_NOT_EXECUTABLE = 126
@@ -59,15 +60,20 @@ def gate_decision(status: Verdict, overall: Overall, *, strict: bool) -> GateDec
 
 
 def blocking_checks(report: Report, *, strict: bool) -> list[str]:
-    """One line per check that stopped the deploy, with its remedies."""
+    """One line per check that stopped the deploy, with its remedies (shown: one line each)."""
     stopping = {Status.FAIL, Status.WARN} if strict else {Status.FAIL}
     lines = []
     for check in report.checks:
         if check.status in stopping:
-            lines.append(f"  {check.status.label} {check.id}: {check.message}")
-            lines += [f"    fix: {f.remedy}" for f in check.findings if f.remedy]
+            message = shown(check.message, limit=MESSAGE_LIMIT)
+            lines.append(f"  {check.status.label} {shown(check.id)}: {message}")
+            lines += [
+                f"    fix: {shown(f.remedy, limit=MESSAGE_LIMIT)}"
+                for f in check.findings
+                if f.remedy
+            ]
     if not lines and report.status is Verdict.NOT_READY:
-        lines.append(f"  the interpreter is {report.python_status} under the policy")
+        lines.append(f"  the interpreter is {shown(report.python_status)} under the policy")
     return lines
 
 

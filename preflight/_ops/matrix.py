@@ -6,6 +6,12 @@ runs ``preflight check`` against it, and records an :class:`Outcome` beside its 
 last session reads the outcomes of this nox run and prints one table of the matrix (and
 writes ``reports/summary.json``, and the GitHub step summary when ``GITHUB_STEP_SUMMARY`` is
 set). Everything here is plain functions of paths and values, so it is tested without nox.
+
+The table and the step summary show every cell through :func:`preflight._text.shown` (a spec
+comes from the policy, a version and a message from the interpreter): no name can add a row
+or a line. The markdown also turns the characters that would end a cell or start markup
+(``|``, a backtick, ``<``, ``>``, ``&``, ``\\``, ``[``, ``]``, ``*``: no cell end, no link, no
+inline code or HTML) into HTML character references.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from preflight._checks.result import Status
 from preflight._errors import UsageError
 from preflight._read import read_text
 from preflight._report.model import Report
+from preflight._text import MESSAGE_LIMIT, shown
 
 __all__ = [
     "Backend",
@@ -246,11 +253,18 @@ def not_run(outcomes: Sequence[Outcome]) -> list[str]:
 
 
 def _row(o: Outcome) -> list[str]:
-    python = o.python or "-"
+    """The cells of ``o``'s row, each shown (escaped, shortened)."""
+    python = shown(o.python or "-")
     if o.substitute:
-        python += f" (substitute for {o.spec})"
+        python += f" (substitute for {shown(o.spec)})"
     problems = ", ".join(o.failed) or (o.message if o.verdict in (NOT_CHECKED, ERROR) else "-")
-    return [o.spec, python, o.verdict, problems, f"{o.seconds:.1f} s" if o.seconds else "-"]
+    return [
+        shown(o.spec),
+        python,
+        shown(o.verdict),
+        shown(problems, limit=MESSAGE_LIMIT),
+        f"{o.seconds:.1f} s" if o.seconds else "-",
+    ]
 
 
 _HEADER = ["spec", "python", "verdict", "failed checks", "time"]
@@ -260,7 +274,7 @@ def _verdict_line(outcomes: Sequence[Outcome]) -> str:
     line = f"matrix: {matrix_verdict(outcomes)}"
     skipped = not_run(outcomes)
     if skipped:
-        line += f" (not run by this nox run: {', '.join(skipped)})"
+        line += f" (not run by this nox run: {', '.join(shown(s) for s in skipped)})"
     return line
 
 
@@ -275,22 +289,41 @@ def summary_table(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(outcomes: Sequence[Outcome]) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+# Characters that end a table cell, start inline code, HTML, a link or emphasis, an escape or a
+# character reference.
+_MARKDOWN = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        "|": "&#124;",
+        "`": "&#96;",
+        "\\": "&#92;",
+        "[": "&#91;",
+        "]": "&#93;",
+        "*": "&#42;",
+    }
+)
 
+
+def markdown_text(shown_text: str) -> str:
+    """Text already :func:`shown` (one line) as literal markdown: no cell end, no markup."""
+    return shown_text.translate(_MARKDOWN)
+
+
+def summary_markdown(outcomes: Sequence[Outcome]) -> str:
     lines = [
         "### preflight matrix",
         "",
         "| " + " | ".join(_HEADER) + " |",
         "|" + "---|" * len(_HEADER),
         *(
-            "| " + " | ".join(cell(c) for c in _row(o)) + " |"
+            "| " + " | ".join(markdown_text(c) for c in _row(o)) + " |"
             for o in outcomes
             if o.verdict != NOT_RUN
         ),
         "",
-        f"**{_verdict_line(outcomes)}**",
+        f"**{markdown_text(_verdict_line(outcomes))}**",
         "",
     ]
     return "\n".join(lines)

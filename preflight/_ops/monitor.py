@@ -50,12 +50,16 @@ from preflight._report.model import (
     Report,
     Verdict,
 )
+from preflight._text import shown
 from preflight._version import __version__
 
 DAILY_LOG = "runtime_health_{day}.log"  # day: YYYYmmdd
 _DAILY = re.compile(r"runtime_health_(\d{8})\.log\Z")
 _RUN_LOG = re.compile(r"preflight_check_(\d{8})_\d{6}\.log\Z")  # written by each check
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A line of the monitor is our words around one or two fields of the environment (an error, a
+# path, a sink's answer): the whole line is shown once (escaped, shortened to this length).
+LINE_LIMIT = 1000
 
 
 class Health(enum.StrEnum):
@@ -341,14 +345,18 @@ class Monitor:
         return self.stderr if self.stderr is not None else sys.stderr
 
     def _say(self, text: str) -> None:
+        """One line on stderr: ``text`` is shown, so a name in it cannot start another."""
         with contextlib.suppress(OSError, ValueError):
-            print(text, file=self._stream, flush=True)
+            print(shown(text, limit=LINE_LIMIT), file=self._stream, flush=True)
 
     def _log(self, message: str) -> None:
-        """Append one whole line to today's log (one write on an O_APPEND file), echo it."""
+        """Append one whole line to today's log (one write on an O_APPEND file), echo it.
+
+        ``message`` is shown (escaped and shortened) here, once for the log and the echo: a
+        name with a newline in it cannot add a forged line to the history.
+        """
         now = self.clock()
-        text = " ".join(message.splitlines())
-        line = f"{now:%Y-%m-%d %H:%M:%S} - {text}\n"
+        line = f"{now:%Y-%m-%d %H:%M:%S} - {shown(message, limit=LINE_LIMIT)}\n"
         path = self.log_dir / DAILY_LOG.format(day=f"{now:%Y%m%d}")
         try:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -359,4 +367,5 @@ class Monitor:
                 os.close(fd)
         except OSError as exc:
             self._say(f"monitor: cannot write {path}: {exc.strerror or exc}")
-        self._say(line.rstrip("\n"))
+        with contextlib.suppress(OSError, ValueError):
+            print(line, end="", file=self._stream, flush=True)

@@ -1,4 +1,10 @@
-"""Three views of one Report: the JSON document, the log file, the terminal summary."""
+"""Three views of one Report: the JSON document, the log file, the terminal summary.
+
+The JSON document keeps every text exactly as found (JSON escapes it; the report model caps
+its size). The text views show each field that may come from the judged environment, the lock
+or the policy through :func:`preflight._text.shown`: escaped, so that no name can start a line
+of its own (a forged verdict, or a GitHub workflow command), and shortened.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from pathlib import Path
 from preflight._atomic import write_atomic
 from preflight._checks.result import Severity, Status
 from preflight._report.model import Report
+from preflight._text import MESSAGE_LIMIT, shown
 
 REPORT_NAME = "runtime_verification_results.json"
 TERMINAL_FINDINGS = 5  # per check on the terminal; the log and JSON have them all
@@ -22,24 +29,31 @@ _MARK = {Status.PASS: "✓", Status.WARN: "⚠", Status.FAIL: "✗", Status.SKIP
 
 
 def summary_lines(report: Report, *, limit: int | None = TERMINAL_FINDINGS) -> list[str]:
+    """The terminal summary: a head line, one line per check, its findings, the verdict.
+
+    Every text from the report is shown (escaped and shortened), so that each element of the
+    list is exactly one line, whatever the environment's names hold.
+    """
     # A failed probe knows no version: say "?" rather than "None".
-    version = report.interpreter.get("version") or "?"
-    standing_in = f", substitute for {report.substitute_for}" if report.substitute_for else ""
-    lines = [
-        f"preflight {report.interpreter.get('path') or '?'}"
-        f" (Python {version}, {report.python_status}{standing_in})"
-    ]
-    width = max((len(c.id) for c in report.checks), default=0)
+    version = shown(str(report.interpreter.get("version") or "?"))
+    path = shown(str(report.interpreter.get("path") or "?"))
+    standing_in = (
+        f", substitute for {shown(report.substitute_for)}" if report.substitute_for else ""
+    )
+    lines = [f"preflight {path} (Python {version}, {shown(report.python_status)}{standing_in})"]
+    ids = {c.id: shown(c.id) for c in report.checks}
+    width = max((len(i) for i in ids.values()), default=0)
     for c in report.checks:
-        lines.append(f"{_MARK[c.status]} {c.id:<{width}}  {c.status.label:<4}  {c.message}")
-        shown = c.findings if limit is None or len(c.findings) <= limit + 1 else c.findings[:limit]
+        message = shown(c.message, limit=MESSAGE_LIMIT)
+        lines.append(f"{_MARK[c.status]} {ids[c.id]:<{width}}  {c.status.label:<4}  {message}")
+        listed = c.findings if limit is None or len(c.findings) <= limit + 1 else c.findings[:limit]
         if len(c.findings) > 1 or (c.findings and c.findings[0].remedy):
-            for f in shown:
-                lines.append(f"    {f.severity.value}: {f.message}")
+            for f in listed:
+                lines.append(f"    {f.severity.value}: {shown(f.message, limit=MESSAGE_LIMIT)}")
                 if f.remedy:
-                    lines.append(f"      fix: {f.remedy}")
-            if len(shown) < len(c.findings):
-                lines.append(f"    ... and {len(c.findings) - len(shown)} more (see the report)")
+                    lines.append(f"      fix: {shown(f.remedy, limit=MESSAGE_LIMIT)}")
+            if len(listed) < len(c.findings):
+                lines.append(f"    ... and {len(c.findings) - len(listed)} more (see the report)")
     lines.append(
         f"{report.status.value} ({report.overall_status.value}) in {report.duration_s:.2f} s"
     )
@@ -55,24 +69,35 @@ def _escape(text: str, *, property_value: bool = False) -> str:
 
 
 def github_annotations(report: Report) -> list[str]:
-    """One ``::error`` / ``::warning`` workflow command per finding, for GitHub Actions."""
-    python = report.interpreter.get("version") or "?"
+    """One ``::error`` / ``::warning`` workflow command per finding, for GitHub Actions.
+
+    The texts are shown first (escaped and shortened; a newline is kept, as the escaping of
+    the workflow-command syntax turns it into ``%0A``, which the runner shows as a line break
+    of the annotation), then escaped for that syntax: no raw CR or LF is left to start a
+    workflow command line of its own.
+    """
+    python = shown(str(report.interpreter.get("version") or "?"))
     lines = []
     for check_id, finding in report.violations():
         level = "error" if finding.severity is Severity.CRITICAL else "warning"
-        title = _escape(f"preflight {check_id} (Python {python})", property_value=True)
-        message = finding.message + (f" -- fix: {finding.remedy}" if finding.remedy else "")
+        title = _escape(f"preflight {shown(check_id)} (Python {python})", property_value=True)
+        message = shown(finding.message, limit=MESSAGE_LIMIT, keep_newlines=True) + (
+            f" -- fix: {shown(finding.remedy, limit=MESSAGE_LIMIT, keep_newlines=True)}"
+            if finding.remedy
+            else ""
+        )
         lines.append(f"::{level} title={title}::{_escape(message)}")
     return lines
 
 
 def log_text(report: Report, *, started: datetime) -> str:
+    """The check's log: the summary with every finding, each line stamped."""
     stamp = started.strftime("%Y-%m-%d %H:%M:%S")
     body = [
         "=== preflight runtime check ===",
-        f"Timestamp: {report.timestamp}",
-        f"Project: {report.project}",
-        f"Lock: {report.lock}",
+        f"Timestamp: {shown(report.timestamp)}",
+        f"Project: {shown(report.project)}",
+        f"Lock: {shown(str(report.lock))}",
         *summary_lines(report, limit=None),
         f"Status: {report.status.value}",
         f"Overall: {report.overall_status.value}",

@@ -3,6 +3,12 @@
 The verdict and the exit code are pure functions of the check results. The JSON report
 (``Report.to_dict``) can be read back (``Report.from_dict``), so that a report on disk is the
 same typed value to its readers (``preflight alert``) as a fresh one.
+
+The JSON report keeps the exact text of what was found (JSON escapes control characters), but
+bounded: every string of a message, remedy, detail or interpreter field is capped in
+``to_dict`` (:func:`preflight._text.capped`, 4096 characters with the count of what was cut),
+so a 50 MB URL in a ``direct_url.json`` gives a report of kilobytes. Capping is idempotent: a
+report read back and written again is unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from preflight._checks.result import CheckResult, Finding, Severity, Status
+from preflight._text import capped
 
 SCHEMA_VERSION = 1
 PYTHON_STATUSES = ("primary", "fallback", "unsupported", "unknown")
@@ -111,7 +118,7 @@ class Report:
             "timestamp": self.timestamp,
             "project": self.project,
             "lock": self.lock,
-            "interpreter": self.interpreter,
+            "interpreter": _bounded(self.interpreter),
             "python_status": self.python_status,
             "substitute_for": self.substitute_for,
             "status": self.status.value,
@@ -121,12 +128,16 @@ class Report:
                 c.id: {
                     "title": c.title,
                     "status": c.status.label,
-                    "message": c.message,
+                    "message": capped(c.message),
                     "findings": [
-                        {"severity": f.severity.value, "message": f.message, "remedy": f.remedy}
+                        {
+                            "severity": f.severity.value,
+                            "message": capped(f.message),
+                            "remedy": _optional(f.remedy),
+                        }
                         for f in c.findings
                     ],
-                    "details": c.details,
+                    "details": _bounded(c.details),
                     "seconds": c.seconds,
                 }
                 for c in self.checks
@@ -135,19 +146,36 @@ class Report:
                 {
                     "check": cid,
                     "severity": f.severity.value,
-                    "message": f.message,
-                    "remedy": f.remedy,
+                    "message": capped(f.message),
+                    "remedy": _optional(f.remedy),
                 }
                 for cid, f in violations
             ],
             # The seed's consumers count warnings separately; kept as a view of the same findings.
             "warnings": [
-                {"check": cid, "message": f.message}
+                {"check": cid, "message": capped(f.message)}
                 for cid, f in violations
                 if f.severity is Severity.WARNING
             ],
             "duration_s": self.duration_s,
         }
+
+
+def _optional(text: str | None) -> str | None:
+    return None if text is None else capped(text)
+
+
+def _bounded(value: Any) -> Any:
+    """``value`` (a JSON value) with every string in it, keys included, capped."""
+    if isinstance(value, str):
+        return capped(value)
+    if isinstance(value, dict):
+        return {capped(k) if isinstance(k, str) else k: _bounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bounded(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_bounded(v) for v in value)
+    return value
 
 
 # --- reading the JSON report back ------------------------------------------------------------
@@ -245,7 +273,7 @@ def _parse_report(data: object) -> Report:
     )
     derived = report.to_dict()
     for key in ("status", "overall_status", "exit_code", "violations", "warnings"):
-        if top[key] != derived[key]:
+        if _bounded(top[key]) != derived[key]:  # a report written before the caps, too
             raise ReportFormatError(
                 key, f"does not agree with the checks (they give {derived[key]!r})"
             )
