@@ -1,4 +1,6 @@
-"""Real servers on 127.0.0.1 for the alert tests: SMTP (aiosmtpd), HTTP, and one that is silent.
+"""Real servers on 127.0.0.1 for the alert tests: SMTP (aiosmtpd), HTTP, one that is silent, and
+ones that misbehave on purpose (an answer trickled, a body read and never answered, an SMTP
+greeting that never ends or floods).
 
 Every server listens on port 0 (the OS picks a free port), runs on a thread, and stops when its
 ``with`` block ends. Nothing here talks to anything but the loopback interface.
@@ -6,12 +8,14 @@ Every server listens on port 0 (the OS picks a free port), runs on a thread, and
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
+import itertools
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -153,10 +157,18 @@ def webhook_server(status: int = 200) -> Iterator[Webhook]:
             hook.requests.append(Request(self.path, dict(self.headers.items()), body))
             reply = b"ok" if hook.status == 200 else b"internal error"
             self.send_response(hook.status)
+            if 300 <= hook.status < 400:  # to this server: a redirect followed is seen here
+                self.send_header("Location", f"{hook.url}/moved")
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
             self.wfile.write(reply)
+
+        def do_GET(self) -> None:  # what a redirected POST becomes
+            hook.requests.append(Request(self.path, dict(self.headers.items()), b""))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep the test output clean
@@ -172,3 +184,114 @@ def webhook_server(status: int = 200) -> Iterator[Webhook]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# --- servers that misbehave on purpose ------------------------------------------------------------
+
+
+@dataclass
+class Tcp:
+    """A TCP server running ``talk`` for each connection; counts what it saw."""
+
+    port: int = 0
+    connections: int = 0
+    requests: int = 0  # whole HTTP requests read (``read_request``)
+
+
+Talk = Callable[[socket.socket, Tcp, threading.Event], None]
+
+
+@contextmanager
+def tcp_server(talk: Talk) -> Iterator[Tcp]:
+    """Runs ``talk(conn, server, stop)`` on a thread per connection until the block ends."""
+    listener = socket.create_server((HOST, 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+    server = Tcp(port=listener.getsockname()[1])
+    threads: list[threading.Thread] = []
+
+    def run(conn: socket.socket) -> None:
+        # OSError: the client gave up, which is what these servers are for.
+        with conn, contextlib.suppress(OSError):
+            talk(conn, server, stop)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            server.connections += 1
+            thread = threading.Thread(target=run, args=(conn,), daemon=True)
+            threads.append(thread)
+            thread.start()
+
+    acceptor = threading.Thread(target=serve, name="tcp-server", daemon=True)
+    acceptor.start()
+    try:
+        yield server
+    finally:
+        stop.set()
+        acceptor.join(timeout=5)
+        listener.close()
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+def read_request(conn: socket.socket, server: Tcp) -> None:
+    """Read one whole HTTP request (headers and Content-Length body), counting it."""
+    conn.settimeout(10)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        body += chunk
+    server.requests += 1
+
+
+def trickling_http(conn: socket.socket, server: Tcp, stop: threading.Event) -> None:
+    """Reads the request, then answers one byte every 0.1 s, for ever."""
+    read_request(conn, server)
+    for byte in itertools.cycle(b"HTTP/1.1 200 OK\r\nX-Slow: "):
+        if stop.wait(0.1):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def never_answering_http(conn: socket.socket, server: Tcp, stop: threading.Event) -> None:
+    """Reads the whole request, then never answers (until the client hangs up)."""
+    read_request(conn, server)
+    conn.settimeout(0.05)
+    while not stop.is_set():
+        try:
+            if not conn.recv(1):
+                return
+        except TimeoutError:
+            continue
+
+
+def endless_greeting(conn: socket.socket, server: Tcp, stop: threading.Event) -> None:
+    """An SMTP greeting that never ends: a ``220-`` continuation line every 10 ms."""
+    while not stop.wait(0.01):
+        conn.sendall(b"220-still greeting you\r\n")
+
+
+def flooding_greeting(conn: socket.socket, server: Tcp, stop: threading.Event) -> None:
+    """``220-`` lines as fast as the client reads them (8 KB each), for ever."""
+    line = b"220-" + b"x" * 8000 + b"\r\n"
+    while not stop.is_set():
+        conn.sendall(line * 16)

@@ -959,3 +959,298 @@ def test_alert_command_with_bad_configuration_is_a_usage_error(
     assert done.stderr.startswith("error: "), done.stderr
     assert message in done.stderr
     assert "hooks.slack.com" not in done.stderr
+
+
+# --- hostile servers: one call bounded as a whole, a redirect refused, the attempts counted ------
+
+
+def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
+
+
+def _webhook_sink(port: int, timeout: float) -> WebhookSink:
+    url = f"http://{loopback.HOST}:{port}/services/T000/B000/secret-token"
+    return WebhookSink(
+        WebhookConfig(timeout_seconds=timeout), environ={"PREFLIGHT_WEBHOOK_URL": url}
+    )
+
+
+def test_a_webhook_trickling_its_answer_is_cut_at_the_timeout(log: io.StringIO) -> None:
+    """Every read gets a byte within 0.1 s: only a deadline for the whole call ends it."""
+    timeout = 1.0
+    with loopback.tcp_server(loopback.trickling_http) as server:
+        sink = _webhook_sink(server.port, timeout)
+        result, elapsed = _timed(
+            lambda: deliver(
+                alert_for(), sink, retries=0, backoff_seconds=0, sleep=Sleeps(), log=log
+            )
+        )
+    assert not result.ok
+    assert server.requests == 1
+    assert "did not answer within 1 s after the request was sent: it may have arrived" in (
+        result.error or ""
+    )
+    assert elapsed < 3 * timeout + 2
+    assert "secret-token" not in log.getvalue()
+
+
+def test_an_smtp_greeting_that_never_ends_is_cut_at_the_timeout(log: io.StringIO) -> None:
+    timeout = 1.0
+    with loopback.tcp_server(loopback.endless_greeting) as server:
+        sink = SmtpSink(smtp_config(server.port, timeout_seconds=timeout), environ={})
+        result, elapsed = _timed(
+            lambda: deliver(
+                alert_for(), sink, retries=1, backoff_seconds=0, sleep=Sleeps(), log=log
+            )
+        )
+    assert not result.ok
+    assert (result.attempts, server.connections) == (2, 2)
+    assert f"SMTP server 127.0.0.1:{server.port} did not answer within 1 s" in (result.error or "")
+    assert elapsed < 2 * (3 * timeout + 2)  # two attempts
+
+
+def test_an_smtp_greeting_flood_is_cut_at_a_megabyte(log: io.StringIO) -> None:
+    with loopback.tcp_server(loopback.flooding_greeting) as server:
+        sink = SmtpSink(smtp_config(server.port, timeout_seconds=30), environ={})
+        result, elapsed = _timed(
+            lambda: deliver(
+                alert_for(), sink, retries=3, backoff_seconds=0, sleep=Sleeps(), log=log
+            )
+        )
+    assert not result.ok
+    assert result.attempts == 1  # not retried: a server that floods will flood again
+    assert "sent more than 1048576 bytes of answers" in (result.error or "")
+    assert elapsed < 15  # long before the 30 s timeout
+
+
+def test_a_webhook_redirect_is_a_failure_never_followed_nor_recorded(
+    tmp_path: Path, log: io.StringIO
+) -> None:
+    broken = make_report(["lock is world-writable"])
+    with loopback.webhook_server(302) as hook:
+        config = AlertConfig(retries=3, webhook=WebhookConfig(timeout_seconds=5))
+        result = dispatch(
+            broken,
+            config,
+            project_dir=tmp_path,
+            now=NOW,
+            environ={"PREFLIGHT_WEBHOOK_URL": hook.url},
+            sleep=Sleeps(),
+            log=log,
+        )
+    assert [(r.method_path, len(r.body) > 0) for r in _seen(hook)] == [("POST", True)]
+    assert result.due
+    assert not result.delivered
+    [sink] = result.results
+    assert (sink.ok, sink.attempts) == (False, 1)  # a redirect will redirect again
+    assert "answered HTTP 302 Found, a redirect, which is not followed" in (sink.error or "")
+    assert "sent" not in log.getvalue().replace("sent again", "")
+    assert not (tmp_path / ".preflight" / "alert-state.json").exists()
+    assert "secret-token" not in log.getvalue()
+
+
+@dataclass(frozen=True)
+class _Seen:
+    method_path: str
+    body: bytes
+
+
+def _seen(hook: loopback.Webhook) -> list[_Seen]:
+    """What the server received: a redirect followed would add a GET of ``.../moved``."""
+    return [_Seen("GET" if r.path.endswith("/moved") else "POST", r.body) for r in hook.requests]
+
+
+def test_an_unanswered_post_counts_towards_the_retries(log: io.StringIO) -> None:
+    timeout = 0.3
+    with loopback.tcp_server(loopback.never_answering_http) as server:
+        sink = _webhook_sink(server.port, timeout)
+        result, elapsed = _timed(
+            lambda: deliver(
+                alert_for(), sink, retries=2, backoff_seconds=0, sleep=Sleeps(), log=log
+            )
+        )
+    assert not result.ok
+    assert result.attempts == 3
+    assert server.requests == 3  # every POST arrived in full; each counted
+    assert "it may have arrived" in (result.error or "")
+    assert elapsed < 3 * (3 * timeout + 2)
+
+
+def test_the_attempts_of_one_sink_are_bounded_in_time(log: io.StringIO) -> None:
+    """retries = 10 and a server that takes every body and never answers: the time allowed per
+    sink ends the retries, so the server gets a handful of POSTs, not eleven or sixteen."""
+    timeout, budget = 0.3, 1.0
+    with loopback.tcp_server(loopback.never_answering_http) as server:
+        sink = _webhook_sink(server.port, timeout)
+        result, elapsed = _timed(
+            lambda: deliver(
+                alert_for(),
+                sink,
+                retries=10,
+                backoff_seconds=0.1,
+                sleep=time.sleep,
+                log=log,
+                budget_seconds=budget,
+            )
+        )
+    assert not result.ok
+    assert server.requests == result.attempts
+    assert 2 <= result.attempts <= 5
+    assert f"not retried: {budget:g} s of trying are spent" in log.getvalue()
+    assert elapsed < budget + 3 * timeout + 2
+
+
+# --- a damaged state file: reported once, replaced, never a reason to stop alerting -------------
+
+
+_GOOD_ENTRY = {"alerting": True, "fingerprint": "f", "last_sent": "2024-12-02T09:00:00+00:00"}
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ({**_GOOD_ENTRY, "last_sent": "2024-12-02T09:00:00"}, "without a time zone"),
+        ({**_GOOD_ENTRY, "last_sent": "9999-12-31T00:00:00+00:00"}, "in the future"),
+        ({**_GOOD_ENTRY, "last_sent": "9999-12-31T23:59:59-23:59"}, "out of range"),
+        ({**_GOOD_ENTRY, "last_sent": "0001-01-01T00:00:00+05:00"}, "out of range"),
+        ({**_GOOD_ENTRY, "last_sent": "yesterday"}, "not a date and time"),
+        ({**_GOOD_ENTRY, "last_sent": 1733130000}, "not a date and time"),
+        ({**_GOOD_ENTRY, "alerting": "yes"}, "not true or false"),
+        ({**_GOOD_ENTRY, "fingerprint": ["f"]}, "not a string"),
+        ([1, 2], "it is not an object"),
+    ],
+    ids=[
+        "naive",
+        "year-9999",
+        "utc-overflow",
+        "utc-underflow",
+        "not-a-date",
+        "a-number",
+        "alerting-str",
+        "fingerprint-list",
+        "entry-list",
+    ],
+)
+def test_a_damaged_state_entry_is_reported_once_and_replaced(
+    tmp_path: Path, log: io.StringIO, entry: object, said: str
+) -> None:
+    state = tmp_path / ".preflight" / "alert-state.json"
+    state.parent.mkdir()
+    other = {"alerting": False, "fingerprint": None, "last_sent": None, "subject": "kept"}
+    state.write_text(
+        json.dumps({"schema_version": 1, "environments": {PYTHON: entry, "/other": other}}),
+        encoding="utf-8",
+    )
+    handler = loopback.MailHandler()
+    with loopback.smtp_server(handler) as port:
+        config = AlertConfig(cooldown_minutes=366 * 24 * 60, smtp=smtp_config(port))
+        report = make_report(["x"])
+        first = dispatch(report, config, project_dir=tmp_path, now=NOW, environ={}, log=log)
+        second = dispatch(report, config, project_dir=tmp_path, now=NOW, environ={}, log=log)
+    assert first.error is None, log.getvalue()
+    assert first.delivered
+    assert first.decision is not None
+    assert first.decision.reason == "new problem"
+    assert not second.due  # the replaced entry is read back: the same problem is suppressed
+    said_lines = [line for line in log.getvalue().splitlines() if "ignoring" in line]
+    assert len(said_lines) == 1, log.getvalue()
+    assert f"ignoring the entry {PYTHON!r} of the state file {state}" in said_lines[0]
+    assert said in said_lines[0]
+    assert len(handler.received) == 1
+    saved = json.loads(state.read_text())["environments"]
+    assert saved[PYTHON]["alerting"] is True
+    assert saved[PYTHON]["last_sent"] == NOW.isoformat()
+    assert saved["/other"]["subject"] == "kept"  # the good entry beside it stays
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000, '{"environments": {"a": {"alerting": ' + "9" * 5000 + "}}}", "[]", "7"],
+    ids=["nested", "5000-digits", "a-list", "a-number"],
+)
+def test_a_damaged_state_file_never_stops_alerting(
+    tmp_path: Path, log: io.StringIO, text: str
+) -> None:
+    state = tmp_path / ".preflight" / "alert-state.json"
+    state.parent.mkdir()
+    state.write_text(text, encoding="utf-8")
+    handler = loopback.MailHandler()
+    with loopback.smtp_server(handler) as port:
+        config = AlertConfig(smtp=smtp_config(port))
+        result = dispatch(
+            make_report(["x"]), config, project_dir=tmp_path, now=NOW, environ={}, log=log
+        )
+    assert result.error is None, log.getvalue()
+    assert result.delivered
+    assert log.getvalue().count("ignoring") == 1
+    assert json.loads(state.read_text())["environments"][PYTHON]["alerting"] is True
+
+
+# --- numbers of the configuration: finite and in range ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ({"cooldown_minutes": float("inf")}, "alerts.cooldown_minutes"),
+        ({"cooldown_minutes": float("nan")}, "alerts.cooldown_minutes"),
+        ({"cooldown_minutes": 10**400}, "alerts.cooldown_minutes"),
+        ({"cooldown_minutes": 10**7}, "alerts.cooldown_minutes"),
+        ({"backoff_seconds": float("nan")}, "alerts.backoff_seconds"),
+        ({"backoff_seconds": float("inf")}, "alerts.backoff_seconds"),
+        ({"backoff_seconds": -0.5}, "alerts.backoff_seconds"),
+        ({"retries": 11}, "alerts.retries"),
+        ({"retries": 10**400}, "alerts.retries"),
+        ({"warning_threshold": -(10**400)}, "alerts.warning_threshold"),
+        *(
+            ({section: {**base, "timeout_seconds": bad}}, f"alerts.{section}.timeout_seconds")
+            for section, base in (("smtp", SMTP), ("webhook", {}))
+            for bad in (float("inf"), float("nan"), 0, -1, 10**400, 1e6)
+        ),
+    ],
+)
+def test_a_config_number_must_be_finite_and_in_range(table: Any, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_alerts(PYPROJECT, table)
+    assert caught.value.key == key
+    assert "9" * 50 not in str(caught.value)  # a huge number is named by its size
+    assert "0" * 50 not in str(caught.value)
+
+
+def test_a_config_number_at_its_bounds_is_taken() -> None:
+    config = parse_alerts(
+        PYPROJECT,
+        {
+            "cooldown_minutes": 366 * 24 * 60,
+            "backoff_seconds": 60,
+            "retries": 10,
+            "webhook": {"timeout_seconds": 300},
+        },
+    )
+    assert (config.cooldown_minutes, config.backoff_seconds, config.retries) == (527040, 60, 10)
+    assert config.webhook == WebhookConfig(timeout_seconds=300)
+
+
+@pytest.mark.parametrize(
+    ("alerts", "key"),
+    [
+        ("[tool.preflight.alerts]\ncooldown_minutes = inf\n", "alerts.cooldown_minutes"),
+        ("[tool.preflight.alerts]\nbackoff_seconds = nan\n", "alerts.backoff_seconds"),
+        ("[tool.preflight.alerts]\nretries = 1" + "0" * 400 + "\n", "alerts.retries"),
+        (WEBHOOK_ONLY + "timeout_seconds = 1e400\n", "alerts.webhook.timeout_seconds"),
+    ],
+    ids=["inf", "nan", "400-digits", "1e400"],
+)
+def test_alert_command_with_a_number_out_of_range_exits_3(
+    tmp_path: Path, report_file: Callable[[Report], Path], alerts: str, key: str
+) -> None:
+    text = alerts if alerts.startswith(WEBHOOK_ONLY) else WEBHOOK_ONLY + alerts
+    project = _project_with_alerts(tmp_path / "project", text)
+    report = report_file(make_report(["x"]))
+    done = _alert_cli("--report", report, "--project", project, cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert f"key {key!r}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "0" * 50 not in done.stderr

@@ -119,8 +119,9 @@ def test_a_reach_upward_is_caught(tmp_path: Path) -> None:
     assert _layer("preflight._cli") > _layer("preflight._facts.gather")
 
 
-# Inside the alerts package, bottom to top: the model knows no sink, no state and no delivery.
-ALERTS = ("log", "model", "sinks", "state", "dispatch")
+# Inside the alerts package, bottom to top: the model knows no sink, no state and no delivery;
+# bounded (one call under one deadline) knows nothing of alerts.
+ALERTS = ("log", "bounded", "model", "sinks", "state", "dispatch")
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,9 @@
 """Delivering alerts: each sink tried with retries and backoff, the delivery recorded, no crash.
 
 * :func:`deliver` tries one sink with exponential backoff and returns a :class:`SinkResult`.
+  Every attempt counts, one whose outcome is unknown (sent, never answered) too, and the
+  attempts are bounded twice: ``1 + retries`` of them (retries is at most 10), and no retry
+  starts after :data:`SINK_SECONDS` of trying (plus one call's timeout at most).
 * :func:`dispatch` ties the decision (:func:`preflight._alerts.model.decide`), the sinks and
   the state file together. It never raises (``Exception``): a mail server that is down must
   not stop a check or a monitor. The state records a delivery only when at least one sink
@@ -29,6 +32,8 @@ from preflight._alerts.state import load_states, save_state, state_key
 from preflight._policy.alerts import AlertConfig
 from preflight._report.model import Report
 
+SINK_SECONDS = 60.0  # of attempts and waits per sink and dispatch: a monitor's run must end
+
 
 @dataclass(frozen=True)
 class SinkResult:
@@ -46,12 +51,16 @@ def deliver(
     backoff_seconds: float,
     sleep: Callable[[float], object],
     log: TextIO,
+    budget_seconds: float = SINK_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SinkResult:
     """Send through one sink: up to ``1 + retries`` attempts, waiting backoff, 2x backoff, ...
 
-    A refusal that will not change (``SinkError.retryable`` false) is not retried. Never raises
+    A refusal that will not change (``SinkError.retryable`` false) is not retried, and no retry
+    is started whose wait would end after ``budget_seconds`` of trying. Never raises
     ``Exception``: an unexpected error in a sink is a failed delivery, not a crash.
     """
+    started = clock()
     attempt = 0
     while True:
         attempt += 1
@@ -64,11 +73,17 @@ def deliver(
         else:
             say(log, f"{sink.name}: sent ({alert.kind.value}: {alert.subject})")
             return SinkResult(sink.name, True, attempt)
-        if not error.retryable or attempt > retries:
-            final = "" if error.retryable else " (not retried: trying again will not help)"
+        delay = backoff_seconds * 2 ** min(attempt - 1, 32)  # retries <= 10: never capped
+        late = clock() - started + delay > budget_seconds
+        if not error.retryable or attempt > retries or late:
+            if not error.retryable:
+                final = " (not retried: trying again will not help)"
+            elif late and attempt <= retries:
+                final = f" (not retried: {budget_seconds:g} s of trying are spent)"
+            else:
+                final = ""
             say(log, f"{sink.name}: failed after {plural(attempt, 'attempt')}: {error}{final}")
             return SinkResult(sink.name, False, attempt, str(error))
-        delay = backoff_seconds * 2 ** (attempt - 1)
         say(
             log,
             f"{sink.name}: attempt {attempt} of {retries + 1} failed: {error}; "
@@ -114,7 +129,7 @@ def dispatch(
     try:
         when = now if now is not None else datetime.now(UTC)
         path = config.state_path(project_dir)
-        states = load_states(path, out)
+        states = load_states(path, out, when)
         key = state_key(report)
         decision = decide(
             report,

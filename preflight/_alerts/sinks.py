@@ -6,18 +6,26 @@ silent may recover; a refusal (SMTP 5xx, HTTP 4xx) or a missing setting will not
 logging are the dispatcher's job (``_alerts.dispatch.deliver``), not the sinks'. The sinks
 know only the alert model (``_alerts.model``), which knows no sink.
 
-Every network call has a time limit (``smtplib`` has none by default). Secrets come from the
-environment mapping the sink is given, never from the policy, and never appear in messages.
+Every call has one time limit, ``timeout_seconds``, for the whole of it: connecting, TLS, sending
+and reading share one deadline (``_alerts.bounded``), so a server answering a byte at a time
+cannot hold a delivery longer. A failure after the whole request was sent (no answer to the
+mail's final ".", or to the HTTP body) leaves unknown whether it arrived: such a
+:class:`SinkError` says so (``unknown``); it is retried like any other, within the same count.
+A webhook's redirect (3xx) is a failure and never followed: a POST redirected becomes a GET,
+which no webhook takes for an alert. Secrets come from the environment mapping the sink is
+given, never from the policy, and never appear in messages.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import http.client
 import json
 import re
 import smtplib
+import socket
 import ssl
 import urllib.error
 import urllib.parse
@@ -25,22 +33,29 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from preflight._alerts import bounded
+from preflight._alerts.bounded import Budget, ReplyTooLong
 from preflight._alerts.model import Alert
 from preflight._policy.alerts import AlertConfig, Security, SmtpConfig, WebhookConfig
 from preflight._version import __version__
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 __all__ = ["Sink", "SinkError", "SmtpSink", "WebhookSink", "build_sinks"]
 
 
 class SinkError(Exception):
-    """A sink could not deliver. ``retryable``: whether a later attempt may succeed."""
+    """A sink could not deliver. ``retryable``: whether a later attempt may succeed;
+    ``unknown``: the request went out in full and no answer came, so it may have arrived."""
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(self, message: str, *, retryable: bool = True, unknown: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
+        self.unknown = unknown
 
     def __str__(self) -> str:
         return self.message
@@ -83,8 +98,9 @@ class SmtpSink:
     def send(self, alert: Alert) -> None:
         credentials = self._credentials()
         message = self.message(alert)
+        budget = Budget(self.config.timeout_seconds)
         try:
-            self._send(message, credentials)
+            self._send(message, credentials, budget)
         except SinkError:
             raise
         except smtplib.SMTPRecipientsRefused as exc:
@@ -105,10 +121,7 @@ class SmtpSink:
         except smtplib.SMTPNotSupportedError as exc:
             raise SinkError(f"{self._where}: {exc}", retryable=False) from None
         except smtplib.SMTPServerDisconnected as exc:
-            # smtplib reports a read that timed out as a disconnection: say what happened.
-            if isinstance(exc.__context__, TimeoutError):
-                raise self._timed_out() from None
-            raise SinkError(f"{self._where} closed the connection: {exc}") from None
+            raise self._disconnected(exc, budget) from None
         except smtplib.SMTPException as exc:  # the rest of smtplib's errors
             raise SinkError(f"{self._where}: {exc}") from None
         except ssl.SSLCertVerificationError as exc:
@@ -117,12 +130,42 @@ class SmtpSink:
                 retryable=False,
             ) from None
         except TimeoutError:
-            raise self._timed_out() from None
+            raise self._timed_out(budget) from None
+        except ReplyTooLong:
+            raise self._too_long() from None
         except OSError as exc:  # refused, unreachable, name not resolved, TLS failure
             raise SinkError(f"cannot talk to {self._where}: {exc.strerror or exc}") from None
 
-    def _timed_out(self) -> SinkError:
-        return SinkError(f"{self._where} did not answer within {self.config.timeout_seconds:g} s")
+    def _disconnected(self, exc: smtplib.SMTPServerDisconnected, budget: Budget) -> SinkError:
+        # smtplib reports a read that failed as a disconnection: say what happened.
+        if isinstance(exc.__context__, TimeoutError):
+            return self._timed_out(budget)
+        if isinstance(exc.__context__, ReplyTooLong):
+            return self._too_long()
+        if budget.request_sent:
+            return SinkError(
+                f"{self._where} closed the connection after the message was sent, "
+                "without confirming it: it may have arrived",
+                unknown=True,
+            )
+        return SinkError(f"{self._where} closed the connection: {exc}")
+
+    def _timed_out(self, budget: Budget) -> SinkError:
+        within = f"within {self.config.timeout_seconds:g} s"
+        if budget.request_sent:
+            return SinkError(
+                f"{self._where} did not confirm the message {within} of the call: "
+                "it may have arrived",
+                unknown=True,
+            )
+        return SinkError(f"{self._where} did not answer {within}")
+
+    def _too_long(self) -> SinkError:
+        return SinkError(
+            f"{self._where} sent more than {bounded.READ_LIMIT} bytes of answers; "
+            "is it an SMTP server?",
+            retryable=False,
+        )
 
     def _credentials(self) -> tuple[str, str] | None:
         user = self.environ.get(self.config.user_env, "")
@@ -162,16 +205,14 @@ class SmtpSink:
         message.set_content(alert.text)
         return message
 
-    def _send(self, message: EmailMessage, credentials: tuple[str, str] | None) -> None:
+    def _send(
+        self, message: EmailMessage, credentials: tuple[str, str] | None, budget: Budget
+    ) -> None:
         config = self.config
-        timeout = config.timeout_seconds
-        client: smtplib.SMTP
-        if config.security is Security.SSL:
-            client = smtplib.SMTP_SSL(
-                config.host, config.port, timeout=timeout, context=ssl.create_default_context()
-            )
-        else:
-            client = smtplib.SMTP(config.host, config.port, timeout=timeout)
+        tls = bounded.ssl_context(budget)
+        client = _SMTP(
+            config.host, config.port, budget, tls=tls if config.security is Security.SSL else None
+        )
         try:
             if config.security is Security.STARTTLS:
                 client.ehlo()
@@ -181,7 +222,7 @@ class SmtpSink:
                         "to 'ssl' if it speaks TLS from the start (port 465)",
                         retryable=False,
                     )
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=tls)
                 client.ehlo()
             if credentials is not None:
                 client.login(*credentials)
@@ -192,6 +233,28 @@ class SmtpSink:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 client.quit()
             client.close()
+
+
+class _SMTP(smtplib.SMTP):
+    """smtplib's client on a socket that ends by ``budget``'s deadline (TLS from the start when
+    given ``tls``), noting in the budget when the message itself has been sent."""
+
+    def __init__(self, host: str, port: int, budget: Budget, *, tls: ssl.SSLContext | None) -> None:
+        self.budget = budget
+        self.tls = tls
+        super().__init__(host, port, timeout=budget.seconds)  # connects, reads the greeting
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock: socket.socket = bounded.connect((host, port), self.budget)
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_hostname=host)
+        return sock
+
+    def send(self, s: ReadableBuffer | str) -> None:
+        super().send(s)
+        # DATA ends the message with CRLF "." CRLF (dot-stuffed, so only there).
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.budget.request_sent = True
 
 
 def _text(reply: bytes | str) -> str:
@@ -223,29 +286,52 @@ class WebhookSink:
                 "User-Agent": f"preflight/{__version__}",
             },
         )
+        budget = Budget(timeout)
+        # The environment's proxy settings still apply (ProxyHandler is among the defaults).
+        opener = urllib.request.build_opener(
+            _HTTPHandler(budget), _HTTPSHandler(budget), _NoRedirects()
+        )
+        maybe = " after the request was sent: it may have arrived"
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with opener.open(request, timeout=timeout) as response:
                 response.read(65536)  # the answer is small ("ok"); read it to end cleanly
         except urllib.error.HTTPError as exc:
             code = exc.code
             exc.close()
+            if 300 <= code < 400:
+                raise SinkError(
+                    f"{where} answered HTTP {code} {exc.reason}, a redirect, which is not "
+                    f"followed: set {self.config.url_env} to the webhook's own URL",
+                    retryable=False,
+                ) from None
             raise SinkError(
                 f"{where} answered HTTP {code} {exc.reason}",
                 retryable=code >= 500 or code in (408, 429),
             ) from None
-        except urllib.error.URLError as exc:
+        except urllib.error.URLError as exc:  # raised before the request was sent in full
             if isinstance(exc.reason, TimeoutError):
                 raise SinkError(f"{where} did not answer within {timeout:g} s") from None
             reason = exc.reason
             text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
             raise SinkError(f"cannot reach {where}: {text}") from None
         except TimeoutError:
-            raise SinkError(f"{where} did not answer within {timeout:g} s") from None
-        except OSError as exc:
-            raise SinkError(f"{where}: {type(exc).__name__}: {exc.strerror or exc}") from None
-        except (http.client.HTTPException, ValueError) as exc:
-            # The type only: some quote the URL (InvalidURL does), and its path is the secret.
-            raise SinkError(f"{where}: {type(exc).__name__}") from None
+            raise SinkError(
+                f"{where} did not answer within {timeout:g} s"
+                + (maybe if budget.request_sent else ""),
+                unknown=budget.request_sent,
+            ) from None
+        except ReplyTooLong:
+            raise SinkError(
+                f"{where} answered with more than {bounded.READ_LIMIT} bytes", retryable=False
+            ) from None
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            # The type only for the rest: some quote the URL (InvalidURL does), and its path is
+            # the secret.
+            text = f": {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else ""
+            raise SinkError(
+                f"{where}: {type(exc).__name__}{text}" + (maybe if budget.request_sent else ""),
+                unknown=budget.request_sent,
+            ) from None
 
     def _url(self) -> str:
         name = self.config.url_env
@@ -265,6 +351,67 @@ class WebhookSink:
         if urllib.parse.urlsplit(url).scheme not in ("https", "http"):
             raise SinkError(f"{name} must hold an http:// or https:// URL", retryable=False)
         return url
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    """http.client's connection on a socket that ends by ``budget``'s deadline."""
+
+    def __init__(self, host: str, *, budget: Budget, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self.budget = budget
+        self._create_connection = self._bounded_connection
+
+    def _bounded_connection(self, address: tuple[str, int], *_: object) -> socket.socket:
+        return bounded.connect(address, self.budget)
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        self.budget.request_sent = True  # urllib asks only once the body is out
+        return super().getresponse()
+
+
+class _HTTPSConnection(_HTTPConnection, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, budget: Budget) -> None:
+        super().__init__()
+        self.budget = budget
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_HTTPConnection, budget=self.budget), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.tls = bounded.ssl_context(budget)
+        super().__init__(context=self.tls)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(
+            functools.partial(_HTTPSConnection, budget=self.budget), req, context=self.tls
+        )
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is not followed: urllib's default handler then raises it as an HTTPError."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def _refuse(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: email.message.Message,
+    ) -> None:
+        return None  # before redirect_request urllib checks (and quotes) the new URL: skip it
+
+    http_error_301 = http_error_302 = http_error_303 = _refuse
+    http_error_307 = http_error_308 = _refuse
 
 
 _UNSAFE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # never in a URL; http.client refuses them

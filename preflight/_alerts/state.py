@@ -2,17 +2,21 @@
 
 The monitors of one project share the file (one entry per interpreter path), so each saves its
 own entry under an exclusive ``flock``, reading the file again first. A missing file is no
-state; a damaged one is logged and treated as none (the worst outcome is one alert too many).
+state; a damaged one is logged and treated as none (the worst outcome is one alert too many),
+and so is a damaged entry, alone: a flag that is not a boolean, a time without a time zone
+(it cannot be compared with now), or one in the future (year 9999 would suppress every alert,
+and adding the cooldown to it overflow). The next save replaces them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,8 +34,9 @@ def state_key(report: Report) -> str:
     return python_of(report)
 
 
-def load_states(path: Path, log: TextIO) -> dict[str, AlertState]:
-    """The saved states; a missing file is none, a damaged one is logged and treated as none."""
+def load_states(path: Path, log: TextIO, now: datetime | None = None) -> dict[str, AlertState]:
+    """The saved states; a missing file is none, a damaged one is logged and treated as none,
+    and so is each damaged entry (``now``, default the clock, tells a time in the future)."""
     try:
         data = json.loads(read_text(path, what="an alert state file", limit=STATE_LIMIT))
     except ReadError as exc:
@@ -39,24 +44,75 @@ def load_states(path: Path, log: TextIO) -> dict[str, AlertState]:
             return {}
         say(log, f"ignoring the unreadable state file {path}: {exc.problem}")
         return {}
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # JSON, a 5000-digit number, nesting
         say(log, f"ignoring the unreadable state file {path}: {exc}")
         return {}
-    try:
-        return {key: _state_from_json(entry) for key, entry in data["environments"].items()}
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        say(log, f"ignoring the state file {path}: unexpected content ({exc!r})")
+    environments = data.get("environments") if isinstance(data, dict) else None
+    if not isinstance(environments, dict):
+        say(log, f"ignoring the state file {path}: it has no 'environments' object")
         return {}
+    latest = (now if now is not None else datetime.now(UTC)) + FUTURE_SLACK
+    states: dict[str, AlertState] = {}
+    for key, entry in environments.items():
+        try:
+            states[key] = _state_from_json(entry, latest)
+        except ValueError as exc:
+            say(
+                log,
+                f"ignoring the entry {_short(key)} of the state file {path}: {exc}; "
+                "it counts as no state and is replaced on the next save",
+            )
+    return states
 
 
-def _state_from_json(entry: Mapping[str, Any]) -> AlertState:
-    last = entry.get("last_sent")
+FUTURE_SLACK = timedelta(days=1)  # monitors on hosts whose clocks differ share the file
+
+
+def _state_from_json(entry: object, latest: datetime) -> AlertState:
+    """One entry, or ValueError saying what is wrong with it."""
+    if not isinstance(entry, dict):
+        raise ValueError("it is not an object")
+    alerting = entry.get("alerting")
+    if not isinstance(alerting, bool):
+        raise ValueError(f"'alerting' is {_short(alerting)}, not true or false")
     return AlertState(
-        alerting=bool(entry["alerting"]),
-        fingerprint=entry.get("fingerprint"),
-        last_sent=datetime.fromisoformat(last) if last else None,
-        subject=entry.get("subject"),
+        alerting=alerting,
+        fingerprint=_text(entry, "fingerprint"),
+        last_sent=_moment(entry.get("last_sent"), latest),
+        subject=_text(entry, "subject"),
     )
+
+
+def _text(entry: Mapping[str, Any], key: str) -> str | None:
+    value = entry.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key!r} is {_short(value)}, not a string")
+    return value
+
+
+def _moment(value: object, latest: datetime) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"'last_sent' is {_short(value)}, not a date and time")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"'last_sent' is {_short(value)}, not a date and time") from None
+    if moment.utcoffset() is None:
+        raise ValueError(f"'last_sent' is {_short(value)}, without a time zone")
+    try:
+        moment.astimezone(UTC)  # what the alert's text shows
+    except OverflowError:  # its UTC time is before year 1 or after year 9999
+        raise ValueError(f"'last_sent' is {_short(value)}, out of range") from None
+    if moment > latest:
+        raise ValueError(f"'last_sent' is {_short(value)}, in the future")
+    return moment
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def states_json(states: Mapping[str, AlertState]) -> str:
@@ -88,7 +144,8 @@ def save_state(path: Path, key: str, state: AlertState, log: TextIO) -> None:
     """
     try:
         with locked(path):
-            write_atomic(path, states_json({**load_states(path, log), key: state}))
+            # Quietly: what is wrong with the file was said when it was loaded.
+            write_atomic(path, states_json({**load_states(path, io.StringIO()), key: state}))
     except OSError as exc:
         say(log, f"could not save {path}: {exc.strerror or exc}; the next run may alert again")
 

@@ -25,6 +25,11 @@ DEFAULT_PASSWORD_ENV = "PREFLIGHT_SMTP_PASSWORD"
 DEFAULT_WEBHOOK_ENV = "PREFLIGHT_WEBHOOK_URL"
 DEFAULT_STATE_FILE = ".preflight/alert-state.json"
 DEFAULT_TIMEOUT = 10.0
+# The upper bounds of the number keys: beyond them a value is a mistake (or an overflow).
+MAX_COOLDOWN_MINUTES = 366 * 24 * 60.0  # a year
+MAX_BACKOFF_SECONDS = 60.0  # a longer wait would not fit in a dispatch (_alerts.dispatch)
+MAX_TIMEOUT_SECONDS = 300.0
+MAX_RETRIES = 10
 
 
 class Security(enum.StrEnum):
@@ -145,15 +150,23 @@ class _Table:
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
         if not ok or (maximum is not None and value > maximum):
             bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-            raise self.error(key, f"must be a whole number {bound}, not {value!r}")
+            raise self.error(key, f"must be a whole number {bound}, not {_shown(value)}")
         return int(value)
 
-    def number(self, key: str, *, positive: bool) -> float:
+    def number(self, key: str, *, positive: bool, maximum: float) -> float:
+        """A finite number in range: ``inf`` would overflow a date or never end a wait, and
+        ``nan`` compares false with everything (a cooldown that never ends, a wait that
+        raises)."""
         value = self.table[key]
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or value < 0 or (positive and value == 0):
+        ok = (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and (value > 0 if positive else value >= 0)  # false for nan
+            and value <= maximum  # exact for an int of any size, false for inf and nan
+        )
+        if not ok:
             kind = "a positive number" if positive else "a number >= 0"
-            raise self.error(key, f"must be {kind}, not {value!r}")
+            raise self.error(key, f"must be {kind}, at most {maximum:g}, not {_shown(value)}")
         return float(value)
 
     def addresses(self, key: str) -> tuple[str, ...]:
@@ -171,6 +184,15 @@ class _Table:
                 f"not {value!r}",
             )
         return tuple(value)
+
+
+def _shown(value: object) -> str:
+    """``value`` for a message, short: a 400-digit number is said to be one (and the repr of
+    one over 4300 digits would raise)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        return f"a number of about {round(value.bit_length() * 0.30103)} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_address(text: str) -> bool:
@@ -208,7 +230,9 @@ def parse_alerts(path: Path, table: Any) -> AlertConfig:
     if alerts.has("warning_threshold"):
         kwargs["warning_threshold"] = alerts.integer("warning_threshold", minimum=0)
     if alerts.has("cooldown_minutes"):
-        kwargs["cooldown_minutes"] = alerts.number("cooldown_minutes", positive=False)
+        kwargs["cooldown_minutes"] = alerts.number(
+            "cooldown_minutes", positive=False, maximum=MAX_COOLDOWN_MINUTES
+        )
     if alerts.has("state_file"):
         state_file = alerts.string("state_file")
         if Path(state_file).is_absolute() or ".." in Path(state_file).parts:
@@ -218,9 +242,11 @@ def parse_alerts(path: Path, table: Any) -> AlertConfig:
             )
         kwargs["state_file"] = state_file
     if alerts.has("retries"):
-        kwargs["retries"] = alerts.integer("retries", minimum=0, maximum=10)
+        kwargs["retries"] = alerts.integer("retries", minimum=0, maximum=MAX_RETRIES)
     if alerts.has("backoff_seconds"):
-        kwargs["backoff_seconds"] = alerts.number("backoff_seconds", positive=False)
+        kwargs["backoff_seconds"] = alerts.number(
+            "backoff_seconds", positive=False, maximum=MAX_BACKOFF_SECONDS
+        )
     if alerts.has("smtp"):
         kwargs["smtp"] = _parse_smtp(_Table(path, "alerts.smtp.", table["smtp"], _SMTP_KEYS))
     if alerts.has("webhook"):
@@ -264,7 +290,9 @@ def _parse_smtp(smtp: _Table) -> SmtpConfig:
         if smtp.has(key):
             kwargs[key] = smtp.env_name(key)
     if smtp.has("timeout_seconds"):
-        kwargs["timeout_seconds"] = smtp.number("timeout_seconds", positive=True)
+        kwargs["timeout_seconds"] = smtp.number(
+            "timeout_seconds", positive=True, maximum=MAX_TIMEOUT_SECONDS
+        )
     if smtp.has("subject_prefix"):
         kwargs["subject_prefix"] = smtp.string("subject_prefix")
     return SmtpConfig(**kwargs)
@@ -275,5 +303,7 @@ def _parse_webhook(webhook: _Table) -> WebhookConfig:
     if webhook.has("url_env"):
         kwargs["url_env"] = webhook.env_name("url_env")
     if webhook.has("timeout_seconds"):
-        kwargs["timeout_seconds"] = webhook.number("timeout_seconds", positive=True)
+        kwargs["timeout_seconds"] = webhook.number(
+            "timeout_seconds", positive=True, maximum=MAX_TIMEOUT_SECONDS
+        )
     return WebhookConfig(**kwargs)
