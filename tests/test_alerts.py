@@ -904,6 +904,7 @@ def _edited(change: Callable[[dict[str, Any]], object]) -> str:
         ("missing", "no such file"),
         ("folder", "is a folder, not a report"),
         ("not-json", "is not valid JSON"),
+        ("nested", "is JSON nested too deep to be a report"),  # a RecursionError traceback
         ("not-a-report", "schema_version: is missing: is it a JSON report of `preflight check`?"),
         ("bad-check", "checks.security.status: must be one of 'pass', 'skip', 'warn', 'fail'"),
         ("bad-finding", "checks.security.findings[0].severity: must be one of"),
@@ -919,6 +920,8 @@ def test_alert_command_with_a_bad_report_is_a_usage_error(
         report.mkdir()
     elif case == "not-json":
         report.write_text("{", encoding="utf-8")
+    elif case == "nested":
+        report.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     elif case == "not-a-report":
         report.write_text('{"status": "READY"}', encoding="utf-8")
     elif case == "bad-check":

@@ -55,6 +55,10 @@ def read_report(path: Path) -> Report:
         return Report.from_dict(json.loads(text))
     except json.JSONDecodeError as exc:
         raise UsageError(f"--report {path}: is not valid JSON: {exc}", hint=hint) from None
+    except RecursionError:
+        raise UsageError(
+            f"--report {path}: is JSON nested too deep to be a report", hint=hint
+        ) from None
     except ValueError as exc:
         raise UsageError(f"--report {path}: {exc}", hint=hint) from None
 
