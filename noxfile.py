@@ -61,6 +61,25 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz the parsers of untrusted input longer than the test run does, and say how much.
+
+    `-- 20000` sets the examples per target (default 5000); hypothesis prints, per target,
+    how many it ran and how long they took.
+    """
+    # hypothesis named as well: uv may reuse a cached build of this project's metadata.
+    session.install("-e", ".[test]", "hypothesis>=6.100")
+    budget = session.posargs[0] if session.posargs else "5000"
+    if not budget.isdigit() or int(budget) < 1:
+        session.error(f"fuzz: the budget must be a whole number of examples, not {budget!r}")
+    session.run(
+        "pytest", "tests/test_fuzz.py", "-q", "-p", "no:cacheprovider",
+        "--hypothesis-show-statistics",
+        env={"PREFLIGHT_FUZZ_EXAMPLES": budget},
+    )  # fmt: skip
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """Check formatting, lint and types (ruff, mypy --strict)."""
     session.install("-e", ".[lint]")

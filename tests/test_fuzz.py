@@ -1,0 +1,186 @@
+"""Fuzzing the parsers of untrusted input: any exception but the tool's own is a failure.
+
+Each entry point reads text that a user or a judged environment controls: a lock, a policy,
+the probe's output, a RECORD, a JSON report, text to show. Hypothesis generates inputs, from
+grammar-shaped ones (lock lines, TOML tables, JSON) to raw text; the parser must return a value
+or raise its own error type, in time linear in the input.
+
+The budget is small in the test run (``PREFLIGHT_FUZZ_EXAMPLES``, default 60 per target) and
+larger in ``nox -s fuzz``, which prints how many examples each target ran.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import string
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from preflight._errors import ConfigError, LockError
+from preflight._facts import integrity
+from preflight._facts.model import InterpreterFacts, ProbeFailure
+from preflight._facts.probes import parse_probe_output
+from preflight._lock.requirements import parse_lock_text
+from preflight._policy.policy import policy_from_table
+from preflight._report.model import Report
+from preflight._text import shown
+
+EXAMPLES = int(os.environ.get("PREFLIGHT_FUZZ_EXAMPLES", "60"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,  # the machine is shared: time is a benchmark's business, not a test's
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,  # nothing written into the checkout
+)
+LOCK = Path("/fuzz/requirements/py3.12.txt")
+POLICY = Path("/fuzz/pyproject.toml")
+
+# --- strategies ---------------------------------------------------------------------------
+
+_word = st.text(alphabet=string.ascii_letters + string.digits + "-_.", min_size=1, max_size=12)
+_hash = st.builds(
+    lambda algo, digest: f"--hash={algo}:{digest}",
+    st.sampled_from(["sha256", "sha512", "md5", "", "x"]),
+    st.text(alphabet="0123456789abcdef=", max_size=70),
+)
+# URL-shaped text: the characters that make urllib and packaging choose a branch.
+_url = st.builds(
+    lambda scheme, rest: scheme + rest,
+    st.sampled_from(["", "./", "file:", "file://", "http://", "git+https://", "//", "["]),
+    st.text(alphabet="ab1[]:/@#%=?.&\x00 ~", max_size=20),
+)
+_lock_line = st.one_of(
+    st.builds(
+        lambda name, op, version, hashes: f"{name}{op}{version} " + " \\\n    ".join(hashes),
+        _word,
+        st.sampled_from(["==", ">=", "===", "~=", "", " @ "]),
+        st.text(alphabet=string.digits + ".*+abrc", max_size=8),
+        st.lists(_hash, max_size=3),
+    ),
+    st.builds(lambda target: f"-e {target}", st.one_of(st.text(max_size=30), _url)),
+    st.builds(lambda name, url: f"{name} @ {url}", _word, _url),
+    st.builds(lambda body: f"# preflight-lock: {body}", st.text(max_size=40)),
+    st.builds(
+        lambda option, value: f"{option} {value}",
+        st.sampled_from(["--index-url", "-r", "-c", "--hash", "--find-links", "--no-binary", "-i"]),
+        st.text(max_size=20),
+    ),
+    st.text(max_size=60),
+)
+_json_scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20))
+_json = st.recursive(
+    _json_scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_toml_value = st.recursive(
+    st.one_of(
+        st.booleans(),
+        st.integers(min_value=-(10**30), max_value=10**30),
+        st.floats(),
+        st.text(max_size=30),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_policy_key = st.sampled_from(
+    [
+        "pythons", "requires", "lock", "ignore", "lock_max_age_days", "env_vars",
+        "config_file", "config_file_required", "protected_files", "performance", "suite",
+        "suite_timeout_seconds", "alerts",
+    ]
+)  # fmt: skip
+
+
+# --- targets ------------------------------------------------------------------------------
+
+
+@FUZZ
+@given(st.lists(_lock_line, min_size=1, max_size=12))
+def test_the_lock_reader_raises_only_lock_errors(lines: list[str]) -> None:
+    with contextlib.suppress(LockError):
+        parse_lock_text("\n".join(lines) + "\n", LOCK)
+
+
+@FUZZ
+@given(st.text(max_size=400))
+def test_the_lock_reader_on_raw_text(text: str) -> None:
+    with contextlib.suppress(LockError):
+        parse_lock_text(text, LOCK)
+
+
+@FUZZ
+@given(
+    st.fixed_dictionaries(
+        {"pythons": st.one_of(st.lists(st.text(max_size=8), max_size=4), _toml_value),
+         "requires": st.one_of(st.lists(st.text(max_size=16), max_size=3), _toml_value)},
+        optional={},
+    ),
+    st.dictionaries(_policy_key, _toml_value, max_size=4),
+)  # fmt: skip
+def test_the_policy_reader_raises_only_config_errors(
+    base: dict[str, Any], extra: dict[str, Any]
+) -> None:
+    with contextlib.suppress(ConfigError):
+        policy_from_table(POLICY, {**base, **extra})
+
+
+def _probe_payload(version: Any, distributions: Any) -> str:
+    return json.dumps(
+        {
+            "ok": True, "probe_version": 1, "executable": "/e/bin/python", "version": version,
+            "release_level": "final", "implementation": "cpython", "prefix": "/e",
+            "base_prefix": "/b", "in_venv": True, "pyvenv_cfg": {}, "site_packages": [],
+            "system_site_packages": [], "user_site": None, "user_site_enabled": False,
+            "marker_env": {}, "distributions": distributions, "path": [],
+        }
+    )  # fmt: skip
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=12), _json), st.one_of(_json, st.lists(_json, max_size=3)))
+def test_the_probe_output_parser_returns_facts_or_a_failure(
+    version: Any, distributions: Any
+) -> None:
+    result = parse_probe_output(_probe_payload(version, distributions))
+    assert isinstance(result, InterpreterFacts | ProbeFailure)
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_the_probe_output_parser_on_raw_text(text: str) -> None:
+    assert isinstance(parse_probe_output(text), InterpreterFacts | ProbeFailure)
+
+
+@FUZZ
+@given(st.lists(st.text(max_size=60), max_size=8))
+def test_record_rows_parse_or_are_marked_malformed(lines: list[str]) -> None:
+    for row in integrity.parse_record("\n".join(lines), "/site"):
+        assert row.malformed is not None or row.written
+
+
+@FUZZ
+@given(_json)
+def test_a_report_is_read_back_or_refused_with_a_value_error(data: Any) -> None:
+    with contextlib.suppress(ValueError):
+        Report.from_dict(data)
+
+
+@FUZZ
+@given(st.text(max_size=500), st.integers(min_value=1, max_value=600))
+def test_shown_text_never_holds_a_control_character(text: str, limit: int) -> None:
+    out = shown(text, limit=limit)
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029" for c in out)
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
