@@ -67,8 +67,7 @@ def fuzz(session: nox.Session) -> None:
     `-- 20000` sets the examples per target (default 5000); hypothesis prints, per target,
     how many it ran and how long they took.
     """
-    # hypothesis named as well: uv may reuse a cached build of this project's metadata.
-    session.install("-e", ".[test]", "hypothesis>=6.100")
+    session.install("-e", ".[test]")
     budget = session.posargs[0] if session.posargs else "5000"
     if not budget.isdigit() or int(budget) < 1:
         session.error(f"fuzz: the budget must be a whole number of examples, not {budget!r}")
