@@ -29,7 +29,7 @@ _LEAKY_VARIABLES = (
     "PYTHONEXECUTABLE",
     "__PYVENV_LAUNCHER__",
 )
-_OURS = "PREFLIGHT_"  # the tool's own variables, some of them secrets: never handed down
+OWN_PREFIX = "PREFLIGHT_"  # the tool's own variables, some of them secrets: never handed down
 # A defined text encoding for children, and no bytecode written into the environment.
 _FORCED_VARIABLES = {
     "PYTHONUTF8": "1",
@@ -79,7 +79,7 @@ def clean_env(
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in _LEAKY_VARIABLES and key not in withheld and not key.startswith(_OURS)
+        if key not in _LEAKY_VARIABLES and key not in withheld and not key.startswith(OWN_PREFIX)
     }
     env.update(_FORCED_VARIABLES)
     if extra:

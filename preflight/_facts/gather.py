@@ -25,8 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from preflight._errors import LockError
-from preflight._facts import integrity
-from preflight._facts import probes as interpreter
+from preflight._facts import integrity, probes
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
 from preflight._facts.model import InterpreterFacts
@@ -72,7 +71,7 @@ def gather(
         else None
     )
     try:
-        facts = interpreter.probe_interpreter(python, timeout=probe_timeout, withhold=withhold)
+        facts = probes.probe_interpreter(python, timeout=probe_timeout, withhold=withhold)
     except BaseException:
         if warming is not None:
             warming.kill()
@@ -102,7 +101,7 @@ def gather(
         if suite_folder is not None and running is None and _SIDE_BY_SIDE:
             running = _start_suite(policy, python, suite_folder)
         perf = (
-            interpreter.measure_performance(
+            probes.measure_performance(
                 python, policy.import_names(), timeout=perf_timeout, withhold=withhold
             )
             if "performance" in needs

@@ -24,6 +24,7 @@ from preflight._errors import ConfigError, UsageError
 from preflight._policy.alerts import AlertConfig, parse_alerts
 from preflight._policy.environment import EnvVar, parse_env_vars
 from preflight._policy.spec import PythonSpec
+from preflight._process import OWN_PREFIX
 from preflight._read import POLICY_LIMIT, ReadError, read_text
 
 __all__ = [  # PythonSpec lives in spec.py; re-exported here, where the public API finds it
@@ -252,7 +253,7 @@ def policy_from_table(path: Path, table: Mapping[str, Any]) -> Policy:
     policy = Policy(path=path, pythons=pythons, requires=requires, **kwargs)
     secrets = set(policy.secret_variables())
     for var in policy.env_vars:
-        if var.name.startswith("PREFLIGHT_") or var.name in secrets:
+        if var.name.startswith(OWN_PREFIX) or var.name in secrets:
             raise err(
                 "env_vars",
                 f"{var.name} holds a credential of preflight's own: the check would write its "
