@@ -13,6 +13,10 @@ before or while COMMAND starts is not lost.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import shutil
 import signal
 import stat
 import subprocess
@@ -25,7 +29,7 @@ from typing import Any
 
 import pytest
 from conftest import cli_env, run_preflight
-from processes import kill_if_running, not_ignored, read_pid, running, wait_for
+from processes import ends, kill_if_running, not_ignored, read_pid, running, wait_for
 
 from preflight._cli import build_parser, main
 from preflight._errors import UsageError
@@ -160,11 +164,155 @@ def test_an_ignored_sighup_stays_ignored_as_nohup_promises(tmp_path: Path) -> No
     assert _dispositions(out) == {"sigint_handler": True, "ignored": ["SIGHUP"]}
 
 
-def test_ctrl_c_while_the_command_runs_is_left_to_the_command() -> None:
-    # The command sends SIGINT to the gate (as the terminal would, to both) and exits 5: the
-    # gate must not die of it, and passes the command's code through.
-    code = "import os, signal, sys; os.kill(os.getppid(), signal.SIGINT); sys.exit(5)"
-    assert run_command([sys.executable, "-c", code]) == 5
+# COMMAND starts a child of its own (``sleep``) and writes both pids, one per line.
+_FAMILY = """
+import os, subprocess, sys
+child = subprocess.Popen(["sleep", "60"])
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(f"{os.getpid()}\\n{child.pid}\\n")
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+{then}
+child.wait()
+"""
+
+
+def _family(pids: Path, seconds: float = 30) -> tuple[int, int]:
+    deadline = time.monotonic() + seconds
+    while not pids.exists():
+        assert time.monotonic() < deadline, "COMMAND never wrote its pids"
+        time.sleep(0.02)
+    command, child = (int(line) for line in pids.read_text().split())
+    return command, child
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=["SIGTERM", "SIGHUP", "SIGINT"]
+)
+def test_a_signal_to_the_gate_reaches_the_commands_whole_group(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # The gate runs in a child of its own (a test must not signal pytest): COMMAND's child,
+    # which a signal sent to COMMAND's pid alone would leave running, must end too.
+    pids = tmp_path / "pids"
+    code = _FAMILY.replace("{then}", "")
+    gate_code = (
+        "import sys; from preflight._ops.gate import run_command; "
+        "sys.exit(run_command(sys.argv[1:]))"
+    )
+    with not_ignored(signum):
+        gate_process = subprocess.Popen(
+            [sys.executable, "-c", gate_code, sys.executable, "-c", code, str(pids)],
+            stdin=subprocess.DEVNULL,
+            env=cli_env(),
+        )
+    try:
+        command, child = _family(pids)
+        gate_process.send_signal(signum)
+        assert gate_process.wait(timeout=30) == 128 + signum
+        assert ends(command)
+        assert ends(child), "COMMAND's child outlived the forwarded signal"
+    finally:
+        gate_process.kill()
+        gate_process.wait()
+        for pid in _family(pids):
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+# --- at a terminal: the gate is a job's leader on a pseudo-terminal -----------------------------
+
+# The gate as a shell's foreground job: a session of its own whose controlling terminal is the
+# pty on its stdin (TIOCSCTTY), its group in the foreground.
+_GATE_AT_A_TERMINAL = """
+import fcntl, sys, termios
+fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+from preflight._ops.gate import run_command
+sys.exit(run_command(sys.argv[1:]))
+"""
+
+
+@contextmanager
+def _gate_on_a_pty(command: list[str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The gate running ``command`` on a fresh pty; yields the process and the pty's master."""
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _GATE_AT_A_TERMINAL, *command],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            env=cli_env(),
+        )
+    finally:
+        os.close(slave)
+    try:
+        yield process, master
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        os.close(master)
+
+
+def _output(master: int) -> bytes:
+    """What the pty holds now (its other end closed gives EIO on Linux: nothing more)."""
+    data = b""
+    while select.select([master], [], [], 0.1)[0]:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+@pytest.mark.skipif(not hasattr(os, "tcsetpgrp"), reason="needs POSIX terminals")
+def test_ctrl_c_at_a_terminal_reaches_the_command_and_its_children(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    # COMMAND says whether its group has the terminal: a shell's job in the foreground would.
+    code = _FAMILY.replace(
+        "{then}",
+        f"open({str(tmp_path / 'fg')!r}, 'w').write(str(os.tcgetpgrp(0) == os.getpgrp()))",
+    )
+    with _gate_on_a_pty([sys.executable, "-c", code, str(pids)]) as (gate_process, master):
+        command, child = _family(pids)
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "fg").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert (tmp_path / "fg").read_text() == "True"
+        os.write(master, b"\x03")  # Ctrl-C, as the user types it: the terminal signals
+        assert gate_process.wait(timeout=30) == 128 + signal.SIGINT, _output(master)
+        assert ends(command)
+        assert ends(child)
+
+
+@pytest.mark.skipif(not hasattr(os, "tcsetpgrp"), reason="needs POSIX terminals")
+def test_ctrl_z_at_a_terminal_does_not_leave_the_command_stopped(tmp_path: Path) -> None:
+    # Ctrl-Z stops COMMAND's group; the gate then stops itself so that a shell gets its
+    # terminal back. Here no shell can continue it (its group is orphaned, so the kernel
+    # discards the stop): the gate must go on, give the terminal back, continue COMMAND and
+    # pass its exit code through, not wait for ever on a stopped COMMAND.
+    ready = tmp_path / "ready"
+    go_on = tmp_path / "go-on"
+    code = (
+        "import pathlib, sys, time\n"
+        f"pathlib.Path({str(ready)!r}).touch()\n"
+        f"while not pathlib.Path({str(go_on)!r}).exists(): time.sleep(0.05)\n"
+        "sys.exit(7)\n"
+    )
+    with _gate_on_a_pty([sys.executable, "-c", code]) as (gate_process, master):
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.write(master, b"\x1a")  # Ctrl-Z
+        time.sleep(0.5)
+        go_on.touch()  # a stopped COMMAND cannot see it: only a continued one exits 7
+        assert gate_process.wait(timeout=30) == 7, _output(master)
 
 
 @pytest.mark.parametrize(
@@ -356,3 +504,59 @@ def test_a_gate_started_with_sigint_ignored_gives_the_command_the_default(
 def test_main_translates_gate_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["gate", "--"]) == 3
     assert capsys.readouterr().err.startswith("error: gate: no command after `--`")
+
+
+def _until(master: int, wanted: bytes, seconds: float = 30) -> bytes:
+    """Read the pty until ``wanted`` shows (or fail with what came)."""
+    data = b""
+    deadline = time.monotonic() + seconds
+    while wanted not in data:
+        assert time.monotonic() < deadline, f"never saw {wanted!r} in {data[-2000:]!r}"
+        if select.select([master], [], [], 0.1)[0]:
+            data += os.read(master, 4096)
+    return data
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash for job control")
+def test_ctrl_z_and_fg_in_a_job_control_shell(tmp_path: Path) -> None:
+    # The real thing: an interactive bash on a pty runs the gate as a job; Ctrl-Z stops it
+    # (bash says "Stopped" and prompts), `fg` continues it, COMMAND's exit code reaches $?.
+    script = tmp_path / "ticks.py"
+    script.write_text(
+        "import time\n"
+        "for i in range(8):\n"
+        "    print('tick', i, flush=True)\n"
+        "    time.sleep(0.25)\n"
+        "raise SystemExit(4)\n"
+    )
+    gate_code = tmp_path / "gate.py"
+    gate_code.write_text(
+        "import sys\nfrom preflight._ops.gate import run_command\n"
+        "sys.exit(run_command(sys.argv[1:]))\n"
+    )
+    master, slave = pty.openpty()
+    shell = subprocess.Popen(
+        ["bash", "--norc", "--noprofile", "-i"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        env={**cli_env(), "PS1": "ready> "},
+        cwd=tmp_path,
+    )
+    os.close(slave)
+    try:
+        _until(master, b"ready> ")
+        os.write(master, f"{sys.executable} gate.py {sys.executable} ticks.py\n".encode())
+        _until(master, b"tick 1")
+        os.write(master, b"\x1a")
+        _until(master, b"Stopped")
+        _until(master, b"ready> ")
+        os.write(master, b"fg\n")
+        after = _until(master, b"tick 7")
+        os.write(master, b"echo exit=$?\n")
+        assert b"exit=4" in _until(master, b"exit=4"), after
+    finally:
+        os.killpg(shell.pid, signal.SIGKILL)
+        shell.wait()
+        os.close(master)

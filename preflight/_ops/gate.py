@@ -5,9 +5,13 @@ unless ``strict`` (:func:`gate_decision`). COMMAND runs without a shell, with ou
 and stderr, and its exit code is ours (a command killed by signal N gives 128 + N, as a shell
 says).
 
-While COMMAND runs, SIGTERM and SIGHUP sent to the gate are passed on to it, so a supervisor
-that stops the gate stops the deploy too. Ctrl-C reaches COMMAND directly (it shares the
-terminal's process group); the gate waits for it to end and passes its exit code through.
+COMMAND runs in a process group of its own, so that what it starts can be stopped with it:
+SIGTERM, SIGHUP and SIGINT sent to the gate are passed on to that whole group, and a supervisor
+that stops the gate stops the deploy and its children. At a terminal the gate hands COMMAND's
+group the foreground, as a shell does with a job: Ctrl-C and Ctrl-\\ reach COMMAND and its
+children directly, COMMAND may read the terminal, and Ctrl-Z stops COMMAND and then the gate
+(the shell's ``fg`` continues both). The gate takes the foreground back when COMMAND ends, and
+exits only after COMMAND has.
 
 The handlers are in place before COMMAND starts: there is no moment in which a signal kills
 the gate and leaves COMMAND running. A signal that arrives before COMMAND is started stops the
@@ -21,6 +25,7 @@ with SIGINT ignored (a background job): only an ignored SIGHUP (``nohup``) is le
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import shutil
 import signal
@@ -110,8 +115,7 @@ class Forwarder:
     """The gate's handler of SIGTERM, SIGHUP and SIGINT, from before COMMAND starts to its end.
 
     Before :meth:`run` has a process, a signal is remembered (``pending``); once it has one,
-    SIGTERM and SIGHUP are sent on to it, and SIGINT is left to the terminal, which sends it to
-    COMMAND's process group itself.
+    each is sent on to COMMAND's process group.
     """
 
     def __init__(self) -> None:
@@ -121,13 +125,15 @@ class Forwarder:
     def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.process is None:
             self.pending.append(signum)
-        elif signum != signal.SIGINT:
+        else:
             self._send(signum)
 
     def _send(self, signum: int) -> None:
+        # COMMAND leads its group: its pid names the group while any member lives, and no
+        # other process can take that number meanwhile.
         if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signum)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signum)
 
     def run(self, command: Sequence[str]) -> int:
         if self.pending:
@@ -139,20 +145,94 @@ class Forwarder:
             return 128 + signum
         try:
             # restore_signals: SIGPIPE and SIGXFSZ, which Python ignores, are default again.
-            process = subprocess.Popen(list(command), restore_signals=True)
+            # process_group=0: COMMAND leads a group of its own (set before it is exec'd).
+            process = subprocess.Popen(list(command), restore_signals=True, process_group=0)
         except FileNotFoundError as exc:
             print(f"gate: cannot run {command[0]}: {exc.strerror}", file=sys.stderr)
             return EXIT_NOT_FOUND
         except OSError as exc:
             print(f"gate: cannot run {command[0]}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_NOT_EXECUTABLE
-        # From here on the handler sends to the process; what came during Popen is sent now.
+        # From here on the handler sends to the group; what came during Popen is sent now.
         self.process = process
-        for signum in self.pending:
-            self._send(signum)
-        self.pending.clear()
-        returncode = process.wait()
+        with foreground(process.pid) as terminal:
+            for signum in self.pending:
+                self._send(signum)
+            self.pending.clear()
+            returncode = _wait(process, terminal)
         return 128 - returncode if returncode < 0 else returncode
+
+
+class Terminal:
+    """The controlling terminal (one of our standard streams) while COMMAND's group has it."""
+
+    def __init__(self, fd: int, group: int) -> None:
+        self.fd = fd
+        self.group = group
+
+    def give(self) -> None:
+        _set_foreground(self.fd, self.group)
+
+    def take_back(self) -> None:
+        _set_foreground(self.fd, os.getpgrp())
+
+
+def _controlling_fd() -> int | None:
+    """The first of stdin, stdout, stderr that is a terminal whose foreground group is ours:
+    only then are we a shell's foreground job, with a foreground to hand on."""
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp():
+                return fd
+        except OSError:
+            continue
+    return None
+
+
+def _set_foreground(fd: int, group: int) -> None:
+    """``tcsetpgrp`` with SIGTTOU blocked: a process of a background group may then call it
+    (taking the foreground back once COMMAND's group has it) instead of being stopped."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
+    try:
+        with contextlib.suppress(OSError):  # the terminal went away (hung up): nothing to move
+            os.tcsetpgrp(fd, group)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+@contextlib.contextmanager
+def foreground(group: int) -> Iterator[Terminal | None]:
+    """Give ``group`` the terminal's foreground if we have it; take it back after."""
+    fd = _controlling_fd()
+    if fd is None:
+        yield None
+        return
+    terminal = Terminal(fd, group)
+    terminal.give()
+    try:
+        yield terminal
+    finally:
+        terminal.take_back()
+
+
+def _wait(process: subprocess.Popen[bytes], terminal: Terminal | None) -> int:
+    """COMMAND's return code (-N: killed by signal N). At a terminal, a COMMAND stopped by
+    Ctrl-Z stops the gate too, so the shell gets its terminal back; ``fg`` continues the gate,
+    which gives the foreground back to COMMAND and continues it."""
+    if terminal is None:
+        return process.wait()
+    while True:
+        _, status = os.waitpid(process.pid, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return process.returncode
+        terminal.take_back()
+        # SIGTSTP, not SIGSTOP: in a group with no shell to continue it (an orphaned group)
+        # the kernel discards it, and the gate goes on at once instead of hanging.
+        os.kill(os.getpid(), signal.SIGTSTP)
+        terminal.give()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGCONT)
 
 
 @contextlib.contextmanager
