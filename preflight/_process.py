@@ -1,8 +1,10 @@
 """The subprocess boundary: every child preflight starts goes through :func:`run`.
 
 A child always has a timeout and runs in its own session, so that on expiry the whole process
-group (grandchildren included) is killed. Output is decoded as UTF-8 with replacement, and a
-child that cannot even be started comes back as a value, not an exception.
+group (grandchildren included) is killed; and it is tethered (:mod:`preflight._tether`): if
+preflight itself is killed first, even with SIGKILL, its group is killed too. Output is decoded
+as UTF-8 with replacement, and a child that cannot even be started comes back as a value, not
+an exception.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from preflight._tether import tether, untether
 
 __all__ = ["Completed", "Running", "clean_env", "lacks_isolated_mode", "run", "run_python", "start"]
 
@@ -137,6 +141,8 @@ class Running:
             )
         except (OSError, ValueError) as exc:
             self._failed = str(exc)
+        else:
+            tether(self._process.pid)  # killed with us, should we die first (kill -9)
 
     def wait(self) -> Completed:
         """Wait until the child ends or its time is up (then kill its group); never raises
@@ -165,6 +171,8 @@ class Running:
         finally:
             self._out.close()
             self._err.close()
+            if self._process is not None:
+                untether(self._process.pid)
 
     def finished(self) -> bool:
         """Whether the child has ended (or never started), without waiting; a child past its
@@ -184,6 +192,7 @@ class Running:
         if self._process is not None and self._process.returncode is None:
             _kill_group(self._process)
             self._process.wait()
+            untether(self._process.pid)
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self._started

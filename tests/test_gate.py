@@ -219,6 +219,31 @@ def test_a_signal_to_the_gate_reaches_the_commands_whole_group(
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_a_gate_killed_with_sigkill_still_stops_the_command(tmp_path: Path) -> None:
+    # No handler sees SIGKILL: the tether's watcher sends COMMAND's group SIGTERM.
+    pids = tmp_path / "pids"
+    gate_code = (
+        "import sys; from preflight._ops.gate import run_command; "
+        "sys.exit(run_command(sys.argv[1:]))"
+    )
+    code = _FAMILY.replace("{then}", "")
+    gate_process = subprocess.Popen(
+        [sys.executable, "-c", gate_code, sys.executable, "-c", code, str(pids)],
+        stdin=subprocess.DEVNULL,
+        env=cli_env(),
+    )
+    try:
+        command, child = _family(pids)
+        gate_process.kill()
+        gate_process.wait()
+        assert ends(command)
+        assert ends(child), "COMMAND's child outlived the killed gate"
+    finally:
+        for pid in _family(pids):
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 # --- at a terminal: the gate is a job's leader on a pseudo-terminal -----------------------------
 
 # The gate as a shell's foreground job: a session of its own whose controlling terminal is the

@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "preflight._errors",
         "preflight._atomic",
         "preflight._process",
+        "preflight._tether",
         "preflight._read",
         "preflight._text",
     ),

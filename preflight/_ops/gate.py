@@ -13,13 +13,14 @@ children directly, COMMAND may read the terminal, and Ctrl-Z stops COMMAND and t
 (the shell's ``fg`` continues both). The gate takes the foreground back when COMMAND ends, and
 exits only after COMMAND has.
 
-The handlers are in place before COMMAND starts: there is no moment in which a signal kills
-the gate and leaves COMMAND running. A signal that arrives before COMMAND is started stops the
-gate without starting it (128 + N); one that arrives while it is being started is passed on as
-soon as it has started. COMMAND gets the default action of SIGINT, SIGTERM and SIGHUP (the
-gate handles them, and exec resets a handled signal), even when the gate itself was started
-with SIGINT ignored (a background job): only an ignored SIGHUP (``nohup``) is left ignored, as
-``nohup`` promises, and is not passed on.
+The handlers are in place before COMMAND starts: there is no moment in which a signal kills the
+gate and leaves COMMAND running, and a gate killed with SIGKILL, which no handler sees, still
+has SIGTERM sent to COMMAND's group (:mod:`preflight._tether`). A signal that arrives before
+COMMAND is started stops the gate without starting it (128 + N); one that arrives while it is
+being started is passed on as soon as it has started. COMMAND gets the default action of
+SIGINT, SIGTERM and SIGHUP (the gate handles them, and exec resets a handled signal), even when
+the gate itself was started with SIGINT ignored (a background job): only an ignored SIGHUP
+(``nohup``) is left ignored, as ``nohup`` promises, and is not passed on.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from types import FrameType
 from preflight._checks.result import Status
 from preflight._errors import UsageError
 from preflight._report.model import Overall, Report, Verdict
+from preflight._tether import tether, untether
 from preflight._text import MESSAGE_LIMIT, shown
 
 # What a shell answers for a command it cannot run.
@@ -155,11 +157,15 @@ class Forwarder:
             return EXIT_NOT_EXECUTABLE
         # From here on the handler sends to the group; what came during Popen is sent now.
         self.process = process
-        with foreground(process.pid) as terminal:
-            for signum in self.pending:
-                self._send(signum)
-            self.pending.clear()
-            returncode = _wait(process, terminal)
+        tether(process.pid, signal.SIGTERM)  # a gate killed with SIGKILL still stops it
+        try:
+            with foreground(process.pid) as terminal:
+                for signum in self.pending:
+                    self._send(signum)
+                self.pending.clear()
+                returncode = _wait(process, terminal)
+        finally:
+            untether(process.pid)
         return 128 - returncode if returncode < 0 else returncode
 
 

@@ -1,0 +1,200 @@
+"""Children die with preflight, even when it is killed with SIGKILL (``preflight._tether``).
+
+Each test runs preflight's code in a process of its own (a test must not SIGKILL pytest),
+lets it start a child through the real subprocess boundary, SIGKILLs it, and checks that the
+child, and the child's own child in its group, are gone within seconds. The relock test does
+it with a real pip-compile that hangs on an index server which never answers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import cli_env
+from processes import ends, running
+
+needs_procfs = pytest.mark.skipif(
+    not Path("/proc/self/task").exists(), reason="finds children through Linux's procfs"
+)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    todo, seen = [pid], []
+    while todo:
+        for child in _children(todo.pop()):
+            seen.append(child)
+            todo.append(child)
+    return seen
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _wait_for(predicate: object, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+# A child (python) that starts a grandchild (sleep) in its group, then waits; both outlive the
+# script that started them unless something kills them.
+_FAMILY = "import subprocess; subprocess.Popen(['sleep', '300']).wait()"
+
+
+@needs_procfs
+@pytest.mark.parametrize("how", ["start", "run"])
+def test_a_child_dies_with_a_killed_preflight(tmp_path: Path, how: str) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from preflight import _process
+        child = _process.{how}([sys.executable, "-c", {_FAMILY!r}], timeout=600)
+        time.sleep(600)  # start() does not wait: the script must not end by itself
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], env=cli_env())
+    family: list[int] = []
+    try:
+        _wait_for(lambda: any("sleep 300" in _command_line(p) for p in _descendants(parent.pid)))
+        family = [p for p in _descendants(parent.pid) if "sleep 300" in _command_line(p)]
+        family += [p for p in _children(parent.pid) if "subprocess.Popen" in _command_line(p)]
+        assert len(family) == 2, family
+        parent.send_signal(signal.SIGKILL)  # nothing in preflight runs after this
+        parent.wait()
+        assert all(ends(pid) for pid in family), "a child outlived preflight's SIGKILL"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        for pid in family:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@needs_procfs
+def test_a_child_that_is_done_with_is_not_signalled_later(tmp_path: Path) -> None:
+    # The child ends and is untethered; a sleeper that reused nothing still runs after the
+    # parent's death: only registered groups are signalled. (A group that escaped is ours to
+    # leave alone: here a process started by the child in a session of its own.)
+    pid_file = tmp_path / "escaped.pid"
+    escaper = (
+        "import subprocess, sys; "
+        "p = subprocess.Popen(['sleep', '300'], start_new_session=True); "
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))"
+    )
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from preflight import _process
+        done = _process.run([sys.executable, "-c", {escaper!r}], timeout=60)
+        assert done.ok, done
+        print("done", flush=True)
+        time.sleep(300)
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], env=cli_env(), stdout=subprocess.PIPE, text=True
+    )
+    escaped = None
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "done"
+        escaped = int(pid_file.read_text())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        time.sleep(1)
+        assert running(escaped)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
+        if escaped is not None and running(escaped):
+            os.kill(escaped, signal.SIGKILL)
+
+
+@contextmanager
+def _silent_index() -> Iterator[str]:
+    """An HTTP server on loopback that accepts connections and never answers a byte."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/simple"
+    finally:
+        server.close()
+
+
+@needs_procfs
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("piptools") is None, reason="needs pip-tools")
+def test_relocks_pip_compile_dies_with_a_killed_preflight(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[tool.preflight]\npythons = ["3.12"]\nrequires = ["alpha"]\n', encoding="utf-8"
+    )
+    script = textwrap.dedent(
+        f"""
+        import platform, sys
+        from pathlib import Path
+        from preflight._ops.relock import relock_one
+        from preflight._policy.policy import load_policy
+        policy = load_policy(Path({str(project)!r}))
+        relock_one("3.12", Path(sys.executable), platform.python_version(), policy,
+                   cache=Path({str(tmp_path / "cache")!r}), tools_python=Path(sys.executable))
+        """
+    )
+    with _silent_index() as url:
+        env = {k: v for k, v in cli_env().items() if not k.startswith(("PIP_", "UV_"))}
+        env |= {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": url, "PIP_TIMEOUT": "600"}
+        parent = subprocess.Popen([sys.executable, "-c", script], env=env)
+        compile_pids: list[int] = []
+        try:
+
+            def compiling() -> bool:
+                compile_pids[:] = [
+                    p for p in _descendants(parent.pid) if "piptools" in _command_line(p)
+                ]
+                return bool(compile_pids)
+
+            _wait_for(compiling)
+            time.sleep(1)  # pip-compile is now waiting on the silent index
+            assert all(running(p) for p in compile_pids)
+            parent.send_signal(signal.SIGKILL)
+            parent.wait()
+            assert all(ends(p) for p in compile_pids), "pip-compile ran on as an orphan"
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait()
+            for pid in compile_pids:
+                if running(pid):
+                    os.kill(pid, signal.SIGKILL)
