@@ -108,6 +108,15 @@ def log() -> io.StringIO:
     return io.StringIO()
 
 
+def _no_delivery_recorded(state_file: Path, *, attempts: int) -> None:
+    """The state holds no delivery, only the undelivered attempts counted against the alert."""
+    [entry] = json.loads(state_file.read_text(encoding="utf-8"))["environments"].values()
+    assert entry["alerting"] is False
+    assert entry["last_sent"] is None
+    assert entry["undelivered"]
+    assert entry["attempts"] == attempts
+
+
 def alert_for(report: Report | None = None) -> Alert:
     decision = decide(report or make_report(["lock is world-writable"]), AlertState(), NOW, CONFIG)
     assert decision.alert is not None
@@ -693,7 +702,7 @@ def test_total_outage_records_nothing_and_retries_next_run(
     result = dispatch(broken, down, project_dir=tmp_path, now=NOW, environ={}, log=log)
     assert result.due
     assert not result.delivered
-    assert not (tmp_path / ".preflight" / "alert-state.json").exists()
+    _no_delivery_recorded(tmp_path / ".preflight" / "alert-state.json", attempts=1)
     assert "it will be sent again on the next run" in log.getvalue()
 
     handler = loopback.MailHandler()
@@ -885,7 +894,7 @@ def test_alert_command_exits_1_when_no_sink_delivers(
         done = _alert_cli("--report", report, "--project", project, cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "answered 554 5.7.1 no" in done.stderr
-    assert not (project / ".preflight").exists()
+    _no_delivery_recorded(project / ".preflight" / "alert-state.json", attempts=1)
 
 
 WEBHOOK_ONLY = "[tool.preflight.alerts.webhook]\n"
@@ -1050,7 +1059,7 @@ def test_a_webhook_redirect_is_a_failure_never_followed_nor_recorded(
     assert (sink.ok, sink.attempts) == (False, 1)  # a redirect will redirect again
     assert "answered HTTP 302 Found, a redirect, which is not followed" in (sink.error or "")
     assert "sent" not in log.getvalue().replace("sent again", "")
-    assert not (tmp_path / ".preflight" / "alert-state.json").exists()
+    _no_delivery_recorded(tmp_path / ".preflight" / "alert-state.json", attempts=1)
     assert "secret-token" not in log.getvalue()
 
 
@@ -1103,6 +1112,67 @@ def test_the_attempts_of_one_sink_are_bounded_in_time(log: io.StringIO) -> None:
     assert 2 <= result.attempts <= 5
     assert f"not retried: {budget:g} s of trying are spent" in log.getvalue()
     assert elapsed < budget + 3 * timeout + 2
+
+
+def test_the_attempts_at_one_alert_are_bounded_over_runs(tmp_path: Path, log: io.StringIO) -> None:
+    """A webhook that takes every body and never answers may deliver each one: a monitor that
+    tries again on every run would repeat the alert without end. max_attempts = 5 with
+    retries = 3: the first run makes 4 attempts, the second 1, the third none; after the
+    cooldown the alert is tried afresh, and a change of problems is tried at once."""
+    report = make_report(["x"])
+    with loopback.tcp_server(loopback.never_answering_http) as server:
+        url = f"http://{loopback.HOST}:{server.port}/hook"
+        config = AlertConfig(
+            cooldown_minutes=60,
+            retries=3,
+            backoff_seconds=0,
+            max_attempts=5,
+            webhook=WebhookConfig(timeout_seconds=0.2),
+        )
+
+        def run(at: datetime, which: Report = report) -> DispatchResult:
+            return dispatch(
+                which,
+                config,
+                project_dir=tmp_path,
+                now=at,
+                environ={"PREFLIGHT_WEBHOOK_URL": url},
+                sleep=Sleeps(),
+                log=log,
+            )
+
+        first = run(NOW)
+        assert [r.attempts for r in first.results] == [4]
+        assert "1 attempt left of max_attempts = 5" in log.getvalue()
+        second = run(NOW + timedelta(minutes=5))
+        assert [r.attempts for r in second.results] == [1]
+        assert "not tried again until the cooldown" in log.getvalue()
+        third = run(NOW + timedelta(minutes=10))
+        assert not third.due
+        assert third.decision is not None
+        assert third.decision.reason.startswith("not tried again: 5 attempts since ")
+        assert server.requests == 5
+        # The window began with the first attempt, at NOW: an hour later it starts afresh.
+        later = run(NOW + timedelta(minutes=61))
+        assert later.due
+        assert [r.attempts for r in later.results] == [4]
+        assert server.requests == 9
+        changed = run(NOW + timedelta(minutes=62), make_report(["y"]))
+        assert [r.attempts for r in changed.results] == [4]  # other problems: at once, afresh
+        assert server.requests == 13
+    saved = json.loads(config.state_path(tmp_path).read_text())["environments"][PYTHON]
+    assert saved["attempts"] == 4
+    assert saved["alerting"] is False  # nothing was ever delivered
+
+
+def test_max_attempts_is_checked_as_a_count(tmp_path: Path) -> None:
+    for value in ("0", "1001", "2.5", '"3"'):
+        (tmp_path / "pyproject.toml").write_text(
+            f'[tool.preflight]\npythons = ["3.12"]\n[tool.preflight.alerts]\nmax_attempts = {value}\n',
+            encoding="utf-8",
+        )
+        with pytest.raises(ConfigError, match="max_attempts"):
+            load_policy(tmp_path)
 
 
 # --- a damaged state file: reported once, replaced, never a reason to stop alerting -------------

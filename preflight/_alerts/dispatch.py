@@ -2,12 +2,15 @@
 
 * :func:`deliver` tries one sink with exponential backoff and returns a :class:`SinkResult`.
   Every attempt counts, one whose outcome is unknown (sent, never answered) too, and the
-  attempts are bounded twice: ``1 + retries`` of them (retries is at most 10), and no retry
-  starts after :data:`SINK_SECONDS` of trying (plus one call's timeout at most).
+  attempts are bounded three times: ``1 + retries`` of them (retries is at most 10), no retry
+  starts after :data:`SINK_SECONDS` of trying (plus one call's timeout at most), and one alert
+  gets at most ``max_attempts`` per sink over all the runs that try it (the state file counts
+  them) before it waits for the cooldown.
 * :func:`dispatch` ties the decision (:func:`preflight._alerts.model.decide`), the sinks and
   the state file together. It never raises (``Exception``): a mail server that is down must
   not stop a check or a monitor. The state records a delivery only when at least one sink
-  succeeded, so a total outage is retried on the next run.
+  succeeded, so a total outage is retried on the next run, until the alert's attempts are
+  spent.
 
 ``preflight alert --report PATH`` (``preflight._cli.alert``) runs :func:`dispatch` for a report
 on disk; the monitor runs it after each check.
@@ -131,9 +134,10 @@ def dispatch(
         path = config.state_path(project_dir)
         states = load_states(path, out, when)
         key = state_key(report)
+        previous = states.get(key, AlertState())
         decision = decide(
             report,
-            states.get(key, AlertState()),
+            previous,
             when,
             config,
             force=force,
@@ -148,7 +152,8 @@ def dispatch(
             deliver(
                 decision.alert,
                 sink,
-                retries=config.retries,
+                # The attempts this alert has left (max_attempts over all runs) bound these.
+                retries=min(config.retries, decision.attempts_left - 1),
                 backoff_seconds=config.backoff_seconds,
                 sleep=sleep,
                 log=out,
@@ -159,7 +164,23 @@ def dispatch(
         if result.delivered:
             save_state(path, key, decision.state, out)
         else:
-            say(out, "no sink delivered the alert; it will be sent again on the next run")
+            made = max((r.attempts for r in results), default=0)
+            failed = decision.undelivered(previous, when, made)
+            left = config.max_attempts - failed.attempts
+            if left > 0:
+                say(
+                    out,
+                    "no sink delivered the alert; it will be sent again on the next run "
+                    f"({plural(left, 'attempt')} left of max_attempts = {config.max_attempts})",
+                )
+            else:
+                say(
+                    out,
+                    f"no sink delivered the alert in {plural(failed.attempts, 'attempt')}: "
+                    f"not tried again until the cooldown of {config.cooldown_minutes:g} min has "
+                    "passed or the problems change",
+                )
+            save_state(path, key, failed, out)
         return result
     except Exception as exc:  # an alert problem must never stop a check or a monitor
         say(out, f"could not dispatch: {type(exc).__name__}: {exc}")

@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from preflight._checks.result import Severity
@@ -74,6 +74,19 @@ class AlertState:
     fingerprint: str | None = None
     last_sent: datetime | None = None
     subject: str | None = None  # of the last alert, for people reading the state file
+    # The alert that no sink has delivered yet (its identity: the fingerprint, or
+    # "recovered"), the attempts spent on it so far (the most any one sink made) and when
+    # the first of them was made. Cleared by a delivery.
+    undelivered: str | None = None
+    attempts: int = 0
+    failing_since: datetime | None = None
+
+    def spent(self, identity: str, now: datetime, cooldown: timedelta) -> int:
+        """Attempts already spent on the alert ``identity``; they count for one cooldown from
+        the first failure, after which the alert gets a fresh start (as a reminder would)."""
+        if self.undelivered != identity or self.failing_since is None:
+            return 0
+        return self.attempts if now - self.failing_since < cooldown else 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,20 @@ class Decision:
     reason: str
     alert: Alert | None = None
     state: AlertState = field(default_factory=AlertState)  # to save once delivered
+    identity: str | None = None  # of the alert: what its undelivered attempts count against
+    spent: int = 0  # undelivered attempts already made on it (per sink, at most)
+    attempts_left: int = 0  # per sink, of config.max_attempts, for this dispatch
+
+    def undelivered(self, previous: AlertState, now: datetime, attempts: int) -> AlertState:
+        """What to save when no sink delivered: ``previous`` (what was delivered before stays
+        true) with ``attempts`` more spent on this alert."""
+        since = previous.failing_since if self.spent and previous.failing_since else now
+        return replace(
+            previous,
+            undelivered=self.identity,
+            attempts=self.spent + attempts,
+            failing_since=since,
+        )
 
 
 def problems_of(report: Report) -> tuple[Problem, ...]:
@@ -133,11 +160,18 @@ def decide(
                 state=state,
             )
         alert = _recovered(report, state, host=host, warnings=warnings, config=config)
-        return Decision(
-            send=True,
-            reason="recovered: the problems alerted before are gone",
-            alert=alert,
-            state=AlertState(alerting=False, last_sent=now, subject=alert.subject),
+        return _bounded(
+            Decision(
+                send=True,
+                reason="recovered: the problems alerted before are gone",
+                alert=alert,
+                state=AlertState(alerting=False, last_sent=now, subject=alert.subject),
+                identity=RECOVERED_IDENTITY,
+            ),
+            state,
+            now,
+            config,
+            force=force,
         )
 
     # What triggered is what identifies the problem: warnings beside a critical one do not.
@@ -159,11 +193,48 @@ def decide(
             state=state,
         )
     alert = _problem(report, problems, digest, host=host, critical=critical, warnings=warnings)
+    return _bounded(
+        Decision(
+            send=True,
+            reason=reason,
+            alert=alert,
+            state=AlertState(
+                alerting=True, fingerprint=digest, last_sent=now, subject=alert.subject
+            ),
+            identity=digest,
+        ),
+        state,
+        now,
+        config,
+        force=force,
+    )
+
+
+RECOVERED_IDENTITY = "recovered"
+
+
+def _bounded(
+    decision: Decision, state: AlertState, now: datetime, config: AlertConfig, *, force: bool
+) -> Decision:
+    """``decision`` with the attempts it may still make, or not sent at all once this alert
+    has had ``max_attempts`` undelivered ones within the cooldown (``force`` gives it a fresh
+    start)."""
+    assert decision.identity is not None
+    cooldown = timedelta(minutes=config.cooldown_minutes)
+    spent = 0 if force else state.spent(decision.identity, now, cooldown)
+    left = config.max_attempts - spent
+    if left > 0:
+        return replace(decision, spent=spent, attempts_left=left)
+    assert state.failing_since is not None  # spent() > 0
     return Decision(
-        send=True,
-        reason=reason,
-        alert=alert,
-        state=AlertState(alerting=True, fingerprint=digest, last_sent=now, subject=alert.subject),
+        send=False,
+        reason=f"not tried again: {plural(state.attempts, 'attempt')} since "
+        f"{iso(state.failing_since)} were not delivered (max_attempts = "
+        f"{config.max_attempts}); the next try is after {iso(state.failing_since + cooldown)}, "
+        "or sooner if the problems change",
+        state=state,
+        identity=decision.identity,
+        spent=spent,
     )
 
 

@@ -75,11 +75,17 @@ def _state_from_json(entry: object, latest: datetime) -> AlertState:
     alerting = entry.get("alerting")
     if not isinstance(alerting, bool):
         raise ValueError(f"'alerting' is {_short(alerting)}, not true or false")
+    attempts = entry.get("attempts", 0)
+    if type(attempts) is not int or not 0 <= attempts <= 1_000_000:
+        raise ValueError(f"'attempts' is {_short(attempts)}, not a count")
     return AlertState(
         alerting=alerting,
         fingerprint=_text(entry, "fingerprint"),
-        last_sent=_moment(entry.get("last_sent"), latest),
+        last_sent=_moment(entry.get("last_sent"), latest, "last_sent"),
         subject=_text(entry, "subject"),
+        undelivered=_text(entry, "undelivered"),
+        attempts=attempts,
+        failing_since=_moment(entry.get("failing_since"), latest, "failing_since"),
     )
 
 
@@ -90,23 +96,23 @@ def _text(entry: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def _moment(value: object, latest: datetime) -> datetime | None:
+def _moment(value: object, latest: datetime, key: str) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise ValueError(f"'last_sent' is {_short(value)}, not a date and time")
+        raise ValueError(f"{key!r} is {_short(value)}, not a date and time")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"'last_sent' is {_short(value)}, not a date and time") from None
+        raise ValueError(f"{key!r} is {_short(value)}, not a date and time") from None
     if moment.utcoffset() is None:
-        raise ValueError(f"'last_sent' is {_short(value)}, without a time zone")
+        raise ValueError(f"{key!r} is {_short(value)}, without a time zone")
     try:
         moment.astimezone(UTC)  # what the alert's text shows
     except OverflowError:  # its UTC time is before year 1 or after year 9999
-        raise ValueError(f"'last_sent' is {_short(value)}, out of range") from None
+        raise ValueError(f"{key!r} is {_short(value)}, out of range") from None
     if moment > latest:
-        raise ValueError(f"'last_sent' is {_short(value)}, in the future")
+        raise ValueError(f"{key!r} is {_short(value)}, in the future")
     return moment
 
 
@@ -126,6 +132,9 @@ def states_json(states: Mapping[str, AlertState]) -> str:
                         "fingerprint": s.fingerprint,
                         "last_sent": s.last_sent.isoformat() if s.last_sent else None,
                         "subject": s.subject,
+                        "undelivered": s.undelivered,
+                        "attempts": s.attempts,
+                        "failing_since": s.failing_since.isoformat() if s.failing_since else None,
                     }
                     for key, s in sorted(states.items())
                 },

@@ -30,6 +30,7 @@ MAX_COOLDOWN_MINUTES = 366 * 24 * 60.0  # a year
 MAX_BACKOFF_SECONDS = 60.0  # a longer wait would not fit in a dispatch (_alerts.dispatch)
 MAX_TIMEOUT_SECONDS = 300.0
 MAX_RETRIES = 10
+MAX_ATTEMPTS = 1000
 
 
 class Security(enum.StrEnum):
@@ -67,6 +68,10 @@ class AlertConfig:
     state_file: str = DEFAULT_STATE_FILE  # relative to the project folder
     retries: int = 3  # further attempts after a failed one, per sink
     backoff_seconds: float = 1.0  # wait before the first retry; doubled for each further one
+    # Attempts per sink at one alert, over all the runs that try it: a sink that takes the
+    # body and never answers may deliver every attempt, so they must end. Then the alert
+    # waits for the cooldown (or a change of problems) before it is tried again.
+    max_attempts: int = 12
     smtp: SmtpConfig | None = None
     webhook: WebhookConfig | None = None
 
@@ -87,6 +92,7 @@ _ALERT_KEYS = {
     "state_file",
     "retries",
     "backoff_seconds",
+    "max_attempts",
     "smtp",
     "webhook",
 }
@@ -247,6 +253,8 @@ def parse_alerts(path: Path, table: Any) -> AlertConfig:
         kwargs["backoff_seconds"] = alerts.number(
             "backoff_seconds", positive=False, maximum=MAX_BACKOFF_SECONDS
         )
+    if alerts.has("max_attempts"):
+        kwargs["max_attempts"] = alerts.integer("max_attempts", minimum=1, maximum=MAX_ATTEMPTS)
     if alerts.has("smtp"):
         kwargs["smtp"] = _parse_smtp(_Table(path, "alerts.smtp.", table["smtp"], _SMTP_KEYS))
     if alerts.has("webhook"):
