@@ -1168,7 +1168,8 @@ def test_the_attempts_at_one_alert_are_bounded_over_runs(tmp_path: Path, log: io
 def test_max_attempts_is_checked_as_a_count(tmp_path: Path) -> None:
     for value in ("0", "1001", "2.5", '"3"'):
         (tmp_path / "pyproject.toml").write_text(
-            f'[tool.preflight]\npythons = ["3.12"]\n[tool.preflight.alerts]\nmax_attempts = {value}\n',
+            '[tool.preflight]\npythons = ["3.12"]\n'
+            f"[tool.preflight.alerts]\nmax_attempts = {value}\n",
             encoding="utf-8",
         )
         with pytest.raises(ConfigError, match="max_attempts"):
