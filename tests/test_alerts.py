@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -1328,3 +1331,58 @@ def test_alert_command_with_a_number_out_of_range_exits_3(
     assert f"key {key!r}" in done.stderr
     assert "Traceback" not in done.stderr
     assert "0" * 50 not in done.stderr
+
+
+# --- a name server that never answers: the lookup is bounded too ------------------------------
+
+
+def _resolver_that_never_answers() -> socket.socket | None:
+    """A UDP socket on 127.0.0.53:53 that takes queries and answers none (None: cannot)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return None
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        udp.bind(("127.0.0.53", 53))
+    except OSError:
+        udp.close()
+        return None
+    return udp
+
+
+def test_a_name_lookup_that_never_ends_is_cut_at_the_timeout(tmp_path: Path) -> None:
+    """The real resolver of the C library, pointed (in a mount namespace of its own, so the
+    machine's /etc/resolv.conf is untouched) at a name server that never answers: it waits
+    30 s. A webhook or SMTP call with a 1 s timeout must give up after about 1 s."""
+    udp = _resolver_that_never_answers()
+    if udp is None:
+        pytest.skip("needs root, unshare(1) and 127.0.0.53:53 free for a silent name server")
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("nameserver 127.0.0.53\noptions timeout:30 attempts:1\n", encoding="utf-8")
+    script = (
+        "import time\n"
+        "from preflight._alerts.bounded import Budget, connect\n"
+        "started = time.monotonic()\n"
+        "try:\n"
+        "    connect(('hooks.example.test', 443), Budget(1.0))\n"
+        "except OSError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+        "print(round(time.monotonic() - started, 1))\n"
+    )
+    try:
+        done = subprocess.run(
+            ["unshare", "--mount", "sh", "-c",
+             'mount --bind "$1" /etc/resolv.conf && exec "$2" -c "$3"',
+             "sh", str(conf), sys.executable, script],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        udp.close()
+    if "mount" in done.stderr and done.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    said, seconds = done.stdout.strip().splitlines()
+    assert said == "TimeoutError looking up hooks.example.test did not finish within 1 s"
+    assert float(seconds) < 5

@@ -14,8 +14,10 @@ context whose sockets (``wrap_socket``, STARTTLS included) keep the same deadlin
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,8 +89,7 @@ def connect(address: tuple[str, int], budget: Budget) -> BoundedSocket:
     """A connection to ``address`` (host, port) made within ``budget``, which it keeps."""
     host, port = address
     error: OSError | None = None
-    # The name lookup has no timeout of its own (no socket exists yet); it is one call.
-    for family, kind, proto, _, where in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+    for family, kind, proto, _, where in lookup(host, port, budget):
         sock = BoundedSocket(family, kind, proto)
         sock.budget = budget
         try:
@@ -102,6 +103,43 @@ def connect(address: tuple[str, int], budget: Budget) -> BoundedSocket:
             continue
         return sock
     raise error if error is not None else OSError(f"no address found for {host}")
+
+
+AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
+
+
+def _getaddrinfo(host: str, port: int) -> list[AddrInfo]:
+    return list(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+
+
+def lookup(host: str, port: int, budget: Budget) -> list[AddrInfo]:
+    """``getaddrinfo`` within ``budget``. The lookup has no timeout of its own (the resolver's
+    are 5 s per server and try, over and over), so a name is looked up on a thread of its own
+    and waited for until the deadline; a thread left behind ends with the resolver's own
+    timeouts and holds nothing of ours. An address (no lookup) is answered at once."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return _getaddrinfo(host, port)
+    outcome: list[list[AddrInfo] | OSError] = []
+
+    def resolve() -> None:
+        try:
+            outcome.append(_getaddrinfo(host, port))
+        except OSError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=resolve, name=f"lookup {host}", daemon=True)
+    thread.start()
+    thread.join(budget.remaining())
+    if not outcome:
+        raise TimeoutError(f"looking up {host} did not finish within {budget.seconds:g} s")
+    result = outcome[0]
+    if isinstance(result, OSError):
+        raise result
+    return result
 
 
 class BoundedSSLSocket(ssl.SSLSocket):
