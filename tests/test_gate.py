@@ -531,15 +531,22 @@ def test_main_translates_gate_usage_errors(capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().err.startswith("error: gate: no command after `--`")
 
 
-def _until(master: int, wanted: bytes, seconds: float = 30) -> bytes:
-    """Read the pty until ``wanted`` shows (or fail with what came)."""
-    data = b""
-    deadline = time.monotonic() + seconds
-    while wanted not in data:
-        assert time.monotonic() < deadline, f"never saw {wanted!r} in {data[-2000:]!r}"
-        if select.select([master], [], [], 0.1)[0]:
-            data += os.read(master, 4096)
-    return data
+class _Screen:
+    """What a pty's master reads, consumed match by match (one read may hold several)."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        self.pending = b""
+
+    def expect(self, wanted: bytes, seconds: float = 30) -> bytes:
+        """Read until ``wanted`` shows; return everything up to it, keep what follows."""
+        deadline = time.monotonic() + seconds
+        while wanted not in self.pending:
+            assert time.monotonic() < deadline, f"never saw {wanted!r} in {self.pending[-2000:]!r}"
+            if select.select([self.master], [], [], 0.1)[0]:
+                self.pending += os.read(self.master, 4096)
+        seen, _, self.pending = self.pending.partition(wanted)
+        return seen + wanted
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash for job control")
@@ -560,8 +567,15 @@ def test_ctrl_z_and_fg_in_a_job_control_shell(tmp_path: Path) -> None:
         "sys.exit(run_command(sys.argv[1:]))\n"
     )
     master, slave = pty.openpty()
+    # The pty becomes the shell's controlling terminal (TIOCSCTTY), as a terminal emulator
+    # makes it: the shell must not depend on acquiring one by itself.
     shell = subprocess.Popen(
-        ["bash", "--norc", "--noprofile", "-i"],
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+            "os.execvp('bash', ['bash', '--norc', '--noprofile', '-i'])",
+        ],
         stdin=slave,
         stdout=slave,
         stderr=slave,
@@ -571,16 +585,17 @@ def test_ctrl_z_and_fg_in_a_job_control_shell(tmp_path: Path) -> None:
     )
     os.close(slave)
     try:
-        _until(master, b"ready> ")
+        screen = _Screen(master)
+        screen.expect(b"ready> ")
         os.write(master, f"{sys.executable} gate.py {sys.executable} ticks.py\n".encode())
-        _until(master, b"tick 1")
+        screen.expect(b"tick 1")
         os.write(master, b"\x1a")
-        _until(master, b"Stopped")
-        _until(master, b"ready> ")
+        screen.expect(b"Stopped")
+        screen.expect(b"ready> ")
         os.write(master, b"fg\n")
-        after = _until(master, b"tick 7")
+        after = screen.expect(b"tick 7")
         os.write(master, b"echo exit=$?\n")
-        assert b"exit=4" in _until(master, b"exit=4"), after
+        assert b"exit=4" in screen.expect(b"exit=4"), after
     finally:
         os.killpg(shell.pid, signal.SIGKILL)
         shell.wait()
