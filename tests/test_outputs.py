@@ -13,13 +13,13 @@ import os
 import signal
 import socket
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from junitparser import Failure, JUnitXml, Skipped, TestSuite
+from notify import NotifyListener
 from prometheus_client.parser import text_string_to_metric_families
 
 from preflight._checks.result import CheckResult, Finding, Severity, Status
@@ -279,60 +279,27 @@ def test_file_and_line_read_back_and_older_reports_still_read() -> None:
 
 
 @pytest.fixture
-def notify_socket() -> Iterator[tuple[socket.socket, str]]:
-    """A real datagram socket as systemd listens on, with an abstract name ("@...")."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    name = f"@preflight-test-{os.getpid()}-{id(sock)}"
-    sock.bind("\0" + name[1:])
-    sock.settimeout(5)
-    try:
-        yield sock, name
-    finally:
-        sock.close()
+def listener() -> Iterator[NotifyListener]:
+    with NotifyListener() as listening:
+        yield listening
 
 
-class _Listener:
-    """Reads the socket as systemd does, all along (its queue holds only a few datagrams),
-    until the test's own last datagram: everything sent before it has been read then."""
-
-    END = "END-OF-TEST"
-
-    def __init__(self, sock: socket.socket, name: str) -> None:
-        self.messages: list[str] = []
-        self._sock, self._address = sock, "\0" + name[1:]
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while (message := self._sock.recv(4096).decode("utf-8")) != self.END:
-            self.messages.append(message)
-
-    def stop(self) -> list[str]:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as client:
-            client.sendto(self.END.encode(), self._address)
-        self._thread.join(timeout=10)
-        assert not self._thread.is_alive()
-        return self.messages
-
-
-def test_notifier_speaks_to_a_path_and_an_abstract_socket(
-    notify_socket: tuple[socket.socket, str],
-) -> None:
-    sock, name = notify_socket
+def test_notifier_speaks_to_a_path_and_an_abstract_socket(listener: NotifyListener) -> None:
+    name = listener.name
     notifier = Notifier.from_environ({"NOTIFY_SOCKET": name, "WATCHDOG_USEC": "2000000"})
     assert notifier is not None
     assert notifier.ping_every == 1.0
     assert notifier.ready("started\nSTATUS=forged")
-    assert sock.recv(4096) == b"READY=1\nSTATUS=started STATUS=forged"
+    assert listener.stop() == ["READY=1\nSTATUS=started STATUS=forged"]
     with tempfile.TemporaryDirectory(dir="/tmp") as folder:  # a short path: sun_path is 108
         path = str(Path(folder) / "notify")
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
-            listener.bind(path)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as by_path_socket:
+            by_path_socket.bind(path)
             by_path = Notifier.from_environ({"NOTIFY_SOCKET": path})
             assert by_path is not None
             assert by_path.ping_every is None
             assert by_path.watchdog()
-            assert listener.recv(64) == b"WATCHDOG=1"
+            assert by_path_socket.recv(64) == b"WATCHDOG=1"
         assert not by_path.watchdog()  # nobody listens: dropped, never raised
     assert Notifier.from_environ({}) is None
     other = {"NOTIFY_SOCKET": name, "WATCHDOG_USEC": "5", "WATCHDOG_PID": str(os.getpid() + 1)}
@@ -352,10 +319,8 @@ def _runs(*reports: Report) -> Callable[[], Report]:
 
 
 def test_monitor_tells_systemd_ready_status_watchdog_and_stopping(
-    tmp_path: Path, notify_socket: tuple[socket.socket, str]
+    tmp_path: Path, listener: NotifyListener
 ) -> None:
-    sock, name = notify_socket
-    listener = _Listener(sock, name)
     seen: list[str] = []
     monitor = Monitor(
         check=_runs(_tampered(), _report()),
@@ -366,7 +331,7 @@ def test_monitor_tells_systemd_ready_status_watchdog_and_stopping(
         interval=0.3,
         stderr=io.StringIO(),
         after_run=lambda outcome: seen.append(outcome.health.value),
-        notifier=Notifier("\0" + name[1:], watchdog_s=0.1),
+        notifier=Notifier(listener.address, watchdog_s=0.1),
     )
     assert monitor.run() == 0
     messages = listener.stop()
