@@ -40,7 +40,8 @@ COMMANDS = (
         "preflight._cli.check",
         "judge one environment against the policy and its lock",
         "Judge the environment of one interpreter against the policy in pyproject.toml and a "
-        "pip-tools lock. Exit 0 passed, 1 failed, 2 warnings, 3 usage.",
+        "pip-tools lock. Exit 0 passed, 1 failed, 2 warnings, 3 usage (with --nagios: 0 OK, "
+        "1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
     ),
     Command(
         "gate",
@@ -56,7 +57,8 @@ COMMANDS = (
         "re-check an environment on an interval and log its health",
         "Re-check the environment every --interval seconds; append GOOD, DEGRADED or DOWN to "
         "reports/runtime_health_YYYYmmdd.log; dispatch the policy's alerts. Stops cleanly on "
-        "SIGTERM (exit 0) or Ctrl-C (130); --once exits with the check's code.",
+        "SIGTERM (exit 0) or Ctrl-C (130); --once exits with the check's code (with --nagios, "
+        "the plugin's). Under systemd (NOTIFY_SOCKET) it sends READY, STATUS and WATCHDOG.",
     ),
     Command(
         "alert",
