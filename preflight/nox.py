@@ -46,7 +46,12 @@ from preflight._interpreters.discovery import Found, find_interpreters
 from preflight._interpreters.resolve import Resolution, resolve
 from preflight._ops import matrix
 from preflight._policy.policy import Policy, load_policy
-from preflight._render.report import github_annotations, summary_lines, write_reports
+from preflight._render.report import (
+    github_annotations,
+    github_workspace,
+    summary_lines,
+    write_reports,
+)
 from preflight._report.model import Report
 
 __all__ = [
@@ -213,7 +218,7 @@ def check_env(
     for line in summary_lines(report):
         print(line, file=sys.stderr)
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in github_annotations(report):
+        for line in github_annotations(report, workspace=github_workspace(os.environ)):
             print(line, file=sys.stderr)
     session.log(f"report: {json_path}")
     return report

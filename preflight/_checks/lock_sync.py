@@ -18,6 +18,7 @@ def lock_sync(ctx: Context) -> CheckResult:
     facts = ctx.facts
     lock = ctx.parsed_lock
     lock_name = str(ctx.lock_path) if ctx.lock_path else "the lock"
+    locked_in = str(ctx.lock_path) if ctx.lock_path else None  # where a finding's pin is
     ignored = set(ctx.policy.ignore)
     fresh, relock = ctx.remedies.fresh(ctx.lock_path), ctx.remedies.relock
     found = installed(d for d in facts.distributions)
@@ -32,7 +33,13 @@ def lock_sync(ctx: Context) -> CheckResult:
         if not dists:
             missing.append(name)
             findings.append(
-                Finding(C, f"{entry.raw_name}=={entry.version} is locked but not installed", fresh)
+                Finding(
+                    C,
+                    f"{entry.raw_name}=={entry.version} is locked but not installed",
+                    fresh,
+                    file=locked_in,
+                    line=entry.line,
+                )
             )
             continue
         dist = dists[0]
@@ -43,6 +50,8 @@ def lock_sync(ctx: Context) -> CheckResult:
                     C,
                     f"{dist.name} {dist.version} is installed but {lock_name} pins {entry.version}",
                     f"{fresh}, or {relock} if the pin is wrong",
+                    file=locked_in,
+                    line=entry.line,
                 )
             )
     for name, dists in sorted(found.items()):

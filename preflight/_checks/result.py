@@ -29,11 +29,18 @@ class Severity(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem found by a check: what is wrong and what to do about it."""
+    """One problem found by a check: what is wrong and what to do about it.
+
+    ``file`` and ``line`` say where, for a finding about one line of a file (a lock entry):
+    the path as the check was given it, and the 1-based line. An annotation on GitHub or a
+    JUnit consumer points at that line; the message still names it for a reader of text.
+    """
 
     severity: Severity
     message: str
     remedy: str | None = None
+    file: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,13 @@ def wheel_status(ctx: Context) -> CheckResult:
             )
         return CheckResult("wheel_status", title, Status.SKIP, "no lock to check")
     if isinstance(ctx.lock, LockError):
-        finding = Finding(C, ctx.lock.message, ctx.lock.hint or ctx.remedies.relock)
+        finding = Finding(
+            C,
+            ctx.lock.message,
+            ctx.lock.hint or ctx.remedies.relock,
+            file=str(ctx.lock.path),
+            line=ctx.lock.line,
+        )
         return CheckResult(
             "wheel_status",
             title,
@@ -58,6 +64,7 @@ def _pins(lock: Lock, relock: str) -> list[Finding]:
     findings = []
     for e in lock.entries:
         where = f"{lock.path}, line {e.line}"
+        path = str(lock.path)
         if e.editable or e.url:
             findings.append(
                 Finding(
@@ -65,11 +72,19 @@ def _pins(lock: Lock, relock: str) -> list[Finding]:
                     f"{where}: {e.raw_name} comes from {e.url or 'an editable path'}, "
                     "not an index pin",
                     relock,
+                    file=path,
+                    line=e.line,
                 )
             )
         elif not e.pinned:
             findings.append(
-                Finding(C, f"{where}: {e.raw_name}{e.specifier} is not pinned with ==", relock)
+                Finding(
+                    C,
+                    f"{where}: {e.raw_name}{e.specifier} is not pinned with ==",
+                    relock,
+                    file=path,
+                    line=e.line,
+                )
             )
         if not e.hashes:
             findings.append(
@@ -77,6 +92,8 @@ def _pins(lock: Lock, relock: str) -> list[Finding]:
                     C,
                     f"{where}: {e.raw_name} has no --hash, so the install cannot be hash-checked",
                     f"{relock} (it runs pip-compile --generate-hashes)",
+                    file=path,
+                    line=e.line,
                 )
             )
     return findings

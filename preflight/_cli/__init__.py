@@ -10,6 +10,7 @@ exit code 3.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import signal
 import sys
@@ -18,7 +19,9 @@ from dataclasses import dataclass
 from types import FrameType
 
 from preflight._cli.options import Parser
+from preflight._cli.outputs import NAGIOS_COMMANDS
 from preflight._errors import PreflightError, format_error
+from preflight._render.nagios import nagios_unknown
 from preflight._report.model import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from preflight._version import __version__
 
@@ -37,7 +40,8 @@ COMMANDS = (
         "preflight._cli.check",
         "judge one environment against the policy and its lock",
         "Judge the environment of one interpreter against the policy in pyproject.toml and a "
-        "pip-tools lock. Exit 0 passed, 1 failed, 2 warnings, 3 usage.",
+        "pip-tools lock. Exit 0 passed, 1 failed, 2 warnings, 3 usage (with --nagios: 0 OK, "
+        "1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
     ),
     Command(
         "gate",
@@ -53,7 +57,8 @@ COMMANDS = (
         "re-check an environment on an interval and log its health",
         "Re-check the environment every --interval seconds; append GOOD, DEGRADED or DOWN to "
         "reports/runtime_health_YYYYmmdd.log; dispatch the policy's alerts. Stops cleanly on "
-        "SIGTERM (exit 0) or Ctrl-C (130); --once exits with the check's code.",
+        "SIGTERM (exit 0) or Ctrl-C (130); --once exits with the check's code (with --nagios, "
+        "the plugin's). Under systemd (NOTIFY_SOCKET) it sends READY, STATUS and WATCHDOG.",
     ),
     Command(
         "alert",
@@ -116,18 +121,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     # running detached in their own sessions: unwind as for Ctrl-C. (monitor and gate set
     # handlers of their own while they wait or run COMMAND.)
     previous = signal.signal(signal.SIGTERM, _terminate)
+    nagios = _nagios(arguments)
     try:
         args = build_parser(arguments).parse_args(arguments)
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except PreflightError as exc:
+        if nagios:
+            _unknown(exc.message, exc.hint)
         return _error(exc)
     except KeyboardInterrupt:
         print("preflight: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _unknown("interrupted") if nagios else EXIT_INTERRUPTED
     except Terminated:
         print("preflight: terminated", file=sys.stderr)
-        return EXIT_TERMINATED
+        return _unknown("terminated") if nagios else EXIT_TERMINATED
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -135,3 +143,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _error(exc: PreflightError) -> int:
     print(format_error(exc), file=sys.stderr)
     return EXIT_USAGE
+
+
+def _nagios(arguments: list[str]) -> bool:
+    """``--nagios`` given to a command that has it (before a ``--``): whatever goes wrong
+    then, even a usage error argparse finds, is an UNKNOWN status line (the plugin API)."""
+    ours = arguments[: arguments.index("--")] if "--" in arguments else arguments
+    command = next((a for a in ours if not a.startswith("-")), None)
+    return command in NAGIOS_COMMANDS and "--nagios" in ours
+
+
+def _unknown(message: str, hint: str | None = None) -> int:
+    result = nagios_unknown(message, hint)
+    with contextlib.suppress(OSError):
+        sys.stdout.write(result.text)
+        sys.stdout.flush()
+    return result.exit_code

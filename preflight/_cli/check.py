@@ -14,9 +14,25 @@ from datetime import datetime
 from pathlib import Path
 
 from preflight._cli.options import add_project_option, seconds
+from preflight._cli.outputs import (
+    add_junit_option,
+    add_nagios_option,
+    add_prometheus_option,
+    check_output_paths,
+    write_output,
+)
 from preflight._engine import SKIPPABLE, check
 from preflight._errors import UsageError
-from preflight._render.report import dumps, github_annotations, summary_lines, write_reports
+from preflight._render.junit import junit_xml
+from preflight._render.nagios import nagios
+from preflight._render.prometheus import prometheus_text
+from preflight._render.report import (
+    dumps,
+    github_annotations,
+    github_workspace,
+    summary_lines,
+    write_reports,
+)
 from preflight._report.model import Report
 
 
@@ -40,6 +56,9 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
     )
     if data_output:
         parser.add_argument("--format", choices=("text", "json"), default="text")
+        add_junit_option(parser)
+        add_prometheus_option(parser)
+        add_nagios_option(parser)
     parser.add_argument(
         "--substitute-for",
         metavar="SPEC",
@@ -64,19 +83,34 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
 
 
 def run_check(args: argparse.Namespace) -> int:
+    if args.nagios and args.format == "json":
+        raise UsageError(
+            "--nagios and --format json both write stdout",
+            hint="keep one; the JSON report is in --report-dir either way",
+        )
+    files = (("--junit", args.junit), ("--prometheus", args.prometheus))
+    check_output_paths(files)
     report = check_and_report(CheckOptions.from_args(args))
+    if args.junit is not None:
+        write_output("--junit", args.junit, junit_xml([report]))
+    if args.prometheus is not None:
+        write_output("--prometheus", args.prometheus, prometheus_text(report))
     if args.format == "json":
         _write_data(dumps(report))
     for line in summary_lines(report):
         print(line, file=sys.stderr)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         # Annotations on the run's page; the runner reads workflow commands on stderr too.
-        for line in github_annotations(report):
+        for line in github_annotations(report, workspace=github_workspace(os.environ)):
             print(line, file=sys.stderr)
+    if args.nagios:
+        result = nagios(report)
+        _write_data(result.text, what="--nagios: cannot write the status line")
+        return result.exit_code
     return report.exit_code
 
 
-def _write_data(text: str) -> None:
+def _write_data(text: str, *, what: str = "--format json: cannot write the report") -> None:
     """Data to stdout. A reader that went away (``| head``) is its choice, not our error; a
     stdout that cannot take it (a full disk, ``> /dev/full``) is a usage error (exit 3)."""
     try:
@@ -87,7 +121,7 @@ def _write_data(text: str) -> None:
     except OSError as exc:
         _drop_stdout()
         raise UsageError(
-            f"--format json: cannot write the report to stdout: {exc.strerror or exc}",
+            f"{what} to stdout: {exc.strerror or exc}",
             hint="free some space, or redirect stdout elsewhere (the report file was written)",
         ) from None
 

@@ -40,6 +40,7 @@ from typing import Any, TextIO
 from preflight._alerts.dispatch import dispatch
 from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._errors import PreflightError
+from preflight._ops.sdnotify import Notifier
 from preflight._policy.alerts import AlertConfig
 from preflight._report.model import (
     EXIT_FAILED,
@@ -78,6 +79,7 @@ class RunOutcome:
     report: Report  # what the alerts judge (a one-check report when the check could not run)
     exit_code: int  # what --once exits with
     hint: str | None = None
+    judged: bool = True  # False: the check could not run at all (nothing was judged)
 
     def line(self) -> str:
         return f"health {self.health.value} - {self.summary}" + (
@@ -134,7 +136,9 @@ def failed_run(
         lock=None,
         tool_version=__version__,
     )
-    return RunOutcome(Health.DOWN, "the check could not run", message, report, exit_code, hint=hint)
+    return RunOutcome(
+        Health.DOWN, "the check could not run", message, report, exit_code, hint=hint, judged=False
+    )
 
 
 # --- bounded history -----------------------------------------------------------------------
@@ -265,6 +269,10 @@ class Monitor:
     stderr: TextIO | None = None
     clock: Callable[[], datetime] = _local_now
     environ: Mapping[str, str] | None = None  # where alert secrets are read (default os.environ)
+    # Told of every run once it is logged (the CLI writes its --prometheus file there); a
+    # PreflightError it raises is logged, and the monitor goes on.
+    after_run: Callable[[RunOutcome], None] | None = None
+    notifier: Notifier | None = None  # systemd's notify socket, when run as a service
 
     def run(self) -> int:
         previous: Health | None = None
@@ -275,6 +283,8 @@ class Monitor:
                         f"monitoring started (every {self.interval:g} s; python {self.python}; "
                         f"project {self.project_dir})"
                     )
+                if self.notifier is not None:
+                    self.notifier.ready(self._status("started; the first check is running"))
                 while True:
                     self._prune()
                     with signals.abortable():
@@ -285,17 +295,54 @@ class Monitor:
                     if previous is not None and previous is not outcome.health:
                         self._log(f"state changed {previous.value} -> {outcome.health.value}")
                     previous = outcome.health
+                    self._after(outcome)
                     with signals.abortable():
                         self._alert(outcome)
                     if self.once:
                         return outcome.exit_code
-                    if signals.wait(self.interval):
+                    if self.notifier is not None:
+                        self.notifier.status(
+                            self._status(f"{outcome.line()}; next run in {self.interval:g} s")
+                        )
+                    if self._wait(signals):
                         break
             except _Stop:
                 pass
             signum = signals.signum if signals.signum is not None else signal.SIGTERM
             self._log(f"stopped ({signal.Signals(signum).name})")
+            if self.notifier is not None:
+                self.notifier.stopping(f"stopped ({signal.Signals(signum).name})")
             return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_PASSED
+
+    def _wait(self, signals: _Signals) -> bool:
+        """Wait the interval (True when stopped), pinging systemd's watchdog on the way: at
+        the end of a run and every half period while waiting. A run itself is bounded by the
+        probes' timeouts; ``WatchdogSec`` must be longer than the longest run (README)."""
+        notifier = self.notifier
+        every = notifier.ping_every if notifier is not None else None
+        if notifier is None or every is None:
+            return signals.wait(self.interval)
+        deadline = time.monotonic() + self.interval
+        while True:
+            notifier.watchdog()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if signals.wait(min(remaining, every)):
+                return True
+
+    @staticmethod
+    def _status(text: str) -> str:
+        """A STATUS= text: shown, since it may quote an error or a check's id."""
+        return shown(text, limit=LINE_LIMIT)
+
+    def _after(self, outcome: RunOutcome) -> None:
+        if self.after_run is None:
+            return
+        try:
+            self.after_run(outcome)
+        except PreflightError as exc:
+            self._log(exc.message)
 
     def _check(self) -> RunOutcome:
         try:

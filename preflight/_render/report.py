@@ -8,12 +8,15 @@ of its own (a forged verdict, or a GitHub workflow command), and shortened.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
 from preflight._atomic import write_atomic
-from preflight._checks.result import Severity, Status
+from preflight._checks.result import Finding, Severity, Status
 from preflight._report.model import Report
 from preflight._text import MESSAGE_LIMIT, shown
 
@@ -68,8 +71,20 @@ def _escape(text: str, *, property_value: bool = False) -> str:
     return text
 
 
-def github_annotations(report: Report) -> list[str]:
-    """One ``::error`` / ``::warning`` workflow command per finding, for GitHub Actions.
+ANNOTATION_LIMIT = 10  # GitHub shows at most 10 error and 10 warning annotations per step
+
+
+def github_annotations(
+    report: Report, *, workspace: Path | None = None, limit: int = ANNOTATION_LIMIT
+) -> list[str]:
+    """``::error`` / ``::warning`` workflow commands for the findings, for GitHub Actions.
+
+    GitHub keeps at most 10 annotations of each level per step and silently drops the rest:
+    the first ``limit`` of each level are written, and one ``::notice`` says how many more
+    there are and where they are (the report), so that none is lost without a word. A
+    finding about a line of a file (a lock entry) carries ``file=`` and ``line=``, so the
+    annotation sits on that line of the diff; the path is made relative to ``workspace``
+    (``GITHUB_WORKSPACE``, the checkout) when it is inside it, as GitHub expects.
 
     The texts are shown first (escaped and shortened; a newline is kept, as the escaping of
     the workflow-command syntax turns it into ``%0A``, which the runner shows as a line break
@@ -78,16 +93,47 @@ def github_annotations(report: Report) -> list[str]:
     """
     python = shown(str(report.interpreter.get("version") or "?"))
     lines = []
+    left_out = {"error": 0, "warning": 0}
+    written = {"error": 0, "warning": 0}
     for check_id, finding in report.violations():
         level = "error" if finding.severity is Severity.CRITICAL else "warning"
+        if written[level] >= limit:
+            left_out[level] += 1
+            continue
+        written[level] += 1
         title = _escape(f"preflight {shown(check_id)} (Python {python})", property_value=True)
         message = shown(finding.message, limit=MESSAGE_LIMIT, keep_newlines=True) + (
             f" -- fix: {shown(finding.remedy, limit=MESSAGE_LIMIT, keep_newlines=True)}"
             if finding.remedy
             else ""
         )
-        lines.append(f"::{level} title={title}::{_escape(message)}")
+        lines.append(f"::{level} {_place(finding, workspace)}title={title}::{_escape(message)}")
+    more = [f"{n} more {level}{'s' if n > 1 else ''}" for level, n in left_out.items() if n]
+    if more:
+        lines.append(
+            f"::notice title=preflight (Python {_escape(python, property_value=True)})::"
+            f"and {' and '.join(more)}: see the report artifact"
+        )
     return lines
+
+
+def github_workspace(environ: Mapping[str, str]) -> Path:
+    """Where the annotations' paths are relative to: the checkout, else the current folder."""
+    return Path(environ.get("GITHUB_WORKSPACE") or os.getcwd()).absolute()
+
+
+def _place(finding: Finding, workspace: Path | None) -> str:
+    """``file=...,line=...,`` for a finding about a file's line, else nothing."""
+    if finding.file is None:
+        return ""
+    path = Path(finding.file)
+    if workspace is not None and path.is_absolute():
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(workspace)
+    where = f"file={_escape(shown(path.as_posix()), property_value=True)},"
+    if finding.line is not None:
+        where += f"line={finding.line},"
+    return where
 
 
 def log_text(report: Report, *, started: datetime) -> str:

@@ -134,6 +134,7 @@ class Report:
                             "severity": f.severity.value,
                             "message": capped(f.message),
                             "remedy": _optional(f.remedy),
+                            **_location(f),
                         }
                         for f in c.findings
                     ],
@@ -148,6 +149,7 @@ class Report:
                     "severity": f.severity.value,
                     "message": capped(f.message),
                     "remedy": _optional(f.remedy),
+                    **_location(f),
                 }
                 for cid, f in violations
             ],
@@ -159,6 +161,17 @@ class Report:
             ],
             "duration_s": self.duration_s,
         }
+
+
+def _location(finding: Finding) -> dict[str, Any]:
+    """``file`` and ``line`` of a finding that has them: keys added to schema_version 1
+    (a finding without a place has neither, as before), so every earlier report still reads."""
+    place: dict[str, Any] = {}
+    if finding.file is not None:
+        place["file"] = capped(finding.file)
+    if finding.line is not None:
+        place["line"] = finding.line
+    return place
 
 
 def _optional(text: str | None) -> str | None:
@@ -197,16 +210,20 @@ _TOP_KEYS = (
 )  # fmt: skip
 _CHECK_KEYS = ("title", "status", "message", "findings", "details", "seconds")
 _FINDING_KEYS = ("severity", "message", "remedy")
+_FINDING_OPTIONAL = ("file", "line")  # added in schema_version 1: a finding about a file's line
 
 
-def _object(value: object, key: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
-    """``value`` as an object holding exactly ``keys``, else the error naming what is off."""
+def _object(
+    value: object, key: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> Mapping[str, Any]:
+    """``value`` as an object holding exactly ``keys`` (and perhaps some of ``optional``),
+    else the error naming what is off."""
     if not isinstance(value, dict):
         raise ReportFormatError(key, "is not a JSON object")
     for name in keys:
         if name not in value:
             raise ReportFormatError(_join(key, name), "is missing")
-    extra = [name for name in value if name not in keys]
+    extra = [name for name in value if name not in keys and name not in optional]
     if extra:
         raise ReportFormatError(
             _join(key, str(extra[0])), f"unknown key (not in schema_version {SCHEMA_VERSION})"
@@ -304,10 +321,16 @@ def _parse_check(check_id: str, value: object) -> CheckResult:
 
 
 def _parse_finding(value: object, key: str) -> Finding:
-    entry = _object(value, key, _FINDING_KEYS)
+    entry = _object(value, key, _FINDING_KEYS, _FINDING_OPTIONAL)
     severities = tuple(s.value for s in Severity)
+    file = _optional_text(entry.get("file"), f"{key}.file")
+    line = entry.get("line")
+    if line is not None and (not isinstance(line, int) or isinstance(line, bool) or line < 1):
+        raise ReportFormatError(f"{key}.line", "must be a line number (1 or more)")
     return Finding(
         severity=Severity(_choice(entry["severity"], f"{key}.severity", severities)),
         message=_text(entry["message"], f"{key}.message"),
         remedy=_optional_text(entry["remedy"], f"{key}.remedy"),
+        file=file,
+        line=line,
     )

@@ -1,0 +1,88 @@
+"""The outputs for other systems: ``--junit FILE``, ``--prometheus FILE``, ``--nagios``.
+
+Each renders the one result model (``preflight._render``): none reads the JSON report back.
+Files are written atomically (a temporary file in the same folder, then a rename), so a CI
+uploader or node_exporter's textfile collector never reads half a file. Where an output
+applies:
+
+* ``check``: all three. ``--nagios`` puts the status line on stdout and exits 0/1/2/3 as
+  the plugin API wants (so it excludes ``--format json``).
+* ``monitor``: ``--prometheus`` (rewritten after every run) and, with ``--once``,
+  ``--nagios``; a monitor that runs forever has no one exit code to give.
+* ``gate``: none. Its exit code is COMMAND's, and its stdout too; a monitoring system or a
+  CI test tab wants ``check``.
+
+A path that cannot take the file (a folder, a parent that is a file) is a usage error found
+before the checks run, not after.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from preflight._atomic import write_atomic
+from preflight._errors import UsageError
+
+NAGIOS_COMMANDS = ("check", "monitor")  # where --nagios exists (see main's UNKNOWN line)
+
+
+def add_junit_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="also write the result as JUnit XML to FILE (one testsuite, a testcase per check)",
+    )
+
+
+def add_prometheus_option(parser: argparse.ArgumentParser, *, every_run: bool = False) -> None:
+    when = " after every run" if every_run else ""
+    parser.add_argument(
+        "--prometheus",
+        type=Path,
+        metavar="FILE",
+        help=f"write the result as Prometheus metrics to FILE{when}, atomically (for "
+        "node_exporter's textfile collector: name it *.prom in its folder)",
+    )
+
+
+def add_nagios_option(parser: argparse.ArgumentParser, *, note: str = "") -> None:
+    parser.add_argument(
+        "--nagios",
+        action="store_true",
+        help="act as a Nagios plugin: one status line with perfdata on stdout, exit 0 OK, "
+        f"1 WARNING, 2 CRITICAL, 3 UNKNOWN{note}",
+    )
+
+
+def check_output_paths(outputs: Sequence[tuple[str, Path | None]]) -> None:
+    """Fail before the checks run when an output file cannot be written where it is named."""
+    for flag, path in outputs:
+        if path is None:
+            continue
+        if path.is_dir():
+            raise UsageError(
+                f"{flag} {path}: is a folder, not a file",
+                hint=f"pass {flag} the path of a file (it is replaced whole on each run)",
+            )
+        parent = path.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(
+                f"{flag} {path}: {parent} is a file, not a folder",
+                hint=f"pass {flag} a path in a folder (missing folders are created)",
+            )
+
+
+def write_output(flag: str, path: Path, text: str) -> None:
+    """``text`` to ``path`` atomically; a failure is a usage error naming the option."""
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise UsageError(
+            f"{flag} {path}: cannot write it: {exc.strerror or exc}",
+            hint=f"pass {flag} a file in a folder you can write to",
+        ) from None
