@@ -27,8 +27,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cyclonedx.exception.factory import InvalidLicenseExpressionException
-from cyclonedx.factory.license import LicenseFactory
 from cyclonedx.model import (
     AttachedText,
     ExternalReference,
@@ -44,6 +42,15 @@ from cyclonedx.model.license import DisjunctiveLicense, LicenseAcknowledgement, 
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 from packaging.utils import canonicalize_name
+
+try:  # cyclonedx-python-lib 11.x moved the factory to contrib (the old place warns)
+    from cyclonedx.contrib.license.exceptions import InvalidLicenseExpressionException
+    from cyclonedx.contrib.license.factories import LicenseFactory
+except ImportError:  # releases before 11.x have only the old place
+    from cyclonedx.exception.factory import (
+        InvalidLicenseExpressionException,
+    )
+    from cyclonedx.factory.license import LicenseFactory
 
 from preflight._atomic import write_atomic
 from preflight._engine import Judged
