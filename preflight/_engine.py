@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from preflight._policy.spec import interpreter_version
 from preflight._report.model import Report
 from preflight._version import __version__
 
-__all__ = ["SKIPPABLE", "check"]
+__all__ = ["SKIPPABLE", "Judged", "check", "judge"]
 
 # python_version decides the verdict (READY / READY_FALLBACK): it cannot be left out.
 SKIPPABLE = tuple(sorted(set(BY_ID) - {"python_version"}))
@@ -42,6 +43,7 @@ def check(
     environ: Mapping[str, str] | None = None,
     remedies: Remedies | None = None,
     first_start: bool = False,
+    vulnerability_db: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Judge the environment of ``python`` against the policy of ``project`` and its lock.
 
@@ -54,11 +56,50 @@ def check(
     runs with (default: this process's). ``first_start`` is for an environment just built:
     import what the requirements provide once, writing bytecode, as the application's first
     start would, while the checks that import nothing gather their facts.
+    ``vulnerability_db`` is an OSV export (OSV's PyPI ``all.zip`` or a folder of records)
+    for the ``vulnerabilities`` check; default: the policy's ``[tool.preflight.audit]
+    database``, and without either that check is skipped.
 
     Raises :class:`~preflight.ConfigError` for a bad policy and :class:`~preflight.UsageError`
     for arguments that cannot work (an unknown check, a path that is not an interpreter). A
     broken environment is not an error: it is a report that says NOT_READY.
     """
+    return judge(
+        python,
+        project=project,
+        lock=lock,
+        skip=skip,
+        substitute_for=substitute_for,
+        timeout=timeout,
+        environ=environ,
+        remedies=remedies,
+        first_start=first_start,
+        vulnerability_db=vulnerability_db,
+    ).report
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A report with the facts it was judged on, for the outputs made of both (the SBOM)."""
+
+    report: Report
+    context: Context
+
+
+def judge(
+    python: str | os.PathLike[str] | None = None,
+    *,
+    project: str | os.PathLike[str] | Policy = ".",
+    lock: str | os.PathLike[str] | None = None,
+    skip: Collection[str] = (),
+    substitute_for: str | None = None,
+    timeout: float = 30.0,
+    environ: Mapping[str, str] | None = None,
+    remedies: Remedies | None = None,
+    first_start: bool = False,
+    vulnerability_db: str | os.PathLike[str] | None = None,
+) -> Judged:
+    """:func:`check`, keeping the gathered facts beside the report."""
     start = time.perf_counter()
     policy = project if isinstance(project, Policy) else load_policy(Path(project).resolve())
     if isinstance(skip, str):
@@ -91,8 +132,9 @@ def check(
         substitute_for=substitute_for,
         remedies=remedies or Remedies(),
         first_start=first_start,
+        vulnerability_db=Path(vulnerability_db).absolute() if vulnerability_db else None,
     )
-    return Report(
+    report = Report(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         interpreter=_interpreter_summary(ctx),
         python_status=_python_status(ctx),
@@ -103,6 +145,7 @@ def check(
         tool_version=__version__,
         substitute_for=ctx.substitute_for,
     )
+    return Judged(report, ctx)
 
 
 def _resolve_python(value: str | os.PathLike[str]) -> str:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import factories as f
 import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
-from preflight._checks import BY_ID, run_checks
+from preflight._checks import BY_ID, run_checks, vulnerabilities
 from preflight._checks.base import Context
 from preflight._checks.environment_config import environment_config
 from preflight._checks.integrity import integrity
@@ -25,6 +27,7 @@ from preflight._engine import _python_status
 from preflight._errors import LockError
 from preflight._facts.context import NOX_REMEDIES, Remedies
 from preflight._facts.model import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
+from preflight._facts.osv import Advisory, Affected, Event, Range, VulnerabilityData
 from preflight._lock.meta import header_line, inputs_digest
 from preflight._lock.requirements import parse_lock
 from preflight._report.model import Overall, Severity, Status, Verdict, exit_code, overall, verdict
@@ -536,8 +539,12 @@ def test_verdict_and_exit_code(
 
 def test_a_clean_context_is_ready_and_passed() -> None:
     results = run_checks(f.context())  # the defaults: only pythons and requires
-    bad = [(r.id, r.message) for r in results if r.status is not Status.PASS]
-    assert bad == [("suite", "the policy names no suite")]  # a skip: nothing to judge
+    bad = [(r.id, r.status, r.message) for r in results if r.status is not Status.PASS]
+    # Skips: nothing to judge (no vulnerability data, no suite named).
+    assert bad == [
+        ("vulnerabilities", Status.SKIP, vulnerabilities.HOW_TO_ENABLE),
+        ("suite", Status.SKIP, "the policy names no suite"),
+    ]
     assert verdict("primary", results) is Verdict.READY
     assert overall(results) is Overall.PASSED
 
@@ -677,6 +684,15 @@ def broken_contexts(tmp: Path) -> dict[str, Context]:
     )
     leaky = f.interpreter(system_site_packages=("/usr/lib/python3/site-packages",), dists=dists)
     no_pytest = suite_facts(1, "/env/bin/python: No module named pytest", summary="")
+    fixed = Range((Event("introduced", None), Event("fixed", Version("2.32.4"))))
+    advisory = Advisory(
+        "GHSA-reqs-0000-0001",
+        ("CVE-2026-0001",),
+        "leaks credentials",
+        None,
+        (Affected(canonicalize_name("requests"), frozenset(), frozenset(), (fixed,)),),
+    )
+    vulns = VulnerabilityData("/osv", "folder", 1, 1, 0, 0, (), None, {"requests": (advisory,)})
     return {
         "everything": f.context(
             policy=pol,
@@ -687,6 +703,7 @@ def broken_contexts(tmp: Path) -> dict[str, Context]:
             integrity=scan,
             performance=perf,
             suite=no_pytest,
+            vulnerabilities=vulns,
         ),
         "lock_error": f.context(policy=pol, lock=missing_lock.value),
         "lock_error_without_hint": f.context(lock=LockError(lock_file, 2, "does not parse")),
@@ -728,6 +745,9 @@ def test_default_remedies_name_preflight_and_pip_not_nox(tmp_path: Path) -> None
     assert "run `preflight relock`" in everything["wheel_status"]
     assert "add pytest to the policy's requires and run `preflight relock`" in everything["suite"]
     assert by_context["lock_error"]["wheel_status"] == ["run `preflight relock` to compile it"]
+    (vulnerable,) = everything["vulnerabilities"]
+    assert vulnerable.startswith("upgrade requests to 2.32.4")
+    assert "run `preflight relock` with --upgrade-package requests" in vulnerable
 
 
 def test_not_in_a_venv_remedy_does_not_name_nox() -> None:
@@ -748,6 +768,7 @@ def test_nox_remedies_name_the_sessions(tmp_path: Path) -> None:
     assert relock in everything["wheel_status"]
     assert f"{relock} (it runs pip-compile --generate-hashes)" in everything["wheel_status"]
     assert f"add pytest to the policy's requires and {relock}" in everything["suite"]
+    assert f"{relock} with --upgrade-package requests" in everything["vulnerabilities"][0]
     hintless = replace(contexts["lock_error_without_hint"], remedies=NOX_REMEDIES)
     assert remedies_of(hintless)["wheel_status"] == [relock]
     # The lock parser's own hints do not know the front end: a preflight command is right

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from preflight._errors import ConfigError, LockError
-from preflight._facts import integrity
+from preflight._facts import integrity, osv
 from preflight._facts.model import InterpreterFacts, ProbeFailure
 from preflight._facts.probes import parse_probe_output
 from preflight._lock.requirements import parse_lock_text
@@ -97,7 +97,7 @@ _policy_key = st.sampled_from(
     [
         "pythons", "requires", "lock", "ignore", "lock_max_age_days", "env_vars",
         "config_file", "config_file_required", "protected_files", "performance", "suite",
-        "suite_timeout_seconds", "alerts",
+        "suite_timeout_seconds", "alerts", "audit",
     ]
 )  # fmt: skip
 
@@ -184,3 +184,54 @@ def test_shown_text_never_holds_a_control_character(text: str, limit: int) -> No
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+
+
+_osv_scalar = st.one_of(_json_scalar, st.sampled_from(["0", "1.0", "2.0rc1", "PyPI", "ECOSYSTEM"]))
+_osv_value = st.recursive(
+    _osv_scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(
+                ["id", "modified", "withdrawn", "aliases", "summary", "details", "affected",
+                 "package", "ecosystem", "name", "versions", "ranges", "type", "events",
+                 "introduced", "fixed", "last_affected", "limit", "schema_version"]
+            ),
+            inner,
+            max_size=5,
+        ),
+    ),
+    max_leaves=25,
+)  # fmt: skip
+
+
+@FUZZ
+@given(st.one_of(_osv_value, st.binary(max_size=80)))
+def test_an_osv_record_is_read_or_counted_malformed(value: Any) -> None:
+    reader = osv._Reader("fuzz", {"pkg", "six"})
+    data = value if isinstance(value, bytes) else json.dumps(value).encode()
+    reader.feed("R.json", data)
+    assert reader.records == 1
+    for advisory in reader.kept.values():
+        for name in ("pkg", "six"):
+            advisory.affecting(name, "1.0")
+            advisory.fixed_after(name, "1.0")
+
+
+@FUZZ
+@given(
+    st.dictionaries(
+        st.sampled_from(["database", "ignore", "other"]),
+        st.one_of(
+            _toml_value,
+            st.lists(
+                st.dictionaries(st.sampled_from(["id", "reason", "until", "x"]), _toml_value),
+                max_size=3,
+            ),
+        ),
+        max_size=3,
+    )
+)
+def test_the_audit_table_raises_only_config_errors(audit: dict[str, Any]) -> None:
+    with contextlib.suppress(ConfigError):
+        policy_from_table(POLICY, {"pythons": ["3.12"], "requires": [], "audit": audit})

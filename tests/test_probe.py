@@ -405,6 +405,8 @@ DIST = {
     "installer": "pip",
     "direct_url": None,
     "requested": False,
+    "license_expression": None,
+    "license": None,
 }
 
 

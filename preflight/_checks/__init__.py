@@ -23,6 +23,7 @@ from preflight._checks import (
     security,
     suite,
     virtual_environment,
+    vulnerabilities,
     wheel_status,
 )
 from preflight._checks.base import OWNER, Check, Context, Need
@@ -39,6 +40,7 @@ ALL: tuple[Check, ...] = (
     integrity.CHECK,
     environment_config.CHECK,
     security.CHECK,
+    vulnerabilities.CHECK,
     performance.CHECK,
     suite.CHECK,
 )
@@ -52,6 +54,7 @@ def _missing(ctx: Context, need: Need) -> bool:
         "integrity": ctx.integrity,
         "performance": ctx.performance,
         "suite": ctx.suite,
+        "vulnerabilities": ctx.vulnerabilities,
     }[need]
     return value is None or isinstance(value, ProbeFailure | LockError)
 

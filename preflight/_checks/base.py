@@ -29,4 +29,5 @@ OWNER: dict[Need, str] = {
     "integrity": "integrity",
     "performance": "performance",
     "suite": "suite",
+    "vulnerabilities": "vulnerabilities",
 }

@@ -77,6 +77,14 @@ COMMANDS = (
         "done, 1 failed or (with --check) stale, 3 usage.",
     ),
     Command(
+        "audit-db",
+        "preflight._cli.auditdb",
+        "download OSV's PyPI vulnerability export for the vulnerabilities check",
+        "update: download OSV's PyPI export (all.zip) to --output, check that it reads as "
+        "OSV data, and replace the old copy atomically. Exit 0 done, 1 could not download "
+        "or not OSV data, 3 usage.",
+    ),
+    Command(
         "pythons",
         "preflight._cli.pythons",
         "print the policy's interpreters as JSON (for CI matrices)",
@@ -102,8 +110,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         )
         if chosen is None or chosen == command.name:
             module = importlib.import_module(command.module)
-            getattr(module, f"add_{command.name}_options")(subparser)
-            subparser.set_defaults(handler=getattr(module, f"run_{command.name}"))
+            stem = command.name.replace("-", "_")  # audit-db: add_audit_db_options
+            getattr(module, f"add_{stem}_options")(subparser)
+            subparser.set_defaults(handler=getattr(module, f"run_{stem}"))
     return parser
 
 

@@ -7,11 +7,13 @@ the log are written to disk and summarised on the terminal.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 
 from preflight._cli.options import add_project_option, seconds
 from preflight._cli.outputs import (
@@ -21,7 +23,7 @@ from preflight._cli.outputs import (
     check_output_paths,
     write_output,
 )
-from preflight._engine import SKIPPABLE, check
+from preflight._engine import SKIPPABLE, judge
 from preflight._errors import UsageError
 from preflight._render.junit import junit_xml
 from preflight._render.nagios import nagios
@@ -59,6 +61,21 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
         add_junit_option(parser)
         add_prometheus_option(parser)
         add_nagios_option(parser)
+        parser.add_argument(
+            "--sbom",
+            type=Path,
+            metavar="FILE",
+            help="also write a CycloneDX 1.6 JSON SBOM of the environment to FILE (needs the "
+            "sbom extra: pip install 'preflight-env[sbom]')",
+        )
+    parser.add_argument(
+        "--vulnerability-db",
+        type=Path,
+        metavar="PATH",
+        help="OSV's PyPI export (all.zip) or a folder of OSV records, for the vulnerabilities "
+        "check (default: [tool.preflight.audit] database; `preflight audit-db update` "
+        "downloads it)",
+    )
     parser.add_argument(
         "--substitute-for",
         metavar="SPEC",
@@ -144,6 +161,8 @@ class CheckOptions:
     skip: tuple[str, ...]
     substitute_for: str | None
     timeout: float
+    vulnerability_db: Path | None = None
+    sbom: Path | None = None  # check only
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckOptions:
@@ -155,6 +174,8 @@ class CheckOptions:
             skip=tuple(args.skip),
             substitute_for=args.substitute_for,
             timeout=args.timeout,
+            vulnerability_db=args.vulnerability_db,
+            sbom=getattr(args, "sbom", None),
         )
 
 
@@ -162,14 +183,17 @@ def check_and_report(options: CheckOptions) -> Report:
     """The API's check, then the report and the log on disk. Shared by check, gate, monitor."""
     started_local = datetime.now().astimezone()
     _check_report_dir(options.report_dir)
-    report = check(
+    sbom = _sbom_writer(options.sbom) if options.sbom is not None else None
+    judged = judge(
         options.python,
         project=options.project,
         lock=options.lock,
         skip=options.skip,
         substitute_for=options.substitute_for,
         timeout=options.timeout,
+        vulnerability_db=options.vulnerability_db,
     )
+    report = judged.report
     try:
         json_path, log_path = write_reports(report, options.report_dir, started=started_local)
     except OSError as exc:
@@ -178,7 +202,26 @@ def check_and_report(options: CheckOptions) -> Report:
             hint="pass --report-dir a folder you can write to",
         ) from None
     print(f"report: {json_path}\nlog: {log_path}", file=sys.stderr)
+    if sbom is not None and options.sbom is not None:
+        components = sbom.write_sbom(options.sbom, judged)
+        print(f"sbom: {options.sbom} ({components} components)", file=sys.stderr)
     return report
+
+
+def _sbom_writer(path: Path) -> ModuleType:
+    """``preflight._render.sbom``, checked before the checks run: the library it needs (an
+    optional extra) is installed and ``path`` can be a file. Imported only here, so that a
+    check without --sbom does not need the library."""
+    if path.is_dir():
+        raise UsageError(f"--sbom {path}: is a folder", hint="pass --sbom the path of a file")
+    try:
+        return importlib.import_module("preflight._render.sbom")
+    except ImportError as exc:
+        raise UsageError(
+            f"--sbom {path}: writing an SBOM needs cyclonedx-python-lib, which cannot be "
+            f"imported ({exc})",
+            hint="install the sbom extra: pip install 'preflight-env[sbom]'",
+        ) from None
 
 
 def _check_report_dir(folder: Path) -> None:

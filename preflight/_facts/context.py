@@ -20,11 +20,12 @@ from preflight._facts.model import (
     ProbeFailure,
     SuiteFacts,
 )
+from preflight._facts.osv import DataUnavailable, VulnerabilityData
 from preflight._lock.requirements import Lock
 from preflight._policy.policy import Policy
 
 # The facts a check may need; what the chosen checks need is what is gathered.
-Need = Literal["interpreter", "lock", "integrity", "performance", "suite"]
+Need = Literal["interpreter", "lock", "integrity", "performance", "suite", "vulnerabilities"]
 ALL_NEEDS: frozenset[Need] = frozenset(get_args(Need))
 
 
@@ -68,6 +69,8 @@ class Context:
     performance: PerformanceFacts | ProbeFailure | None = None
     suite: SuiteFacts | None = None  # None: the policy names none, or it was skipped
     first_start: FirstStartFacts | None = None  # None: not asked for (not a fresh env)
+    # The OSV data for the installed and locked packages; None: no data was configured.
+    vulnerabilities: VulnerabilityData | DataUnavailable | None = None
     substitute_for: str | None = None  # the exact pin this interpreter may stand in for
     remedies: Remedies = field(default_factory=Remedies)  # phrased for the front end
 

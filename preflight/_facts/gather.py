@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from preflight._errors import LockError
-from preflight._facts import integrity, probes
+from preflight._facts import integrity, osv, probes
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
 from preflight._facts.model import InterpreterFacts
@@ -52,13 +52,15 @@ def gather(
     substitute_for: str | None = None,
     remedies: Remedies | None = None,
     first_start: bool = False,
+    vulnerability_db: Path | None = None,
 ) -> Context:
     """The facts ``needs`` names (the interpreter is always probed): nothing more is read.
 
     ``needs`` comes from the checks that will run, so ``--skip integrity`` hashes no file and
     ``--skip performance`` imports nothing. ``first_start`` (for an environment just built)
     runs its first start while the probe, the lock and the hashing go on, and waits for it
-    before anything is imported.
+    before anything is imported. The vulnerability data (``vulnerability_db``, else the
+    policy's ``[tool.preflight.audit] database``) is read beside the hashing.
     """
     env = dict(os.environ if environ is None else environ)
     now = datetime.now(UTC)
@@ -86,14 +88,21 @@ def gather(
             substitute_for=substitute_for, remedies=remedies,
         )  # fmt: skip
     lock_path = lock if lock is not None else policy.lock_path(facts.version)
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight-integrity")
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="preflight-facts")
     stop = threading.Event()  # set on the way out of an interrupted check: the scan ends too
     suite_folder = policy.project_dir / policy.suite if "suite" in needs and policy.suite else None
     running: Running | None = None
     try:
         scan = pool.submit(integrity.scan, facts, stop=stop) if "integrity" in needs else None
-        parsed = _parse(lock_path) if "lock" in needs else None
+        audit = "vulnerabilities" in needs
+        parsed = _parse(lock_path) if "lock" in needs or audit else None
         committed = git_commit_time(lock_path) if "lock" in needs else None
+        database = vulnerability_db or policy.audit.database_path(policy.project_dir)
+        vulns = (
+            pool.submit(osv.load, database, _audited_names(facts, parsed), stop=stop)
+            if audit and database is not None
+            else None
+        )
         started = None
         if warming is not None:
             running = _finish_first_start(warming, policy, python, suite_folder)
@@ -124,6 +133,7 @@ def gather(
             performance=perf,
             suite=suite_result,
             first_start=started,
+            vulnerabilities=vulns.result() if vulns is not None else None,
             substitute_for=substitute_for,
             remedies=remedies,
         )
@@ -173,6 +183,14 @@ def _start_suite(policy: Policy, python: str, folder: Path) -> Running:
         timeout=policy.suite_timeout_seconds,
         withhold=policy.secret_variables(),
     )
+
+
+def _audited_names(facts: InterpreterFacts, lock: lockfile.Lock | LockError | None) -> set[str]:
+    """What the vulnerability data is read for: the installed distributions and the pins."""
+    names = {dist.name for dist in facts.distributions}
+    if isinstance(lock, lockfile.Lock):
+        names.update(entry.name for entry in lock.entries)
+    return names
 
 
 def _parse(path: Path) -> lockfile.Lock | LockError:

@@ -23,6 +23,8 @@ class DistFacts:
     installer: str | None = None  # INSTALLER file content, stripped
     direct_url: dict[str, Any] | None = None  # parsed direct_url.json (PEP 610)
     requested: bool = False  # a REQUESTED file is present
+    license_expression: str | None = None  # METADATA License-Expression (PEP 639), as written
+    license: str | None = None  # METADATA License (free text; its first 8 KiB)
 
 
 @dataclass(frozen=True)

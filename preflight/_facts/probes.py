@@ -389,6 +389,8 @@ def _dist_facts(item: Mapping[str, Any]) -> DistFacts:
         installer=_opt_str(item, "installer"),
         direct_url=direct_url,
         requested=_bool(item, "requested"),
+        license_expression=_opt_str(item, "license_expression"),
+        license=_opt_str(item, "license"),
     )
 
 

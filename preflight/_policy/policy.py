@@ -22,6 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from preflight._errors import ConfigError, UsageError
 from preflight._policy.alerts import AlertConfig, parse_alerts
+from preflight._policy.audit import AuditConfig, parse_audit
 from preflight._policy.environment import EnvVar, parse_env_vars
 from preflight._policy.spec import PythonSpec
 from preflight._process import OWN_PREFIX
@@ -88,6 +89,7 @@ class Policy:
     suite: str | None = None  # the project's own pytest folder, run inside the environment
     suite_timeout_seconds: float = 600.0
     alerts: AlertConfig = field(default_factory=AlertConfig)  # [tool.preflight.alerts]
+    audit: AuditConfig = field(default_factory=AuditConfig)  # [tool.preflight.audit]
 
     @property
     def project_dir(self) -> Path:
@@ -181,6 +183,7 @@ _KNOWN_KEYS = {
     "suite",
     "suite_timeout_seconds",
     "alerts",
+    "audit",
 }
 _PERF_KEYS = {"max_import_seconds", "max_total_seconds", "imports"}
 
@@ -241,6 +244,7 @@ def policy_from_table(path: Path, table: Mapping[str, Any]) -> Policy:
         "suite": lambda: _string(table, "suite", err),
         "suite_timeout_seconds": lambda: _positive_number(table, "suite_timeout_seconds", err),
         "alerts": lambda: parse_alerts(path, table["alerts"]),
+        "audit": lambda: parse_audit(path, table["audit"]),
     }
     kwargs: dict[str, Any] = {key: parse() for key, parse in optional.items() if key in table}
     if "performance" in table:

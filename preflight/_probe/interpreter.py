@@ -55,6 +55,7 @@ METADATA_LIMIT = MIB  # the headers of METADATA / PKG-INFO (the body is never re
 INSTALLER_LIMIT = 4 * KIB
 DIRECT_URL_LIMIT = MIB
 PYVENV_CFG_LIMIT = 64 * KIB
+LICENSE_LIMIT = 8 * KIB  # a License field may hold a whole license text: its start is enough
 _OPEN_FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NONBLOCK", 0)
@@ -300,6 +301,13 @@ def _read_direct_url(path):
     return data
 
 
+def _license(value):
+    """A license header as reported: None when empty or UNKNOWN (old setuptools wrote that)."""
+    if not value or value.strip().upper() == "UNKNOWN":
+        return None
+    return value.strip()[:LICENSE_LIMIT]
+
+
 def _dist_facts(site_dir, entry):
     """DistFacts fields for one ``*.dist-info`` / ``*.egg-info`` entry, or None if not one."""
     path = os.path.join(site_dir, entry)
@@ -310,7 +318,8 @@ def _dist_facts(site_dir, entry):
         metadata = os.path.join(path, "PKG-INFO") if os.path.isdir(path) else path
     else:
         return None
-    headers = _read_headers(metadata, ("name", "version")) or {}
+    wanted = ("name", "version", "license-expression", "license")
+    headers = _read_headers(metadata, wanted) or {}
     folder_name, folder_version = _name_version_from_folder(entry, suffix)
     facts = {
         "name": headers.get("name") or folder_name,
@@ -321,6 +330,8 @@ def _dist_facts(site_dir, entry):
         "installer": None,
         "direct_url": None,
         "requested": False,
+        "license_expression": _license(headers.get("license-expression")),
+        "license": _license(headers.get("license")),
     }
     if os.path.isdir(path):
         installer = _read_text(os.path.join(path, "INSTALLER"), INSTALLER_LIMIT)

@@ -1,0 +1,553 @@
+"""Vulnerability data from an OSV export: read, bounded, into typed advisories; and matching.
+
+The data is what OSV publishes per ecosystem: ``PyPI/all.zip`` (one ``<ID>.json`` record per
+member), or a folder of such records (the zip extracted, or any tree of ``*.json`` records).
+Only what the OSV schema (1.x) defines is used: ``id``, ``aliases``, ``modified``,
+``withdrawn``, ``summary``, and for each ``affected`` entry whose package is in the ``PyPI``
+ecosystem its ``versions`` list and its ``ECOSYSTEM`` ranges (``introduced``, ``fixed``,
+``last_affected``, ``limit`` events, compared as PEP 440 versions).
+
+The data is the user's, but it is still a large download: reading it is bounded. Each record
+(a zip member or a file) is read up to :data:`RECORD_LIMIT` bytes of *decompressed* content,
+whatever its header claims, so a zip bomb stops at the limit; the total decompressed is capped
+(:data:`TOTAL_LIMIT`), and so are the number of records and the zip's central directory, which
+``zipfile`` would otherwise read whole before any check. A record that is not what the schema
+says (not JSON, a field of the wrong type, over the limit) is skipped and counted, never a
+crash; a withdrawn record is ignored. Every record is parsed, not only those naming an installed
+package: that is what makes the counts and the data's date (the newest ``modified``) true.
+
+Matching follows the schema's evaluation algorithm. Where a bound cannot be read as a PEP 440
+version, the reading errs towards "affected": an unreadable ``introduced`` counts as ``0``,
+an unreadable ``fixed`` / ``last_affected`` / ``limit`` is dropped (the range stays open).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import struct
+import threading
+import zipfile
+import zlib
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from preflight._read import MIB, ReadError, open_regular, read_bytes
+
+__all__ = [
+    "RECORD_LIMIT",
+    "TOTAL_LIMIT",
+    "Advisory",
+    "Affected",
+    "DataUnavailable",
+    "VulnerabilityData",
+    "load",
+]
+
+RECORD_LIMIT = 8 * MIB  # one record; the largest of the PyPI export are a few hundred KB
+TOTAL_LIMIT = 2048 * MIB  # all records decompressed; the PyPI export is a few hundred MB
+MAX_RECORDS = 1_000_000  # members or files; the PyPI export holds tens of thousands
+CENTRAL_DIRECTORY_LIMIT = 128 * MIB  # zipfile reads it whole, before any member
+_EXAMPLES = 5  # malformed records named in the report
+ECOSYSTEM = "PyPI"
+
+EventKind = Literal["introduced", "fixed", "last_affected", "limit"]
+_EVENT_KINDS: tuple[EventKind, ...] = ("introduced", "fixed", "last_affected", "limit")
+
+
+class _Malformed(Exception):
+    """A record that is not what the OSV schema says; the text says which part."""
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    version: Version | None  # None: the introduced "0", before every version
+
+
+@dataclass(frozen=True)
+class Range:
+    events: tuple[Event, ...]  # sorted as the schema's evaluation sorts them
+
+    def includes(self, version: Version) -> bool:
+        """The schema's ``IncludedInRanges`` for one range (limits first)."""
+        limits = [e.version for e in self.events if e.kind == "limit" and e.version is not None]
+        if limits and not any(version < limit for limit in limits):
+            return False
+        vulnerable = False
+        for event in self.events:
+            bound = event.version
+            if event.kind == "introduced":
+                vulnerable = vulnerable or bound is None or version >= bound
+            elif bound is None or event.kind == "limit":
+                continue
+            elif version >= bound if event.kind == "fixed" else version > bound:
+                vulnerable = False
+        return vulnerable
+
+
+@dataclass(frozen=True)
+class Affected:
+    """One ``affected`` entry of the PyPI ecosystem: the package, its versions and ranges."""
+
+    name: NormalizedName
+    versions: frozenset[Version]
+    raw_versions: frozenset[str]  # listed versions that are not PEP 440, compared as text
+    ranges: tuple[Range, ...]
+
+    def affects(self, version: str) -> bool:
+        if version in self.raw_versions:
+            return True
+        parsed = _version_or_none(version)
+        if parsed is None:
+            return False  # a version that is not PEP 440 can only match a listed one
+        return parsed in self.versions or any(r.includes(parsed) for r in self.ranges)
+
+    def fixed_after(self, version: str) -> tuple[Version, ...]:
+        """The ``fixed`` versions above ``version``, lowest first: where an upgrade goes."""
+        parsed = _version_or_none(version)
+        fixed = {
+            e.version
+            for r in self.ranges
+            for e in r.events
+            if e.kind == "fixed" and e.version is not None
+        }
+        return tuple(sorted(v for v in fixed if parsed is None or v > parsed))
+
+
+@dataclass(frozen=True)
+class Advisory:
+    id: str
+    aliases: tuple[str, ...]
+    summary: str  # the summary, else the first line of the details, else ""
+    modified: datetime | None
+    affected: tuple[Affected, ...]  # the PyPI entries only
+
+    def affecting(self, name: str, version: str) -> tuple[Affected, ...]:
+        """The entries of this advisory that say ``name`` at ``version`` is affected."""
+        canonical = canonicalize_name(name)
+        return tuple(a for a in self.affected if a.name == canonical and a.affects(version))
+
+    def fixed_after(self, name: str, version: str) -> tuple[Version, ...]:
+        canonical = canonicalize_name(name)
+        found = {v for a in self.affected if a.name == canonical for v in a.fixed_after(version)}
+        return tuple(sorted(found))
+
+
+@dataclass(frozen=True)
+class VulnerabilityData:
+    """What an export held, and the advisories of the packages asked about."""
+
+    source: str  # the path given
+    form: Literal["zip", "folder"]
+    records: int  # records read (parsed or malformed), withdrawn ones included
+    pypi_records: int  # records with a PyPI entry, not withdrawn
+    withdrawn: int
+    malformed: int
+    malformed_examples: tuple[str, ...]  # "NAME: why", the first few
+    newest_modified: datetime | None  # the data's date
+    advisories: Mapping[NormalizedName, tuple[Advisory, ...]] = field(default_factory=dict)
+
+    def for_package(self, name: str, version: str) -> tuple[Advisory, ...]:
+        """The advisories that affect ``name`` at ``version``, by id."""
+        candidates = self.advisories.get(canonicalize_name(name), ())
+        return tuple(a for a in candidates if a.affecting(name, version))
+
+
+@dataclass(frozen=True)
+class DataUnavailable:
+    """The configured data could not be used: nothing was audited, and this says why."""
+
+    source: str
+    reason: str
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def load(
+    path: str | os.PathLike[str],
+    names: Collection[str] = (),
+    *,
+    stop: threading.Event | None = None,
+) -> VulnerabilityData | DataUnavailable:
+    """Read the export at ``path`` (a zip or a folder), keeping the advisories of ``names``.
+
+    Every record is read and counted; the result keeps only the advisories naming one of
+    ``names`` (compared canonically). Never raises for bad data: it is a
+    :class:`DataUnavailable` saying why, or counted in :attr:`VulnerabilityData.malformed`.
+    ``stop`` set (an interrupted check) ends the reading at the next record.
+    """
+    source = Path(path)
+    try:
+        mode = os.stat(source).st_mode
+    except FileNotFoundError:
+        return DataUnavailable(str(source), f"{source} does not exist")
+    except OSError as exc:
+        return DataUnavailable(str(source), f"{source} cannot be read: {exc.strerror or exc}")
+    reader = _Reader(str(source), {canonicalize_name(n) for n in names})
+    try:
+        reader.form = "folder" if stat.S_ISDIR(mode) else "zip"
+        records = _folder_records(source) if reader.form == "folder" else _zip_records(source)
+        for label, data in records:
+            if stop is not None and stop.is_set():
+                raise _Unusable("was not read to the end: the check was interrupted")
+            reader.feed(label, data)
+    except _Unusable as exc:
+        return DataUnavailable(str(source), f"{source} {exc}")
+    return reader.result()
+
+
+class _Unusable(Exception):
+    """The export as a whole cannot be used (not a zip, over a limit, no record in it)."""
+
+
+_Item = tuple[str, "bytes | _Malformed"]  # (record name, its bytes or why they are unusable)
+
+
+def _folder_records(folder: Path) -> Iterator[_Item]:
+    count = 0
+    total = 0
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            if not name.endswith(".json"):
+                continue
+            count += 1
+            if count > MAX_RECORDS:
+                raise _Unusable(f"holds more than {MAX_RECORDS} records, the limit")
+            path = Path(root) / name
+            label = str(path.relative_to(folder))
+            try:
+                data = read_bytes(path, what="an OSV record", limit=RECORD_LIMIT)
+            except ReadError as exc:
+                yield label, _Malformed(exc.problem)
+                continue
+            total += len(data)
+            if total > TOTAL_LIMIT:
+                raise _Unusable(f"holds more than {TOTAL_LIMIT // MIB} MiB of records, the limit")
+            yield label, data
+    if count == 0:
+        raise _Unusable("holds no OSV record (no *.json file)")
+
+
+def _zip_records(path: Path) -> Iterator[_Item]:
+    try:
+        fd = open_regular(path)
+    except ReadError as exc:
+        raise _Unusable(exc.problem) from None
+    with os.fdopen(fd, "rb") as handle:
+        _check_central_directory(handle)
+        try:
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise _Unusable(
+                f"is neither a folder of OSV records nor a zip of them ({exc})"
+            ) from None
+        with archive:
+            members = [i for i in archive.infolist() if i.filename.endswith(".json")]
+            if not members:
+                raise _Unusable("holds no OSV record (no *.json member)")
+            if len(members) > MAX_RECORDS:
+                raise _Unusable(f"holds more than {MAX_RECORDS} records, the limit")
+            total = 0
+            for info in members:
+                data = _member(archive, info)
+                if isinstance(data, bytes):
+                    total += len(data)
+                    if total > TOTAL_LIMIT:
+                        raise _Unusable(
+                            f"holds more than {TOTAL_LIMIT // MIB} MiB of records, the limit"
+                        )
+                yield info.filename, data
+
+
+def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | _Malformed:
+    """The member's content, at most :data:`RECORD_LIMIT` bytes inflated, or why not."""
+    try:
+        with archive.open(info) as member:
+            data = member.read(RECORD_LIMIT + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        return _Malformed(f"cannot be extracted: {exc}")
+    except (OSError, ValueError) as exc:
+        return _Malformed(f"cannot be extracted: {exc}")
+    if len(data) > RECORD_LIMIT:
+        return _Malformed(f"is larger than {RECORD_LIMIT // MIB} MiB decompressed, the limit")
+    return data
+
+
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+
+
+def _check_central_directory(handle: IO[bytes]) -> None:
+    """Refuse a zip whose central directory is over the limit before ``zipfile`` reads it.
+
+    The end record is found where ``zipfile`` looks for it (the last 22 bytes, else the last
+    64 KiB for a comment); a file where none is found is left for ``zipfile`` to refuse."""
+    size = handle.seek(0, os.SEEK_END)
+    tail_start = max(0, size - (_EOCD.size + 0xFFFF))
+    handle.seek(tail_start)
+    tail = handle.read()
+    handle.seek(0)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _EOCD.size:
+        return
+    fields = _EOCD.unpack_from(tail, at)
+    entries, cd_size = fields[4], fields[5]
+    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= _ZIP64_LOCATOR.size:
+        locator = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
+        if locator[0] == b"PK\x06\x07" and locator[2] + _ZIP64_EOCD.size <= size:
+            handle.seek(locator[2])
+            record = handle.read(_ZIP64_EOCD.size)
+            if len(record) == _ZIP64_EOCD.size and record[:4] == b"PK\x06\x06":
+                values = _ZIP64_EOCD.unpack(record)
+                entries, cd_size = values[6], values[7]
+            handle.seek(0)
+    if cd_size > CENTRAL_DIRECTORY_LIMIT or entries > MAX_RECORDS:
+        raise _Unusable(
+            f"has a zip directory of {entries} entries in {cd_size} bytes, over the limits "
+            f"({MAX_RECORDS} records, {CENTRAL_DIRECTORY_LIMIT // MIB} MiB)"
+        )
+
+
+class _Reader:
+    """Counts and keeps what the records hold, one record at a time."""
+
+    def __init__(self, source: str, names: set[NormalizedName]) -> None:
+        self.source = source
+        self.names = names
+        self.form: Literal["zip", "folder"] = "folder"
+        self.records = 0
+        self.pypi = 0
+        self.withdrawn = 0
+        self.malformed = 0
+        self.examples: list[str] = []
+        self.newest: datetime | None = None
+        self.kept: dict[str, Advisory] = {}
+
+    def feed(self, label: str, data: bytes | _Malformed) -> None:
+        self.records += 1
+        try:
+            if isinstance(data, _Malformed):
+                raise data
+            record = _parse_json(data)
+            modified = _timestamp(record, "modified")
+            withdrawn = record.get("withdrawn") is not None and bool(_string(record, "withdrawn"))
+            pypi, advisory = (False, None) if withdrawn else _advisory(record, modified, self.names)
+        except _Malformed as exc:
+            self.malformed += 1
+            if len(self.examples) < _EXAMPLES:
+                self.examples.append(f"{label}: {exc}")
+            return
+        if modified is not None and (self.newest is None or modified > self.newest):
+            self.newest = modified
+        if withdrawn:
+            self.withdrawn += 1
+            return
+        self.pypi += pypi
+        if advisory is not None:
+            previous = self.kept.get(advisory.id)
+            if previous is None or _newer(advisory, previous):
+                self.kept[advisory.id] = advisory
+
+    def result(self) -> VulnerabilityData | DataUnavailable:
+        if self.records and self.malformed == self.records:
+            return DataUnavailable(
+                self.source,
+                f"{self.source}: none of its {self.records} records could be read "
+                f"(e.g. {self.examples[0]})",
+            )
+        if self.pypi == 0:
+            return DataUnavailable(
+                self.source,
+                f"{self.source} holds no current PyPI advisory ({self.records} records read): "
+                "is it OSV's PyPI export?",
+            )
+        by_name: dict[NormalizedName, list[Advisory]] = {}
+        for advisory in sorted(self.kept.values(), key=lambda a: a.id):
+            for name in dict.fromkeys(a.name for a in advisory.affected):
+                if name in self.names:
+                    by_name.setdefault(name, []).append(advisory)
+        return VulnerabilityData(
+            source=self.source,
+            form=self.form,
+            records=self.records,
+            pypi_records=self.pypi,
+            withdrawn=self.withdrawn,
+            malformed=self.malformed,
+            malformed_examples=tuple(self.examples),
+            newest_modified=self.newest,
+            advisories={name: tuple(found) for name, found in by_name.items()},
+        )
+
+
+def _newer(a: Advisory, b: Advisory) -> bool:
+    if a.modified is None or b.modified is None:
+        return b.modified is None and a.modified is not None
+    return a.modified > b.modified
+
+
+# --- one record ----------------------------------------------------------------------------
+
+
+def _parse_json(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise _Malformed("not JSON: nested too deep") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise _Malformed(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise _Malformed(f"not a JSON object but {type(value).__name__}")
+    return value
+
+
+def _advisory(
+    record: Mapping[str, Any], modified: datetime | None, names: Collection[NormalizedName]
+) -> tuple[bool, Advisory | None]:
+    """Whether the record has a PyPI entry, and the advisory if one of ``names`` is in it.
+
+    Every record is checked for its shape; only the entries of ``names`` have their versions
+    parsed (parsing every listed version of the whole export would take seconds)."""
+    schema = record.get("schema_version", "1.0.0")
+    if not isinstance(schema, str) or not schema.split(".")[0] == "1":
+        raise _Malformed(f"schema_version {schema!r}: only OSV schema 1.x is understood")
+    ident = _string(record, "id")
+    if not ident.strip():
+        raise _Malformed("'id' is empty")
+    summary = _optional_string(record, "summary") or ""
+    if not summary.strip():
+        details = _optional_string(record, "details") or ""
+        summary = next((line.strip() for line in details.splitlines() if line.strip()), "")
+    aliases = tuple(_strings(record, "aliases"))
+    pypi = False
+    kept = []
+    for index, item in enumerate(_list(record, "affected")):
+        entry = _affected(item, index, names)
+        pypi = pypi or entry is not None
+        if isinstance(entry, Affected):
+            kept.append(entry)
+    if not kept:
+        return pypi, None
+    return pypi, Advisory(ident, aliases, summary.strip(), modified, tuple(kept))
+
+
+def _affected(item: Any, index: int, names: Collection[NormalizedName]) -> Affected | str | None:
+    """The entry if it is PyPI's and names one of ``names``; its name if it is PyPI's but of
+    another package (its shape checked, its versions left unparsed); None if not PyPI's."""
+    where = f"affected[{index}]"
+    if not isinstance(item, dict):
+        raise _Malformed(f"{where} is not an object")
+    package = item.get("package")
+    if package is None:
+        return None  # an entry without a package (a GIT range of a repository): not PyPI's
+    if not isinstance(package, dict):
+        raise _Malformed(f"{where}.package is not an object")
+    ecosystem = package.get("ecosystem")
+    name = package.get("name")
+    if not isinstance(ecosystem, str) or not isinstance(name, str):
+        raise _Malformed(f"{where}.package needs an ecosystem and a name (strings)")
+    if ecosystem != ECOSYSTEM:
+        return None
+    canonical = canonicalize_name(name)
+    wanted = canonical in names
+    listed = _strings(item, "versions", where=where)
+    ranges = []
+    for r_index, entry in enumerate(_list(item, "ranges", where=where)):
+        r_where = f"{where}.ranges[{r_index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            raise _Malformed(f"{r_where} needs a type (a string)")
+        events = _events(entry, r_where, parse=wanted)
+        if entry["type"] == "ECOSYSTEM":
+            ranges.append(Range(events))
+    if not wanted:
+        return canonical
+    parsed: set[Version] = set()
+    raw: set[str] = set()
+    for text in listed:
+        version = _version_or_none(text)
+        if version is None:
+            raw.add(text)
+        else:
+            parsed.add(version)
+    return Affected(canonical, frozenset(parsed), frozenset(raw), tuple(ranges))
+
+
+def _events(entry: Mapping[str, Any], where: str, *, parse: bool) -> tuple[Event, ...]:
+    events = entry.get("events")
+    if not isinstance(events, list) or not events:
+        raise _Malformed(f"{where}.events must be a non-empty list")
+    found = []
+    for index, event in enumerate(events):
+        if not isinstance(event, dict) or len(event) != 1:
+            raise _Malformed(f"{where}.events[{index}] must be an object of one key")
+        ((kind, text),) = event.items()
+        if kind not in _EVENT_KINDS or not isinstance(text, str):
+            raise _Malformed(f"{where}.events[{index}]: {kind!r} is not an OSV event")
+        if not parse:
+            continue
+        version = _version_or_none(text)
+        if kind == "introduced":
+            # "0" sorts before everything; an unreadable bound errs towards "affected".
+            found.append(Event("introduced", None if text == "0" else version))
+        elif version is not None:
+            found.append(Event(kind, version))
+    order = {kind: rank for rank, kind in enumerate(_EVENT_KINDS)}
+    found.sort(key=lambda e: (e.version is not None, e.version or Version("0"), order[e.kind]))
+    return tuple(found)
+
+
+def _string(record: Mapping[str, Any], key: str) -> str:
+    value = record.get(key)
+    if not isinstance(value, str):
+        raise _Malformed(f"{key!r} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _optional_string(record: Mapping[str, Any], key: str) -> str | None:
+    return None if record.get(key) is None else _string(record, key)
+
+
+def _list(record: Mapping[str, Any], key: str, *, where: str = "") -> list[Any]:
+    value = record.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Malformed(f"{where + '.' if where else ''}{key} must be a list")
+    return value
+
+
+def _strings(record: Mapping[str, Any], key: str, *, where: str = "") -> list[str]:
+    value = _list(record, key, where=where)
+    if not all(isinstance(v, str) for v in value):
+        raise _Malformed(f"{where + '.' if where else ''}{key} must be a list of strings")
+    return value
+
+
+def _timestamp(record: Mapping[str, Any], key: str) -> datetime | None:
+    text = _optional_string(record, key)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Malformed(f"{key!r} is not an RFC 3339 time: {text[:40]!r}") from None
+    if value.tzinfo is None:
+        raise _Malformed(f"{key!r} has no time zone: {text[:40]!r}")
+    return value
+
+
+def _version_or_none(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None

@@ -1,0 +1,109 @@
+"""``preflight audit-db update``: fetch OSV's PyPI export, check it, replace the old copy.
+
+The export is one zip that OSV publishes per ecosystem. It is streamed into a temporary file
+beside the output (never more than :data:`DOWNLOAD_LIMIT` bytes, within one deadline), read
+back with the same reader the check uses, and only if it holds PyPI advisories does it replace
+the old copy (``os.replace``): an interrupted or refused download leaves the old data as it
+was. Where the network does not reach OSV, this says so, and what to do instead: the check
+only needs the file, however it got here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from preflight._errors import PreflightError
+from preflight._facts.osv import DataUnavailable, VulnerabilityData, load
+from preflight._read import MIB
+from preflight._version import __version__
+
+__all__ = ["DEFAULT_URL", "URL_ENV", "FetchError", "Updated", "update"]
+
+DEFAULT_URL = "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip"
+URL_ENV = "PREFLIGHT_AUDIT_DB_URL"  # another mirror of the same export (or a test server)
+DOWNLOAD_LIMIT = 2048 * MIB
+_CHUNK = 1 << 20
+_READ_TIMEOUT = 30.0  # one read of the socket; the whole download has its own deadline
+
+
+class FetchError(PreflightError):
+    """The export could not be fetched or is not OSV data: the old copy is untouched."""
+
+
+@dataclass(frozen=True)
+class Updated:
+    path: Path
+    size: int  # bytes written
+    data: VulnerabilityData  # what it holds, as the check will read it
+    seconds: float
+
+
+def update(output: Path, *, url: str = DEFAULT_URL, timeout: float = 600.0) -> Updated:
+    """Download ``url`` to ``output`` atomically, within ``timeout`` seconds in all."""
+    start = time.monotonic()
+    deadline = start + timeout
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            size = _download(url, handle, deadline)
+            handle.flush()
+            os.fsync(handle.fileno())
+        data = load(tmp)
+        if isinstance(data, DataUnavailable):
+            raise FetchError(
+                f"{url} did not give OSV's PyPI data: {data.reason.replace(tmp, 'the download')}",
+                hint=f"check the URL (default {DEFAULT_URL}); {output} was left as it was",
+            )
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return Updated(output, size, data, round(time.monotonic() - start, 2))
+
+
+def _download(url: str, handle: IO[bytes], deadline: float) -> int:
+    request = urllib.request.Request(url, headers={"User-Agent": f"preflight/{__version__}"})
+    read_timeout = max(0.1, min(_READ_TIMEOUT, deadline - time.monotonic()))
+    try:
+        with urllib.request.urlopen(request, timeout=read_timeout) as response:
+            total = 0
+            while True:
+                if time.monotonic() > deadline:
+                    raise FetchError(
+                        f"{url}: the download did not finish in time ({total} bytes so far)",
+                        hint="raise --timeout, or download the file another way",
+                    )
+                chunk = response.read(_CHUNK)
+                if not chunk:
+                    return total
+                total += len(chunk)
+                if total > DOWNLOAD_LIMIT:
+                    raise FetchError(
+                        f"{url}: the download is larger than {DOWNLOAD_LIMIT // MIB} MiB, "
+                        "the limit: this is not OSV's PyPI export"
+                    )
+                handle.write(chunk)
+    except urllib.error.HTTPError as exc:
+        raise FetchError(
+            f"cannot download {url}: the server answered HTTP {exc.code} {exc.reason}",
+            hint=f"check the URL (default {DEFAULT_URL})",
+        ) from None
+    except OSError as exc:  # URLError, refused, unreachable, timed out, reset
+        reason = getattr(exc, "reason", exc)
+        raise FetchError(
+            f"cannot download {url}: {reason}. The network here does not reach it (offline, "
+            "a firewall, or a proxy that is not set)",
+            hint="download it where the network allows (e.g. `curl -o all.zip URL`), copy it "
+            "here, and pass --vulnerability-db PATH or set [tool.preflight.audit] database",
+        ) from None

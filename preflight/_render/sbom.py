@@ -1,0 +1,205 @@
+"""``preflight check --sbom FILE``: a CycloneDX 1.6 JSON bill of materials of the judged env.
+
+Built with the format's own library (cyclonedx-python-lib, the ``sbom`` extra), never by hand:
+the library knows the schema, and the tests validate the output against it. This module is
+imported only when an SBOM is asked for (``preflight._cli.check``), so the check itself does
+not need the library.
+
+What each component says, and where it comes from:
+
+* name, version: the distribution's METADATA, as the probe read it; purl
+  ``pkg:pypi/<canonical name>@<version>``;
+* hashes: the lock's ``--hash`` values for that pin, when the installed version is the pinned
+  one. One hash names the artifact installed, and is the component's hash; with several (a
+  wheel per platform, an sdist) the installed one is one of them, so they are listed on a
+  ``distribution`` reference, not claimed as the component's own;
+* licenses: ``License-Expression`` (PEP 639) when METADATA has one, else ``License``, both
+  acknowledged as *declared* (nobody has looked at the files);
+* the PEP 770 SBOMs the distribution ships in ``.dist-info/sboms/``, referenced (type
+  ``bom``) by path and sha256, not merged: their components are the authors' claims about
+  what they bundled, and stay theirs.
+
+The document's metadata names the environment (its interpreter and prefix) and preflight's
+verdict on it: an SBOM written for a NOT_READY environment says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cyclonedx.model import (
+    AttachedText,
+    ExternalReference,
+    ExternalReferenceType,
+    HashAlgorithm,
+    HashType,
+    Property,
+    XsUri,
+)
+from cyclonedx.model.bom import Bom
+from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.license import DisjunctiveLicense, LicenseAcknowledgement, LicenseExpression
+from cyclonedx.output.json import JsonV1Dot6
+from packageurl import PackageURL
+from packaging.utils import canonicalize_name
+
+try:  # cyclonedx-python-lib 11.x moved the factory to contrib (the old place warns)
+    from cyclonedx.contrib.license.exceptions import InvalidLicenseExpressionException
+    from cyclonedx.contrib.license.factories import LicenseFactory
+except ImportError:  # releases before 11.x have only the old place
+    from cyclonedx.exception.factory import (
+        InvalidLicenseExpressionException,
+    )
+    from cyclonedx.factory.license import LicenseFactory
+
+from preflight._atomic import write_atomic
+from preflight._engine import Judged
+from preflight._errors import UsageError
+from preflight._facts.model import DistFacts, InterpreterFacts
+from preflight._facts.sboms import shipped_sboms
+from preflight._lock.requirements import Lock, LockEntry
+from preflight._version import __version__
+
+__all__ = ["sbom_text", "write_sbom"]
+
+_SHORT_LICENSE = 200  # a longer License field is a license text, not a name
+
+
+def write_sbom(path: Path, judged: Judged) -> int:
+    """Write the SBOM atomically; return how many components it lists."""
+    text, count = _render(judged)
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise UsageError(
+            f"--sbom {path}: cannot write the SBOM: {exc.strerror or exc}",
+            hint="pass --sbom a path in a folder you can write to",
+        ) from None
+    return count
+
+
+def sbom_text(judged: Judged) -> str:
+    """The CycloneDX 1.6 JSON document."""
+    return _render(judged)[0]
+
+
+def _render(judged: Judged) -> tuple[str, int]:
+
+    bom = _bom(judged)
+    return JsonV1Dot6(bom).output_as_string(indent=2) + "\n", len(bom.components)
+
+
+def _bom(judged: Judged) -> Bom:
+
+    report, ctx = judged.report, judged.context
+    facts = ctx.interpreter if isinstance(ctx.interpreter, InterpreterFacts) else None
+    lock = ctx.lock if isinstance(ctx.lock, Lock) else None
+    properties = [
+        Property(name="preflight:status", value=str(report.status)),
+        Property(name="preflight:overall_status", value=str(report.overall_status)),
+        Property(name="preflight:python", value=ctx.python),
+    ]
+    if report.lock is not None:
+        properties.append(Property(name="preflight:lock", value=report.lock))
+    root = Component(
+        type=ComponentType.APPLICATION,
+        name=Path(facts.prefix).name if facts is not None else "environment",
+        version=facts.version if facts is not None else None,
+        bom_ref="environment",
+        description=(
+            f"the Python environment of {ctx.python}, as preflight {__version__} judged it: "
+            f"{report.status} ({report.overall_status})"
+        ),
+        properties=properties,
+    )
+    bom = Bom()
+    bom.metadata.component = root
+    bom.metadata.tools.components.add(
+        Component(type=ComponentType.APPLICATION, name="preflight-env", version=__version__)
+    )
+    components = []
+    seen: dict[str, int] = {}
+    for dist in facts.distributions if facts is not None else ():
+        ref = f"{canonicalize_name(dist.name)}=={dist.version}"
+        seen[ref] = seen.get(ref, 0) + 1
+        if seen[ref] > 1:  # installed twice (lock_sync reports it): both are in the env
+            ref = f"{ref}#{seen[ref]}"
+        entry = lock.by_name.get(canonicalize_name(dist.name)) if lock is not None else None
+        components.append(_component(dist, ref, entry))
+    for component in components:
+        bom.components.add(component)
+    bom.register_dependency(root, components)
+    return bom
+
+
+def _component(dist: DistFacts, ref: str, entry: LockEntry | None) -> Component:
+
+    canonical = canonicalize_name(dist.name)
+    hashes = []
+    references = []
+    locked = entry is not None and entry.version == dist.version
+    if entry is not None and locked:
+        hashes = [
+            HashType(alg=HashAlgorithm.SHA_256, content=value.partition(":")[2])
+            for value in entry.hashes
+            if value.startswith("sha256:") and len(value) == 71
+        ]
+        if len(hashes) > 1:
+            references.append(
+                ExternalReference(
+                    type=ExternalReferenceType.DISTRIBUTION,
+                    url=XsUri(f"https://pypi.org/project/{canonical}/{dist.version}/"),
+                    comment=f"the artifacts the lock pins (line {entry.line}); the installed "
+                    "one is one of them",
+                    hashes=hashes,
+                )
+            )
+    for shipped in shipped_sboms(dist):
+        references.append(
+            ExternalReference(
+                type=ExternalReferenceType.BOM,
+                url=XsUri(Path(shipped.path).as_uri()),
+                comment=f"PEP 770 SBOM shipped by {dist.name}: {shipped.relative}"
+                + (f" (unreadable: {shipped.problem})" if shipped.problem else ""),
+                hashes=(
+                    [HashType(alg=HashAlgorithm.SHA_256, content=shipped.sha256)]
+                    if shipped.sha256
+                    else []
+                ),
+            )
+        )
+    properties = [
+        Property(name="preflight:dist_info", value=dist.path),
+        Property(name="preflight:locked", value="true" if locked else "false"),
+    ]
+    if dist.installer:
+        properties.append(Property(name="preflight:installer", value=dist.installer))
+    return Component(
+        type=ComponentType.LIBRARY,
+        name=dist.name,
+        version=dist.version,
+        bom_ref=ref,
+        purl=PackageURL(type="pypi", name=canonical, version=dist.version),
+        hashes=hashes if len(hashes) == 1 else [],
+        licenses=_licenses(dist),
+        external_references=references,
+        properties=properties,
+    )
+
+
+def _licenses(dist: DistFacts) -> list[LicenseExpression | DisjunctiveLicense]:
+
+    factory = LicenseFactory()
+    declared = LicenseAcknowledgement.DECLARED
+    if dist.license_expression:
+        try:
+            return [factory.make_with_expression(dist.license_expression, acknowledgement=declared)]
+        except InvalidLicenseExpressionException:
+            return [factory.make_with_name(dist.license_expression, acknowledgement=declared)]
+    text = dist.license
+    if not text:
+        return []
+    if len(text) <= _SHORT_LICENSE:
+        return [factory.make_from_string(text, license_acknowledgement=declared)]
+    name = text[:_SHORT_LICENSE].rsplit(" ", 1)[0] + " ..."
+    return [factory.make_with_name(name, text=AttachedText(content=text), acknowledgement=declared)]
