@@ -401,10 +401,18 @@ def test_unknown_global_option(tmp_path: Path) -> None:
     assert "unknown option '--frobnicate'" in exc.message
 
 
-def test_global_option_after_a_requirement(tmp_path: Path) -> None:
-    exc = error(tmp_path, "foo==1 --pre\n")
-    assert exc.line == 1
-    assert "--pre is a global option; it must be on a line of its own" in exc.message
+def test_global_option_after_a_requirement_is_ignored_as_pip_ignores_it(tmp_path: Path) -> None:
+    # pip reads only --hash and --config-settings on a requirement line; the rest are parsed
+    # and dropped. So is --pre here, with a note (a warning of wheel_status).
+    lock = parse(tmp_path, f"bar==2\nfoo==1 --pre --hash={HASH_A}\n")
+    assert [(e.name, e.hashes) for e in lock.entries] == [("bar", ()), ("foo", (HASH_A,))]
+    assert [(n.line, n.message) for n in lock.notes] == [
+        (
+            2,
+            "--pre after a requirement is ignored by pip; "
+            "put it on a line of its own, or remove it",
+        )
+    ]
 
 
 def test_editable_without_target(tmp_path: Path) -> None:

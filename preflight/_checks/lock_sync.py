@@ -5,26 +5,34 @@ from __future__ import annotations
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from preflight._checks._installed import applies, installed
+from preflight._checks._installed import installed
+from preflight._checks._selection import lock_entries
 from preflight._checks.base import Check, Context
-from preflight._checks.result import CheckResult, Finding, Severity
+from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._facts.model import DistFacts
 from preflight._lock.requirements import LockEntry
+from preflight._lock.select import Ambiguity
 
 C = Severity.CRITICAL
 
 
 def lock_sync(ctx: Context) -> CheckResult:
     facts = ctx.facts
-    lock = ctx.parsed_lock
     lock_name = str(ctx.lock_path) if ctx.lock_path else "the lock"
     locked_in = str(ctx.lock_path) if ctx.lock_path else None  # where a finding's pin is
     ignored = set(ctx.policy.ignore)
     fresh, relock = ctx.remedies.fresh(ctx.lock_path), ctx.remedies.relock
+    selected = lock_entries(ctx)
+    if isinstance(selected, Ambiguity):  # wheel_status says which names, once
+        return CheckResult(
+            "lock_sync",
+            "Installed set vs lock",
+            Status.SKIP,
+            "skipped: the lock is ambiguous for this interpreter (see wheel_status)",
+            details={"blocked_by": "wheel_status"},
+        )
     found = installed(d for d in facts.distributions)
-    wanted: dict[NormalizedName, LockEntry] = {
-        canonicalize_name(e.name): e for e in lock.entries if applies(e.markers, facts.marker_env)
-    }
+    wanted: dict[NormalizedName, LockEntry] = {canonicalize_name(e.name): e for e in selected}
     findings: list[Finding] = []
     missing, extra, different, foreign, doubled = [], [], [], [], []
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from preflight._checks._selection import lock_entries
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._errors import LockError
 from preflight._facts.model import InterpreterFacts, ProbeFailure
 from preflight._lock.meta import compiled_at, inputs_digest
-from preflight._lock.requirements import Lock
+from preflight._lock.requirements import Lock, LockEntry
+from preflight._lock.select import Ambiguity, applies
 from preflight._policy.spec import same_minor
 
 C, W = Severity.CRITICAL, Severity.WARNING
@@ -47,16 +49,37 @@ def wheel_status(ctx: Context) -> CheckResult:
             {"lock": str(ctx.lock.path)},
         )
     lock = ctx.lock
-    findings = _pins(lock, ctx.remedies.relock) + _coverage(ctx, lock) + _header(ctx, lock)
+    selected = lock_entries(ctx)
+    findings = _pins(lock, ctx.remedies.relock) + _notes(lock)
+    if isinstance(selected, Ambiguity):
+        findings.append(
+            Finding(
+                C,
+                f"{lock.path}: the lock is ambiguous for this interpreter: {selected.describe()}",
+                f"{ctx.remedies.relock}: each name needs exactly one pin per interpreter",
+            )
+        )
+    else:
+        findings += _coverage(ctx, lock, selected)
+    findings += _header(ctx, lock)
     age_finding, age = _age(ctx, lock)
     findings += age_finding
-    details = {
+    details: dict[str, object] = {
         "lock": str(lock.path),
         "packages": len(lock.entries),
         "compiled_with": lock.header.python,
         **age,
     }
-    ok = f"{lock.path.name}: {len(lock.entries)} packages pinned with hashes, {age['age_text']}"
+    here = ""
+    if lock.universal or lock.header.universal:
+        details["universal"] = True
+        if not isinstance(selected, Ambiguity):
+            details["selected"] = len(selected)
+            here = f" ({len(selected)} for this interpreter)"
+    ok = (
+        f"{lock.path.name}: {len(lock.entries)} packages pinned with hashes{here}, "
+        f"{age['age_text']}"
+    )
     return CheckResult.from_findings("wheel_status", title, findings, ok=ok, details=details)
 
 
@@ -65,7 +88,18 @@ def _pins(lock: Lock, relock: str) -> list[Finding]:
     for e in lock.entries:
         where = f"{lock.path}, line {e.line}"
         path = str(lock.path)
-        if e.editable or e.url:
+        if e.legacy_url:
+            findings.append(
+                Finding(
+                    C,
+                    f"{where}: {e.raw_name} comes from {e.url} (a URL line named by its "
+                    "#egg= fragment or wheel filename), not an index pin",
+                    relock,
+                    file=path,
+                    line=e.line,
+                )
+            )
+        elif e.editable or e.url:
             findings.append(
                 Finding(
                     C,
@@ -99,13 +133,34 @@ def _pins(lock: Lock, relock: str) -> list[Finding]:
     return findings
 
 
-def _coverage(ctx: Context, lock: Lock) -> list[Finding]:
-    """Every requirement of the policy is pinned in the lock at a version it allows."""
+def _notes(lock: Lock) -> list[Finding]:
+    """What pip reads but does not count: a repeated line, an option it ignores."""
+    return [
+        Finding(W, f"{lock.path}, line {note.line}: {note.message}", "tidy the lock by hand")
+        for note in lock.notes
+    ]
+
+
+def _coverage(ctx: Context, lock: Lock, selected: tuple[LockEntry, ...]) -> list[Finding]:
+    """Every requirement of the policy is pinned, for this interpreter, at a version it allows."""
     findings = []
     relock = ctx.remedies.relock
-    by_name = lock.by_name
+    by_name = {e.name: e for e in selected}
+    env = ctx.interpreter.marker_env if isinstance(ctx.interpreter, InterpreterFacts) else None
     for req in ctx.policy.requires:
         entry = by_name.get(canonicalize_name(req.name))
+        if entry is None and canonicalize_name(req.name) in lock.by_name:
+            if env is not None and not applies(str(req.marker) if req.marker else None, env):
+                continue  # the policy does not require it here either
+            findings.append(
+                Finding(
+                    C,
+                    f"{lock.path} pins {req.name} only for other interpreters (by its markers), "
+                    "but the policy requires it for this one",
+                    relock,
+                )
+            )
+            continue
         if entry is None:
             findings.append(
                 Finding(
@@ -143,7 +198,8 @@ def _header(ctx: Context, lock: Lock) -> list[Finding]:
             )
         )
     compiled_with = lock.header.python
-    if compiled_with and isinstance(ctx.interpreter, InterpreterFacts):
+    universal = lock.universal or lock.header.universal  # made for every interpreter
+    if compiled_with and not universal and isinstance(ctx.interpreter, InterpreterFacts):
         target = ctx.interpreter.version
         if not same_minor(target, compiled_with):
             findings.append(

@@ -4,6 +4,11 @@ Each spec of ``[tool.preflight] pythons`` is compiled by an interpreter of its X
 one when installed, else the nearest patch release (a lock is per X.Y; its header records the
 interpreter that resolved it). A spec with no interpreter of its X.Y is skipped with a clear
 line, or is an error when ``CI`` is set.
+
+``--universal`` compiles one lock for every interpreter with ``uv pip compile --universal``,
+from the policy's lowest X.Y up; specs that share a lock path (a policy ``lock`` without
+``{major}``/``{minor}``) compile it once. Without it, such a policy is a usage error:
+pip-compile resolves for the one interpreter it runs in.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+from packaging.version import Version
 
 from preflight._cli.options import add_project_option
 from preflight._errors import UsageError, format_error
@@ -63,6 +70,12 @@ def add_relock_options(parser: argparse.ArgumentParser) -> None:
         help="relock only this interpreter spec of the policy, e.g. --only 3.12 (repeatable)",
     )
     parser.add_argument(
+        "--universal",
+        action="store_true",
+        help="one lock for every interpreter of the policy, by `uv pip compile --universal` "
+        "(pip-compile cannot); each pin carries the markers under which it applies",
+    )
+    parser.add_argument(
         "--cache",
         type=Path,
         help="where the pip-tools venvs are kept (default: PROJECT/.nox/_tools)",
@@ -79,6 +92,18 @@ def run_relock(args: argparse.Namespace) -> int:
             hint=f"the policy's pythons are {', '.join(specs)}",
         )
     chosen = [s for s in specs if not args.only or s in args.only]
+    sharing: dict[Path, list[str]] = {}
+    for s in policy.pythons:
+        sharing.setdefault(policy.lock_path(s.minor), []).append(str(s))
+    shared = next(((p, names) for p, names in sharing.items() if len(names) > 1), None)
+    if shared is not None and not args.universal:
+        raise UsageError(
+            f"the policy names one lock, {shared[0]}, for {', '.join(shared[1])}: pip-compile "
+            "resolves for the one interpreter it runs in",
+            hint="relock with --universal (uv resolves one lock for all of them), or put "
+            "{major}.{minor} in the policy's lock path",
+        )
+    done: set[Path] = set()
     cache = args.cache or policy.project_dir / ".nox" / "_tools"
     upgrade = ["*"] if args.upgrade else list(args.upgrade_package)
     found = find_interpreters()
@@ -87,6 +112,13 @@ def run_relock(args: argparse.Namespace) -> int:
     folders = sorted({policy.lock_path(s.minor).parent for s in policy.pythons})
     with _locked(folders):
         for spec in chosen:
+            lock_path = policy.lock_path(_minor(spec))
+            if lock_path in done:
+                print(f"relock {spec}: {lock_path} is universal, compiled once", file=sys.stderr)
+                continue
+            universal_from = None
+            if args.universal:
+                universal_from = min((_minor(s) for s in sharing[lock_path]), key=Version)
             resolution = resolve(spec, found, allow_substitute=True)
             if resolution.found is None:
                 print(f"relock {spec}: skipped. {resolution.message}", file=sys.stderr)
@@ -110,17 +142,24 @@ def run_relock(args: argparse.Namespace) -> int:
                     upgrade=upgrade,
                     substitute=resolution.substitute,
                     command=args.update_command,
+                    universal_from=universal_from,
                 )
             except RelockError as exc:
                 print(f"relock {spec}: {format_error(exc)}", file=sys.stderr)
                 problems += 1
                 continue
             results.append(result)
+            done.add(lock_path)
             print(f"relock {spec}: {result.message}", file=sys.stderr)
             if result.state == "stale":
                 sys.stdout.write(result.diff)
                 problems += 1
     return EXIT_FAILED if problems else EXIT_PASSED
+
+
+def _minor(spec: str) -> str:
+    release = Version(spec).release
+    return f"{release[0]}.{release[1]}"
 
 
 @contextlib.contextmanager

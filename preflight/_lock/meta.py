@@ -25,12 +25,16 @@ def inputs_digest(requires: Iterable[Requirement]) -> str:
     return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def header_line(*, python: str, compiled: datetime, inputs: str) -> str:
+def header_line(*, python: str, compiled: datetime, inputs: str, universal: bool = False) -> str:
+    """``universal``: resolved for every interpreter (``uv pip compile --universal``), so
+    ``python`` names the interpreter that ran the resolver, not the only one it is for."""
     payload = {
         "python": python,
         "compiled": compiled.isoformat(timespec="seconds"),
         "inputs": inputs,
     }
+    if universal:
+        payload["universal"] = "true"
     return PREFIX + json.dumps(payload, sort_keys=True)
 
 

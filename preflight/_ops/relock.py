@@ -21,6 +21,11 @@ The existing lock is the starting point of the compile (pip-compile keeps its pi
 changes only what the policy's change requires; ``upgrade`` asks for the newest versions. The
 ``check`` mode compiles the same way and reports a diff instead of writing: uv's
 ``lock --check`` is the model.
+
+``universal`` asks for one lock for every interpreter of the policy: ``uv pip compile
+--universal`` (pip-compile cannot) resolves for every Python from the policy's lowest X.Y up
+and writes each pin with the markers under which it applies; ``preflight check`` selects the
+pins of the interpreter it judges. pip-compile, one lock per X.Y, stays the default.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ INPUT_NAME = "tool.preflight.requires.in"  # named in the lock's "# via -r ..." 
 WORK_PREFIX = ".relock-"  # the private work folders beside the locks
 COMPILE_COMMAND = "preflight relock"  # what the lock header and messages say to run (default)
 PIP_TOOLS = "pip-tools>=7.4"
+UV = "uv>=0.4.16"  # --universal (0.2.x); --custom-compile-command, --no-strip-extras
 _COMPILE_TIMEOUT = 900.0
 _INSTALL_TIMEOUT = 600.0
 
@@ -98,7 +104,15 @@ def requirements_in(policy: Policy) -> str:
     return "".join(f"{req}\n" for req in policy.requires)
 
 
-def finalize(raw: str, *, lock_path: Path, python: str, policy: Policy, now: datetime) -> str:
+def finalize(
+    raw: str,
+    *,
+    lock_path: Path,
+    python: str,
+    policy: Policy,
+    now: datetime,
+    universal: bool = False,
+) -> str:
     """Validate pip-compile's output and add the ``# preflight-lock:`` header line.
 
     Raises :class:`RelockError` (the old lock stays) when the output is empty, does not parse,
@@ -122,6 +136,7 @@ def finalize(raw: str, *, lock_path: Path, python: str, policy: Policy, now: dat
         python=python,
         compiled=now.astimezone(UTC).replace(microsecond=0),
         inputs=inputs_digest(policy.requires),
+        universal=universal,
     )
     lines = [line for line in raw.splitlines() if not _is_meta(line)]
     body = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
@@ -201,22 +216,35 @@ def _failed(what: str, completed: Completed) -> RelockError:
 
 def pip_tools_python(interpreter: Path, version: str, cache: Path) -> Path:
     """A venv of ``interpreter`` holding pip-tools, made once under ``cache`` and reused."""
-    venv = cache / f"pip-tools-{version}"
+    return _tools_venv(
+        interpreter, version, cache, kind="pip-tools", requirement=PIP_TOOLS, script="pip-compile"
+    )
+
+
+def uv_python(interpreter: Path, version: str, cache: Path) -> Path:
+    """A venv of ``interpreter`` holding uv (its binary ships in the wheel), made once."""
+    return _tools_venv(interpreter, version, cache, kind="uv", requirement=UV, script="uv")
+
+
+def _tools_venv(
+    interpreter: Path, version: str, cache: Path, *, kind: str, requirement: str, script: str
+) -> Path:
+    venv = cache / f"{kind}-{version}"
     python = venv / "bin" / "python"
-    if (venv / "bin" / "pip-compile").is_file() and python.is_file():
+    if (venv / "bin" / script).is_file() and python.is_file():
         return python
     shutil.rmtree(venv, ignore_errors=True)
     made = run([str(interpreter), "-m", "venv", str(venv)], timeout=120, env=clean_env())
     if not made.ok:
         raise _failed(f"cannot create a venv with {interpreter}", made)
     installed = run(
-        [str(python), "-m", "pip", "install", "--quiet", PIP_TOOLS],
+        [str(python), "-m", "pip", "install", "--quiet", requirement],
         timeout=_INSTALL_TIMEOUT,
         env=clean_env(),
     )
     if not installed.ok:
         shutil.rmtree(venv, ignore_errors=True)
-        raise _failed(f"cannot install {PIP_TOOLS} for Python {version}", installed)
+        raise _failed(f"cannot install {requirement} for Python {version}", installed)
     return python
 
 
@@ -228,12 +256,14 @@ def compile_raw(
     upgrade: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     command: str = COMPILE_COMMAND,
+    universal_from: str | None = None,
 ) -> str:
     """Run pip-compile in a private work folder beside the lock; return what it wrote.
 
     ``upgrade``: ``["*"]`` upgrades everything, else the named packages. The user's pip
     settings (indexes, find-links) are used to resolve, never written into the lock.
-    ``command`` is what the lock's header says to run to update it.
+    ``command`` is what the lock's header says to run to update it. ``universal_from``
+    (an X.Y): ``uv pip compile --universal`` for every Python from that one up, instead.
     """
     # A name of our own, made and removed inside one try: unlike mkdtemp + TemporaryDirectory,
     # a Ctrl-C landing between "made" and "cleanup registered" cannot leave it behind.
@@ -245,7 +275,7 @@ def compile_raw(
             work.mkdir(mode=0o700)
             return _compile_in(
                 work, tools_python, policy, lock_path,
-                upgrade=upgrade, environ=environ, command=command,
+                upgrade=upgrade, environ=environ, command=command, universal_from=universal_from,
             )  # fmt: skip
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -266,10 +296,28 @@ def _compile_in(
     upgrade: Sequence[str],
     environ: Mapping[str, str] | None,
     command: str,
+    universal_from: str | None = None,
 ) -> str:
     (folder / INPUT_NAME).write_text(requirements_in(policy), encoding="utf-8")
     output = folder / lock_path.name
     _seed_existing(lock_path, output)
+    if universal_from is not None:
+        argv = _uv_argv(tools_python, output.name, universal_from, command, upgrade)
+        tool = "uv pip compile --universal"
+    else:
+        argv = _pip_compile_argv(tools_python, output.name, upgrade)
+        tool = "pip-compile"
+    env = clean_env({"CUSTOM_COMPILE_COMMAND": command, **(environ or {})})
+    completed = run(argv, timeout=_COMPILE_TIMEOUT, env=env, cwd=folder)
+    if not completed.ok:
+        raise _failed(f"{tool} failed for {lock_path}, which was left as it was", completed)
+    try:
+        return read_text(output, what="a lock file", limit=LOCK_LIMIT)
+    except ReadError as exc:
+        raise RelockError(f"cannot read what {tool} wrote for {lock_path}: {exc}") from None
+
+
+def _pip_compile_argv(tools_python: Path, output: str, upgrade: Sequence[str]) -> list[str]:
     argv = [
         str(tools_python),
         "-m",
@@ -284,7 +332,7 @@ def _compile_in(
         "--no-emit-trusted-host",
         "--no-emit-options",
         "--output-file",
-        output.name,
+        output,
         INPUT_NAME,
     ]
     if "*" in upgrade:
@@ -292,14 +340,38 @@ def _compile_in(
     else:
         for name in upgrade:
             argv[4:4] = ["--upgrade-package", name]
-    env = clean_env({"CUSTOM_COMPILE_COMMAND": command, **(environ or {})})
-    completed = run(argv, timeout=_COMPILE_TIMEOUT, env=env, cwd=folder)
-    if not completed.ok:
-        raise _failed(f"pip-compile failed for {lock_path}, which was left as it was", completed)
-    try:
-        return read_text(output, what="a lock file", limit=LOCK_LIMIT)
-    except ReadError as exc:
-        raise RelockError(f"cannot read what pip-compile wrote for {lock_path}: {exc}") from None
+    return argv
+
+
+def _uv_argv(
+    tools_python: Path, output: str, python_version: str, command: str, upgrade: Sequence[str]
+) -> list[str]:
+    """uv's pip-compile: index and find-links settings are not emitted unless asked for."""
+    argv = [
+        str(tools_python),
+        "-m",
+        "uv",
+        "pip",
+        "compile",
+        "--quiet",
+        "--universal",
+        "--python-version",
+        python_version,
+        "--python",
+        str(tools_python),
+        "--generate-hashes",
+        "--custom-compile-command",
+        command,
+        "--output-file",
+        output,
+        INPUT_NAME,
+    ]
+    if "*" in upgrade:
+        argv.insert(5, "--upgrade")
+    else:
+        for name in upgrade:
+            argv[5:5] = ["--upgrade-package", name]
+    return argv
 
 
 def _seed_existing(lock_path: Path, output: Path) -> None:
@@ -351,20 +423,30 @@ def relock_one(
     now: datetime | None = None,
     tools_python: Path | None = None,
     command: str = COMPILE_COMMAND,
+    universal_from: str | None = None,
 ) -> RelockResult:
     """Compile the lock of ``spec`` with ``interpreter``; write it, or compare it (``check``).
 
-    ``tools_python``: an interpreter of the same version that already has pip-tools (else a
-    venv of ``interpreter`` with pip-tools is made under ``cache``). The caller holds
-    :func:`folder_lock` on the lock's folder.
+    ``tools_python``: an interpreter of the same version that already has pip-tools (or uv,
+    for ``universal_from``; else a venv of ``interpreter`` with it is made under ``cache``).
+    ``universal_from`` (an X.Y): one lock for every Python from that one up, by uv. The
+    caller holds :func:`folder_lock` on the lock's folder.
     """
     version = str(version)
     lock_path = policy.lock_path(version)
     target = lock_path if check else write_target(lock_path, policy.project_dir)
-    tools = tools_python or pip_tools_python(interpreter, version, cache)
-    raw = compile_raw(tools, policy, lock_path, upgrade=upgrade, command=command)
+    make_tools = pip_tools_python if universal_from is None else uv_python
+    tools = tools_python or make_tools(interpreter, version, cache)
+    raw = compile_raw(
+        tools, policy, lock_path, upgrade=upgrade, command=command, universal_from=universal_from
+    )
     fresh = finalize(
-        raw, lock_path=lock_path, python=version, policy=policy, now=now or datetime.now(UTC)
+        raw,
+        lock_path=lock_path,
+        python=version,
+        policy=policy,
+        now=now or datetime.now(UTC),
+        universal=universal_from is not None,
     )
     try:
         committed: str | None = read_text(lock_path, what="a lock file", limit=LOCK_LIMIT)

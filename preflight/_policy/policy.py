@@ -366,10 +366,14 @@ def _parse_requires(values: list[str], err: _Err) -> list[Requirement]:
 
 
 def _parse_lock_template(value: Any, err: _Err) -> str:
-    """``{major}`` and ``{minor}`` exactly: no other field, attribute, index or format spec."""
-    if not isinstance(value, str) or "{minor}" not in value:
+    """A path, with ``{major}`` and ``{minor}`` exactly: no other field, attribute, index or
+    format spec. Without them, it names one lock for every interpreter (a universal lock:
+    ``preflight relock --universal``)."""
+    if not isinstance(value, str) or not value.strip():
         raise err(
-            "lock", f"must be a path template using {{major}} and {{minor}}, not {_short(value)}"
+            "lock",
+            "must be a path: a template using {major} and {minor} (one lock per X.Y), or one "
+            f"lock for every interpreter, not {_short(value)}",
         )
     try:
         fields = [
