@@ -24,6 +24,14 @@ from packaging.utils import canonicalize_name
 from preflight._errors import LockError
 from preflight._lock.requirements import parse_lock
 
+# pip's reading is what preflight follows; the corpus was checked against pip 26. Older pips
+# read some forms differently (e.g. pip 23 refuses what pip-compile now writes), so they are
+# not the reference.
+pip = pytest.importorskip("pip")
+if tuple(int(part) for part in pip.__version__.split(".")[:2]) < (25, 0):
+    pytest.skip(
+        f"pip {pip.__version__} is older than the reference (>= 25)", allow_module_level=True
+    )
 pip_req_file = pytest.importorskip("pip._internal.req.req_file")
 pip_constructors = pytest.importorskip("pip._internal.req.constructors")
 pip_session = pytest.importorskip("pip._internal.network.session")
