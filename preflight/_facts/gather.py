@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from preflight._errors import LockError
-from preflight._facts import integrity, probes
+from preflight._facts import bytecode, integrity, probes
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
 from preflight._facts.model import InterpreterFacts
@@ -107,6 +107,14 @@ def gather(
             if "performance" in needs
             else None
         )
+        # After the imports were timed: a cold bytecode cache keeps every core compiling.
+        pycs = (
+            bytecode.verify_bytecode(
+                python, facts.site_packages, environ=os.environ, withhold=withhold
+            )
+            if "bytecode" in needs
+            else None
+        )
         suite_result = None
         if suite_folder is not None:
             running = running or _start_suite(policy, python, suite_folder)
@@ -121,6 +129,7 @@ def gather(
             lock=parsed,
             lock_committed=committed,
             integrity=scan.result() if scan is not None else None,
+            bytecode=pycs,
             performance=perf,
             suite=suite_result,
             first_start=started,
