@@ -22,8 +22,8 @@ Compiling is what costs: about 5 ms per module, so 17 s of CPU for pandas + nump
   newest lines past :data:`CACHE_MAX_BYTES`.
 
 The probe children are started and waited for from the calling thread (Ctrl-C kills them),
-after the performance probe: a cold cache keeps every core busy compiling, which must not
-skew the import timings.
+beside the performance probe, at the lowest CPU priority (they ``os.nice`` themselves): a cold
+cache keeps every core compiling for seconds, and that must not skew the import timings.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from preflight._process import Completed, Running, clean_env, start
 __all__ = [
     "CACHE_FILE",
     "BytecodeFacts",
+    "BytecodeRun",
     "PycProblem",
     "cache_file",
     "parse_bytecode_output",
@@ -154,6 +155,87 @@ def _workers() -> int:
     return max(1, min(_MAX_SHARDS, os.cpu_count() or 1))
 
 
+class BytecodeRun:
+    """The probe children, started; :meth:`wait` for the facts, :meth:`kill` to drop them.
+
+    They lower their own priority (``os.nice``): started beside the performance probe, a cold
+    cache's compiling takes the cycles the import timing leaves, not the ones it needs.
+    """
+
+    def __init__(
+        self,
+        python: str | os.PathLike[str],
+        site_dirs: Sequence[str],
+        *,
+        environ: Mapping[str, str],
+        timeout: float = 600.0,
+        workers: int | None = None,
+        withhold: Sequence[str] = (),
+    ) -> None:
+        path = cache_file(environ)
+        self._note = None if path is not None else "PREFLIGHT_CACHE_DIR is empty: no cache"
+        if path is not None and (why := _untrusted(path)) is not None:
+            self._note = f"{path} not used: {why}"
+            path = None
+        self._cache = path
+        self._timeout = timeout
+        self._began = time.perf_counter()
+        self._running: list[Running] = []
+        shards = max(1, workers or _workers())
+        env = clean_env(withhold=withhold)
+        # The package lies on disk (not in a zip), so the path stays valid for the children.
+        with resources.as_file(resources.files("preflight._probe").joinpath("bytecode.py")) as p:
+            probe = str(p)
+        try:
+            for shard in range(shards):
+                request = {
+                    "sites": list(site_dirs),
+                    "cache": None if path is None else str(path),
+                    "shard": shard,
+                    "shards": shards,
+                    "nice": True,
+                }
+                argv = [os.fspath(python), "-I", "-B", probe, json.dumps(request)]
+                self._running.append(start(argv, timeout=timeout, env=env))
+        except BaseException:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        for child in self._running:
+            child.kill()
+            child.close()
+
+    def wait(self) -> BytecodeFacts | ProbeFailure:
+        try:
+            done = [child.wait() for child in self._running]
+        except BaseException:
+            self.kill()
+            raise
+        seconds = time.perf_counter() - self._began
+        parts: list[_Part] = []
+        for completed in done:
+            part = _parse_completed(completed, self._timeout)
+            if isinstance(part, ProbeFailure):
+                return part
+            parts.append(part)
+        if self._cache is not None:
+            _remember(self._cache, [key for part in parts for key in part.verified])
+        return BytecodeFacts(
+            candidates=sum(p.counts["candidates"] for p in parts),
+            other_tags=sum(p.counts["other_tags"] for p in parts),
+            stale=sum(p.counts["stale"] for p in parts),
+            cached=sum(p.counts["cached"] for p in parts),
+            identical=sum(p.counts["identical"] for p in parts),
+            compared=sum(p.counts["compared"] for p in parts),
+            mismatches=tuple(m for p in parts for m in p.mismatches),
+            unverifiable=tuple(u for p in parts for u in p.unverifiable),
+            seconds=round(seconds, 3),
+            cache=None if self._cache is None else str(self._cache),
+            cache_note=self._note,
+        )
+
+
 def verify_bytecode(
     python: str | os.PathLike[str],
     site_dirs: Sequence[str],
@@ -167,54 +249,10 @@ def verify_bytecode(
 
     ``environ`` is where ``PREFLIGHT_CACHE_DIR`` (and ``XDG_CACHE_HOME``) are read.
     """
-    path = cache_file(environ)
-    note = None if path is not None else "PREFLIGHT_CACHE_DIR is empty: no cache"
-    if path is not None and (why := _untrusted(path)) is not None:
-        note = f"{path} not used: {why}"
-        path = None
-    shards = max(1, workers or _workers())
-    env = clean_env(withhold=withhold)
-    began = time.perf_counter()
-    with resources.as_file(resources.files("preflight._probe").joinpath("bytecode.py")) as probe:
-        running: list[Running] = []
-        try:
-            for shard in range(shards):
-                request = {
-                    "sites": list(site_dirs),
-                    "cache": None if path is None else str(path),
-                    "shard": shard,
-                    "shards": shards,
-                }
-                argv = [os.fspath(python), "-I", "-B", str(probe), json.dumps(request)]
-                running.append(start(argv, timeout=timeout, env=env))
-            done = [child.wait() for child in running]
-        except BaseException:
-            for child in running:
-                child.kill()
-                child.close()
-            raise
-    seconds = time.perf_counter() - began
-    parts: list[_Part] = []
-    for completed in done:
-        part = _parse_completed(completed, timeout)
-        if isinstance(part, ProbeFailure):
-            return part
-        parts.append(part)
-    if path is not None:
-        _remember(path, [key for part in parts for key in part.verified])
-    return BytecodeFacts(
-        candidates=sum(p.counts["candidates"] for p in parts),
-        other_tags=sum(p.counts["other_tags"] for p in parts),
-        stale=sum(p.counts["stale"] for p in parts),
-        cached=sum(p.counts["cached"] for p in parts),
-        identical=sum(p.counts["identical"] for p in parts),
-        compared=sum(p.counts["compared"] for p in parts),
-        mismatches=tuple(m for p in parts for m in p.mismatches),
-        unverifiable=tuple(u for p in parts for u in p.unverifiable),
-        seconds=round(seconds, 3),
-        cache=None if path is None else str(path),
-        cache_note=note,
+    run = BytecodeRun(
+        python, site_dirs, environ=environ, timeout=timeout, workers=workers, withhold=withhold
     )
+    return run.wait()
 
 
 def _parse_completed(completed: Completed, timeout: float) -> _Part | ProbeFailure:

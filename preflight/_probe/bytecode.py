@@ -4,7 +4,8 @@ Run by preflight inside the *target* interpreter as ``python -I -B bytecode.py R
 (``preflight/_facts/bytecode.py`` runs it and judges what it prints). ``REQUEST`` is a JSON
 object: ``sites`` (the site-packages folders to walk), ``cache`` (the path of preflight's file
 of pairs already verified, or null), ``shard`` and ``shards`` (this child takes every
-``shards``-th candidate, so that several children share the work).
+``shards``-th candidate, so that several children share the work) and ``nice`` (lower this
+process's CPU priority first: preflight times imports meanwhile).
 
 RECORD gives no hash for ``__pycache__/*.pyc``: they are written at install time (or by the
 application at run time). Python loads ``__pycache__/NAME.TAG[.opt-N].pyc`` *instead of*
@@ -382,6 +383,11 @@ def check(request):
     report = _new_report(tag)
     if tag is None:  # an implementation that caches no bytecode
         return report
+    if request.get("nice") and hasattr(os, "nice"):
+        try:  # the import timing runs beside us: it gets the CPU first
+            os.nice(19)
+        except OSError:
+            pass
     shard, shards = int(request.get("shard", 0)), max(1, int(request.get("shards", 1)))
     candidates, other = _candidates(request.get("sites", []), tag)
     mine = candidates[shard::shards]
