@@ -22,8 +22,8 @@ Compiling is what costs: about 5 ms per module, so 17 s of CPU for pandas + nump
   newest lines past :data:`CACHE_MAX_BYTES`.
 
 The probe children are started and waited for from the calling thread (Ctrl-C kills them),
-beside the performance probe, at the lowest CPU priority (they ``os.nice`` themselves): a cold
-cache keeps every core compiling for seconds, and that must not skew the import timings.
+beside the performance probe; before compiling they lower their CPU priority (``os.nice``): a
+cold cache keeps every core compiling for seconds, and that must not skew the import timings.
 """
 
 from __future__ import annotations
@@ -158,8 +158,9 @@ def _workers() -> int:
 class BytecodeRun:
     """The probe children, started; :meth:`wait` for the facts, :meth:`kill` to drop them.
 
-    They lower their own priority (``os.nice``): started beside the performance probe, a cold
-    cache's compiling takes the cycles the import timing leaves, not the ones it needs.
+    They lower their own priority (``os.nice``) before their first compile: started beside the
+    performance probe, a cold cache's compiling takes the cycles the import timing leaves, not
+    the ones it needs; a warm one (only ``stat``) keeps its priority and ends at once.
     """
 
     def __init__(

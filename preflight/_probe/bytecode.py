@@ -5,7 +5,7 @@ Run by preflight inside the *target* interpreter as ``python -I -B bytecode.py R
 object: ``sites`` (the site-packages folders to walk), ``cache`` (the path of preflight's file
 of pairs already verified, or null), ``shard`` and ``shards`` (this child takes every
 ``shards``-th candidate, so that several children share the work) and ``nice`` (lower this
-process's CPU priority first: preflight times imports meanwhile).
+process's CPU priority before the first compile: preflight times imports meanwhile).
 
 RECORD gives no hash for ``__pycache__/*.pyc``: they are written at install time (or by the
 application at run time). Python loads ``__pycache__/NAME.TAG[.opt-N].pyc`` *instead of*
@@ -322,6 +322,16 @@ def _content_key(identity, level, source, body):
     return hashlib.sha256("|".join(parts).encode("ascii")).hexdigest()
 
 
+def _lower_priority():
+    """Yield the CPU to preflight's import timing, which runs beside us: only once there is
+    compiling to do (stat-ing a warm environment must not wait behind a busy machine)."""
+    if hasattr(os, "nice"):
+        try:
+            os.nice(19)
+        except OSError:
+            pass
+
+
 def _new_report(tag):
     return {
         "ok": True,
@@ -367,6 +377,8 @@ def _check_one(pyc, source_path, level, identity, magic, known, report):
         report["cached"] += 1
         report["verified"].append(by_stat)
         return
+    if report.pop("nice_first", False):
+        _lower_priority()
     why, fast = _compare(body, source_bytes, source_path, level)
     report["identical" if fast else "compared"] += 1
     if why is None:
@@ -383,17 +395,13 @@ def check(request):
     report = _new_report(tag)
     if tag is None:  # an implementation that caches no bytecode
         return report
-    if request.get("nice") and hasattr(os, "nice"):
-        try:  # the import timing runs beside us: it gets the CPU first
-            os.nice(19)
-        except OSError:
-            pass
     shard, shards = int(request.get("shard", 0)), max(1, int(request.get("shards", 1)))
     candidates, other = _candidates(request.get("sites", []), tag)
     mine = candidates[shard::shards]
     report["candidates"], report["other_tags"] = len(mine), (other if shard == 0 else 0)
     known = _known(request.get("cache"))
     identity = _identity()
+    report["nice_first"] = bool(request.get("nice"))
     magic = importlib.util.MAGIC_NUMBER
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a package's SyntaxWarning is not ours to print
@@ -404,6 +412,7 @@ def check(request):
                 report["unverifiable"].append(
                     {"pyc": pyc, "source": source_path, "level": level, "detail": str(exc)}
                 )
+    report.pop("nice_first", None)
     return report
 
 
