@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -34,6 +35,20 @@ from preflight._render.report import REPORT_NAME
 REQUIRES = ("alpha>=1", "beta-pkg>=2")
 # The interpreter the policy pins and this machine lacks: never depend on it being present.
 PINNED_FALLBACK = "3.11.13"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """preflight's cache of verified bytecode (``PREFLIGHT_CACHE_DIR``) lives in this run's
+    tmp, for the checks run in-process and as subprocesses: never in the developer's home."""
+    folder = tmp_path_factory.mktemp("preflight-cache")
+    before = os.environ.get("PREFLIGHT_CACHE_DIR")
+    os.environ["PREFLIGHT_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["PREFLIGHT_CACHE_DIR"]
+    else:
+        os.environ["PREFLIGHT_CACHE_DIR"] = before
 
 
 # --- wheels -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 
 from preflight._checks.base import Context
 from preflight._checks.result import CheckResult, Finding
+from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.model import DistFacts, IntegrityFacts, InterpreterFacts, PerformanceFacts
 from preflight._lock.requirements import Lock, LockEntry, LockHeader
 from preflight._policy.policy import policy_from_table
@@ -112,6 +113,15 @@ def integrity(**kw: Any) -> IntegrityFacts:
     return IntegrityFacts(**fields)
 
 
+def bytecode(**kw: Any) -> BytecodeFacts:
+    fields: dict[str, Any] = {
+        "candidates": 3, "other_tags": 0, "stale": 0, "cached": 1, "identical": 1,
+        "compared": 1, "mismatches": (), "unverifiable": (), "seconds": 0.1, "cache": None,
+    }  # fmt: skip
+    fields.update(kw)
+    return BytecodeFacts(**fields)
+
+
 def performance(**kw: Any) -> PerformanceFacts:
     fields: dict[str, Any] = {
         "imports": (),
@@ -138,6 +148,7 @@ def context(**kw: Any) -> Context:
         lock=lock(),
         lock_committed=None,
         integrity=integrity(),
+        bytecode=bytecode(),
         performance=performance(),
     )
     return replace(base, **kw)

@@ -25,6 +25,7 @@ from preflight._checks.virtual_environment import virtual_environment
 from preflight._checks.wheel_status import wheel_status
 from preflight._engine import _python_status
 from preflight._errors import LockError
+from preflight._facts.bytecode import PycProblem
 from preflight._facts.context import NOX_REMEDIES, Remedies
 from preflight._facts.model import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
 from preflight._facts.osv import Advisory, Affected, Event, Range, VulnerabilityData
@@ -701,6 +702,11 @@ def broken_contexts(tmp: Path) -> dict[str, Context]:
             lock=bad_lock,
             lock_path=lock_file,
             integrity=scan,
+            bytecode=f.bytecode(
+                mismatches=(
+                    PycProblem(f"{f.SITE}/__pycache__/six.pyc", f"{f.SITE}/six.py", 0, "differs"),
+                )
+            ),
             performance=perf,
             suite=no_pytest,
             vulnerabilities=vulns,
@@ -742,6 +748,7 @@ def test_default_remedies_name_preflight_and_pip_not_nox(tmp_path: Path) -> None
     )
     assert f"{fresh}, or reinstall the distribution" in everything["integrity"]
     assert fresh in everything["performance"]
+    assert [r for r in everything["bytecode"] if r.endswith(fresh)]
     assert "run `preflight relock`" in everything["wheel_status"]
     assert "add pytest to the policy's requires and run `preflight relock`" in everything["suite"]
     assert by_context["lock_error"]["wheel_status"] == ["run `preflight relock` to compile it"]

@@ -55,6 +55,8 @@ def nox_env(wheels: Wheels, extra: Mapping[str, str] | None = None) -> dict[str,
             "UV_FIND_LINKS": str(wheels.folder),
             "UV_NO_CACHE": "1",
             "NO_COLOR": "1",
+            # The session-wide tmp cache of verified bytecode (conftest), not ~/.cache.
+            "PREFLIGHT_CACHE_DIR": os.environ["PREFLIGHT_CACHE_DIR"],
         }
     )
     env.update(extra or {})

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from preflight._checks import (
+    bytecode,
     environment_config,
     integrity,
     lock_sync,
@@ -38,6 +39,7 @@ ALL: tuple[Check, ...] = (
     wheel_status.CHECK,
     lock_sync.CHECK,
     integrity.CHECK,
+    bytecode.CHECK,
     environment_config.CHECK,
     security.CHECK,
     vulnerabilities.CHECK,
@@ -52,6 +54,7 @@ def _missing(ctx: Context, need: Need) -> bool:
         "interpreter": ctx.interpreter,
         "lock": ctx.lock,
         "integrity": ctx.integrity,
+        "bytecode": ctx.bytecode,
         "performance": ctx.performance,
         "suite": ctx.suite,
         "vulnerabilities": ctx.vulnerabilities,

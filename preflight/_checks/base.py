@@ -27,6 +27,7 @@ OWNER: dict[Need, str] = {
     "interpreter": "python_version",
     "lock": "wheel_status",
     "integrity": "integrity",
+    "bytecode": "bytecode",
     "performance": "performance",
     "suite": "suite",
     "vulnerabilities": "vulnerabilities",

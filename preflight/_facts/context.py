@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from preflight._errors import LockError
+from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.model import (
     FirstStartFacts,
     IntegrityFacts,
@@ -25,7 +26,9 @@ from preflight._lock.requirements import Lock
 from preflight._policy.policy import Policy
 
 # The facts a check may need; what the chosen checks need is what is gathered.
-Need = Literal["interpreter", "lock", "integrity", "performance", "suite", "vulnerabilities"]
+Need = Literal[
+    "interpreter", "lock", "integrity", "bytecode", "performance", "suite", "vulnerabilities"
+]
 ALL_NEEDS: frozenset[Need] = frozenset(get_args(Need))
 
 
@@ -66,6 +69,7 @@ class Context:
     lock: Lock | LockError | None = None
     lock_committed: datetime | None = None  # last git commit of the lock, if in git
     integrity: IntegrityFacts | None = None
+    bytecode: BytecodeFacts | ProbeFailure | None = None  # the pycs Python would load
     performance: PerformanceFacts | ProbeFailure | None = None
     suite: SuiteFacts | None = None  # None: the policy names none, or it was skipped
     first_start: FirstStartFacts | None = None  # None: not asked for (not a fresh env)

@@ -4,8 +4,9 @@ The interpreter probe is quick and everything else depends on it. For an environ
 built, its first start (``firststart.py``) runs from the beginning, beside the probe, the lock
 and the hashing; the suite takes the first core it leaves free. Then the performance probe (a
 child process importing the required packages) runs while a worker thread hashes every
-installed file and, on two cores or more, the project's suite runs in a child of its own: the
-check costs about as much as its slowest part, not the sum.
+installed file, the bytecode probe (``bytecode.py``: one child per core, at the lowest CPU
+priority) checks every pyc, and, on two cores or more, the project's suite runs in a child of
+its own: the check costs about as much as its slowest part, not the sum.
 
 The child processes are started from the main thread on purpose: Ctrl-C raises there, and the
 subprocess boundary (``_process.run``) then kills the child at once. A child waited on from a worker
@@ -19,16 +20,17 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from preflight._errors import LockError
-from preflight._facts import integrity, osv, probes
+from preflight._facts import bytecode, integrity, osv, probes
+from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
-from preflight._facts.model import InterpreterFacts
+from preflight._facts.model import InterpreterFacts, PerformanceFacts, ProbeFailure
 from preflight._facts.suite import start_suite, suite_facts
 from preflight._lock import requirements as lockfile
 from preflight._policy.policy import Policy
@@ -109,12 +111,8 @@ def gather(
             started = warming.facts()
         if suite_folder is not None and running is None and _SIDE_BY_SIDE:
             running = _start_suite(policy, python, suite_folder)
-        perf = (
-            probes.measure_performance(
-                python, policy.import_names(), timeout=perf_timeout, withhold=withhold
-            )
-            if "performance" in needs
-            else None
+        perf, pycs = _imports_and_bytecode(
+            policy, python, facts, needs, timeout=perf_timeout, withhold=withhold
         )
         suite_result = None
         if suite_folder is not None:
@@ -130,6 +128,7 @@ def gather(
             lock=parsed,
             lock_committed=committed,
             integrity=scan.result() if scan is not None else None,
+            bytecode=pycs,
             performance=perf,
             suite=suite_result,
             first_start=started,
@@ -149,6 +148,37 @@ def gather(
         # On success the scan is done. On Ctrl-C, drop it if it has not started; a running
         # scan only reads files and is joined at interpreter exit, so it ends soon.
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _imports_and_bytecode(
+    policy: Policy,
+    python: str,
+    facts: InterpreterFacts,
+    needs: Collection[Need],
+    *,
+    timeout: float,
+    withhold: Sequence[str],
+) -> tuple[PerformanceFacts | ProbeFailure | None, BytecodeFacts | ProbeFailure | None]:
+    """The import timing, with the bytecode probe beside it at the lowest CPU priority (a cold
+    cache compiles for seconds; a warm one only stats). Its children die with any exception."""
+    pycs = (
+        bytecode.BytecodeRun(python, facts.site_packages, environ=os.environ, withhold=withhold)
+        if "bytecode" in needs
+        else None
+    )
+    try:
+        perf = (
+            probes.measure_performance(
+                python, policy.import_names(), timeout=timeout, withhold=withhold
+            )
+            if "performance" in needs
+            else None
+        )
+        return perf, (pycs.wait() if pycs is not None else None)
+    except BaseException:
+        if pycs is not None:
+            pycs.kill()
+        raise
 
 
 def _finish_first_start(

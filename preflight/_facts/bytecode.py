@@ -1,0 +1,371 @@
+"""Run the bytecode probe in the target, in shards, and keep what it verified in a cache.
+
+RECORD gives no hash for ``__pycache__/*.pyc`` (pip writes them after the wheel is unpacked;
+the application writes more at run time), yet Python runs a pyc *instead of* its source
+whenever the pyc's header is valid for it. ``_probe/bytecode.py`` finds, inside the target,
+every pyc that interpreter would load from site-packages and compares its code with a fresh
+compile of the source; this module runs it and turns its JSON into :class:`BytecodeFacts`.
+
+Compiling is what costs: about 5 ms per module, so 17 s of CPU for pandas + numpy + the rest
+(3,400 modules). Two things keep a check fast:
+
+* **shards**: one probe child per core (at most 8), each taking every n-th pyc;
+* **a cache of verified pairs**, outside the environment (``$PREFLIGHT_CACHE_DIR``, default
+  ``$XDG_CACHE_HOME/preflight`` or ``~/.cache/preflight``; set it empty for none). Each line
+  is a sha256 that names a verified pair either by *content* (interpreter, optimisation level,
+  sha256 of the source and of the pyc's body: the same wheel in a fresh venv shares it) or by
+  *stat* (both paths with device, inode, size, mtime and ctime in nanoseconds: nothing to
+  read). ``st_ctime`` is set by the kernel on every change of an inode and cannot be set back
+  by its owner, so a pyc rewritten since is never covered by a stat key. The cache is used
+  only when it is a regular file owned by this user and writable by nobody else, in a folder
+  writable by nobody else; new lines are appended in one write, and the file is pruned to its
+  newest lines past :data:`CACHE_MAX_BYTES`.
+
+The probe children are started and waited for from the calling thread (Ctrl-C kills them),
+beside the performance probe; before compiling they lower their CPU priority (``os.nice``): a
+cold cache keeps every core compiling for seconds, and that must not skew the import timings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from preflight._atomic import write_atomic
+from preflight._facts.model import ProbeFailure
+from preflight._process import Completed, Running, clean_env, start
+
+__all__ = [
+    "CACHE_FILE",
+    "BytecodeFacts",
+    "BytecodeRun",
+    "PycProblem",
+    "cache_file",
+    "parse_bytecode_output",
+    "verify_bytecode",
+]
+
+PROBE_VERSION = 1  # must match PROBE_VERSION in _probe/bytecode.py
+CACHE_FILE = "bytecode-verified.txt"
+CACHE_MAX_BYTES = 16 << 20  # about 250,000 pairs; the probe reads at most 64 MiB
+_KEY_LENGTH = 64
+_MAX_SHARDS = 8
+_SHOWN = 300  # characters of a message quoted from the probe's stderr
+
+
+@dataclass(frozen=True)
+class PycProblem:
+    """A pyc the target would load that does not hold its source's code, or cannot be read."""
+
+    pyc: str  # absolute path
+    source: str  # the source it stands for
+    level: int  # optimisation level: 0, 1 (.opt-1) or 2 (.opt-2)
+    detail: str
+
+
+@dataclass(frozen=True)
+class BytecodeFacts:
+    """What the bytecode probe found in the environment's site-packages."""
+
+    candidates: int  # pycs of the target's cache tag in a __pycache__ beside their source
+    other_tags: int  # pycs of other interpreters: never loaded by this one
+    stale: int  # header not valid for the source: Python ignores them, and so does the check
+    cached: int  # verified before, by content or by stat (the cache)
+    identical: int  # compiled now: marshal output equal to the pyc's body
+    compared: int  # compiled now: compared code object by code object
+    mismatches: tuple[PycProblem, ...]
+    unverifiable: tuple[PycProblem, ...]  # not a regular file, too large, unreadable
+    seconds: float  # wall time of the probe children
+    cache: str | None  # the cache file used; None when none was
+    cache_note: str | None = None  # why the cache was not used, when it was not
+
+
+# ---------------------------------------------------------------------------------------------
+# The cache
+# ---------------------------------------------------------------------------------------------
+
+
+def cache_file(environ: Mapping[str, str]) -> Path | None:
+    """Where the verified pairs are kept; None when ``PREFLIGHT_CACHE_DIR`` is set empty."""
+    folder = environ.get("PREFLIGHT_CACHE_DIR")
+    if folder is None:
+        base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "preflight")
+    if not folder:
+        return None
+    return Path(folder).absolute() / CACHE_FILE
+
+
+def _untrusted(path: Path) -> str | None:
+    """Why the cache at ``path`` must not be believed, or None (also when it does not exist)."""
+    for item, what in ((path.parent, "its folder"), (path, "the file")):
+        try:
+            info = os.lstat(item)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return f"{what} cannot be read ({exc.strerror})"
+        kind_ok = stat.S_ISDIR(info.st_mode) if item == path.parent else stat.S_ISREG(info.st_mode)
+        if not kind_ok:
+            return f"{what} is not a {'folder' if item == path.parent else 'regular file'}"
+        if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+            return f"{what} belongs to another user (uid {info.st_uid})"
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return f"{what} is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
+def _remember(path: Path, keys: Sequence[str]) -> None:
+    """Append ``keys`` in one write (checks running side by side lose nothing); prune the
+    file to its newest half past :data:`CACHE_MAX_BYTES`. Best effort: a cache that cannot be
+    written only means the next check compiles again."""
+    if not keys:
+        return
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags, 0o600)
+        try:
+            os.write(fd, ("\n".join(keys) + "\n").encode("ascii"))
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if size > CACHE_MAX_BYTES:
+            with path.open("rb") as handle:
+                handle.seek(size - CACHE_MAX_BYTES // 2)
+                tail = handle.read().decode("ascii", "replace").split("\n")[1:]
+            write_atomic(path, "\n".join(line for line in tail if line) + "\n", mode=0o600)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+
+def _workers() -> int:
+    return max(1, min(_MAX_SHARDS, os.cpu_count() or 1))
+
+
+class BytecodeRun:
+    """The probe children, started; :meth:`wait` for the facts, :meth:`kill` to drop them.
+
+    They lower their own priority (``os.nice``) before their first compile: started beside the
+    performance probe, a cold cache's compiling takes the cycles the import timing leaves, not
+    the ones it needs; a warm one (only ``stat``) keeps its priority and ends at once.
+    """
+
+    def __init__(
+        self,
+        python: str | os.PathLike[str],
+        site_dirs: Sequence[str],
+        *,
+        environ: Mapping[str, str],
+        timeout: float = 600.0,
+        workers: int | None = None,
+        withhold: Sequence[str] = (),
+    ) -> None:
+        path = cache_file(environ)
+        self._note = None if path is not None else "PREFLIGHT_CACHE_DIR is empty: no cache"
+        if path is not None and (why := _untrusted(path)) is not None:
+            self._note = f"{path} not used: {why}"
+            path = None
+        self._cache = path
+        self._timeout = timeout
+        self._began = time.perf_counter()
+        self._running: list[Running] = []
+        shards = max(1, workers or _workers())
+        env = clean_env(withhold=withhold)
+        # The package lies on disk (not in a zip), so the path stays valid for the children.
+        with resources.as_file(resources.files("preflight._probe").joinpath("bytecode.py")) as p:
+            probe = str(p)
+        try:
+            for shard in range(shards):
+                request = {
+                    "sites": list(site_dirs),
+                    "cache": None if path is None else str(path),
+                    "shard": shard,
+                    "shards": shards,
+                    "nice": True,
+                }
+                argv = [os.fspath(python), "-I", "-B", probe, json.dumps(request)]
+                self._running.append(start(argv, timeout=timeout, env=env))
+        except BaseException:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        for child in self._running:
+            child.kill()
+            child.close()
+
+    def wait(self) -> BytecodeFacts | ProbeFailure:
+        try:
+            done = [child.wait() for child in self._running]
+        except BaseException:
+            self.kill()
+            raise
+        seconds = time.perf_counter() - self._began
+        parts: list[_Part] = []
+        for completed in done:
+            part = _parse_completed(completed, self._timeout)
+            if isinstance(part, ProbeFailure):
+                return part
+            parts.append(part)
+        if self._cache is not None:
+            _remember(self._cache, [key for part in parts for key in part.verified])
+        return BytecodeFacts(
+            candidates=sum(p.counts["candidates"] for p in parts),
+            other_tags=sum(p.counts["other_tags"] for p in parts),
+            stale=sum(p.counts["stale"] for p in parts),
+            cached=sum(p.counts["cached"] for p in parts),
+            identical=sum(p.counts["identical"] for p in parts),
+            compared=sum(p.counts["compared"] for p in parts),
+            mismatches=tuple(m for p in parts for m in p.mismatches),
+            unverifiable=tuple(u for p in parts for u in p.unverifiable),
+            seconds=round(seconds, 3),
+            cache=None if self._cache is None else str(self._cache),
+            cache_note=self._note,
+        )
+
+
+def verify_bytecode(
+    python: str | os.PathLike[str],
+    site_dirs: Sequence[str],
+    *,
+    environ: Mapping[str, str],
+    timeout: float = 600.0,
+    workers: int | None = None,
+    withhold: Sequence[str] = (),
+) -> BytecodeFacts | ProbeFailure:
+    """Check every pyc the target would load from ``site_dirs``; see the module docstring.
+
+    ``environ`` is where ``PREFLIGHT_CACHE_DIR`` (and ``XDG_CACHE_HOME``) are read.
+    """
+    run = BytecodeRun(
+        python, site_dirs, environ=environ, timeout=timeout, workers=workers, withhold=withhold
+    )
+    return run.wait()
+
+
+def _parse_completed(completed: Completed, timeout: float) -> _Part | ProbeFailure:
+    command = completed.argv
+    if completed.returncode is None:
+        return ProbeFailure("not_executable", f"the bytecode probe could not be started "
+                            f"({completed.stderr.strip()[:_SHOWN]})", command=command)  # fmt: skip
+    if completed.timed_out:
+        return ProbeFailure(
+            "timeout",
+            f"the bytecode probe did not finish within {timeout:g} s and was killed; "
+            "compiling a very large environment the first time takes long: run the check "
+            "again (what was verified is not kept), or `--skip bytecode`",
+            command=command,
+            stdout=completed.stdout,
+            stderr=completed.stderr,
+        )
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["(no error output)"])[-1]
+        return ProbeFailure(
+            "crashed",
+            f"the bytecode probe exited with code {completed.returncode}: {last[:_SHOWN]}",
+            command=command,
+            returncode=completed.returncode,
+            stdout=completed.stdout,
+            stderr=completed.stderr,
+        )
+    return parse_bytecode_output(completed.stdout)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing: every field is type-checked; anything unexpected is a ProbeFailure, never a crash.
+# ---------------------------------------------------------------------------------------------
+
+_COUNTS = ("candidates", "other_tags", "stale", "cached", "identical", "compared")
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One shard's report."""
+
+    counts: dict[str, int]
+    mismatches: tuple[PycProblem, ...]
+    unverifiable: tuple[PycProblem, ...]
+    verified: tuple[str, ...]
+
+
+class _Malformed(Exception):
+    pass
+
+
+def parse_bytecode_output(text: str) -> _Part | ProbeFailure:
+    """One shard's output as typed values; pure."""
+    try:
+        payload = _last_object(text)
+        if payload.get("ok") is not True or payload.get("probe_version") != PROBE_VERSION:
+            raise _Malformed(f"ok={payload.get('ok')!r}, probe_version "
+                             f"{payload.get('probe_version')!r}")  # fmt: skip
+        counts = {}
+        for name in _COUNTS:
+            value = payload.get(name)
+            if type(value) is not int or value < 0:
+                raise _Malformed(f"{name!r} is not a count")
+            counts[name] = value
+        verified = payload.get("verified")
+        if not isinstance(verified, list) or not all(_is_key(k) for k in verified):
+            raise _Malformed("'verified' is not a list of sha256 keys")
+        return _Part(
+            counts,
+            _problems(payload, "mismatches"),
+            _problems(payload, "unverifiable"),
+            tuple(verified),
+        )
+    except _Malformed as exc:
+        return ProbeFailure(
+            "not_python", f"the bytecode probe's output is not its report ({exc})", stdout=text
+        )
+
+
+def _is_key(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == _KEY_LENGTH
+        and all(c in "0123456789abcdef" for c in value)
+    )
+
+
+def _last_object(text: str) -> dict[str, Any]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise _Malformed("it printed nothing")
+    try:
+        value = json.loads(lines[-1])
+    except ValueError:
+        raise _Malformed("its last line is not JSON") from None
+    if not isinstance(value, dict):
+        raise _Malformed("its last line is not a JSON object")
+    return value
+
+
+def _problems(payload: Mapping[str, Any], key: str) -> tuple[PycProblem, ...]:
+    items = payload.get(key)
+    if not isinstance(items, list):
+        raise _Malformed(f"{key!r} is not a list")
+    result = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise _Malformed(f"an item of {key!r} is not an object")
+        pyc, source, level, detail = (item.get(k) for k in ("pyc", "source", "level", "detail"))
+        if not (isinstance(pyc, str) and isinstance(source, str) and isinstance(detail, str)):
+            raise _Malformed(f"an item of {key!r} lacks pyc, source or detail")
+        if type(level) is not int or level not in (0, 1, 2):
+            raise _Malformed(f"an item of {key!r} has level {level!r}")
+        result.append(PycProblem(pyc, source, level, detail))
+    return tuple(result)

@@ -1,0 +1,328 @@
+"""Bytecode: every pyc Python would load instead of its source holds that source's code.
+
+Real venvs, real pycs: pip compiles the tiny wheel's modules at install; the tests then write
+pycs the way an attacker (or a tool) would, with the *target* interpreter's magic number, and
+first show that Python really runs them (``import`` prints the poisoned value) before showing
+that the check refuses them. The verified-pairs cache lives in this test's tmp folder.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import factories as f
+import pytest
+import wheelhouse
+from conftest import CliRun, real_python
+
+from preflight._checks.base import Context
+from preflight._checks.bytecode import bytecode as bytecode_check
+from preflight._checks.result import Status
+from preflight._facts.bytecode import (
+    CACHE_FILE,
+    BytecodeFacts,
+    PycProblem,
+    cache_file,
+    parse_bytecode_output,
+    verify_bytecode,
+)
+from preflight._facts.integrity import scan
+from preflight._facts.model import InterpreterFacts, ProbeFailure, UnownedEntry
+from preflight._facts.probes import probe_interpreter
+
+CORE = "answer = 42\n\n\ndef double(x):\n    return 2 * x\n"
+EVIL = "answer = 666\n\n\ndef double(x):\n    return 3 * x\n"
+
+# Writes a pyc for SOURCE holding the code of TEXT, run by the target interpreter so the magic
+# number and marshal format are its own. MODE: the header importlib checks (see PEP 552).
+POISON = r"""
+import importlib.util, marshal, os, sys
+source, pyc, text, mode, level = sys.argv[1:6]
+st = os.stat(source)
+with open(source, "rb") as handle:
+    data = handle.read()
+code = compile(text, source, "exec", dont_inherit=True, optimize=int(level))
+le = lambda n: (n & 0xFFFFFFFF).to_bytes(4, "little")
+heads = {
+    "timestamp": le(0) + le(int(st.st_mtime)) + le(st.st_size),
+    "stale": le(0) + le(int(st.st_mtime) + 7) + le(st.st_size),
+    "checked": le(3) + importlib.util.source_hash(data),
+    "unchecked": le(1) + b"\0" * 8,
+}
+os.makedirs(os.path.dirname(pyc), exist_ok=True)
+with open(pyc, "wb") as handle:
+    handle.write(importlib.util.MAGIC_NUMBER + heads[mode] + marshal.dumps(code))
+"""
+
+
+@pytest.fixture(scope="module")
+def base_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv holding ``tidy`` (``tidy/core.py`` = CORE), compiled by pip. Copy to tamper."""
+    folder = tmp_path_factory.mktemp("wheels")
+    wheelhouse.build_wheel(
+        folder,
+        "tidy",
+        "1.0",
+        files={"tidy/__init__.py": "from tidy.core import answer\n", "tidy/core.py": CORE},
+    )
+    root = tmp_path_factory.mktemp("base") / "env"
+    python = real_python("3.12").path
+    wheelhouse.make_venv(python, root, find_links=folder, install=["tidy"], with_pip=False)
+    return root
+
+
+@pytest.fixture
+def env(base_env: Path, tmp_path: Path) -> Path:
+    """This test's own copy of the venv; returns its interpreter."""
+    return wheelhouse.copy_venv(base_env, tmp_path / "env")
+
+
+@pytest.fixture
+def cache_env(tmp_path: Path) -> dict[str, str]:
+    folder = tmp_path / "cache"
+    folder.mkdir(mode=0o700)
+    return {"PREFLIGHT_CACHE_DIR": str(folder)}
+
+
+def facts_of(python: Path) -> InterpreterFacts:
+    facts = probe_interpreter(python)
+    assert isinstance(facts, InterpreterFacts), facts
+    return facts
+
+
+def site_of(python: Path) -> Path:
+    (site,) = facts_of(python).site_packages
+    return Path(site)
+
+
+def pyc_of(python: Path, module: str = "tidy/core", level: int = 0) -> Path:
+    folder, name = (site_of(python) / module).parent, Path(module).name
+    opt = "" if level == 0 else f".opt-{level}"
+    return folder / "__pycache__" / f"{name}.cpython-312{opt}.pyc"
+
+
+def poison(python: Path, mode: str, *, text: str = EVIL, level: int = 0) -> Path:
+    source = site_of(python) / "tidy" / "core.py"
+    pyc = pyc_of(python, level=level)
+    argv = [python, "-c", POISON, source, pyc, text, mode, str(level)]
+    wheelhouse.run(argv)
+    return pyc
+
+
+def imported_answer(python: Path, *flags: str) -> str:
+    done = wheelhouse.run([python, *flags, "-c", "import tidy.core; print(tidy.core.answer)"])
+    return done.stdout.strip()
+
+
+def verify(python: Path, environ: dict[str, str]) -> BytecodeFacts:
+    result = verify_bytecode(python, facts_of(python).site_packages, environ=environ)
+    assert isinstance(result, BytecodeFacts), result
+    return result
+
+
+# --- the real thing ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_pip_compiled_environment_passes(env: Path, cache_env: dict[str, str]) -> None:
+    assert pyc_of(env).is_file(), "pip compiled the module at install"
+    first = verify(env, cache_env)
+    assert first.mismatches == ()
+    assert first.unverifiable == ()
+    assert first.candidates >= 2
+    assert first.stale == 0
+    # The venv was copied: co_filename differs from what pip compiled, so the bytes differ
+    # and the code objects are compared field by field.
+    assert first.compared == first.candidates
+    assert first.cached == 0
+    second = verify(env, cache_env)
+    assert (second.cached, second.compared, second.identical) == (second.candidates, 0, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["timestamp", "checked", "unchecked"])
+def test_poisoned_pyc_whose_header_is_valid_is_refused(
+    env: Path, cache_env: dict[str, str], mode: str
+) -> None:
+    verify(env, cache_env)  # a warm cache must not hide what changes after it
+    pyc = poison(env, mode)
+    assert imported_answer(env) == "666", "Python runs the poisoned pyc instead of core.py"
+    found = verify(env, cache_env)
+    (problem,) = found.mismatches
+    source = site_of(env) / "tidy" / "core.py"
+    assert (problem.pyc, problem.source, problem.level) == (str(pyc), str(source), 0)
+    assert "its code differs from the source's (<module>" in problem.detail
+    result = bytecode_check(_ctx(found))
+    assert result.status is Status.FAIL
+    assert str(pyc) in result.message
+    assert str(source) in result.message
+
+
+@pytest.mark.slow
+def test_poisoned_optimised_pyc_is_refused(env: Path, cache_env: dict[str, str]) -> None:
+    pyc = poison(env, "timestamp", level=1)
+    assert imported_answer(env, "-O") == "666"
+    (problem,) = verify(env, cache_env).mismatches
+    assert (problem.pyc, problem.level) == (str(pyc), 1)
+
+
+@pytest.mark.slow
+def test_stale_pyc_is_ignored_as_python_ignores_it(env: Path, cache_env: dict[str, str]) -> None:
+    poison(env, "stale")
+    assert imported_answer(env) == "42", "Python compiles the source instead"
+    found = verify(env, cache_env)
+    assert found.mismatches == ()
+    assert found.stale == 1
+
+
+@pytest.mark.slow
+def test_hash_based_pyc_of_the_source_passes(env: Path, cache_env: dict[str, str]) -> None:
+    for mode in ("checked", "unchecked"):
+        poison(env, mode, text=CORE)
+        assert imported_answer(env) == "42"
+        found = verify(env, cache_env)
+        assert found.mismatches == (), mode
+        assert found.stale == 0, mode
+
+
+@pytest.mark.slow
+def test_bytecode_written_at_run_time_is_no_false_alarm(
+    env: Path, cache_env: dict[str, str]
+) -> None:
+    for cache in site_of(env).rglob("__pycache__"):
+        for pyc in cache.iterdir():
+            pyc.unlink()
+    writing = {k: v for k, v in wheelhouse.hermetic_env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([env, "-c", "import tidy.core"], env=writing, check=True)
+    subprocess.run([env, "-OO", "-c", "import tidy.core"], env=writing, check=True)
+    assert pyc_of(env).is_file()
+    assert pyc_of(env, level=2).is_file()
+    found = verify(env, {"PREFLIGHT_CACHE_DIR": ""})
+    assert found.mismatches == ()
+    assert found.candidates == 4
+    assert found.identical == 4, "the same interpreter wrote them: byte-equal"
+    assert found.cache is None
+    assert found.cache_note
+
+
+@pytest.mark.slow
+def test_source_that_does_not_compile_with_a_valid_pyc_is_refused(
+    env: Path, cache_env: dict[str, str]
+) -> None:
+    source = site_of(env) / "tidy" / "core.py"
+    poison(env, "unchecked")
+    source.write_text("answer = (\n", encoding="utf-8")
+    assert imported_answer(env) == "666"
+    (problem,) = verify(env, cache_env).mismatches
+    assert "does not compile here (SyntaxError" in problem.detail
+
+
+@pytest.mark.slow
+def test_pyc_that_is_not_a_file_is_unverifiable_and_never_read(
+    env: Path, cache_env: dict[str, str]
+) -> None:
+    pyc = pyc_of(env)
+    pyc.unlink()
+    os.mkfifo(pyc)
+    found = verify(env, cache_env)
+    (problem,) = found.unverifiable
+    assert (problem.pyc, problem.detail) == (str(pyc), "not a regular file")
+    assert bytecode_check(_ctx(found)).status is Status.WARN
+
+
+@pytest.mark.slow
+def test_sourceless_pyc_no_record_owns_is_an_unowned_module(env: Path) -> None:
+    site = site_of(env)
+    for target in (site / "sneaky.pyc", site / "tidy" / "extra.pyc"):
+        wheelhouse.run(
+            [env, "-c", POISON, site / "tidy" / "core.py", target, EVIL, "unchecked", "0"]
+        )
+    assert wheelhouse.run([env, "-c", "import sneaky; print(sneaky.answer)"]).stdout == "666\n"
+    unowned = set(scan(facts_of(env)).unowned)
+    assert {UnownedEntry(str(site / "sneaky.pyc"), "module"),
+            UnownedEntry(str(site / "tidy" / "extra.pyc"), "module")} <= unowned  # fmt: skip
+
+
+# --- the cache --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_cache_others_can_write_is_not_believed(env: Path, cache_env: dict[str, str]) -> None:
+    verify(env, cache_env)
+    path = cache_file(cache_env)
+    assert path is not None
+    assert path.name == CACHE_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.chmod(0o666)
+    found = verify(env, cache_env)
+    assert found.cached == 0
+    assert found.cache is None
+    assert found.cache_note is not None
+    assert "writable by others" in found.cache_note
+
+
+def test_cache_location() -> None:
+    assert cache_file({"PREFLIGHT_CACHE_DIR": ""}) is None
+    assert cache_file({"PREFLIGHT_CACHE_DIR": "/c"}) == Path("/c") / CACHE_FILE
+    assert cache_file({"XDG_CACHE_HOME": "/x"}) == Path("/x/preflight") / CACHE_FILE
+
+
+# --- the judge, from facts made by hand --------------------------------------------------
+
+
+def _ctx(found: BytecodeFacts | ProbeFailure | None) -> Context:
+    return f.context(bytecode=found)
+
+
+@pytest.mark.parametrize(
+    ("found", "status"),
+    [
+        (None, Status.SKIP),
+        (f.bytecode(), Status.PASS),
+        (
+            f.bytecode(mismatches=(PycProblem("/s/__pycache__/m.pyc", "/s/m.py", 0, "x"),)),
+            Status.FAIL,
+        ),
+        (ProbeFailure("crashed", "exited with code -11"), Status.FAIL),
+        (ProbeFailure("timeout", "did not finish"), Status.WARN),
+    ],
+)
+def test_check_outcomes(found: BytecodeFacts | ProbeFailure | None, status: Status) -> None:
+    result = bytecode_check(_ctx(found))
+    assert result.status is status, result
+
+
+def test_malformed_probe_output_is_a_failure_not_a_crash() -> None:
+    for text in ("", "garbage", "[1]", '{"ok": true, "probe_version": 1}',
+                 '{"ok": true, "probe_version": 1, "candidates": -1}'):  # fmt: skip
+        assert isinstance(parse_bytecode_output(text), ProbeFailure), text
+
+
+# --- end to end ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_check_refuses_a_poisoned_pyc_in_the_projects_venv(
+    venv312_copy: Path, project: Path, run_check: Callable[..., CliRun]
+) -> None:
+    site = site_of(venv312_copy)
+    (source,) = site.glob("alpha/__init__.py")
+    pyc = source.parent / "__pycache__" / "__init__.cpython-312.pyc"
+    assert pyc.is_file(), "pip compiled alpha at install"
+    clean = run_check("--python", venv312_copy, "--project", project, "--skip", "performance")
+    assert clean.check("bytecode")["status"] == "pass", clean.check("bytecode")
+    wheelhouse.run([venv312_copy, "-c", POISON, source, pyc, "__version__ = 'evil'\n",
+                    "timestamp", "0"])  # fmt: skip
+    run = run_check("--python", venv312_copy, "--project", project, "--skip", "performance")
+    assert run.returncode == 1
+    assert run.report["status"] == "NOT_READY"
+    result = run.check("bytecode")
+    assert result["status"] == "fail"
+    assert str(pyc) in run.findings("bytecode")
+    assert str(source) in run.findings("bytecode")
+    assert result["details"]["mismatches"][0]["pyc"] == str(pyc)
+    assert run.check("integrity")["status"] == "pass", "RECORD cannot see it"
