@@ -230,8 +230,38 @@ def test_pyc_that_is_not_a_file_is_unverifiable_and_never_read(
     os.mkfifo(pyc)
     found = verify(env, cache_env)
     (problem,) = found.unverifiable
-    assert (problem.pyc, problem.detail) == (str(pyc), "not a regular file")
-    assert bytecode_check(_ctx(found)).status is Status.WARN
+    assert (problem.pyc, problem.detail, problem.loads) == (str(pyc), "not a regular file", True)
+    # Python would read it (whatever a writer feeds the FIFO): unverified is refused.
+    assert bytecode_check(_ctx(found)).status is Status.FAIL
+
+
+@pytest.mark.slow
+def test_poisoned_pyc_padded_past_the_size_limit_is_refused(
+    env: Path, cache_env: dict[str, str]
+) -> None:
+    # marshal ignores trailing bytes: 65 MiB of padding leave the poison running, and a
+    # pyc too large to verify must not pass as a mere warning (a gate lets warnings through).
+    pyc = poison(env, "timestamp")
+    with pyc.open("ab") as handle:
+        handle.write(bytes(65 * 1024 * 1024))
+    assert imported_answer(env) == "666"
+    found = verify(env, cache_env)
+    (problem,) = found.unverifiable
+    assert (problem.pyc, problem.loads) == (str(pyc), True)
+    assert "larger than 64 MiB" in problem.detail
+    result = bytecode_check(_ctx(found))
+    assert result.status is Status.FAIL
+    assert "is what Python runs for" in result.message
+
+
+@pytest.mark.slow
+def test_a_padded_stale_pyc_is_ignored(env: Path, cache_env: dict[str, str]) -> None:
+    pyc = poison(env, "stale")
+    with pyc.open("ab") as handle:
+        handle.write(bytes(65 * 1024 * 1024))
+    assert imported_answer(env) == "42"
+    found = verify(env, cache_env)
+    assert (found.unverifiable, found.stale) == ((), 1)
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ from preflight._errors import ConfigError, LockError
 from preflight._facts import integrity, osv
 from preflight._facts.model import InterpreterFacts, ProbeFailure
 from preflight._facts.probes import parse_probe_output
-from preflight._lock.requirements import parse_lock_text
+from preflight._lock.requirements import decode_lock, parse_lock_text
 from preflight._policy.policy import policy_from_table
 from preflight._report.model import Report
 from preflight._text import shown
@@ -117,6 +117,26 @@ def test_the_lock_reader_raises_only_lock_errors(lines: list[str]) -> None:
 def test_the_lock_reader_on_raw_text(text: str) -> None:
     with contextlib.suppress(LockError):
         parse_lock_text(text, LOCK)
+
+
+# The bytes of a lock: a byte-order mark or a coding line (any codec name, text or not) first.
+_lock_head = st.one_of(
+    st.sampled_from([b"", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\xff\xfe\x00\x00"]),
+    st.builds(
+        lambda name: f"# -*- coding: {name} -*-\n".encode(),
+        st.one_of(
+            st.sampled_from(["utf-8", "latin-1", "rot13", "hex", "base64", "zlib", "utf-16"]),
+            st.from_regex(r"[-\w.]{1,12}", fullmatch=True),
+        ),
+    ),
+)
+
+
+@FUZZ
+@given(_lock_head, st.binary(max_size=200))
+def test_the_lock_decoder_raises_only_lock_errors(head: bytes, body: bytes) -> None:
+    with contextlib.suppress(LockError):
+        decode_lock(head + body, LOCK)
 
 
 @FUZZ

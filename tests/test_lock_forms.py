@@ -52,10 +52,12 @@ def test_a_file_that_is_not_what_its_coding_line_says(tmp_path: Path) -> None:
     assert "not ascii, as its coding line (ascii) says" in exc.message
 
 
-def test_an_unknown_coding_line(tmp_path: Path) -> None:
-    exc = refused(tmp_path, b"# -*- coding: klingon -*-\nfoo==1\n")
+@pytest.mark.parametrize("name", ["klingon", "rot13", "hex", "base64"])
+def test_an_unknown_coding_line(tmp_path: Path, name: str) -> None:
+    # rot13, hex and base64 are codecs, not text encodings: bytes.decode refuses them.
+    exc = refused(tmp_path, f"# -*- coding: {name} -*-\nfoo==1\n".encode())
     assert exc.line == 1
-    assert "'klingon', which is not an encoding Python knows" in exc.message
+    assert f"{name!r}, which is not a text encoding Python knows" in exc.message
 
 
 def test_url_lines_are_named_by_egg_or_wheel(tmp_path: Path) -> None:

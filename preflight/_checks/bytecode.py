@@ -52,8 +52,17 @@ def bytecode(ctx: Context) -> CheckResult:
         )
         for p in found.mismatches
     ]
+    # One Python would run unverified is as bad as a mismatch: padding a poisoned pyc past
+    # the size limit, or serving it from a FIFO, must not turn it into a warning.
     findings += [
-        Finding(W, f"{p.pyc} (for {p.source}) cannot be verified: {p.detail}", None)
+        Finding(
+            C,
+            f"{p.pyc} is what Python runs for {p.source}{_level(p)}, and it cannot be "
+            f"verified: {p.detail}",
+            remove,
+        )
+        if p.loads
+        else Finding(W, f"{p.pyc} (for {p.source}) cannot be verified: {p.detail}", None)
         for p in found.unverifiable
     ]
     verified = found.cached + found.identical + found.compared

@@ -68,6 +68,7 @@ class PycProblem:
     source: str  # the source it stands for
     level: int  # optimisation level: 0, 1 (.opt-1) or 2 (.opt-2)
     detail: str
+    loads: bool = True  # of one that cannot be verified: whether Python would still run it
 
 
 @dataclass(frozen=True)
@@ -367,5 +368,8 @@ def _problems(payload: Mapping[str, Any], key: str) -> tuple[PycProblem, ...]:
             raise _Malformed(f"an item of {key!r} lacks pyc, source or detail")
         if type(level) is not int or level not in (0, 1, 2):
             raise _Malformed(f"an item of {key!r} has level {level!r}")
-        result.append(PycProblem(pyc, source, level, detail))
+        loads = item.get("loads", True)
+        if not isinstance(loads, bool):
+            raise _Malformed(f"an item of {key!r} has loads {loads!r}")
+        result.append(PycProblem(pyc, source, level, detail, loads))
     return tuple(result)

@@ -265,14 +265,18 @@ def decode_lock(data: bytes, path: Path) -> str:
         if line[:1] == b"#" and (match := _PEP263_RE.search(line)):
             name = match.group(1).decode("ascii")
             try:
-                codecs.lookup(name)
+                # rot13, hex, base64 are codecs Python knows that are not text encodings
+                # (bytes.decode refuses them): as unknown as a name Python does not know.
+                known = codecs.lookup(name)._is_text_encoding
             except LookupError:
+                known = False
+            if not known:
                 raise LockError(
                     path,
                     number,
-                    f"its coding line names {name!r}, which is not an encoding Python knows",
+                    f"its coding line names {name!r}, which is not a text encoding Python knows",
                     hint="fix the `# -*- coding: ... -*-` line, or re-save the lock as UTF-8",
-                ) from None
+                )
             return _decode(data, name, path, f"its coding line ({name})")
     return _decode(data, "utf-8", path, None)
 

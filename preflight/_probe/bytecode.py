@@ -67,7 +67,17 @@ def _emit(payload):
 
 
 class Unreadable(Exception):
-    """The file is not a regular file, is too large, or cannot be read; the text says which."""
+    """The file is not a regular file, is too large, or cannot be read; the text says which.
+
+    ``loads``: whether Python would still run it. importlib falls back to the source when it
+    cannot read a pyc (permissions), but reads a FIFO and unmarshals a pyc of any size
+    (``marshal`` ignores trailing bytes, so padding a poisoned pyc past our limit must not
+    make it a mere warning)."""
+
+    def __init__(self, message, loads=True, head=b""):
+        Exception.__init__(self, message)
+        self.loads = loads
+        self.head = head  # the first 16 bytes of a file too large to read whole
 
 
 def _read(path, limit):
@@ -80,7 +90,7 @@ def _read(path, limit):
             raise Unreadable("not a regular file")
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
-        raise Unreadable("cannot be read (%s)" % (exc.strerror or exc,))
+        raise Unreadable("cannot be read (%s)" % (exc.strerror or exc,), loads=False)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -89,12 +99,12 @@ def _read(path, limit):
             fd = None
             data = handle.read(limit + 1)
     except (OSError, ValueError) as exc:
-        raise Unreadable("cannot be read (%s)" % (exc,))
+        raise Unreadable("cannot be read (%s)" % (exc,), loads=False)
     finally:
         if fd is not None:
             os.close(fd)
     if len(data) > limit:
-        raise Unreadable("larger than %d MiB" % (limit // MIB,))
+        raise Unreadable("larger than %d MiB" % (limit // MIB,), head=data[:16])
     return data, info
 
 
@@ -364,7 +374,13 @@ def _check_one(pyc, source_path, level, identity, magic, known, report):
     if _stat_key(identity, level, pyc, pyc_stat, source_path, source_stat) in known:
         report["cached"] += 1
         return
-    data, pyc_stat = _read(pyc, PYC_LIMIT)
+    try:
+        data, pyc_stat = _read(pyc, PYC_LIMIT)
+    except Unreadable as exc:
+        if exc.head and not _header_valid(exc.head, source_path, source_stat, magic)[0]:
+            report["stale"] += 1  # too large, but importlib would not load it either
+            return
+        raise
     valid, source = _header_valid(data, source_path, source_stat, magic)
     if not valid:
         report["stale"] += 1
@@ -410,7 +426,13 @@ def check(request):
                 _check_one(pyc, source_path, level, identity, magic, known, report)
             except Unreadable as exc:
                 report["unverifiable"].append(
-                    {"pyc": pyc, "source": source_path, "level": level, "detail": str(exc)}
+                    {
+                        "pyc": pyc,
+                        "source": source_path,
+                        "level": level,
+                        "detail": str(exc),
+                        "loads": exc.loads,
+                    }
                 )
     report.pop("nice_first", None)
     return report
