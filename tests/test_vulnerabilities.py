@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -455,6 +456,51 @@ def test_audit_db_says_clearly_when_the_network_does_not_reach(tmp_path: Path) -
     assert "--vulnerability-db" in done.stderr
     assert output.read_bytes() == b"the old copy"
     assert sorted(p.name for p in output.parent.iterdir()) == ["all.zip"]  # no temp file left
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("notaurl", "is not an http, https or file URL"),
+        ("ftp://example.com/all.zip", "is not an http, https or file URL"),
+        ("http://[::1/all.zip", "is not a URL"),
+        ("http://example.com:port/all.zip", "is not a URL"),
+    ],
+)
+def test_audit_db_refuses_a_bad_url_as_a_usage_error(tmp_path: Path, url: str, said: str) -> None:
+    done = audit_db("--output", tmp_path / "all.zip", "--url", url, cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: --url {url!r} {said}"), done.stderr
+    assert not (tmp_path / "all.zip").exists()
+
+
+@pytest.mark.parametrize("where", ["/proc/db.zip", "file/db.zip"])
+def test_audit_db_refuses_an_output_it_cannot_write(tmp_path: Path, where: str) -> None:
+    (tmp_path / "file").write_text("a file, not a folder")
+    output = Path(where) if where.startswith("/") else tmp_path / where
+    url = f"http://127.0.0.1:{free_port()}/PyPI/all.zip"
+    done = audit_db("--output", output, "--url", url, cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"error: --output {output}: cannot write there" in done.stderr
+
+
+def test_audit_db_keeps_its_deadline_against_a_trickling_server(tmp_path: Path) -> None:
+    """Each read of the socket gets a byte within its timeout: only a deadline for the whole
+    download ends it."""
+    import loopback  # the hostile servers of the alert tests
+
+    with loopback.tcp_server(loopback.trickling_http) as server:
+        url = f"http://127.0.0.1:{server.port}/PyPI/all.zip"
+        started = time.monotonic()
+        done = audit_db(
+            "--output", tmp_path / "all.zip", "--url", url, "--timeout", "2", cwd=tmp_path
+        )
+        elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert elapsed < 15, elapsed
 
 
 @pytest.fixture

@@ -14,11 +14,14 @@ context whose sockets (``wrap_socket``, STARTTLS included) keep the same deadlin
 
 from __future__ import annotations
 
+import functools
+import http.client
 import ipaddress
 import socket
 import ssl
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +31,7 @@ READ_LIMIT = 1 << 20  # bytes received per call: an alert's answers are a few hu
 
 
 class ReplyTooLong(OSError):
-    """The server sent more than :data:`READ_LIMIT` bytes in one call."""
+    """The server sent more than the budget's ``limit`` of bytes in one call."""
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Budget:
     seconds: float
     deadline: float = field(init=False)
     received: int = 0
+    limit: int = READ_LIMIT  # bytes the call may receive (an alert's answer: 1 MiB)
     # Set by the sink once the whole request (the HTTP body, the mail's final ".") is out:
     # a failure after that leaves unknown whether the server acted on it.
     request_sent: bool = False
@@ -54,8 +58,8 @@ class Budget:
 
     def took(self, count: int) -> None:
         self.received += count
-        if self.received > READ_LIMIT:
-            raise ReplyTooLong(f"the server sent more than {READ_LIMIT} bytes")
+        if self.received > self.limit:
+            raise ReplyTooLong(f"the server sent more than {self.limit} bytes")
 
 
 class BoundedSocket(socket.socket):
@@ -174,3 +178,54 @@ def ssl_context(budget: Budget) -> ssl.SSLContext:
         "BoundedSSLSocket", (BoundedSSLSocket,), {"budget": budget, "__module__": __name__}
     )
     return context
+
+
+# --- HTTP(S) through urllib, on bounded sockets ----------------------------------------------
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    """http.client's connection on a socket that ends by ``budget``'s deadline."""
+
+    def __init__(self, host: str, *, budget: Budget, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self.budget = budget
+        self._create_connection = self._bounded_connection
+
+    def _bounded_connection(self, address: tuple[str, int], *_: object) -> socket.socket:
+        return connect(address, self.budget)
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        self.budget.request_sent = True  # urllib asks only once the body is out
+        return super().getresponse()
+
+
+class _HTTPSConnection(_HTTPConnection, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, budget: Budget) -> None:
+        super().__init__()
+        self.budget = budget
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_HTTPConnection, budget=self.budget), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.tls = ssl_context(budget)
+        super().__init__(context=self.tls)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(
+            functools.partial(_HTTPSConnection, budget=self.budget), req, context=self.tls
+        )
+
+
+def http_handlers(budget: Budget) -> tuple[urllib.request.BaseHandler, ...]:
+    """urllib handlers for http and https whose every connect, lookup, TLS step, send and
+    read end by ``budget``'s deadline (the headers of the answer included), for
+    ``urllib.request.build_opener``."""
+    return (_HTTPHandler(budget), _HTTPSHandler(budget))

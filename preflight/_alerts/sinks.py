@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import functools
 import http.client
 import json
 import re
@@ -288,9 +287,7 @@ class WebhookSink:
         )
         budget = Budget(timeout)
         # The environment's proxy settings still apply (ProxyHandler is among the defaults).
-        opener = urllib.request.build_opener(
-            _HTTPHandler(budget), _HTTPSHandler(budget), _NoRedirects()
-        )
+        opener = urllib.request.build_opener(*bounded.http_handlers(budget), _NoRedirects())
         maybe = " after the request was sent: it may have arrived"
         try:
             with opener.open(request, timeout=timeout) as response:
@@ -351,47 +348,6 @@ class WebhookSink:
         if urllib.parse.urlsplit(url).scheme not in ("https", "http"):
             raise SinkError(f"{name} must hold an http:// or https:// URL", retryable=False)
         return url
-
-
-class _HTTPConnection(http.client.HTTPConnection):
-    """http.client's connection on a socket that ends by ``budget``'s deadline."""
-
-    def __init__(self, host: str, *, budget: Budget, **kwargs: Any) -> None:
-        super().__init__(host, **kwargs)
-        self.budget = budget
-        self._create_connection = self._bounded_connection
-
-    def _bounded_connection(self, address: tuple[str, int], *_: object) -> socket.socket:
-        return bounded.connect(address, self.budget)
-
-    def getresponse(self) -> http.client.HTTPResponse:
-        self.budget.request_sent = True  # urllib asks only once the body is out
-        return super().getresponse()
-
-
-class _HTTPSConnection(_HTTPConnection, http.client.HTTPSConnection):
-    pass
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, budget: Budget) -> None:
-        super().__init__()
-        self.budget = budget
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_HTTPConnection, budget=self.budget), req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, budget: Budget) -> None:
-        self.budget = budget
-        self.tls = bounded.ssl_context(budget)
-        super().__init__(context=self.tls)
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(
-            functools.partial(_HTTPSConnection, budget=self.budget), req, context=self.tls
-        )
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from preflight._cli.options import add_project_option, seconds
 from preflight._errors import UsageError, format_error
-from preflight._ops.auditdb import DEFAULT_URL, URL_ENV, FetchError, update
+from preflight._ops.auditdb import DEFAULT_URL, URL_ENV, FetchError, check_url, update
 from preflight._policy.policy import load_policy
 from preflight._report.model import EXIT_FAILED, EXIT_PASSED
 
@@ -67,6 +67,7 @@ def run_audit_db(args: argparse.Namespace) -> int:
             hint="pass the path of the zip file to write (a folder of records is made by "
             "extracting it)",
         )
+    check_url(args.url)
     print(f"downloading {args.url} ...", file=sys.stderr)
     try:
         done = update(output, url=args.url, timeout=args.timeout)

@@ -15,12 +15,14 @@ import os
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from preflight._errors import PreflightError
+from preflight._alerts.bounded import Budget, ReplyTooLong, http_handlers
+from preflight._errors import PreflightError, UsageError
 from preflight._facts.osv import DataUnavailable, VulnerabilityData, load
 from preflight._read import MIB
 from preflight._version import __version__
@@ -31,7 +33,6 @@ DEFAULT_URL = "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip"
 URL_ENV = "PREFLIGHT_AUDIT_DB_URL"  # another mirror of the same export (or a test server)
 DOWNLOAD_LIMIT = 2048 * MIB
 _CHUNK = 1 << 20
-_READ_TIMEOUT = 30.0  # one read of the socket; the whole download has its own deadline
 
 
 class FetchError(PreflightError):
@@ -48,10 +49,17 @@ class Updated:
 
 def update(output: Path, *, url: str = DEFAULT_URL, timeout: float = 600.0) -> Updated:
     """Download ``url`` to ``output`` atomically, within ``timeout`` seconds in all."""
+    check_url(url)
     start = time.monotonic()
     deadline = start + timeout
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError(
+            f"--output {output}: cannot write there ({exc.strerror or exc})",
+            hint="give a path in a folder you can write",
+        ) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             size = _download(url, handle, deadline)
@@ -72,19 +80,33 @@ def update(output: Path, *, url: str = DEFAULT_URL, timeout: float = 600.0) -> U
     return Updated(output, size, data, round(time.monotonic() - start, 2))
 
 
+def check_url(url: str) -> None:
+    """A URL urllib can fetch (http, https or file), or a usage error naming it."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018  (a port that is not a number raises here)
+    except ValueError as exc:
+        raise UsageError(f"--url {url!r} is not a URL: {exc}", hint=f"e.g. {DEFAULT_URL}") from None
+    if parts.scheme not in ("http", "https", "file") or (
+        parts.scheme != "file" and not parts.hostname
+    ):
+        raise UsageError(
+            f"--url {url!r} is not an http, https or file URL",
+            hint=f"e.g. {DEFAULT_URL}, or file:///path/to/all.zip",
+        )
+
+
 def _download(url: str, handle: IO[bytes], deadline: float) -> int:
     request = urllib.request.Request(url, headers={"User-Agent": f"preflight/{__version__}"})
-    read_timeout = max(0.1, min(_READ_TIMEOUT, deadline - time.monotonic()))
+    # One deadline for the whole download: lookup, connect, TLS, the answer's headers and
+    # every read (a server trickling bytes gets no more time than one that sends none).
+    budget = Budget(max(0.1, deadline - time.monotonic()), limit=DOWNLOAD_LIMIT + MIB)
+    opener = urllib.request.build_opener(*http_handlers(budget))
+    total = 0
     try:
-        with urllib.request.urlopen(request, timeout=read_timeout) as response:
-            total = 0
+        with opener.open(request) as response:
             while True:
-                if time.monotonic() > deadline:
-                    raise FetchError(
-                        f"{url}: the download did not finish in time ({total} bytes so far)",
-                        hint="raise --timeout, or download the file another way",
-                    )
-                chunk = response.read(_CHUNK)
+                chunk = response.read1(_CHUNK)  # one read of the socket, not a loop of them
                 if not chunk:
                     return total
                 total += len(chunk)
@@ -94,6 +116,17 @@ def _download(url: str, handle: IO[bytes], deadline: float) -> int:
                         "the limit: this is not OSV's PyPI export"
                     )
                 handle.write(chunk)
+    except TimeoutError:
+        raise FetchError(
+            f"{url}: the download did not finish within {budget.seconds:g} s "
+            f"({total} bytes so far)",
+            hint="raise --timeout, or download the file another way",
+        ) from None
+    except ReplyTooLong:
+        raise FetchError(
+            f"{url}: the download is larger than {DOWNLOAD_LIMIT // MIB} MiB, the limit: "
+            "this is not OSV's PyPI export"
+        ) from None
     except urllib.error.HTTPError as exc:
         raise FetchError(
             f"cannot download {url}: the server answered HTTP {exc.code} {exc.reason}",
