@@ -1,4 +1,6 @@
-"""What is installed, by canonical name, and whether a lock line applies here.
+"""What is installed, by canonical name.
+
+Which lock entries apply to a target is the lock's business (``_lock.read.applicable``).
 
 Shared by ``package_dependencies`` and ``lock_sync``, which judge the same distributions
 against the policy's requires and against the lock.
@@ -9,7 +11,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from packaging.markers import InvalidMarker, Marker
 from packaging.utils import NormalizedName, canonicalize_name
 
 from preflight._facts.model import DistFacts
@@ -21,12 +22,3 @@ def installed(dists: Iterable[DistFacts]) -> dict[NormalizedName, list[DistFacts
     for dist in dists:
         found[canonicalize_name(dist.name)].append(dist)
     return dict(found)
-
-
-def applies(marker: str | None, env: dict[str, str]) -> bool:
-    if not marker:
-        return True
-    try:
-        return Marker(marker).evaluate(env)
-    except InvalidMarker:
-        return True  # the lock parser already accepted it; judge it as applicable

@@ -5,10 +5,11 @@ from __future__ import annotations
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from preflight._checks._installed import applies, installed
+from preflight._checks._installed import installed
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
 from preflight._facts.model import DistFacts
+from preflight._lock.read import applicable
 from preflight._lock.requirements import LockEntry
 
 C = Severity.CRITICAL
@@ -22,7 +23,7 @@ def lock_sync(ctx: Context) -> CheckResult:
     fresh, relock = ctx.remedies.fresh(ctx.lock_path), ctx.remedies.relock
     found = installed(d for d in facts.distributions)
     wanted: dict[NormalizedName, LockEntry] = {
-        canonicalize_name(e.name): e for e in lock.entries if applies(e.markers, facts.marker_env)
+        canonicalize_name(e.name): e for e in applicable(lock, facts.marker_env)
     }
     findings: list[Finding] = []
     missing, extra, different, foreign, doubled = [], [], [], [], []

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.requirements import Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -10,7 +15,9 @@ from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._errors import LockError
 from preflight._facts.model import InterpreterFacts, ProbeFailure
 from preflight._lock.meta import compiled_at, inputs_digest
-from preflight._lock.requirements import Lock
+from preflight._lock.pylock import SUPPORTED, Pylock
+from preflight._lock.read import applicable
+from preflight._lock.requirements import Lock, LockEntry
 from preflight._policy.spec import same_minor
 
 C, W = Severity.CRITICAL, Severity.WARNING
@@ -42,6 +49,8 @@ def wheel_status(ctx: Context) -> CheckResult:
         )
     lock = ctx.lock
     findings = _pins(lock, ctx.remedies.relock) + _coverage(ctx, lock) + _header(ctx, lock)
+    if isinstance(lock, Pylock):
+        findings += _pylock(ctx, lock)
     age_finding, age = _age(ctx, lock)
     findings += age_finding
     details = {
@@ -50,6 +59,12 @@ def wheel_status(ctx: Context) -> CheckResult:
         "compiled_with": lock.header.python,
         **age,
     }
+    if isinstance(lock, Pylock):
+        details.update(
+            lock_version=lock.lock_version,
+            requires_python=lock.requires_python,
+            environments=list(lock.environments),
+        )
     ok = f"{lock.path.name}: {len(lock.entries)} packages pinned with hashes, {age['age_text']}"
     return CheckResult.from_findings("wheel_status", title, findings, ok=ok, details=details)
 
@@ -71,7 +86,16 @@ def _pins(lock: Lock, relock: str) -> list[Finding]:
             findings.append(
                 Finding(C, f"{where}: {e.raw_name}{e.specifier} is not pinned with ==", relock)
             )
-        if not e.hashes:
+        if not e.hashes and isinstance(lock, Pylock):
+            findings.append(
+                Finding(
+                    C,
+                    f"{where}: {e.raw_name} has no file with hashes, so the install cannot be "
+                    "hash-checked",
+                    relock,
+                )
+            )
+        elif not e.hashes:
             findings.append(
                 Finding(
                     C,
@@ -86,8 +110,10 @@ def _coverage(ctx: Context, lock: Lock) -> list[Finding]:
     """Every requirement of the policy is pinned in the lock at a version it allows."""
     findings = []
     relock = ctx.remedies.relock
-    by_name = lock.by_name
+    by_name = _for_target(ctx, lock)
     for req in ctx.policy.requires:
+        if not _required_here(ctx, lock, req):
+            continue
         entry = by_name.get(canonicalize_name(req.name))
         if entry is None:
             findings.append(
@@ -111,6 +137,93 @@ def _coverage(ctx: Context, lock: Lock) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _for_target(ctx: Context, lock: Lock) -> Mapping[str, LockEntry]:
+    """The entries by name that cover the policy's requires.
+
+    A PEP 751 lock may list a name once per marker range: the entries that apply to the
+    target count (all of them when it is unknown). A requirements file: every entry."""
+    if not isinstance(lock, Pylock) or not isinstance(ctx.interpreter, InterpreterFacts):
+        return lock.by_name
+    return {e.name: e for e in applicable(lock, ctx.interpreter.marker_env)}
+
+
+def _required_here(ctx: Context, lock: Lock, req: Requirement) -> bool:
+    """Whether a requirement of the policy applies to the target, for a PEP 751 lock (whose
+    entries are selected for it); a requirements file is judged as a whole."""
+    if req.marker is None or not isinstance(lock, Pylock):
+        return True
+    if not isinstance(ctx.interpreter, InterpreterFacts):
+        return True
+    return _holds(str(req.marker), ctx.interpreter.marker_env)
+
+
+def _pylock(ctx: Context, lock: Pylock) -> list[Finding]:
+    """What a PEP 751 lock says of the interpreters it is for, judged for the target."""
+    relock = ctx.remedies.relock
+    findings = []
+    if Version(lock.lock_version) > SUPPORTED:
+        findings.append(
+            Finding(
+                W,
+                f"{lock.path}: lock-version {lock.lock_version} is newer than {SUPPORTED}, "
+                "which preflight reads; keys it does not know are ignored",
+                "upgrade preflight, or write the lock with a tool that writes lock-version 1.0",
+            )
+        )
+    if not isinstance(ctx.interpreter, InterpreterFacts):
+        return findings
+    facts = ctx.interpreter
+    python = facts.marker_env.get("python_full_version") or facts.version
+    use = f"use an interpreter the lock is for, or {relock} for this one"
+    if lock.requires_python and not _contains(lock.requires_python, python):
+        findings.append(
+            Finding(
+                C,
+                f"{lock.path} requires-python {lock.requires_python}, but the interpreter "
+                f"is Python {python}",
+                use,
+            )
+        )
+    if lock.environments and not any(_holds(m, facts.marker_env) for m in lock.environments):
+        findings.append(
+            Finding(
+                C,
+                f"{lock.path} is for the environments {' or '.join(lock.environments)}; "
+                f"none holds for the interpreter (Python {python}, "
+                f"{facts.marker_env.get('sys_platform', '?')} "
+                f"{facts.marker_env.get('platform_machine', '?')})",
+                use,
+            )
+        )
+    seen: dict[str, LockEntry] = {}
+    for entry in applicable(lock, facts.marker_env):
+        first = seen.setdefault(entry.name, entry)
+        if first is not entry:
+            findings.append(
+                Finding(
+                    C,
+                    f"{lock.path}: {entry.raw_name} is locked twice for this interpreter "
+                    f"(lines {first.line} and {entry.line}): the lock is ambiguous",
+                    f"{relock}; each package must apply once per interpreter",
+                )
+            )
+    return findings
+
+
+def _contains(specifier: str, version: str) -> bool:
+    try:
+        return SpecifierSet(specifier).contains(version, prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return False
+
+
+def _holds(marker: str, env: dict[str, str]) -> bool:
+    try:
+        return Marker(marker).evaluate(env)
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName, InvalidVersion):
+        return False
 
 
 def _header(ctx: Context, lock: Lock) -> list[Finding]:

@@ -30,7 +30,8 @@ from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
 from preflight._facts.model import InterpreterFacts
 from preflight._facts.suite import start_suite, suite_facts
-from preflight._lock import requirements as lockfile
+from preflight._lock.read import read_lock
+from preflight._lock.requirements import Lock
 from preflight._policy.policy import Policy
 from preflight._process import Running
 
@@ -175,9 +176,9 @@ def _start_suite(policy: Policy, python: str, folder: Path) -> Running:
     )
 
 
-def _parse(path: Path) -> lockfile.Lock | LockError:
+def _parse(path: Path) -> Lock | LockError:
     try:
-        return lockfile.parse_lock(path)
+        return read_lock(path)
     except LockError as exc:
         return exc
 
