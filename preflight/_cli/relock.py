@@ -15,10 +15,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from packaging.version import Version
+
 from preflight._cli.options import add_project_option
 from preflight._errors import UsageError, format_error
 from preflight._interpreters.discovery import find_interpreters
 from preflight._interpreters.resolve import resolve
+from preflight._lock.pylock import is_pylock_path
 from preflight._ops.relock import (
     COMPILE_COMMAND,
     RelockError,
@@ -26,6 +29,7 @@ from preflight._ops.relock import (
     folder_lock,
     relock_one,
 )
+from preflight._ops.relock_pylock import RESOLVERS
 from preflight._policy.policy import load_policy
 from preflight._report.model import EXIT_FAILED, EXIT_PASSED
 
@@ -63,6 +67,21 @@ def add_relock_options(parser: argparse.ArgumentParser) -> None:
         help="relock only this interpreter spec of the policy, e.g. --only 3.12 (repeatable)",
     )
     parser.add_argument(
+        "--format",
+        choices=("requirements", "pylock"),
+        help="the lock format to write; it follows the policy's `lock` (a PEP 751 lock is "
+        "named pylock.toml or pylock.NAME.toml), and saying it refuses a policy naming the "
+        "other one (default: as the policy's lock is named)",
+    )
+    parser.add_argument(
+        "--resolver",
+        choices=RESOLVERS,
+        default="uv",
+        help="what compiles a pylock.toml: uv (`uv pip compile`, default; one lock for every "
+        "interpreter when the policy's lock has no {minor}) or pip (`pip lock`, pip >= 25.1, "
+        "one interpreter per lock); requirements files are compiled by pip-tools",
+    )
+    parser.add_argument(
         "--cache",
         type=Path,
         help="where the pip-tools venvs are kept (default: PROJECT/.nox/_tools)",
@@ -79,6 +98,13 @@ def run_relock(args: argparse.Namespace) -> int:
             hint=f"the policy's pythons are {', '.join(specs)}",
         )
     chosen = [s for s in specs if not args.only or s in args.only]
+    _check_format(args.format, policy.lock)
+    # A lock shared by every interpreter (a pylock.toml without {minor}) is compiled once,
+    # for all of them, from the lowest X.Y of the policy.
+    shared = policy.lock_path("3.0") == policy.lock_path("9.99")
+    universal_from = min((s.minor for s in policy.pythons), key=Version) if shared else None
+    if shared:
+        chosen = chosen[:1]
     cache = args.cache or policy.project_dir / ".nox" / "_tools"
     upgrade = ["*"] if args.upgrade else list(args.upgrade_package)
     found = find_interpreters()
@@ -110,6 +136,8 @@ def run_relock(args: argparse.Namespace) -> int:
                     upgrade=upgrade,
                     substitute=resolution.substitute,
                     command=args.update_command,
+                    resolver=args.resolver,
+                    universal_from=universal_from,
                 )
             except RelockError as exc:
                 print(f"relock {spec}: {format_error(exc)}", file=sys.stderr)
@@ -121,6 +149,24 @@ def run_relock(args: argparse.Namespace) -> int:
                 sys.stdout.write(result.diff)
                 problems += 1
     return EXIT_FAILED if problems else EXIT_PASSED
+
+
+def _check_format(wanted: str | None, template: str) -> None:
+    """``--format`` confirms the policy's ``lock``; the policy is where the format is set."""
+    actual = "pylock" if is_pylock_path(Path(template)) else "requirements"
+    if wanted is None or wanted == actual:
+        return
+    if wanted == "pylock":
+        raise UsageError(
+            f"--format pylock: the policy's lock {template} is a requirements file",
+            hint='name a PEP 751 lock in [tool.preflight]: lock = "pylock.toml" (one for every '
+            'interpreter, with uv) or lock = "pylock.py{major}{minor}.toml" (one per X.Y)',
+        )
+    raise UsageError(
+        f"--format requirements: the policy's lock {template} is a PEP 751 lock",
+        hint="name a requirements file in [tool.preflight]: "
+        'lock = "requirements/py{major}.{minor}.txt"',
+    )
 
 
 @contextlib.contextmanager

@@ -129,6 +129,8 @@ def parse_pylock_text(text: str, path: Path) -> Pylock:
     return Pylock(
         path=path,
         entries=entries,
+        # No `python`: a PEP 751 lock says which interpreters it is for (requires-python),
+        # which wheel_status judges; the Python that resolved it is in `preflight`.
         header=LockHeader(python=None, preflight=_meta(data, path, lines), command=None),
         lock_version=str(version),
         created_by=document.created_by,

@@ -43,7 +43,10 @@ from packaging.version import Version
 from preflight._atomic import write_atomic
 from preflight._errors import LockError, PreflightError
 from preflight._lock.meta import PREFIX, header_line, inputs_digest
+from preflight._lock.pylock import is_pylock_path
 from preflight._lock.requirements import PREFLIGHT_META_PREFIX, parse_lock_text
+from preflight._ops import relock_pylock
+from preflight._ops.relock_pylock import Resolver
 from preflight._policy.policy import Policy
 from preflight._policy.spec import minor_of
 from preflight._process import Completed, clean_env, run
@@ -102,8 +105,11 @@ def finalize(raw: str, *, lock_path: Path, python: str, policy: Policy, now: dat
     """Validate pip-compile's output and add the ``# preflight-lock:`` header line.
 
     Raises :class:`RelockError` (the old lock stays) when the output is empty, does not parse,
-    leaves a package unpinned or unhashed, or carries an index or find-links line.
+    leaves a package unpinned or unhashed, or carries an index or find-links line. A PEP 751
+    lock gets a ``[tool.preflight]`` table instead of the header line.
     """
+    if is_pylock_path(lock_path):
+        return _finalize_pylock(raw, lock_path=lock_path, python=python, policy=policy, now=now)
     try:
         lock = parse_lock_text(raw, lock_path)
     except LockError as exc:
@@ -129,6 +135,26 @@ def finalize(raw: str, *, lock_path: Path, python: str, policy: Policy, now: dat
     return "\n".join(lines) + "\n"
 
 
+def _finalize_pylock(
+    raw: str, *, lock_path: Path, python: str, policy: Policy, now: datetime
+) -> str:
+    try:
+        return relock_pylock.finalize_pylock(
+            raw, lock_path=lock_path, python=python, policy=policy, now=now
+        )
+    except LockError as exc:
+        raise RelockError(
+            f"the resolver produced an unusable lock, so {lock_path} was left as it was: {exc}",
+            hint=exc.hint,
+        ) from None
+    except ValueError as exc:
+        raise RelockError(
+            f"the resolver left {exc} without a pinned version and hashes, so {lock_path} was "
+            "left as it was",
+            hint="check that every requirement resolves to a released version on the index",
+        ) from None
+
+
 def _is_meta(line: str) -> bool:
     return line.startswith("#") and line[1:].strip().startswith(PREFLIGHT_META_PREFIX)
 
@@ -140,7 +166,7 @@ def comparable(text: str) -> str:
     not changed (and is not rewritten; its header keeps naming the interpreter that made it).
     """
     out = []
-    for line in text.splitlines():
+    for line in relock_pylock.comparable_lines(text.splitlines()):
         kept = line
         if line.startswith(PREFIX):
             with contextlib.suppress(ValueError, AttributeError, TypeError):
@@ -220,6 +246,28 @@ def pip_tools_python(interpreter: Path, version: str, cache: Path) -> Path:
     return python
 
 
+def pip_lock_python(interpreter: Path, version: str, cache: Path) -> Path:
+    """A venv of ``interpreter`` holding a pip with ``pip lock``, made once under ``cache``."""
+    venv = cache / f"pip-lock-{version}"
+    python = venv / "bin" / "python"
+    if (venv / ".pip-lock").is_file() and python.is_file():
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    made = run([str(interpreter), "-m", "venv", str(venv)], timeout=120, env=clean_env())
+    if not made.ok:
+        raise _failed(f"cannot create a venv with {interpreter}", made)
+    installed = run(
+        [str(python), "-m", "pip", "install", "--quiet", "--upgrade", relock_pylock.PIP_LOCK],
+        timeout=_INSTALL_TIMEOUT,
+        env=clean_env(),
+    )
+    if not installed.ok:
+        shutil.rmtree(venv, ignore_errors=True)
+        raise _failed(f"cannot install {relock_pylock.PIP_LOCK} for Python {version}", installed)
+    (venv / ".pip-lock").write_text("", encoding="utf-8")
+    return python
+
+
 def compile_raw(
     tools_python: Path,
     policy: Policy,
@@ -228,8 +276,13 @@ def compile_raw(
     upgrade: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     command: str = COMPILE_COMMAND,
+    resolver: Resolver = "uv",
+    universal_from: str | None = None,
 ) -> str:
     """Run pip-compile in a private work folder beside the lock; return what it wrote.
+
+    A PEP 751 lock is compiled by ``resolver`` instead (``relock_pylock``); ``tools_python``
+    is then the interpreter it resolves for (with pip >= 25.1, for pip).
 
     ``upgrade``: ``["*"]`` upgrades everything, else the named packages. The user's pip
     settings (indexes, find-links) are used to resolve, never written into the lock.
@@ -243,6 +296,11 @@ def compile_raw(
         try:
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(mode=0o700)
+            if is_pylock_path(lock_path):
+                return _compile_pylock_in(
+                    work, tools_python, policy, lock_path, upgrade=upgrade, environ=environ,
+                    command=command, resolver=resolver, universal_from=universal_from,
+                )  # fmt: skip
             return _compile_in(
                 work, tools_python, policy, lock_path,
                 upgrade=upgrade, environ=environ, command=command,
@@ -302,6 +360,39 @@ def _compile_in(
         raise RelockError(f"cannot read what pip-compile wrote for {lock_path}: {exc}") from None
 
 
+def _compile_pylock_in(
+    folder: Path,
+    interpreter: Path,
+    policy: Policy,
+    lock_path: Path,
+    *,
+    upgrade: Sequence[str],
+    environ: Mapping[str, str] | None,
+    command: str,
+    resolver: Resolver,
+    universal_from: str | None,
+) -> str:
+    (folder / INPUT_NAME).write_text(requirements_in(policy), encoding="utf-8")
+    output = folder / lock_path.name
+    with contextlib.suppress(ReadError, OSError):  # uv keeps the pins of the existing lock
+        output.write_text(
+            read_text(lock_path, what="a lock file", limit=LOCK_LIMIT), encoding="utf-8"
+        )
+    try:
+        completed = relock_pylock.compile_pylock(
+            folder, INPUT_NAME, output, resolver=resolver, interpreter=interpreter,
+            universal_from=universal_from, upgrade=upgrade, command=command, environ=environ,
+        )  # fmt: skip
+    except relock_pylock.CompileError as exc:
+        raise RelockError(f"cannot compile {lock_path}: {exc}; it was left as it was") from None
+    if not completed.ok:
+        raise _failed(f"{resolver} failed for {lock_path}, which was left as it was", completed)
+    try:
+        return read_text(output, what="a lock file", limit=LOCK_LIMIT)
+    except ReadError as exc:
+        raise RelockError(f"cannot read what {resolver} wrote for {lock_path}: {exc}") from None
+
+
 def _seed_existing(lock_path: Path, output: Path) -> None:
     """Start from the committed lock (pip-compile keeps its pins) if it is a sound one."""
     try:  # a FIFO or /dev/zero in its place is no starting point (and must not hang)
@@ -351,6 +442,8 @@ def relock_one(
     now: datetime | None = None,
     tools_python: Path | None = None,
     command: str = COMPILE_COMMAND,
+    resolver: Resolver = "uv",
+    universal_from: str | None = None,
 ) -> RelockResult:
     """Compile the lock of ``spec`` with ``interpreter``; write it, or compare it (``check``).
 
@@ -361,8 +454,16 @@ def relock_one(
     version = str(version)
     lock_path = policy.lock_path(version)
     target = lock_path if check else write_target(lock_path, policy.project_dir)
-    tools = tools_python or pip_tools_python(interpreter, version, cache)
-    raw = compile_raw(tools, policy, lock_path, upgrade=upgrade, command=command)
+    if not is_pylock_path(lock_path):
+        tools = tools_python or pip_tools_python(interpreter, version, cache)
+    elif resolver == "pip":
+        tools = tools_python or pip_lock_python(interpreter, version, cache)
+    else:
+        tools = interpreter  # uv resolves for it from outside
+    raw = compile_raw(
+        tools, policy, lock_path, upgrade=upgrade, command=command, resolver=resolver,
+        universal_from=universal_from,
+    )  # fmt: skip
     fresh = finalize(
         raw, lock_path=lock_path, python=version, policy=policy, now=now or datetime.now(UTC)
     )

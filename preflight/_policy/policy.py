@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from packaging.pylock import is_valid_pylock_path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -362,7 +363,12 @@ def _parse_requires(values: list[str], err: _Err) -> list[Requirement]:
 
 
 def _parse_lock_template(value: Any, err: _Err) -> str:
-    """``{major}`` and ``{minor}`` exactly: no other field, attribute, index or format spec."""
+    """``{major}`` and ``{minor}`` exactly: no other field, attribute, index or format spec.
+
+    A PEP 751 lock (``pylock.toml``, ``pylock.NAME.toml``) may name no field: it says itself
+    which interpreters it is for (``requires-python``, markers), so one serves them all."""
+    if isinstance(value, str) and "{" not in value and is_valid_pylock_path(Path(value)):
+        return value
     if not isinstance(value, str) or "{minor}" not in value:
         raise err(
             "lock", f"must be a path template using {{major}} and {{minor}}, not {_short(value)}"
