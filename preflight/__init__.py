@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from preflight._engine import check
     from preflight._errors import ConfigError, LockError, PreflightError, UsageError
     from preflight._facts.context import Remedies
+    from preflight._lock.read import read_lock
     from preflight._lock.requirements import Lock, LockEntry
-    from preflight._lock.requirements import parse_lock as read_lock
     from preflight._policy.policy import Policy, PythonSpec, load_policy
     from preflight._report.model import Overall, Report, Verdict
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "check": ("preflight._engine", "check"),
     "load_policy": ("preflight._policy.policy", "load_policy"),
-    "read_lock": ("preflight._lock.requirements", "parse_lock"),
+    "read_lock": ("preflight._lock.read", "read_lock"),
     "Policy": ("preflight._policy.policy", "Policy"),
     "PythonSpec": ("preflight._policy.policy", "PythonSpec"),
     "Lock": ("preflight._lock.requirements", "Lock"),

@@ -302,6 +302,16 @@ def test_lock_must_cover_the_policy() -> None:
     assert "pins numpy==1.20.0 but the policy requires numpy>=1.24.0" in text
 
 
+def test_a_requirement_whose_marker_does_not_hold_here_is_not_required_of_the_lock() -> None:
+    pol = f.policy(requires=["numpy>=1.24.0", 'tomli>=1; python_version < "3.11"'])
+    lk = f.lock(f.entry("numpy", "2.2.6"))  # compiled for 3.12: no tomli
+    result = wheel_status(f.context(policy=pol, lock=lk))
+    assert "tomli" not in messages(result)
+    # Without an interpreter to judge for, every requirement counts.
+    blind = wheel_status(f.context(policy=pol, lock=lk, interpreter=ProbeFailure("timeout", "x")))
+    assert "does not pin tomli, which the policy requires" in messages(blind)
+
+
 def test_lock_age_comes_from_the_header_not_mtime() -> None:
     pol = f.policy(lock_max_age_days=1)  # the seed's 24 hours
     digest = inputs_digest(pol.requires)

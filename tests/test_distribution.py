@@ -63,7 +63,7 @@ def test_the_wheel_is_preflight_env_with_its_version_and_dependency(dists: Dists
     assert metadata.get_payload().startswith("# preflight\n"), "the README is the description"
     # The test and lint tools are extras: installing preflight pulls in packaging alone.
     required = metadata.get_all("Requires-Dist") or []
-    assert [r for r in required if "extra ==" not in r] == ["packaging>=24"]
+    assert [r for r in required if "extra ==" not in r] == ["packaging>=26"]
 
 
 def test_the_wheel_holds_every_module_the_probes_and_py_typed(dists: Dists) -> None:
@@ -129,7 +129,7 @@ def test_the_installed_wheel_runs_and_judges_its_own_environment(
     (project / "pyproject.toml").write_text(
         "[tool.preflight]\n"
         f'pythons = ["{minor}"]\n'
-        'requires = ["packaging>=24"]\n'
+        'requires = ["packaging>=26"]\n'
         "lock_max_age_days = 90\n"
         "env_vars = []\n",
         encoding="utf-8",

@@ -26,6 +26,7 @@ from preflight._errors import ConfigError, LockError
 from preflight._facts import integrity, osv
 from preflight._facts.model import InterpreterFacts, ProbeFailure
 from preflight._facts.probes import parse_probe_output
+from preflight._lock.pylock import parse_pylock_text
 from preflight._lock.requirements import decode_lock, parse_lock_text
 from preflight._policy.policy import policy_from_table
 from preflight._report.model import Report
@@ -39,6 +40,7 @@ FUZZ = settings(
     database=None,  # nothing written into the checkout
 )
 LOCK = Path("/fuzz/requirements/py3.12.txt")
+PYLOCK = Path("/fuzz/pylock.toml")
 POLICY = Path("/fuzz/pyproject.toml")
 
 # --- strategies ---------------------------------------------------------------------------
@@ -137,6 +139,61 @@ _lock_head = st.one_of(
 def test_the_lock_decoder_raises_only_lock_errors(head: bytes, body: bytes) -> None:
     with contextlib.suppress(LockError):
         decode_lock(head + body, LOCK)
+
+
+# A PEP 751 lock: the top-level keys, then packages of any shape (tables of TOML values with
+# the keys packaging reads), written as TOML by way of JSON (a JSON string is a TOML string).
+_package_key = st.sampled_from(
+    ["name", "version", "marker", "requires-python", "wheels", "sdist", "vcs", "directory",
+     "archive", "hashes", "url", "path", "commit-id", "type", "index", "editable"]
+)  # fmt: skip
+_pylock_value = st.one_of(
+    _toml_value,
+    st.sampled_from(["1.0", "2.0", "1.9", "a", "alpha", "python_version < '3'", ">=3.11"]),
+    st.dictionaries(_package_key, _toml_value, max_size=4),
+    st.lists(st.dictionaries(_package_key, _toml_value, max_size=4), max_size=2),
+)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # inf and nan are TOML too
+    return json.dumps(value)
+
+
+@FUZZ
+@given(
+    st.dictionaries(
+        st.sampled_from(["lock-version", "created-by", "requires-python", "environments",
+                         "default-groups", "tool"]),
+        _pylock_value, max_size=2,
+    ),
+    st.lists(st.dictionaries(_package_key, _pylock_value, max_size=6), max_size=3),
+)  # fmt: skip
+def test_the_pylock_reader_raises_only_lock_errors(
+    top: dict[str, Any], packages: list[dict[str, Any]]
+) -> None:
+    # Mostly a valid header, so that the packages are read: a key drawn replaces it.
+    top = {"lock-version": "1.0", "created-by": "fuzz", **top}
+    lines = [f"{json.dumps(k)} = {_toml(v)}" for k, v in top.items()]
+    for package in packages:
+        lines.append("[[packages]]")
+        lines += [f"{json.dumps(k)} = {_toml(v)}" for k, v in package.items()]
+    with contextlib.suppress(LockError):
+        parse_pylock_text("\n".join(lines) + "\n", PYLOCK)
+
+
+@FUZZ
+@given(st.text(max_size=400))
+def test_the_pylock_reader_on_raw_text(text: str) -> None:
+    with contextlib.suppress(LockError):
+        parse_pylock_text(text, PYLOCK)
 
 
 @FUZZ

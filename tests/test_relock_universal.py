@@ -1,5 +1,6 @@
 """relock --universal: one lock for every interpreter, by a real ``uv pip compile --universal``
-against a local find-links folder; the default (pip-compile, one lock per X.Y) is unchanged."""
+against a local find-links folder; the default (pip-compile, one lock per X.Y) is unchanged;
+a ``pylock.toml`` is compiled the same way, and what the options refuse together."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import wheelhouse as wh
 from packaging.markers import default_environment
 
 from preflight._cli import main
+from preflight._lock.pylock import Pylock
+from preflight._lock.read import read_lock
 from preflight._lock.requirements import parse_lock
 from preflight._ops.relock import relock_one
 from preflight._policy.policy import Policy, load_policy
@@ -99,3 +102,54 @@ def test_one_lock_for_every_interpreter_needs_universal(
     assert "for 3.12, 3.11" in err
     assert "--universal" in err
     assert not (tmp_path / "p" / "requirements").exists()
+
+
+@pytest.mark.parametrize(
+    ("lock", "args", "words"),
+    [
+        # --resolver chooses what compiles a PEP 751 lock; a requirements file has its own.
+        ("requirements/all.txt", ["--universal", "--resolver", "uv"], "is a requirements file"),
+        # pip lock resolves for one interpreter: not a lock for every interpreter.
+        ("pylock.toml", ["--resolver", "pip"], "pip lock resolves for one interpreter only"),
+        ("pylock.py{major}{minor}.toml", ["--universal", "--resolver", "pip"], "one interpreter"),
+        ("pylock.toml", ["--format", "requirements"], "is a PEP 751 lock"),
+    ],
+)
+def test_the_lock_name_universal_format_and_resolver_must_agree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lock: str, args: list[str], words: str
+) -> None:
+    project(tmp_path / "p", lock)
+    assert main(["relock", "--project", str(tmp_path / "p"), *args]) == EXIT_USAGE
+    assert words in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["pyproject.toml"]
+
+
+@needs_uv
+@pytest.mark.slow
+def test_a_pylock_toml_is_universal_without_saying_so(tmp_path: Path, index: Path) -> None:
+    """The same uv command line as --universal, written as PEP 751: one lock, markers in it."""
+    policy = project(tmp_path / "p", "pylock.toml")
+    result = relock_one(
+        "3.12",
+        Path(sys.executable),
+        "3.12.1",
+        policy,
+        cache=tmp_path / "cache",
+        tools_python=Path(sys.executable),
+        universal_from="3.11",
+        now=NOW,
+    )
+    assert result.state == "written", result.message
+    lock = read_lock(tmp_path / "p" / "pylock.toml")
+    assert isinstance(lock, Pylock)
+    assert lock.requires_python == ">=3.11"
+    assert lock.header.universal
+    assert {(e.name, e.markers) for e in lock.entries} == {
+        ("alpha", 'python_full_version < "3.12"'),
+        ("beta", None),
+        ("gamma", 'python_full_version >= "3.12"'),
+    }
+    for version, names in (("3.11.7", ["alpha", "beta"]), ("3.12.1", ["beta", "gamma"])):
+        env = {**default_environment(), "python_full_version": version}
+        env["python_version"] = version.rsplit(".", 1)[0]
+        assert [e.name for e in lock.select(env).entries] == names

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -11,6 +13,7 @@ from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._errors import LockError
 from preflight._facts.model import InterpreterFacts, ProbeFailure
 from preflight._lock.meta import compiled_at, inputs_digest
+from preflight._lock.pylock import SUPPORTED, Pylock
 from preflight._lock.requirements import Lock, LockEntry
 from preflight._lock.select import Ambiguity, applies
 from preflight._policy.spec import same_minor
@@ -62,6 +65,8 @@ def wheel_status(ctx: Context) -> CheckResult:
     else:
         findings += _coverage(ctx, lock, selected)
     findings += _header(ctx, lock)
+    if isinstance(lock, Pylock):
+        findings += _pylock(ctx, lock)
     age_finding, age = _age(ctx, lock)
     findings += age_finding
     details: dict[str, object] = {
@@ -70,6 +75,12 @@ def wheel_status(ctx: Context) -> CheckResult:
         "compiled_with": lock.header.python,
         **age,
     }
+    if isinstance(lock, Pylock):
+        details.update(
+            lock_version=lock.lock_version,
+            requires_python=lock.requires_python,
+            environments=list(lock.environments),
+        )
     here = ""
     if lock.universal or lock.header.universal:
         details["universal"] = True
@@ -120,7 +131,18 @@ def _pins(lock: Lock, relock: str) -> list[Finding]:
                     line=e.line,
                 )
             )
-        if not e.hashes:
+        if not e.hashes and isinstance(lock, Pylock):
+            findings.append(
+                Finding(
+                    C,
+                    f"{where}: {e.raw_name} has no file with hashes, so the install cannot be "
+                    "hash-checked",
+                    relock,
+                    file=path,
+                    line=e.line,
+                )
+            )
+        elif not e.hashes:
             findings.append(
                 Finding(
                     C,
@@ -148,10 +170,10 @@ def _coverage(ctx: Context, lock: Lock, selected: tuple[LockEntry, ...]) -> list
     by_name = {e.name: e for e in selected}
     env = ctx.interpreter.marker_env if isinstance(ctx.interpreter, InterpreterFacts) else None
     for req in ctx.policy.requires:
+        if env is not None and not applies(str(req.marker) if req.marker else None, env):
+            continue  # the policy does not require it for this interpreter
         entry = by_name.get(canonicalize_name(req.name))
         if entry is None and canonicalize_name(req.name) in lock.by_name:
-            if env is not None and not applies(str(req.marker) if req.marker else None, env):
-                continue  # the policy does not require it here either
             findings.append(
                 Finding(
                     C,
@@ -183,6 +205,61 @@ def _coverage(ctx: Context, lock: Lock, selected: tuple[LockEntry, ...]) -> list
                 )
             )
     return findings
+
+
+def _pylock(ctx: Context, lock: Pylock) -> list[Finding]:
+    """What a PEP 751 lock says of the interpreters it is for, judged for the target."""
+    relock = ctx.remedies.relock
+    findings = []
+    if Version(lock.lock_version) > SUPPORTED:
+        findings.append(
+            Finding(
+                W,
+                f"{lock.path}: lock-version {lock.lock_version} is newer than {SUPPORTED}, "
+                "which preflight reads; keys it does not know are ignored",
+                "upgrade preflight, or write the lock with a tool that writes lock-version 1.0",
+            )
+        )
+    if not isinstance(ctx.interpreter, InterpreterFacts):
+        return findings
+    facts = ctx.interpreter
+    python = facts.marker_env.get("python_full_version") or facts.version
+    use = f"use an interpreter the lock is for, or {relock} for this one"
+    if lock.requires_python and not _contains(lock.requires_python, python):
+        findings.append(
+            Finding(
+                C,
+                f"{lock.path} requires-python {lock.requires_python}, but the interpreter "
+                f"is Python {python}",
+                use,
+            )
+        )
+    if lock.environments and not any(_holds(m, facts.marker_env) for m in lock.environments):
+        findings.append(
+            Finding(
+                C,
+                f"{lock.path} is for the environments {' or '.join(lock.environments)}; "
+                f"none holds for the interpreter (Python {python}, "
+                f"{facts.marker_env.get('sys_platform', '?')} "
+                f"{facts.marker_env.get('platform_machine', '?')})",
+                use,
+            )
+        )
+    return findings
+
+
+def _contains(specifier: str, version: str) -> bool:
+    try:
+        return SpecifierSet(specifier).contains(version, prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return False
+
+
+def _holds(marker: str, env: dict[str, str]) -> bool:
+    try:
+        return Marker(marker).evaluate(env)
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName, InvalidVersion):
+        return False
 
 
 def _header(ctx: Context, lock: Lock) -> list[Finding]:

@@ -9,6 +9,10 @@ line, or is an error when ``CI`` is set.
 from the policy's lowest X.Y up; specs that share a lock path (a policy ``lock`` without
 ``{major}``/``{minor}``) compile it once. Without it, such a policy is a usage error:
 pip-compile resolves for the one interpreter it runs in.
+
+The format is the policy's ``lock`` name: a PEP 751 lock (``pylock.toml``) is compiled by uv
+or ``pip lock`` (``--resolver``); one named once for every interpreter is universal without
+saying so (``pip lock`` cannot write one). ``--format`` only confirms the name.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from preflight._cli.options import add_project_option
 from preflight._errors import UsageError, format_error
 from preflight._interpreters.discovery import find_interpreters
 from preflight._interpreters.resolve import resolve
+from preflight._lock.pylock import is_pylock_path
 from preflight._ops.relock import (
     COMPILE_COMMAND,
     RelockError,
@@ -33,7 +38,8 @@ from preflight._ops.relock import (
     folder_lock,
     relock_one,
 )
-from preflight._policy.policy import load_policy
+from preflight._ops.relock_pylock import RESOLVERS
+from preflight._policy.policy import Policy, load_policy
 from preflight._report.model import EXIT_FAILED, EXIT_PASSED
 
 
@@ -73,7 +79,22 @@ def add_relock_options(parser: argparse.ArgumentParser) -> None:
         "--universal",
         action="store_true",
         help="one lock for every interpreter of the policy, by `uv pip compile --universal` "
-        "(pip-compile cannot); each pin carries the markers under which it applies",
+        "(pip-compile cannot); each pin carries the markers under which it applies (implied "
+        "for a PEP 751 lock the policy names once for every interpreter, e.g. pylock.toml)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("requirements", "pylock"),
+        help="the lock format to write; it follows the policy's `lock` (a PEP 751 lock is "
+        "named pylock.toml or pylock.NAME.toml), and saying it refuses a policy naming the "
+        "other one (default: as the policy's lock is named)",
+    )
+    parser.add_argument(
+        "--resolver",
+        choices=RESOLVERS,
+        help="what compiles a PEP 751 lock: uv (`uv pip compile`, the default; universal or "
+        "per interpreter) or pip (`pip lock`, pip >= 25.1, one interpreter per lock); a "
+        "requirements file is compiled by pip-tools, or by uv with --universal",
     )
     parser.add_argument(
         "--cache",
@@ -92,17 +113,7 @@ def run_relock(args: argparse.Namespace) -> int:
             hint=f"the policy's pythons are {', '.join(specs)}",
         )
     chosen = [s for s in specs if not args.only or s in args.only]
-    sharing: dict[Path, list[str]] = {}
-    for s in policy.pythons:
-        sharing.setdefault(policy.lock_path(s.minor), []).append(str(s))
-    shared = next(((p, names) for p, names in sharing.items() if len(names) > 1), None)
-    if shared is not None and not args.universal:
-        raise UsageError(
-            f"the policy names one lock, {shared[0]}, for {', '.join(shared[1])}: pip-compile "
-            "resolves for the one interpreter it runs in",
-            hint="relock with --universal (uv resolves one lock for all of them), or put "
-            "{major}.{minor} in the policy's lock path",
-        )
+    sharing, universal = _plan(args, policy)
     done: set[Path] = set()
     cache = args.cache or policy.project_dir / ".nox" / "_tools"
     upgrade = ["*"] if args.upgrade else list(args.upgrade_package)
@@ -117,7 +128,7 @@ def run_relock(args: argparse.Namespace) -> int:
                 print(f"relock {spec}: {lock_path} is universal, compiled once", file=sys.stderr)
                 continue
             universal_from = None
-            if args.universal:
+            if universal:
                 universal_from = min((_minor(s) for s in sharing[lock_path]), key=Version)
             resolution = resolve(spec, found, allow_substitute=True)
             if resolution.found is None:
@@ -142,6 +153,7 @@ def run_relock(args: argparse.Namespace) -> int:
                     upgrade=upgrade,
                     substitute=resolution.substitute,
                     command=args.update_command,
+                    resolver=args.resolver,
                     universal_from=universal_from,
                 )
             except RelockError as exc:
@@ -157,9 +169,64 @@ def run_relock(args: argparse.Namespace) -> int:
     return EXIT_FAILED if problems else EXIT_PASSED
 
 
+def _plan(args: argparse.Namespace, policy: Policy) -> tuple[dict[Path, list[str]], bool]:
+    """Which specs share each lock path, and whether the locks are universal; or the usage
+    error a lock's name, ``--universal``, ``--format`` and ``--resolver`` make together."""
+    _check_format(args.format, policy.lock)
+    pylock = is_pylock_path(Path(policy.lock))
+    if args.resolver is not None and not pylock:
+        raise UsageError(
+            f"--resolver {args.resolver}: it chooses what compiles a PEP 751 lock, and the "
+            f"policy's lock {policy.lock} is a requirements file",
+            hint="a requirements file is compiled by pip-compile, or by uv with --universal; "
+            'for pip lock, name a PEP 751 lock (lock = "pylock.py{major}{minor}.toml")',
+        )
+    sharing: dict[Path, list[str]] = {}
+    for s in policy.pythons:
+        sharing.setdefault(policy.lock_path(s.minor), []).append(str(s))
+    shared = next(((p, names) for p, names in sharing.items() if len(names) > 1), None)
+    # A PEP 751 lock named once for every interpreter (pylock.toml) is universal by its name.
+    universal = args.universal or (
+        pylock and (shared is not None or policy.lock_path("3.0") == policy.lock_path("9.99"))
+    )
+    if shared is not None and not universal:
+        raise UsageError(
+            f"the policy names one lock, {shared[0]}, for {', '.join(shared[1])}: pip-compile "
+            "resolves for the one interpreter it runs in",
+            hint="relock with --universal (uv resolves one lock for all of them), or put "
+            "{major}.{minor} in the policy's lock path",
+        )
+    if universal and args.resolver == "pip":
+        raise UsageError(
+            f"--resolver pip: pip lock resolves for one interpreter only, and the policy's lock "
+            f"{policy.lock} is for every interpreter",
+            hint="use --resolver uv, or give each X.Y its own lock "
+            '(lock = "pylock.py{major}{minor}.toml")',
+        )
+    return sharing, universal
+
+
 def _minor(spec: str) -> str:
     release = Version(spec).release
     return f"{release[0]}.{release[1]}"
+
+
+def _check_format(wanted: str | None, template: str) -> None:
+    """``--format`` confirms the policy's ``lock``; the policy is where the format is set."""
+    actual = "pylock" if is_pylock_path(Path(template)) else "requirements"
+    if wanted is None or wanted == actual:
+        return
+    if wanted == "pylock":
+        raise UsageError(
+            f"--format pylock: the policy's lock {template} is a requirements file",
+            hint='name a PEP 751 lock in [tool.preflight]: lock = "pylock.toml" (one for every '
+            'interpreter, with uv) or lock = "pylock.py{major}{minor}.toml" (one per X.Y)',
+        )
+    raise UsageError(
+        f"--format requirements: the policy's lock {template} is a PEP 751 lock",
+        hint="name a requirements file in [tool.preflight]: "
+        'lock = "requirements/py{major}.{minor}.txt"',
+    )
 
 
 @contextlib.contextmanager

@@ -32,7 +32,8 @@ from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
 from preflight._facts.model import InterpreterFacts, PerformanceFacts, ProbeFailure
 from preflight._facts.suite import start_suite, suite_facts
-from preflight._lock import requirements as lockfile
+from preflight._lock.read import read_lock
+from preflight._lock.requirements import Lock
 from preflight._policy.policy import Policy
 from preflight._process import Running
 
@@ -215,17 +216,17 @@ def _start_suite(policy: Policy, python: str, folder: Path) -> Running:
     )
 
 
-def _audited_names(facts: InterpreterFacts, lock: lockfile.Lock | LockError | None) -> set[str]:
+def _audited_names(facts: InterpreterFacts, lock: Lock | LockError | None) -> set[str]:
     """What the vulnerability data is read for: the installed distributions and the pins."""
     names = {dist.name for dist in facts.distributions}
-    if isinstance(lock, lockfile.Lock):
+    if isinstance(lock, Lock):
         names.update(entry.name for entry in lock.entries)
     return names
 
 
-def _parse(path: Path) -> lockfile.Lock | LockError:
+def _parse(path: Path) -> Lock | LockError:
     try:
-        return lockfile.parse_lock(path)
+        return read_lock(path)
     except LockError as exc:
         return exc
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import dataclasses
 import json
 import os
 import re
@@ -221,10 +222,15 @@ class Lock:
         """Some name is pinned more than once, by marker: only :meth:`select` says which."""
         return len(self.by_name) < len(self.entries)
 
+    def applicable(self, environment: Mapping[str, str]) -> tuple[LockEntry, ...] | Ambiguity:
+        """The entries whose markers hold in this PEP 508 marker environment (the target
+        interpreter's), or which names are then pinned more than once (``select.py``)."""
+        return select_entries(self.entries, environment)
+
     def select(self, environment: Mapping[str, str]) -> Lock:
         """The lock as an interpreter with this PEP 508 marker environment reads it: only the
         entries whose markers hold there. :class:`LockError` if a name is then pinned twice."""
-        chosen = select_entries(self.entries, environment)
+        chosen = self.applicable(environment)
         if isinstance(chosen, Ambiguity):
             raise LockError(
                 self.path,
@@ -232,7 +238,7 @@ class Lock:
                 f"the lock is ambiguous for this interpreter: {chosen.describe()}",
                 hint=f"each name needs exactly one pin per interpreter; {RELOCK_HINT}",
             )
-        return Lock(self.path, chosen, self.header, self.notes)
+        return dataclasses.replace(self, entries=chosen)  # a PEP 751 lock stays one
 
 
 def parse_lock(

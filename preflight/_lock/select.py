@@ -15,16 +15,20 @@ report it as a finding.
 
 The entries are anything with a ``name`` (canonical), ``markers`` (text or None) and
 ``line``: the requirements-file reader's :class:`LockEntry` and a ``pylock.toml`` reader's
-entries alike.
+entries alike. Only how a marker is evaluated differs: a requirements file's as pip evaluates
+a requirement's; a PEP 751 lock's in that PEP's ``lock_file`` context, where ``extras`` and
+``dependency_groups`` are sets (no extras, the lock's ``default-groups``): the caller passes
+``dependency_groups`` for a PEP 751 lock (``Lock.applicable`` does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.version import InvalidVersion
 
 __all__ = ["Ambiguity", "AmbiguousName", "Pin", "applies", "select_entries"]
 
@@ -72,25 +76,45 @@ class Ambiguity:
         return "; ".join(n.describe() for n in self.names)
 
 
-def applies(marker: str | None, env: Mapping[str, str]) -> bool:
+def applies(
+    marker: str | None, env: Mapping[str, str], *, dependency_groups: Collection[str] | None = None
+) -> bool:
     """Whether an entry's marker holds in ``env`` (no marker: always).
 
     ``env`` is a complete PEP 508 environment (the probe reports every key of
-    ``packaging.markers.default_environment()``), so nothing of this process leaks in. A
-    marker the reader accepted cannot be invalid; one naming a variable ``env`` lacks
-    (``extra`` outside an extra) counts as applying: pip would not drop the entry silently.
+    ``packaging.markers.default_environment()``), so nothing of this process leaks in. With
+    ``dependency_groups`` the marker is a PEP 751 lock's, evaluated in the ``lock_file``
+    context with no extras and these groups. A marker the reader accepted cannot be invalid;
+    one naming a variable ``env`` lacks (``extra`` outside an extra) or comparing what cannot
+    be compared counts as applying: the entry is then judged, never silently dropped.
     """
     if not marker:
         return True
     try:
-        return Marker(marker).evaluate(dict(env))
-    except (InvalidMarker, UndefinedEnvironmentName):
+        if dependency_groups is None:
+            return Marker(marker).evaluate(dict(env))
+        lock_env: dict[str, str | frozenset[str]] = {
+            **env,
+            "extras": frozenset(),
+            "dependency_groups": frozenset(dependency_groups),
+        }
+        return Marker(marker).evaluate(lock_env, context="lock_file")
+    except (InvalidMarker, UndefinedEnvironmentName, UndefinedComparison, InvalidVersion):
         return True
 
 
-def select_entries(entries: Sequence[E], env: Mapping[str, str]) -> tuple[E, ...] | Ambiguity:
-    """The entries that apply in ``env``, in lock order; or which names are ambiguous."""
-    chosen = tuple(e for e in entries if applies(e.markers, env))
+def select_entries(
+    entries: Sequence[E],
+    env: Mapping[str, str],
+    *,
+    dependency_groups: Collection[str] | None = None,
+) -> tuple[E, ...] | Ambiguity:
+    """The entries that apply in ``env``, in lock order; or which names are ambiguous.
+
+    ``dependency_groups``: for a PEP 751 lock, its default groups (see :func:`applies`)."""
+    chosen = tuple(
+        e for e in entries if applies(e.markers, env, dependency_groups=dependency_groups)
+    )
     by_name: dict[str, list[E]] = {}
     for entry in chosen:
         by_name.setdefault(entry.name, []).append(entry)

@@ -1,4 +1,4 @@
-"""Regenerate the policy's locks with pip-tools, one per interpreter, without ever losing one.
+"""Regenerate the policy's locks (pip-tools, uv or pip lock) without ever losing one.
 
 pip-compile writes its output in place: on a full disk a valid lock becomes a 0-byte file, and
 an empty lock installs nothing with exit 0. So each lock is compiled in a private work folder
@@ -26,6 +26,11 @@ changes only what the policy's change requires; ``upgrade`` asks for the newest 
 --universal`` (pip-compile cannot) resolves for every Python from the policy's lowest X.Y up
 and writes each pin with the markers under which it applies; ``preflight check`` selects the
 pins of the interpreter it judges. pip-compile, one lock per X.Y, stays the default.
+
+The lock's name says its format: a PEP 751 lock (``pylock.toml``, ``pylock.NAME.toml``) is
+compiled by uv (universal or for one interpreter) or ``pip lock`` (one interpreter), and
+carries its metadata in ``[tool.preflight]`` (``relock_pylock``); everything else here (the
+work folder, validation, the atomic replace, ``check``) is the same for both formats.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import fcntl
+import importlib.util
 import json
 import os
 import shutil
@@ -48,7 +54,10 @@ from packaging.version import Version
 from preflight._atomic import write_atomic
 from preflight._errors import LockError, PreflightError
 from preflight._lock.meta import PREFIX, header_line, inputs_digest
+from preflight._lock.pylock import is_pylock_path, parse_pylock_text
 from preflight._lock.requirements import PREFLIGHT_META_PREFIX, parse_lock_text
+from preflight._ops import relock_pylock
+from preflight._ops.relock_pylock import PIP_LOCK, Resolver
 from preflight._policy.policy import Policy
 from preflight._policy.spec import minor_of
 from preflight._process import Completed, clean_env, run
@@ -56,8 +65,10 @@ from preflight._read import LOCK_LIMIT, ReadError, read_text
 
 __all__ = [
     "INPUT_NAME",
+    "Compiler",
     "RelockError",
     "RelockResult",
+    "choose_compiler",
     "comparable",
     "finalize",
     "folder_lock",
@@ -113,11 +124,16 @@ def finalize(
     now: datetime,
     universal: bool = False,
 ) -> str:
-    """Validate pip-compile's output and add the ``# preflight-lock:`` header line.
+    """Validate the compiler's output and add the ``# preflight-lock:`` header line.
 
     Raises :class:`RelockError` (the old lock stays) when the output is empty, does not parse,
-    leaves a package unpinned or unhashed, or carries an index or find-links line.
+    leaves a package unpinned or unhashed, or carries an index or find-links line. A PEP 751
+    lock gets a ``[tool.preflight]`` table instead of the header line.
     """
+    if is_pylock_path(lock_path):
+        return _finalize_pylock(
+            raw, lock_path=lock_path, python=python, policy=policy, now=now, universal=universal
+        )
     try:
         lock = parse_lock_text(raw, lock_path)
     except LockError as exc:
@@ -144,6 +160,26 @@ def finalize(
     return "\n".join(lines) + "\n"
 
 
+def _finalize_pylock(
+    raw: str, *, lock_path: Path, python: str, policy: Policy, now: datetime, universal: bool
+) -> str:
+    try:
+        return relock_pylock.finalize_pylock(
+            raw, lock_path=lock_path, python=python, policy=policy, now=now, universal=universal
+        )
+    except LockError as exc:
+        raise RelockError(
+            f"the resolver produced an unusable lock, so {lock_path} was left as it was: {exc}",
+            hint=exc.hint,
+        ) from None
+    except ValueError as exc:
+        raise RelockError(
+            f"the resolver left {exc} without a pinned version and hashes, so {lock_path} was "
+            "left as it was",
+            hint="check that every requirement resolves to a released version on the index",
+        ) from None
+
+
 def _is_meta(line: str) -> bool:
     return line.startswith("#") and line[1:].strip().startswith(PREFLIGHT_META_PREFIX)
 
@@ -155,7 +191,7 @@ def comparable(text: str) -> str:
     not changed (and is not rewritten; its header keeps naming the interpreter that made it).
     """
     out = []
-    for line in text.splitlines():
+    for line in relock_pylock.comparable_lines(text.splitlines()):
         kept = line
         if line.startswith(PREFIX):
             with contextlib.suppress(ValueError, AttributeError, TypeError):
@@ -205,8 +241,29 @@ def folder_lock(folder: Path, *, log: TextIO = sys.stderr) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Running pip-tools
+# The compilers: pip-compile, uv, pip lock
 # ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Compiler:
+    """What compiles one lock, run how, for which interpreter.
+
+    pip-compile and ``pip lock`` resolve for the interpreter they run in (a venv of it, made
+    under the cache); uv resolves for the one it is pointed at (``--python``), or for every
+    Python from ``universal_from`` up (``--universal``), from wherever it is installed."""
+
+    tool: Literal["pip-compile", "uv", "pip lock"]
+    argv: tuple[str, ...]  # the command that runs the tool
+    python: Path  # the interpreter it resolves for
+    universal_from: str | None = None  # an X.Y: one lock for every Python from it up (uv)
+
+    @property
+    def name(self) -> str:
+        """How messages name it: ``uv pip compile --universal``, ``pip-compile``."""
+        if self.tool != "uv":
+            return self.tool
+        return "uv pip compile --universal" if self.universal_from else "uv pip compile"
 
 
 def _failed(what: str, completed: Completed) -> RelockError:
@@ -226,44 +283,111 @@ def uv_python(interpreter: Path, version: str, cache: Path) -> Path:
     return _tools_venv(interpreter, version, cache, kind="uv", requirement=UV, script="uv")
 
 
+def pip_lock_python(interpreter: Path, version: str, cache: Path) -> Path:
+    """A venv of ``interpreter`` holding a pip with ``pip lock``, made once under ``cache``.
+
+    Every venv has a pip script: a marker file says this one was upgraded."""
+    return _tools_venv(
+        interpreter, version, cache, kind="pip-lock", requirement=PIP_LOCK, script=None
+    )
+
+
+def uv_command(interpreter: Path, version: str, cache: Path) -> tuple[str, ...]:
+    """How to run uv: the ``uv`` package beside preflight, else ``uv`` on PATH, else a venv
+    of ``interpreter`` holding it (made once under ``cache``; this one needs an index).
+
+    uv resolves for the interpreter it is pointed at, whichever one it runs from."""
+    if importlib.util.find_spec("uv") is not None:
+        return (sys.executable, "-m", "uv")
+    found = shutil.which("uv")
+    if found is not None:
+        return (found,)
+    return (str(uv_python(interpreter, version, cache)), "-m", "uv")
+
+
 def _tools_venv(
-    interpreter: Path, version: str, cache: Path, *, kind: str, requirement: str, script: str
+    interpreter: Path,
+    version: str,
+    cache: Path,
+    *,
+    kind: str,
+    requirement: str,
+    script: str | None,
 ) -> Path:
     venv = cache / f"{kind}-{version}"
     python = venv / "bin" / "python"
-    if (venv / "bin" / script).is_file() and python.is_file():
+    ready = venv / "bin" / script if script else venv / f".{kind}"
+    if ready.is_file() and python.is_file():
         return python
     shutil.rmtree(venv, ignore_errors=True)
     made = run([str(interpreter), "-m", "venv", str(venv)], timeout=120, env=clean_env())
     if not made.ok:
         raise _failed(f"cannot create a venv with {interpreter}", made)
     installed = run(
-        [str(python), "-m", "pip", "install", "--quiet", requirement],
+        [str(python), "-m", "pip", "install", "--quiet", "--upgrade", requirement],
         timeout=_INSTALL_TIMEOUT,
         env=clean_env(),
     )
     if not installed.ok:
         shutil.rmtree(venv, ignore_errors=True)
         raise _failed(f"cannot install {requirement} for Python {version}", installed)
+    if script is None:
+        ready.write_text("", encoding="utf-8")
     return python
 
 
+def choose_compiler(
+    interpreter: Path,
+    version: str,
+    lock_path: Path,
+    *,
+    cache: Path,
+    resolver: Resolver | None = None,
+    universal_from: str | None = None,
+    tools_python: Path | None = None,
+) -> Compiler:
+    """The compiler of ``lock_path``: its format is its name (PEP 751 or requirements).
+
+    * a requirements file: pip-compile, or uv with ``universal_from``;
+    * a PEP 751 lock: uv (``resolver`` None or ``"uv"``; universal with ``universal_from``),
+      or ``pip lock`` (``resolver="pip"``, one interpreter only).
+
+    ``tools_python``: an interpreter of ``version`` that already has the tool (pip-tools, uv,
+    pip >= 25.1); else one is found or made (:func:`uv_command`, the venvs under ``cache``).
+    """
+    pylock = is_pylock_path(lock_path)
+    if pylock and resolver == "pip":
+        if universal_from is not None:
+            raise RelockError(
+                f"pip lock resolves for one interpreter only, and {lock_path} is for every "
+                f"interpreter from Python {universal_from} up; it was left as it was",
+                hint="use --resolver uv, or give each X.Y its own lock "
+                '(lock = "pylock.py{major}{minor}.toml")',
+            )
+        python = tools_python or pip_lock_python(interpreter, version, cache)
+        return Compiler("pip lock", (str(python), "-m", "pip"), python)
+    if pylock or universal_from is not None:
+        python = tools_python or interpreter
+        uv = (str(tools_python), "-m", "uv") if tools_python else None
+        return Compiler("uv", uv or uv_command(interpreter, version, cache), python, universal_from)
+    python = tools_python or pip_tools_python(interpreter, version, cache)
+    return Compiler("pip-compile", (str(python), "-m", "piptools"), python)
+
+
 def compile_raw(
-    tools_python: Path,
+    compiler: Compiler,
     policy: Policy,
     lock_path: Path,
     *,
     upgrade: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     command: str = COMPILE_COMMAND,
-    universal_from: str | None = None,
 ) -> str:
-    """Run pip-compile in a private work folder beside the lock; return what it wrote.
+    """Run the compiler in a private work folder beside the lock; return what it wrote.
 
-    ``upgrade``: ``["*"]`` upgrades everything, else the named packages. The user's pip
-    settings (indexes, find-links) are used to resolve, never written into the lock.
-    ``command`` is what the lock's header says to run to update it. ``universal_from``
-    (an X.Y): ``uv pip compile --universal`` for every Python from that one up, instead.
+    ``upgrade``: ``["*"]`` upgrades everything, else the named packages. The user's pip (or
+    uv) settings (indexes, find-links) are used to resolve, never written into the lock.
+    ``command`` is what the lock's header says to run to update it.
     """
     # A name of our own, made and removed inside one try: unlike mkdtemp + TemporaryDirectory,
     # a Ctrl-C landing between "made" and "cleanup registered" cannot leave it behind.
@@ -274,8 +398,8 @@ def compile_raw(
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(mode=0o700)
             return _compile_in(
-                work, tools_python, policy, lock_path,
-                upgrade=upgrade, environ=environ, command=command, universal_from=universal_from,
+                work, compiler, policy, lock_path,
+                upgrade=upgrade, environ=environ, command=command,
             )  # fmt: skip
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -289,39 +413,43 @@ def compile_raw(
 
 def _compile_in(
     folder: Path,
-    tools_python: Path,
+    compiler: Compiler,
     policy: Policy,
     lock_path: Path,
     *,
     upgrade: Sequence[str],
     environ: Mapping[str, str] | None,
     command: str,
-    universal_from: str | None = None,
 ) -> str:
     (folder / INPUT_NAME).write_text(requirements_in(policy), encoding="utf-8")
     output = folder / lock_path.name
     _seed_existing(lock_path, output)
-    if universal_from is not None:
-        argv = _uv_argv(tools_python, output.name, universal_from, command, upgrade)
-        tool = "uv pip compile --universal"
+    if compiler.tool == "uv":
+        argv = _uv_argv(compiler, output.name, command, upgrade)
+    elif compiler.tool == "pip lock":
+        try:
+            argv = relock_pylock.pip_lock_argv(compiler.argv, output.name, INPUT_NAME, upgrade)
+        except ValueError as exc:
+            raise RelockError(f"cannot compile {lock_path}: {exc}; it was left as it was") from None
     else:
-        argv = _pip_compile_argv(tools_python, output.name, upgrade)
-        tool = "pip-compile"
+        argv = _pip_compile_argv(compiler.argv, output.name, upgrade)
     env = clean_env({"CUSTOM_COMPILE_COMMAND": command, **(environ or {})})
     completed = run(argv, timeout=_COMPILE_TIMEOUT, env=env, cwd=folder)
     if not completed.ok:
-        raise _failed(f"{tool} failed for {lock_path}, which was left as it was", completed)
+        raise _failed(
+            f"{compiler.name} failed for {lock_path}, which was left as it was", completed
+        )
     try:
         return read_text(output, what="a lock file", limit=LOCK_LIMIT)
     except ReadError as exc:
-        raise RelockError(f"cannot read what {tool} wrote for {lock_path}: {exc}") from None
+        raise RelockError(
+            f"cannot read what {compiler.name} wrote for {lock_path}: {exc}"
+        ) from None
 
 
-def _pip_compile_argv(tools_python: Path, output: str, upgrade: Sequence[str]) -> list[str]:
+def _pip_compile_argv(tool: Sequence[str], output: str, upgrade: Sequence[str]) -> list[str]:
     argv = [
-        str(tools_python),
-        "-m",
-        "piptools",
+        *tool,
         "compile",
         "--quiet",
         "--generate-hashes",
@@ -333,52 +461,34 @@ def _pip_compile_argv(tools_python: Path, output: str, upgrade: Sequence[str]) -
         "--no-emit-options",
         "--output-file",
         output,
-        INPUT_NAME,
     ]
-    if "*" in upgrade:
-        argv.insert(4, "--upgrade")
-    else:
-        for name in upgrade:
-            argv[4:4] = ["--upgrade-package", name]
-    return argv
+    return [*argv, *_upgrade_args(upgrade), INPUT_NAME]
 
 
-def _uv_argv(
-    tools_python: Path, output: str, python_version: str, command: str, upgrade: Sequence[str]
-) -> list[str]:
-    """uv's pip-compile: index and find-links settings are not emitted unless asked for."""
-    argv = [
-        str(tools_python),
-        "-m",
-        "uv",
-        "pip",
-        "compile",
-        "--quiet",
-        "--universal",
-        "--python-version",
-        python_version,
-        "--python",
-        str(tools_python),
-        "--generate-hashes",
-        "--custom-compile-command",
-        command,
-        "--output-file",
-        output,
-        INPUT_NAME,
-    ]
+def _uv_argv(compiler: Compiler, output: str, command: str, upgrade: Sequence[str]) -> list[str]:
+    """uv's pip-compile: index and find-links settings are not emitted unless asked for; the
+    output's name says the format (``pylock.toml``: PEP 751, else a requirements file)."""
+    argv = [*compiler.argv, "pip", "compile", "--quiet", "--generate-hashes"]
+    if compiler.universal_from is not None:
+        argv += ["--universal", "--python-version", compiler.universal_from]
+    argv += ["--python", str(compiler.python), "--custom-compile-command", command]
+    return [*argv, "--output-file", output, *_upgrade_args(upgrade), INPUT_NAME]
+
+
+def _upgrade_args(upgrade: Sequence[str]) -> list[str]:
     if "*" in upgrade:
-        argv.insert(5, "--upgrade")
-    else:
-        for name in upgrade:
-            argv[5:5] = ["--upgrade-package", name]
-    return argv
+        return ["--upgrade"]
+    return [arg for name in upgrade for arg in ("--upgrade-package", name)]
 
 
 def _seed_existing(lock_path: Path, output: Path) -> None:
-    """Start from the committed lock (pip-compile keeps its pins) if it is a sound one."""
+    """Start from the committed lock (the compilers keep its pins) if it is a sound one."""
     try:  # a FIFO or /dev/zero in its place is no starting point (and must not hang)
         text = read_text(lock_path, what="a lock file", limit=LOCK_LIMIT)
-        parse_lock_text(text, lock_path)
+        if is_pylock_path(lock_path):
+            parse_pylock_text(text.removeprefix("\ufeff"), lock_path)
+        else:
+            parse_lock_text(text, lock_path)
     except (ReadError, LockError):
         return
     output.write_text(text, encoding="utf-8")
@@ -423,23 +533,24 @@ def relock_one(
     now: datetime | None = None,
     tools_python: Path | None = None,
     command: str = COMPILE_COMMAND,
+    resolver: Resolver | None = None,
     universal_from: str | None = None,
 ) -> RelockResult:
     """Compile the lock of ``spec`` with ``interpreter``; write it, or compare it (``check``).
 
     ``tools_python``: an interpreter of the same version that already has pip-tools (or uv,
-    for ``universal_from``; else a venv of ``interpreter`` with it is made under ``cache``).
-    ``universal_from`` (an X.Y): one lock for every Python from that one up, by uv. The
-    caller holds :func:`folder_lock` on the lock's folder.
+    or pip >= 25.1: :func:`choose_compiler`). ``universal_from`` (an X.Y): one lock for every
+    Python from that one up, by uv. ``resolver``: what compiles a PEP 751 lock (uv, the
+    default, or pip). The caller holds :func:`folder_lock` on the lock's folder.
     """
     version = str(version)
     lock_path = policy.lock_path(version)
     target = lock_path if check else write_target(lock_path, policy.project_dir)
-    make_tools = pip_tools_python if universal_from is None else uv_python
-    tools = tools_python or make_tools(interpreter, version, cache)
-    raw = compile_raw(
-        tools, policy, lock_path, upgrade=upgrade, command=command, universal_from=universal_from
-    )
+    compiler = choose_compiler(
+        interpreter, version, lock_path, cache=cache, resolver=resolver,
+        universal_from=universal_from, tools_python=tools_python,
+    )  # fmt: skip
+    raw = compile_raw(compiler, policy, lock_path, upgrade=upgrade, command=command)
     fresh = finalize(
         raw,
         lock_path=lock_path,
