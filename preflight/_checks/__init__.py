@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from preflight._checks import (
+    baseline,
     environment_config,
     integrity,
     lock_sync,
@@ -38,6 +39,7 @@ ALL: tuple[Check, ...] = (
     wheel_status.CHECK,
     lock_sync.CHECK,
     integrity.CHECK,
+    baseline.CHECK,
     environment_config.CHECK,
     security.CHECK,
     vulnerabilities.CHECK,
@@ -55,6 +57,7 @@ def _missing(ctx: Context, need: Need) -> bool:
         "performance": ctx.performance,
         "suite": ctx.suite,
         "vulnerabilities": ctx.vulnerabilities,
+        "baseline": ctx.baseline,
     }[need]
     return value is None or isinstance(value, ProbeFailure | LockError)
 

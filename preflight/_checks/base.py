@@ -30,4 +30,5 @@ OWNER: dict[Need, str] = {
     "performance": "performance",
     "suite": "suite",
     "vulnerabilities": "vulnerabilities",
+    "baseline": "baseline",
 }
