@@ -346,17 +346,17 @@ def check_identity(manifest: Manifest, facts: InterpreterFacts, path: Path) -> N
 
 
 def _differences(before: Entry, after: Entry) -> str:
+    if before.type != after.type:  # what else differs follows from that
+        return f"was a {before.type}, now a {after.type}"
     parts = []
-    if before.type != after.type:
-        parts.append(f"was a {before.type}, now a {after.type}")
     if before.mode != after.mode:
         parts.append(f"mode {before.mode:04o} → {after.mode:04o}")
-    if before.type == after.type == "file":
+    if before.type == "file":
         if before.sha256 != after.sha256:
             parts.append("sha256 differs")
         if before.size != after.size:
             parts.append(f"{before.size} → {after.size} bytes")
-    if before.type == after.type == "link" and before.target != after.target:
+    if before.type == "link" and before.target != after.target:
         parts.append(f"link target {before.target!r} → {after.target!r}")
     return "; ".join(parts)
 
@@ -584,20 +584,26 @@ def _entry(item: Any, key: str, roots: set[str]) -> Entry:
     mode_text = _string(item, "mode", f"{key}.mode")
     if not (len(mode_text) == 4 and all(c in "01234567" for c in mode_text)):
         raise _Bad(f"{key}.mode", f"is {_short(mode_text)}, not four octal digits like 0644")
-    size = digest = target = None
-    if kind == "file":
-        size = item.get("size")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise _Bad(f"{key}.size", f"is {_short(size)}, not a number of bytes")
-        digest = _string(item, "sha256", f"{key}.sha256")
-        if len(digest) != 64 or not set(digest) <= _HEX:
-            raise _Bad(f"{key}.sha256", f"is {_short(digest)}, not 64 lowercase hex digits")
-    elif kind == "link":
-        target = _string(item, "target", f"{key}.target")
+    for only, types in (("size", ("file",)), ("sha256", ("file",)), ("target", ("link",))):
+        if only in item and kind not in types:
+            raise _Bad(f"{key}.{only}", f"is not a key of a {kind} entry")
+    size, digest = _content(item, key) if kind == "file" else (None, None)
+    target = _string(item, "target", f"{key}.target") if kind == "link" else None
     owner = item.get("owner")
     if owner is not None and not isinstance(owner, str):
         raise _Bad(f"{key}.owner", f"is {_kind(owner)}, not a name or null")
     return Entry(root, path, kind, int(mode_text, 8), size, digest, target, owner)
+
+
+def _content(item: dict[str, Any], key: str) -> tuple[int, str]:
+    """A file entry's size and sha256."""
+    size = item.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _Bad(f"{key}.size", f"is {_short(size)}, not a number of bytes")
+    digest = _string(item, "sha256", f"{key}.sha256")
+    if len(digest) != 64 or not set(digest) <= _HEX:
+        raise _Bad(f"{key}.sha256", f"is {_short(digest)}, not 64 lowercase hex digits")
+    return size, digest
 
 
 def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
