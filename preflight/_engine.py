@@ -17,6 +17,7 @@ from pathlib import Path
 
 from preflight._checks import ALL, BY_ID, needs_of, run_checks
 from preflight._errors import UsageError
+from preflight._facts import baseline as baselines
 from preflight._facts import probes
 from preflight._facts.context import Context, Remedies
 from preflight._facts.gather import gather
@@ -44,6 +45,7 @@ def check(
     remedies: Remedies | None = None,
     first_start: bool = False,
     vulnerability_db: str | os.PathLike[str] | None = None,
+    baseline: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Judge the environment of ``python`` against the policy of ``project`` and its lock.
 
@@ -58,10 +60,13 @@ def check(
     start would, while the checks that import nothing gather their facts.
     ``vulnerability_db`` is an OSV export (OSV's PyPI ``all.zip`` or a folder of records)
     for the ``vulnerabilities`` check; default: the policy's ``[tool.preflight.audit]
-    database``, and without either that check is skipped.
+    database``, and without either that check is skipped. ``baseline`` is a manifest that
+    ``preflight baseline`` wrote for this environment: the ``baseline`` check reports every
+    file added, removed or changed since (without it, that check is skipped).
 
     Raises :class:`~preflight.ConfigError` for a bad policy and :class:`~preflight.UsageError`
-    for arguments that cannot work (an unknown check, a path that is not an interpreter). A
+    for arguments that cannot work (an unknown check, a path that is not an interpreter, a
+    baseline that is malformed or of another environment). A
     broken environment is not an error: it is a report that says NOT_READY.
     """
     return judge(
@@ -75,6 +80,7 @@ def check(
         remedies=remedies,
         first_start=first_start,
         vulnerability_db=vulnerability_db,
+        baseline=baseline,
     ).report
 
 
@@ -98,6 +104,7 @@ def judge(
     remedies: Remedies | None = None,
     first_start: bool = False,
     vulnerability_db: str | os.PathLike[str] | None = None,
+    baseline: str | os.PathLike[str] | None = None,
 ) -> Judged:
     """:func:`check`, keeping the gathered facts beside the report."""
     start = time.perf_counter()
@@ -120,6 +127,10 @@ def judge(
         )
     policy.check_substitute_for(substitute_for)
     target = _resolve_python(sys.executable if python is None else python)
+    manifest = None
+    if baseline is not None and "baseline" not in skip:
+        manifest_path = Path(baseline).absolute()
+        manifest = (manifest_path, baselines.read_manifest(manifest_path))
     chosen = tuple(c for c in ALL if c.id not in skip)
     ctx = gather(
         policy,
@@ -133,6 +144,7 @@ def judge(
         remedies=remedies or Remedies(),
         first_start=first_start,
         vulnerability_db=Path(vulnerability_db).absolute() if vulnerability_db else None,
+        baseline=manifest,
     )
     report = Report(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),

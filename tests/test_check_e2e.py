@@ -22,7 +22,7 @@ import wheelhouse
 from conftest import PINNED_FALLBACK, REQUIRES, CliRun, Wheels, cli_argv, cli_env, toml_list
 from processes import ends, interrupt, kill_if_running, read_pid
 
-from preflight._checks import BY_ID, vulnerabilities
+from preflight._checks import BY_ID, baseline, vulnerabilities
 from preflight._cli import main
 from preflight._interpreters.discovery import Found
 from preflight._policy.policy import load_policy
@@ -56,6 +56,8 @@ def test_clean_venv_is_ready(run_check: RunCheck, venv312: Path, project: Path) 
     # No vulnerability data is configured: skipped, saying how to turn it on.
     audit = report["checks"].pop("vulnerabilities")
     assert (audit["status"], audit["message"]) == ("skip", vulnerabilities.HOW_TO_ENABLE)
+    anchored = report["checks"].pop("baseline")  # no --baseline given
+    assert (anchored["status"], anchored["message"]) == ("skip", baseline.HOW_TO_ENABLE)
     for check_id, check in report["checks"].items():
         assert check["status"] == "pass", (check_id, check)
         assert check["message"]

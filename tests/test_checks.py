@@ -11,7 +11,7 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from preflight._checks import BY_ID, run_checks, vulnerabilities
+from preflight._checks import BY_ID, baseline, run_checks, vulnerabilities
 from preflight._checks.base import Context
 from preflight._checks.environment_config import environment_config
 from preflight._checks.integrity import integrity
@@ -25,6 +25,7 @@ from preflight._checks.virtual_environment import virtual_environment
 from preflight._checks.wheel_status import wheel_status
 from preflight._engine import _python_status
 from preflight._errors import LockError
+from preflight._facts.baseline import BaselineFacts, Change
 from preflight._facts.bytecode import PycProblem
 from preflight._facts.context import NOX_REMEDIES, Remedies
 from preflight._facts.model import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
@@ -551,8 +552,9 @@ def test_verdict_and_exit_code(
 def test_a_clean_context_is_ready_and_passed() -> None:
     results = run_checks(f.context())  # the defaults: only pythons and requires
     bad = [(r.id, r.status, r.message) for r in results if r.status is not Status.PASS]
-    # Skips: nothing to judge (no vulnerability data, no suite named).
+    # Skips: nothing to judge (no baseline, no vulnerability data, no suite named).
     assert bad == [
+        ("baseline", Status.SKIP, baseline.HOW_TO_ENABLE),
         ("vulnerabilities", Status.SKIP, vulnerabilities.HOW_TO_ENABLE),
         ("suite", Status.SKIP, "the policy names no suite"),
     ]
@@ -720,6 +722,15 @@ def broken_contexts(tmp: Path) -> dict[str, Context]:
             performance=perf,
             suite=no_pytest,
             vulnerabilities=vulns,
+            baseline=BaselineFacts(
+                "/elsewhere/baseline.json",
+                "2026-01-01T00:00:00Z",
+                10,
+                10,
+                (Change("changed", "purelib/numpy/__init__.py", "sha256 differs", "numpy"),),
+                0,
+                100,
+            ),
         ),
         "lock_error": f.context(policy=pol, lock=missing_lock.value),
         "lock_error_without_hint": f.context(lock=LockError(lock_file, 2, "does not parse")),
@@ -762,6 +773,8 @@ def test_default_remedies_name_preflight_and_pip_not_nox(tmp_path: Path) -> None
     assert "run `preflight relock`" in everything["wheel_status"]
     assert "add pytest to the policy's requires and run `preflight relock`" in everything["suite"]
     assert by_context["lock_error"]["wheel_status"] == ["run `preflight relock` to compile it"]
+    (changed,) = everything["baseline"]
+    assert f"treat the environment as compromised and {fresh}" in changed
     (vulnerable,) = everything["vulnerabilities"]
     assert vulnerable.startswith("upgrade requests to 2.32.4")
     assert "run `preflight relock` with --upgrade-package requests" in vulnerable

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from preflight._errors import ConfigError, LockError
-from preflight._facts import integrity, osv
+from preflight._facts import baseline, integrity, osv
 from preflight._facts.model import InterpreterFacts, ProbeFailure
 from preflight._facts.probes import parse_probe_output
 from preflight._lock.pylock import parse_pylock_text
@@ -312,3 +312,43 @@ def test_an_osv_record_is_read_or_counted_malformed(value: Any) -> None:
 def test_the_audit_table_raises_only_config_errors(audit: dict[str, Any]) -> None:
     with contextlib.suppress(ConfigError):
         policy_from_table(POLICY, {"pythons": ["3.12"], "requires": [], "audit": audit})
+
+
+_entry_value = st.one_of(
+    _json_scalar,
+    st.sampled_from(["purelib", "scripts", "file", "dir", "link", "0644", "a/b.py", "0" * 64]),
+)
+_manifest_entry = st.dictionaries(
+    st.sampled_from(["root", "path", "type", "mode", "size", "sha256", "target", "owner", "x"]),
+    _entry_value,
+    max_size=8,
+)
+_manifest = st.fixed_dictionaries(
+    {
+        "schema": st.sampled_from(["preflight-baseline", "other"]),
+        "schema_version": st.one_of(st.just(1), _json_scalar),
+        "created": _json_scalar,
+        "tool_version": _json_scalar,
+        "interpreter": st.one_of(
+            _json,
+            st.fixed_dictionaries(
+                {k: st.text(max_size=8) for k in ("executable", "version", "implementation")},
+                optional={"prefix": _json_scalar},
+            ),
+        ),
+        "roots": st.one_of(
+            _json, st.dictionaries(st.sampled_from(["purelib", "scripts", "x"]), _json_scalar)
+        ),
+        "entries": st.one_of(_json, st.lists(_manifest_entry, max_size=4)),
+    }
+)
+
+
+@FUZZ
+@given(st.one_of(_manifest, _json, st.text(max_size=200)))
+def test_a_baseline_manifest_is_read_or_refused_with_its_error(value: Any) -> None:
+    text = value if isinstance(value, str) else json.dumps(value)
+    with contextlib.suppress(baseline.BaselineError):
+        manifest = baseline.parse_manifest_text(text, Path("/fuzz/baseline.json"))
+        again = baseline.parse_manifest_text(baseline.manifest_json(manifest), Path("/m"))
+        assert again == manifest

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from preflight._checks import (
+    baseline,
     bytecode,
     environment_config,
     integrity,
@@ -40,6 +41,7 @@ ALL: tuple[Check, ...] = (
     lock_sync.CHECK,
     integrity.CHECK,
     bytecode.CHECK,
+    baseline.CHECK,
     environment_config.CHECK,
     security.CHECK,
     vulnerabilities.CHECK,
@@ -58,6 +60,7 @@ def _missing(ctx: Context, need: Need) -> bool:
         "performance": ctx.performance,
         "suite": ctx.suite,
         "vulnerabilities": ctx.vulnerabilities,
+        "baseline": ctx.baseline,
     }[need]
     return value is None or isinstance(value, ProbeFailure | LockError)
 

@@ -31,4 +31,5 @@ OWNER: dict[Need, str] = {
     "performance": "performance",
     "suite": "suite",
     "vulnerabilities": "vulnerabilities",
+    "baseline": "baseline",
 }

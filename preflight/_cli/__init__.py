@@ -61,6 +61,16 @@ COMMANDS = (
         "the plugin's). Under systemd (NOTIFY_SOCKET) it sends READY, STATUS and WATCHDOG.",
     ),
     Command(
+        "baseline",
+        "preflight._cli.baseline",
+        "record every file of a passing environment, for check --baseline",
+        "Check the environment; only if it is ready (warnings too, unless --strict) write a "
+        "manifest of every file of its site-packages and scripts (size, sha256, mode, owner) "
+        "to --output, atomically and read-only, outside the environment. `check --baseline "
+        "FILE` reports every file added, removed or changed since. Exit 0 written, 1 refused "
+        "(nothing written), 3 usage.",
+    ),
+    Command(
         "alert",
         "preflight._cli.alert",
         "send the policy's alerts for an existing JSON report",

@@ -23,7 +23,7 @@ from preflight._cli.outputs import (
     check_output_paths,
     write_output,
 )
-from preflight._engine import SKIPPABLE, judge
+from preflight._engine import SKIPPABLE, Judged, judge
 from preflight._errors import UsageError
 from preflight._render.junit import junit_xml
 from preflight._render.nagios import nagios
@@ -75,6 +75,13 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
         help="OSV's PyPI export (all.zip) or a folder of OSV records, for the vulnerabilities "
         "check (default: [tool.preflight.audit] database; `preflight audit-db update` "
         "downloads it)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="a manifest `preflight baseline` wrote for this environment: report every file "
+        "added, removed or changed since, whatever RECORD says now",
     )
     parser.add_argument(
         "--substitute-for",
@@ -163,6 +170,7 @@ class CheckOptions:
     timeout: float
     vulnerability_db: Path | None = None
     sbom: Path | None = None  # check only
+    baseline: Path | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckOptions:
@@ -176,11 +184,17 @@ class CheckOptions:
             timeout=args.timeout,
             vulnerability_db=args.vulnerability_db,
             sbom=getattr(args, "sbom", None),
+            baseline=args.baseline,
         )
 
 
 def check_and_report(options: CheckOptions) -> Report:
     """The API's check, then the report and the log on disk. Shared by check, gate, monitor."""
+    return judge_and_report(options).report
+
+
+def judge_and_report(options: CheckOptions) -> Judged:
+    """:func:`check_and_report`, keeping the facts the report was judged on (baseline)."""
     started_local = datetime.now().astimezone()
     _check_report_dir(options.report_dir)
     sbom = _sbom_writer(options.sbom) if options.sbom is not None else None
@@ -192,6 +206,7 @@ def check_and_report(options: CheckOptions) -> Report:
         substitute_for=options.substitute_for,
         timeout=options.timeout,
         vulnerability_db=options.vulnerability_db,
+        baseline=options.baseline,
     )
     report = judged.report
     try:
@@ -205,7 +220,7 @@ def check_and_report(options: CheckOptions) -> Report:
     if sbom is not None and options.sbom is not None:
         components = sbom.write_sbom(options.sbom, judged)
         print(f"sbom: {options.sbom} ({components} components)", file=sys.stderr)
-    return report
+    return judged
 
 
 def _sbom_writer(path: Path) -> ModuleType:

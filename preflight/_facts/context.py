@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from preflight._errors import LockError
+from preflight._facts.baseline import BaselineFacts
 from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.model import (
     FirstStartFacts,
@@ -27,7 +28,14 @@ from preflight._policy.policy import Policy
 
 # The facts a check may need; what the chosen checks need is what is gathered.
 Need = Literal[
-    "interpreter", "lock", "integrity", "bytecode", "performance", "suite", "vulnerabilities"
+    "interpreter",
+    "lock",
+    "integrity",
+    "bytecode",
+    "baseline",
+    "performance",
+    "suite",
+    "vulnerabilities",
 ]
 ALL_NEEDS: frozenset[Need] = frozenset(get_args(Need))
 
@@ -75,6 +83,7 @@ class Context:
     first_start: FirstStartFacts | None = None  # None: not asked for (not a fresh env)
     # The OSV data for the installed and locked packages; None: no data was configured.
     vulnerabilities: VulnerabilityData | DataUnavailable | None = None
+    baseline: BaselineFacts | None = None  # None: no --baseline given
     substitute_for: str | None = None  # the exact pin this interpreter may stand in for
     remedies: Remedies = field(default_factory=Remedies)  # phrased for the front end
 

@@ -21,11 +21,12 @@ import subprocess
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from preflight._errors import LockError
+from preflight._facts import baseline as baselines
 from preflight._facts import bytecode, integrity, osv, probes
 from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
@@ -56,6 +57,7 @@ def gather(
     remedies: Remedies | None = None,
     first_start: bool = False,
     vulnerability_db: Path | None = None,
+    baseline: tuple[Path, baselines.Manifest] | None = None,
 ) -> Context:
     """The facts ``needs`` names (the interpreter is always probed): nothing more is read.
 
@@ -63,7 +65,8 @@ def gather(
     ``--skip performance`` imports nothing. ``first_start`` (for an environment just built)
     runs its first start while the probe, the lock and the hashing go on, and waits for it
     before anything is imported. The vulnerability data (``vulnerability_db``, else the
-    policy's ``[tool.preflight.audit] database``) is read beside the hashing.
+    policy's ``[tool.preflight.audit] database``) is read beside the hashing, and so is the
+    environment compared with its ``baseline`` manifest (refused if it is of another one).
     """
     env = dict(os.environ if environ is None else environ)
     now = datetime.now(UTC)
@@ -91,19 +94,20 @@ def gather(
             substitute_for=substitute_for, remedies=remedies,
         )  # fmt: skip
     lock_path = lock if lock is not None else policy.lock_path(facts.version)
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="preflight-facts")
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="preflight-facts")
     stop = threading.Event()  # set on the way out of an interrupted check: the scan ends too
     suite_folder = policy.project_dir / policy.suite if "suite" in needs and policy.suite else None
     running: Running | None = None
     try:
+        # first: a baseline of another environment is refused (exit 3) before anything is read
+        compared = _compare(pool, baseline, facts, stop) if "baseline" in needs else None
         scan = pool.submit(integrity.scan, facts, stop=stop) if "integrity" in needs else None
-        audit = "vulnerabilities" in needs
-        parsed = _parse(lock_path) if "lock" in needs or audit else None
+        parsed = _parse(lock_path) if {"lock", "vulnerabilities"} & set(needs) else None
         committed = git_commit_time(lock_path) if "lock" in needs else None
         database = vulnerability_db or policy.audit.database_path(policy.project_dir)
         vulns = (
             pool.submit(osv.load, database, _audited_names(facts, parsed), stop=stop)
-            if audit and database is not None
+            if "vulnerabilities" in needs and database is not None
             else None
         )
         started = None
@@ -113,7 +117,7 @@ def gather(
         if suite_folder is not None and running is None and _SIDE_BY_SIDE:
             running = _start_suite(policy, python, suite_folder)
         perf, pycs = _imports_and_bytecode(
-            policy, python, facts, needs, timeout=perf_timeout, withhold=withhold
+            policy, python, facts, needs, timeout=perf_timeout, withhold=withhold, environ=env
         )
         suite_result = None
         if suite_folder is not None:
@@ -134,6 +138,7 @@ def gather(
             suite=suite_result,
             first_start=started,
             vulnerabilities=vulns.result() if vulns is not None else None,
+            baseline=compared.result() if compared is not None else None,
             substitute_for=substitute_for,
             remedies=remedies,
         )
@@ -159,11 +164,14 @@ def _imports_and_bytecode(
     *,
     timeout: float,
     withhold: Sequence[str],
+    environ: Mapping[str, str],
 ) -> tuple[PerformanceFacts | ProbeFailure | None, BytecodeFacts | ProbeFailure | None]:
     """The import timing, with the bytecode probe beside it at the lowest CPU priority (a cold
-    cache compiles for seconds; a warm one only stats). Its children die with any exception."""
+    cache compiles for seconds; a warm one only stats). Its children die with any exception.
+    ``environ`` (the check's) says where the cache is; the probe has its own time limit
+    (a cold cache of a large environment compiles for minutes), not ``timeout``."""
     pycs = (
-        bytecode.BytecodeRun(python, facts.site_packages, environ=os.environ, withhold=withhold)
+        bytecode.BytecodeRun(python, facts.site_packages, environ=environ, withhold=withhold)
         if "bytecode" in needs
         else None
     )
@@ -180,6 +188,21 @@ def _imports_and_bytecode(
         if pycs is not None:
             pycs.kill()
         raise
+
+
+def _compare(
+    pool: ThreadPoolExecutor,
+    baseline: tuple[Path, baselines.Manifest] | None,
+    facts: InterpreterFacts,
+    stop: threading.Event,
+) -> Future[baselines.BaselineFacts] | None:
+    """The environment compared with its baseline, on the pool; a manifest of another
+    environment is refused here, at once (:class:`~preflight._facts.baseline.BaselineError`)."""
+    if baseline is None:
+        return None
+    path, manifest = baseline
+    baselines.check_identity(manifest, facts, path)
+    return pool.submit(baselines.compare, manifest, facts, path=path, stop=stop)
 
 
 def _finish_first_start(

@@ -46,6 +46,8 @@ class InterpreterFacts:
     marker_env: dict[str, str]  # PEP 508 marker environment of the target
     distributions: tuple[DistFacts, ...]
     path: tuple[str, ...] = field(default=())  # sys.path under -I
+    # sysconfig's purelib, platlib and scripts (absolute; {} when the probe could not say)
+    install_paths: dict[str, str] = field(default_factory=dict)
 
 
 ProbeFailureKind = Literal[

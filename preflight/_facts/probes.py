@@ -405,6 +405,7 @@ def _interpreter_facts(payload: Mapping[str, Any]) -> InterpreterFacts:
         in_venv=_bool(payload, "in_venv"),
         pyvenv_cfg=_str_dict(payload, "pyvenv_cfg"),
         site_packages=_str_tuple(payload, "site_packages"),
+        install_paths=_str_dict(payload, "install_paths") if "install_paths" in payload else {},
         system_site_packages=_str_tuple(payload, "system_site_packages"),
         user_site=_opt_str(payload, "user_site"),
         user_site_enabled=_bool(payload, "user_site_enabled"),

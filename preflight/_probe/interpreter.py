@@ -202,6 +202,23 @@ def _sysconfig_site_dirs(config_vars=None):
     return [paths.get("purelib"), paths.get("platlib")]
 
 
+def _install_paths():
+    """Where the default install scheme puts pure and platform modules and scripts.
+
+    ``preflight baseline`` records every file under these folders (the ones that exist).
+    """
+    try:
+        paths = sysconfig.get_paths()
+    except Exception:  # a vendor-patched sysconfig must not kill the probe
+        return {}
+    result = {}
+    for key in ("purelib", "platlib", "scripts"):
+        value = paths.get(key)
+        if isinstance(value, str) and value:
+            result[key] = os.path.abspath(value)
+    return result
+
+
 def _getsitepackages():
     """``site.getsitepackages()``: distributions patch it (Debian's ``dist-packages``)."""
     getter = getattr(site, "getsitepackages", None)
@@ -379,6 +396,7 @@ def collect():
         "in_venv": in_venv,
         "pyvenv_cfg": pyvenv_cfg,
         "site_packages": site_packages,
+        "install_paths": _install_paths(),
         "system_site_packages": system_site_packages,
         "user_site": user_site,
         "user_site_enabled": user_site_enabled,

@@ -1,0 +1,633 @@
+"""A baseline of a deployed environment: every file it holds, hashed, and what changed since.
+
+The ``integrity`` check trusts the RECORD beside the files: whoever rewrites a file and its
+RECORD row passes it. A baseline is a manifest written once, after a passing check, of every
+entry under the environment's install folders (sysconfig's ``purelib``, ``platlib`` and
+``scripts``, as the probe reports them): its path relative to its named root, its type and
+permission bits, and for a regular file its size and sha256, for a symlink its target (never
+followed). Judged against it later, any file added, removed or changed is found whatever the
+RECORDs now say; RECORD only names, for information, which distribution owned a file.
+
+The manifest is only as trustworthy as its storage: keep it outside the environment (the
+writer refuses a path inside it), best on another host or a read-only medium. Whoever can
+rewrite the manifest can make any environment match it.
+
+Bytecode that the application writes at run time (a ``.pyc`` in a ``__pycache__`` folder
+whose source file is in the baseline and unchanged, and the ``__pycache__`` folders
+themselves) is counted, not reported: Python writes it on import, and whether its content is
+the code of its source is the bytecode check's to judge. A ``.pyc`` with no unchanged source
+beside it, or anywhere but in ``__pycache__``, is a file like any other.
+
+Files are hashed with the integrity scan's machinery (regular files only, chunked, on a small
+thread pool, interruptible by ``stop``); the manifest is read with the bounded reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Event
+from typing import Any, Literal
+
+from preflight._errors import UsageError
+from preflight._facts.integrity import _WORKERS, _hash_file, parse_record
+from preflight._facts.model import InterpreterFacts
+from preflight._read import RECORD_LIMIT, ReadError, read_bytes, read_text
+
+__all__ = [
+    "MANIFEST_LIMIT",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "BaselineError",
+    "BaselineFacts",
+    "Change",
+    "Entry",
+    "Manifest",
+    "ManifestInterpreter",
+    "build_manifest",
+    "check_identity",
+    "compare",
+    "manifest_json",
+    "parse_manifest_text",
+    "read_manifest",
+    "roots_of",
+]
+
+SCHEMA = "preflight-baseline"
+SCHEMA_VERSION = 1
+# About 250 bytes an entry: 64 MiB holds some 250,000 files (a large ML environment: 50,000).
+MANIFEST_LIMIT = 64 << 20
+_ROOT_NAMES = ("purelib", "platlib", "scripts")
+_HINT = "write a new baseline of this environment with `preflight baseline --output FILE`"
+
+EntryType = Literal["file", "dir", "link", "fifo", "socket", "char", "block", "other"]
+_TYPES: tuple[EntryType, ...] = ("file", "dir", "link", "fifo", "socket", "char", "block", "other")
+
+
+class BaselineError(UsageError):
+    """A baseline manifest that cannot be used: malformed, of another schema or environment."""
+
+    def __init__(self, path: Path, key: str | None, message: str, *, hint: str = _HINT):
+        where = f"baseline {path}" + (f": key {key!r}" if key else "")
+        super().__init__(f"{where}: {message}", hint=hint)
+        self.path = path
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of the environment: a file, a folder, a symlink (not followed) or other."""
+
+    root: str  # "purelib", "platlib" or "scripts"
+    path: str  # relative to the root, "/"-separated
+    type: EntryType
+    mode: int  # permission bits (S_IMODE)
+    size: int | None = None  # regular files only
+    sha256: str | None = None  # hex; regular files only
+    target: str | None = None  # symlinks only, as os.readlink gives it
+    owner: str | None = None  # the distribution whose RECORD lists it, when it was written
+
+    @property
+    def where(self) -> str:
+        return f"{self.root}/{self.path}"
+
+
+@dataclass(frozen=True)
+class ManifestInterpreter:
+    """Which environment a manifest is of: it is refused for any other."""
+
+    executable: str
+    version: str
+    implementation: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    created: str  # ISO 8601, UTC
+    tool_version: str
+    interpreter: ManifestInterpreter
+    roots: tuple[tuple[str, str], ...]  # (name, absolute path), in _ROOT_NAMES order
+    entries: tuple[Entry, ...]  # sorted by (root, path)
+
+
+ChangeKind = Literal["added", "removed", "changed"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between the baseline and the environment now."""
+
+    kind: ChangeKind
+    where: str  # "purelib/six.py"
+    detail: str  # "sha256 differs; 10 → 12 bytes", "" for added/removed
+    owner: str | None  # the owner the baseline recorded (or, for an added file, RECORD's now)
+
+
+@dataclass(frozen=True)
+class BaselineFacts:
+    """The environment compared with its baseline."""
+
+    manifest: str  # the manifest's path
+    created: str  # when the baseline was written
+    entries: int  # entries in the baseline
+    compared: int  # entries found now
+    changes: tuple[Change, ...]
+    bytecode: int  # runtime bytecode added, removed or rewritten beside unchanged sources
+    bytes_hashed: int
+
+
+# --- the environment's entries -----------------------------------------------------------
+
+
+def roots_of(facts: InterpreterFacts) -> tuple[tuple[str, str], ...]:
+    """The named install folders of the environment that exist, each real folder once.
+
+    On most systems purelib and platlib are one folder (or ``lib64`` links to ``lib``): it is
+    recorded once, as purelib. Without install paths (a probe that could not say), the
+    environment's own site folders stand in, named ``purelib`` and ``platlib``.
+    """
+    paths = dict(facts.install_paths)
+    if not paths and facts.site_packages:
+        paths = dict(zip(("purelib", "platlib"), facts.site_packages, strict=False))
+    roots: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for name in _ROOT_NAMES:
+        path = paths.get(name)
+        if not path or not os.path.isdir(path):
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            continue
+        seen.add(real)
+        roots.append((name, os.path.normpath(path)))
+    return tuple(roots)
+
+
+_BY_FORMAT: dict[int, EntryType] = {
+    stat.S_IFREG: "file",
+    stat.S_IFDIR: "dir",
+    stat.S_IFLNK: "link",
+    stat.S_IFIFO: "fifo",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "char",
+    stat.S_IFBLK: "block",
+}
+
+
+def _type_of(mode: int) -> EntryType:
+    return _BY_FORMAT.get(stat.S_IFMT(mode), "other")
+
+
+@dataclass(frozen=True)
+class _Found:
+    root: str
+    path: str  # relative, "/"-separated
+    absolute: str
+    type: EntryType
+    mode: int
+    target: str | None
+
+
+def _walk(roots: Iterable[tuple[str, str]]) -> Iterator[_Found]:
+    """Every entry below each root (the roots themselves excluded), symlinks not followed.
+
+    A folder that cannot be listed is an entry whose content is unknown: it is yielded, and
+    its content will differ from a baseline that listed it. A root inside another root (a
+    scripts folder inside site-packages) is walked once, as its own root.
+    """
+    root_paths = {path for _, path in roots}
+    for name, top in roots:
+        stack = [("", top)]
+        while stack:
+            relative, folder = stack.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    children = sorted(listing, key=lambda e: e.name)
+            except OSError:
+                continue
+            for child in children:
+                rel = f"{relative}{child.name}"
+                try:
+                    info = child.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # gone since it was listed
+                kind = _type_of(info.st_mode)
+                target = None
+                if kind == "link":
+                    try:
+                        target = os.readlink(child.path)
+                    except OSError:
+                        target = ""
+                elif kind == "dir" and child.path in root_paths:
+                    continue
+                yield _Found(name, rel, child.path, kind, stat.S_IMODE(info.st_mode), target)
+                if kind == "dir":
+                    stack.append((rel + "/", child.path))
+
+
+def _owners(facts: InterpreterFacts) -> dict[str, str]:
+    """Absolute path → the name of the distribution whose RECORD lists it (the first)."""
+    owners: dict[str, str] = {}
+    for dist in facts.distributions:
+        if dist.kind != "dist-info":
+            continue
+        try:
+            data = read_bytes(Path(dist.path) / "RECORD", what="a RECORD", limit=RECORD_LIMIT)
+        except ReadError:
+            continue
+        for row in parse_record(data.decode("utf-8", "replace"), dist.site):
+            if row.malformed is None:
+                owners.setdefault(row.path, dist.name)
+        owners.setdefault(os.path.normpath(os.path.join(dist.path, "RECORD")), dist.name)
+    return owners
+
+
+def _entries(
+    roots: tuple[tuple[str, str], ...], owners: Mapping[str, str], stop: Event | None
+) -> tuple[list[Entry], int]:
+    """The entries below ``roots``, regular files hashed; and the bytes hashed."""
+    found = list(_walk(roots))
+    files = [f for f in found if f.type == "file"]
+    hashed: dict[str, tuple[str, int] | None] = {}
+    total = 0
+    pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="preflight-baseline")
+    try:
+        results = pool.map(lambda f: _hash_file(f.absolute, "sha256", stop), files)
+        for item, result in zip(files, results, strict=True):
+            hashed[item.absolute] = None if result is None else (result[0].hex(), result[1])
+            total += result[1] if result is not None else 0
+    except BaseException:
+        if stop is not None:
+            stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    entries = []
+    for item in found:
+        size: int | None = None
+        digest: str | None = None
+        kind = item.type
+        if kind == "file":
+            known = hashed[item.absolute]
+            if known is None:  # swapped for something else, or unreadable: say so
+                kind = "other"
+            else:
+                digest, size = known
+        owner = owners.get(os.path.normpath(item.absolute))
+        entries.append(
+            Entry(item.root, item.path, kind, item.mode, size, digest, item.target, owner)
+        )
+    entries.sort(key=lambda e: (e.root, e.path))
+    return entries, total
+
+
+def build_manifest(
+    facts: InterpreterFacts, *, created: str, tool_version: str, stop: Event | None = None
+) -> Manifest:
+    """The manifest of the environment the probe described, as it is now."""
+    roots = roots_of(facts)
+    entries, _ = _entries(roots, _owners(facts), stop)
+    return Manifest(
+        created=created,
+        tool_version=tool_version,
+        interpreter=_identity(facts),
+        roots=roots,
+        entries=tuple(entries),
+    )
+
+
+def _identity(facts: InterpreterFacts) -> ManifestInterpreter:
+    return ManifestInterpreter(
+        executable=facts.executable,
+        version=facts.version,
+        implementation=facts.implementation,
+        prefix=os.path.normpath(facts.prefix),
+    )
+
+
+# --- comparing ----------------------------------------------------------------------------
+
+
+def check_identity(manifest: Manifest, facts: InterpreterFacts, path: Path) -> None:
+    """Refuse a manifest of another environment (exit 3): it would report every file."""
+    now = _identity(facts)
+    pairs = (
+        ("interpreter.prefix", manifest.interpreter.prefix, now.prefix),
+        ("interpreter.implementation", manifest.interpreter.implementation, now.implementation),
+        ("interpreter.version", manifest.interpreter.version, now.version),
+    )
+    for key, recorded, actual in pairs:
+        if recorded != actual:
+            raise BaselineError(
+                path,
+                key,
+                f"is {recorded!r}, but the environment judged has {actual!r}: the baseline "
+                "is of another interpreter or environment",
+                hint="pass the baseline written for this environment (or write one with "
+                "`preflight baseline`)",
+            )
+    recorded_roots, actual_roots = dict(manifest.roots), dict(roots_of(facts))
+    for name in sorted(set(recorded_roots) | set(actual_roots)):
+        if recorded_roots.get(name) != actual_roots.get(name):
+            raise BaselineError(
+                path,
+                f"roots.{name}",
+                f"is {recorded_roots.get(name)!r}, but the environment judged has "
+                f"{actual_roots.get(name)!r}: the baseline is of another environment",
+                hint="pass the baseline written for this environment (or write one with "
+                "`preflight baseline`)",
+            )
+
+
+def _differences(before: Entry, after: Entry) -> str:
+    if before.type != after.type:  # what else differs follows from that
+        return f"was a {before.type}, now a {after.type}"
+    parts = []
+    if before.mode != after.mode:
+        parts.append(f"mode {before.mode:04o} → {after.mode:04o}")
+    if before.type == "file":
+        if before.sha256 != after.sha256:
+            parts.append("sha256 differs")
+        if before.size != after.size:
+            parts.append(f"{before.size} → {after.size} bytes")
+    if before.type == "link" and before.target != after.target:
+        parts.append(f"link target {before.target!r} → {after.target!r}")
+    return "; ".join(parts)
+
+
+def _source_of(entry: Entry) -> tuple[str, str] | None:
+    """``(root, path)`` of the source a ``__pycache__/NAME.TAG[.opt-N].pyc`` is compiled
+    from, or None if the entry is not cached bytecode."""
+    folder, _, name = entry.path.rpartition("/")
+    parent, _, cache = folder.rpartition("/")
+    if cache != "__pycache__" or not name.endswith(".pyc"):
+        return None
+    module = name.partition(".")[0]
+    return entry.root, f"{parent}/{module}.py" if parent else f"{module}.py"
+
+
+def _is_runtime_bytecode(
+    before: Entry | None,
+    after: Entry | None,
+    old: Mapping[tuple[str, str], Entry],
+    new: Mapping[tuple[str, str], Entry],
+) -> bool:
+    """Whether this difference is bytecode Python writes on import (see the module's doc)."""
+    entry = after or before
+    assert entry is not None
+    if entry.path.rpartition("/")[2] == "__pycache__" and entry.type == "dir":
+        # a cache folder made or removed; one whose mode or type changed is reported
+        return before is None or after is None
+    source = _source_of(entry)
+    if source is None:
+        return False
+    if (
+        before is not None
+        and after is not None
+        and (before.type != after.type or before.mode != after.mode)
+    ):
+        return False
+    if after is not None and after.type != "file":
+        return False
+    was, now = old.get(source), new.get(source)
+    return was is not None and now is not None and was == now and now.type == "file"
+
+
+def compare(
+    manifest: Manifest, facts: InterpreterFacts, *, path: Path, stop: Event | None = None
+) -> BaselineFacts:
+    """Every entry added, removed or changed since the manifest was written.
+
+    The environment's roots are the manifest's (``check_identity`` made sure they match).
+    """
+    now, hashed = _entries(manifest.roots, _owners(facts), stop)
+    old = {(e.root, e.path): e for e in manifest.entries}
+    new = {(e.root, e.path): e for e in now}
+    changes: list[Change] = []
+    bytecode = 0
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        if before is not None and after is not None:
+            detail = _differences(before, after)
+            if not detail:
+                continue
+            change = Change("changed", before.where, detail, before.owner)
+        elif after is not None:
+            change = Change("added", after.where, "", after.owner)
+        else:
+            assert before is not None
+            change = Change("removed", before.where, "", before.owner)
+        if _is_runtime_bytecode(before, after, old, new):
+            bytecode += 1
+            continue
+        changes.append(change)
+    return BaselineFacts(
+        manifest=str(path),
+        created=manifest.created,
+        entries=len(old),
+        compared=len(new),
+        changes=tuple(changes),
+        bytecode=bytecode,
+        bytes_hashed=hashed,
+    )
+
+
+# --- the manifest as JSON -----------------------------------------------------------------
+
+
+def manifest_json(manifest: Manifest) -> str:
+    """The manifest as JSON: a header, then one entry a line (diffable, greppable).
+
+    ASCII only: a file name that is not UTF-8 (a lone surrogate once decoded) is escaped.
+    """
+    head = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "created": manifest.created,
+        "tool_version": manifest.tool_version,
+        "interpreter": {
+            "executable": manifest.interpreter.executable,
+            "version": manifest.interpreter.version,
+            "implementation": manifest.interpreter.implementation,
+            "prefix": manifest.interpreter.prefix,
+        },
+        "roots": dict(manifest.roots),
+    }
+    lines = [json.dumps(head, indent=2)[:-2] + ',\n  "entries": [']
+    rows = [json.dumps(_entry_dict(e), separators=(", ", ": ")) for e in manifest.entries]
+    lines.append(",\n".join(f"    {row}" for row in rows))
+    lines.append("  ]\n}\n")
+    return "\n".join(lines)
+
+
+def _entry_dict(entry: Entry) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "root": entry.root,
+        "path": entry.path,
+        "type": entry.type,
+        "mode": f"{entry.mode:04o}",
+    }
+    if entry.type == "file":
+        item["size"] = entry.size
+        item["sha256"] = entry.sha256
+    if entry.type == "link":
+        item["target"] = entry.target
+    item["owner"] = entry.owner
+    return item
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The manifest at ``path``, read bounded; :class:`BaselineError` (exit 3) if unusable."""
+    try:
+        text = read_text(path, what="a baseline manifest", limit=MANIFEST_LIMIT)
+    except ReadError as exc:
+        raise BaselineError(path, None, exc.problem, hint=_HINT) from None
+    return parse_manifest_text(text, path)
+
+
+class _Bad(Exception):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def parse_manifest_text(text: str, path: Path) -> Manifest:
+    """A manifest from its JSON text; every problem is a :class:`BaselineError` naming the key."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(
+            path, None, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise BaselineError(path, None, "not a manifest: JSON nested too deep") from None
+    try:
+        return _manifest(data)
+    except _Bad as bad:
+        raise BaselineError(path, bad.key, bad.message) from None
+
+
+def _manifest(data: Any) -> Manifest:
+    if not isinstance(data, dict):
+        raise _Bad("schema", f"the manifest is {_kind(data)}, not a JSON object")
+    if data.get("schema") != SCHEMA:
+        raise _Bad("schema", f"is {_short(data.get('schema'))}, not {SCHEMA!r}")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise _Bad(
+            "schema_version",
+            f"is {_short(version)}; this preflight reads schema version {SCHEMA_VERSION}",
+        )
+    interp = _object(data, "interpreter")
+    interpreter = ManifestInterpreter(
+        **{k: _string(interp, k, f"interpreter.{k}") for k in _INTERPRETER_KEYS}
+    )
+    roots_data = _object(data, "roots")
+    roots = []
+    for name in _ROOT_NAMES:
+        if name in roots_data:
+            value = _string(roots_data, name, f"roots.{name}")
+            if not os.path.isabs(value) or "\0" in value:
+                raise _Bad(f"roots.{name}", f"is {_short(value)}, not an absolute path")
+            roots.append((name, value))
+    unknown = sorted(set(roots_data) - set(_ROOT_NAMES))
+    if unknown:
+        raise _Bad(f"roots.{unknown[0]}", f"is not one of {', '.join(_ROOT_NAMES)}")
+    items = data.get("entries")
+    if not isinstance(items, list):
+        raise _Bad("entries", f"is {_kind(items)}, not a list")
+    names = {name for name, _ in roots}
+    entries = [_entry(item, f"entries[{n}]", names) for n, item in enumerate(items)]
+    seen: set[tuple[str, str]] = set()
+    for n, entry in enumerate(entries):
+        key = (entry.root, entry.path)
+        if key in seen:
+            raise _Bad(f"entries[{n}].path", f"{_short(entry.where)} is listed twice")
+        seen.add(key)
+    return Manifest(
+        created=_string(data, "created", "created"),
+        tool_version=_string(data, "tool_version", "tool_version"),
+        interpreter=interpreter,
+        roots=tuple(roots),
+        entries=tuple(sorted(entries, key=lambda e: (e.root, e.path))),
+    )
+
+
+_INTERPRETER_KEYS = ("executable", "version", "implementation", "prefix")
+_ENTRY_KEYS = frozenset({"root", "path", "type", "mode", "size", "sha256", "target", "owner"})
+_HEX = frozenset("0123456789abcdef")
+
+
+def _entry(item: Any, key: str, roots: set[str]) -> Entry:
+    if not isinstance(item, dict):
+        raise _Bad(key, f"is {_kind(item)}, not an object")
+    extra = sorted(set(item) - _ENTRY_KEYS)
+    if extra:
+        raise _Bad(f"{key}.{_short(extra[0])}", "is not a key of an entry")
+    root = _string(item, "root", f"{key}.root")
+    if root not in roots:
+        raise _Bad(f"{key}.root", f"is {_short(root)}, not one of the manifest's roots")
+    path = _string(item, "path", f"{key}.path")
+    parts = path.split("/")
+    if not path or "\0" in path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise _Bad(f"{key}.path", f"is {_short(path)}, not a plain path relative to its root")
+    kind = _string(item, "type", f"{key}.type")
+    if kind not in _TYPES:
+        raise _Bad(f"{key}.type", f"is {_short(kind)}, not one of {', '.join(_TYPES)}")
+    mode_text = _string(item, "mode", f"{key}.mode")
+    if not (len(mode_text) == 4 and all(c in "01234567" for c in mode_text)):
+        raise _Bad(f"{key}.mode", f"is {_short(mode_text)}, not four octal digits like 0644")
+    for only, types in (("size", ("file",)), ("sha256", ("file",)), ("target", ("link",))):
+        if only in item and kind not in types:
+            raise _Bad(f"{key}.{only}", f"is not a key of a {kind} entry")
+    size, digest = _content(item, key) if kind == "file" else (None, None)
+    target = _string(item, "target", f"{key}.target") if kind == "link" else None
+    owner = item.get("owner")
+    if owner is not None and not isinstance(owner, str):
+        raise _Bad(f"{key}.owner", f"is {_kind(owner)}, not a name or null")
+    return Entry(root, path, kind, int(mode_text, 8), size, digest, target, owner)
+
+
+def _content(item: dict[str, Any], key: str) -> tuple[int, str]:
+    """A file entry's size and sha256."""
+    size = item.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _Bad(f"{key}.size", f"is {_short(size)}, not a number of bytes")
+    digest = _string(item, "sha256", f"{key}.sha256")
+    if len(digest) != 64 or not set(digest) <= _HEX:
+        raise _Bad(f"{key}.sha256", f"is {_short(digest)}, not 64 lowercase hex digits")
+    return size, digest
+
+
+def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise _Bad(key, f"is {_kind(value)}, not an object")
+    return value
+
+
+def _string(data: dict[str, Any], key: str, where: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise _Bad(where, f"is {_kind(value)}, not a string")
+    return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "missing or null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string"}.get(
+        type(value), "a list" if isinstance(value, list) else "an object"
+    )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "..."
