@@ -44,6 +44,7 @@ def check(
     remedies: Remedies | None = None,
     first_start: bool = False,
     vulnerability_db: str | os.PathLike[str] | None = None,
+    wheelhouse: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Judge the environment of ``python`` against the policy of ``project`` and its lock.
 
@@ -58,7 +59,10 @@ def check(
     start would, while the checks that import nothing gather their facts.
     ``vulnerability_db`` is an OSV export (OSV's PyPI ``all.zip`` or a folder of records)
     for the ``vulnerabilities`` check; default: the policy's ``[tool.preflight.audit]
-    database``, and without either that check is skipped.
+    database``, and without either that check is skipped. ``wheelhouse`` is a folder of the
+    locked artifacts (``pip download --require-hashes --no-deps -r LOCK -d DIR``): the
+    ``integrity`` check then checks each installed file against the wheel the lock's hashes
+    vouch for, not against the RECORD beside it.
 
     Raises :class:`~preflight.ConfigError` for a bad policy and :class:`~preflight.UsageError`
     for arguments that cannot work (an unknown check, a path that is not an interpreter). A
@@ -75,6 +79,7 @@ def check(
         remedies=remedies,
         first_start=first_start,
         vulnerability_db=vulnerability_db,
+        wheelhouse=wheelhouse,
     ).report
 
 
@@ -98,6 +103,7 @@ def judge(
     remedies: Remedies | None = None,
     first_start: bool = False,
     vulnerability_db: str | os.PathLike[str] | None = None,
+    wheelhouse: str | os.PathLike[str] | None = None,
 ) -> Judged:
     """:func:`check`, keeping the gathered facts beside the report."""
     start = time.perf_counter()
@@ -119,6 +125,7 @@ def judge(
             hint=f"choose from {', '.join(SKIPPABLE)}",
         )
     policy.check_substitute_for(substitute_for)
+    house = _wheelhouse(wheelhouse) if wheelhouse is not None else None
     target = _resolve_python(sys.executable if python is None else python)
     chosen = tuple(c for c in ALL if c.id not in skip)
     ctx = gather(
@@ -133,6 +140,7 @@ def judge(
         remedies=remedies or Remedies(),
         first_start=first_start,
         vulnerability_db=Path(vulnerability_db).absolute() if vulnerability_db else None,
+        wheelhouse=house,
     )
     report = Report(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -146,6 +154,18 @@ def judge(
         substitute_for=ctx.substitute_for,
     )
     return Judged(report, ctx)
+
+
+def _wheelhouse(value: str | os.PathLike[str]) -> Path:
+    """The wheelhouse folder, absolute; one that is not a folder is a usage error (exit 3)."""
+    folder = Path(value).absolute()
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        raise UsageError(
+            f"--wheelhouse {folder}: {what}",
+            hint="pass the folder `pip download --require-hashes --no-deps -r LOCK -d DIR` filled",
+        )
+    return folder
 
 
 def _resolve_python(value: str | os.PathLike[str]) -> str:

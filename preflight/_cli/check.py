@@ -77,6 +77,14 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
         "downloads it)",
     )
     parser.add_argument(
+        "--wheelhouse",
+        type=Path,
+        metavar="DIR",
+        help="the locked artifacts (`pip download --require-hashes --no-deps -r LOCK -d DIR`): "
+        "integrity then checks each installed file against the wheel the lock's hashes vouch "
+        "for, not the RECORD beside it",
+    )
+    parser.add_argument(
         "--substitute-for",
         metavar="SPEC",
         help="accept this interpreter as a patch-level substitute for SPEC, an exact pin of "
@@ -163,6 +171,7 @@ class CheckOptions:
     timeout: float
     vulnerability_db: Path | None = None
     sbom: Path | None = None  # check only
+    wheelhouse: Path | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckOptions:
@@ -176,6 +185,7 @@ class CheckOptions:
             timeout=args.timeout,
             vulnerability_db=args.vulnerability_db,
             sbom=getattr(args, "sbom", None),
+            wheelhouse=args.wheelhouse,
         )
 
 
@@ -192,6 +202,7 @@ def check_and_report(options: CheckOptions) -> Report:
         substitute_for=options.substitute_for,
         timeout=options.timeout,
         vulnerability_db=options.vulnerability_db,
+        wheelhouse=options.wheelhouse,
     )
     report = judged.report
     try:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from preflight._errors import LockError
 from preflight._facts import integrity, osv, probes
+from preflight._facts.anchored import Anchoring, WheelhouseRequest
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
 from preflight._facts.model import InterpreterFacts
@@ -53,6 +54,7 @@ def gather(
     remedies: Remedies | None = None,
     first_start: bool = False,
     vulnerability_db: Path | None = None,
+    wheelhouse: Path | None = None,
 ) -> Context:
     """The facts ``needs`` names (the interpreter is always probed): nothing more is read.
 
@@ -60,7 +62,9 @@ def gather(
     ``--skip performance`` imports nothing. ``first_start`` (for an environment just built)
     runs its first start while the probe, the lock and the hashing go on, and waits for it
     before anything is imported. The vulnerability data (``vulnerability_db``, else the
-    policy's ``[tool.preflight.audit] database``) is read beside the hashing.
+    policy's ``[tool.preflight.audit] database``) is read beside the hashing. ``wheelhouse``
+    (the locked artifacts) anchors the hashing in the lock's hashes (``anchored.py``): the
+    lock is then read first, which takes milliseconds.
     """
     env = dict(os.environ if environ is None else environ)
     now = datetime.now(UTC)
@@ -93,9 +97,18 @@ def gather(
     suite_folder = policy.project_dir / policy.suite if "suite" in needs and policy.suite else None
     running: Running | None = None
     try:
-        scan = pool.submit(integrity.scan, facts, stop=stop) if "integrity" in needs else None
         audit = "vulnerabilities" in needs
-        parsed = _parse(lock_path) if "lock" in needs or audit else None
+        parsed = _parse(lock_path) if "lock" in needs or audit or wheelhouse else None
+        scan = (
+            pool.submit(
+                integrity.scan,
+                facts,
+                stop=stop,
+                anchoring=_anchoring(wheelhouse, parsed, policy) if wheelhouse else None,
+            )
+            if "integrity" in needs
+            else None
+        )
         committed = git_commit_time(lock_path) if "lock" in needs else None
         database = vulnerability_db or policy.audit.database_path(policy.project_dir)
         vulns = (
@@ -183,6 +196,18 @@ def _start_suite(policy: Policy, python: str, folder: Path) -> Running:
         timeout=policy.suite_timeout_seconds,
         withhold=policy.secret_variables(),
     )
+
+
+def _anchoring(
+    folder: Path | None, lock: lockfile.Lock | LockError | None, policy: Policy
+) -> Anchoring:
+    """The anchored mode of the scan: the wheelhouse, the lock's entries (or why there are
+    none) and the tooling the policy ignores (never pinned, so never a finding)."""
+    assert folder is not None
+    entries: tuple[lockfile.LockEntry, ...] | str = (
+        lock.entries if isinstance(lock, lockfile.Lock) else str(lock)
+    )
+    return Anchoring(WheelhouseRequest(folder, entries, frozenset(policy.ignore)))
 
 
 def _audited_names(facts: InterpreterFacts, lock: lockfile.Lock | LockError | None) -> set[str]:
