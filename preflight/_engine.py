@@ -46,6 +46,7 @@ def check(
     first_start: bool = False,
     vulnerability_db: str | os.PathLike[str] | None = None,
     baseline: str | os.PathLike[str] | None = None,
+    wheelhouse: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Judge the environment of ``python`` against the policy of ``project`` and its lock.
 
@@ -63,6 +64,9 @@ def check(
     database``, and without either that check is skipped. ``baseline`` is a manifest that
     ``preflight baseline`` wrote for this environment: the ``baseline`` check reports every
     file added, removed or changed since (without it, that check is skipped).
+    ``wheelhouse`` is a folder of the locked artifacts (``pip download --require-hashes
+    --no-deps -r LOCK -d DIR``): the ``integrity`` check then checks each installed file
+    against the wheel the lock's hashes vouch for, not against the RECORD beside it.
 
     Raises :class:`~preflight.ConfigError` for a bad policy and :class:`~preflight.UsageError`
     for arguments that cannot work (an unknown check, a path that is not an interpreter, a
@@ -81,6 +85,7 @@ def check(
         first_start=first_start,
         vulnerability_db=vulnerability_db,
         baseline=baseline,
+        wheelhouse=wheelhouse,
     ).report
 
 
@@ -105,6 +110,7 @@ def judge(
     first_start: bool = False,
     vulnerability_db: str | os.PathLike[str] | None = None,
     baseline: str | os.PathLike[str] | None = None,
+    wheelhouse: str | os.PathLike[str] | None = None,
 ) -> Judged:
     """:func:`check`, keeping the gathered facts beside the report."""
     start = time.perf_counter()
@@ -126,6 +132,7 @@ def judge(
             hint=f"choose from {', '.join(SKIPPABLE)}",
         )
     policy.check_substitute_for(substitute_for)
+    house = _wheelhouse(wheelhouse) if wheelhouse is not None else None
     target = _resolve_python(sys.executable if python is None else python)
     manifest = None
     if baseline is not None and "baseline" not in skip:
@@ -145,6 +152,7 @@ def judge(
         first_start=first_start,
         vulnerability_db=Path(vulnerability_db).absolute() if vulnerability_db else None,
         baseline=manifest,
+        wheelhouse=house,
     )
     report = Report(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -158,6 +166,18 @@ def judge(
         substitute_for=ctx.substitute_for,
     )
     return Judged(report, ctx)
+
+
+def _wheelhouse(value: str | os.PathLike[str]) -> Path:
+    """The wheelhouse folder, absolute; one that is not a folder is a usage error (exit 3)."""
+    folder = Path(value).absolute()
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        raise UsageError(
+            f"--wheelhouse {folder}: {what}",
+            hint="pass the folder `pip download --require-hashes --no-deps -r LOCK -d DIR` filled",
+        )
+    return folder
 
 
 def _resolve_python(value: str | os.PathLike[str]) -> str:

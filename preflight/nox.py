@@ -8,7 +8,9 @@
 registers, from ``[tool.preflight] pythons`` of the project beside the noxfile:
 
 * ``preflight-<spec>`` for each interpreter (tagged ``preflight``: ``nox -t preflight``):
-  a fresh environment from that interpreter's lock, hash-checked, started once, then judged;
+  the lock's artifacts downloaded into a wheelhouse (kept between runs), a fresh environment
+  installed from it with the index off, hash-checked, started once, then judged with the
+  integrity check anchored in the lock's hashes;
 * ``preflight``: all of them, then the matrix summary;
 * ``preflight_summary``: the matrix table, ``reports/summary.json`` and the GitHub step summary;
 * ``relock``: every lock compiled again with pip-tools, replaced only when it changed.
@@ -25,6 +27,7 @@ import argparse
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -60,6 +63,7 @@ __all__ = [
     "build_env",
     "check_env",
     "create_env",
+    "download_lock",
     "find_python",
     "install_lock",
     "policy",
@@ -131,15 +135,20 @@ def build_env(
     target: Path,
     *,
     backend: matrix.Backend | None = None,
+    wheelhouse: Path | None = None,
 ) -> Path:
     """A fresh environment at ``target`` holding exactly ``lock``; returns its python.
 
     ``backend``: uv when it is on PATH, else virtualenv + pip (``PREFLIGHT_BACKEND`` forces
-    one). The install requires hashes and resolves nothing.
+    one). The install requires hashes and resolves nothing. ``wheelhouse``: the lock's
+    artifacts are downloaded there first (:func:`download_lock`) and installed from there
+    with the index off; pass the same folder to :func:`check_env` to anchor the check.
     """
     backend = backend or matrix.choose_backend()
     python = create_env(session, interpreter, target, backend=backend)
-    install_lock(session, python, lock, backend=backend)
+    if wheelhouse is not None:
+        download_lock(session, python, lock, wheelhouse, backend=backend)
+    install_lock(session, python, lock, backend=backend, wheelhouse=wheelhouse)
     return python
 
 
@@ -161,13 +170,52 @@ def create_env(
 
 
 def install_lock(
-    session: nox.Session, python: Path, lock: Path, *, backend: matrix.Backend
+    session: nox.Session,
+    python: Path,
+    lock: Path,
+    *,
+    backend: matrix.Backend,
+    wheelhouse: Path | None = None,
 ) -> None:
     """Install exactly ``lock`` into ``python``'s environment: hashes required, no resolving;
-    pip / uv settings that would weaken that are dropped from the install's environment."""
+    pip / uv settings that would weaken that are dropped from the install's environment.
+    ``wheelhouse``: from that folder only, the index off."""
     session.run(
-        *matrix.install_command(backend, python, lock),
+        *matrix.install_command(backend, python, lock, wheelhouse=wheelhouse),
         env=matrix.install_env(),
+        include_outer_env=False,
+        external=True,
+    )
+
+
+def download_lock(
+    session: nox.Session,
+    python: Path,
+    lock: Path,
+    wheelhouse: Path,
+    *,
+    backend: matrix.Backend,
+) -> None:
+    """The lock's artifacts for ``python`` in ``wheelhouse`` (``pip download --require-hashes
+    --no-deps``). A wheelhouse that already holds them all (a warm run) is confirmed from
+    the folder alone, the index off; only otherwise is the index asked."""
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    env = matrix.install_env()
+    offline = matrix.download_command(
+        backend, sys.executable, python, lock, wheelhouse, offline=True
+    )
+    try:
+        done = subprocess.run(
+            offline, env=env, capture_output=True, text=True, timeout=600, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        done = None
+    if done is not None and done.returncode == 0:
+        session.log(f"wheelhouse {wheelhouse}: holds every artifact of {lock.name}")
+        return
+    session.run(
+        *matrix.download_command(backend, sys.executable, python, lock, wheelhouse),
+        env=env,
         include_outer_env=False,
         external=True,
     )
@@ -185,6 +233,7 @@ def check_env(
     report_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
     first_start: bool = False,
+    wheelhouse: Path | None = None,
 ) -> Report:
     """Judge ``python``'s environment here, in nox's process (the judge stays outside the env).
 
@@ -193,6 +242,8 @@ def check_env(
     sessions. ``environ`` is the environment the application would run with (default: nox's).
     ``first_start`` for an environment just built: its first start (the bytecode of what the
     requirements import) runs while the checks that import nothing gather their facts.
+    ``wheelhouse``: the folder the environment was installed from (:func:`build_env`): the
+    integrity check is then anchored in the lock's hashes.
     A problem with the arguments (an unknown check, say) is ``session.error``.
     """
     folder = report_dir or project.project_dir / REPORT_DIR / session.name
@@ -209,6 +260,7 @@ def check_env(
                 environ=environ,
                 first_start=first_start,
                 remedies=NOX_REMEDIES,
+                wheelhouse=wheelhouse,
             )
         json_path, _ = write_reports(report, folder, started=started)
     except PreflightError as exc:
@@ -339,8 +391,15 @@ class _Matrix:
         steps.next("venv", timed=True)
         target = self.policy.project_dir / ".nox" / session.name / "env"
         python = create_env(session, found.found.path, target, backend=backend)
+        # The lock's artifacts, kept between runs beside the env (which is made afresh):
+        # installed from there with the index off, and the check anchored in them.
+        # A failed download is an install that failed (a bad hash in the lock, say); its time
+        # is reported apart.
+        wheelhouse = target.parent / "wheelhouse"
         steps.next("install", timed=True)
-        install_lock(session, python, lock, backend=backend)
+        download_lock(session, python, lock, wheelhouse, backend=backend)
+        steps.lap("download")
+        install_lock(session, python, lock, backend=backend, wheelhouse=wheelhouse)
         steps.next("check", timed=True)
         # What the policy's env_vars table expects, the session provides for the env it
         # built (a deployed env checked by gate or monitor needs its own).
@@ -357,6 +416,7 @@ class _Matrix:
             timeout=options.timeout,
             environ={**os.environ, **provided},
             first_start=True,
+            wheelhouse=wheelhouse,
         )
         steps.next("done")
         return matrix.Outcome.from_report(
@@ -396,6 +456,13 @@ class _Steps:
         if self._timed:
             self.timings[self.current] = round(now - self._begun, 2)
         self.current, self._begun, self._timed = name, now, timed
+
+    def lap(self, name: str) -> None:
+        """Time the part of the current step done so far under ``name``; the step's own
+        time counts from here."""
+        now = time.perf_counter()
+        self.timings[name] = round(now - self._begun, 2)
+        self._begun = now
 
     def elapsed(self) -> float:
         return round(time.perf_counter() - self._started, 2)

@@ -15,6 +15,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 from preflight._engine import Judged
+from preflight._facts.model import AnchoredWheel, AnchorFacts
 from preflight._render.sbom import sbom_text
 
 
@@ -108,6 +109,25 @@ def test_several_lock_hashes_go_on_a_distribution_reference(tmp_path: Path) -> N
     assert len(license_["license"]["name"]) < 210
     assert license_["license"]["text"]["content"] == "x" * 500
     assert {p["name"]: p["value"] for p in pandas["properties"]}["preflight:locked"] == "false"
+
+
+def test_the_wheel_found_by_the_wheelhouse_gives_the_component_its_hash() -> None:
+    hashes = ("sha256:" + "a" * 64, "sha256:" + "b" * 64)
+    wheel = AnchoredWheel(
+        "numpy", "2.2.6", "/wh/numpy-2.2.6-cp312-cp312-linux_x86_64.whl", "sha256:" + "b" * 64
+    )
+    anchor = AnchorFacts("/wh", (wheel,), (), 10, 0, 2, 1000)
+    ctx = factories.context(
+        lock=factories.lock(factories.entry("numpy", "2.2.6", hashes=hashes)),
+        interpreter=factories.interpreter(dists=(factories.dist("numpy", "2.2.6"),)),
+        integrity=factories.integrity(anchor=anchor),
+    )
+    numpy = by_name(valid(sbom_text(Judged(factories.report(), ctx))))["numpy"]
+    assert numpy["hashes"] == [{"alg": "SHA-256", "content": "b" * 64}]
+    (reference,) = numpy["externalReferences"]  # the lock's artifacts, still listed
+    assert "numpy-2.2.6-cp312-cp312-linux_x86_64.whl" in reference["comment"]
+    properties = {p["name"]: p["value"] for p in numpy["properties"]}
+    assert properties["preflight:artifact"] == "numpy-2.2.6-cp312-cp312-linux_x86_64.whl"
 
 
 def test_sbom_without_the_library_is_a_clear_usage_error(

@@ -1,9 +1,16 @@
-"""integrity: every installed file matches the hash its RECORD gives, and nothing unowned runs."""
+"""integrity: every installed file matches the hash its RECORD gives, and nothing unowned runs.
+
+With a wheelhouse (anchored mode), the reference is the locked wheel, not RECORD: a file is
+judged against the wheel whose sha256 the lock lists, and the message says how many files are
+anchored that way, how many the installer derived from the wheel, and how many rest on RECORD
+alone.
+"""
 
 from __future__ import annotations
 
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
+from preflight._facts.model import AnchorFacts
 
 C, W = Severity.CRITICAL, Severity.WARNING
 
@@ -17,7 +24,8 @@ def integrity(ctx: Context) -> CheckResult:
         if p.kind == "unverifiable":
             findings.append(Finding(W, f"{p.dist}: {p.path} cannot be verified: {p.detail}", None))
         else:
-            findings.append(Finding(C, f"{p.dist}: {p.path} is {p.kind} ({p.detail})", reinstall))
+            kind = "not from the locked wheel" if p.kind == "foreign" else p.kind
+            findings.append(Finding(C, f"{p.dist}: {p.path} is {kind} ({p.detail})", reinstall))
     known = []
     for entry in scan.unowned:
         if entry.known_tool:
@@ -47,13 +55,82 @@ def integrity(ctx: Context) -> CheckResult:
         "without_record": list(scan.without_record),
     }
     mb = scan.bytes_checked / 1e6
-    return CheckResult.from_findings(
-        "integrity",
-        "Installed files vs RECORD",
-        findings,
-        ok=f"{scan.files_checked} files ({mb:.1f} MB) match their RECORD hashes",
-        details=details,
+    ok = f"{scan.files_checked} files ({mb:.1f} MB) match their RECORD hashes"
+    if scan.anchor is not None:
+        findings.extend(_anchor_findings(ctx, scan.anchor))
+        details["anchor"] = _anchor_details(scan.anchor)
+        ok = _anchor_message(scan.anchor, mb)
+    result = CheckResult.from_findings(
+        "integrity", "Installed files vs RECORD", findings, ok=ok, details=details
     )
+    if scan.anchor is not None and findings:  # the counts, whatever the worst finding says
+        counts = _anchor_counts(scan.anchor)
+        result = CheckResult(
+            result.id, result.title, result.status, f"{result.message}; {counts}",
+            result.findings, result.details,
+        )  # fmt: skip
+    return result
+
+
+def _anchor_counts(anchor: AnchorFacts) -> str:
+    return (
+        f"{anchor.files_anchored} files anchored in the lock's hashes, "
+        f"{anchor.files_derived} derived by the installer, "
+        f"{anchor.files_record_only} on RECORD alone"
+    )
+
+
+def _anchor_message(anchor: AnchorFacts, mb: float) -> str:
+    wheels = len(anchor.wheels)
+    return (
+        f"{_anchor_counts(anchor)} ({wheels} wheel{'s' if wheels != 1 else ''} of "
+        f"{anchor.wheelhouse}; {mb:.1f} MB checked)"
+    )
+
+
+def _anchor_findings(ctx: Context, anchor: AnchorFacts) -> list[Finding]:
+    lock = ctx.lock_path or "LOCK"
+    download = (
+        f"download the locked artifacts: `pip download --require-hashes --no-deps -r {lock} "
+        f"-d {anchor.wheelhouse}`"
+    )
+    if anchor.unavailable is not None:
+        return [
+            Finding(C, f"--wheelhouse: {anchor.unavailable}", "fix the lock (see wheel_status)")
+        ]
+    findings = []
+    for item in anchor.unanchored:
+        if item.kind == "ignored":
+            continue  # tooling: lock_sync names it; its files rest on RECORD (counted)
+        what = f"{item.dist} {item.version} is not anchored in the lock: {item.detail}"
+        if item.kind == "not_locked":
+            findings.append(Finding(W, f"{what}; its files rest on RECORD alone (see lock_sync)"))
+        elif item.kind == "untrusted":
+            findings.append(
+                Finding(C, what, f"remove that file from the wheelhouse, then {download}")
+            )
+        else:
+            findings.append(Finding(C, what, download))
+    return findings
+
+
+def _anchor_details(anchor: AnchorFacts) -> dict[str, object]:
+    return {
+        "wheelhouse": anchor.wheelhouse,
+        "files_anchored": anchor.files_anchored,
+        "files_derived": anchor.files_derived,
+        "files_record_only": anchor.files_record_only,
+        "wheel_bytes_hashed": anchor.wheel_bytes_hashed,
+        "wheels": [
+            {"dist": w.dist, "version": w.version, "wheel": w.wheel, "sha256": w.sha256}
+            for w in anchor.wheels
+        ],
+        "unanchored": [
+            {"dist": u.dist, "version": u.version, "kind": u.kind, "detail": u.detail}
+            for u in anchor.unanchored
+        ],
+        "unavailable": anchor.unavailable,
+    }
 
 
 CHECK = Check(

@@ -84,6 +84,14 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
         "added, removed or changed since, whatever RECORD says now",
     )
     parser.add_argument(
+        "--wheelhouse",
+        type=Path,
+        metavar="DIR",
+        help="the locked artifacts (`pip download --require-hashes --no-deps -r LOCK -d DIR`): "
+        "integrity then checks each installed file against the wheel the lock's hashes vouch "
+        "for, not the RECORD beside it",
+    )
+    parser.add_argument(
         "--substitute-for",
         metavar="SPEC",
         help="accept this interpreter as a patch-level substitute for SPEC, an exact pin of "
@@ -171,6 +179,7 @@ class CheckOptions:
     vulnerability_db: Path | None = None
     sbom: Path | None = None  # check only
     baseline: Path | None = None
+    wheelhouse: Path | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckOptions:
@@ -185,6 +194,7 @@ class CheckOptions:
             vulnerability_db=args.vulnerability_db,
             sbom=getattr(args, "sbom", None),
             baseline=args.baseline,
+            wheelhouse=args.wheelhouse,
         )
 
 
@@ -207,6 +217,7 @@ def judge_and_report(options: CheckOptions) -> Judged:
         timeout=options.timeout,
         vulnerability_db=options.vulnerability_db,
         baseline=options.baseline,
+        wheelhouse=options.wheelhouse,
     )
     report = judged.report
     try:

@@ -29,12 +29,13 @@ from preflight._errors import LockError
 from preflight._facts import baseline as baselines
 from preflight._facts import bytecode, integrity, osv, probes
 from preflight._facts.bytecode import BytecodeFacts
+from preflight._facts.anchored import Anchoring, WheelhouseRequest
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
 from preflight._facts.model import InterpreterFacts, PerformanceFacts, ProbeFailure
 from preflight._facts.suite import start_suite, suite_facts
 from preflight._lock.read import read_lock
-from preflight._lock.requirements import Lock
+from preflight._lock.requirements import Lock, LockEntry
 from preflight._policy.policy import Policy
 from preflight._process import Running
 
@@ -58,6 +59,7 @@ def gather(
     first_start: bool = False,
     vulnerability_db: Path | None = None,
     baseline: tuple[Path, baselines.Manifest] | None = None,
+    wheelhouse: Path | None = None,
 ) -> Context:
     """The facts ``needs`` names (the interpreter is always probed): nothing more is read.
 
@@ -66,7 +68,9 @@ def gather(
     runs its first start while the probe, the lock and the hashing go on, and waits for it
     before anything is imported. The vulnerability data (``vulnerability_db``, else the
     policy's ``[tool.preflight.audit] database``) is read beside the hashing, and so is the
-    environment compared with its ``baseline`` manifest (refused if it is of another one).
+    environment compared with its ``baseline`` manifest (refused if it is of another one). ``wheelhouse``
+    (the locked artifacts) anchors the hashing in the lock's hashes (``anchored.py``): the
+    lock is then read first, which takes milliseconds.
     """
     env = dict(os.environ if environ is None else environ)
     now = datetime.now(UTC)
@@ -101,8 +105,18 @@ def gather(
     try:
         # first: a baseline of another environment is refused (exit 3) before anything is read
         compared = _compare(pool, baseline, facts, stop) if "baseline" in needs else None
-        scan = pool.submit(integrity.scan, facts, stop=stop) if "integrity" in needs else None
-        parsed = _parse(lock_path) if {"lock", "vulnerabilities"} & set(needs) else None
+        audit = "vulnerabilities" in needs
+        parsed = _parse(lock_path) if "lock" in needs or audit or wheelhouse else None
+        scan = (
+            pool.submit(
+                integrity.scan,
+                facts,
+                stop=stop,
+                anchoring=_anchoring(wheelhouse, parsed, policy) if wheelhouse else None,
+            )
+            if "integrity" in needs
+            else None
+        )
         committed = git_commit_time(lock_path) if "lock" in needs else None
         database = vulnerability_db or policy.audit.database_path(policy.project_dir)
         vulns = (
@@ -237,6 +251,14 @@ def _start_suite(policy: Policy, python: str, folder: Path) -> Running:
         timeout=policy.suite_timeout_seconds,
         withhold=policy.secret_variables(),
     )
+
+
+def _anchoring(folder: Path | None, lock: Lock | LockError | None, policy: Policy) -> Anchoring:
+    """The anchored mode of the scan: the wheelhouse, the lock's entries (or why there are
+    none) and the tooling the policy ignores (never pinned, so never a finding)."""
+    assert folder is not None
+    entries: tuple[LockEntry, ...] | str = lock.entries if isinstance(lock, Lock) else str(lock)
+    return Anchoring(WheelhouseRequest(folder, entries, frozenset(policy.ignore)))
 
 
 def _audited_names(facts: InterpreterFacts, lock: Lock | LockError | None) -> set[str]:

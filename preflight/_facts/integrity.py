@@ -25,13 +25,15 @@ import binascii
 import csv
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
+from typing import Protocol
 
 from preflight._facts.model import (
+    AnchorFacts,
     DistFacts,
     FileProblem,
     IntegrityFacts,
@@ -40,6 +42,28 @@ from preflight._facts.model import (
     UnownedKind,
 )
 from preflight._read import RECORD_LIMIT, ReadError, open_regular, read_bytes, read_text
+
+# One file to check on the pool: (problem or None, bytes read, what it counts as).
+Job = Callable[[], tuple[FileProblem | None, int, str]]
+
+
+class Anchoring(Protocol):
+    """The anchored mode (``anchored.py``, which builds on this module) as the scan drives it:
+    the vouched wheels are found first (their hashing on the scan's pool), then each
+    distribution that has one is planned against it instead of its RECORD."""
+
+    def begin(self, facts: InterpreterFacts, pool: Executor, stop: Event | None) -> None: ...
+
+    def plan(
+        self,
+        dist: DistFacts,
+        rows: Sequence[RecordRow] | None,
+        verify_row: Callable[[str, RecordRow], Job],
+        stop: Event | None,
+    ) -> tuple[list[Job], list[FileProblem]] | None: ...
+
+    def summary(self, counts: Mapping[str, int]) -> AnchorFacts: ...
+
 
 __all__ = ["parse_record", "scan"]
 
@@ -61,6 +85,7 @@ _METADATA_DIRS = (".dist-info", ".egg-info", ".data")
 # (modules, extensions, start-up .pth files) without a hash cannot be verified: say so.
 _CODE_SUFFIXES = (".py", ".pth", *_EXTENSION_SUFFIXES)
 _NO_HASH = "RECORD gives no hash"
+UNHASHED = "unhashed"  # with a wheelhouse: a row counted as resting on RECORD, with no hash
 
 
 @dataclass(frozen=True)
@@ -321,47 +346,88 @@ def _placed_by(site: str, name: str) -> str | None:
     return _VENV_TOOL if text.strip() == _VENV_TOOL_PTH_TEXT else None
 
 
-def scan(facts: InterpreterFacts, *, stop: Event | None = None) -> IntegrityFacts:
+def scan(
+    facts: InterpreterFacts,
+    *,
+    stop: Event | None = None,
+    anchoring: Anchoring | None = None,
+) -> IntegrityFacts:
     """Hash every file of every distribution the probe found; list unowned code.
 
     ``stop``, once set, ends the scan within one chunk of each file being hashed, by
-    :class:`Stopped`: the check that wanted it is being interrupted.
+    :class:`Stopped`: the check that wanted it is being interrupted. With ``anchoring`` (a
+    wheelhouse), a distribution whose locked wheel is found is checked against that wheel
+    instead of its RECORD; the others against RECORD, as without it.
     """
     records, without, problems = _read_records(facts.distributions)
     owned: dict[str, set[str]] = {}
     files: set[str] = set()
-    work: list[tuple[str, RecordRow]] = []
-    for record in records:
-        site = os.path.normpath(record.dist.site)
-        names = owned.setdefault(site, set())
-        for row in record.rows:
-            if row.malformed is not None:
-                problems.append(
-                    FileProblem(record.dist.name, row.written, "malformed", row.malformed)
-                )
-                continue
-            files.add(row.path)
-            top = _top_level(row.path, site)
-            if top is not None:
-                names.add(top)
-            if row.algorithm is not None:
-                work.append((record.dist.name, row))
-            elif row.path.endswith(_CODE_SUFFIXES):
-                problems.append(
-                    FileProblem(record.dist.name, row.written, "unverifiable", _NO_HASH)
-                )
-    bytes_checked = 0
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        for problem, size in pool.map(lambda item: _verify(item[0], item[1], stop), work):
+        if anchoring is not None:
+            anchoring.begin(facts, pool, stop)
+        jobs: list[Job] = []
+        for record in records:
+            site = os.path.normpath(record.dist.site)
+            names = owned.setdefault(site, set())
+            planned = (
+                anchoring.plan(record.dist, record.rows, _optional_job(stop), stop)
+                if anchoring is not None
+                else None
+            )
+            if planned is not None:
+                jobs.extend(planned[0])
+                problems.extend(planned[1])
+            for row in record.rows:
+                if row.malformed is not None:
+                    problems.append(
+                        FileProblem(record.dist.name, row.written, "malformed", row.malformed)
+                    )
+                    continue
+                files.add(row.path)
+                top = _top_level(row.path, site)
+                if top is not None:
+                    names.add(top)
+                if planned is not None:
+                    continue  # checked against its wheel
+                if row.algorithm is not None:
+                    jobs.append(_record_job(record.dist.name, row, stop))
+                elif row.path.endswith(_CODE_SUFFIXES):
+                    problems.append(
+                        FileProblem(record.dist.name, row.written, "unverifiable", _NO_HASH)
+                    )
+        bytes_checked = 0
+        counts: dict[str, int] = {}
+        for problem, size, kind in pool.map(lambda job: job(), jobs):
             bytes_checked += size
+            counts[kind] = counts.get(kind, 0) + 1
             if problem is not None:
                 problems.append(problem)
     site_dirs = [os.path.normpath(s) for s in facts.site_packages]
+    unverifiable = sum(p.kind == "unverifiable" and p.detail != _NO_HASH for p in problems)
     return IntegrityFacts(
-        files_checked=len(work)
-        - sum(p.kind == "unverifiable" and p.detail != _NO_HASH for p in problems),
+        files_checked=sum(counts.values()) - counts.get(UNHASHED, 0) - unverifiable,
         bytes_checked=bytes_checked,
         problems=tuple(problems),
         unowned=tuple(_unowned(site_dirs, owned, files)),
         without_record=tuple(without),
+        anchor=anchoring.summary(counts) if anchoring is not None else None,
     )
+
+
+def _optional_job(stop: Event | None) -> Callable[[str, RecordRow], Job]:
+    return lambda dist, row: _record_job(dist, row, stop, optional=True)
+
+
+def _record_job(dist: str, row: RecordRow, stop: Event | None, *, optional: bool = False) -> Job:
+    """Check one row against the installed RECORD: a file that rests on RECORD alone.
+    ``optional``: a row without a hash (RECORD itself, bytecode) is counted, not checked."""
+
+    def job() -> tuple[FileProblem | None, int, str]:
+        if row.algorithm is None:
+            if optional and not row.path.endswith(_CODE_SUFFIXES):
+                return None, 0, UNHASHED
+            return FileProblem(dist, row.written, "unverifiable", _NO_HASH), 0, "record_only"
+        problem, size = _verify(dist, row, stop)
+        return problem, size, "record_only"
+
+    return job

@@ -88,7 +88,9 @@ class PerformanceFacts:
     bytecode_cached: bool | None  # whether imported modules had __pycache__ entries to use
 
 
-FileProblemKind = Literal["modified", "missing", "unverifiable", "malformed"]
+# "foreign": with --wheelhouse, a file the distribution's RECORD claims that its locked wheel
+# does not ship (and the installer does not write).
+FileProblemKind = Literal["modified", "missing", "unverifiable", "malformed", "foreign"]
 
 
 @dataclass(frozen=True)
@@ -114,14 +116,66 @@ class UnownedEntry:
 
 
 @dataclass(frozen=True)
+class AnchoredWheel:
+    """An installed distribution and the wheel of the wheelhouse that the lock vouches for."""
+
+    dist: str  # the distribution's name, as installed
+    version: str
+    wheel: str  # absolute path of the wheel file
+    sha256: str  # "sha256:<hex>": the wheel's hash, one of the lock's for that pin
+
+
+# Why a distribution's files rest on its RECORD alone with --wheelhouse:
+# no_wheel: the lock pins it, the wheelhouse holds no file of that name and version;
+# untrusted: it holds some, but no lock hash vouches for any of them;
+# sdist: the one the lock vouches for is an sdist (what was built from it is unknown);
+# unusable: the vouched wheel cannot be read within the limits;
+# not_locked: the lock has no index pin of that version (lock_sync says more);
+# ignored: tooling the policy ignores (pip, setuptools, wheel), never pinned.
+UnanchoredKind = Literal["no_wheel", "untrusted", "sdist", "unusable", "not_locked", "ignored"]
+
+
+@dataclass(frozen=True)
+class Unanchored:
+    dist: str
+    version: str
+    kind: UnanchoredKind
+    detail: str  # one sentence: what the wheelhouse holds, why it does not count
+
+
+@dataclass(frozen=True)
+class AnchorFacts:
+    """With --wheelhouse: which distributions are anchored in the lock's hashes, and how
+    many installed files rest on what (lock hash → wheel → file, or RECORD alone)."""
+
+    wheelhouse: str  # the folder, absolute
+    wheels: tuple[AnchoredWheel, ...]
+    unanchored: tuple[Unanchored, ...]
+    files_anchored: int  # byte for byte what the vouched wheel ships
+    files_derived: int  # written by the installer from the wheel, checked as far as they can be
+    files_record_only: int  # rest on the installed RECORD alone
+    wheel_bytes_hashed: int  # wheelhouse files hashed to find the vouched ones
+    unavailable: str | None = None  # why nothing could be anchored (the lock cannot be read)
+
+    def wheel_of(self, name: str, version: str) -> AnchoredWheel | None:
+        """The vouched wheel of an installed distribution, if it has one."""
+        for wheel in self.wheels:
+            if wheel.dist == name and wheel.version == version:
+                return wheel
+        return None
+
+
+@dataclass(frozen=True)
 class IntegrityFacts:
-    """The result of hashing every installed file against its RECORD."""
+    """The result of hashing every installed file against its RECORD (or, with a
+    wheelhouse, against the locked wheel the lock's hashes vouch for)."""
 
     files_checked: int
     bytes_checked: int
     problems: tuple[FileProblem, ...]
     unowned: tuple[UnownedEntry, ...]
     without_record: tuple[str, ...]  # distributions with no RECORD (egg-info, broken installs)
+    anchor: AnchorFacts | None = None  # None: no wheelhouse was given
 
 
 @dataclass(frozen=True)

@@ -119,12 +119,16 @@ def venv_command(backend: Backend, tool_python: str, interpreter: str, target: P
     ]
 
 
-def install_command(backend: Backend, target_python: Path, lock: Path) -> list[str]:
+def install_command(
+    backend: Backend, target_python: Path, lock: Path, *, wheelhouse: Path | None = None
+) -> list[str]:
     """Install exactly the lock: hashes required, no dependency resolution.
 
     No bytecode is compiled here: compiling every file of pandas, numpy and their tests costs
     ~9 s on two cores; the check's first start compiles what the application imports instead.
+    ``wheelhouse``: from that folder only, the index off (``--no-index --find-links``).
     """
+    offline = ["--no-index", "--find-links", str(wheelhouse)] if wheelhouse is not None else []
     if backend.name == "uv":
         assert backend.uv is not None
         return [
@@ -136,6 +140,7 @@ def install_command(backend: Backend, target_python: Path, lock: Path) -> list[s
             str(target_python),
             "--require-hashes",
             "--no-deps",
+            *offline,
             "-r",
             str(lock),
         ]
@@ -150,6 +155,44 @@ def install_command(backend: Backend, target_python: Path, lock: Path) -> list[s
         "--require-hashes",
         "--no-deps",
         "--no-compile",
+        *offline,
+        "-r",
+        str(lock),
+    ]
+
+
+def download_command(
+    backend: Backend,
+    tool_python: str,
+    target_python: Path,
+    lock: Path,
+    wheelhouse: Path,
+    *,
+    offline: bool = False,
+) -> list[str]:
+    """Download the lock's artifacts for the target into ``wheelhouse``, hashes required.
+
+    pip runs *under the target interpreter*, so the markers and wheel tags are the target's:
+    the environment's own pip (virtualenv seeds one), or, with uv (which has no download
+    command), the tool's pip aimed at it (``pip --python``). ``offline``: from the folder
+    itself, the index off; it succeeds when the wheelhouse already holds every artifact.
+    """
+    if backend.name == "uv":
+        pip = [tool_python, "-m", "pip", "--python", str(target_python)]
+    else:
+        pip = [str(target_python), "-m", "pip"]
+    source = ["--no-index", "--find-links", str(wheelhouse)] if offline else []
+    return [
+        *pip,
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--require-hashes",
+        "--no-deps",
+        *source,
+        "--dest",
+        str(wheelhouse),
         "-r",
         str(lock),
     ]

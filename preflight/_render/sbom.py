@@ -12,7 +12,8 @@ What each component says, and where it comes from:
 * hashes: the lock's ``--hash`` values for that pin, when the installed version is the pinned
   one. One hash names the artifact installed, and is the component's hash; with several (a
   wheel per platform, an sdist) the installed one is one of them, so they are listed on a
-  ``distribution`` reference, not claimed as the component's own;
+  ``distribution`` reference, not claimed as the component's own; with ``--wheelhouse`` the
+  integrity check found the very wheel by its hash, and that hash is the component's;
 * licenses: ``License-Expression`` (PEP 639) when METADATA has one, else ``License``, both
   acknowledged as *declared* (nobody has looked at the files);
 * the PEP 770 SBOMs the distribution ships in ``.dist-info/sboms/``, referenced (type
@@ -55,7 +56,7 @@ except ImportError:  # releases before 11.x have only the old place
 from preflight._atomic import write_atomic
 from preflight._engine import Judged
 from preflight._errors import UsageError
-from preflight._facts.model import DistFacts, InterpreterFacts
+from preflight._facts.model import AnchoredWheel, DistFacts, InterpreterFacts
 from preflight._facts.sboms import shipped_sboms
 from preflight._lock.requirements import Lock, LockEntry
 from preflight._version import __version__
@@ -125,14 +126,18 @@ def _bom(judged: Judged) -> Bom:
         if seen[ref] > 1:  # installed twice (lock_sync reports it): both are in the env
             ref = f"{ref}#{seen[ref]}"
         entry = lock.by_name.get(canonicalize_name(dist.name)) if lock is not None else None
-        components.append(_component(dist, ref, entry))
+        anchor = ctx.integrity.anchor if ctx.integrity is not None else None
+        wheel = anchor.wheel_of(dist.name, dist.version) if anchor is not None else None
+        components.append(_component(dist, ref, entry, wheel))
     for component in components:
         bom.components.add(component)
     bom.register_dependency(root, components)
     return bom
 
 
-def _component(dist: DistFacts, ref: str, entry: LockEntry | None) -> Component:
+def _component(
+    dist: DistFacts, ref: str, entry: LockEntry | None, wheel: AnchoredWheel | None = None
+) -> Component:
 
     canonical = canonicalize_name(dist.name)
     hashes = []
@@ -145,12 +150,17 @@ def _component(dist: DistFacts, ref: str, entry: LockEntry | None) -> Component:
             if value.startswith("sha256:") and len(value) == 71
         ]
         if len(hashes) > 1:
+            installed = (
+                f"the installed one is {Path(wheel.wheel).name}, found by its hash in the "
+                "wheelhouse"
+                if wheel is not None
+                else "the installed one is one of them"
+            )
             references.append(
                 ExternalReference(
                     type=ExternalReferenceType.DISTRIBUTION,
                     url=XsUri(f"https://pypi.org/project/{canonical}/{dist.version}/"),
-                    comment=f"the artifacts the lock pins (line {entry.line}); the installed "
-                    "one is one of them",
+                    comment=f"the artifacts the lock pins (line {entry.line}); {installed}",
                     hashes=hashes,
                 )
             )
@@ -174,13 +184,17 @@ def _component(dist: DistFacts, ref: str, entry: LockEntry | None) -> Component:
     ]
     if dist.installer:
         properties.append(Property(name="preflight:installer", value=dist.installer))
+    own = hashes if len(hashes) == 1 else []
+    if wheel is not None:  # --wheelhouse found the very artifact: its hash is the component's
+        own = [HashType(alg=HashAlgorithm.SHA_256, content=wheel.sha256.partition(":")[2])]
+        properties.append(Property(name="preflight:artifact", value=Path(wheel.wheel).name))
     return Component(
         type=ComponentType.LIBRARY,
         name=dist.name,
         version=dist.version,
         bom_ref=ref,
         purl=PackageURL(type="pypi", name=canonical, version=dist.version),
-        hashes=hashes if len(hashes) == 1 else [],
+        hashes=own,
         licenses=_licenses(dist),
         external_references=references,
         properties=properties,

@@ -1,0 +1,729 @@
+"""Integrity anchored in the lock's hashes: lock hash → wheel → installed file.
+
+The RECORD beside the installed files is written by whoever installed them, and whoever can
+rewrite a file can rewrite its row. With a wheelhouse (``--wheelhouse DIR``, the locked
+artifacts as ``pip download --require-hashes`` leaves them), each installed distribution is
+checked against the wheel whose sha256 is one of the lock's hashes for its pin:
+
+* every member of that wheel is where the install scheme puts it (site-packages for the root
+  and ``.data/purelib|platlib``, ``bin`` for ``.data/scripts``, the prefix for ``.data/data``,
+  ``include/site/pythonX.Y/<name>`` for ``.data/headers``), and holds what the wheel's own
+  RECORD says it holds (the wheel is vouched for, so is its RECORD), or, where that RECORD
+  gives no usable hash, what the member itself holds: *anchored*;
+* what the installer writes from the wheel is checked as far as it can be (*derived*): a
+  script whose first line is ``#!python`` equals the member but for that line, which must name
+  the environment's own python; a console or GUI launcher of ``entry_points.txt`` has such a
+  shebang and a body that does nothing but import and call the entry point the wheel declares
+  (its syntax tree is compared against that, so quoting and installer templates may differ);
+* what the installer writes on its own (``INSTALLER``, ``REQUESTED``, ``direct_url.json``,
+  RECORD itself, any other file in the ``.dist-info`` folder) and the bytecode it compiles
+  (a ``.pyc`` is accepted only for a source the wheel ships; its content is the bytecode
+  check's) rest on the installed RECORD alone: *record only*;
+* any other file the installed RECORD claims is *foreign*: the locked wheel does not ship it.
+
+A distribution the lock pins whose wheel is not in the wheelhouse, or whose candidates there
+no lock hash vouches for, is unanchored: its files are checked against RECORD as before, and
+the check says so.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from preflight._facts import wheels
+from preflight._facts.integrity import (
+    UNHASHED,
+    Job,
+    RecordRow,
+    _expected_digest,
+    _hash_file,
+    parse_record,
+)
+from preflight._facts.model import (
+    AnchoredWheel,
+    AnchorFacts,
+    DistFacts,
+    FileProblem,
+    InterpreterFacts,
+    Unanchored,
+    UnanchoredKind,
+)
+from preflight._lock.requirements import LockEntry
+from preflight._lock.select import Ambiguity, applies, select_entries
+from preflight._read import MIB, ReadError, open_regular
+
+__all__ = ["Anchoring", "DistAnchor", "Resolution", "WheelhouseRequest", "launcher_problem"]
+
+_SCRIPT_LIMIT = 64 * MIB  # a script member read whole to compare its body
+_LAUNCHER_LIMIT = 64 * 1024  # a launcher is a dozen lines
+_INTERPRETER_NAME = re.compile(r"^python(\d+(\.\d+)?)?w?$")
+_ENTRY_POINT = re.compile(
+    r"^(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+))?\s*(\[[^\]]*\])?\s*$", re.ASCII
+)
+Kind = str  # "anchored" | "derived" | "record_only" | "unhashed" (RECORD gives no hash)
+
+
+@dataclass(frozen=True)
+class WheelhouseRequest:
+    """What the anchored scan needs besides the environment: the folder and the lock."""
+
+    folder: Path
+    entries: Sequence[LockEntry] | str  # the lock's entries, or why the lock cannot be read
+    ignore: Collection[str] = ()  # canonical names of tooling the policy ignores
+
+
+@dataclass(frozen=True)
+class DistAnchor:
+    """An installed distribution with its vouched wheel, read."""
+
+    dist: DistFacts
+    wheel: AnchoredWheel
+    content: wheels.WheelContent
+
+
+@dataclass
+class Resolution:
+    """Which distributions have a vouched wheel, and why the others do not."""
+
+    anchors: list[DistAnchor] = field(default_factory=list)
+    unanchored: list[Unanchored] = field(default_factory=list)
+    bytes_hashed: int = 0
+
+
+def _pins(facts: InterpreterFacts, entries: Sequence[LockEntry]) -> dict[str, list[LockEntry]]:
+    """The index pins that apply to the target, by canonical name. A universal lock is read
+    for the target's markers; where it is ambiguous, every entry that applies counts (the
+    wheel_status check reports the ambiguity)."""
+    selected = select_entries(entries, facts.marker_env)
+    if isinstance(selected, Ambiguity):
+        selected = tuple(e for e in entries if applies(e.markers, facts.marker_env))
+    found: dict[str, list[LockEntry]] = {}
+    for entry in selected:
+        found.setdefault(entry.name, []).append(entry)
+    return found
+
+
+def resolve(
+    facts: InterpreterFacts,
+    request: WheelhouseRequest,
+    house: wheels.Wheelhouse,
+    *,
+    hash_many: Callable[[list[Path]], list[str | Exception]],
+) -> Resolution:
+    """Find each distribution's vouched wheel: candidates by file name, then by hash.
+
+    ``hash_many`` hashes the candidates (on the scan's thread pool); it returns for each path
+    its ``sha256:<hex>`` or the exception that stopped it."""
+    assert not isinstance(request.entries, str)
+    pins = _pins(facts, request.entries)
+    result = Resolution()
+    wanted: list[tuple[DistFacts, list[str], tuple[wheels.Candidate, ...]]] = []
+    for dist in facts.distributions:
+        name = canonicalize_name(dist.name)
+        entries = pins.get(name, [])
+        hashes = [
+            h.lower()
+            for e in entries
+            if e.pinned and _same_version(e.version, dist.version)
+            for h in e.hashes
+        ]
+        if not hashes:
+            result.unanchored.append(_not_locked(dist, entries, name in request.ignore))
+            continue
+        wanted.append((dist, hashes, house.candidates(dist.name, dist.version)))
+    paths = [c.path for _, _, found in wanted for c in found]
+    digests = dict(zip(paths, hash_many(paths), strict=True))
+    for dist, hashes, found in wanted:
+        _choose(result, dist, hashes, found, digests)
+    return result
+
+
+def _not_locked(dist: DistFacts, entries: list[LockEntry], ignored: bool) -> Unanchored:
+    if ignored and not entries:
+        detail = "tooling the policy ignores; the lock does not pin it"
+        return Unanchored(dist.name, dist.version, "ignored", detail)
+    if entries:
+        first = entries[0]
+        pinned = first.specifier or first.url or "it"
+        detail = f"the lock pins {pinned} (line {first.line}) with no hash for {dist.version}"
+    else:
+        detail = "the lock does not pin it"
+    return Unanchored(dist.name, dist.version, "not_locked", detail)
+
+
+def _same_version(pinned: str | None, installed: str) -> bool:
+    if pinned is None:
+        return False
+    try:
+        return Version(pinned) == Version(installed)
+    except InvalidVersion:
+        return pinned == installed
+
+
+def _choose(
+    result: Resolution,
+    dist: DistFacts,
+    hashes: list[str],
+    found: tuple[wheels.Candidate, ...],
+    digests: dict[Path, str | Exception],
+) -> None:
+    pin = f"{dist.name}=={dist.version}"
+    untrusted: list[str] = []
+    sdist: str | None = None
+    problems: list[str] = []
+    for candidate in found:
+        digest = digests[candidate.path]
+        if isinstance(digest, Exception):
+            problems.append(f"{candidate.path.name} {digest}")
+            continue
+        if os.path.exists(candidate.path):
+            result.bytes_hashed += os.path.getsize(candidate.path)
+        if digest not in hashes:
+            untrusted.append(candidate.path.name)
+            continue
+        if candidate.sdist:
+            sdist = candidate.path.name
+            continue
+        try:
+            content = wheels.read_wheel(candidate.path)
+        except wheels.UnusableWheel as exc:
+            problems.append(f"{candidate.path.name} {exc}")
+            continue
+        anchored = AnchoredWheel(dist.name, dist.version, str(candidate.path), digest)
+        result.anchors.append(DistAnchor(dist, anchored, content))
+        return
+    kind: UnanchoredKind
+    if problems:
+        kind, detail = "unusable", f"the wheelhouse's file cannot be used: {problems[0]}"
+    elif sdist is not None:
+        kind = "sdist"
+        detail = (
+            f"the locked artifact in the wheelhouse is an sdist ({sdist}): what was built "
+            "from it cannot be anchored"
+        )
+    elif untrusted:
+        kind = "untrusted"
+        shown = ", ".join(untrusted[:3]) + (" ..." if len(untrusted) > 3 else "")
+        detail = (
+            f"the wheelhouse holds {shown}, but no hash the lock lists for {pin} vouches for it"
+        )
+    else:
+        kind, detail = "no_wheel", f"the wheelhouse holds no wheel of {pin}"
+    result.unanchored.append(Unanchored(dist.name, dist.version, kind, detail))
+
+
+# --- one distribution's files ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Expected:
+    member: str  # archive name
+    path: str  # installed path, absolute, normalised
+    algorithm: str
+    digest: bytes | None  # None: compare the member's content (a rewritten script)
+
+
+def plan_dist(
+    facts: InterpreterFacts,
+    anchor: DistAnchor,
+    rows: Sequence[RecordRow] | None,
+    *,
+    verify_row: Callable[[str, RecordRow], Job],
+    stop: threading.Event | None = None,
+) -> tuple[list[Job], list[FileProblem]]:
+    """The checks of one anchored distribution: jobs for the pool, and what is already known.
+
+    ``rows`` are the installed RECORD's rows (None without RECORD); ``verify_row`` makes the
+    job that checks one row against the installed RECORD (what rests on RECORD alone)."""
+    layout = _Layout(facts, anchor.dist, anchor.content)
+    problems: list[FileProblem] = []
+    expected, scripts = _expected_files(layout, stop, problems)
+    name = anchor.dist.name
+    jobs: list[Job] = [_file_job(name, layout.written(e.path), e, stop) for e in expected.values()]
+    jobs.extend(_script_job(layout, script) for script in scripts)
+    launchers = layout.launchers(anchor.content.entry_points)
+    jobs.extend(_launcher_job(layout, path, target) for path, target in launchers.items())
+    covered = set(expected) | {s.path for s in scripts} | set(launchers)
+    sources = {p for p in expected if p.endswith(".py")}
+    inside = os.path.normpath(anchor.dist.path) + os.sep
+    for row in rows or ():
+        if row.malformed is not None or row.path in covered:
+            continue
+        # The installer's own files (INSTALLER, REQUESTED, direct_url.json, RECORD...) and
+        # the bytecode of a source the wheel ships: they rest on RECORD alone.
+        if row.path.startswith(inside) or _compiled_from(row.path) in sources:
+            jobs.append(verify_row(name, row))
+        else:
+            detail = "RECORD lists it, but the locked wheel does not ship it"
+            problems.append(FileProblem(name, row.written, "foreign", detail))
+    return jobs, problems
+
+
+@dataclass(frozen=True)
+class _Script:
+    member: str  # archive name under .data/scripts
+    path: str  # installed path
+
+
+def _expected_files(
+    layout: _Layout, stop: threading.Event | None, problems: list[FileProblem]
+) -> tuple[dict[str, _Expected], list[_Script]]:
+    """Each member's installed path and expected digest; the scripts apart (read whole)."""
+    content, name = layout.content, layout.dist.name
+    wheel_record: dict[str, RecordRow] = {}
+    if content.record is not None:
+        for row in parse_record(content.record, "/"):
+            if row.malformed is None:
+                wheel_record[row.written] = row
+    expected: dict[str, _Expected] = {}
+    scripts: list[_Script] = []
+    for member in sorted(content.members):
+        if member == f"{content.dist_info}/RECORD":
+            continue  # replaced by the installer's
+        path = layout.destination(member)
+        if path is None:
+            detail = "the locked wheel names a path outside the install scheme"
+            problems.append(FileProblem(name, member, "foreign", detail))
+        elif member.startswith(f"{content.data_dir}/scripts/"):
+            scripts.append(_Script(member, path))
+        else:
+            found = _member_expectation(content, member, wheel_record.get(member), stop)
+            if isinstance(found, str):
+                problems.append(FileProblem(name, member, "unverifiable", found))
+            else:
+                expected[path] = _Expected(member, path, found[0], found[1])
+    return expected, scripts
+
+
+def _member_expectation(
+    content: wheels.WheelContent,
+    member: str,
+    row: RecordRow | None,
+    stop: threading.Event | None,
+) -> tuple[str, bytes] | str:
+    """``(algorithm, digest)`` from the wheel's RECORD; where it gives no usable hash, the
+    sha256 of the member itself; or why the member cannot be read."""
+    if row is not None and row.algorithm is not None:
+        raw, _why = _expected_digest(row)
+        if raw is not None:
+            return row.algorithm, raw
+    try:
+        return "sha256", _member_digest(content.path, member, stop)
+    except wheels.UnusableWheel as exc:
+        return str(exc)
+
+
+def _member_digest(wheel: Path, member: str, stop: threading.Event | None) -> bytes:
+    with wheels.open_archive(wheel) as archive:
+        hasher = hashlib.sha256()
+        for chunk in wheels.member_chunks(archive, archive.getinfo(member), stop=stop):
+            hasher.update(chunk)
+        return hasher.digest()
+
+
+def _member_bytes(wheel: Path, member: str, limit: int) -> bytes:
+    with wheels.open_archive(wheel) as archive:
+        return b"".join(wheels.member_chunks(archive, archive.getinfo(member), limit=limit))
+
+
+def _compiled_from(path: str) -> str | None:
+    """The source a ``__pycache__/NAME.TAG[.opt-N].pyc`` is compiled from."""
+    folder, file = os.path.split(path)
+    if os.path.basename(folder) != "__pycache__" or not file.endswith(".pyc"):
+        return None
+    return os.path.join(os.path.dirname(folder), file.split(".", 1)[0] + ".py")
+
+
+class _Layout:
+    """Where the install scheme of the target puts a wheel's members (POSIX layout)."""
+
+    def __init__(self, facts: InterpreterFacts, dist: DistFacts, content: wheels.WheelContent):
+        self.facts = facts
+        self.dist = dist
+        self.content = content
+        self.site = os.path.normpath(dist.site)
+        self.bin = os.path.normpath(os.path.join(facts.prefix, "bin"))
+        xy = ".".join(facts.version.split(".")[:2])
+        self.headers = os.path.join(facts.prefix, "include", "site", f"python{xy}", dist.name)
+
+    def destination(self, member: str) -> str | None:
+        parts = member.split("/")
+        if member.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            return None
+        base = self.site
+        if parts[0] == self.content.data_dir and len(parts) > 2:
+            scheme, parts = parts[1], parts[2:]
+            bases = {
+                "purelib": self.site,
+                "platlib": self.site,
+                "scripts": self.bin,
+                "data": os.path.normpath(self.facts.prefix),
+                "headers": self.headers,
+            }
+            if scheme not in bases:
+                return None
+            base = bases[scheme]
+        return os.path.normpath(os.path.join(base, *parts))
+
+    def written(self, path: str) -> str:
+        """``path`` as RECORD would write it (relative to site-packages)."""
+        return os.path.relpath(path, self.site)
+
+    def launchers(self, text: str) -> dict[str, str]:
+        """Installed launcher path → the entry point's ``module:attr``, from entry_points.txt."""
+        parser = configparser.ConfigParser(delimiters=("=",), interpolation=None, strict=False)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]  # names are case-sensitive
+        try:
+            parser.read_string(text)
+        except configparser.Error:
+            return {}
+        found = {}
+        for section in ("console_scripts", "gui_scripts"):
+            if parser.has_section(section):
+                for script, target in parser.items(section):
+                    if script and "/" not in script and script not in (".", ".."):
+                        found[os.path.join(self.bin, script)] = target.strip()
+        return found
+
+    def python_ok(self, python: str) -> bool:
+        """Whether a shebang's interpreter is this environment's own python."""
+        folder, name = os.path.split(python)
+        if python == self.facts.executable:
+            return True
+        return os.path.normpath(folder) == self.bin and bool(_INTERPRETER_NAME.match(name))
+
+
+def _file_job(dist: str, written: str, expected: _Expected, stop: threading.Event | None) -> Job:
+    def job() -> tuple[FileProblem | None, int, Kind]:
+        actual = _hash_file(expected.path, expected.algorithm, stop)
+        if actual is None:
+            return _unreadable(dist, written, expected.path), 0, "anchored"
+        digest, size = actual
+        if digest != expected.digest:
+            detail = f"{expected.algorithm} differs from the locked wheel's {expected.member}"
+            return FileProblem(dist, written, "modified", detail), size, "anchored"
+        return None, size, "anchored"
+
+    return job
+
+
+def _read_installed(path: str, limit: int) -> bytes | None:
+    try:
+        fd = open_regular(path)
+    except (ReadError, ValueError):
+        return None
+    with open(fd, "rb", closefd=True) as handle:
+        try:
+            return handle.read(limit + 1)
+        except OSError:
+            return None
+
+
+def _split_shebang(data: bytes) -> tuple[str, bytes] | None:
+    """The interpreter a launcher's first line(s) name, and the rest; None if not a shebang.
+
+    Both forms installers write: ``#!/env/bin/python`` and, for a path too long or with
+    spaces, ``#!/bin/sh`` + ``'''exec' "/env/bin/python" "$0" "$@"`` + ``' '''``."""
+    if not data.startswith(b"#!"):
+        return None
+    first, _, rest = data.partition(b"\n")
+    line = first.removesuffix(b"\r")[2:].decode("utf-8", "replace").strip()
+    if line == "/bin/sh":
+        second, _, rest = rest.partition(b"\n")
+        third, _, rest = rest.partition(b"\n")
+        match = re.match(
+            r"^'''exec' (\"[^\"]+\"|\S+) \"\$0\" \"\$@\"$", second.decode("utf-8", "replace")
+        )
+        if match is None or third.strip() != b"' '''":
+            return None
+        return match[1].strip('"'), rest
+    if " " in line:
+        return None  # arguments after the interpreter: not what an installer writes
+    return line, rest
+
+
+def _script_job(layout: _Layout, script: _Script) -> Job:
+    written = layout.written(script.path)
+    dist = layout.dist.name
+
+    def job() -> tuple[FileProblem | None, int, Kind]:
+        try:
+            shipped = _member_bytes(layout.content.path, script.member, _SCRIPT_LIMIT)
+        except wheels.UnusableWheel as exc:
+            return FileProblem(dist, written, "unverifiable", str(exc)), 0, "derived"
+        installed = _read_installed(script.path, len(shipped) + 4096)
+        if installed is None:
+            return _unreadable(dist, written, script.path), 0, "derived"
+        why = _script_problem(layout, script.member, shipped, installed)
+        problem = FileProblem(dist, written, "modified", why) if why is not None else None
+        kind = "derived" if shipped.startswith(b"#!python") else "anchored"
+        return problem, len(installed), kind
+
+    return job
+
+
+def _unreadable(dist: str, written: str, path: str) -> FileProblem:
+    if not os.path.lexists(path):
+        return FileProblem(dist, written, "missing", "the locked wheel ships it; not found")
+    return FileProblem(dist, written, "modified", "not a readable regular file")
+
+
+def _script_problem(layout: _Layout, member: str, shipped: bytes, installed: bytes) -> str | None:
+    """Why an installed script is not the wheel's: byte for byte, or, for a ``#!python``
+    script, the environment's python in its shebang and the member's body below it."""
+    if not shipped.startswith(b"#!python"):
+        return None if installed == shipped else f"differs from the locked wheel's {member}"
+    split = _split_shebang(installed)
+    if split is None or not layout.python_ok(split[0]):
+        return _shebang_problem(split, installed)
+    if split[1] != shipped.partition(b"\n")[2]:
+        return f"differs from the locked wheel's {member} below the shebang"
+    return None
+
+
+def _shebang_problem(split: tuple[str, bytes] | None, data: bytes) -> str:
+    shown = split[0] if split else data.partition(b"\n")[0][:120].decode("utf-8", "replace")
+    return f"its shebang ({shown}) does not name this environment's python"
+
+
+def _launcher_job(layout: _Layout, path: str, target: str) -> Job:
+    written = layout.written(path)
+    dist = layout.dist.name
+
+    def job() -> tuple[FileProblem | None, int, Kind]:
+        if not os.path.lexists(path):
+            detail = f"the locked wheel declares the entry point {target}; no launcher found"
+            return FileProblem(dist, written, "missing", detail), 0, "derived"
+        data = _read_installed(path, _LAUNCHER_LIMIT)
+        if data is None or len(data) > _LAUNCHER_LIMIT:
+            detail = "not a launcher (not a small regular file)"
+            return FileProblem(dist, written, "modified", detail), 0, "derived"
+        split = _split_shebang(data)
+        if split is None or not layout.python_ok(split[0]):
+            why: str | None = _shebang_problem(split, data)
+        else:
+            why = launcher_problem(split[1], target)
+        problem = FileProblem(dist, written, "modified", why) if why is not None else None
+        return problem, len(data), "derived"
+
+    return job
+
+
+# --- launchers ------------------------------------------------------------------------------
+
+_SAFE_NAMES = frozenset({"sys", "re"})
+
+
+def launcher_problem(body: bytes, target: str) -> str | None:
+    """Why a launcher's body is not one that only calls ``target`` (``module:attr``), or None.
+
+    Accepted: ``import sys`` / ``import re``, ``from MODULE import NAME`` for the entry point,
+    and ``if __name__ == "__main__":`` holding only rewrites of ``sys.argv[0]`` (plain or in
+    ``if`` chains, using ``re.sub`` and string methods) and ``sys.exit(NAME.attr...())``.
+    Anything else (another import, a call elsewhere, code after the block) is refused."""
+    match = _ENTRY_POINT.match(target)
+    if match is None or match["attr"] is None:
+        return f"the entry point {target!r} is not module:attr"
+    module, attrs = match["module"], match["attr"].split(".")
+    try:
+        tree = ast.parse(body.decode("utf-8"))
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return "its body is not Python"
+    imported = False
+    main = 0
+    for node in tree.body:
+        if isinstance(node, ast.Import) and all(
+            a.name in _SAFE_NAMES and a.asname is None for a in node.names
+        ):
+            continue
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module == module
+            and node.level == 0
+            and [(a.name, a.asname) for a in node.names] == [(attrs[0], None)]
+        ):
+            imported = True
+            continue
+        if isinstance(node, ast.If) and _is_main_test(node.test) and not node.orelse:
+            if not _main_body_ok(node.body, attrs):
+                return f"its __main__ block does more than call {target}"
+            main += 1
+            continue
+        return f"line {getattr(node, 'lineno', '?')} is not what a launcher of {target} holds"
+    if not imported or main != 1:
+        return f"it does not import and call {target}"
+    return None
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Eq)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
+
+
+def _main_body_ok(body: list[ast.stmt], attrs: list[str]) -> bool:
+    *rewrites, last = body
+    return all(_argv_rewrite(s) for s in rewrites) and _exit_call(last, attrs)
+
+
+def _argv_rewrite(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, ast.Assign):
+        return len(stmt.targets) == 1 and _is_argv0(stmt.targets[0]) and _safe_expr(stmt.value)
+    if isinstance(stmt, ast.If):
+        return (
+            _safe_expr(stmt.test)
+            and all(_argv_rewrite(s) for s in stmt.body)
+            and all(_argv_rewrite(s) for s in stmt.orelse)
+        )
+    return False
+
+
+def _is_argv0(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Subscript)
+        and _dotted(node.value) == "sys.argv"
+        and isinstance(node.slice, ast.Constant)
+        and node.slice.value == 0
+    )
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base is not None else None
+    return None
+
+
+_SAFE_METHODS = frozenset({"endswith", "startswith", "removesuffix"})
+
+
+def _safe_expr(node: ast.expr) -> bool:
+    """Strings, ``sys.argv[...]``, slices, ``re.sub`` and a few string methods: nothing else."""
+    if isinstance(node, ast.Constant):
+        safe = isinstance(node.value, str | int | type(None))
+    elif isinstance(node, ast.UnaryOp):
+        safe = _safe_expr(node.operand)
+    elif isinstance(node, ast.Subscript):
+        safe = _safe_expr(node.value) and _safe_expr(node.slice)
+    elif isinstance(node, ast.Slice):
+        safe = all(p is None or _safe_expr(p) for p in (node.lower, node.upper, node.step))
+    elif isinstance(node, ast.Call):
+        safe = _safe_call(node)
+    else:
+        safe = _dotted(node) == "sys.argv"
+    return safe
+
+
+def _safe_call(node: ast.Call) -> bool:
+    if node.keywords or not all(_safe_expr(a) for a in node.args):
+        return False
+    func = node.func
+    if _dotted(func) == "re.sub":
+        return True
+    return isinstance(func, ast.Attribute) and func.attr in _SAFE_METHODS and _safe_expr(func.value)
+
+
+def _exit_call(stmt: ast.stmt, attrs: list[str]) -> bool:
+    if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)):
+        return False
+    call = stmt.value
+    if _dotted(call.func) != "sys.exit" or len(call.args) != 1 or call.keywords:
+        return False
+    inner = call.args[0]
+    return (
+        isinstance(inner, ast.Call)
+        and not inner.args
+        and not inner.keywords
+        and _dotted(inner.func) == ".".join(attrs)
+    )
+
+
+# --- the scan's two ends ---------------------------------------------------------------------
+
+
+class Anchoring:
+    """The anchored mode of one scan (``integrity.Anchoring``): made by ``gather`` from the
+    request, driven by ``integrity.scan``."""
+
+    def __init__(self, request: WheelhouseRequest) -> None:
+        self.request = request
+        self.facts: InterpreterFacts | None = None
+        self.resolution: Resolution | str = "not started"
+        self.by_path: dict[str, DistAnchor] = {}
+
+    def begin(self, facts: InterpreterFacts, pool: Executor, stop: threading.Event | None) -> None:
+        """Find the vouched wheel of each distribution, hashing candidates on ``pool``."""
+        self.facts = facts
+        request = self.request
+        if isinstance(request.entries, str):
+            self.resolution = (
+                f"the lock cannot be read ({request.entries}): nothing can be anchored in it"
+            )
+            return
+        try:
+            house = wheels.index_wheelhouse(request.folder)
+        except ReadError as exc:
+            self.resolution = f"the wheelhouse {exc}"
+            return
+
+        def hash_many(paths: list[Path]) -> list[str | Exception]:
+            return list(pool.map(lambda path: _hash_or_error(path, stop), paths))
+
+        self.resolution = resolve(facts, request, house, hash_many=hash_many)
+        self.by_path = {a.dist.path: a for a in self.resolution.anchors}
+
+    def plan(
+        self,
+        dist: DistFacts,
+        rows: Sequence[RecordRow] | None,
+        verify_row: Callable[[str, RecordRow], Job],
+        stop: threading.Event | None,
+    ) -> tuple[list[Job], list[FileProblem]] | None:
+        anchor = self.by_path.get(dist.path)
+        if anchor is None or self.facts is None:
+            return None
+        return plan_dist(self.facts, anchor, rows, verify_row=verify_row, stop=stop)
+
+    def summary(self, counts: Mapping[str, int]) -> AnchorFacts:
+        resolution = self.resolution
+        record_only = counts.get("record_only", 0) + counts.get(UNHASHED, 0)
+        if isinstance(resolution, str):
+            return AnchorFacts(
+                str(self.request.folder), (), (), 0, 0, record_only, 0, unavailable=resolution
+            )
+        return AnchorFacts(
+            wheelhouse=str(self.request.folder),
+            wheels=tuple(a.wheel for a in resolution.anchors),
+            unanchored=tuple(resolution.unanchored),
+            files_anchored=counts.get("anchored", 0),
+            files_derived=counts.get("derived", 0),
+            files_record_only=record_only,
+            wheel_bytes_hashed=resolution.bytes_hashed,
+        )
+
+
+def _hash_or_error(path: Path, stop: threading.Event | None) -> str | Exception:
+    try:
+        return wheels.hash_candidate(path, stop)
+    except wheels.UnusableWheel as exc:
+        return exc
