@@ -28,11 +28,16 @@ from pathlib import Path
 from preflight._errors import LockError
 from preflight._facts import baseline as baselines
 from preflight._facts import bytecode, integrity, osv, probes
-from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.anchored import Anchoring, WheelhouseRequest
+from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
-from preflight._facts.model import InterpreterFacts, PerformanceFacts, ProbeFailure
+from preflight._facts.model import (
+    IntegrityFacts,
+    InterpreterFacts,
+    PerformanceFacts,
+    ProbeFailure,
+)
 from preflight._facts.suite import start_suite, suite_facts
 from preflight._lock.read import read_lock
 from preflight._lock.requirements import Lock, LockEntry
@@ -68,13 +73,15 @@ def gather(
     runs its first start while the probe, the lock and the hashing go on, and waits for it
     before anything is imported. The vulnerability data (``vulnerability_db``, else the
     policy's ``[tool.preflight.audit] database``) is read beside the hashing, and so is the
-    environment compared with its ``baseline`` manifest (refused if it is of another one). ``wheelhouse``
-    (the locked artifacts) anchors the hashing in the lock's hashes (``anchored.py``): the
-    lock is then read first, which takes milliseconds.
+    environment compared with its ``baseline`` manifest (refused if it is of another one).
+    ``wheelhouse`` (the locked artifacts) anchors the hashing in the lock's hashes
+    (``anchored.py``): the lock is then read first, which takes milliseconds.
     """
-    env = dict(os.environ if environ is None else environ)
-    now = datetime.now(UTC)
-    remedies = remedies or Remedies()
+    env, now, remedies = (
+        dict(os.environ if environ is None else environ),
+        datetime.now(UTC),
+        remedies or Remedies(),
+    )
     # The first start is there for the import timing: without the performance check, none.
     withhold = policy.secret_variables()  # never handed to code of the judged environment
     warming = (
@@ -108,12 +115,7 @@ def gather(
         audit = "vulnerabilities" in needs
         parsed = _parse(lock_path) if "lock" in needs or audit or wheelhouse else None
         scan = (
-            pool.submit(
-                integrity.scan,
-                facts,
-                stop=stop,
-                anchoring=_anchoring(wheelhouse, parsed, policy) if wheelhouse else None,
-            )
+            _scan(pool, facts, stop=stop, wheelhouse=wheelhouse, lock=parsed, policy=policy)
             if "integrity" in needs
             else None
         )
@@ -251,6 +253,20 @@ def _start_suite(policy: Policy, python: str, folder: Path) -> Running:
         timeout=policy.suite_timeout_seconds,
         withhold=policy.secret_variables(),
     )
+
+
+def _scan(
+    pool: ThreadPoolExecutor,
+    facts: InterpreterFacts,
+    *,
+    stop: threading.Event,
+    wheelhouse: Path | None,
+    lock: Lock | LockError | None,
+    policy: Policy,
+) -> Future[IntegrityFacts]:
+    """The integrity scan on the pool: against RECORD, or anchored in ``wheelhouse``."""
+    anchoring = _anchoring(wheelhouse, lock, policy) if wheelhouse else None
+    return pool.submit(integrity.scan, facts, stop=stop, anchoring=anchoring)
 
 
 def _anchoring(folder: Path | None, lock: Lock | LockError | None, policy: Policy) -> Anchoring:
