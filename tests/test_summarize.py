@@ -159,7 +159,8 @@ def test_a_good_and_a_bad_folder_exit_1_with_every_output(tmp_path: Path) -> Non
 
     page = (out / "page.html").read_text("utf-8")
     assert page.startswith("<!DOCTYPE html>")
-    assert "NOT_READY" in page and "host-a" in page and "host-b" in page
+    for text in ("NOT_READY", "host-a", "host-b"):
+        assert text in page, text
     assert sorted(p.name for p in out.iterdir()) == ["junit.xml", "page.html", "summary.json"]
 
 
