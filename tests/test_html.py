@@ -82,7 +82,7 @@ def test_the_verdict_comes_first_then_every_check_in_colour_and_text(name: str) 
 def test_the_summary_page_has_a_row_per_interpreter_and_the_error_row_says_why() -> None:
     page = summarize_html()
     text = visible(page).text
-    assert "3 interpreters on 3 hosts" in text
+    assert "3 interpreters on 2 hosts (1 of unknown host)" in text
     rows = re.findall(r"<tr>(.*?)</tr>", page.split("<tbody>")[1].split("</tbody>")[0])
     assert len(rows) == 3
     assert '<td class="status good">READY</td>' in rows[0]

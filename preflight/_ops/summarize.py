@@ -190,13 +190,14 @@ def exit_code_of(entries: Sequence[Entry]) -> int:
 
 def page_of(entries: Sequence[Entry], *, generated: str) -> Page:
     outcomes = [e.outcome for e in entries]
-    hosts = {o.host or "unknown" for o in outcomes}
+    hosts = {o.host for o in outcomes if o.host is not None}
+    unknown = sum(o.host is None for o in outcomes)
     rows = len(outcomes)
+    detail = f"{rows} interpreter{'s' * (rows != 1)} on {len(hosts)} host{'s' * (len(hosts) != 1)}"
     return Page(
         title="preflight summarize",
         verdict=matrix_verdict(outcomes),
-        detail=f"{rows} interpreter{'s' * (rows != 1)} on {len(hosts)} "
-        f"host{'s' * (len(hosts) != 1)}",
+        detail=detail + (f" ({unknown} of unknown host)" if unknown else ""),
         rows=tuple(e.row for e in entries),
         generated=generated,
     )
