@@ -8,6 +8,7 @@ keep a report on disk call :func:`preflight._render.report.write_reports` with t
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 from collections.abc import Collection, Mapping
@@ -164,6 +165,7 @@ def judge(
         lock=str(ctx.lock_path) if ctx.lock_path else None,
         tool_version=__version__,
         substitute_for=ctx.substitute_for,
+        host=socket.gethostname(),
     )
     return Judged(report, ctx)
 

@@ -27,6 +27,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -345,7 +346,7 @@ class _Matrix:
         name = self.session_name(spec)
         outcome = matrix.Outcome(
             name, spec, self.run_id, verdict, message=message, seconds=seconds,
-            timings=dict(timings or {}),
+            timings=dict(timings or {}), host=socket.gethostname(),
         )  # fmt: skip
         matrix.write_outcome(self.reports / name, outcome)
 

@@ -152,3 +152,50 @@ def test_reports_are_uploaded_even_when_the_check_fails() -> None:
     upload = next(s for s in steps if "upload-artifact" in s.get("uses", ""))
     assert upload["if"] == "always()"
     assert upload["with"]["path"] == "reports/"
+
+
+def test_a_last_job_summarizes_every_matrix_job_and_fails_on_a_refused_one(
+    tmp_path: Path,
+) -> None:
+    jobs = load(ROOT / ".github" / "workflows" / "preflight.yml")["jobs"]
+    summary = jobs["summary"]
+    assert "preflight" in summary["needs"]
+    assert summary["if"] == "${{ !cancelled() }}"  # also when a matrix job failed
+    upload = next(s for s in jobs["preflight"]["steps"] if "upload-artifact" in s.get("uses", ""))
+    download = next(s for s in summary["steps"] if "download-artifact" in s.get("uses", ""))
+    assert upload["with"]["name"] == "preflight-${{ matrix.python }}"
+    assert download["with"] == {"pattern": "preflight-*", "path": "artifacts"}
+    step = next(s for s in summary["steps"] if "preflight summarize" in s.get("run", ""))
+    script = step["run"]
+    command = script[script.index("python -m preflight summarize") :]
+
+    # The step's command, run for real on what download-artifact makes of two jobs' uploads
+    # (artifacts/<name>/ holding the job's reports/): one ready, one refused.
+    from preflight._checks.result import CheckResult, Status
+    from preflight._render.report import REPORT_NAME, dumps
+    from preflight._report.model import Report
+
+    for spec, status in (("3.12", Status.PASS), ("3.11.13", Status.FAIL)):
+        folder = tmp_path / "artifacts" / f"preflight-{spec}" / f"preflight-{spec}"
+        folder.mkdir(parents=True)
+        report = Report(
+            timestamp="2026-11-27T07:00:00Z", interpreter={"path": "/py", "version": spec},
+            python_status="primary",
+            checks=(CheckResult("integrity", "Integrity", status, status.label),),
+            duration_s=1.0, project="/p", lock=None, tool_version="0.1.0", host="runner",
+        )  # fmt: skip
+        (folder / REPORT_NAME).write_text(dumps(report), encoding="utf-8")
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (shims / "python").chmod(0o755)
+    (tmp_path / "summary").mkdir()
+    env = {"PATH": f"{shims}:/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", command],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr  # the run fails on the refused interpreter
+    assert "matrix: NOT_READY" in done.stderr
+    written = sorted(p.name for p in (tmp_path / "summary").iterdir())
+    assert written == ["junit.xml", "preflight.html", "summary.json"]

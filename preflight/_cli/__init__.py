@@ -95,6 +95,15 @@ COMMANDS = (
         "or not OSV data, 3 usage.",
     ),
     Command(
+        "summarize",
+        "preflight._cli.summarize",
+        "merge the reports of several jobs or hosts into one matrix",
+        "Read the reports (and nox session outcomes) in each DIR, a CI job's artifact or a "
+        "host's report folder, and show them as one matrix: a table, summary.json, the GitHub "
+        "step summary, and with --junit / --html those files. Exit 0 ready, 1 a row NOT_READY "
+        "or ERROR (a DIR without a readable report), 2 an interpreter not checked, 3 usage.",
+    ),
+    Command(
         "pythons",
         "preflight._cli.pythons",
         "print the policy's interpreters as JSON (for CI matrices)",

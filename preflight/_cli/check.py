@@ -17,6 +17,7 @@ from types import ModuleType
 
 from preflight._cli.options import add_project_option, seconds
 from preflight._cli.outputs import (
+    add_html_option,
     add_junit_option,
     add_nagios_option,
     add_prometheus_option,
@@ -25,6 +26,7 @@ from preflight._cli.outputs import (
 )
 from preflight._engine import SKIPPABLE, Judged, judge
 from preflight._errors import UsageError
+from preflight._render.html import report_page
 from preflight._render.junit import junit_xml
 from preflight._render.nagios import nagios
 from preflight._render.prometheus import prometheus_text
@@ -60,6 +62,7 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
         parser.add_argument("--format", choices=("text", "json"), default="text")
         add_junit_option(parser)
         add_prometheus_option(parser)
+        add_html_option(parser)
         add_nagios_option(parser)
         parser.add_argument(
             "--sbom",
@@ -120,13 +123,15 @@ def run_check(args: argparse.Namespace) -> int:
             "--nagios and --format json both write stdout",
             hint="keep one; the JSON report is in --report-dir either way",
         )
-    files = (("--junit", args.junit), ("--prometheus", args.prometheus))
+    files = (("--junit", args.junit), ("--prometheus", args.prometheus), ("--html", args.html))
     check_output_paths(files)
     report = check_and_report(CheckOptions.from_args(args))
     if args.junit is not None:
         write_output("--junit", args.junit, junit_xml([report]))
     if args.prometheus is not None:
         write_output("--prometheus", args.prometheus, prometheus_text(report))
+    if args.html is not None:
+        write_output("--html", args.html, report_page(report))
     if args.format == "json":
         _write_data(dumps(report))
     for line in summary_lines(report):

@@ -14,12 +14,14 @@ from pathlib import Path
 from preflight._cli.check import CheckOptions, add_check_options, check_and_report
 from preflight._cli.options import days, seconds
 from preflight._cli.outputs import (
+    add_html_option,
     add_nagios_option,
     add_prometheus_option,
     check_output_paths,
     write_output,
 )
 from preflight._errors import UsageError
+from preflight._ops.history import monitor_page, read_history
 from preflight._ops.monitor import Monitor, RunOutcome
 from preflight._ops.sdnotify import Notifier
 from preflight._policy.policy import load_policy
@@ -53,6 +55,7 @@ def add_monitor_options(parser: argparse.ArgumentParser) -> None:
         help="delete daily and per-run logs older than this (default: 14)",
     )
     add_prometheus_option(parser, every_run=True)
+    add_html_option(parser, every_run=True)
     add_nagios_option(parser, note=" (with --once)")
 
 
@@ -68,7 +71,7 @@ def run_monitor(args: argparse.Namespace) -> int:
             hint="run `preflight monitor --once --nagios` from the monitoring system, or "
             "`preflight check --nagios`",
         )
-    check_output_paths((("--prometheus", args.prometheus),))
+    check_output_paths((("--prometheus", args.prometheus), ("--html", args.html)))
     project = args.project.resolve()
     options = CheckOptions.from_args(args)
     runs: list[RunOutcome] = []
@@ -78,6 +81,8 @@ def run_monitor(args: argparse.Namespace) -> int:
         if args.prometheus is not None:
             text = prometheus_text(outcome.report, ran=outcome.judged)
             write_output("--prometheus", args.prometheus, text)
+        if args.html is not None:
+            write_output("--html", args.html, monitor_page(outcome, read_history(args.log_dir)))
 
     monitor = Monitor(
         check=lambda: check_and_report(options),

@@ -1,14 +1,18 @@
-"""The outputs for other systems: ``--junit FILE``, ``--prometheus FILE``, ``--nagios``.
+"""The outputs for other systems and people: ``--junit``, ``--prometheus``, ``--nagios``,
+``--html``.
 
-Each renders the one result model (``preflight._render``): none reads the JSON report back.
+Each renders the one result model (``preflight._render``): none reads the JSON report back
+(``summarize`` reads the reports of other jobs, as typed :class:`Report` values).
 Files are written atomically (a temporary file in the same folder, then a rename), so a CI
 uploader or node_exporter's textfile collector never reads half a file. Where an output
 applies:
 
-* ``check``: all three. ``--nagios`` puts the status line on stdout and exits 0/1/2/3 as
+* ``check``: all of them. ``--nagios`` puts the status line on stdout and exits 0/1/2/3 as
   the plugin API wants (so it excludes ``--format json``).
 * ``monitor``: ``--prometheus`` (rewritten after every run) and, with ``--once``,
   ``--nagios``; a monitor that runs forever has no one exit code to give.
+* ``--html FILE`` (a page for a person, :mod:`preflight._render.html`): on ``check``,
+  ``summarize`` and ``monitor`` (rewritten after every run, with the history of its logs).
 * ``gate``: none. Its exit code is COMMAND's, and its stdout too; a monitoring system or a
   CI test tab wants ``check``.
 
@@ -34,6 +38,16 @@ def add_junit_option(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="also write the result as JUnit XML to FILE (one testsuite, a testcase per check)",
+    )
+
+
+def add_html_option(parser: argparse.ArgumentParser, *, every_run: bool = False) -> None:
+    when = ", rewritten after every run with the history of the daily logs" if every_run else ""
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help=f"also write the result as one self-contained HTML page to FILE{when}",
     )
 
 

@@ -228,10 +228,12 @@ class Outcome:
     report: str | None = None  # path of the JSON report
     message: str = ""  # for NOT_CHECKED: why (what was searched, nearest, how to install)
     timings: dict[str, float] = field(default_factory=dict)  # venv, install, check
+    host: str | None = None  # the machine that ran it (None: not recorded, an older outcome)
 
     @classmethod
     def from_report(cls, checked: Report, **fields: Any) -> Outcome:
         """An outcome from the check's :class:`Report`, plus the session's fields."""
+        fields.setdefault("host", checked.host)
         return cls(
             verdict=checked.status.value,
             overall=checked.overall_status.value,
@@ -241,6 +243,31 @@ class Outcome:
             **fields,
         )
 
+    @classmethod
+    def from_dict(cls, data: object) -> Outcome:
+        """The outcome :func:`write_outcome` wrote; ``ValueError`` when ``data`` is not one."""
+        if not isinstance(data, dict):
+            raise ValueError("is not a JSON object")
+        try:
+            outcome = cls(
+                **{**data, "failed": tuple(data["failed"]), "warned": tuple(data["warned"])}
+            )
+        except (TypeError, KeyError) as exc:
+            raise ValueError(f"is not a session outcome ({exc})") from None
+        for name in ("session", "spec", "run_id", "verdict", "message"):
+            if not isinstance(getattr(outcome, name), str):
+                raise ValueError(f"{name}: must be a string")
+        for name in ("python", "interpreter", "host", "overall", "backend", "report"):
+            if not isinstance(getattr(outcome, name), str | None):
+                raise ValueError(f"{name}: must be a string or null")
+        if not all(isinstance(c, str) for c in (*outcome.failed, *outcome.warned)):
+            raise ValueError("failed, warned: must be lists of check ids")
+        if not isinstance(outcome.seconds, int | float) or isinstance(outcome.seconds, bool):
+            raise ValueError("seconds: must be a number")
+        if not isinstance(outcome.timings, dict):
+            raise ValueError("timings: must be an object")
+        return outcome
+
 
 def write_outcome(folder: Path, outcome: Outcome) -> Path:
     path = folder / OUTCOME_NAME
@@ -249,6 +276,12 @@ def write_outcome(folder: Path, outcome: Outcome) -> Path:
 
 
 _OUTCOME_LIMIT = 1 << 20  # a few hundred bytes in practice
+
+
+def read_outcome(path: Path) -> Outcome:
+    """The outcome in ``path``; ``ValueError`` (a ReadError for the file) when it is none."""
+    data = json.loads(read_text(path, what="a session outcome", limit=_OUTCOME_LIMIT))
+    return Outcome.from_dict(data)
 
 
 def read_outcomes(reports: Path, sessions: Sequence[tuple[str, str]], run_id: str) -> list[Outcome]:
@@ -262,11 +295,8 @@ def read_outcomes(reports: Path, sessions: Sequence[tuple[str, str]], run_id: st
         path = reports / session / OUTCOME_NAME
         try:
             # ReadError is a ValueError: a FIFO or /dev/zero in its place is "not run".
-            data = json.loads(read_text(path, what="a session outcome", limit=_OUTCOME_LIMIT))
-            outcome = Outcome(
-                **{**data, "failed": tuple(data["failed"]), "warned": tuple(data["warned"])}
-            )
-        except (OSError, ValueError, TypeError, KeyError):
+            outcome: Outcome | None = read_outcome(path)
+        except (OSError, ValueError):
             outcome = None
         if outcome is None or outcome.run_id != run_id:
             outcome = Outcome(session, spec, run_id, NOT_RUN, message="not run in this nox run")
@@ -295,13 +325,16 @@ def not_run(outcomes: Sequence[Outcome]) -> list[str]:
     return [o.spec for o in outcomes if o.verdict == NOT_RUN]
 
 
-def _row(o: Outcome) -> list[str]:
-    """The cells of ``o``'s row, each shown (escaped, shortened)."""
+def _row(o: Outcome, *, where: bool = False) -> list[str]:
+    """The cells of ``o``'s row, each shown (escaped, shortened); ``where``: its host and
+    interpreter first (the rows of ``preflight summarize`` come from several machines)."""
     python = shown(o.python or "-")
     if o.substitute:
         python += f" (substitute for {shown(o.spec)})"
     problems = ", ".join(o.failed) or (o.message if o.verdict in (NOT_CHECKED, ERROR) else "-")
+    place = [shown(o.host or UNKNOWN_HOST), shown(o.interpreter or "-")] if where else []
     return [
+        *place,
         shown(o.spec),
         python,
         shown(o.verdict),
@@ -310,7 +343,13 @@ def _row(o: Outcome) -> list[str]:
     ]
 
 
+UNKNOWN_HOST = "unknown"  # the host of an outcome or report that did not record one
 _HEADER = ["spec", "python", "verdict", "failed checks", "time"]
+_WHERE = ["host", "interpreter"]
+
+
+def _header(where: bool) -> list[str]:
+    return [*_WHERE, *_HEADER] if where else list(_HEADER)
 
 
 def _verdict_line(outcomes: Sequence[Outcome]) -> str:
@@ -321,9 +360,10 @@ def _verdict_line(outcomes: Sequence[Outcome]) -> str:
     return line
 
 
-def summary_table(outcomes: Sequence[Outcome]) -> str:
-    rows = [_HEADER, *(_row(o) for o in outcomes if o.verdict != NOT_RUN)]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+def summary_table(outcomes: Sequence[Outcome], *, where: bool = False) -> str:
+    rows = [_header(where), *(_row(o, where=where) for o in outcomes if o.verdict != NOT_RUN)]
+    fixed = len(rows[0]) - 2  # the columns before the failed checks and the time
+    widths = [max(len(r[i]) for r in rows) for i in range(fixed)]
     lines = []
     for r in rows:
         head = "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False))
@@ -354,14 +394,17 @@ def markdown_text(shown_text: str) -> str:
     return shown_text.translate(_MARKDOWN)
 
 
-def summary_markdown(outcomes: Sequence[Outcome]) -> str:
+def summary_markdown(
+    outcomes: Sequence[Outcome], *, where: bool = False, title: str = "preflight matrix"
+) -> str:
+    header = _header(where)
     lines = [
-        "### preflight matrix",
+        f"### {title}",
         "",
-        "| " + " | ".join(_HEADER) + " |",
-        "|" + "---|" * len(_HEADER),
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
         *(
-            "| " + " | ".join(markdown_text(c) for c in _row(o)) + " |"
+            "| " + " | ".join(markdown_text(c) for c in _row(o, where=where)) + " |"
             for o in outcomes
             if o.verdict != NOT_RUN
         ),

@@ -55,7 +55,7 @@ from preflight._text import shown
 from preflight._version import __version__
 
 DAILY_LOG = "runtime_health_{day}.log"  # day: YYYYmmdd
-_DAILY = re.compile(r"runtime_health_(\d{8})\.log\Z")
+_DAILY = DAILY_PATTERN = re.compile(r"runtime_health_(\d{8})\.log\Z")
 _RUN_LOG = re.compile(r"preflight_check_(\d{8})_\d{6}\.log\Z")  # written by each check
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # A line of the monitor is our words around one or two fields of the environment (an error, a
@@ -135,6 +135,7 @@ def failed_run(
         project=str(project),
         lock=None,
         tool_version=__version__,
+        host=socket.gethostname(),
     )
     return RunOutcome(
         Health.DOWN, "the check could not run", message, report, exit_code, hint=hint, judged=False

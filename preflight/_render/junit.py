@@ -103,18 +103,35 @@ def _testsuite(report: Report) -> ET.Element:
     return suite
 
 
-def junit_xml(reports: Sequence[Report]) -> str:
-    """The JUnit document: ``<testsuites>`` holding one suite per report, as text."""
+def _error_suite(name: str, message: str) -> ET.Element:
+    """A suite for what has no report (``preflight summarize``: a folder without one, a report
+    that does not read): one testcase ``report`` in ``<error>``, saying why."""
+    suite = ET.Element(
+        "testsuite", name=_attr(f"preflight {name}"), tests="1", failures="0", errors="1",
+        skipped="0", time="0.000",
+    )  # fmt: skip
+    case = ET.SubElement(suite, "testcase", name="report", classname="preflight", time="0.000")
+    ET.SubElement(case, "error", message=_attr(message), type="error").text = _body(message)
+    return suite
+
+
+def junit_xml(reports: Sequence[Report], errors: Sequence[tuple[str, str]] = ()) -> str:
+    """The JUnit document: ``<testsuites>`` holding one suite per report, as text.
+
+    ``errors``: ``(name, message)`` of each interpreter that has no report, one suite each.
+    """
     root = ET.Element(
         "testsuites",
         name="preflight",
-        tests=str(sum(len(r.checks) for r in reports)),
+        tests=str(sum(len(r.checks) for r in reports) + len(errors)),
         failures=str(sum(c.status is Status.FAIL for r in reports for c in r.checks)),
-        errors="0",
+        errors=str(len(errors)),
         skipped=str(sum(c.status is Status.SKIP for r in reports for c in r.checks)),
         time=f"{sum(r.duration_s for r in reports):.3f}",
     )
     for report in reports:
         root.append(_testsuite(report))
+    for name, message in errors:
+        root.append(_error_suite(name, message))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"

@@ -82,6 +82,10 @@ class Report:
     lock: str | None
     tool_version: str
     substitute_for: str | None = None  # the pin this interpreter stood in for, on request
+    # The machine that judged it (its host name), so that reports merged from several jobs or
+    # hosts (``preflight summarize``) say where each came from; None: not recorded (a report
+    # of a preflight before it was).
+    host: str | None = None
 
     @property
     def overall_status(self) -> Overall:
@@ -116,6 +120,7 @@ class Report:
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "preflight", "version": self.tool_version},
             "timestamp": self.timestamp,
+            "host": _optional(self.host),
             "project": self.project,
             "lock": self.lock,
             "interpreter": _bounded(self.interpreter),
@@ -208,6 +213,8 @@ _TOP_KEYS = (
     "substitute_for", "status", "overall_status", "exit_code", "checks", "violations",
     "warnings", "duration_s",
 )  # fmt: skip
+# Keys added to schema_version 1 after its first release: a report without them still reads.
+_TOP_OPTIONAL = ("host",)
 _CHECK_KEYS = ("title", "status", "message", "findings", "details", "seconds")
 _FINDING_KEYS = ("severity", "message", "remedy")
 _FINDING_OPTIONAL = ("file", "line")  # added in schema_version 1: a finding about a file's line
@@ -263,7 +270,7 @@ def _parse_report(data: object) -> Report:
         raise ReportFormatError(
             "schema_version", "is missing: is it a JSON report of `preflight check`?"
         )
-    top = _object(data, "", _TOP_KEYS)
+    top = _object(data, "", _TOP_KEYS, _TOP_OPTIONAL)
     if top["schema_version"] != SCHEMA_VERSION or isinstance(top["schema_version"], bool):
         raise ReportFormatError(
             "schema_version",
@@ -287,6 +294,7 @@ def _parse_report(data: object) -> Report:
         lock=_optional_text(top["lock"], "lock"),
         tool_version=_text(tool["version"], "tool.version"),
         substitute_for=_optional_text(top["substitute_for"], "substitute_for"),
+        host=_optional_text(top.get("host"), "host"),
     )
     derived = report.to_dict()
     for key in ("status", "overall_status", "exit_code", "violations", "warnings"):
