@@ -316,6 +316,50 @@ def test_ctrl_c_at_a_terminal_reaches_the_command_and_its_children(tmp_path: Pat
 
 
 @pytest.mark.skipif(not hasattr(os, "tcsetpgrp"), reason="needs POSIX terminals")
+def test_a_command_reads_the_terminal_with_every_stream_redirected(tmp_path: Path) -> None:
+    # `preflight gate -- ./deploy.sh </dev/null >log 2>&1` at a terminal, where the deploy
+    # asks for a password on /dev/tty (sudo, ssh): its group must have the foreground, or the
+    # read stops it (SIGTTIN) and the gate waits for ever.
+    answer = tmp_path / "answer"
+    code = (
+        "with open('/dev/tty', 'w') as out, open('/dev/tty') as tty:\n"
+        "    out.write('password: ')\n"
+        "    out.flush()\n"
+        f"    open({str(answer)!r}, 'w').write(tty.readline())\n"
+    )
+    redirected = (
+        "import os\n"
+        "null = os.open(os.devnull, os.O_RDWR)\n"
+        "for fd in (0, 1, 2):\n"
+        "    os.dup2(null, fd)\n"
+    )
+    launcher = _GATE_AT_A_TERMINAL.replace(
+        "from preflight._ops.gate", redirected + "from preflight._ops.gate"
+    )
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-c", launcher, sys.executable, "-c", code],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        env=cli_env(),
+    )
+    os.close(slave)
+    try:
+        screen = _Screen(master)
+        screen.expect(b"password: ")
+        os.write(master, b"s3cret\n")
+        assert process.wait(timeout=30) == 0
+        assert answer.read_text() == "s3cret\n"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        os.close(master)
+
+
+@pytest.mark.skipif(not hasattr(os, "tcsetpgrp"), reason="needs POSIX terminals")
 def test_ctrl_z_at_a_terminal_does_not_leave_the_command_stopped(tmp_path: Path) -> None:
     # Ctrl-Z stops COMMAND's group; the gate then stops itself so that a shell gets its
     # terminal back. Here no shell can continue it (its group is orphaned, so the kernel
@@ -544,7 +588,10 @@ class _Screen:
         while wanted not in self.pending:
             assert time.monotonic() < deadline, f"never saw {wanted!r} in {self.pending[-2000:]!r}"
             if select.select([self.master], [], [], 0.1)[0]:
-                self.pending += os.read(self.master, 4096)
+                try:
+                    self.pending += os.read(self.master, 4096)
+                except OSError:  # EIO: no process holds the terminal open at this moment
+                    time.sleep(0.05)
         seen, _, self.pending = self.pending.partition(wanted)
         return seen + wanted
 

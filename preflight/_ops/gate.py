@@ -183,15 +183,29 @@ class Terminal:
         _set_foreground(self.fd, os.getpgrp())
 
 
-def _controlling_fd() -> int | None:
-    """The first of stdin, stdout, stderr that is a terminal whose foreground group is ours:
-    only then are we a shell's foreground job, with a foreground to hand on."""
+def _controlling_fd() -> tuple[int, bool] | None:
+    """A descriptor of our controlling terminal whose foreground group is ours (only then are
+    we a shell's foreground job, with a foreground to hand on), and whether we opened it.
+
+    One of stdin, stdout, stderr when it is that terminal; else ``/dev/tty`` itself: a
+    COMMAND with every stream redirected may still read the terminal (``sudo``, ``ssh``
+    asking for a password), and in a background group it would be stopped for it."""
     for fd in (0, 1, 2):
         try:
             if os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp():
-                return fd
+                return fd, False
         except OSError:
             continue
+    try:
+        fd = os.open(os.ctermid(), os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None  # no controlling terminal: nothing to hand on
+    try:
+        if os.tcgetpgrp(fd) == os.getpgrp():
+            return fd, True
+    except OSError:
+        pass
+    os.close(fd)
     return None
 
 
@@ -209,16 +223,19 @@ def _set_foreground(fd: int, group: int) -> None:
 @contextlib.contextmanager
 def foreground(group: int) -> Iterator[Terminal | None]:
     """Give ``group`` the terminal's foreground if we have it; take it back after."""
-    fd = _controlling_fd()
-    if fd is None:
+    found = _controlling_fd()
+    if found is None:
         yield None
         return
+    fd, opened = found
     terminal = Terminal(fd, group)
     terminal.give()
     try:
         yield terminal
     finally:
         terminal.take_back()
+        if opened:
+            os.close(fd)
 
 
 def _wait(process: subprocess.Popen[bytes], terminal: Terminal | None) -> int:
