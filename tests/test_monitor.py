@@ -25,7 +25,14 @@ from conftest import cli_env, run_preflight
 from processes import ends, not_ignored
 
 from preflight._errors import UsageError
-from preflight._ops.monitor import Health, Monitor, failed_run, outcome_of, prune_logs
+from preflight._ops.monitor import (
+    Health,
+    Monitor,
+    RunOutcome,
+    failed_run,
+    outcome_of,
+    prune_logs,
+)
 from preflight._policy.alerts import AlertConfig, Security, SmtpConfig
 from preflight._report.model import (
     CheckResult,
@@ -231,6 +238,23 @@ def test_a_usage_error_in_once_mode_exits_3_with_its_hint(tmp_path: Path) -> Non
         "health DOWN - the check could not run - --python /nope: no such file"
     ]
     assert "hint: pass the path of an interpreter" in stderr.getvalue()
+
+
+def test_a_failed_run_names_the_interpreter_as_a_judged_run_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `--python .venv/bin/python`: a judged run labels its metrics and alerts with the
+    # absolute path; a run that could not check must use the same, or one failure replaces
+    # every Prometheus series under another label.
+    monkeypatch.chdir(tmp_path)
+    seen: list[RunOutcome] = []
+    error = UsageError("the check could not run", hint=None)
+    monitor = _monitor(
+        tmp_path, _checks(error), once=True, python=".venv/bin/python", after_run=seen.append
+    )
+    assert monitor.run() == 3
+    [outcome] = seen
+    assert outcome.report.interpreter["path"] == str(tmp_path / ".venv" / "bin" / "python")
 
 
 def test_old_logs_are_removed_on_each_run(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from typing import Any, TextIO
 from preflight._alerts.dispatch import dispatch
 from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._errors import PreflightError
+from preflight._facts.probes import locate
 from preflight._ops.sdnotify import Notifier
 from preflight._policy.alerts import AlertConfig
 from preflight._report.model import (
@@ -355,8 +356,11 @@ class Monitor:
         return outcome_of(report)
 
     def _failed(self, message: str, exit_code: int, *, hint: str | None = None) -> RunOutcome:
+        # The interpreter as a judged run names it (probes.locate, made absolute, never
+        # resolved), so that a failed run's metrics and alerts keep the same label.
+        python = str(locate(self.python).absolute())
         return failed_run(
-            message, python=self.python, project=self.project_dir, exit_code=exit_code, hint=hint
+            message, python=python, project=self.project_dir, exit_code=exit_code, hint=hint
         )
 
     def _alert(self, outcome: RunOutcome) -> None:
