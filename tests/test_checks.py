@@ -296,6 +296,21 @@ def test_unpinned_and_unhashed_entries() -> None:
     assert "line 5: pandas has no --hash" in text
 
 
+def test_a_hash_that_is_no_digest_is_refused() -> None:
+    # pip reads any text after --hash=sha256: and then matches no file: the install fails.
+    good = "sha256:" + "a" * 64
+    lk = f.lock(
+        f.entry("numpy", "2.2.6", 1, hashes=(good, "sha256:" + "z" * 64)),
+        f.entry("pandas", "2.3.3", 4, hashes=("sha512:" + "b" * 64,)),
+    )
+    result = wheel_status(f.context(lock=lk))
+    assert result.status is Status.FAIL
+    text = messages(result)
+    assert f"line 1: --hash sha256:{'z' * 64} of numpy is not a digest" in text
+    assert "line 4: --hash sha512:" in text
+    assert good not in text
+
+
 def test_lock_must_cover_the_policy() -> None:
     lk = f.lock(f.entry("numpy", "1.20.0"))
     text = messages(wheel_status(f.context(lock=lk)))

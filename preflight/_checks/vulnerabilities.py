@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from preflight._checks._selection import lock_entries
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._facts.osv import Advisory, DataUnavailable, VulnerabilityData
 from preflight._lock.requirements import Lock
+from preflight._lock.select import Ambiguity
 
 ID = "vulnerabilities"
 TITLE = "Known vulnerabilities (OSV)"
@@ -43,7 +45,10 @@ def _subjects(ctx: Context) -> list[_Subject]:
         key = (canonicalize_name(dist.name), dist.version)
         found.setdefault(key, (dist.name, []))[1].append("installed")
     if isinstance(ctx.lock, Lock):
-        for entry in ctx.lock.entries:
+        # Of a universal lock, the pins this interpreter would install (all of an ambiguous
+        # one, which wheel_status refuses): another interpreter's pin is not this env's risk.
+        selected = lock_entries(ctx)
+        for entry in ctx.lock.entries if isinstance(selected, Ambiguity) else selected:
             if entry.version is not None:
                 key = (canonicalize_name(entry.name), entry.version)
                 found.setdefault(key, (entry.name, []))[1].append("locked")

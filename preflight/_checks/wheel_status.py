@@ -17,6 +17,7 @@ from preflight._lock.pylock import SUPPORTED, Pylock
 from preflight._lock.requirements import Lock, LockEntry
 from preflight._lock.select import Ambiguity, applies
 from preflight._policy.spec import same_minor
+from preflight._text import shown
 
 C, W = Severity.CRITICAL, Severity.WARNING
 
@@ -94,6 +95,15 @@ def wheel_status(ctx: Context) -> CheckResult:
     return CheckResult.from_findings("wheel_status", title, findings, ok=ok, details=details)
 
 
+_DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_digest(value: str) -> bool:
+    algorithm, _, digest = value.partition(":")
+    return len(digest) == _DIGEST_LENGTHS.get(algorithm) and _HEX.issuperset(digest)
+
+
 def _pins(lock: Lock, relock: str) -> list[Finding]:
     findings = []
     for e in lock.entries:
@@ -131,6 +141,18 @@ def _pins(lock: Lock, relock: str) -> list[Finding]:
                     line=e.line,
                 )
             )
+        findings += [
+            Finding(
+                C,
+                f"{where}: --hash {shown(value, limit=120)} of {e.raw_name} is not a digest "
+                "(hex of the algorithm's length): no file can match it, so the install fails",
+                relock,
+                file=path,
+                line=e.line,
+            )
+            for value in e.hashes
+            if not _is_digest(value)
+        ]
         if not e.hashes and isinstance(lock, Pylock):
             findings.append(
                 Finding(

@@ -54,11 +54,13 @@ except ImportError:  # releases before 11.x have only the old place
     from cyclonedx.factory.license import LicenseFactory
 
 from preflight._atomic import write_atomic
+from preflight._checks._selection import lock_entries
 from preflight._engine import Judged
 from preflight._errors import UsageError
 from preflight._facts.model import AnchoredWheel, DistFacts, InterpreterFacts
 from preflight._facts.sboms import shipped_sboms
 from preflight._lock.requirements import Lock, LockEntry
+from preflight._lock.select import Ambiguity
 from preflight._version import __version__
 
 __all__ = ["sbom_text", "write_sbom"]
@@ -95,6 +97,11 @@ def _bom(judged: Judged) -> Bom:
     report, ctx = judged.report, judged.context
     facts = ctx.interpreter if isinstance(ctx.interpreter, InterpreterFacts) else None
     lock = ctx.lock if isinstance(ctx.lock, Lock) else None
+    # Of a universal lock, the pin selected for this interpreter (by_name is the first).
+    pins: dict[str, LockEntry] = {}
+    if lock is not None:
+        selected = lock_entries(ctx)
+        pins = {e.name: e for e in (lock.entries if isinstance(selected, Ambiguity) else selected)}
     properties = [
         Property(name="preflight:status", value=str(report.status)),
         Property(name="preflight:overall_status", value=str(report.overall_status)),
@@ -125,7 +132,7 @@ def _bom(judged: Judged) -> Bom:
         seen[ref] = seen.get(ref, 0) + 1
         if seen[ref] > 1:  # installed twice (lock_sync reports it): both are in the env
             ref = f"{ref}#{seen[ref]}"
-        entry = lock.by_name.get(canonicalize_name(dist.name)) if lock is not None else None
+        entry = pins.get(canonicalize_name(dist.name))
         anchor = ctx.integrity.anchor if ctx.integrity is not None else None
         wheel = anchor.wheel_of(dist.name, dist.version) if anchor is not None else None
         components.append(_component(dist, ref, entry, wheel))
@@ -133,6 +140,16 @@ def _bom(judged: Judged) -> Bom:
         bom.components.add(component)
     bom.register_dependency(root, components)
     return bom
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_sha256(value: str) -> bool:
+    """``sha256:`` and 64 hex digits: what CycloneDX's hash pattern allows (a lock may hold
+    anything after ``--hash=``; wheel_status refuses what is not a digest)."""
+    algorithm, _, digest = value.partition(":")
+    return algorithm == "sha256" and len(digest) == 64 and _HEX.issuperset(digest)
 
 
 def _component(
@@ -147,7 +164,7 @@ def _component(
         hashes = [
             HashType(alg=HashAlgorithm.SHA_256, content=value.partition(":")[2])
             for value in entry.hashes
-            if value.startswith("sha256:") and len(value) == 71
+            if _is_sha256(value)
         ]
         if len(hashes) > 1:
             installed = (
