@@ -22,8 +22,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import struct
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from preflight._errors import PreflightError
 
@@ -191,3 +192,37 @@ def read_text(path: str | os.PathLike[str], *, what: str, limit: int) -> str:
     """:func:`read_bytes` decoded as strict UTF-8 (a BOM is kept: callers decide)."""
     path = Path(path)
     return decode_utf8(path, read_bytes(path, what=what, limit=limit))
+
+
+# --- zip files: the size of the central directory, before zipfile reads it ------------------
+
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+
+
+def zip_directory(handle: IO[bytes]) -> tuple[int, int] | None:
+    """``(entries, bytes)`` of a zip's central directory, as its end record says, zip64
+    included; ``zipfile`` reads the whole directory into memory at open, so a caller checks
+    these against its limits first. The end record is found where ``zipfile`` looks for it
+    (the last 22 bytes, else the last 64 KiB, for a comment); None when there is none (then
+    ``zipfile`` refuses the file itself). Leaves the handle at its start."""
+    size = handle.seek(0, os.SEEK_END)
+    handle.seek(max(0, size - (_EOCD.size + 0xFFFF)))
+    tail = handle.read()
+    handle.seek(0)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _EOCD.size:
+        return None
+    fields = _EOCD.unpack_from(tail, at)
+    entries, cd_size = fields[4], fields[5]
+    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= _ZIP64_LOCATOR.size:
+        locator = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
+        if locator[0] == b"PK\x06\x07" and locator[2] + _ZIP64_EOCD.size <= size:
+            handle.seek(locator[2])
+            record = handle.read(_ZIP64_EOCD.size)
+            if len(record) == _ZIP64_EOCD.size and record[:4] == b"PK\x06\x06":
+                values = _ZIP64_EOCD.unpack(record)
+                entries, cd_size = values[6], values[7]
+            handle.seek(0)
+    return entries, cd_size

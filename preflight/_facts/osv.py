@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import struct
 import threading
 import zipfile
 import zlib
@@ -39,7 +38,7 @@ from typing import IO, Any, Literal
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from preflight._read import MIB, ReadError, open_regular, read_bytes
+from preflight._read import MIB, ReadError, open_regular, read_bytes, zip_directory
 
 __all__ = [
     "RECORD_LIMIT",
@@ -283,35 +282,12 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | _Malform
     return data
 
 
-_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
-_ZIP64_LOCATOR = struct.Struct("<4sLQL")
-_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
-
-
 def _check_central_directory(handle: IO[bytes]) -> None:
-    """Refuse a zip whose central directory is over the limit before ``zipfile`` reads it.
-
-    The end record is found where ``zipfile`` looks for it (the last 22 bytes, else the last
-    64 KiB for a comment); a file where none is found is left for ``zipfile`` to refuse."""
-    size = handle.seek(0, os.SEEK_END)
-    tail_start = max(0, size - (_EOCD.size + 0xFFFF))
-    handle.seek(tail_start)
-    tail = handle.read()
-    handle.seek(0)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < _EOCD.size:
+    """Refuse a zip whose central directory is over the limits before ``zipfile`` reads it."""
+    found = zip_directory(handle)
+    if found is None:
         return
-    fields = _EOCD.unpack_from(tail, at)
-    entries, cd_size = fields[4], fields[5]
-    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= _ZIP64_LOCATOR.size:
-        locator = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
-        if locator[0] == b"PK\x06\x07" and locator[2] + _ZIP64_EOCD.size <= size:
-            handle.seek(locator[2])
-            record = handle.read(_ZIP64_EOCD.size)
-            if len(record) == _ZIP64_EOCD.size and record[:4] == b"PK\x06\x06":
-                values = _ZIP64_EOCD.unpack(record)
-                entries, cd_size = values[6], values[7]
-            handle.seek(0)
+    entries, cd_size = found
     if cd_size > CENTRAL_DIRECTORY_LIMIT or entries > MAX_RECORDS:
         raise _Unusable(
             f"has a zip directory of {entries} entries in {cd_size} bytes, over the limits "

@@ -22,7 +22,6 @@ import hashlib
 import os
 import re
 import stat
-import struct
 import threading
 import zipfile
 import zlib
@@ -35,7 +34,7 @@ from typing import IO
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from preflight._read import MIB, RECORD_LIMIT, ReadError, open_regular
+from preflight._read import MIB, RECORD_LIMIT, ReadError, open_regular, zip_directory
 
 __all__ = [
     "CENTRAL_DIRECTORY_LIMIT",
@@ -287,35 +286,17 @@ def open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
             yield archive
 
 
-_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
-_ZIP64_LOCATOR = struct.Struct("<4sLQL")
-_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
-
-
 def _check_central_directory(handle: IO[bytes]) -> None:
-    """Refuse a wheel whose central directory is over the limits before ``zipfile`` reads it
-    (found where ``zipfile`` looks: the last 22 bytes, else the last 64 KiB). A file where
-    none is found is left for ``zipfile`` to refuse."""
+    """Refuse a wheel over the size limit, or whose central directory is over the limits,
+    before ``zipfile`` reads it."""
     size = handle.seek(0, os.SEEK_END)
+    handle.seek(0)
     if size > WHEEL_LIMIT:
         raise UnusableWheel(f"is larger than {WHEEL_LIMIT // MIB} MiB, the limit")
-    handle.seek(max(0, size - (_EOCD.size + 0xFFFF)))
-    tail = handle.read()
-    handle.seek(0)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < _EOCD.size:
+    found = zip_directory(handle)
+    if found is None:
         return
-    fields = _EOCD.unpack_from(tail, at)
-    entries, cd_size = fields[4], fields[5]
-    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= _ZIP64_LOCATOR.size:
-        locator = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
-        if locator[0] == b"PK\x06\x07" and locator[2] + _ZIP64_EOCD.size <= size:
-            handle.seek(locator[2])
-            record = handle.read(_ZIP64_EOCD.size)
-            if len(record) == _ZIP64_EOCD.size and record[:4] == b"PK\x06\x06":
-                values = _ZIP64_EOCD.unpack(record)
-                entries, cd_size = values[6], values[7]
-            handle.seek(0)
+    entries, cd_size = found
     if cd_size > CENTRAL_DIRECTORY_LIMIT or entries > MAX_MEMBERS:
         raise UnusableWheel(
             f"has a zip directory of {entries} entries in {cd_size} bytes, over the limits "
