@@ -49,6 +49,7 @@ from preflight._facts.context import NOX_REMEDIES
 from preflight._interpreters.discovery import Found, find_interpreters
 from preflight._interpreters.resolve import Resolution, resolve
 from preflight._ops import matrix
+from preflight._ops.installable import installable_lock
 from preflight._policy.policy import Policy, load_policy
 from preflight._render.report import (
     github_annotations,
@@ -147,10 +148,22 @@ def build_env(
     """
     backend = backend or matrix.choose_backend()
     python = create_env(session, interpreter, target, backend=backend)
+    pins = _installable(session, lock, python, target.parent)
     if wheelhouse is not None:
-        download_lock(session, python, lock, wheelhouse, backend=backend)
-    install_lock(session, python, lock, backend=backend, wheelhouse=wheelhouse)
+        download_lock(session, python, pins, wheelhouse, backend=backend)
+    install_lock(session, python, pins, backend=backend, wheelhouse=wheelhouse)
     return python
+
+
+def _installable(session: nox.Session, lock: Path, python: Path, folder: Path) -> Path:
+    """What pip or uv installs for ``lock``: a PEP 751 lock as its pins for ``python``."""
+    try:
+        pins = installable_lock(lock, python, folder)
+    except PreflightError as exc:
+        session.error(format_error(exc))
+    if pins != lock:
+        session.log(f"{lock.name}: installing its pins for this interpreter ({pins})")
+    return pins
 
 
 def create_env(
@@ -398,9 +411,10 @@ class _Matrix:
         # is reported apart.
         wheelhouse = target.parent / "wheelhouse"
         steps.next("install", timed=True)
-        download_lock(session, python, lock, wheelhouse, backend=backend)
+        pins = installable_lock(lock, python, target.parent)  # a PEP 751 lock: its pins here
+        download_lock(session, python, pins, wheelhouse, backend=backend)
         steps.lap("download")
-        install_lock(session, python, lock, backend=backend, wheelhouse=wheelhouse)
+        install_lock(session, python, pins, backend=backend, wheelhouse=wheelhouse)
         steps.next("check", timed=True)
         # What the policy's env_vars table expects, the session provides for the env it
         # built (a deployed env checked by gate or monitor needs its own).

@@ -23,6 +23,7 @@ import preflight
 from preflight._errors import LockError
 from preflight._lock.pylock import Pylock, parse_pylock, parse_pylock_text
 from preflight._lock.select import Ambiguity
+from preflight._ops.installable import installable_lock
 from preflight._policy.policy import load_policy
 
 PATH = Path("/p/pylock.toml")
@@ -354,3 +355,44 @@ def test_relock_writes_a_pylock_for_every_interpreter_that_check_reads(
     )
     assert wrong.returncode == 3
     assert "is a PEP 751 lock" in wrong.stderr
+
+
+@pytest.mark.slow
+def test_the_nox_sessions_install_a_pylock_as_its_pins_for_the_target(
+    tmp_path: Path,
+    wheels: Wheels,
+    pylock_project: Path,
+    run_check: Callable[..., CliRun],
+) -> None:
+    # pip cannot install from a pylock.toml: the sessions hand it the pins selected for the
+    # target (installable_lock), hashes required, and judge the env against the pylock.
+    py312 = real_python("3.12").path
+    lock = uv_pylock(wheels, tmp_path, py312, "alpha>=1", "beta-pkg>=2")
+    venv = wh.make_venv(py312, tmp_path / "venv")
+    pins = installable_lock(lock, venv, tmp_path / "pins")
+    lines = [line for line in pins.read_text(encoding="utf-8").splitlines() if line[:1] != "#"]
+    assert [line.split()[0] for line in lines] == ["alpha==1.0", "beta-pkg==2.0"]
+    assert all("--hash=sha256:" in line for line in lines)
+    wh.pip_install(venv, ["--require-hashes", "--no-deps", "-r", pins], find_links=wheels.folder)
+    ready = check(run_check, venv, pylock_project, lock)
+    assert ready.returncode == 0, ready.stderr
+    assert ready.report["status"] == "READY"
+    # A requirements lock is installed as it is.
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("alpha==1.0\n", encoding="utf-8")
+    assert installable_lock(requirements, venv, tmp_path / "pins") == requirements
+
+
+def test_a_pylock_source_that_is_no_index_pin_cannot_be_installed_with_hashes(
+    tmp_path: Path,
+) -> None:
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(
+        'lock-version = "1.0"\ncreated-by = "test"\n'
+        '[[packages]]\nname = "tool"\nversion = "1.0"\n'
+        '[packages.vcs]\ntype = "git"\nurl = "https://example.com/tool.git"\n'
+        'commit-id = "0123456789abcdef0123456789abcdef01234567"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(LockError, match="tool is not an index pin with hashes"):
+        installable_lock(lock, Path(sys.executable), tmp_path / "pins")
