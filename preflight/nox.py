@@ -138,6 +138,7 @@ def build_env(
     *,
     backend: matrix.Backend | None = None,
     wheelhouse: Path | None = None,
+    withhold: Sequence[str] = (),
 ) -> Path:
     """A fresh environment at ``target`` holding exactly ``lock``; returns its python.
 
@@ -145,20 +146,24 @@ def build_env(
     one). The install requires hashes and resolves nothing. ``wheelhouse``: the lock's
     artifacts are downloaded there first (:func:`download_lock`) and installed from there
     with the index off; pass the same folder to :func:`check_env` to anchor the check.
+    A PEP 751 lock is installed as its pins for the new environment, which is probed for
+    them with the variables in ``withhold`` (the policy's ``secret_variables()``) removed.
     """
     backend = backend or matrix.choose_backend()
     python = create_env(session, interpreter, target, backend=backend)
-    pins = _installable(session, lock, python, target.parent)
+    pins = _installable(session, lock, python, target.parent, withhold=withhold)
     if wheelhouse is not None:
         download_lock(session, python, pins, wheelhouse, backend=backend)
     install_lock(session, python, pins, backend=backend, wheelhouse=wheelhouse)
     return python
 
 
-def _installable(session: nox.Session, lock: Path, python: Path, folder: Path) -> Path:
+def _installable(
+    session: nox.Session, lock: Path, python: Path, folder: Path, *, withhold: Sequence[str]
+) -> Path:
     """What pip or uv installs for ``lock``: a PEP 751 lock as its pins for ``python``."""
     try:
-        pins = installable_lock(lock, python, folder)
+        pins = installable_lock(lock, python, folder, withhold=withhold)
     except PreflightError as exc:
         session.error(format_error(exc))
     if pins != lock:
@@ -411,7 +416,9 @@ class _Matrix:
         # is reported apart.
         wheelhouse = target.parent / "wheelhouse"
         steps.next("install", timed=True)
-        pins = installable_lock(lock, python, target.parent)  # a PEP 751 lock: its pins here
+        pins = _installable(  # a PEP 751 lock: its pins for this env
+            session, lock, python, target.parent, withhold=self.policy.secret_variables()
+        )
         download_lock(session, python, pins, wheelhouse, backend=backend)
         steps.lap("download")
         install_lock(session, python, pins, backend=backend, wheelhouse=wheelhouse)

@@ -490,6 +490,22 @@ def test_smtp_554_is_a_refusal_and_not_retried(log: io.StringIO) -> None:
     assert "not retried" in log.getvalue()
 
 
+def test_a_multi_line_smtp_reply_cannot_start_a_line_of_its_own(log: io.StringIO) -> None:
+    # smtplib joins a multi-line reply with newlines; the server's text reaches the log (the
+    # monitor's stderr, where GitHub reads workflow commands) only escaped.
+    handler = loopback.MailHandler(
+        refuse_data="554-5.7.1 rejected\r\n554 ::error title=pwned::forged annotation"
+    )
+    with loopback.smtp_server(handler) as port:
+        sink = SmtpSink(smtp_config(port), environ={})
+        result = deliver(alert_for(), sink, retries=0, backoff_seconds=0, sleep=Sleeps(), log=log)
+    assert not result.ok
+    assert "5.7.1 rejected\\n::error title=pwned::forged annotation" in (result.error or "")
+    lines = log.getvalue().splitlines()
+    assert lines
+    assert all(line.startswith("alert: ") for line in lines), lines
+
+
 def test_smtp_server_that_never_answers_times_out(log: io.StringIO) -> None:
     with loopback.silent_server() as port:
         sink = SmtpSink(smtp_config(port, timeout_seconds=0.3), environ={})

@@ -38,6 +38,7 @@ from preflight._alerts import bounded
 from preflight._alerts.bounded import Budget, ReplyTooLong
 from preflight._alerts.model import Alert
 from preflight._policy.alerts import AlertConfig, Security, SmtpConfig, WebhookConfig
+from preflight._text import MESSAGE_LIMIT, shown
 from preflight._version import __version__
 
 if TYPE_CHECKING:
@@ -48,9 +49,15 @@ __all__ = ["Sink", "SinkError", "SmtpSink", "WebhookSink", "build_sinks"]
 
 class SinkError(Exception):
     """A sink could not deliver. ``retryable``: whether a later attempt may succeed;
-    ``unknown``: the request went out in full and no answer came, so it may have arrived."""
+    ``unknown``: the request went out in full and no answer came, so it may have arrived.
+
+    The message quotes what the server answered (an SMTP reply, an HTTP reason), which is
+    the server's text, not ours: it is :func:`~preflight._text.shown` here, the one place
+    every such text passes, so that a reply of several lines (smtplib joins them with
+    newlines) cannot start a line of its own in the log or a workflow command."""
 
     def __init__(self, message: str, *, retryable: bool = True, unknown: bool = False) -> None:
+        message = shown(message, limit=MESSAGE_LIMIT)
         super().__init__(message)
         self.message = message
         self.retryable = retryable

@@ -13,6 +13,7 @@ error naming it, before anything is installed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from preflight._atomic import write_atomic
@@ -25,13 +26,16 @@ from preflight._lock.select import Ambiguity
 __all__ = ["installable_lock"]
 
 
-def installable_lock(lock: Path, python: Path, folder: Path) -> Path:
+def installable_lock(
+    lock: Path, python: Path, folder: Path, *, withhold: Sequence[str] = ()
+) -> Path:
     """``lock`` itself, or for a PEP 751 lock the requirements file of its pins for
-    ``python``, written in ``folder``; :class:`PreflightError` saying why it cannot be."""
+    ``python``, written in ``folder``; :class:`PreflightError` saying why it cannot be.
+    ``withhold``: the policy's credential variables, never handed to the probe."""
     if not is_pylock_path(lock):
         return lock
     pylock = parse_pylock(lock)
-    facts = probe_interpreter(python)
+    facts = probe_interpreter(python, withhold=withhold)
     if not isinstance(facts, InterpreterFacts):
         raise PreflightError(f"cannot read the markers of {python}: {facts.message}")
     selected = pylock.applicable(facts.marker_env)
