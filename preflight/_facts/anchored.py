@@ -62,6 +62,7 @@ from preflight._facts.model import (
 )
 from preflight._lock.requirements import LockEntry
 from preflight._lock.select import Ambiguity, applies, select_entries
+from preflight._policy.spec import minor_of
 from preflight._read import MIB, ReadError, open_regular
 
 __all__ = ["Anchoring", "DistAnchor", "Resolution", "WheelhouseRequest", "launcher_problem"]
@@ -355,7 +356,7 @@ class _Layout:
         self.content = content
         self.site = os.path.normpath(dist.site)
         self.bin = os.path.normpath(os.path.join(facts.prefix, "bin"))
-        xy = ".".join(facts.version.split(".")[:2])
+        xy = minor_of(facts.version)  # the probe's version parses (else no InterpreterFacts)
         self.headers = os.path.join(facts.prefix, "include", "site", f"python{xy}", dist.name)
 
     def destination(self, member: str) -> str | None:

@@ -21,6 +21,7 @@ same values in its ``[tool.preflight]`` table (PEP 751 keeps ``[tool]`` for tool
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from typing import Literal
 from preflight._lock.meta import inputs_digest
 from preflight._lock.pylock import META_KEY, parse_pylock_text
 from preflight._policy.policy import Policy
+from preflight._policy.spec import minor_of
 
 __all__ = [
     "PIP_LOCK",
@@ -100,7 +102,9 @@ def comparable_lines(lines: Sequence[str]) -> list[str]:
             continue
         elif inside and stripped.startswith("python"):
             value = stripped.partition("=")[2].strip().strip('"')
-            out.append('python = "' + ".".join(value.split(".")[:2]) + '"')
+            with contextlib.suppress(ValueError):  # a garbled value compares as it is
+                value = minor_of(value)
+            out.append(f'python = "{value}"')
             continue
         out.append(line)
     return out

@@ -38,6 +38,7 @@ from preflight._ops.matrix import (
     matrix_verdict,
     read_outcome,
 )
+from preflight._policy.spec import minor_of
 from preflight._read import REPORT_LIMIT, ReadError, read_text
 from preflight._render.html import Page, Row
 from preflight._render.report import REPORT_NAME
@@ -160,9 +161,17 @@ def read_report(path: Path) -> Report:
         raise ValueError(f"{path}: not a preflight report: {exc}") from None
 
 
+def _minor(version: str) -> str:
+    """The X.Y of a report's version; a garbled one (the report is untrusted) as it is."""
+    try:
+        return minor_of(version)
+    except ValueError:
+        return version
+
+
 def _outcome_of(report: Report, path: Path, session: Outcome | None) -> Outcome:
     version = str(report.interpreter.get("version") or "")
-    spec = report.substitute_for or ".".join(version.split(".")[:2]) or "-"
+    spec = report.substitute_for or _minor(version) or "-"
     interpreter = str(report.interpreter.get("path") or "") or None
     if session is None:
         return Outcome.from_report(
