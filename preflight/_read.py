@@ -23,8 +23,9 @@ import errno
 import os
 import stat
 import struct
+import tomllib
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from preflight._errors import PreflightError
 
@@ -226,3 +227,13 @@ def zip_directory(handle: IO[bytes]) -> tuple[int, int] | None:
                 entries, cd_size = values[6], values[7]
             handle.seek(0)
     return entries, cd_size
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """``tomllib.loads``, failing in one way only, ValueError: a TOMLDecodeError (which is
+    one), an integer of more digits than Python converts (a plain ValueError from int()),
+    or arrays nested too deep to read (a RecursionError)."""
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deep to read") from None

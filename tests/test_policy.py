@@ -251,6 +251,10 @@ def test_missing_unreadable_and_tableless_pyproject(tmp_path: Path) -> None:
     write(tmp_path, f'[tool.preflight]\npythons = ["3.12"]\nrequires = []\nx = {deep}\n')
     with pytest.raises(ConfigError, match="nested too deep"):
         load_policy(tmp_path)
+    # An integer of more digits than int() converts is a plain ValueError inside tomllib.
+    write(tmp_path, f'[tool.preflight]\npythons = ["3.12"]\nlock_max_age_days = {"9" * 5000}\n')
+    with pytest.raises(ConfigError, match="is not valid TOML: Exceeds the limit"):
+        load_policy(tmp_path)
 
 
 def test_a_pythons_list_of_40000_entries_is_read(tmp_path: Path) -> None:

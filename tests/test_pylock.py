@@ -131,6 +131,12 @@ def test_a_malformed_lock_is_a_lock_error_naming_the_file_and_the_key(
     assert error.hint
 
 
+def test_toml_that_tomllib_cannot_convert_is_a_lock_error() -> None:
+    # A 5000-digit integer: tomllib raises a plain ValueError (int()'s digit limit).
+    error = refused(HEAD + f"x = {'9' * 5000}\n" + ALPHA)
+    assert "is not valid TOML: Exceeds the limit" in str(error)
+
+
 def test_a_newer_minor_lock_version_is_read_and_kept(caplog: pytest.LogCaptureFixture) -> None:
     lock = parse(HEAD.replace("1.0", "1.3") + ALPHA)
     assert lock.lock_version == "1.3"

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from packaging.version import InvalidVersion, Version
 from preflight._errors import LockError
 from preflight._lock.requirements import Lock, LockEntry, LockHeader, _lock_error
 from preflight._lock.select import Ambiguity, select_entries
-from preflight._read import LOCK_LIMIT, ReadError, read_text
+from preflight._read import LOCK_LIMIT, ReadError, parse_toml, read_text
 
 __all__ = [
     "META_KEY",
@@ -105,11 +104,9 @@ def parse_pylock(path: str | os.PathLike[str]) -> Pylock:
 def parse_pylock_text(text: str, path: Path) -> Pylock:
     """Parse the text of a PEP 751 lock; ``path`` is named in errors."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = parse_toml(text)
+    except ValueError as exc:  # TOML, a 5000-digit integer, nesting (parse_toml)
         raise LockError(path, None, f"is not valid TOML: {exc}", hint=_HINT) from None
-    except RecursionError:  # arrays nested thousands deep
-        raise LockError(path, None, "is not valid TOML: nested too deep", hint=_HINT) from None
     lines = _Lines(text)
     version = _lock_version(data, path, lines)
     # packaging logs a newer minor on its logger (printed on stderr when nothing handles it);

@@ -41,7 +41,6 @@ import json
 import os
 import re
 import shlex
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -55,7 +54,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from preflight._errors import LockError
 from preflight._lock.select import Ambiguity, select_entries
-from preflight._read import LOCK_LIMIT, POLICY_LIMIT, ReadError, read_bytes, read_text
+from preflight._read import LOCK_LIMIT, POLICY_LIMIT, ReadError, parse_toml, read_bytes, read_text
 
 __all__ = ["Lock", "LockEntry", "LockHeader", "LockNote", "parse_lock", "parse_lock_text"]
 
@@ -898,10 +897,10 @@ def _project_name(base: Path, target: str) -> str | None:
     else:
         folder = base / target
     try:  # the folder is the lock's word: its pyproject.toml may be a FIFO or /dev/zero
-        data = tomllib.loads(
+        data = parse_toml(
             read_text(folder / "pyproject.toml", what="a pyproject.toml", limit=POLICY_LIMIT)
         )
-    except (ReadError, ValueError, RecursionError):  # TOMLDecodeError is a ValueError
+    except (ReadError, ValueError):
         return None
     project = data.get("project")
     name = project.get("name") if isinstance(project, dict) else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import string
-import tomllib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from preflight._policy.audit import AuditConfig, parse_audit
 from preflight._policy.environment import EnvVar, parse_env_vars
 from preflight._policy.spec import PythonSpec
 from preflight._process import OWN_PREFIX
-from preflight._read import POLICY_LIMIT, ReadError, read_text
+from preflight._read import POLICY_LIMIT, ReadError, parse_toml, read_text
 
 __all__ = [  # PythonSpec lives in spec.py; re-exported here, where the public API finds it
     "Classification",
@@ -193,7 +192,7 @@ def load_policy(project: str | os.PathLike[str]) -> Policy:
     project = Path(project)
     path = project if project.name == "pyproject.toml" else project / "pyproject.toml"
     try:
-        data = tomllib.loads(read_text(path, what="a pyproject.toml", limit=POLICY_LIMIT))
+        data = parse_toml(read_text(path, what="a pyproject.toml", limit=POLICY_LIMIT))
     except ReadError as exc:
         if exc.kind == "missing":
             raise ConfigError(
@@ -201,9 +200,7 @@ def load_policy(project: str | os.PathLike[str]) -> Policy:
             ) from None
         where = f"line {exc.line}: " if exc.line is not None else ""
         raise ConfigError(path, None, f"cannot be read: {where}{exc.problem}") from None
-    except RecursionError:
-        raise ConfigError(path, None, "is not valid TOML: nested too deep to read") from None
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOML, a 5000-digit integer, nesting (parse_toml)
         raise ConfigError(path, None, f"is not valid TOML: {exc}") from None
     tool = data.get("tool", {})
     if not isinstance(tool, Mapping):
