@@ -16,12 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import factories
 import pytest
 import wheelhouse
 from conftest import cli_argv, cli_env, real_python
 
 import preflight
-from preflight._facts.anchored import launcher_problem
+from preflight._facts.anchored import _pins, launcher_problem
+from preflight._lock.pylock import parse_pylock_text
 
 ENTRY = "tidy.core:main"
 CORE = "def main():\n    return 0\n"
@@ -347,3 +349,21 @@ def test_launchers_that_do_more_are_refused(body: str, why: str) -> None:
     problem = launcher_problem(body.encode(), ENTRY)
     assert problem is not None
     assert why in problem
+
+
+def test_a_pylocks_pins_are_chosen_in_its_own_marker_context() -> None:
+    # A package of a non-default dependency group ('dev') is not installed, so it vouches
+    # for no wheel: the anchored scan selects pins as the checks do (Lock.applicable), not
+    # with plain PEP 508 evaluation, where `dependency_groups` is undefined and so applies.
+    text = (
+        'lock-version = "1.0"\ncreated-by = "test"\n'
+        '[[packages]]\nname = "alpha"\nversion = "1.0"\n'
+        'wheels = [{ name = "alpha-1.0-py3-none-any.whl", url = "https://x/a.whl", '
+        'hashes = { sha256 = "aa" } }]\n'
+        '[[packages]]\nname = "devtool"\nversion = "2.0"\n'
+        "marker = \"'dev' in dependency_groups\"\n"
+        'wheels = [{ name = "devtool-2.0-py3-none-any.whl", url = "https://x/d.whl", '
+        'hashes = { sha256 = "dd" } }]\n'
+    )
+    lock = parse_pylock_text(text, Path("/p/pylock.toml"))
+    assert sorted(_pins(factories.interpreter(), lock)) == ["alpha"]

@@ -60,8 +60,8 @@ from preflight._facts.model import (
     Unanchored,
     UnanchoredKind,
 )
-from preflight._lock.requirements import LockEntry
-from preflight._lock.select import Ambiguity, applies, select_entries
+from preflight._lock.requirements import Lock, LockEntry
+from preflight._lock.select import Ambiguity
 from preflight._policy.spec import minor_of
 from preflight._read import MIB, ReadError, open_regular
 
@@ -81,7 +81,7 @@ class WheelhouseRequest:
     """What the anchored scan needs besides the environment: the folder and the lock."""
 
     folder: Path
-    entries: Sequence[LockEntry] | str  # the lock's entries, or why the lock cannot be read
+    lock: Lock | str  # the lock, or why it cannot be read
     ignore: Collection[str] = ()  # canonical names of tooling the policy ignores
 
 
@@ -103,13 +103,13 @@ class Resolution:
     bytes_hashed: int = 0
 
 
-def _pins(facts: InterpreterFacts, entries: Sequence[LockEntry]) -> dict[str, list[LockEntry]]:
-    """The index pins that apply to the target, by canonical name. A universal lock is read
-    for the target's markers; where it is ambiguous, every entry that applies counts (the
-    wheel_status check reports the ambiguity)."""
-    selected = select_entries(entries, facts.marker_env)
+def _pins(facts: InterpreterFacts, lock: Lock) -> dict[str, list[LockEntry]]:
+    """The index pins that apply to the target, by canonical name, selected as the checks
+    select them (a PEP 751 lock's markers in its own context); where the lock is ambiguous,
+    every entry that applies counts (the wheel_status check reports the ambiguity)."""
+    selected = lock.applicable(facts.marker_env)
     if isinstance(selected, Ambiguity):
-        selected = tuple(e for e in entries if applies(e.markers, facts.marker_env))
+        selected = lock.applying(facts.marker_env)
     found: dict[str, list[LockEntry]] = {}
     for entry in selected:
         found.setdefault(entry.name, []).append(entry)
@@ -127,8 +127,8 @@ def resolve(
 
     ``hash_many`` hashes the candidates (on the scan's thread pool); it returns for each path
     its ``sha256:<hex>`` or the exception that stopped it."""
-    assert not isinstance(request.entries, str)
-    pins = _pins(facts, request.entries)
+    assert not isinstance(request.lock, str)
+    pins = _pins(facts, request.lock)
     result = Resolution()
     wanted: list[tuple[DistFacts, list[str], tuple[wheels.Candidate, ...]]] = []
     for dist in facts.distributions:
@@ -676,9 +676,9 @@ class Anchoring:
         """Find the vouched wheel of each distribution, hashing candidates on ``pool``."""
         self.facts = facts
         request = self.request
-        if isinstance(request.entries, str):
+        if isinstance(request.lock, str):
             self.resolution = (
-                f"the lock cannot be read ({request.entries}): nothing can be anchored in it"
+                f"the lock cannot be read ({request.lock}): nothing can be anchored in it"
             )
             return
         try:

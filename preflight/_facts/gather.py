@@ -40,7 +40,7 @@ from preflight._facts.model import (
 )
 from preflight._facts.suite import start_suite, suite_facts
 from preflight._lock.read import read_lock
-from preflight._lock.requirements import Lock, LockEntry
+from preflight._lock.requirements import Lock
 from preflight._policy.policy import Policy
 from preflight._process import Running
 
@@ -269,12 +269,11 @@ def _scan(
     return pool.submit(integrity.scan, facts, stop=stop, anchoring=anchoring)
 
 
-def _anchoring(folder: Path | None, lock: Lock | LockError | None, policy: Policy) -> Anchoring:
-    """The anchored mode of the scan: the wheelhouse, the lock's entries (or why there are
-    none) and the tooling the policy ignores (never pinned, so never a finding)."""
-    assert folder is not None
-    entries: tuple[LockEntry, ...] | str = lock.entries if isinstance(lock, Lock) else str(lock)
-    return Anchoring(WheelhouseRequest(folder, entries, frozenset(policy.ignore)))
+def _anchoring(folder: Path, lock: Lock | LockError | None, policy: Policy) -> Anchoring:
+    """The anchored mode of the scan: the wheelhouse, the lock (or why there is none) and
+    the tooling the policy ignores (never pinned, so never a finding)."""
+    read: Lock | str = lock if isinstance(lock, Lock) else str(lock)
+    return Anchoring(WheelhouseRequest(folder, read, frozenset(policy.ignore)))
 
 
 def _audited_names(facts: InterpreterFacts, lock: Lock | LockError | None) -> set[str]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,6 @@ from packaging.version import InvalidVersion, Version
 
 from preflight._errors import LockError
 from preflight._lock.requirements import Lock, LockEntry, LockHeader, _lock_error
-from preflight._lock.select import Ambiguity, select_entries
 from preflight._read import LOCK_LIMIT, ReadError, parse_toml, read_text
 
 __all__ = [
@@ -78,10 +77,11 @@ class Pylock(Lock):
     environments: tuple[str, ...] = ()  # PEP 508 markers; one must hold for the target
     default_groups: tuple[str, ...] = ()  # the dependency groups selected by default
 
-    def applicable(self, environment: Mapping[str, str]) -> tuple[LockEntry, ...] | Ambiguity:
-        """As :meth:`Lock.applicable`, with the markers evaluated as PEP 751 says: no extras,
-        the lock's ``default-groups`` as its ``dependency_groups``."""
-        return select_entries(self.entries, environment, dependency_groups=self.default_groups)
+    @property
+    def marker_groups(self) -> Collection[str] | None:
+        """Markers evaluated as PEP 751 says: no extras, the lock's ``default-groups`` as its
+        ``dependency_groups``."""
+        return self.default_groups
 
 
 def is_pylock_path(path: str | os.PathLike[str]) -> bool:

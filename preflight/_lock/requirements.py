@@ -41,7 +41,7 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -53,7 +53,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from preflight._errors import LockError
-from preflight._lock.select import Ambiguity, select_entries
+from preflight._lock.select import Ambiguity, applies, select_entries
 from preflight._read import LOCK_LIMIT, POLICY_LIMIT, ReadError, parse_toml, read_bytes, read_text
 
 __all__ = ["Lock", "LockEntry", "LockHeader", "LockNote", "parse_lock", "parse_lock_text"]
@@ -221,10 +221,25 @@ class Lock:
         """Some name is pinned more than once, by marker: only :meth:`select` says which."""
         return len(self.by_name) < len(self.entries)
 
+    @property
+    def marker_groups(self) -> Collection[str] | None:
+        """How the entries' markers are evaluated: ``None``, as PEP 508 requirements; a PEP
+        751 lock gives its default dependency groups (``lock_file`` context, see
+        :func:`~preflight._lock.select.applies`)."""
+        return None
+
     def applicable(self, environment: Mapping[str, str]) -> tuple[LockEntry, ...] | Ambiguity:
         """The entries whose markers hold in this PEP 508 marker environment (the target
         interpreter's), or which names are then pinned more than once (``select.py``)."""
-        return select_entries(self.entries, environment)
+        return select_entries(self.entries, environment, dependency_groups=self.marker_groups)
+
+    def applying(self, environment: Mapping[str, str]) -> tuple[LockEntry, ...]:
+        """Every entry whose markers hold there, a name pinned twice included (for a judge
+        that goes on where :meth:`applicable` says the lock is ambiguous)."""
+        groups = self.marker_groups
+        return tuple(
+            e for e in self.entries if applies(e.markers, environment, dependency_groups=groups)
+        )
 
     def select(self, environment: Mapping[str, str]) -> Lock:
         """The lock as an interpreter with this PEP 508 marker environment reads it: only the
