@@ -203,7 +203,7 @@ def test_a_fifo_is_never_opened_for_reading(tmp_path: Path) -> None:
         with pytest.raises(ReadError, match="FIFO"):
             within(lambda: read_text(fifo, what="a test file", limit=10))
         # The integrity scan hashes only regular files: a FIFO named in RECORD is not read.
-        assert within(lambda: integrity._hash_file(str(fifo), "sha256")) is None
+        assert within(lambda: integrity.hash_file(str(fifo), "sha256")) is None
         assert not opened.wait(0.5), "the FIFO was opened for reading"
     finally:
         _release(fifo, thread)

@@ -205,8 +205,9 @@ def test_a_signal_to_the_gate_reaches_the_commands_whole_group(
             stdin=subprocess.DEVNULL,
             env=cli_env(),
         )
+    family: tuple[int, ...] = ()  # the pids, once written: what the cleanup ends
     try:
-        command, child = _family(pids)
+        command, child = family = _family(pids)
         gate_process.send_signal(signum)
         assert gate_process.wait(timeout=30) == 128 + signum
         assert ends(command)
@@ -214,7 +215,7 @@ def test_a_signal_to_the_gate_reaches_the_commands_whole_group(
     finally:
         gate_process.kill()
         gate_process.wait()
-        for pid in _family(pids):
+        for pid in family:
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
 
@@ -232,14 +233,15 @@ def test_a_gate_killed_with_sigkill_still_stops_the_command(tmp_path: Path) -> N
         stdin=subprocess.DEVNULL,
         env=cli_env(),
     )
+    family: tuple[int, ...] = ()  # the pids, once written: what the cleanup ends
     try:
-        command, child = _family(pids)
+        command, child = family = _family(pids)
         gate_process.kill()
         gate_process.wait()
         assert ends(command)
         assert ends(child), "COMMAND's child outlived the killed gate"
     finally:
-        for pid in _family(pids):
+        for pid in family:
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
 

@@ -50,7 +50,8 @@ def test_hostile_text_is_text_never_markup_or_an_attributes_end(name: str) -> No
         for attr, _ in attrs:
             assert not attr.startswith("on"), (tag, attr)  # no quote ended an attribute
     titles = [v for _, attrs in parsed.elements for a, v in attrs if a == "title"]
-    assert any(shown(HOSTILE) in (v or "") for v in titles) or name == "monitor"
+    if name != "monitor":  # the monitor's page holds the name in no title attribute
+        assert any(shown(HOSTILE) in (v or "") for v in titles)
     assert "<script>" not in page
     assert '"pwned"' not in page
     assert "'x'" not in page

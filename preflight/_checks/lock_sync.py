@@ -31,7 +31,7 @@ def lock_sync(ctx: Context) -> CheckResult:
             "skipped: the lock is ambiguous for this interpreter (see wheel_status)",
             details={"blocked_by": "wheel_status"},
         )
-    found = installed(d for d in facts.distributions)
+    found = installed(facts.distributions)
     wanted: dict[NormalizedName, LockEntry] = {canonicalize_name(e.name): e for e in selected}
     findings: list[Finding] = []
     missing, extra, different, foreign, doubled = [], [], [], [], []

@@ -14,7 +14,7 @@ from preflight._errors import LockError
 from preflight._facts.model import InterpreterFacts, ProbeFailure
 from preflight._lock.meta import compiled_at, inputs_digest
 from preflight._lock.pylock import SUPPORTED, Pylock
-from preflight._lock.requirements import Lock, LockEntry
+from preflight._lock.requirements import Lock, LockEntry, is_digest
 from preflight._lock.select import Ambiguity, applies
 from preflight._policy.spec import same_minor
 from preflight._text import shown
@@ -95,15 +95,6 @@ def wheel_status(ctx: Context) -> CheckResult:
     return CheckResult.from_findings("wheel_status", title, findings, ok=ok, details=details)
 
 
-_DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
-def _is_digest(value: str) -> bool:
-    algorithm, _, digest = value.partition(":")
-    return len(digest) == _DIGEST_LENGTHS.get(algorithm) and _HEX.issuperset(digest)
-
-
 def _pins(lock: Lock, relock: str) -> list[Finding]:
     findings = []
     for e in lock.entries:
@@ -151,7 +142,7 @@ def _pins(lock: Lock, relock: str) -> list[Finding]:
                 line=e.line,
             )
             for value in e.hashes
-            if not _is_digest(value)
+            if not is_digest(value)
         ]
         if not e.hashes and isinstance(lock, Pylock):
             findings.append(

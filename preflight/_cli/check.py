@@ -123,7 +123,12 @@ def run_check(args: argparse.Namespace) -> int:
             "--nagios and --format json both write stdout",
             hint="keep one; the JSON report is in --report-dir either way",
         )
-    files = (("--junit", args.junit), ("--prometheus", args.prometheus), ("--html", args.html))
+    files = (
+        ("--junit", args.junit),
+        ("--prometheus", args.prometheus),
+        ("--html", args.html),
+        ("--sbom", args.sbom),
+    )
     check_output_paths(files)
     report = check_and_report(CheckOptions.from_args(args))
     if args.junit is not None:
@@ -241,10 +246,8 @@ def judge_and_report(options: CheckOptions) -> Judged:
 
 def _sbom_writer(path: Path) -> ModuleType:
     """``preflight._render.sbom``, checked before the checks run: the library it needs (an
-    optional extra) is installed and ``path`` can be a file. Imported only here, so that a
-    check without --sbom does not need the library."""
-    if path.is_dir():
-        raise UsageError(f"--sbom {path}: is a folder", hint="pass --sbom the path of a file")
+    optional extra) is installed (``run_check`` checks the path, as for every output file).
+    Imported only here, so that a check without --sbom does not need the library."""
     try:
         return importlib.import_module("preflight._render.sbom")
     except ImportError as exc:

@@ -47,8 +47,8 @@ from preflight._facts.integrity import (
     UNHASHED,
     Job,
     RecordRow,
-    _expected_digest,
-    _hash_file,
+    expected_digest,
+    hash_file,
     parse_record,
 )
 from preflight._facts.model import (
@@ -317,7 +317,7 @@ def _member_expectation(
     """``(algorithm, digest)`` from the wheel's RECORD; where it gives no usable hash, the
     sha256 of the member itself; or why the member cannot be read."""
     if row is not None and row.algorithm is not None:
-        raw, _why = _expected_digest(row)
+        raw, _why = expected_digest(row)
         if raw is not None:
             return row.algorithm, raw
     try:
@@ -408,7 +408,7 @@ class _Layout:
 
 def _file_job(dist: str, written: str, expected: _Expected, stop: threading.Event | None) -> Job:
     def job() -> tuple[FileProblem | None, int, Kind]:
-        actual = _hash_file(expected.path, expected.algorithm, stop)
+        actual = hash_file(expected.path, expected.algorithm, stop)
         if actual is None:
             return _unreadable(dist, written, expected.path), 0, "anchored"
         digest, size = actual

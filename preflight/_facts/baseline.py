@@ -35,7 +35,7 @@ from threading import Event
 from typing import Any, Literal
 
 from preflight._errors import UsageError
-from preflight._facts.integrity import _WORKERS, _hash_file, parse_record
+from preflight._facts.integrity import WORKERS, hash_file, parse_record
 from preflight._facts.model import InterpreterFacts
 from preflight._read import RECORD_LIMIT, ReadError, read_bytes, read_text
 
@@ -256,9 +256,9 @@ def _entries(
     files = [f for f in found if f.type == "file"]
     hashed: dict[str, tuple[str, int] | None] = {}
     total = 0
-    pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="preflight-baseline")
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="preflight-baseline")
     try:
-        results = pool.map(lambda f: _hash_file(f.absolute, "sha256", stop), files)
+        results = pool.map(lambda f: hash_file(f.absolute, "sha256", stop), files)
         for item, result in zip(files, results, strict=True):
             hashed[item.absolute] = None if result is None else (result[0].hex(), result[1])
             total += result[1] if result is not None else 0

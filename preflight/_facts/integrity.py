@@ -65,11 +65,11 @@ class Anchoring(Protocol):
     def summary(self, counts: Mapping[str, int]) -> AnchorFacts: ...
 
 
-__all__ = ["parse_record", "scan"]
+__all__ = ["WORKERS", "Stopped", "expected_digest", "hash_file", "parse_record", "scan"]
 
 _WEAK = frozenset({"md5", "sha1"})
 _CHUNK = 1 << 20
-_WORKERS = max(2, min(8, os.cpu_count() or 2))
+WORKERS = max(2, min(8, os.cpu_count() or 2))
 # What the venv creation tools place in site-packages themselves (owned by no distribution):
 # virtualenv (and uv, which follows it) install a start-up hook as a .pth plus a module.
 # The .pth is recognised by its exact content, not its name alone (a look-alike is flagged);
@@ -162,7 +162,7 @@ def _fields(line: str) -> tuple[list[str], str | None]:
     return fields, why
 
 
-def _expected_digest(row: RecordRow) -> tuple[bytes | None, str | None]:
+def expected_digest(row: RecordRow) -> tuple[bytes | None, str | None]:
     """``(digest bytes, None)``, or ``(None, why it cannot be verified)``.
 
     A digest in hex (uv_build < 0.8.13) decodes to the right length as hex, not as base64.
@@ -193,7 +193,7 @@ class Stopped(Exception):
     """The scan was told to stop (the check is being interrupted): its result is not wanted."""
 
 
-def _hash_file(path: str, algorithm: str, stop: Event | None = None) -> tuple[bytes, int] | None:
+def hash_file(path: str, algorithm: str, stop: Event | None = None) -> tuple[bytes, int] | None:
     """``(digest, size)`` of the file, or None if it does not exist or cannot be read."""
     hasher = hashlib.new(algorithm)
     size = 0
@@ -217,11 +217,11 @@ def _verify(dist: str, row: RecordRow, stop: Event | None = None) -> tuple[FileP
     """Check one hashed row; ``(problem or None, bytes read)``."""
     if not os.path.lexists(row.path):  # missing is missing, whatever the hash field says
         return FileProblem(dist, row.written, "missing", "file not found"), 0
-    expected, why = _expected_digest(row)
+    expected, why = expected_digest(row)
     if expected is None:
         return FileProblem(dist, row.written, "unverifiable", str(why)), 0
     assert row.algorithm is not None
-    actual = _hash_file(row.path, row.algorithm, stop)
+    actual = hash_file(row.path, row.algorithm, stop)
     if actual is None:
         if not os.path.lexists(row.path):
             return FileProblem(dist, row.written, "missing", "file not found"), 0
@@ -362,7 +362,7 @@ def scan(
     records, without, problems = _read_records(facts.distributions)
     owned: dict[str, set[str]] = {}
     files: set[str] = set()
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         if anchoring is not None:
             anchoring.begin(facts, pool, stop)
         jobs: list[Job] = []

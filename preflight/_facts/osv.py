@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
+from preflight._policy.policy import version_or_none
 from preflight._read import MIB, ReadError, open_regular, read_bytes, zip_directory
 
 __all__ = [
@@ -104,14 +105,14 @@ class Affected:
     def affects(self, version: str) -> bool:
         if version in self.raw_versions:
             return True
-        parsed = _version_or_none(version)
+        parsed = version_or_none(version)
         if parsed is None:
             return False  # a version that is not PEP 440 can only match a listed one
         return parsed in self.versions or any(r.includes(parsed) for r in self.ranges)
 
     def fixed_after(self, version: str) -> tuple[Version, ...]:
         """The ``fixed`` versions above ``version``, lowest first: where an upgrade goes."""
-        parsed = _version_or_none(version)
+        parsed = version_or_none(version)
         fixed = {
             e.version
             for r in self.ranges
@@ -450,7 +451,7 @@ def _affected(item: Any, index: int, names: Collection[NormalizedName]) -> Affec
     parsed: set[Version] = set()
     raw: set[str] = set()
     for text in listed:
-        version = _version_or_none(text)
+        version = version_or_none(text)
         if version is None:
             raw.add(text)
         else:
@@ -471,7 +472,7 @@ def _events(entry: Mapping[str, Any], where: str, *, parse: bool) -> tuple[Event
             raise _Malformed(f"{where}.events[{index}]: {kind!r} is not an OSV event")
         if not parse:
             continue
-        version = _version_or_none(text)
+        version = version_or_none(text)
         if kind == "introduced":
             # "0" sorts before everything; an unreadable bound errs towards "affected".
             found.append(Event("introduced", None if text == "0" else version))
@@ -520,10 +521,3 @@ def _timestamp(record: Mapping[str, Any], key: str) -> datetime | None:
     if value.tzinfo is None:
         raise _Malformed(f"{key!r} has no time zone: {text[:40]!r}")
     return value
-
-
-def _version_or_none(text: str) -> Version | None:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None

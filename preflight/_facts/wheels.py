@@ -34,6 +34,7 @@ from typing import IO
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from preflight._facts.integrity import Stopped
 from preflight._read import MIB, RECORD_LIMIT, ReadError, open_regular, zip_directory
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "MEMBER_LIMIT",
     "WHEEL_LIMIT",
     "Candidate",
-    "Stopped",
     "UnusableWheel",
     "WheelContent",
     "Wheelhouse",
@@ -61,10 +61,6 @@ _CHUNK = 1 << 20
 # PEP 427 names; the name and version parts never hold "-" (they are escaped to "_").
 _WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
 _SDIST_NAME = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+)\.(tar\.gz|zip)$")
-
-
-class Stopped(Exception):
-    """The reading was told to stop (the check is being interrupted)."""
 
 
 class UnusableWheel(Exception):
@@ -185,40 +181,30 @@ class WheelContent:
 def read_wheel(path: Path) -> WheelContent:
     """The members and metadata of the wheel at ``path``; :class:`UnusableWheel` if it is
     not one that can be read within the limits."""
-    try:
-        fd = open_regular(path)
-    except (ReadError, ValueError) as exc:
-        raise UnusableWheel(getattr(exc, "problem", str(exc))) from None
-    with os.fdopen(fd, "rb") as handle:
-        _check_central_directory(handle)
-        try:
-            archive = zipfile.ZipFile(handle)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise UnusableWheel(f"is not a zip ({exc})") from None
-        with archive:
-            infos = [i for i in archive.infolist() if not i.is_dir()]
-            if len(infos) > MAX_MEMBERS:
-                raise UnusableWheel(f"holds more than {MAX_MEMBERS} members, the limit")
-            members = {i.filename: Member(i.filename, i.file_size) for i in infos}
-            dist_info = _dist_info(members)
-            wheel_text = _text(archive, f"{dist_info}/WHEEL", _METADATA_LIMIT) or ""
-            record = _text(archive, f"{dist_info}/RECORD", RECORD_LIMIT)
-            entry_points = _text(archive, f"{dist_info}/entry_points.txt", _METADATA_LIMIT)
-    purelib = any(
-        line.split(":", 1)[0].strip().lower() == "root-is-purelib"
-        and line.split(":", 1)[1].strip().lower() == "true"
-        for line in wheel_text.splitlines()
-        if ":" in line
-    )
-    return WheelContent(
-        path=path,
-        members=members,
-        record=record,
-        entry_points=entry_points or "",
-        root_is_purelib=purelib,
-        dist_info=dist_info,
-        data_dir=dist_info.removesuffix(".dist-info") + ".data",
-    )
+    with open_archive(path) as archive:
+        infos = [i for i in archive.infolist() if not i.is_dir()]
+        if len(infos) > MAX_MEMBERS:
+            raise UnusableWheel(f"holds more than {MAX_MEMBERS} members, the limit")
+        members = {i.filename: Member(i.filename, i.file_size) for i in infos}
+        dist_info = _dist_info(members)
+        wheel_text = _text(archive, f"{dist_info}/WHEEL", _METADATA_LIMIT) or ""
+        record = _text(archive, f"{dist_info}/RECORD", RECORD_LIMIT)
+        entry_points = _text(archive, f"{dist_info}/entry_points.txt", _METADATA_LIMIT)
+        purelib = any(
+            line.split(":", 1)[0].strip().lower() == "root-is-purelib"
+            and line.split(":", 1)[1].strip().lower() == "true"
+            for line in wheel_text.splitlines()
+            if ":" in line
+        )
+        return WheelContent(
+            path=path,
+            members=members,
+            record=record,
+            entry_points=entry_points or "",
+            root_is_purelib=purelib,
+            dist_info=dist_info,
+            data_dir=dist_info.removesuffix(".dist-info") + ".data",
+        )
 
 
 def _dist_info(members: Iterable[str]) -> str:

@@ -37,7 +37,7 @@ from packaging import pylock as pep751
 from packaging.version import InvalidVersion, Version
 
 from preflight._errors import LockError
-from preflight._lock.requirements import Lock, LockEntry, LockHeader, _lock_error
+from preflight._lock.requirements import Lock, LockEntry, LockHeader, lock_read_error
 from preflight._read import LOCK_LIMIT, ReadError, parse_toml, read_text
 
 __all__ = [
@@ -97,7 +97,7 @@ def parse_pylock(path: str | os.PathLike[str]) -> Pylock:
     try:
         text = read_text(path, what="a lock file", limit=LOCK_LIMIT)
     except ReadError as exc:
-        raise _lock_error(exc) from None
+        raise lock_read_error(exc) from None
     return parse_pylock_text(text.removeprefix("\ufeff"), path)
 
 

@@ -56,7 +56,17 @@ from preflight._errors import LockError
 from preflight._lock.select import Ambiguity, applies, select_entries
 from preflight._read import LOCK_LIMIT, POLICY_LIMIT, ReadError, parse_toml, read_bytes, read_text
 
-__all__ = ["Lock", "LockEntry", "LockHeader", "LockNote", "parse_lock", "parse_lock_text"]
+__all__ = [
+    "DIGEST_LENGTHS",
+    "Lock",
+    "LockEntry",
+    "LockHeader",
+    "LockNote",
+    "is_digest",
+    "lock_read_error",
+    "parse_lock",
+    "parse_lock_text",
+]
 
 # A preflight command: right from any front end (the parser does not know which one is in use).
 RELOCK_HINT = "run `preflight relock` to compile it"
@@ -87,7 +97,18 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
 )
 _PEP263_RE = re.compile(rb"coding[:=]\s*([-\w.]+)")
-_STRONG_HASHES = ("sha256", "sha384", "sha512")  # pip's: --hash=md5:... is refused
+# pip's hashes (--hash=md5:... is refused), with the length of their hex digests.
+DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_STRONG_HASHES = tuple(DIGEST_LENGTHS)
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def is_digest(value: str) -> bool:
+    """Whether a ``--hash`` value is ``ALGORITHM:HEX`` of a strong hash, at its length. pip
+    reads any text after the colon (and then matches no file); the checks and the SBOM ask
+    this."""
+    algorithm, _, digest = value.partition(":")
+    return len(digest) == DIGEST_LENGTHS.get(algorithm) and _HEX_DIGITS.issuperset(digest)
 
 
 @dataclass(frozen=True)
@@ -268,7 +289,7 @@ def parse_lock(
     try:
         data = read_bytes(path, what="a lock file", limit=LOCK_LIMIT)
     except ReadError as exc:
-        raise _lock_error(exc) from None
+        raise lock_read_error(exc) from None
     lock = parse_lock_text(decode_lock(data, path), path)
     return lock if environment is None else lock.select(environment)
 
@@ -324,7 +345,7 @@ def _decode(data: bytes, encoding: str, path: Path, declared: str | None) -> str
         ) from None
 
 
-def _lock_error(exc: ReadError) -> LockError:
+def lock_read_error(exc: ReadError) -> LockError:
     """The lock's own wording of a file that could not be read (each with what to do)."""
     if exc.kind == "missing":
         return LockError(exc.path, None, "lock file does not exist", hint=RELOCK_HINT)

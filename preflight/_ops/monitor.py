@@ -56,7 +56,7 @@ from preflight._text import shown
 from preflight._version import __version__
 
 DAILY_LOG = "runtime_health_{day}.log"  # day: YYYYmmdd
-_DAILY = DAILY_PATTERN = re.compile(r"runtime_health_(\d{8})\.log\Z")
+DAILY_PATTERN = re.compile(r"runtime_health_(\d{8})\.log\Z")
 _RUN_LOG = re.compile(r"preflight_check_(\d{8})_\d{6}\.log\Z")  # written by each check
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # A line of the monitor is our words around one or two fields of the environment (an error, a
@@ -159,7 +159,7 @@ def prune_logs(folders: Iterable[Path], today: date, keep_days: int) -> list[Pat
         except OSError:
             continue  # not created yet
         for entry in entries:
-            match = _DAILY.match(entry.name) or _RUN_LOG.match(entry.name)
+            match = DAILY_PATTERN.match(entry.name) or _RUN_LOG.match(entry.name)
             if match is None:
                 continue
             try:

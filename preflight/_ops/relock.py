@@ -44,7 +44,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TextIO
@@ -584,6 +584,4 @@ def relock_one(
 
 
 def _with(result: RelockResult, state: State, message: str, changes: str = "") -> RelockResult:
-    return RelockResult(
-        result.spec, result.lock, state, result.python, result.substitute, changes, message
-    )
+    return replace(result, state=state, message=message, diff=changes)

@@ -1,6 +1,6 @@
 """Time imports and a small compute baseline inside the target interpreter; print JSON.
 
-Run by preflight as ``python -I -B _perfprobe.py '{"imports": ["pandas", "numpy"]}'``.
+Run by preflight as ``python -I -B performance.py '{"imports": ["pandas", "numpy"]}'``.
 A stand-alone stdlib script (Python 3.8 or newer): it imports nothing from ``preflight`` and
 writes nothing (``-B``: no bytecode). It prints one JSON object with the ``PerformanceFacts``
 fields except ``total_seconds``, which the caller measures from outside.
@@ -86,11 +86,11 @@ def _read_names(argv: list[str]) -> list[str]:
         names = json.loads(argv[1])["imports"]
     except (IndexError, KeyError, TypeError, ValueError) as exc:
         sys.stderr.write(
-            f'usage: _perfprobe.py \'{{"imports": ["module", ...]}}\' ({_error_text(exc)})\n'
+            f'usage: performance.py \'{{"imports": ["module", ...]}}\' ({_error_text(exc)})\n'
         )
         raise SystemExit(2) from None
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-        sys.stderr.write("_perfprobe.py: 'imports' must be a list of module names\n")
+        sys.stderr.write("performance.py: 'imports' must be a list of module names\n")
         raise SystemExit(2)
     return names
 

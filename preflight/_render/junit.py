@@ -63,7 +63,7 @@ def _testcase(check: CheckResult, classname: str) -> ET.Element:
             case,
             "failure",
             message=_attr(check.message),
-            type=critical[0].severity.value if critical else "critical",
+            type="critical",
         )
         failure.text = "\n".join(_finding(f) for f in critical) or _body(check.message)
     elif check.status is Status.SKIP:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from preflight._checks.result import Status
 from preflight._report.model import Overall, Report, Verdict
-from preflight._text import shown
+from preflight._text import FIELD_LIMIT, shown
 
 LONG_OUTPUT_LINES = 20  # one per check that did not pass; a report has about ten checks
 
@@ -47,7 +47,7 @@ class NagiosResult:
         return "".join(f"{line}\n" for line in self.lines)
 
 
-def _safe(text: str, limit: int = 300) -> str:
+def _safe(text: str, limit: int = FIELD_LIMIT) -> str:
     return shown(text, limit=limit).replace("|", "\\x7c")
 
 

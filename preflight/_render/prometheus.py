@@ -31,7 +31,8 @@ _WHEEL_STATUS = "wheel_status"  # the check whose details hold the lock's age
 
 
 def _label(text: str) -> str:
-    return shown(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    # shown() has escaped every newline already: backslashes and quotes remain.
+    return shown(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _labels(**labels: str) -> str:

@@ -59,7 +59,7 @@ from preflight._engine import Judged
 from preflight._errors import UsageError
 from preflight._facts.model import AnchoredWheel, DistFacts, InterpreterFacts
 from preflight._facts.sboms import shipped_sboms
-from preflight._lock.requirements import Lock, LockEntry
+from preflight._lock.requirements import Lock, LockEntry, is_digest
 from preflight._lock.select import Ambiguity
 from preflight._version import __version__
 
@@ -142,16 +142,6 @@ def _bom(judged: Judged) -> Bom:
     return bom
 
 
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
-def _is_sha256(value: str) -> bool:
-    """``sha256:`` and 64 hex digits: what CycloneDX's hash pattern allows (a lock may hold
-    anything after ``--hash=``; wheel_status refuses what is not a digest)."""
-    algorithm, _, digest = value.partition(":")
-    return algorithm == "sha256" and len(digest) == 64 and _HEX.issuperset(digest)
-
-
 def _component(
     dist: DistFacts, ref: str, entry: LockEntry | None, wheel: AnchoredWheel | None = None
 ) -> Component:
@@ -164,7 +154,7 @@ def _component(
         hashes = [
             HashType(alg=HashAlgorithm.SHA_256, content=value.partition(":")[2])
             for value in entry.hashes
-            if _is_sha256(value)
+            if value.startswith("sha256:") and is_digest(value)
         ]
         if len(hashes) > 1:
             installed = (
