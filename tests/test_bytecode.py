@@ -277,6 +277,80 @@ def test_sourceless_pyc_no_record_owns_is_an_unowned_module(env: Path) -> None:
             UnownedEntry(str(site / "tidy" / "extra.pyc"), "module")} <= unowned  # fmt: skip
 
 
+# A module whose ``run()`` calls ``safe()``, and a pyc for it whose instructions are stored
+# *specialised*: 3.12's LOAD_GLOBAL_MODULE with an inline cache naming ``evil`` (its index in
+# the module's dict; keys version 0, which a fresh module dict has). ``co_code`` is the
+# de-optimised form of what is stored, equal to the source's; the interpreter executes what is
+# stored. MODE "cache" stores only the inline cache (the opcode left as the compiler's).
+CALLS = (
+    "def safe():\n    return 'safe'\n\n\n"
+    "def evil():\n    return 'evil'\n\n\n"
+    "def run():\n    return safe()\n"
+)
+SPECIALISE = r"""
+import dis, importlib.util, marshal, opcode, os, sys
+source, pyc, mode = sys.argv[1:4]
+st = os.stat(source)
+with open(source, "rb") as handle:
+    code = compile(handle.read(), source, "exec", dont_inherit=True)
+run = next(c for c in code.co_consts if getattr(c, "co_name", None) == "run")
+stored = bytearray(run.co_code)
+at = stored.index(opcode.opmap["LOAD_GLOBAL"])
+dunders = ["__name__", "__doc__", "__package__", "__loader__", "__spec__", "__file__",
+           "__cached__", "__builtins__"]
+order = dunders + [c.co_name for c in code.co_consts if hasattr(c, "co_name")]
+if mode == "opcode":
+    specialised = getattr(dis, "_all_opmap", None) or getattr(opcode, "_specialized_opmap")
+    stored[at] = specialised["LOAD_GLOBAL_MODULE"]
+stored[at + 4:at + 6] = order.index("evil").to_bytes(2, "little")  # the cached index
+body = marshal.dumps(code)
+assert body.count(bytes(run.co_code)) == 1
+body = body.replace(bytes(run.co_code), bytes(stored))
+le = lambda n: (n & 0xFFFFFFFF).to_bytes(4, "little")
+os.makedirs(os.path.dirname(pyc), exist_ok=True)
+with open(pyc, "wb") as handle:
+    handle.write(importlib.util.MAGIC_NUMBER + le(0) + le(int(st.st_mtime)) + le(st.st_size) + body)
+"""
+
+
+def specialise(python: Path, mode: str) -> tuple[Path, Path]:
+    source = site_of(python) / "tidy" / "calls.py"
+    source.write_text(CALLS, encoding="utf-8")
+    pyc = source.parent / "__pycache__" / "calls.cpython-312.pyc"
+    wheelhouse.run([python, "-c", SPECIALISE, source, pyc, mode])
+    return source, pyc
+
+
+@pytest.mark.slow
+def test_a_pyc_of_specialised_instructions_is_refused(env: Path, cache_env: dict[str, str]) -> None:
+    source, pyc = specialise(env, "opcode")
+    ran = wheelhouse.run([env, "-c", "import tidy.calls; print(tidy.calls.run())"])
+    assert ran.stdout == "evil\n", "Python runs the stored LOAD_GLOBAL_MODULE: evil(), not safe()"
+    found = verify(env, cache_env)
+    (problem,) = found.mismatches
+    assert (problem.pyc, problem.source) == (str(pyc), str(source))
+    assert "<module>.run: its stored instructions or inline caches" in problem.detail
+    assert bytecode_check(_ctx(found)).status is Status.FAIL
+    # and a warm cache of the honest pair does not vouch for the poisoned one
+    pyc.unlink()
+    wheelhouse.run([env, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1])", source])
+    assert verify(env, cache_env).mismatches == ()
+    specialise(env, "opcode")
+    assert len(verify(env, cache_env).mismatches) == 1
+
+
+@pytest.mark.slow
+def test_a_pyc_differing_only_in_an_inline_cache_is_refused(
+    env: Path, cache_env: dict[str, str]
+) -> None:
+    _source, pyc = specialise(env, "cache")
+    ran = wheelhouse.run([env, "-c", "import tidy.calls; print(tidy.calls.run())"])
+    assert ran.stdout == "safe\n", "the generic LOAD_GLOBAL ignores its cache: harmless here"
+    (problem,) = verify(env, cache_env).mismatches
+    assert problem.pyc == str(pyc)
+    assert "inline caches" in problem.detail, "what cannot be shown equal is refused"
+
+
 # --- the cache --------------------------------------------------------------------------
 
 

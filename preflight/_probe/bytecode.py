@@ -22,7 +22,12 @@ accepted ones are compared with a fresh compile of their source, *in this interp
   Otherwise (marshal output is not stable, and ``co_filename`` differs once a venv is copied)
   both code objects are compared field by field, nested code objects included. Line tables and
   file names are not compared: they only shape tracebacks, and importlib rewrites
-  ``co_filename`` on load.
+  ``co_filename`` on load. The instructions are compared *as the interpreter runs them*:
+  from 3.11 on, ``co_code`` is the de-optimised bytecode, while a pyc may store specialised
+  instructions (``LOAD_GLOBAL_MODULE``) and inline caches (the index of the global it loads),
+  which unmarshalling keeps and the interpreter executes. So ``_co_code_adaptive`` (the raw
+  instructions and caches, after the quickening both code objects went through on creation)
+  is compared too; a pyc whose stored instructions are not the compiler's is a mismatch.
 
 A pair already verified (the same interpreter, optimisation level, source bytes and pyc body,
 by sha256) is in the cache and is not compiled again: compiling every source of a large
@@ -46,7 +51,7 @@ import warnings
 
 PROBE_VERSION = 1
 # Bumped whenever what "verified" means changes: entries of an older meaning stop counting.
-COMPARISON = 1
+COMPARISON = 2  # 2: the adaptive instructions and inline caches are compared too
 MIB = 1024 * 1024
 SOURCE_LIMIT = 32 * MIB  # the largest real modules are a few MB
 PYC_LIMIT = 64 * MIB
@@ -194,6 +199,8 @@ _FIELDS = (
     "co_stacksize",
     "co_flags",
     "co_code",
+    # 3.11+: the instructions as executed (specialised opcodes, inline caches); absent before.
+    "_co_code_adaptive",
     "co_names",
     "co_varnames",
     "co_freevars",
@@ -235,6 +242,10 @@ def _difference(loaded, compiled, where):
     where = where + ("." if where else "") + str(compiled.co_name)
     for name in _FIELDS:
         if getattr(loaded, name, None) != getattr(compiled, name, None):
+            if name == "_co_code_adaptive":
+                return "%s: its stored instructions or inline caches (specialised bytecode)" % (
+                    where,
+                )
             return "%s: %s" % (where, name)
     ours, theirs = loaded.co_consts, compiled.co_consts
     if len(ours) != len(theirs):
