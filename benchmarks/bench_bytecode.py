@@ -47,7 +47,8 @@ def probe(python: Path, cache: str) -> BytecodeFacts:
     facts = probe_interpreter(python)
     if not isinstance(facts, InterpreterFacts):
         sys.exit(f"probe failed: {facts.message}")
-    result = verify_bytecode(python, facts.site_packages, environ={"PREFLIGHT_CACHE_DIR": cache})
+    environ = {"PREFLIGHT_CACHE_DIR": cache}
+    result = verify_bytecode(python, facts.site_packages, environ=environ, remember=True)
     if not isinstance(result, BytecodeFacts):
         sys.exit(f"bytecode probe failed: {result.message}")
     if result.mismatches:

@@ -20,12 +20,13 @@ from preflight._checks import ALL, BY_ID, needs_of, run_checks
 from preflight._errors import UsageError
 from preflight._facts import baseline as baselines
 from preflight._facts import probes
+from preflight._facts.bytecode import BytecodeFacts, remember_verified
 from preflight._facts.context import Context, Remedies
 from preflight._facts.gather import gather
 from preflight._facts.model import InterpreterFacts
 from preflight._policy.policy import Policy, load_policy
 from preflight._policy.spec import interpreter_version
-from preflight._report.model import Report
+from preflight._report.model import Report, Verdict
 from preflight._version import __version__
 
 __all__ = ["SKIPPABLE", "Judged", "check", "judge"]
@@ -167,7 +168,15 @@ def judge(
         substitute_for=ctx.substitute_for,
         host=socket.gethostname(),
     )
+    _teach_bytecode_cache(ctx, report)
     return Judged(report, ctx)
+
+
+def _teach_bytecode_cache(ctx: Context, report: Report) -> None:
+    """What the bytecode probe verified enters its cache only for an environment that is not
+    NOT_READY: a poisoned environment teaches the cache nothing (``_facts/bytecode.py``)."""
+    if isinstance(ctx.bytecode, BytecodeFacts) and report.status is not Verdict.NOT_READY:
+        remember_verified(ctx.bytecode)
 
 
 def _wheelhouse(value: str | os.PathLike[str]) -> Path:

@@ -8,6 +8,7 @@ that the check refuses them. The verified-pairs cache lives in this test's tmp f
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 import wheelhouse
 from conftest import CliRun, real_python
 
+import preflight
 from preflight._checks.base import Context
 from preflight._checks.bytecode import bytecode as bytecode_check
 from preflight._checks.result import Status
@@ -26,8 +28,10 @@ from preflight._facts.bytecode import (
     CACHE_FILE,
     BytecodeFacts,
     PycProblem,
+    _learn,
     cache_file,
     parse_bytecode_output,
+    remember_verified,
     verify_bytecode,
 )
 from preflight._facts.integrity import scan
@@ -119,7 +123,8 @@ def imported_answer(python: Path, *flags: str) -> str:
 
 
 def verify(python: Path, environ: dict[str, str]) -> BytecodeFacts:
-    result = verify_bytecode(python, facts_of(python).site_packages, environ=environ)
+    site_dirs = facts_of(python).site_packages
+    result = verify_bytecode(python, site_dirs, environ=environ, remember=True)
     assert isinstance(result, BytecodeFacts), result
     return result
 
@@ -367,6 +372,69 @@ def test_a_cache_others_can_write_is_not_believed(env: Path, cache_env: dict[str
     assert found.cache is None
     assert found.cache_note is not None
     assert "writable by others" in found.cache_note
+
+
+@pytest.mark.slow
+def test_keys_come_from_bytes_preflight_read_not_from_the_probe(
+    env: Path, cache_env: dict[str, str]
+) -> None:
+    facts = verify_bytecode(env, facts_of(env).site_packages, environ=cache_env)
+    assert isinstance(facts, BytecodeFacts)
+    assert facts.learned, "a clean environment's pairs are keyed"
+    path = cache_file(cache_env)
+    assert path is not None
+    assert not path.exists(), "nothing is written before the verdict allows it"
+    # Keys printed by the probe are not its report: such output is malformed, never learned.
+    forged = '{"ok": true, "probe_version": 2, "candidates": 0, "other_tags": 0, "stale": 0, '
+    forged += '"cached": 0, "identical": 0, "compared": 0, "mismatches": [], '
+    forged += f'"unverifiable": [], "identity": "{"a" * 64}", "verified": ["{"b" * 64}"]}}'
+    assert isinstance(parse_bytecode_output(forged), ProbeFailure)
+    # A pair whose bytes changed after the probe verified them is not keyed.
+    pyc = pyc_of(env)
+    changed = {
+        "pyc": str(pyc),
+        "source": str(pyc.parent.parent / "core.py"),
+        "level": 0,
+        "source_sha256": "c" * 64,
+        "body_sha256": "d" * 64,
+    }
+    part = parse_bytecode_output(forged.replace(f'["{"b" * 64}"]', json.dumps([changed])))
+    assert not isinstance(part, ProbeFailure)
+    assert _learn(part.verified) == ()
+
+
+@pytest.mark.slow
+def test_a_cache_changed_during_the_check_is_dropped(env: Path, cache_env: dict[str, str]) -> None:
+    verify(env, cache_env)
+    path = cache_file(cache_env)
+    assert path is not None
+    assert path.stat().st_size > 0
+    facts = verify_bytecode(env, facts_of(env).site_packages, environ=cache_env)
+    assert isinstance(facts, BytecodeFacts)
+    evil_key = "e" * 64 + "\n"
+    with path.open("a", encoding="ascii") as handle:  # the environment's code, as this user
+        handle.write(evil_key)
+    note = remember_verified(facts)
+    assert note is not None
+    assert "changed during the check" in note
+    assert not path.exists(), "a cache anything else wrote to is not believed"
+
+
+def test_a_not_ready_environment_teaches_the_cache_nothing(
+    venv312_copy: Path, project: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    environ = {"PREFLIGHT_CACHE_DIR": str(cache)}
+    site = site_of(venv312_copy)
+    (site / "zz_unowned.pth").write_text(str(tmp_path / "nowhere") + "\n", encoding="utf-8")
+    report = preflight.check(venv312_copy, project=project, skip=("performance",), environ=environ)
+    assert report.status.value == "NOT_READY"
+    assert not (cache / CACHE_FILE).exists(), "a poisoned environment taught the cache"
+    (site / "zz_unowned.pth").unlink()
+    report = preflight.check(venv312_copy, project=project, skip=("performance",), environ=environ)
+    assert report.status.value != "NOT_READY", [c.message for c in report.checks]
+    assert (cache / CACHE_FILE).read_text(encoding="ascii").split(), "a clean one does"
 
 
 def test_cache_location() -> None:

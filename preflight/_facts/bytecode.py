@@ -21,6 +21,18 @@ Compiling is what costs: about 5 ms per module, so 17 s of CPU for pandas + nump
   writable by nobody else; new lines are appended in one write, and the file is pruned to its
   newest lines past :data:`CACHE_MAX_BYTES`.
 
+**Nothing the probe prints enters the cache.** The probe reports the pairs it verified as
+facts (paths, level, the sha256 of the source and of the pyc's body); preflight then reads
+both files itself, and only a pair whose bytes hash as reported is keyed, from those bytes and
+the descriptors' own ``fstat`` (:attr:`BytecodeFacts.learned`). Keys are written by
+:func:`remember_verified`, which the engine calls only once the verdict allows it (no check
+failed): an environment that is NOT_READY teaches the cache nothing. The cache file's inode
+stamps are taken before the probe starts; if anything else changed the file before the keys
+are written (code of the environment, run by the check, writing as this user), the whole
+cache is dropped, since any line of it may be forged. What runs as this user *between* checks
+can still write it: keep ``$PREFLIGHT_CACHE_DIR`` where the application's user cannot write, or
+set it empty for none.
+
 The probe children are started and waited for from the calling thread (Ctrl-C kills them),
 beside the performance probe; before compiling they lower their CPU priority (``os.nice``): a
 cold cache keeps every core compiling for seconds, and that must not skew the import timings.
@@ -28,6 +40,8 @@ cold cache keeps every core compiling for seconds, and that must not skew the im
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import stat
@@ -41,6 +55,7 @@ from typing import Any
 from preflight._atomic import write_atomic
 from preflight._facts.model import ProbeFailure
 from preflight._process import Completed, Running, clean_env, start
+from preflight._read import ReadError, open_regular
 
 __all__ = [
     "CACHE_FILE",
@@ -49,15 +64,18 @@ __all__ = [
     "PycProblem",
     "cache_file",
     "parse_bytecode_output",
+    "remember_verified",
     "verify_bytecode",
 ]
 
-PROBE_VERSION = 1  # must match PROBE_VERSION in _probe/bytecode.py
+PROBE_VERSION = 2  # must match PROBE_VERSION in _probe/bytecode.py
 CACHE_FILE = "bytecode-verified.txt"
 CACHE_MAX_BYTES = 16 << 20  # about 250,000 pairs; the probe reads at most 64 MiB
 _KEY_LENGTH = 64
 _MAX_SHARDS = 8
 _SHOWN = 300  # characters of a message quoted from the probe's stderr
+SOURCE_LIMIT = 32 << 20  # as the probe's: a pair it could read, preflight can read
+PYC_LIMIT = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,11 @@ class BytecodeFacts:
     seconds: float  # wall time of the probe children
     cache: str | None  # the cache file used; None when none was
     cache_note: str | None = None  # why the cache was not used, when it was not
+    # Keys of the pairs verified now, computed by preflight from bytes it read itself; written
+    # by remember_verified() only when the verdict allows. cache_seal: the cache file's inode
+    # stamps before the probe started (None: it did not exist).
+    learned: tuple[str, ...] = ()
+    cache_seal: tuple[int, ...] | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,6 +143,34 @@ def _untrusted(path: Path) -> str | None:
             return f"{what} belongs to another user (uid {info.st_uid})"
         if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             return f"{what} is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
+def _seal_of(path: Path) -> tuple[int, ...] | None:
+    """What any change to the cache file changes (``st_ctime_ns`` cannot be set back)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def remember_verified(facts: BytecodeFacts) -> str | None:
+    """Append what ``facts`` verified to its cache; call it only for an environment whose
+    verdict allows it. Returns a note when the cache was dropped instead: it changed since
+    the check read it, and this check did not change it."""
+    if facts.cache is None:
+        return None
+    path = Path(facts.cache)
+    if _seal_of(path) != facts.cache_seal:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return (
+            f"{path} was changed during the check by something else (the environment's "
+            "code runs as this user): dropped, since any line of it may be forged"
+        )
+    if facts.learned and _untrusted(path) is None:
+        _remember(path, facts.learned)
     return None
 
 
@@ -180,6 +231,7 @@ class BytecodeRun:
             self._note = f"{path} not used: {why}"
             path = None
         self._cache = path
+        self._seal = None if path is None else _seal_of(path)  # before any probe reads it
         self._timeout = timeout
         self._began = time.perf_counter()
         self._running: list[Running] = []
@@ -221,8 +273,11 @@ class BytecodeRun:
             if isinstance(part, ProbeFailure):
                 return part
             parts.append(part)
-        if self._cache is not None:
-            _remember(self._cache, [key for part in parts for key in part.verified])
+        learned = (
+            _learn([item for part in parts for item in part.verified])
+            if self._cache is not None
+            else ()
+        )
         return BytecodeFacts(
             candidates=sum(p.counts["candidates"] for p in parts),
             other_tags=sum(p.counts["other_tags"] for p in parts),
@@ -235,7 +290,72 @@ class BytecodeRun:
             seconds=round(seconds, 3),
             cache=None if self._cache is None else str(self._cache),
             cache_note=self._note,
+            learned=learned,
+            cache_seal=self._seal,
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys, computed here from bytes read here (the same formulas as the probe's lookups)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A pair the probe reports it verified: the facts, never a key."""
+
+    pyc: str
+    source: str
+    level: int
+    source_sha256: str
+    body_sha256: str
+    identity: str  # the probe's interpreter identity (see _probe/bytecode.py _identity)
+
+
+def _stat_part(info: os.stat_result) -> str:
+    return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+
+def _digest(path: str, limit: int, skip: int = 0) -> tuple[str, os.stat_result] | None:
+    """sha256 (of the bytes past ``skip``) and the descriptor's stat, or None."""
+    try:
+        fd = open_regular(path)
+    except ReadError:
+        return None
+    try:
+        info = os.fstat(fd)  # before the first byte: a later write changes st_ctime_ns
+        digest, total = hashlib.sha256(), 0
+        while chunk := os.read(fd, 1 << 20):
+            total += len(chunk)
+            if total > limit:
+                return None
+            digest.update(chunk[max(0, skip - (total - len(chunk))) :])
+        return (digest.hexdigest(), info) if total >= skip else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _learn(items: Sequence[Verified]) -> tuple[str, ...]:
+    """The cache keys of the pairs whose bytes, read here, hash as the probe reported."""
+    keys: list[str] = []
+    for item in items:
+        source = _digest(item.source, SOURCE_LIMIT)
+        pyc = _digest(item.pyc, PYC_LIMIT, skip=16)
+        if source is None or pyc is None:
+            continue
+        if (source[0], pyc[0]) != (item.source_sha256, item.body_sha256):
+            continue  # changed since the probe compiled it: nothing is vouched for
+        level = str(item.level)
+        by_stat = "|".join(
+            ("stat", item.identity, level, item.pyc, _stat_part(pyc[1]), item.source,
+             _stat_part(source[1]))
+        )  # fmt: skip
+        by_content = "|".join(("content", item.identity, level, source[0], pyc[0]))
+        keys.append(hashlib.sha256(by_stat.encode("utf-8", "surrogateescape")).hexdigest())
+        keys.append(hashlib.sha256(by_content.encode("ascii")).hexdigest())
+    return tuple(keys)
 
 
 def verify_bytecode(
@@ -246,15 +366,21 @@ def verify_bytecode(
     timeout: float = 600.0,
     workers: int | None = None,
     withhold: Sequence[str] = (),
+    remember: bool = False,
 ) -> BytecodeFacts | ProbeFailure:
     """Check every pyc the target would load from ``site_dirs``; see the module docstring.
 
     ``environ`` is where ``PREFLIGHT_CACHE_DIR`` (and ``XDG_CACHE_HOME``) are read.
+    ``remember`` writes what was verified to the cache at once (:func:`remember_verified`),
+    for a caller that judged nothing else.
     """
     run = BytecodeRun(
         python, site_dirs, environ=environ, timeout=timeout, workers=workers, withhold=withhold
     )
-    return run.wait()
+    found = run.wait()
+    if remember and isinstance(found, BytecodeFacts):
+        remember_verified(found)
+    return found
 
 
 def _parse_completed(completed: Completed, timeout: float) -> _Part | ProbeFailure:
@@ -299,7 +425,7 @@ class _Part:
     counts: dict[str, int]
     mismatches: tuple[PycProblem, ...]
     unverifiable: tuple[PycProblem, ...]
-    verified: tuple[str, ...]
+    verified: tuple[Verified, ...]
 
 
 class _Malformed(Exception):
@@ -319,19 +445,39 @@ def parse_bytecode_output(text: str) -> _Part | ProbeFailure:
             if type(value) is not int or value < 0:
                 raise _Malformed(f"{name!r} is not a count")
             counts[name] = value
-        verified = payload.get("verified")
-        if not isinstance(verified, list) or not all(_is_key(k) for k in verified):
-            raise _Malformed("'verified' is not a list of sha256 keys")
         return _Part(
             counts,
             _problems(payload, "mismatches"),
             _problems(payload, "unverifiable"),
-            tuple(verified),
+            _verified(payload),
         )
     except _Malformed as exc:
         return ProbeFailure(
             "not_python", f"the bytecode probe's output is not its report ({exc})", stdout=text
         )
+
+
+def _verified(payload: Mapping[str, Any]) -> tuple[Verified, ...]:
+    """The pairs verified, as facts; preflight keys them itself (:func:`_learn`)."""
+    items, identity = payload.get("verified"), payload.get("identity")
+    if not isinstance(items, list):
+        raise _Malformed("'verified' is not a list")
+    if items and not _is_key(identity):
+        raise _Malformed("'identity' is not a sha256")
+    result = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise _Malformed("an item of 'verified' is not an object")
+        pyc, source, level = item.get("pyc"), item.get("source"), item.get("level")
+        hashes = item.get("source_sha256"), item.get("body_sha256")
+        if not (isinstance(pyc, str) and isinstance(source, str)):
+            raise _Malformed("an item of 'verified' lacks pyc or source")
+        if type(level) is not int or level not in (0, 1, 2):
+            raise _Malformed(f"an item of 'verified' has level {level!r}")
+        if not all(_is_key(h) for h in hashes):
+            raise _Malformed("an item of 'verified' lacks its sha256 digests")
+        result.append(Verified(pyc, source, level, str(hashes[0]), str(hashes[1]), str(identity)))
+    return tuple(result)
 
 
 def _is_key(value: Any) -> bool:

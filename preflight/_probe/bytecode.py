@@ -32,7 +32,10 @@ accepted ones are compared with a fresh compile of their source, *in this interp
 A pair already verified (the same interpreter, optimisation level, source bytes and pyc body,
 by sha256) is in the cache and is not compiled again: compiling every source of a large
 environment takes seconds per thousand files; hashing them takes milliseconds. The probe only
-reads the cache; the pairs it verified are printed, and preflight adds them.
+reads the cache. It prints the pairs it verified as *facts* (both paths, the level, the sha256
+of the source and of the pyc's body), never as cache keys: preflight reads those files itself,
+computes the keys from the bytes it read, and keeps them only for an environment whose verdict
+allows it (``preflight/_facts/bytecode.py``).
 
 Stdlib only, nothing of preflight; writes nothing. Every file is ``stat``-ed and opened the way
 the interpreter probe does (regular files only, ``O_NONBLOCK``, at most ``LIMIT + 1`` bytes
@@ -49,7 +52,7 @@ import sys
 import types
 import warnings
 
-PROBE_VERSION = 1
+PROBE_VERSION = 2  # 2: "verified" holds facts (paths, hashes), not cache keys
 # Bumped whenever what "verified" means changes: entries of an older meaning stop counting.
 COMPARISON = 2  # 2: the adaptive instructions and inline caches are compared too
 MIB = 1024 * 1024
@@ -366,7 +369,8 @@ def _new_report(tag):
         "compared": 0,  # compared code object by code object
         "mismatches": [],
         "unverifiable": [],
-        "verified": [],  # cache keys of the pairs verified now
+        "verified": [],  # the pairs verified now, as facts: preflight computes the keys
+        "identity": None,  # what the keys are computed with (see _identity)
     }
 
 
@@ -398,18 +402,24 @@ def _check_one(pyc, source_path, level, identity, magic, known, report):
         return
     source_bytes, source_stat = source or _read(source_path, SOURCE_LIMIT)
     body = data[16:]
-    by_stat = _stat_key(identity, level, pyc, pyc_stat, source_path, source_stat)
     by_content = _content_key(identity, level, source_bytes, body)
+    verified = {
+        "pyc": pyc,
+        "source": source_path,
+        "level": level,
+        "source_sha256": hashlib.sha256(source_bytes).hexdigest(),
+        "body_sha256": hashlib.sha256(body).hexdigest(),
+    }
     if by_content in known:
         report["cached"] += 1
-        report["verified"].append(by_stat)
+        report["verified"].append(verified)  # preflight may key it by its stat now
         return
     if report.pop("nice_first", False):
         _lower_priority()
     why, fast = _compare(body, source_bytes, source_path, level)
     report["identical" if fast else "compared"] += 1
     if why is None:
-        report["verified"].extend((by_stat, by_content))
+        report["verified"].append(verified)
     else:
         report["mismatches"].append(
             {"pyc": pyc, "source": source_path, "level": level, "detail": why}
@@ -428,6 +438,7 @@ def check(request):
     report["candidates"], report["other_tags"] = len(mine), (other if shard == 0 else 0)
     known = _known(request.get("cache"))
     identity = _identity()
+    report["identity"] = identity
     report["nice_first"] = bool(request.get("nice"))
     magic = importlib.util.MAGIC_NUMBER
     with warnings.catch_warnings():
