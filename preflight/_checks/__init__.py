@@ -23,6 +23,7 @@ from preflight._checks import (
     performance,
     python_version,
     security,
+    startup_hooks,
     suite,
     virtual_environment,
     vulnerabilities,
@@ -40,6 +41,7 @@ ALL: tuple[Check, ...] = (
     wheel_status.CHECK,
     lock_sync.CHECK,
     integrity.CHECK,
+    startup_hooks.CHECK,
     bytecode.CHECK,
     baseline.CHECK,
     environment_config.CHECK,
@@ -65,6 +67,16 @@ def _missing(ctx: Context, need: Need) -> bool:
     return value is None or isinstance(value, ProbeFailure | LockError)
 
 
+def owner_of(ctx: Context, need: Need) -> str:
+    """The check that reports why ``need`` is missing: an interpreter that is not the
+    environment's (not run) is virtual_environment's finding, any other probe failure
+    python_version's."""
+    failure = ctx.interpreter
+    if need == "interpreter" and isinstance(failure, ProbeFailure) and failure.kind == "foreign":
+        return "virtual_environment"
+    return OWNER[need]
+
+
 def needs_of(checks: Iterable[Check]) -> frozenset[Need]:
     """What must be gathered for ``checks``: nothing that only a left-out check would read."""
     return frozenset(need for check in checks for need in check.needs)
@@ -74,8 +86,8 @@ def run_checks(ctx: Context, checks: tuple[Check, ...] = ALL) -> list[CheckResul
     results = []
     for check in checks:
         blocked = next((n for n in check.needs if _missing(ctx, n)), None)
-        if blocked is not None and OWNER[blocked] != check.id:
-            owner = OWNER[blocked]
+        if blocked is not None and owner_of(ctx, blocked) != check.id:
+            owner = owner_of(ctx, blocked)
             results.append(
                 CheckResult(
                     check.id,
@@ -92,4 +104,4 @@ def run_checks(ctx: Context, checks: tuple[Check, ...] = ALL) -> list[CheckResul
     return results
 
 
-__all__ = ["ALL", "BY_ID", "Check", "Context", "needs_of", "run_checks"]
+__all__ = ["ALL", "BY_ID", "Check", "Context", "needs_of", "owner_of", "run_checks"]
