@@ -79,7 +79,8 @@ def test_a_huge_pth_is_bounded_and_reported_not_read(tmp_path: Path) -> None:
         handle.truncate(site.PTH_LIMIT + 10)
     (found,) = site.pth_files(str(tmp_path), V312)
     assert found.code == ()
-    assert found.problem is not None and "larger than" in found.problem
+    assert found.problem is not None
+    assert "larger than" in found.problem
 
 
 def test_a_fifo_named_pth_is_never_waited_on(tmp_path: Path) -> None:
@@ -146,9 +147,7 @@ def test_the_rules_agree_with_the_real_site(tmp_path: Path, version: str) -> Non
     assert [p for p in ours.path if p] == [p for p in real.stdout.splitlines() if p]
     # (site.py processes a venv's site folder twice, so each line ran twice)
     ran = set(marker.read_text().split())
-    assert ran == set(
-        {"a.pth": "a", "b.pth": "b"}[Path(h.path).name] for h in ours.startup_hooks
-    )
+    assert ran == set({"a.pth": "a", "b.pth": "b"}[Path(h.path).name] for h in ours.startup_hooks)
     assert ran == ({"a", "b"} if version == "3.13" else {"a"})
 
 
@@ -204,7 +203,9 @@ def test_pyvenv_cfg_by_site_rules(tmp_path: Path) -> None:
     os.unlink(tmp_path / "pyvenv.cfg")
     (tmp_path / "bin" / "pyvenv.cfg").write_bytes(b"x" * (site.PYVENV_CFG_LIMIT + 1))
     venv = site.find_venv(str(tmp_path / "bin" / "python"))
-    assert venv is not None and venv.problem is not None and "larger than" in venv.problem
+    assert venv is not None
+    assert venv.problem is not None
+    assert "larger than" in venv.problem
 
 
 def test_anchor_of_a_copy_a_link_and_a_script(tmp_path: Path) -> None:
@@ -221,19 +222,23 @@ def test_anchor_of_a_copy_a_link_and_a_script(tmp_path: Path) -> None:
     python.unlink()
     shutil.copy(home / "python3.12", python)
     _venv, problem, anchor = site.anchor_problem(str(python))
-    assert problem is None and "byte-identical copy" in anchor
+    assert problem is None
+    assert "byte-identical copy" in anchor
     with python.open("ab") as handle:
         handle.write(b"\0")  # one byte more: not the same program
     problem = site.anchor_problem(str(python))[1]
-    assert problem is not None and "a program" in problem and str(home) in problem
+    assert problem is not None
+    assert "a program" in problem
+    assert str(home) in problem
     python.unlink()
-    python.write_text("#!/bin/sh\nexec /usr/bin/python3 \"$@\"\n", encoding="utf-8")
+    python.write_text('#!/bin/sh\nexec /usr/bin/python3 "$@"\n', encoding="utf-8")
     problem = site.anchor_problem(str(python))[1]
     assert problem is not None
     assert f"{python} is a script that is not the interpreter pyvenv.cfg's home" in problem
     (env / "pyvenv.cfg").write_text("version = 3.12.1\n", encoding="utf-8")
     problem = site.anchor_problem(str(python))[1]
-    assert problem is not None and "names no home" in problem
+    assert problem is not None
+    assert "names no home" in problem
 
 
 # --- distributions, read with the bounded readers ---------------------------------------------
