@@ -29,7 +29,7 @@ from preflight._checks import (
     vulnerabilities,
     wheel_status,
 )
-from preflight._checks.base import OWNER, Check, Context, Need
+from preflight._checks.base import Check, Context, Need, owner_of
 from preflight._checks.result import CheckResult, Status
 from preflight._errors import LockError
 from preflight._facts.model import ProbeFailure
@@ -65,16 +65,6 @@ def _missing(ctx: Context, need: Need) -> bool:
         "baseline": ctx.baseline,
     }[need]
     return value is None or isinstance(value, ProbeFailure | LockError)
-
-
-def owner_of(ctx: Context, need: Need) -> str:
-    """The check that reports why ``need`` is missing: an interpreter that is not the
-    environment's (not run) is virtual_environment's finding, any other probe failure
-    python_version's."""
-    failure = ctx.interpreter
-    if need == "interpreter" and isinstance(failure, ProbeFailure) and failure.kind == "foreign":
-        return "virtual_environment"
-    return OWNER[need]
 
 
 def needs_of(checks: Iterable[Check]) -> frozenset[Need]:

@@ -388,8 +388,7 @@ def _hook_code(path: str, form: HookForm) -> tuple[tuple[str, ...], str | None]:
         init = os.path.join(path, "__init__.py")
         if os.path.lexists(init):
             return _source_lines(init)
-        return (), "a package (its code is in its modules)"
-    return (), f"{form}: no source to show"
+    return (), None  # bytecode, an extension, a namespace package: no source lines to show
 
 
 def startup_hooks(
