@@ -24,6 +24,7 @@ import pytest
 import wheelhouse
 from conftest import CliRun, Wheels, real_python
 
+import preflight
 from preflight._checks import startup_hooks, virtual_environment
 from preflight._checks.result import Severity, Status
 from preflight._errors import ConfigError
@@ -134,6 +135,10 @@ def test_a_script_in_place_of_bin_python_is_never_run(
     assert "python_version" in skipped
     assert "integrity" in skipped
     assert run.check("integrity")["details"]["blocked_by"] == "virtual_environment"
+    # Through the API, with the first start an environment just built gets: not run either.
+    report = preflight.check(venv312_copy, project=project, first_start=True)
+    assert report.status.value == "NOT_READY"
+    assert not marker.exists(), "the script ran as the environment's first start"
 
 
 @pytest.mark.slow
