@@ -99,7 +99,7 @@ _policy_key = st.sampled_from(
     [
         "pythons", "requires", "lock", "ignore", "lock_max_age_days", "env_vars",
         "config_file", "config_file_required", "protected_files", "performance", "suite",
-        "suite_timeout_seconds", "alerts", "audit",
+        "suite_timeout_seconds", "startup_hooks", "alerts", "audit",
     ]
 )  # fmt: skip
 

@@ -109,7 +109,7 @@ def test_hidden_pth_files_are_skipped_from_313_only(tmp_path: Path) -> None:
     assert site.pth_files(str(tmp_path), V313) == []
 
 
-@pytest.mark.parametrize("version", ["3.12", "3.13"])
+@pytest.mark.parametrize("version", ["3.9", "3.12", "3.13"])
 def test_the_rules_agree_with_the_real_site(tmp_path: Path, version: str) -> None:
     """The path entries and the code lines found are what the real site.py does, on a real
     venv whose .pth files exercise each rule (the code lines append to a marker file)."""
