@@ -279,3 +279,39 @@ def test_distribution_metadata_is_read_bounded(tmp_path: Path) -> None:
     assert dists["big"].direct_url == {
         "_error": "direct_url.json could not be read: is a FIFO, not a regular file"
     }
+
+
+@pytest.mark.parametrize("flags", [(), ("--system-site-packages",)])
+def test_sys_path_with_and_without_the_system_site(tmp_path: Path, flags: tuple[str, ...]) -> None:
+    """With include-system-site-packages, the base's site folders follow the venv's, as the
+    real site.py puts them (compared with the real sys.path)."""
+    base = real_python("3.12")
+    env = tmp_path / "env"
+    subprocess.run(
+        [str(base.path), "-m", "venv", "--without-pip", *flags, str(env)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    facts = probe_interpreter(env / "bin" / "python")
+    assert isinstance(facts, InterpreterFacts), facts
+    real = subprocess.run(
+        [str(env / "bin" / "python"), "-c", "import sys; print('\\n'.join(sys.path))"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"]},
+    )
+    assert [p for p in facts.path if p] == [p for p in real.stdout.splitlines() if p]
+    assert bool(facts.system_site_packages) == bool(flags)
+    assert "links to" in facts.anchor
+
+
+def test_a_base_interpreter_says_what_is_not_anchored() -> None:
+    base = real_python("3.12")
+    facts = probe_interpreter(base.path)
+    assert isinstance(facts, InterpreterFacts), facts
+    assert not facts.in_venv
+    assert facts.anchor.startswith("not a virtual environment (no pyvenv.cfg beside or above ")
+    assert "nothing on disk names which interpreter it must be" in facts.anchor
