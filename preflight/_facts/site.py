@@ -240,6 +240,8 @@ def layout_disagreement(
     platlib that is none of the folders site.py's rule puts on ``sys.path``: what pip
     installs there, Python would not import (or the other way round). Pure but for
     ``realpath`` (a venv's ``lib64`` links to ``lib``)."""
+    if not rule_dirs:  # nothing to compare with (facts built without the rule's folders)
+        return []
     keys = {_key(d) for d in rule_dirs}
     shown = ", ".join(rule_dirs) or "(none)"
     return [
@@ -627,7 +629,10 @@ def interpreter_facts(report: ProbeReport, anchor: str = "") -> InterpreterFacts
         if user_enabled and report.user_site and os.path.isdir(report.user_site)
         else []
     )
-    for site in [*own, *user, *visible]:
+    # site.main(): a venv's own folders first (venv()), then the user site, then the base's
+    # when visible; without a venv, the user site comes before the base's folders.
+    order = [*own, *user, *visible] if venv is not None else [*user, *own]
+    for site in order:
         if os.path.normcase(site) not in known:
             known.add(os.path.normcase(site))
             path.append(site)
@@ -635,7 +640,7 @@ def interpreter_facts(report: ProbeReport, anchor: str = "") -> InterpreterFacts
         pths += found
         path += [folder for pth in found for folder in pth.paths]
     dists = distributions([*own, *visible])
-    folders = [*own, *user, *visible]
+    folders = list(order)
     folders += [f for pth in pths for f in pth.paths if f not in folders]
     owners = owners_of(hook_candidates(pths, folders), dists)
     install_paths = {k: v for k, v in scheme.items() if k in ("purelib", "platlib", "scripts")}
