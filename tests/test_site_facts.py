@@ -308,10 +308,20 @@ def test_sys_path_with_and_without_the_system_site(tmp_path: Path, flags: tuple[
     assert "links to" in facts.anchor
 
 
-def test_a_base_interpreter_says_what_is_not_anchored() -> None:
-    base = real_python("3.12")
+@pytest.mark.parametrize("version", ["3.10", "3.12"])
+def test_a_base_interpreter_says_what_is_not_anchored(version: str) -> None:
+    base = real_python(version)
     facts = probe_interpreter(base.path)
     assert isinstance(facts, InterpreterFacts), facts
+    real = subprocess.run(
+        [str(base.path), "-c", "import sys; print('\\n'.join(sys.path))"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"]},
+    )
+    assert [p for p in facts.path if p] == [p for p in real.stdout.splitlines() if p]
     assert not facts.in_venv
     assert facts.anchor.startswith("not a virtual environment (no pyvenv.cfg beside or above ")
     assert "nothing on disk names which interpreter it must be" in facts.anchor
