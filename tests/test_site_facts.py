@@ -83,10 +83,22 @@ def test_a_huge_pth_is_bounded_and_reported_not_read(tmp_path: Path) -> None:
     assert "larger than" in found.problem
 
 
-def test_a_fifo_named_pth_is_never_waited_on(tmp_path: Path) -> None:
+def test_a_fifo_named_pth_is_never_waited_on_and_a_folder_is_no_pth(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo.pth")
+    (tmp_path / "folder.pth").mkdir()  # site.py cannot open it: it runs nothing
     (found,) = site.pth_files(str(tmp_path), V312)
     assert found.problem == "is a FIFO, not a regular file"
+
+
+def test_a_hooks_code_is_bounded_for_the_report(tmp_path: Path) -> None:
+    lines = [f"import os; x = {'1' * 1000}" for _ in range(100)]
+    (tmp_path / "many.pth").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pths = site.pth_files(str(tmp_path), V312)
+    assert len(pths[0].code) == 100
+    (hook,) = site.startup_hooks(pths, [str(tmp_path)], [str(tmp_path)], {})
+    assert len(hook.code) == site.HOOK_LINES + 1
+    assert hook.code[-1] == f"... ({100 - site.HOOK_LINES} more lines)"
+    assert all(len(line) <= site.HOOK_LINE_CHARS for line in hook.code)
 
 
 def test_line_splitting_follows_the_target_version(tmp_path: Path) -> None:

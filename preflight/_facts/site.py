@@ -338,8 +338,8 @@ def pth_files(site: str, version: tuple[int, int], known: set[str] | None = None
         try:
             data = read_bytes(path, what="a .pth file", limit=PTH_LIMIT)
         except ReadError as exc:
-            if exc.kind == "missing":
-                continue  # a dangling link: site.py cannot open it either
+            if exc.kind in ("missing", "directory"):
+                continue  # a dangling link, a folder: site.py cannot open it either
             result.append(PthFile(path, site, (), (), (), problem=exc.problem))
             continue
         result.append(parse_pth(data, path, site, version, known))
@@ -356,13 +356,22 @@ def _source_lines(path: str) -> tuple[tuple[str, ...], str | None]:
     except ReadError as exc:
         return (), exc.problem
     lines = [
-        line if len(line) <= HOOK_LINE_CHARS else line[: HOOK_LINE_CHARS - 3] + "..."
+        line
         for line in data.decode("utf-8", "replace").splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
+    return _bounded(lines), None
+
+
+def _bounded(lines: Sequence[str]) -> tuple[str, ...]:
+    """At most ``HOOK_LINES`` lines of at most ``HOOK_LINE_CHARS`` characters, for the report."""
+    shown = [
+        line if len(line) <= HOOK_LINE_CHARS else line[: HOOK_LINE_CHARS - 3] + "..."
+        for line in lines[:HOOK_LINES]
+    ]
     if len(lines) > HOOK_LINES:
-        lines = [*lines[:HOOK_LINES], f"... ({len(lines) - HOOK_LINES} more lines)"]
-    return tuple(lines), None
+        shown.append(f"... ({len(lines) - HOOK_LINES} more lines)")
+    return tuple(shown)
 
 
 def _hook_module(folder: str, kind: HookKind) -> tuple[str, HookForm] | None:
@@ -409,7 +418,7 @@ def startup_hooks(
         if pth.code or pth.problem is not None:
             hooks.append(
                 StartupHook(
-                    pth.path, "pth", "pth", pth.site, pth.code, owners.get(pth.path),
+                    pth.path, "pth", "pth", pth.site, _bounded(pth.code), owners.get(pth.path),
                     os.path.normpath(pth.site) in own, pth.problem,
                 )
             )  # fmt: skip
