@@ -1,8 +1,10 @@
 """Facts: what the probes found, as typed, frozen values.
 
 Nothing here judges. The probe (``_probe/interpreter.py``) runs inside the target interpreter
-and prints JSON; ``probes.py`` turns that JSON into these objects. Checks are pure functions of
-facts and policy, so tests can build facts by hand.
+without ``site`` and prints JSON; ``probes.py`` turns that JSON into a :class:`ProbeReport`,
+and ``site.py`` adds what the environment's files say (pyvenv.cfg, site folders, ``.pth``
+files, distributions, start-up hooks) to make :class:`InterpreterFacts`. Checks are pure
+functions of facts and policy, so tests can build facts by hand.
 """
 
 from __future__ import annotations
