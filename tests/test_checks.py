@@ -28,7 +28,14 @@ from preflight._errors import LockError
 from preflight._facts.baseline import BaselineFacts, Change
 from preflight._facts.bytecode import PycProblem
 from preflight._facts.context import NOX_REMEDIES, Remedies
-from preflight._facts.model import FileProblem, ImportTiming, ProbeFailure, SuiteFacts, UnownedEntry
+from preflight._facts.model import (
+    FileProblem,
+    ImportTiming,
+    ProbeFailure,
+    StartupHook,
+    SuiteFacts,
+    UnownedEntry,
+)
 from preflight._facts.osv import Advisory, Affected, Event, Range, VulnerabilityData
 from preflight._lock.meta import header_line, inputs_digest
 from preflight._lock.requirements import parse_lock
@@ -710,7 +717,11 @@ def broken_contexts(tmp: Path) -> dict[str, Context]:
         import_seconds=9.0,
         total_seconds=9.0,
     )
-    leaky = f.interpreter(system_site_packages=("/usr/lib/python3/site-packages",), dists=dists)
+    leaky = f.interpreter(
+        system_site_packages=("/usr/lib/python3/site-packages",),
+        dists=dists,
+        startup_hooks=(StartupHook(f"{f.SITE}/evil.pth", "pth", "pth", f.SITE, ("import e",)),),
+    )
     no_pytest = suite_facts(1, "/env/bin/python: No module named pytest", summary="")
     fixed = Range((Event("introduced", None), Event("fixed", Version("2.32.4"))))
     advisory = Advisory(

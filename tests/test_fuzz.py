@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from preflight._errors import ConfigError, LockError
 from preflight._facts import baseline, integrity, osv
-from preflight._facts.model import InterpreterFacts, ProbeFailure
+from preflight._facts.model import ProbeFailure, ProbeReport
 from preflight._facts.probes import parse_probe_output
 from preflight._lock.pylock import parse_pylock_text
 from preflight._lock.requirements import decode_lock, parse_lock_text
@@ -99,7 +99,7 @@ _policy_key = st.sampled_from(
     [
         "pythons", "requires", "lock", "ignore", "lock_max_age_days", "env_vars",
         "config_file", "config_file_required", "protected_files", "performance", "suite",
-        "suite_timeout_seconds", "alerts", "audit",
+        "suite_timeout_seconds", "startup_hooks", "alerts", "audit",
     ]
 )  # fmt: skip
 
@@ -212,31 +212,30 @@ def test_the_policy_reader_raises_only_config_errors(
         policy_from_table(POLICY, {**base, **extra})
 
 
-def _probe_payload(version: Any, distributions: Any) -> str:
+def _probe_payload(version: Any, paths: Any) -> str:
     return json.dumps(
         {
-            "ok": True, "probe_version": 1, "executable": "/e/bin/python", "version": version,
-            "release_level": "final", "implementation": "cpython", "prefix": "/e",
-            "base_prefix": "/b", "in_venv": True, "pyvenv_cfg": {}, "site_packages": [],
-            "system_site_packages": [], "user_site": None, "user_site_enabled": False,
-            "marker_env": {}, "distributions": distributions, "path": [],
+            "ok": True, "probe_version": 2, "executable": "/e/bin/python",
+            "base_executable": None, "version": version, "release_level": "final",
+            "implementation": "cpython", "base_prefix": "/b", "base_exec_prefix": "/b",
+            "platlibdir": "lib", "abiflags": "", "venv_prefix": "/e", "venv_paths": paths,
+            "base_paths": {}, "vendor_site": [], "user_site": None,
+            "user_site_allowed": False, "marker_env": {}, "stdlib_path": [],
         }
     )  # fmt: skip
 
 
 @FUZZ
 @given(st.one_of(st.text(max_size=12), _json), st.one_of(_json, st.lists(_json, max_size=3)))
-def test_the_probe_output_parser_returns_facts_or_a_failure(
-    version: Any, distributions: Any
-) -> None:
-    result = parse_probe_output(_probe_payload(version, distributions))
-    assert isinstance(result, InterpreterFacts | ProbeFailure)
+def test_the_probe_output_parser_returns_a_report_or_a_failure(version: Any, paths: Any) -> None:
+    result = parse_probe_output(_probe_payload(version, paths))
+    assert isinstance(result, ProbeReport | ProbeFailure)
 
 
 @FUZZ
 @given(st.text(max_size=300))
 def test_the_probe_output_parser_on_raw_text(text: str) -> None:
-    assert isinstance(parse_probe_output(text), InterpreterFacts | ProbeFailure)
+    assert isinstance(parse_probe_output(text), ProbeReport | ProbeFailure)
 
 
 @FUZZ

@@ -584,7 +584,9 @@ def test_metadata_fifo_and_installer_dev_zero_neither_hang_the_probe_nor_pass(
     (tidy,) = [d for d in facts.distributions if d.name == "tidy"]
     assert tidy.version == "1.0"  # from the folder's name: METADATA was not read
     assert tidy.installer is None
-    assert tidy.direct_url == {"_error": "direct_url.json could not be read: not a regular file"}
+    assert tidy.direct_url == {
+        "_error": "direct_url.json could not be read: is a FIFO, not a regular file"
+    }
     assert set(result.problems) == {
         FileProblem(
             "tidy", "tidy-1.0.dist-info/METADATA", "modified", "not a readable regular file"

@@ -24,8 +24,9 @@ import pytest
 import wheelhouse
 from conftest import real_python
 
-from preflight._facts.model import InterpreterFacts, PerformanceFacts, ProbeFailure
+from preflight._facts.model import InterpreterFacts, PerformanceFacts, ProbeFailure, ProbeReport
 from preflight._facts.probes import (
+    PERFORMANCE_PROBE_VERSION,
     PROBE_VERSION,
     measure_performance,
     parse_performance_output,
@@ -391,23 +392,9 @@ def test_missing_path(tmp_path: Path) -> None:
 def real_output() -> str:
     """What the real probe prints in the interpreter running these tests."""
     with resources.as_file(PROBE) as probe:
-        completed = run([sys.executable, "-I", "-B", str(probe)], timeout=60, env=clean_env())
+        completed = run([sys.executable, "-I", "-S", "-B", str(probe)], timeout=60, env=clean_env())
     assert completed.ok, completed
     return completed.stdout
-
-
-DIST = {
-    "name": "x",
-    "version": "1",
-    "path": "/s/x-1.dist-info",
-    "site": "/s",
-    "kind": "dist-info",
-    "installer": "pip",
-    "direct_url": None,
-    "requested": False,
-    "license_expression": None,
-    "license": None,
-}
 
 
 def payload(real_output: str) -> dict[str, Any]:
@@ -416,12 +403,18 @@ def payload(real_output: str) -> dict[str, Any]:
     return value
 
 
+def report_of(result: ProbeReport | ProbeFailure) -> ProbeReport:
+    assert isinstance(result, ProbeReport), result
+    return result
+
+
 def test_real_output_parses(real_output: str) -> None:
-    facts = facts_of(parse_probe_output(real_output))
-    assert facts.version == "{}.{}.{}".format(*sys.version_info[:3])
-    assert facts.in_venv == (sys.prefix != sys.base_prefix)
-    # Something printed before the report (a chatty .pth) is tolerated.
-    assert facts_of(parse_probe_output("hello from a .pth\n" + real_output)) == facts
+    report = report_of(parse_probe_output(real_output))
+    assert report.version == "{}.{}.{}".format(*sys.version_info[:3])
+    assert (report.venv_prefix is not None) == (sys.prefix != sys.base_prefix)
+    assert report.base_prefix == sys.base_prefix
+    # Something printed before the report is tolerated.
+    assert report_of(parse_probe_output("hello\n" + real_output)) == report
 
 
 @pytest.mark.parametrize(
@@ -433,17 +426,16 @@ def test_real_output_parses(real_output: str) -> None:
         (lambda p: p.update(version="3.12"), "'version' is '3.12', not a release"),
         (lambda p: p.update(version="3." + "9" * 5000 + ".1"), "not a release like 3.12.1"),
         (lambda p: p.update(version="3.١٢.1"), "not a release"),
-        (lambda p: p.pop("distributions"), "'distributions' is missing"),
-        (lambda p: p.update(in_venv="yes"), "'in_venv' should be true or false, not str"),
-        (lambda p: p.update(site_packages="/x"), "'site_packages' should be a list of strings"),
+        (lambda p: p.pop("stdlib_path"), "'stdlib_path' is missing"),
+        (lambda p: p.update(user_site_allowed="yes"), "'user_site_allowed' should be true or"),
+        (lambda p: p.update(vendor_site="/x"), "'vendor_site' should be a list of strings"),
+        (lambda p: p.update(venv_paths={"purelib": 1}), "'venv_paths' should be an object of"),
+        (lambda p: p.update(venv_prefix=["/x"]), "'venv_prefix' should be a string"),
         (lambda p: p.update(marker_env={"a": 1}), "'marker_env' should be an object of strings"),
         (lambda p: p.update(user_site=3), "'user_site' should be a string, not int"),
-        (lambda p: p.update(probe_version=PROBE_VERSION + 1), "expected 1"),
+        (lambda p: p.update(probe_version=PROBE_VERSION - 1), "expected 2"),
         (lambda p: p.pop("probe_version"), "probe_version None"),
         (lambda p: p.update(ok=False), "'ok' is False"),
-        (lambda p: p.update(distributions=[{**DIST, "version": None}]), "'version' should be"),
-        (lambda p: p.update(distributions=[{**DIST, "kind": "egg"}]), "distribution kind 'egg'"),
-        (lambda p: p.update(distributions=["x"]), "'distributions' should be a list of objects"),
     ],
 )
 def test_malformed_payload_is_not_python(real_output: str, change: Any, detail: str) -> None:
@@ -453,15 +445,6 @@ def test_malformed_payload_is_not_python(real_output: str, change: Any, detail: 
     assert failure.kind == "not_python"
     assert detail in failure.message
     assert failure.message.startswith("/opt/py/bin/python ran, but its output")
-
-
-def test_distribution_entry_parses(real_output: str) -> None:
-    data = payload(real_output)
-    data["distributions"] = [DIST]
-    facts = facts_of(parse_probe_output(json.dumps(data)))
-    assert [(d.name, d.version, d.kind, d.installer) for d in facts.distributions] == [
-        ("x", "1", "dist-info", "pip")
-    ]
 
 
 def test_too_old_payload() -> None:
@@ -476,7 +459,7 @@ def test_too_old_payload() -> None:
 def test_performance_payload() -> None:
     good = {
         "ok": True,
-        "probe_version": PROBE_VERSION,
+        "probe_version": PERFORMANCE_PROBE_VERSION,
         "imports": [{"module": "json", "seconds": 0.001, "error": None}],
         "import_seconds": 0.001,
         "compute_kind": "python",
@@ -544,47 +527,3 @@ def probe_module() -> ModuleType:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return module
-
-
-def test_site_folder_reached_through_a_symlink_is_listed_once(
-    probe_module: ModuleType, tmp_path: Path
-) -> None:
-    # A venv has lib64 -> lib; where platlibdir is "lib64" (Fedora, RHEL) purelib and platlib
-    # are the same folder under two names, and every distribution was reported twice.
-    (tmp_path / "lib" / "python3.12" / "site-packages").mkdir(parents=True)
-    (tmp_path / "lib64").symlink_to("lib")
-    purelib = str(tmp_path / "lib" / "python3.12" / "site-packages")
-    platlib = str(tmp_path / "lib64" / "python3.12" / "site-packages")
-    assert probe_module._existing_unique([purelib, platlib]) == [purelib]
-    assert probe_module._existing_unique([platlib], exclude=[purelib]) == []
-
-
-def test_the_probe_reads_only_small_regular_files(probe_module: ModuleType, tmp_path: Path) -> None:
-    """Inside the target the same rules hold: a FIFO is never waited on, /dev/zero never read
-    whole, headers or a file over their limit are unreadable (None), not a huge output."""
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
-    zero = tmp_path / "zero"
-    zero.symlink_to("/dev/zero")
-    for path in (fifo, zero, tmp_path):
-        assert probe_module._read_bounded(str(path), 10) == (None, "not a regular file")
-        assert probe_module._read_text(str(path), 10) is None
-        assert probe_module._read_headers(str(path), ("name",)) is None
-    small = tmp_path / "small"
-    small.write_bytes(b"0123456789")
-    assert probe_module._read_bounded(str(small), 10) == (b"0123456789", None)
-    assert probe_module._read_bounded(str(small), 9) == (None, "larger than 9 bytes")
-    assert probe_module._read_bounded(str(tmp_path / "nope"), 9) == (None, "missing")
-    headers = tmp_path / "METADATA"
-    long_line = "Summary: " + "x" * probe_module.METADATA_LIMIT + "\n"
-    headers.write_text("Name: big\n" + long_line + "\nbody\n", encoding="utf-8")
-    assert probe_module._read_headers(str(headers), ("name",)) is None
-    headers.write_text("Name: big\nVersion: 1\n\n" + "body " * 300_000, encoding="utf-8")
-    assert probe_module._read_headers(str(headers), ("name", "version")) == {
-        "name": "big",
-        "version": "1",
-    }
-    os.mkfifo(tmp_path / "direct_url.json")
-    assert probe_module._read_direct_url(str(tmp_path / "direct_url.json")) == {
-        "_error": "direct_url.json could not be read: not a regular file"
-    }

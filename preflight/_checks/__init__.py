@@ -23,12 +23,13 @@ from preflight._checks import (
     performance,
     python_version,
     security,
+    startup_hooks,
     suite,
     virtual_environment,
     vulnerabilities,
     wheel_status,
 )
-from preflight._checks.base import OWNER, Check, Context, Need
+from preflight._checks.base import Check, Context, Need, owner_of
 from preflight._checks.result import CheckResult, Status
 from preflight._errors import LockError
 from preflight._facts.model import ProbeFailure
@@ -40,6 +41,7 @@ ALL: tuple[Check, ...] = (
     wheel_status.CHECK,
     lock_sync.CHECK,
     integrity.CHECK,
+    startup_hooks.CHECK,
     bytecode.CHECK,
     baseline.CHECK,
     environment_config.CHECK,
@@ -74,8 +76,8 @@ def run_checks(ctx: Context, checks: tuple[Check, ...] = ALL) -> list[CheckResul
     results = []
     for check in checks:
         blocked = next((n for n in check.needs if _missing(ctx, n)), None)
-        if blocked is not None and OWNER[blocked] != check.id:
-            owner = OWNER[blocked]
+        if blocked is not None and owner_of(ctx, blocked) != check.id:
+            owner = owner_of(ctx, blocked)
             results.append(
                 CheckResult(
                     check.id,
@@ -92,4 +94,4 @@ def run_checks(ctx: Context, checks: tuple[Check, ...] = ALL) -> list[CheckResul
     return results
 
 
-__all__ = ["ALL", "BY_ID", "Check", "Context", "needs_of", "run_checks"]
+__all__ = ["ALL", "BY_ID", "Check", "Context", "needs_of", "owner_of", "run_checks"]

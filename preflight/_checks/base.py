@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from preflight._checks.result import CheckResult
 from preflight._facts.context import Context, Need, Remedies
+from preflight._facts.model import ProbeFailure
 
-__all__ = ["OWNER", "Check", "Context", "Need", "Remedies"]
+__all__ = ["OWNER", "Check", "Context", "Need", "Remedies", "owner_of"]
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,13 @@ OWNER: dict[Need, str] = {
     "vulnerabilities": "vulnerabilities",
     "baseline": "baseline",
 }
+
+
+def owner_of(ctx: Context, need: Need) -> str:
+    """The check that reports why ``need`` is missing: an interpreter that is not the
+    environment's (not run) is virtual_environment's finding, any other probe failure
+    python_version's."""
+    failure = ctx.interpreter
+    if need == "interpreter" and isinstance(failure, ProbeFailure) and failure.kind == "foreign":
+        return "virtual_environment"
+    return OWNER[need]

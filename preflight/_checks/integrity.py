@@ -8,6 +8,8 @@ alone.
 
 from __future__ import annotations
 
+import os
+
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
 from preflight._facts.model import AnchorFacts
@@ -27,7 +29,13 @@ def integrity(ctx: Context) -> CheckResult:
             kind = "not from the locked wheel" if p.kind == "foreign" else p.kind
             findings.append(Finding(C, f"{p.dist}: {p.path} is {kind} ({p.detail})", reinstall))
     known = []
+    # Start-up hooks (.pth files, sitecustomize/usercustomize) are startup_hooks' to judge.
+    facts = ctx.facts
+    hooks = {os.path.normpath(p) for p in (*(h.path for h in facts.startup_hooks),
+                                           *(p.path for p in facts.pth_files))}  # fmt: skip
     for entry in scan.unowned:
+        if os.path.normpath(entry.path) in hooks:
+            continue
         if entry.known_tool:
             known.append({"path": entry.path, "placed_by": entry.known_tool})
             continue
@@ -50,7 +58,11 @@ def integrity(ctx: Context) -> CheckResult:
             {"dist": p.dist, "path": p.path, "kind": p.kind, "detail": p.detail}
             for p in scan.problems
         ],
-        "unowned": [{"path": u.path, "kind": u.kind} for u in scan.unowned if not u.known_tool],
+        "unowned": [
+            {"path": u.path, "kind": u.kind}
+            for u in scan.unowned
+            if not u.known_tool and os.path.normpath(u.path) not in hooks
+        ],
         "placed_by_venv_tool": known,
         "without_record": list(scan.without_record),
     }
@@ -136,7 +148,8 @@ def _anchor_details(anchor: AnchorFacts) -> dict[str, object]:
 CHECK = Check(
     "integrity",
     "Installed files vs RECORD",
-    "Every installed file matches its RECORD hash; no unowned .pth or module in site-packages.",
+    "Every installed file matches its RECORD hash; no unowned module in site-packages "
+    "(start-up hooks: see startup_hooks).",
     ("interpreter", "integrity"),
     integrity,
 )

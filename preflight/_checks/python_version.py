@@ -6,7 +6,7 @@ substitute may stand in); this module only phrases it as findings.
 
 from __future__ import annotations
 
-from preflight._checks.base import Check, Context
+from preflight._checks.base import Check, Context, owner_of
 from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._facts.model import ProbeFailure
 from preflight._policy.spec import interpreter_version, minor_of
@@ -17,6 +17,15 @@ C, W = Severity.CRITICAL, Severity.WARNING
 def python_version(ctx: Context) -> CheckResult:
     title = "Python version"
     interp = ctx.interpreter
+    if isinstance(interp, ProbeFailure) and owner_of(ctx, "interpreter") != "python_version":
+        owner = owner_of(ctx, "interpreter")  # not run: the interpreter is not the env's
+        return CheckResult(
+            "python_version",
+            title,
+            Status.SKIP,
+            f"skipped: needs the interpreter, which is unavailable (see {owner})",
+            details={"blocked_by": owner},
+        )
     if isinstance(interp, ProbeFailure):
         finding = Finding(C, interp.message, _probe_remedy(interp))
         return CheckResult(

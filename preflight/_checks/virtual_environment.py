@@ -1,19 +1,36 @@
 """virtual_environment: does the interpreter run isolated, in a virtual environment of its own?
 
 Packages that leak in (the system or user site-packages, PYTHONPATH) make the environment
-something other than what its lock says, even when every pinned package is right.
+something other than what its lock says, even when every pinned package is right. The
+interpreter must be the environment's: for a venv, the one its pyvenv.cfg's ``home`` names,
+reporting the folder it was given in (else it was never run, and this check says why); and the
+site folders site.py's rule puts on ``sys.path`` must be where the interpreter's own sysconfig
+scheme installs.
 """
 
 from __future__ import annotations
 
 from preflight._checks.base import Check, Context
-from preflight._checks.result import CheckResult, Finding, Severity
-from preflight._facts.model import InterpreterFacts
+from preflight._checks.result import CheckResult, Finding, Severity, Status
+from preflight._facts.model import InterpreterFacts, ProbeFailure
+from preflight._facts.site import layout_disagreement
 
-W = Severity.WARNING
+C, W = Severity.CRITICAL, Severity.WARNING
+TITLE = "Virtual environment"
 
 
 def virtual_environment(ctx: Context) -> CheckResult:
+    if isinstance(ctx.interpreter, ProbeFailure):  # only "foreign" reaches here (owner_of)
+        failure = ctx.interpreter
+        remedy = "recreate the environment (`python -m venv ENV`), or give its own interpreter"
+        return CheckResult(
+            "virtual_environment",
+            TITLE,
+            Status.FAIL,
+            failure.message,
+            (Finding(C, failure.message, remedy),),
+            {"python": ctx.python, "failure": failure.kind},
+        )
     facts = ctx.facts
     findings: list[Finding] = []
     pythonpath = ctx.environ.get("PYTHONPATH", "")
@@ -24,12 +41,26 @@ def virtual_environment(ctx: Context) -> CheckResult:
         "include_system_site_packages": bool(facts.system_site_packages),
         "user_site_enabled": facts.user_site_enabled,
         "pythonpath": pythonpath or None,
+        "interpreter_anchor": facts.anchor or None,
+        "site_dirs": list(facts.site_rule_dirs),
+        "install_paths": dict(facts.install_paths),
     }
+    for scheme, site_dirs in layout_disagreement(facts.site_rule_dirs, facts.install_paths):
+        findings.append(
+            Finding(
+                C,
+                f"the interpreter's sysconfig scheme installs to {scheme}, but site.py puts "
+                f"{site_dirs} on sys.path for {facts.prefix}: what is installed is not what "
+                "is imported",
+                "recreate the environment with this interpreter (`python -m venv ENV`)",
+            )
+        )
     if not facts.in_venv:
         findings.append(
             Finding(
                 W,
-                f"{facts.executable} is not in a virtual environment",
+                f"{facts.executable} is not in a virtual environment"
+                + (f": {facts.anchor}" if facts.anchor else ""),
                 "use a virtual environment for isolation: " + ctx.remedies.fresh(ctx.lock_path),
             )
         )
@@ -61,9 +92,7 @@ def virtual_environment(ctx: Context) -> CheckResult:
             )
         )
     ok = f"isolated virtual environment at {facts.prefix}"
-    return CheckResult.from_findings(
-        "virtual_environment", "Virtual environment", findings, ok=ok, details=details
-    )
+    return CheckResult.from_findings("virtual_environment", TITLE, findings, ok=ok, details=details)
 
 
 def _venv_consistency(facts: InterpreterFacts) -> list[Finding]:
@@ -88,8 +117,8 @@ def _venv_consistency(facts: InterpreterFacts) -> list[Finding]:
 
 CHECK = Check(
     "virtual_environment",
-    "Virtual environment",
-    "The interpreter runs in an isolated virtual environment.",
+    TITLE,
+    "The interpreter is its environment's and runs isolated, in a virtual environment.",
     ("interpreter",),
     virtual_environment,
 )

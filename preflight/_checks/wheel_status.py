@@ -8,7 +8,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from preflight._checks._selection import lock_entries
-from preflight._checks.base import Check, Context
+from preflight._checks.base import Check, Context, owner_of
 from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._errors import LockError
 from preflight._facts.model import InterpreterFacts, ProbeFailure
@@ -27,13 +27,14 @@ def wheel_status(ctx: Context) -> CheckResult:
     if ctx.lock is None:
         if isinstance(ctx.interpreter, ProbeFailure):
             # The lock is chosen by the interpreter's X.Y: point at the root cause, once.
+            owner = owner_of(ctx, "interpreter")
             return CheckResult(
                 "wheel_status",
                 title,
                 Status.SKIP,
                 "skipped: the lock is chosen by the interpreter's version, which is unavailable "
-                "(see python_version)",
-                details={"blocked_by": "python_version"},
+                f"(see {owner})",
+                details={"blocked_by": owner},
             )
         return CheckResult("wheel_status", title, Status.SKIP, "no lock to check")
     if isinstance(ctx.lock, LockError):

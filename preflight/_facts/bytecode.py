@@ -249,7 +249,7 @@ class BytecodeRun:
                     "shards": shards,
                     "nice": True,
                 }
-                argv = [os.fspath(python), "-I", "-B", probe, json.dumps(request)]
+                argv = [os.fspath(python), "-I", "-S", "-B", probe, json.dumps(request)]
                 self._running.append(start(argv, timeout=timeout, env=env))
         except BaseException:
             self.kill()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from preflight._errors import LockError
 from preflight._facts import baseline as baselines
-from preflight._facts import bytecode, integrity, osv, probes
+from preflight._facts import bytecode, integrity, osv, probes, site
 from preflight._facts.anchored import Anchoring, WheelhouseRequest
 from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
@@ -84,9 +84,11 @@ def gather(
     )
     # The first start is there for the import timing: without the performance check, none.
     withhold = policy.secret_variables()  # never handed to code of the judged environment
+    # An interpreter that is not its environment's is never run (the probe says so, unrun).
+    anchored = site.anchor_problem(python)[1] is None if first_start else False
     warming = (
         FirstStart(python, policy.import_names(), withhold=withhold)
-        if first_start and "performance" in needs
+        if first_start and "performance" in needs and anchored
         else None
     )
     try:

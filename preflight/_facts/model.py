@@ -1,8 +1,10 @@
 """Facts: what the probes found, as typed, frozen values.
 
 Nothing here judges. The probe (``_probe/interpreter.py``) runs inside the target interpreter
-and prints JSON; ``probes.py`` turns that JSON into these objects. Checks are pure functions of
-facts and policy, so tests can build facts by hand.
+without ``site`` and prints JSON; ``probes.py`` turns that JSON into a :class:`ProbeReport`,
+and ``site.py`` adds what the environment's files say (pyvenv.cfg, site folders, ``.pth``
+files, distributions, start-up hooks) to make :class:`InterpreterFacts`. Checks are pure
+functions of facts and policy, so tests can build facts by hand.
 """
 
 from __future__ import annotations
@@ -28,16 +30,73 @@ class DistFacts:
 
 
 @dataclass(frozen=True)
+class ProbeReport:
+    """What the interpreter probe (run as ``-I -S -B``) says: only what must come from the
+    running interpreter. ``site.py`` adds what the environment's files say."""
+
+    executable: str  # sys.executable
+    base_executable: str | None  # sys._base_executable, when there is one
+    version: str  # "3.12.1"
+    release_level: str
+    implementation: str
+    base_prefix: str
+    base_exec_prefix: str
+    platlibdir: str  # sys.platlibdir
+    abiflags: str
+    venv_prefix: str | None  # the folder site.venv() would make the prefix, by its rule
+    venv_paths: dict[str, str]  # sysconfig's paths for venv_prefix ({} when no venv)
+    base_paths: dict[str, str]  # sysconfig's paths for the interpreter itself
+    vendor_site: tuple[str, ...]  # site.getsitepackages() of the base (vendor patches)
+    user_site: str | None
+    user_site_allowed: bool  # no PYTHONNOUSERSITE, uid == euid: a normal start may add it
+    marker_env: dict[str, str]
+    stdlib_path: tuple[str, ...]  # sys.path under -I -S: the standard library's part
+
+
+HookKind = Literal["pth", "sitecustomize", "usercustomize"]
+HookForm = Literal["pth", "source", "bytecode", "package", "extension"]
+
+
+@dataclass(frozen=True)
+class PthFile:
+    """One ``.pth`` file of a site folder, read as ``site.addpackage`` would read it."""
+
+    path: str  # absolute
+    site: str  # the site folder holding it
+    code: tuple[str, ...]  # the lines that run at start-up (``import ...``), as written
+    paths: tuple[str, ...]  # the folders its other lines add to sys.path (they exist)
+    missing: tuple[str, ...] = ()  # folders its lines name that do not exist (site skips them)
+    problem: str | None = None  # why it could not be read whole: then what it runs is unknown
+
+
+@dataclass(frozen=True)
+class StartupHook:
+    """Code the environment runs at every start: a ``.pth`` line that runs code, or a
+    ``sitecustomize`` / ``usercustomize`` in a site folder. Read, never run."""
+
+    path: str  # absolute: the .pth file, the module, the package folder
+    kind: HookKind
+    form: HookForm
+    site: str  # the folder it is found in
+    code: tuple[str, ...]  # its code lines (a .pth's import lines; a module's first lines)
+    owner: str | None = None  # the distribution whose RECORD lists it; None: none does
+    own_site: bool = True  # in the environment's own site-packages (where RECORDs are checked)
+    problem: str | None = None  # why its code could not be read (too large, not a file)
+
+
+@dataclass(frozen=True)
 class InterpreterFacts:
-    """What the probe reported about the target interpreter and its environment."""
+    """What the probe reported about the target interpreter, and what preflight read from
+    the environment's files itself (``site.py``): pyvenv.cfg, the site folders, the ``.pth``
+    files, the distributions, the start-up hooks."""
 
     executable: str  # sys.executable as the target sees it
     version: str  # "3.12.1" (major.minor.micro)
     release_level: str  # "final", "candidate", ...
     implementation: str  # sys.implementation.name, e.g. "cpython"
-    prefix: str
+    prefix: str  # the environment's: the venv's folder, else the base prefix
     base_prefix: str
-    in_venv: bool  # prefix != base_prefix
+    in_venv: bool  # a pyvenv.cfg beside or above the executable (site.venv's rule)
     pyvenv_cfg: dict[str, str]  # keys lower-cased; {} when there is no pyvenv.cfg
     site_packages: tuple[str, ...]  # the environment's own purelib/platlib, existing, deduped
     system_site_packages: tuple[str, ...]  # base interpreter's site dirs visible in this env
@@ -45,13 +104,23 @@ class InterpreterFacts:
     user_site_enabled: bool  # whether user site would be on sys.path at normal start-up
     marker_env: dict[str, str]  # PEP 508 marker environment of the target
     distributions: tuple[DistFacts, ...]
-    path: tuple[str, ...] = field(default=())  # sys.path under -I
-    # sysconfig's purelib, platlib and scripts (absolute; {} when the probe could not say)
+    path: tuple[str, ...] = field(default=())  # sys.path under -I, worked out from files
+    # sysconfig's purelib, platlib and scripts for the prefix (absolute; {} when unknown)
     install_paths: dict[str, str] = field(default_factory=dict)
+    base_executable: str | None = None  # sys._base_executable, when the interpreter has it
+    # The site folders site.getsitepackages' rule names for the prefix (existing or not): the
+    # layout checked against the interpreter's own sysconfig scheme (install_paths).
+    site_rule_dirs: tuple[str, ...] = ()
+    pth_files: tuple[PthFile, ...] = ()  # every .pth of every site folder Python processes
+    startup_hooks: tuple[StartupHook, ...] = ()
+    anchor: str = ""  # one sentence: what ties the interpreter to the environment, or not
 
 
+# "foreign": the path is not the interpreter its environment's pyvenv.cfg names (a script, a
+# wrapper, another environment's interpreter), or it reports another environment: not run,
+# or not believed. The virtual_environment check reports it.
 ProbeFailureKind = Literal[
-    "missing", "not_executable", "timeout", "crashed", "too_old", "not_python"
+    "missing", "not_executable", "timeout", "crashed", "too_old", "not_python", "foreign"
 ]
 
 

@@ -2,7 +2,11 @@
 
 The probes (``_probe/interpreter.py``, ``_probe/performance.py``) are stand-alone stdlib
 scripts run as ``python -I -B <probe>``: isolated from the user's environment variables and
-user site, and writing no bytecode. Everything here runs in preflight's own process. Every way
+user site, and writing no bytecode. The interpreter probe runs with ``-S`` too: no ``site``,
+so no ``.pth`` line or ``sitecustomize`` of the environment runs in it; what ``site`` would
+do is read from the files (``site.py``). Before it runs, a venv's interpreter must be the one
+its ``pyvenv.cfg`` names (``site.anchor_problem``); after, the environment it reports must be
+the one it was given in. Everything here runs in preflight's own process. Every way
 a probe can fail comes back as a :class:`~preflight._facts.model.ProbeFailure` value with a
 message that says what happened and what to do; a malformed report never becomes a traceback.
 """
@@ -17,19 +21,21 @@ from contextlib import contextmanager
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
+from preflight._facts import site
 from preflight._facts.model import (
-    DistFacts,
     ImportTiming,
     InterpreterFacts,
     PerformanceFacts,
     ProbeFailure,
     ProbeFailureKind,
+    ProbeReport,
 )
 from preflight._process import Completed, lacks_isolated_mode, run_python
 
 __all__ = [
+    "PERFORMANCE_PROBE_VERSION",
     "PROBE_VERSION",
     "measure_performance",
     "parse_performance_output",
@@ -37,7 +43,8 @@ __all__ = [
     "probe_interpreter",
 ]
 
-PROBE_VERSION = 1  # must match PROBE_VERSION in _probe/interpreter.py
+PROBE_VERSION = 2  # must match PROBE_VERSION in _probe/interpreter.py
+PERFORMANCE_PROBE_VERSION = 1  # must match PROBE_VERSION in _probe/performance.py
 _MAX_LINE = 300  # characters of a stderr line quoted in a message
 
 T = TypeVar("T")
@@ -188,12 +195,44 @@ def probe_interpreter(
     problem = path_problem(path)
     if problem is not None:
         return problem
+    venv, foreign, anchor = site.anchor_problem(str(path))
+    if foreign is not None:
+        return ProbeFailure("foreign", _foreign_message(foreign), command=(str(path),))
     with _script("interpreter.py") as probe:
-        completed = run_python(path, [str(probe)], timeout=timeout, withhold=withhold)
+        # -S: no site, so nothing of the environment runs in the probe (-I -B come first).
+        completed = run_python(path, ["-S", str(probe)], timeout=timeout, withhold=withhold)
     failure = _process_failure(path, completed, timeout)
     if failure is not None:
         return failure
-    return _attach(parse_probe_output(completed.stdout, source=str(path)), completed)
+    report = _attach(parse_probe_output(completed.stdout, source=str(path)), completed)
+    if isinstance(report, ProbeFailure):
+        return report
+    given = venv.prefix if venv is not None else None
+    if not _same_folder(report.venv_prefix, given):
+        told = report.venv_prefix or f"no virtual environment (base prefix {report.base_prefix})"
+        return _failure(
+            "foreign",
+            _foreign_message(
+                f"{path} was given in {given or 'no virtual environment'}, but the "
+                f"interpreter it started reports {told} (executable {report.executable})"
+            ),
+            completed,
+        )
+    return site.interpreter_facts(report, anchor)
+
+
+def _foreign_message(what: str) -> str:
+    return (
+        f"{what}: it is not this environment's interpreter, so nothing it would say about "
+        "the environment can be believed. Recreate the environment, or point preflight at "
+        "the interpreter its pyvenv.cfg names"
+    )
+
+
+def _same_folder(reported: str | None, given: str | None) -> bool:
+    if reported is None or given is None:
+        return reported is None and given is None
+    return os.path.realpath(reported) == os.path.realpath(given)
 
 
 def measure_performance(
@@ -223,10 +262,9 @@ def measure_performance(
     return _attach(parsed, completed)
 
 
-def parse_probe_output(
-    text: str, *, source: str = "the interpreter"
-) -> InterpreterFacts | ProbeFailure:
-    """Turn the interpreter probe's output into facts; anything unexpected is "not_python".
+def parse_probe_output(text: str, *, source: str = "the interpreter") -> ProbeReport | ProbeFailure:
+    """Turn the interpreter probe's output into its report; anything unexpected is
+    "not_python". ``site.interpreter_facts`` adds what the files say.
 
     ``source`` names the interpreter in messages. Pure: no I/O.
     """
@@ -240,8 +278,8 @@ def parse_probe_output(
                 f"(found at {source}; point preflight at a newer interpreter)",
                 version=version,
             )
-        _check_header(payload)
-        return _interpreter_facts(payload)
+        _check_header(payload, PROBE_VERSION)
+        return _probe_report(payload)
     except _Malformed as exc:
         return _not_python(source, str(exc))
 
@@ -252,7 +290,7 @@ def parse_performance_output(
     """Turn ``_probe/performance.py``'s output into facts; anything unexpected is "not_python"."""
     try:
         payload = _payload(text)
-        _check_header(payload)
+        _check_header(payload, PERFORMANCE_PROBE_VERSION)
         return _performance_facts(payload, total_seconds)
     except _Malformed as exc:
         return _not_python(source, str(exc))
@@ -289,13 +327,11 @@ def _payload(text: str) -> dict[str, Any]:
     raise _Malformed(f"no JSON object; last line was {_last_line(text)!r}")
 
 
-def _check_header(payload: Mapping[str, Any]) -> None:
+def _check_header(payload: Mapping[str, Any], version: int) -> None:
     if payload.get("ok") is not True:
         raise _Malformed(f"'ok' is {payload.get('ok')!r}, reason {payload.get('reason')!r}")
-    if payload.get("probe_version") != PROBE_VERSION:
-        raise _Malformed(
-            f"probe_version {payload.get('probe_version')!r}, expected {PROBE_VERSION}"
-        )
+    if payload.get("probe_version") != version:
+        raise _Malformed(f"probe_version {payload.get('probe_version')!r}, expected {version}")
 
 
 def _field(payload: Mapping[str, Any], key: str, check: Callable[[Any], bool], what: str) -> Any:
@@ -367,51 +403,25 @@ def _objects(payload: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
     return items
 
 
-def _dist_kind(payload: Mapping[str, Any]) -> Literal["dist-info", "egg-info"]:
-    kind = _str(payload, "kind")
-    if kind == "dist-info":
-        return "dist-info"
-    if kind == "egg-info":
-        return "egg-info"
-    raise _Malformed(f"distribution kind {kind!r}")
-
-
-def _dist_facts(item: Mapping[str, Any]) -> DistFacts:
-    direct_url = _field(
-        item, "direct_url", lambda v: v is None or isinstance(v, dict), "an object or null"
-    )
-    return DistFacts(
-        name=_str(item, "name"),
-        version=_str(item, "version"),
-        path=_str(item, "path"),
-        site=_str(item, "site"),
-        kind=_dist_kind(item),
-        installer=_opt_str(item, "installer"),
-        direct_url=direct_url,
-        requested=_bool(item, "requested"),
-        license_expression=_opt_str(item, "license_expression"),
-        license=_opt_str(item, "license"),
-    )
-
-
-def _interpreter_facts(payload: Mapping[str, Any]) -> InterpreterFacts:
-    return InterpreterFacts(
+def _probe_report(payload: Mapping[str, Any]) -> ProbeReport:
+    return ProbeReport(
         executable=_str(payload, "executable"),
+        base_executable=_opt_str(payload, "base_executable"),
         version=_release(payload),
         release_level=_str(payload, "release_level"),
         implementation=_str(payload, "implementation"),
-        prefix=_str(payload, "prefix"),
         base_prefix=_str(payload, "base_prefix"),
-        in_venv=_bool(payload, "in_venv"),
-        pyvenv_cfg=_str_dict(payload, "pyvenv_cfg"),
-        site_packages=_str_tuple(payload, "site_packages"),
-        install_paths=_str_dict(payload, "install_paths") if "install_paths" in payload else {},
-        system_site_packages=_str_tuple(payload, "system_site_packages"),
+        base_exec_prefix=_str(payload, "base_exec_prefix"),
+        platlibdir=_str(payload, "platlibdir"),
+        abiflags=_str(payload, "abiflags"),
+        venv_prefix=_opt_str(payload, "venv_prefix"),
+        venv_paths=_str_dict(payload, "venv_paths"),
+        base_paths=_str_dict(payload, "base_paths"),
+        vendor_site=_str_tuple(payload, "vendor_site"),
         user_site=_opt_str(payload, "user_site"),
-        user_site_enabled=_bool(payload, "user_site_enabled"),
+        user_site_allowed=_bool(payload, "user_site_allowed"),
         marker_env=_str_dict(payload, "marker_env"),
-        distributions=tuple(_dist_facts(item) for item in _objects(payload, "distributions")),
-        path=_str_tuple(payload, "path"),
+        stdlib_path=_str_tuple(payload, "stdlib_path"),
     )
 
 

@@ -190,8 +190,10 @@ def _manager_candidates(manager: _Manager) -> Iterator[tuple[Path, Version | Non
 
 
 def _ask_version(executable: Path) -> Version | None:
-    """Run the interpreter to learn its version; None if it does not answer like a Python."""
-    completed = run_python(executable, ["-c", _VERSION_SCRIPT], timeout=_VERSION_TIMEOUT)
+    """Run the interpreter to learn its version; None if it does not answer like a Python.
+
+    ``-S`` (after ``-I -B``): no ``site``, so no ``.pth`` or ``sitecustomize`` runs."""
+    completed = run_python(executable, ["-S", "-c", _VERSION_SCRIPT], timeout=_VERSION_TIMEOUT)
     return _parse_version_output(completed.stdout) if completed.ok else None
 
 

@@ -86,6 +86,9 @@ class Policy:
     performance: Thresholds = field(default_factory=Thresholds)
     perf_imports: tuple[str, ...] | None = None  # None: derived from `requires`
     suite: str | None = None  # the project's own pytest folder, run inside the environment
+    # File names of the start-up hooks allowed (a .pth, sitecustomize.py...); None: the
+    # default (owned hooks pass, unowned ones do not); once set, any other hook is refused.
+    startup_hooks: tuple[str, ...] | None = None
     suite_timeout_seconds: float = 600.0
     alerts: AlertConfig = field(default_factory=AlertConfig)  # [tool.preflight.alerts]
     audit: AuditConfig = field(default_factory=AuditConfig)  # [tool.preflight.audit]
@@ -181,6 +184,7 @@ _KNOWN_KEYS = {
     "performance",
     "suite",
     "suite_timeout_seconds",
+    "startup_hooks",
     "alerts",
     "audit",
 }
@@ -240,6 +244,7 @@ def policy_from_table(path: Path, table: Mapping[str, Any]) -> Policy:
         "protected_files": lambda: tuple(_str_list(table, "protected_files", err)),
         "suite": lambda: _string(table, "suite", err),
         "suite_timeout_seconds": lambda: _positive_number(table, "suite_timeout_seconds", err),
+        "startup_hooks": lambda: _file_names(table, "startup_hooks", err),
         "alerts": lambda: parse_alerts(path, table["alerts"]),
         "audit": lambda: parse_audit(path, table["audit"]),
     }
@@ -296,6 +301,19 @@ def _str_list(
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise err(prefix + key, f"must be a list of strings, not {value!r}")
     return value
+
+
+def _file_names(table: Mapping[str, Any], key: str, err: _Err) -> tuple[str, ...]:
+    """A list of bare file names (``distutils-precedence.pth``, ``sitecustomize.py``)."""
+    names = _str_list(table, key, err)
+    for name in names:
+        if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise err(
+                key,
+                f"{name!r} is not a file name: list the hooks' file names, e.g. "
+                '["distutils-precedence.pth", "sitecustomize.py"]',
+            )
+    return tuple(names)
 
 
 def _string(table: Mapping[str, Any], key: str, err: _Err) -> str:
