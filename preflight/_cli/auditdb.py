@@ -47,7 +47,7 @@ def add_audit_db_options(parser: argparse.ArgumentParser) -> None:
         type=seconds,
         default=600.0,
         metavar="SECONDS",
-        help="how long the whole download may take (default: 600)",
+        help="how long the whole command may take: the download and reading it back (default: 600)",
     )
 
 
