@@ -10,8 +10,10 @@ Whatever the user names for ``--junit``, ``--html``, ``--prometheus``, ``--sbom`
 * anything else (a folder, a socket, a symlink to a folder) is exit 3 before any check ran.
 
 The FIFOs and device nodes are made in ``tmp_path`` by the test (a device with the null
-device's numbers, 1:3, or the full device's, 1:7), never the machine's own. Each FIFO is read by
-a thread started before the command runs; nothing here waits on a sleep.
+device's numbers, 1:3, or the full device's, 1:7), never the machine's own; a command told to
+write ``/dev/stdout`` runs with a ``/dev`` of its own (a private mount namespace), so that a
+preflight that replaces what is at the path (main) cannot replace the machine's. Each FIFO is
+read by a thread started before the command runs; nothing here waits on a sleep.
 """
 
 from __future__ import annotations
@@ -101,12 +103,34 @@ def fifo(tmp_path: Path) -> Iterator[Callable[[str], FifoReader]]:
         reader.release()
 
 
-def run(*args: str | Path, cwd: Path, command: str = "check") -> subprocess.CompletedProcess[str]:
+# A /dev of its own for a command told to write /dev/stdout: a preflight that replaced what
+# sits at an output path (main) would replace the machine's /dev/stdout, as root. In a private
+# mount namespace, /dev is a fresh tmpfs holding what a command needs (nodes made here).
+_PRIVATE_DEV = """
+mount -t tmpfs tmpfs /dev || exit 97
+mknod -m 666 /dev/null c 1 3 && mknod -m 666 /dev/urandom c 1 9 || exit 97
+ln -s /proc/self/fd /dev/fd && ln -s /proc/self/fd/0 /dev/stdin || exit 97
+ln -s /proc/self/fd/1 /dev/stdout && ln -s /proc/self/fd/2 /dev/stderr || exit 97
+"$@"
+code=$?
+test -L /dev/stdout || { echo "/dev/stdout was replaced" >&2; exit 98; }
+exit $code
+"""
+
+
+def run(
+    *args: str | Path, cwd: Path, command: str = "check", private_dev: bool = False
+) -> subprocess.CompletedProcess[str]:
+    argv = cli_argv(*args, command=command)
+    if private_dev:
+        argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", _PRIVATE_DEV, "sh",
+                *argv]  # fmt: skip
     done = subprocess.run(
-        cli_argv(*args, command=command), capture_output=True, text=True, encoding="utf-8",
-        env=cli_env(), cwd=cwd, timeout=240, check=False,
+        argv, capture_output=True, text=True, encoding="utf-8", env=cli_env(), cwd=cwd,
+        timeout=240, check=False,
     )  # fmt: skip
     assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode not in (97, 98), done.stderr
     return done
 
 
@@ -198,12 +222,11 @@ def test_summarize_writes_every_output_to_a_fifo_or_a_device(
 def test_summarize_junit_to_dev_stdout_prints_the_xml(tmp_path: Path) -> None:
     done = run(
         _reports(tmp_path), "--summary", tmp_path / "summary.json", "--junit", "/dev/stdout",
-        command="summarize", cwd=tmp_path,
+        command="summarize", cwd=tmp_path, private_dev=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("<?xml"), done.stdout
     assert "<testsuite" in done.stdout
-    assert Path("/dev/stdout").is_symlink() or not Path("/dev/stdout").is_file()
 
 
 @pytest.mark.parametrize("kind", ["folder", "socket", "symlink to a folder"])
@@ -286,6 +309,7 @@ def test_check_writes_to_devices_and_junit_to_dev_stdout(
         "--python", venv312, "--project", project, "--report-dir", tmp_path / "reports", *FAST,
         "--junit", "/dev/stdout", "--sbom", sbom,
         *(arg for flag, path in nodes.items() for arg in (flag, path)), cwd=tmp_path,
+        private_dev=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     (suite,) = JUnitXml.fromstring(done.stdout)
