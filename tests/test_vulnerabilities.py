@@ -669,3 +669,22 @@ def test_audit_db_file_url_to_a_real_export_is_copied(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert output.read_bytes() == source.read_bytes()
     assert "1 PyPI advisories" in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_audit_db_refuses_to_replace_a_fifo_or_a_device_at_its_output(
+    tmp_path: Path, kind: str
+) -> None:
+    """On main, the FIFO or the device node at --output was replaced by the zip."""
+    output = tmp_path / "all.zip"
+    if kind == "fifo":
+        os.mkfifo(output)
+    else:
+        _null_device(output)
+    source = write_zip(tmp_path / "served.zip", [SIX])
+    done = audit_db("--output", output, "--url", source.as_uri(), cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    said = {"fifo": "a FIFO", "device": "a character device"}[kind]
+    assert done.stderr.startswith(f"error: --output {output}: is {said}, not a file"), done.stderr
+    mode = os.lstat(output).st_mode
+    assert stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISCHR(mode)
