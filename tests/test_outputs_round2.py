@@ -390,3 +390,35 @@ def test_hostile_names_do_not_stop_the_sbom_nor_any_other_output(
     latin = next(c for c in components.values() if "dist-info" in json.dumps(c) and
                  "caf" in c["name"])  # fmt: skip
     assert "\udce9" not in json.dumps(latin, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "written"),
+    [
+        ("", "1.0", False),  # no name at all: left out, said
+        ("   ", "1.0", False),
+        (os.fsdecode(b"caf\xe9"), "1.0", True),  # a name not UTF-8 (surrogates): \xe9
+        ("not a name!", "1.0", True),  # no purl, a problem said
+        ("big", "9" * 5000, True),  # its dist-info path is too long for any file system call
+        ("pkg", os.fsdecode(b"1.\xff"), True),
+    ],
+)
+def test_the_sbom_renders_whatever_the_facts_name(name: str, version: str, written: bool) -> None:
+    """The facts as the probe could give them (built by hand: the probe names an empty
+    METADATA Name after its folder); on main each of these raised out of the SBOM writer."""
+    import factories
+
+    from preflight._engine import Judged
+    from preflight._render.sbom import render_sbom
+
+    hostile = factories.dist(name, version)
+    dists = (factories.dist("numpy", "2.2.6"), hostile)
+    ctx = factories.context(interpreter=factories.interpreter(dists=dists))
+    sbom = render_sbom(Judged(factories.report(), ctx))
+    document = json.loads(sbom.text)
+    names = [c["name"] for c in document["components"]]
+    assert "numpy" in names
+    assert sbom.components == len(names) == (2 if written else 1)
+    assert len(sbom.left_out) == (0 if written else 1)
+    sbom.text.encode("utf-8")  # no lone surrogate anywhere
+    assert "\\udc" not in sbom.text
