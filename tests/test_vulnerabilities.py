@@ -11,6 +11,7 @@ import http.server
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -559,3 +560,131 @@ def test_audit_db_output_defaults_to_the_policy(tmp_path: Path, wheels: Any) -> 
     done = audit_db("--project", project, cwd=tmp_path)
     assert done.returncode == 3
     assert "pass --output PATH" in done.stderr
+
+
+# --- audit-db update: one deadline for the whole command; file:// names a regular file -------
+
+
+def _null_device(path: Path) -> Path:
+    """A character device with the null device's numbers, made here (never the real one)."""
+    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+def test_audit_db_refuses_a_file_url_to_anything_but_a_regular_file(
+    tmp_path: Path, kind: str
+) -> None:
+    """On main, a FIFO with no writer blocked the open for ever (killed here at 120 s)."""
+    source = tmp_path / "all.zip"
+    if kind == "fifo":
+        os.mkfifo(source)
+    elif kind == "device":
+        _null_device(source)
+    else:
+        source.mkdir()
+    output = tmp_path / "db" / "all.zip"
+    output.parent.mkdir()
+    output.write_bytes(b"the old copy")
+    done = audit_db("--output", output, "--url", source.as_uri(), "--timeout", "30", cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    said = {"fifo": "a FIFO", "device": "a character device", "folder": "a directory"}[kind]
+    assert done.stderr.startswith(f"error: --url {source.as_uri()!r}: {source} is {said}, not a "
+                                  "regular file"), done.stderr  # fmt: skip
+    assert output.read_bytes() == b"the old copy"
+    assert sorted(p.name for p in output.parent.iterdir()) == ["all.zip"]
+    assert stat.S_ISFIFO(source.stat().st_mode) == (kind == "fifo")  # left as it was
+
+
+def test_audit_db_copy_opens_a_file_url_non_blocking(tmp_path: Path) -> None:
+    """A FIFO swapped in after the URL was looked at is refused by the open itself (open
+    non-blocking, then fstat), not waited on: the copy runs on a thread that must end."""
+    from preflight._errors import UsageError
+    from preflight._ops import auditdb
+
+    fifo = tmp_path / "all.zip"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | int] = []
+
+    def copy() -> None:
+        with open(tmp_path / "copy", "wb") as handle:
+            try:
+                outcome.append(
+                    auditdb._copy_file(fifo.as_uri(), str(fifo), handle, time.monotonic() + 60)
+                )
+            except BaseException as exc:
+                outcome.append(exc)
+
+    worker = threading.Thread(target=copy, daemon=True)
+    worker.start()
+    worker.join(60)  # a guard so that a regression fails instead of hanging the run
+    if worker.is_alive():  # free the blocked open, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("the open of a FIFO blocked")
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], UsageError)
+    assert f"{fifo} is a FIFO, not a regular file" in str(outcome[0])
+
+
+def test_audit_db_deadline_covers_reading_the_download_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On main the deadline ended with the download: a slow read-back (an export that takes
+    long to read) held the command past --timeout. The reader here is the real one, held
+    back at its first record until the test ends: only the deadline can end the command."""
+    from preflight._ops import auditdb
+
+    release = threading.Event()
+    started = threading.Event()
+    real_load = auditdb.load
+
+    def held_load(path: str, *args: Any, stop: threading.Event | None = None) -> Any:
+        started.set()
+        # Held until the test ends; 60 s at most, so that a command that waits for it (main)
+        # fails this test instead of hanging it.
+        release.wait(60)
+        return real_load(path, stop=stop)
+
+    monkeypatch.setattr(auditdb, "load", held_load)
+    source = write_zip(tmp_path / "served.zip", [SIX])
+    output = tmp_path / "db" / "all.zip"
+    output.parent.mkdir()
+    output.write_bytes(b"the old copy")
+    try:
+        with pytest.raises(auditdb.FetchError) as info:
+            auditdb.update(output, url=source.as_uri(), timeout=1.0)
+    finally:
+        release.set()
+    assert started.is_set()  # the download finished, and the read-back began
+    assert "reading it back did not finish within the 1 s of --timeout" in info.value.message
+    assert output.read_bytes() == b"the old copy"
+    assert sorted(p.name for p in output.parent.iterdir()) == ["all.zip"]
+
+
+def test_audit_db_file_url_to_a_real_export_is_copied(tmp_path: Path) -> None:
+    source = write_zip(tmp_path / "served.zip", [SIX])
+    output = tmp_path / "db" / "all.zip"
+    done = audit_db("--output", output, "--url", source.as_uri(), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert output.read_bytes() == source.read_bytes()
+    assert "1 PyPI advisories" in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_audit_db_refuses_to_replace_a_fifo_or_a_device_at_its_output(
+    tmp_path: Path, kind: str
+) -> None:
+    """On main, the FIFO or the device node at --output was replaced by the zip."""
+    output = tmp_path / "all.zip"
+    if kind == "fifo":
+        os.mkfifo(output)
+    else:
+        _null_device(output)
+    source = write_zip(tmp_path / "served.zip", [SIX])
+    done = audit_db("--output", output, "--url", source.as_uri(), cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    said = {"fifo": "a FIFO", "device": "a character device"}[kind]
+    assert done.stderr.startswith(f"error: --output {output}: is {said}, not a file"), done.stderr
+    mode = os.lstat(output).st_mode
+    assert stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISCHR(mode)

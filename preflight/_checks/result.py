@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CheckResult", "Finding", "Severity", "Status"]
+__all__ = ["CheckResult", "Finding", "Severity", "Status", "status_of"]
 
 
 class Status(enum.IntEnum):
@@ -43,6 +43,16 @@ class Finding:
     line: int | None = None
 
 
+def status_of(findings: list[Finding] | tuple[Finding, ...]) -> Status:
+    """The status a check's findings give it: FAIL with a critical one, WARN with warnings
+    only, PASS with none (a check that was not run is SKIP, and has none)."""
+    if any(f.severity is Severity.CRITICAL for f in findings):
+        return Status.FAIL
+    if findings:
+        return Status.WARN
+    return Status.PASS
+
+
 @dataclass(frozen=True)
 class CheckResult:
     id: str
@@ -64,12 +74,7 @@ class CheckResult:
         details: dict[str, Any] | None = None,
     ) -> CheckResult:
         """PASS with ``ok`` when nothing was found, else FAIL/WARN summarised by the worst."""
-        if any(f.severity is Severity.CRITICAL for f in findings):
-            status = Status.FAIL
-        elif findings:
-            status = Status.WARN
-        else:
-            status = Status.PASS
+        status = status_of(findings)
         worst = sorted(findings, key=lambda f: f.severity is not Severity.CRITICAL)
         message = ok if not findings else worst[0].message
         if len(findings) > 1:

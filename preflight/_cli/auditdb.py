@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from preflight._atomic import UnsafeOutput, output_target
 from preflight._cli.options import add_project_option, seconds
 from preflight._errors import UsageError, format_error
 from preflight._ops.auditdb import DEFAULT_URL, URL_ENV, FetchError, check_url, update
@@ -47,8 +48,11 @@ def add_audit_db_options(parser: argparse.ArgumentParser) -> None:
         type=seconds,
         default=600.0,
         metavar="SECONDS",
-        help="how long the whole download may take (default: 600)",
+        help="how long the whole command may take: the download and reading it back (default: 600)",
     )
+
+
+_OUTPUT_HINT = "pass the path of the zip file to write (a regular file, replaced atomically)"
 
 
 def run_audit_db(args: argparse.Namespace) -> int:
@@ -66,6 +70,18 @@ def run_audit_db(args: argparse.Namespace) -> int:
             f"--output {output}: is a folder",
             hint="pass the path of the zip file to write (a folder of records is made by "
             "extracting it)",
+        )
+    try:
+        target = output_target(output)
+    except UnsafeOutput as exc:
+        raise UsageError(
+            f"--output {output}: cannot write there: {exc.problem}", hint=_OUTPUT_HINT
+        ) from None
+    if target.kind != "file":  # the check reads it back as a zip: a stream cannot be one
+        raise UsageError(
+            f"--output {output}: is {target.what}, not a file (the database is read back "
+            "as a file, and what is at the path is not replaced)",
+            hint=_OUTPUT_HINT,
         )
     check_url(args.url)
     print(f"downloading {args.url} ...", file=sys.stderr)

@@ -10,17 +10,21 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+from preflight._atomic import UnsafeOutput
 from preflight._cli.options import add_project_option, seconds
 from preflight._cli.outputs import (
     add_html_option,
     add_junit_option,
     add_nagios_option,
     add_prometheus_option,
+    check_output_path,
     check_output_paths,
     write_output,
 )
@@ -31,6 +35,7 @@ from preflight._render.junit import junit_xml
 from preflight._render.nagios import nagios
 from preflight._render.prometheus import prometheus_text
 from preflight._render.report import (
+    REPORT_NAME,
     dumps,
     github_annotations,
     github_workspace,
@@ -38,6 +43,7 @@ from preflight._render.report import (
     write_reports,
 )
 from preflight._report.model import Report
+from preflight._text import shown
 
 
 def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = True) -> None:
@@ -130,13 +136,10 @@ def run_check(args: argparse.Namespace) -> int:
         ("--sbom", args.sbom),
     )
     check_output_paths(files)
-    report = check_and_report(CheckOptions.from_args(args))
-    if args.junit is not None:
-        write_output("--junit", args.junit, junit_xml([report]))
-    if args.prometheus is not None:
-        write_output("--prometheus", args.prometheus, prometheus_text(report))
-    if args.html is not None:
-        write_output("--html", args.html, report_page(report))
+    sbom = _sbom_writer(args.sbom) if args.sbom is not None else None
+    judged = judge_and_report(CheckOptions.from_args(args))
+    report = judged.report
+    failed = _write_files(args, judged, sbom)
     if args.format == "json":
         _write_data(dumps(report))
     for line in summary_lines(report):
@@ -145,11 +148,43 @@ def run_check(args: argparse.Namespace) -> int:
         # Annotations on the run's page; the runner reads workflow commands on stderr too.
         for line in github_annotations(report, workspace=github_workspace(os.environ)):
             print(line, file=sys.stderr)
+    for exc in failed[1:]:
+        print(f"error: {shown(exc.message)}", file=sys.stderr)
+    if failed:
+        raise failed[0]
     if args.nagios:
         result = nagios(report)
         _write_data(result.text, what="--nagios: cannot write the status line")
         return result.exit_code
     return report.exit_code
+
+
+def _write_files(
+    args: argparse.Namespace, judged: Judged, sbom: ModuleType | None
+) -> list[UsageError]:
+    """Every output file, each written whatever another one does; what failed, to be said
+    once all were tried (exit 3). The SBOM, made of what the environment named, goes last."""
+    report = judged.report
+    failed: list[UsageError] = []
+    writes: list[tuple[str, Path | None, Callable[[], str]]] = [
+        ("--junit", args.junit, lambda: junit_xml([report])),
+        ("--prometheus", args.prometheus, lambda: prometheus_text(report)),
+        ("--html", args.html, lambda: report_page(report)),
+    ]
+    for flag, path, render in writes:
+        if path is not None:
+            try:
+                write_output(flag, path, render())
+            except UsageError as exc:
+                failed.append(exc)
+    if sbom is not None and args.sbom is not None:
+        try:
+            written = sbom.write_sbom(args.sbom, judged)
+        except UsageError as exc:
+            failed.append(exc)
+        else:
+            _said_sbom(args.sbom, written)
+    return failed
 
 
 def _write_data(text: str, *, what: str = "--format json: cannot write the report") -> None:
@@ -217,7 +252,6 @@ def judge_and_report(options: CheckOptions) -> Judged:
     """:func:`check_and_report`, keeping the facts the report was judged on (baseline)."""
     started_local = datetime.now().astimezone()
     _check_report_dir(options.report_dir)
-    sbom = _sbom_writer(options.sbom) if options.sbom is not None else None
     judged = judge(
         options.python,
         project=options.project,
@@ -232,16 +266,32 @@ def judge_and_report(options: CheckOptions) -> Judged:
     report = judged.report
     try:
         json_path, log_path = write_reports(report, options.report_dir, started=started_local)
+    except UnsafeOutput as exc:
+        raise UsageError(
+            f"--report-dir {options.report_dir}: cannot write the report: {exc}",
+            hint="pass --report-dir a folder you can write to",
+        ) from None
     except OSError as exc:
         raise UsageError(
             f"--report-dir {options.report_dir}: cannot write the report: {exc.strerror or exc}",
             hint="pass --report-dir a folder you can write to",
         ) from None
     print(f"report: {json_path}\nlog: {log_path}", file=sys.stderr)
-    if sbom is not None and options.sbom is not None:
-        components = sbom.write_sbom(options.sbom, judged)
-        print(f"sbom: {options.sbom} ({components} components)", file=sys.stderr)
     return judged
+
+
+def _said_sbom(path: Path, written: Any) -> None:
+    """The terminal line of ``--sbom``: where, how many, and what was left out (said in the
+    document too: ``preflight:left_out``)."""
+    left = written.left_out
+    print(
+        f"sbom: {shown(str(path))} ({written.components} components"
+        + (f"; {len(left)} left out" if left else "")
+        + ")",
+        file=sys.stderr,
+    )
+    for note in left:
+        print(f"sbom: left out {shown(note)}", file=sys.stderr)
 
 
 def _sbom_writer(path: Path) -> ModuleType:
@@ -259,9 +309,11 @@ def _sbom_writer(path: Path) -> ModuleType:
 
 
 def _check_report_dir(folder: Path) -> None:
-    """Fail before the checks run, not after, when the report cannot be written there."""
+    """Fail before the checks run, not after, when the report cannot be written there (a
+    FIFO or a device put where the report goes is written to, as every output is)."""
     if folder.exists() and not folder.is_dir():
         raise UsageError(
             f"--report-dir {folder}: is a file, not a folder",
             hint="pass --report-dir a folder (it is created if missing)",
         )
+    check_output_path("--report-dir", folder / REPORT_NAME)

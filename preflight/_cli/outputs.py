@@ -16,8 +16,10 @@ applies:
 * ``gate``: none. Its exit code is COMMAND's, and its stdout too; a monitoring system or a
   CI test tab wants ``check``.
 
-A path that cannot take the file (a folder, a parent that is a file) is a usage error found
-before the checks run, not after.
+Where a regular file (or nothing yet) is, the output is replaced atomically; where a FIFO, a
+character device or ``/dev/stdout`` is, it is written to as a stream, never replaced
+(:mod:`preflight._atomic`). A path that can take neither (a folder, a socket, a block device,
+a parent that is a file) is a usage error (exit 3) found before the checks run, not after.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from preflight._atomic import write_atomic
+from preflight._atomic import OutputTarget, UnsafeOutput, output_target, write_output_text
 from preflight._errors import UsageError
 
 NAGIOS_COMMANDS = ("check", "monitor")  # where --nagios exists (see main's UNKNOWN line)
@@ -72,29 +74,51 @@ def add_nagios_option(parser: argparse.ArgumentParser, *, note: str = "") -> Non
 
 
 def check_output_paths(outputs: Sequence[tuple[str, Path | None]]) -> None:
-    """Fail before the checks run when an output file cannot be written where it is named."""
+    """Fail before the checks run when an output cannot be written where it is named: what
+    sits there is neither a regular file (or nothing yet), a FIFO, a character device, nor
+    a descriptor of ours (``/dev/stdout``), or its folder is a file."""
     for flag, path in outputs:
-        if path is None:
-            continue
-        if path.is_dir():
-            raise UsageError(
-                f"{flag} {path}: is a folder, not a file",
-                hint=f"pass {flag} the path of a file (it is replaced whole on each run)",
-            )
-        parent = path.parent
-        while not parent.exists() and parent != parent.parent:
-            parent = parent.parent
-        if parent.exists() and not parent.is_dir():
-            raise UsageError(
-                f"{flag} {path}: {parent} is a file, not a folder",
-                hint=f"pass {flag} a path in a folder (missing folders are created)",
-            )
+        if path is not None:
+            check_output_path(flag, path)
 
 
-def write_output(flag: str, path: Path, text: str) -> None:
-    """``text`` to ``path`` atomically; a failure is a usage error naming the option."""
+def check_output_path(flag: str, path: Path) -> OutputTarget:
+    """How ``path`` will be written (:func:`preflight._atomic.output_target`), or the usage
+    error naming ``flag`` when nothing can be."""
     try:
-        write_atomic(path, text)
+        target = output_target(path)
+    except UnsafeOutput as exc:
+        raise UsageError(f"{flag} {path}: {exc.problem}", hint=_hint(flag)) from None
+    if target.kind != "file":
+        return target
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise UsageError(
+            f"{flag} {path}: {parent} is a file, not a folder",
+            hint=f"pass {flag} a path in a folder (missing folders are created)",
+        )
+    return target
+
+
+def _hint(flag: str) -> str:
+    return (
+        f"pass {flag} the path of a file (replaced whole on each run), a FIFO or a character "
+        "device (written to), or /dev/stdout"
+    )
+
+
+def write_output(flag: str, path: Path, text: str, *, mode: int | None = None) -> None:
+    """``text`` to ``path``: a file atomically, a stream written to (:mod:`preflight._atomic`);
+    a failure is a usage error naming the option. A reader of a stream that went away
+    (``| head``) is its choice, not our error."""
+    try:
+        write_output_text(path, text, mode=mode)
+    except BrokenPipeError:
+        return
+    except UnsafeOutput as exc:
+        raise UsageError(f"{flag} {path}: {exc.problem}", hint=_hint(flag)) from None
     except OSError as exc:
         raise UsageError(
             f"{flag} {path}: cannot write it: {exc.strerror or exc}",

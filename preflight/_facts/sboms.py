@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +37,13 @@ def shipped_sboms(dist: DistFacts) -> tuple[ShippedSbom, ...]:
     if dist.kind != "dist-info":
         return ()
     folder = Path(dist.path) / "sboms"
-    if folder.is_symlink() or not folder.is_dir():
+    try:  # a path the environment named: too long, not UTF-8, a loop... is no SBOM folder
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return ()
+    except (OSError, ValueError):
         return ()
     found: list[ShippedSbom] = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
+    for root, dirs, files in os.walk(folder, followlinks=False, onerror=lambda exc: None):
         dirs.sort()
         for name in sorted(files):
             if len(found) == MAX_FILES:

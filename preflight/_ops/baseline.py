@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from preflight._atomic import write_atomic
+from preflight._atomic import UnsafeOutput, output_target, write_output_text
 from preflight._errors import UsageError
 from preflight._facts.baseline import Manifest, build_manifest, manifest_json, roots_of
 from preflight._facts.model import InterpreterFacts
@@ -35,9 +35,21 @@ class Written:
 
 
 def check_output(output: Path) -> None:
-    """Fail before the check runs when ``output`` cannot be a file."""
-    if output.is_dir():
-        raise UsageError(f"--output {output}: is a folder", hint="pass --output the path of a file")
+    """Fail before the check runs when nothing can be written at ``output``: a regular file
+    (or nothing yet) is replaced, a FIFO, a character device or /dev/stdout written to."""
+    try:
+        target = output_target(output)
+    except UnsafeOutput as exc:
+        raise UsageError(f"--output {output}: {exc.problem}", hint=_OUTPUT_HINT) from None
+    parent = output.parent
+    if target.kind == "file" and parent.exists() and not parent.is_dir():
+        raise UsageError(f"--output {output}: {parent} is not a folder", hint=_OUTPUT_HINT)
+
+
+_OUTPUT_HINT = (
+    "pass --output the path of a file (a FIFO, a character device or /dev/stdout is written "
+    "to as a stream)"
+)
 
 
 def refuse_inside(output: Path, facts: InterpreterFacts) -> None:
@@ -58,13 +70,16 @@ def refuse_inside(output: Path, facts: InterpreterFacts) -> None:
 def write_baseline(
     output: Path, facts: InterpreterFacts, *, stop: threading.Event | None = None
 ) -> Written:
-    """Hash the environment and write its manifest to ``output``, atomically, 0o444."""
+    """Hash the environment and write its manifest to ``output``: a file atomically, 0o444;
+    a FIFO, a device or /dev/stdout as a stream (never replaced)."""
     refuse_inside(output, facts)
     created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     manifest = build_manifest(facts, created=created, tool_version=__version__, stop=stop)
     text = manifest_json(manifest)
     try:
-        write_atomic(output, text, mode=MANIFEST_MODE)
+        write_output_text(output, text, mode=MANIFEST_MODE)
+    except UnsafeOutput as exc:
+        raise UsageError(f"--output {output}: {exc.problem}", hint=_OUTPUT_HINT) from None
     except OSError as exc:
         raise UsageError(
             f"--output {output}: cannot write the baseline: {exc.strerror or exc}",

@@ -10,7 +10,11 @@ one row per interpreter, in the matrix model of ``nox -s preflight`` (:class:`Ou
 What a folder holds decides its row:
 
 * a report (``runtime_verification_results.json``) that reads: its verdict, with the
-  session's fields from an ``outcome.json`` beside it (spec, substitute, time);
+  session's fields from an ``outcome.json`` beside it (spec, time). Nothing is believed that
+  cannot be checked: a report whose checks contradict its verdict or exit code does not read
+  (:meth:`Report.from_dict`), and an outcome that says other than its report (its verdict,
+  overall status, failed or warned checks, Python version, substitute) is an ERROR row naming
+  both files;
 * an outcome of ERROR or NOT_CHECKED (the session failed before its check, or found no
   interpreter): that, whatever older report is beside it;
 * an outcome without its report, a file that does not read (not JSON, not a report, a FIFO,
@@ -145,7 +149,35 @@ def _entry(folder: Path, *, report_path: Path | None = None) -> Entry:
         report = read_report(path)
     except ValueError as exc:
         return _error(str(folder), str(exc), host=outcome.host if outcome is not None else None)
-    return Entry(_outcome_of(report, path, outcome), report)
+    return _believed(report, path, outcome, outcome_path)
+
+
+def _believed(report: Report, path: Path, session: Outcome | None, session_path: Path) -> Entry:
+    """The row of a report that read, unless the session's outcome beside it says otherwise:
+    then neither is believed, and the row is an ERROR naming both files."""
+    checked = _outcome_of(report, path, session)
+    differences = _disagreements(session, checked) if session is not None else []
+    if session is not None and differences:
+        return _error(
+            session.session,
+            f"{session_path} and {path} disagree: {'; '.join(differences)}. Neither is "
+            "believed: run the session again",
+            host=session.host,
+        )
+    return Entry(checked, report)
+
+
+# What an outcome says that its report decides (Outcome.from_report derives each from it).
+_DERIVED = ("verdict", "overall", "failed", "warned", "python", "substitute")
+
+
+def _disagreements(session: Outcome, checked: Outcome) -> list[str]:
+    """Where the session's outcome says other than the outcome its report gives."""
+    return [
+        f"the outcome says {name} {getattr(session, name)!r}, the report {getattr(checked, name)!r}"
+        for name in _DERIVED
+        if getattr(session, name) != getattr(checked, name)
+    ]
 
 
 def read_report(path: Path) -> Report:
@@ -181,7 +213,8 @@ def _outcome_of(report: Report, path: Path, session: Outcome | None) -> Outcome:
         )  # fmt: skip
     return Outcome.from_report(
         report, session=session.session, spec=session.spec, run_id=session.run_id,
-        interpreter=interpreter or session.interpreter, substitute=session.substitute,
+        interpreter=interpreter or session.interpreter,
+        substitute=report.substitute_for is not None,
         seconds=session.seconds, backend=session.backend, report=str(path),
         message=session.message, timings=dict(session.timings),
     )  # fmt: skip

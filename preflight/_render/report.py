@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from preflight._atomic import write_atomic
+from preflight._atomic import write_output_text
 from preflight._checks.result import Finding, Severity, Status
 from preflight._report.model import Report
 from preflight._text import MESSAGE_LIMIT, shown
@@ -152,9 +152,12 @@ def log_text(report: Report, *, started: datetime) -> str:
 
 
 def write_reports(report: Report, folder: Path, *, started: datetime) -> tuple[Path, Path]:
-    """Write the JSON report and the timestamped log, each atomically; return their paths."""
+    """Write the JSON report and the timestamped log, each atomically (or to the FIFO or
+    device found at its path: :func:`preflight._atomic.write_output_text`); return their
+    paths. Raises ``OSError`` (:class:`preflight._atomic.UnsafeOutput` is a ``ValueError``)."""
     json_path = folder / REPORT_NAME
     log_path = folder / f"preflight_check_{started.strftime('%Y%m%d_%H%M%S')}.log"
-    write_atomic(json_path, dumps(report))
-    write_atomic(log_path, log_text(report, started=started))
+    folder.mkdir(parents=True, exist_ok=True)
+    write_output_text(json_path, dumps(report))
+    write_output_text(log_path, log_text(report, started=started))
     return json_path, log_path

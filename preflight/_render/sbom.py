@@ -22,10 +22,21 @@ What each component says, and where it comes from:
 
 The document's metadata names the environment (its interpreter and prefix) and preflight's
 verdict on it: an SBOM written for a NOT_READY environment says so.
+
+Every name, version and path here comes from the judged environment, so none may stop the
+SBOM (nor, since it is written last, any other output). A string that is not UTF-8 (a
+dist-info folder named in Latin-1) is written with its bad bytes as ``\\xNN``; a name that is
+not a distribution name (PEP 508: letters, digits, ``.``, ``_``, ``-``) gets no purl and a
+``preflight:problem`` property saying why; a distribution the library still refuses (an
+empty name) is left out, and the document's metadata says so in a ``preflight:left_out``
+property (``<name> <version> (<path>): <why>``), as the terminal line ``sbom: ...`` does.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from cyclonedx.model import (
@@ -53,7 +64,7 @@ except ImportError:  # releases before 11.x have only the old place
     )
     from cyclonedx.factory.license import LicenseFactory
 
-from preflight._atomic import write_atomic
+from preflight._atomic import UnsafeOutput, write_output_text
 from preflight._checks._selection import lock_entries
 from preflight._engine import Judged
 from preflight._errors import UsageError
@@ -63,36 +74,77 @@ from preflight._lock.requirements import Lock, LockEntry, is_digest
 from preflight._lock.select import Ambiguity
 from preflight._version import __version__
 
-__all__ = ["sbom_text", "write_sbom"]
+__all__ = ["Sbom", "sbom_text", "write_sbom"]
 
 _SHORT_LICENSE = 200  # a longer License field is a license text, not a name
+_VERSION_LIMIT = 1024  # characters of a component's version (CycloneDX 1.6)
+# PEP 508's name (the core metadata spec's too): what a purl and a canonical name are made of.
+_NAME = re.compile(r"[A-Z0-9]([A-Z0-9._-]*[A-Z0-9])?", re.IGNORECASE)
+# What the library may raise on a value it refuses (a purl without a name, say).
+_REFUSED = (ValueError, TypeError, UnicodeError, LookupError)
 
 
-def write_sbom(path: Path, judged: Judged) -> int:
-    """Write the SBOM atomically; return how many components it lists."""
-    text, count = _render(judged)
+@dataclass(frozen=True)
+class Sbom:
+    """The SBOM written: its text, how many components it lists, and the distributions left
+    out of it with why (each also in the document, ``preflight:left_out``)."""
+
+    text: str
+    components: int
+    left_out: tuple[str, ...] = ()
+
+
+def write_sbom(path: Path, judged: Judged) -> Sbom:
+    """Write the SBOM (atomically to a file, or to the FIFO or device at ``path``).
+
+    Raises only :class:`UsageError`: the path cannot take it, or (never seen, but the
+    library is not ours) the library refused the document as a whole."""
     try:
-        write_atomic(path, text)
+        sbom = render_sbom(judged)
+    except _REFUSED as exc:
+        raise UsageError(
+            f"--sbom {path}: the SBOM could not be made: {type(exc).__name__}: {exc}",
+            hint="report this to preflight with the environment's distribution names",
+        ) from None
+    text = sbom.text
+    try:
+        write_output_text(path, text)
+    except UnsafeOutput as exc:
+        raise UsageError(
+            f"--sbom {path}: {exc.problem}",
+            hint="pass --sbom a file, a FIFO or a character device",
+        ) from None
     except OSError as exc:
         raise UsageError(
             f"--sbom {path}: cannot write the SBOM: {exc.strerror or exc}",
             hint="pass --sbom a path in a folder you can write to",
         ) from None
-    return count
+    return sbom
 
 
 def sbom_text(judged: Judged) -> str:
     """The CycloneDX 1.6 JSON document."""
-    return _render(judged)[0]
+    return render_sbom(judged).text
 
 
-def _render(judged: Judged) -> tuple[str, int]:
+def render_sbom(judged: Judged) -> Sbom:
+    """The document, and what was left out of it."""
+    bom, left_out = _bom(judged)
+    text = JsonV1Dot6(bom).output_as_string(indent=2) + "\n"
+    return Sbom(text, len(bom.components), tuple(left_out))
 
-    bom = _bom(judged)
-    return JsonV1Dot6(bom).output_as_string(indent=2) + "\n", len(bom.components)
+
+def said(text: str) -> str:
+    """``text`` as UTF-8 can carry it: the bytes a name or path held that are not UTF-8 (the
+    lone surrogates ``os.fsdecode`` made of them) written as ``\\xNN``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
 
 
-def _bom(judged: Judged) -> Bom:
+def _bom(judged: Judged) -> tuple[Bom, list[str]]:
 
     report, ctx = judged.report, judged.context
     facts = ctx.interpreter if isinstance(ctx.interpreter, InterpreterFacts) else None
@@ -126,27 +178,45 @@ def _bom(judged: Judged) -> Bom:
         Component(type=ComponentType.APPLICATION, name="preflight-env", version=__version__)
     )
     components = []
+    left_out: list[str] = []
     seen: dict[str, int] = {}
     for dist in facts.distributions if facts is not None else ():
-        ref = f"{canonicalize_name(dist.name)}=={dist.version}"
+        name, version = said(dist.name), said(dist.version)
+        ref = f"{canonicalize_name(name)}=={version}"
         seen[ref] = seen.get(ref, 0) + 1
         if seen[ref] > 1:  # installed twice (lock_sync reports it): both are in the env
             ref = f"{ref}#{seen[ref]}"
-        entry = pins.get(canonicalize_name(dist.name))
+        entry = pins.get(canonicalize_name(name))
         anchor = ctx.integrity.anchor if ctx.integrity is not None else None
-        wheel = anchor.wheel_of(dist.name, dist.version) if anchor is not None else None
-        components.append(_component(dist, ref, entry, wheel))
+        try:
+            wheel = anchor.wheel_of(dist.name, dist.version) if anchor is not None else None
+            components.append(_component(dist, ref, entry, wheel))
+        except _REFUSED as exc:
+            why = "an empty name" if not name.strip() else f"{type(exc).__name__}: {exc}"
+            left_out.append(f"{name!r} {version!r} ({said(dist.path)}): {why}")
     for component in components:
         bom.components.add(component)
     bom.register_dependency(root, components)
-    return bom
+    for note in left_out:
+        root.properties.add(Property(name="preflight:left_out", value=note))
+    return bom, left_out
 
 
 def _component(
     dist: DistFacts, ref: str, entry: LockEntry | None, wheel: AnchoredWheel | None = None
 ) -> Component:
 
-    canonical = canonicalize_name(dist.name)
+    name, version = said(dist.name), said(dist.version)
+    if not name.strip():
+        raise ValueError("a distribution needs a name")
+    canonical = canonicalize_name(name)
+    problems = []
+    if len(version) > _VERSION_LIMIT:
+        problems.append(
+            f"its version has {len(version)} characters, over CycloneDX's {_VERSION_LIMIT}: "
+            "left out"
+        )
+        version = ""
     hashes = []
     references = []
     locked = entry is not None and entry.version == dist.version
@@ -166,7 +236,7 @@ def _component(
             references.append(
                 ExternalReference(
                     type=ExternalReferenceType.DISTRIBUTION,
-                    url=XsUri(f"https://pypi.org/project/{canonical}/{dist.version}/"),
+                    url=XsUri(f"https://pypi.org/project/{canonical}/{version}/"),
                     comment=f"the artifacts the lock pins (line {entry.line}); {installed}",
                     hashes=hashes,
                 )
@@ -175,8 +245,8 @@ def _component(
         references.append(
             ExternalReference(
                 type=ExternalReferenceType.BOM,
-                url=XsUri(Path(shipped.path).as_uri()),
-                comment=f"PEP 770 SBOM shipped by {dist.name}: {shipped.relative}"
+                url=XsUri(said(Path(shipped.path).as_uri())),
+                comment=f"PEP 770 SBOM shipped by {name}: {said(shipped.relative)}"
                 + (f" (unreadable: {shipped.problem})" if shipped.problem else ""),
                 hashes=(
                     [HashType(alg=HashAlgorithm.SHA_256, content=shipped.sha256)]
@@ -186,21 +256,27 @@ def _component(
             )
         )
     properties = [
-        Property(name="preflight:dist_info", value=dist.path),
+        Property(name="preflight:dist_info", value=said(dist.path)),
         Property(name="preflight:locked", value="true" if locked else "false"),
     ]
     if dist.installer:
-        properties.append(Property(name="preflight:installer", value=dist.installer))
+        properties.append(Property(name="preflight:installer", value=said(dist.installer)))
+    purl = None
+    if _NAME.fullmatch(name):
+        purl = PackageURL(type="pypi", name=canonical, version=version or None)
+    else:
+        problems.append(f"{name!r} is not a distribution name (PEP 508): no purl")
+    properties += [Property(name="preflight:problem", value=problem) for problem in problems]
     own = hashes if len(hashes) == 1 else []
     if wheel is not None:  # --wheelhouse found the very artifact: its hash is the component's
         own = [HashType(alg=HashAlgorithm.SHA_256, content=wheel.sha256.partition(":")[2])]
         properties.append(Property(name="preflight:artifact", value=Path(wheel.wheel).name))
     return Component(
         type=ComponentType.LIBRARY,
-        name=dist.name,
-        version=dist.version,
+        name=name,
+        version=version or None,
         bom_ref=ref,
-        purl=PackageURL(type="pypi", name=canonical, version=dist.version),
+        purl=purl,
         hashes=own,
         licenses=_licenses(dist),
         external_references=references,
@@ -212,12 +288,13 @@ def _licenses(dist: DistFacts) -> list[LicenseExpression | DisjunctiveLicense]:
 
     factory = LicenseFactory()
     declared = LicenseAcknowledgement.DECLARED
-    if dist.license_expression:
+    expression = said(dist.license_expression) if dist.license_expression else None
+    if expression:
         try:
-            return [factory.make_with_expression(dist.license_expression, acknowledgement=declared)]
+            return [factory.make_with_expression(expression, acknowledgement=declared)]
         except InvalidLicenseExpressionException:
-            return [factory.make_with_name(dist.license_expression, acknowledgement=declared)]
-    text = dist.license
+            return [factory.make_with_name(expression, acknowledgement=declared)]
+    text = said(dist.license) if dist.license else None
     if not text:
         return []
     if len(text) <= _SHORT_LICENSE:

@@ -14,11 +14,12 @@ report read back and written again is unchanged.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from preflight._checks.result import CheckResult, Finding, Severity, Status
+from preflight._checks.result import CheckResult, Finding, Severity, Status, status_of
 from preflight._text import capped
 
 SCHEMA_VERSION = 1
@@ -298,11 +299,17 @@ def _parse_report(data: object) -> Report:
     )
     derived = report.to_dict()
     for key in ("status", "overall_status", "exit_code", "violations", "warnings"):
-        if _bounded(top[key]) != derived[key]:  # a report written before the caps, too
+        # Compared as JSON, so that ``true`` is no exit code 1 (``True == 1`` in Python); and
+        # capped, so that a report written before the caps reads too.
+        if _as_json(_bounded(top[key])) != _as_json(derived[key]):
             raise ReportFormatError(
                 key, f"does not agree with the checks (they give {derived[key]!r})"
             )
     return report
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def _parse_check(check_id: str, value: object) -> CheckResult:
@@ -315,17 +322,32 @@ def _parse_check(check_id: str, value: object) -> CheckResult:
         raise ReportFormatError(f"{key}.findings", "must be a list")
     if not isinstance(entry["details"], dict):
         raise ReportFormatError(f"{key}.details", "is not a JSON object")
+    parsed = tuple(
+        _parse_finding(item, f"{key}.findings[{index}]") for index, item in enumerate(findings)
+    )
+    # The verdict is computed from the checks' statuses, so a status must be what its
+    # findings give (CheckResult.from_findings): a critical finding under "pass" is refused.
+    given = status_of(parsed)
+    if (status is Status.SKIP and parsed) or (status is not Status.SKIP and status != given):
+        raise ReportFormatError(
+            f"{key}.status",
+            f"is {status.label!r}, but its findings give {given.label!r} "
+            f"({_counted(parsed)}): the report contradicts itself",
+        )
     return CheckResult(
         id=check_id,
         title=_text(entry["title"], f"{key}.title"),
         status=status,
         message=_text(entry["message"], f"{key}.message"),
-        findings=tuple(
-            _parse_finding(item, f"{key}.findings[{index}]") for index, item in enumerate(findings)
-        ),
+        findings=parsed,
         details=dict(entry["details"]),
         seconds=_number(entry["seconds"], f"{key}.seconds"),
     )
+
+
+def _counted(findings: tuple[Finding, ...]) -> str:
+    critical = sum(f.severity is Severity.CRITICAL for f in findings)
+    return f"{critical} critical, {len(findings) - critical} warning(s)"
 
 
 def _parse_finding(value: object, key: str) -> Finding:
