@@ -199,7 +199,10 @@ def _blocked(
             f"skipped: needs the {blocked}, which is unavailable (see {owner})",
             blocked_by=owner,
         )
-    if check.runs_code(ctx):
+    runs = check.runs_code(ctx)
+    if check.runs_environment is not False and not runs:
+        return None  # nothing of the environment to run (no suite named): judged as it is
+    if runs:
         held = held_back(results, checks)
         if held is not None:
             return _skipped(
