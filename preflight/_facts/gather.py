@@ -1,10 +1,10 @@
 """Gather the facts the checks judge, in two stages: verify, then run.
 
-**Verify.** The interpreter probe (``-I -S -B``) is quick and everything else depends on it.
+**Verify.** The interpreter probe (``probes.py``) is quick and everything else depends on it.
 Then, side by side: worker threads hash every installed file, compare the environment with its
 baseline and read the vulnerability data, while the bytecode probe (``bytecode.py``: one child
-per core, ``-I -S -B``, compiling sources it never imports) checks every pyc. Nothing of the
-environment's code runs in this stage: no child has ``site`` on.
+per core, ``-I -S -B``, compiling sources it never imports) checks every pyc. Nothing in this
+stage exists to run the environment's code: its children only learn facts.
 
 **Run.** Only when the verifying checks judged on those facts passed (``_engine.py`` asks
 ``preflight._checks.held_back``) does anything start that runs the environment's code: its first
