@@ -462,3 +462,42 @@ def test_the_bytecode_probe_runs_without_site(monkeypatch: pytest.MonkeyPatch) -
     BytecodeRun(sys.executable, [], environ={}, workers=1).wait()
     assert started
     assert all(argv[1:4] == ["-I", "-S", "-B"] for argv in started)
+
+
+class _SessionShim:
+    """What :func:`preflight.nox.check_env` uses of a nox session (its name, log and error):
+    the check itself is real, and runs in this process as it does in nox's."""
+
+    name = "preflight-3.12"
+
+    def __init__(self) -> None:
+        self.logged: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.logged.append(message)
+
+    def error(self, message: str) -> None:
+        raise AssertionError(f"session.error: {message}")
+
+
+@pytest.mark.slow
+def test_a_tampered_required_module_never_runs_in_a_nox_session(
+    tmp_path: Path, tampered: tuple[Path, Path], project: Path
+) -> None:
+    """The sessions judge the environment they built with its first start on: neither the
+    first start nor the import timing starts when the environment fails integrity."""
+    import preflight.nox as sessions
+
+    python, marker = tampered
+    report = sessions.check_env(
+        _SessionShim(),  # type: ignore[arg-type]
+        python,
+        project=sessions.policy(project),
+        first_start=True,
+        report_dir=tmp_path / "reports",
+    )
+    assert report.status == "NOT_READY"
+    checks = {c.id: c for c in report.checks}
+    assert checks["performance"].message == HELD.format("integrity")
+    assert checks["performance"].details["blocked_by"] == "integrity"
+    assert not marker.exists()
