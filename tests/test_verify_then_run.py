@@ -501,3 +501,19 @@ def test_a_tampered_required_module_never_runs_in_a_nox_session(
     assert checks["performance"].message == HELD.format("integrity")
     assert checks["performance"].details["blocked_by"] == "integrity"
     assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_a_tampered_required_module_never_runs_under_the_monitor(
+    tmp_path: Path, tampered: tuple[Path, Path], project: Path
+) -> None:
+    python, marker = tampered
+    logs = tmp_path / "logs"
+    done = run_preflight(
+        "monitor", "--python", python, "--project", project, "--once", "--log-dir", logs,
+        "--report-dir", tmp_path / "reports", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    report = json.loads((tmp_path / "reports" / "runtime_verification_results.json").read_text())
+    assert report["checks"]["performance"]["message"] == HELD.format("integrity")
+    assert not marker.exists()
