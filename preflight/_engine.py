@@ -1,5 +1,11 @@
 """One check of one environment: policy → facts → checks → :class:`Report`.
 
+Verify, then run: the facts read from files (or by children that run nothing of the environment)
+are gathered first and the verifying checks judged on them; only when those passed are the
+facts gathered that running the environment's code gives (its first start, the performance
+probe, the suite). Otherwise nothing of the environment runs, and those checks are skipped
+with the reason (``preflight._checks.held_back``).
+
 This is what ``preflight.check()`` is, and what every front end (the CLI's ``check``, the gate,
 the monitor, the nox sessions) calls with typed arguments. It writes nothing: front ends that
 keep a report on disk call :func:`preflight._render.report.write_reports` with the result.
@@ -16,13 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from preflight._checks import ALL, BY_ID, needs_of, run_checks
+from preflight._checks import ALL, BY_ID, held_back, needs_of, run_checks, verifying_stage
 from preflight._errors import UsageError
 from preflight._facts import baseline as baselines
 from preflight._facts import probes
+from preflight._facts.bytecode import DEFAULT_TIMEOUT as BYTECODE_TIMEOUT
 from preflight._facts.bytecode import BytecodeFacts, remember_verified
 from preflight._facts.context import Context, Remedies
-from preflight._facts.gather import gather
+from preflight._facts.gather import Gathering
 from preflight._facts.model import InterpreterFacts
 from preflight._policy.policy import Policy, load_policy
 from preflight._policy.spec import interpreter_version
@@ -42,7 +49,7 @@ def check(
     lock: str | os.PathLike[str] | None = None,
     skip: Collection[str] = (),
     substitute_for: str | None = None,
-    timeout: float = 30.0,
+    timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
     remedies: Remedies | None = None,
     first_start: bool = False,
@@ -60,7 +67,13 @@ def check(
     for that exact pin of the policy. ``environ`` is the environment the checked application
     runs with (default: this process's). ``first_start`` is for an environment just built:
     import what the requirements provide once, writing bytecode, as the application's first
-    start would, while the checks that import nothing gather their facts.
+    start would, once the environment is verified and before the imports are timed.
+    ``timeout`` bounds the interpreter probe (default 30 s) and each bytecode probe child
+    (default 600 s: a cold cache of a large environment compiles for minutes); the performance
+    probe gets at least 120 s. The first start, the performance probe and the suite run only
+    once the verifying checks (``virtual_environment``, ``lock_sync``, ``integrity``,
+    ``bytecode``; ``baseline`` when given) passed: otherwise they are skipped and nothing of the
+    environment runs.
     ``vulnerability_db`` is an OSV export (OSV's PyPI ``all.zip`` or a folder of records)
     for the ``vulnerabilities`` check; default: the policy's ``[tool.preflight.audit]
     database``, and without either that check is skipped. ``baseline`` is a manifest that
@@ -106,7 +119,7 @@ def judge(
     lock: str | os.PathLike[str] | None = None,
     skip: Collection[str] = (),
     substitute_for: str | None = None,
-    timeout: float = 30.0,
+    timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
     remedies: Remedies | None = None,
     first_start: bool = False,
@@ -122,7 +135,7 @@ def judge(
             f"skip: {skip!r} is a string, not a collection of check ids",
             hint=f"pass e.g. skip=({skip!r},)",
         )
-    if not 0 < timeout < float("inf"):
+    if timeout is not None and not 0 < timeout < float("inf"):
         raise UsageError(
             f"timeout: {timeout!r} must be a number of seconds more than 0",
             hint="e.g. timeout=30",
@@ -141,26 +154,30 @@ def judge(
         manifest_path = Path(baseline).absolute()
         manifest = (manifest_path, baselines.read_manifest(manifest_path))
     chosen = tuple(c for c in ALL if c.id not in skip)
-    ctx = gather(
+    with Gathering(
         policy,
         target,
         lock=Path(lock).absolute() if lock is not None else None,
         environ=environ,
         needs=needs_of(chosen),
-        probe_timeout=timeout,
-        perf_timeout=max(timeout, 120.0),
+        probe_timeout=timeout or 30.0,
+        perf_timeout=max(timeout or 0.0, 120.0),
+        bytecode_timeout=timeout or BYTECODE_TIMEOUT,
         substitute_for=substitute_for,
         remedies=remedies or Remedies(),
         first_start=first_start,
         vulnerability_db=Path(vulnerability_db).absolute() if vulnerability_db else None,
         baseline=manifest,
         wheelhouse=house,
-    )
+    ) as gathering:
+        verified = gathering.verify()
+        early = {r.id: r for r in run_checks(verified, verifying_stage(chosen))}
+        ctx = gathering.run(verified, allowed=held_back(early, chosen) is None)
     report = Report(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         interpreter=_interpreter_summary(ctx),
         python_status=_python_status(ctx),
-        checks=tuple(run_checks(ctx, chosen)),
+        checks=tuple(run_checks(ctx, chosen, judged=early)),
         duration_s=round(time.perf_counter() - start, 3),
         project=str(policy.project_dir),
         lock=str(ctx.lock_path) if ctx.lock_path else None,

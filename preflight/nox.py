@@ -248,7 +248,7 @@ def check_env(
     lock: Path | None = None,
     skip: Sequence[str] = (),
     substitute_for: str | None = None,
-    timeout: float = 30.0,
+    timeout: float | None = None,
     report_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
     first_start: bool = False,
@@ -260,7 +260,8 @@ def check_env(
     to the terminal, and findings as annotations on GitHub Actions. Remedies name the nox
     sessions. ``environ`` is the environment the application would run with (default: nox's).
     ``first_start`` for an environment just built: its first start (the bytecode of what the
-    requirements import) runs while the checks that import nothing gather their facts.
+    requirements import) runs once the environment is verified, before the imports are timed.
+    ``timeout`` bounds each probe (default: each probe's own, see :func:`preflight.check`).
     ``wheelhouse``: the folder the environment was installed from (:func:`build_env`): the
     integrity check is then anchored in the lock's hashes.
     A problem with the arguments (an unknown check, say) is ``session.error``.
@@ -336,7 +337,7 @@ def _session_options(posargs: Sequence[str]) -> argparse.Namespace:
         default=os.environ.get("PREFLIGHT_ALLOW_SUBSTITUTE") == "1",
     )
     parser.add_argument("--skip", action="append", default=[], choices=SKIPPABLE)
-    parser.add_argument("--timeout", type=seconds, default=30.0)
+    parser.add_argument("--timeout", type=seconds, default=None)
     return parser.parse_args(list(posargs))
 
 

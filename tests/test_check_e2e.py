@@ -259,18 +259,19 @@ def test_installed_set_differs_from_lock(
     elif change == "missing":
         assert (details["missing"], details["extra"], details["different"]) == (["alpha"], [], [])
         assert "alpha==1.0 is locked but not installed" in sync["message"]
-        assert run.statuses("fail") == {"lock_sync", "package_dependencies"}
-        assert "alpha is required (alpha>=1) but not installed" in run.findings(
-            "package_dependencies"
-        )
+        # one broken thing, reported once: package_dependencies would say it again
+        assert run.statuses("fail") == {"lock_sync"}
+        assert run.check("package_dependencies")["details"]["blocked_by"] == "lock_sync"
     else:
         assert (details["missing"], details["extra"]) == ([], [])
         assert details["different"] == [{"name": "alpha", "installed": "0.9", "locked": "1.0"}]
         assert f"alpha 0.9 is installed but {lock} pins 1.0" in sync["message"]
-        assert run.statuses("fail") == {"lock_sync", "package_dependencies"}
-        assert "alpha 0.9 is installed but the policy requires alpha>=1" in run.findings(
-            "package_dependencies"
-        )
+        assert run.statuses("fail") == {"lock_sync"}
+        assert run.check("package_dependencies")["status"] == "skip"
+    # the installed set is not the lock's: nothing of the environment was run
+    assert run.check("performance")["message"] == (
+        "not run: the environment failed lock_sync; its code is not executed"
+    )
 
 
 @pytest.mark.slow
@@ -539,17 +540,23 @@ def test_sigterm_exits_143_and_leaves_no_child(
 
 @pytest.mark.slow
 def test_ctrl_c_during_the_performance_probe_exits_at_once(
-    tmp_path: Path, venv312_copy: Path, project: Path
+    tmp_path: Path, venv312_copy: Path, make_project: MakeProject, wheels: Wheels
 ) -> None:
-    # The performance probe imports alpha, which now blocks: Ctrl-C must not wait for it.
+    # The performance probe imports sleepy, which blocks: Ctrl-C must not wait for it. sleepy
+    # is installed from the lock with its RECORD, so the environment is verified and run.
     pid_file = tmp_path / "perf.pid"
-    module = wheelhouse.site_packages(venv312_copy) / "alpha" / "__init__.py"
-    module.write_text(
-        "import os, time\n"
-        f"with open({str(pid_file)!r}, 'w') as f:\n"
-        "    f.write(str(os.getpid()))\n"
-        "time.sleep(3600)\n"
-    )
+    sleepy = wheelhouse.build_wheel(
+        tmp_path / "wheels", "sleepy", "1.0",
+        files={"sleepy/__init__.py": (
+            "import os, time\n"
+            f"with open({str(pid_file)!r}, 'w') as f:\n"
+            "    f.write(str(os.getpid()))\n"
+            "time.sleep(3600)\n"
+        )},
+    )  # fmt: skip
+    wheelhouse.pip_install(venv312_copy, ["sleepy"], find_links=sleepy.parent)
+    project = make_project(requires=[*REQUIRES, "sleepy"])
+    wheelhouse.write_lock(project / "requirements" / "py3.12.txt", [*wheels.locked, sleepy])
     reports = tmp_path / "reports"
     try:
         done = interrupt(

@@ -110,25 +110,35 @@ def test_kill_ends_every_child(venv: Path, tmp_path: Path) -> None:
         assert processes.ends(pid)
 
 
-def test_ctrl_c_during_the_first_start_ends_the_suite_too(venv: Path, tmp_path: Path) -> None:
-    """The suite starts on a core the first start leaves free; Ctrl-C then must end it too."""
+def test_ctrl_c_during_the_first_start_ends_the_suite_too(tmp_path: Path) -> None:
+    """The suite starts on a core the first start leaves free; Ctrl-C then must end it too.
+    Both run only once the environment is verified: its modules come from wheels in its lock."""
     first_pid, suite_pid = tmp_path / "first.pid", tmp_path / "suite.pid"
-    _hanging_module(venv, "slowstart", first_pid)
-    fake_pytest = _site(venv) / "pytest"  # the suite's runner: it only waits
-    fake_pytest.mkdir()
-    (fake_pytest / "__init__.py").write_text("")
-    (fake_pytest / "__main__.py").write_text(
-        f"import os, time\nopen({str(suite_pid)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    folder = tmp_path / "wheels"
+    hangs = "import os, time\nopen({!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    slow = wheelhouse.build_wheel(
+        folder, "slowstart", "1.0", files={"slowstart/__init__.py": hangs.format(str(first_pid))}
     )
+    runner = wheelhouse.build_wheel(  # the suite's runner: it only waits
+        folder, "pytest", "99.0",
+        files={"pytest/__init__.py": "", "pytest/__main__.py": hangs.format(str(suite_pid))},
+    )  # fmt: skip
+    venv = wheelhouse.make_venv(
+        sys.executable, tmp_path / "venv", find_links=folder, install=["slowstart", "pytest"],
+        with_pip=False,
+    )  # fmt: skip
     project = tmp_path / "project"
     (project / "suite").mkdir(parents=True)
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     (project / "pyproject.toml").write_text(
         f'[tool.preflight]\npythons = ["{version}"]\nrequires = ["slowstart"]\nsuite = "suite"\n'
     )
+    wheelhouse.write_lock(
+        project / "requirements" / f"py{version}.txt", [slow, runner], python=version
+    )
     script = (
         "import sys, preflight\n"
-        "preflight.check(sys.argv[1], project=sys.argv[2], first_start=True, skip=['integrity'])\n"
+        "preflight.check(sys.argv[1], project=sys.argv[2], first_start=True)\n"
     )
     # Both children must be running before Ctrl-C: the ready file is the suite's pid file,
     # and the first start's child is the older of the two.

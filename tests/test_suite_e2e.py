@@ -7,12 +7,13 @@ session downloads once (``PREFLIGHT_TEST_WHEELHOUSE``); nothing is fetched by th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 import wheelhouse
 from conftest import CliRun, Wheels, cli_argv, cli_env
+from packaging.utils import canonicalize_name
 from processes import ends, interrupt, kill_if_running
 
 WHEELHOUSE = os.environ.get("PREFLIGHT_TEST_WHEELHOUSE", "")
@@ -40,18 +41,47 @@ def venv_with_pytest(
     return python
 
 
-def suite_project(make_project: Callable[..., Path], body: str) -> Path:
+def _held_wheels(venv: Path, folders: Sequence[Path]) -> list[Path]:
+    """The wheels in ``folders`` of the distributions ``venv`` holds (name and version)."""
+
+    def key(stem: str) -> tuple[str, str]:
+        name, version = stem.split("-")[:2]
+        return canonicalize_name(name), version
+
+    held = {
+        key(p.name.removesuffix(".dist-info"))
+        for p in wheelhouse.site_packages(venv).glob("*.dist-info")
+    }
+    found = {key(w.name): w for folder in folders for w in folder.glob("*.whl")}
+    return [wheel for k, wheel in sorted(found.items()) if k in held]
+
+
+def suite_project(
+    make_project: Callable[..., Path], body: str, venv: Path | None = None, *, wheels: Wheels
+) -> Path:
+    """A project whose policy names the suite ``checks``; with ``venv``, its lock pins what
+    that environment holds (pytest and its dependencies too), so that the environment is
+    verified and its suite run (verify, then run)."""
     project = make_project(extra='suite = "checks"')
     (project / "checks").mkdir()
     (project / "checks" / "test_app.py").write_text(body, encoding="utf-8")
+    if venv is not None:
+        locked = _held_wheels(venv, [Path(WHEELHOUSE), wheels.folder])
+        wheelhouse.write_lock(project / "requirements" / "py3.12.txt", locked)
     return project
 
 
 def test_a_passing_suite_is_a_passing_check(
-    make_project: Callable[..., Path], venv_with_pytest: Path, run_check: Callable[..., CliRun]
+    make_project: Callable[..., Path],
+    venv_with_pytest: Path,
+    run_check: Callable[..., CliRun],
+    wheels: Wheels,
 ) -> None:
     project = suite_project(
-        make_project, "import alpha\n\ndef test_alpha():\n    assert alpha.__version__ == '1.0'\n"
+        make_project,
+        "import alpha\n\ndef test_alpha():\n    assert alpha.__version__ == '1.0'\n",
+        venv_with_pytest,
+        wheels=wheels,
     )
     result = run_check("--python", venv_with_pytest, "--project", project)
     suite = result.check("suite")
@@ -63,9 +93,14 @@ def test_a_passing_suite_is_a_passing_check(
 
 
 def test_a_failing_suite_makes_the_environment_not_ready(
-    make_project: Callable[..., Path], venv_with_pytest: Path, run_check: Callable[..., CliRun]
+    make_project: Callable[..., Path],
+    venv_with_pytest: Path,
+    run_check: Callable[..., CliRun],
+    wheels: Wheels,
 ) -> None:
-    project = suite_project(make_project, "def test_fails():\n    assert 1 == 2\n")
+    project = suite_project(
+        make_project, "def test_fails():\n    assert 1 == 2\n", venv_with_pytest, wheels=wheels
+    )
     result = run_check("--python", venv_with_pytest, "--project", project)
     suite = result.check("suite")
     assert suite["status"] == "fail"
@@ -76,31 +111,40 @@ def test_a_failing_suite_makes_the_environment_not_ready(
 
 
 def test_a_suite_that_collects_nothing_fails(
-    make_project: Callable[..., Path], venv_with_pytest: Path, run_check: Callable[..., CliRun]
+    make_project: Callable[..., Path],
+    venv_with_pytest: Path,
+    run_check: Callable[..., CliRun],
+    wheels: Wheels,
 ) -> None:
-    project = suite_project(make_project, "# no tests here\n")
+    project = suite_project(make_project, "# no tests here\n", venv_with_pytest, wheels=wheels)
     result = run_check("--python", venv_with_pytest, "--project", project)
     assert "no tests were collected" in result.check("suite")["message"]
 
 
 def test_an_environment_without_pytest_says_so(
-    make_project: Callable[..., Path], venv312: Path, run_check: Callable[..., CliRun]
+    make_project: Callable[..., Path],
+    venv312: Path,
+    run_check: Callable[..., CliRun],
+    wheels: Wheels,
 ) -> None:
-    project = suite_project(make_project, "def test_ok():\n    pass\n")
+    project = suite_project(make_project, "def test_ok():\n    pass\n", wheels=wheels)
     result = run_check("--python", venv312, "--project", project)
     assert "pytest is not installed in the environment" in result.check("suite")["message"]
 
 
 def test_skip_suite_leaves_it_out(
-    make_project: Callable[..., Path], venv_with_pytest: Path, run_check: Callable[..., CliRun]
+    make_project: Callable[..., Path],
+    venv_with_pytest: Path,
+    run_check: Callable[..., CliRun],
+    wheels: Wheels,
 ) -> None:
-    project = suite_project(make_project, "def test_fails():\n    assert False\n")
+    project = suite_project(make_project, "def test_fails():\n    assert False\n", wheels=wheels)
     result = run_check("--python", venv_with_pytest, "--project", project, "--skip", "suite")
     assert "suite" not in result.report["checks"]
 
 
 def test_ctrl_c_during_the_suite_ends_the_suite_too(
-    tmp_path: Path, make_project: Callable[..., Path], venv_with_pytest: Path
+    tmp_path: Path, make_project: Callable[..., Path], venv_with_pytest: Path, wheels: Wheels
 ) -> None:
     pid_file = tmp_path / "suite.pid"
     project = suite_project(
@@ -109,6 +153,8 @@ def test_ctrl_c_during_the_suite_ends_the_suite_too(
         f"    with open({str(pid_file)!r}, 'w') as f:\n"
         "        f.write(str(os.getpid()))\n"
         "    time.sleep(3600)\n",
+        venv_with_pytest,
+        wheels=wheels,
     )
     reports = tmp_path / "reports"
     argv = cli_argv("--python", venv_with_pytest, "--project", project, "--report-dir", reports)

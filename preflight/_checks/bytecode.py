@@ -31,7 +31,9 @@ def bytecode(ctx: Context) -> CheckResult:
         finding = Finding(
             severity,
             f"bytecode not verified: {found.message}",
-            "run the check again; if it fails the same way, rebuild the environment",
+            "run the check again with a longer --timeout"
+            if found.kind == "timeout"
+            else "run the check again; if it fails the same way, rebuild the environment",
         )
         return CheckResult(
             "bytecode",
@@ -39,6 +41,8 @@ def bytecode(ctx: Context) -> CheckResult:
             Status.WARN if severity is W else Status.FAIL,
             finding.message,
             (finding,),
+            # not every pyc was verified: the environment's code is not run (VERIFYING)
+            {"incomplete": found.kind},
         )
     remove = (
         f"delete the pyc (Python compiles the source again) and find what wrote it; "

@@ -106,4 +106,8 @@ CHECK = Check(
     "The required packages import, and import and compute within the policy's thresholds.",
     ("interpreter", "performance"),
     performance,
+    # A required package that is not installed cannot be imported: package_dependencies says
+    # so, with the right fix (a guessed import name is not the problem).
+    requires=("package_dependencies",),
+    runs_environment=True,  # it imports the required packages (and the first start before)
 )

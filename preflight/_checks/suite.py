@@ -18,6 +18,11 @@ _MEANING = {
 }
 
 
+def _runs(ctx: Context) -> bool:
+    """The suite runs the environment's pytest, when the policy names one."""
+    return ctx.policy.suite is not None
+
+
 def suite(ctx: Context) -> CheckResult:
     if ctx.policy.suite is None:
         return CheckResult("suite", TITLE, Status.SKIP, "the policy names no suite")
@@ -65,4 +70,6 @@ CHECK = Check(
     "The project's own preflight suite passes inside the environment.",
     ("interpreter", "suite"),
     suite,
+    requires=("package_dependencies",),  # the application's tests need its packages
+    runs_environment=_runs,
 )

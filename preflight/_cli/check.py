@@ -109,9 +109,11 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
     parser.add_argument(
         "--timeout",
         type=seconds,
-        default=30.0,
+        default=None,
         metavar="SECONDS",
-        help="how long the interpreter probe may take before it is killed (default: 30)",
+        help="how long the interpreter probe and each bytecode probe may take before it is "
+        "killed (default: 30 for the interpreter probe, 600 for the bytecode probe; the "
+        "performance probe gets at least 120)",
     )
     parser.add_argument(
         "--skip",
@@ -220,7 +222,7 @@ class CheckOptions:
     report_dir: Path
     skip: tuple[str, ...]
     substitute_for: str | None
-    timeout: float
+    timeout: float | None  # None: each probe's default
     vulnerability_db: Path | None = None
     sbom: Path | None = None  # check only
     baseline: Path | None = None

@@ -33,9 +33,13 @@ cache is dropped, since any line of it may be forged. What runs as this user *be
 can still write it: keep ``$PREFLIGHT_CACHE_DIR`` where the application's user cannot write, or
 set it empty for none.
 
-The probe children are started and waited for from the calling thread (Ctrl-C kills them),
-beside the performance probe; before compiling they lower their CPU priority (``os.nice``): a
-cold cache keeps every core compiling for seconds, and that must not skew the import timings.
+The probe children run the target as ``-I -S -B``: no ``site``, so no ``.pth`` line or
+``sitecustomize`` of the environment runs in them (they compile its sources; they never import
+them). They are started and waited for from the calling thread (Ctrl-C kills them), beside the
+hashing and before any of the environment's code runs (verify, then run: ``gather.py``), at
+normal priority: nothing is timed beside them, and they are on the check's critical path.
+A ``nice`` request (lower the priority before the first compile) is kept for callers that time
+something beside them.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from preflight._read import ReadError, open_regular
 
 __all__ = [
     "CACHE_FILE",
+    "DEFAULT_TIMEOUT",
     "BytecodeFacts",
     "BytecodeRun",
     "PycProblem",
@@ -73,6 +78,9 @@ CACHE_FILE = "bytecode-verified.txt"
 CACHE_MAX_BYTES = 16 << 20  # about 250,000 pairs; the probe reads at most 64 MiB
 _KEY_LENGTH = 64
 _MAX_SHARDS = 8
+# The probe's time limit when the check is given none: a cold cache of a large environment
+# compiles for minutes. A timeout the user gives (``--timeout``) is the limit instead.
+DEFAULT_TIMEOUT = 600.0
 _SHOWN = 300  # characters of a message quoted from the probe's stderr
 SOURCE_LIMIT = 32 << 20  # as the probe's: a pair it could read, preflight can read
 PYC_LIMIT = 64 << 20
@@ -210,9 +218,10 @@ def _workers() -> int:
 class BytecodeRun:
     """The probe children, started; :meth:`wait` for the facts, :meth:`kill` to drop them.
 
-    They lower their own priority (``os.nice``) before their first compile: started beside the
-    performance probe, a cold cache's compiling takes the cycles the import timing leaves, not
-    the ones it needs; a warm one (only ``stat``) keeps its priority and ends at once.
+    ``nice``: they lower their own priority (``os.nice``) before their first compile, for a
+    caller that times something beside them (a cold cache's compiling then takes the cycles
+    that work leaves); a warm cache (only ``stat``) keeps its priority and ends at once.
+    ``timeout`` bounds each child (the check's ``--timeout`` when given).
     """
 
     def __init__(
@@ -221,9 +230,10 @@ class BytecodeRun:
         site_dirs: Sequence[str],
         *,
         environ: Mapping[str, str],
-        timeout: float = 600.0,
+        timeout: float = DEFAULT_TIMEOUT,
         workers: int | None = None,
         withhold: Sequence[str] = (),
+        nice: bool = False,
     ) -> None:
         path = cache_file(environ)
         self._note = None if path is not None else "PREFLIGHT_CACHE_DIR is empty: no cache"
@@ -247,8 +257,9 @@ class BytecodeRun:
                     "cache": None if path is None else str(path),
                     "shard": shard,
                     "shards": shards,
-                    "nice": True,
+                    "nice": nice,
                 }
+                # -S: no site, so no .pth line or sitecustomize of the environment runs here
                 argv = [os.fspath(python), "-I", "-S", "-B", probe, json.dumps(request)]
                 self._running.append(start(argv, timeout=timeout, env=env))
         except BaseException:
@@ -363,7 +374,7 @@ def verify_bytecode(
     site_dirs: Sequence[str],
     *,
     environ: Mapping[str, str],
-    timeout: float = 600.0,
+    timeout: float = DEFAULT_TIMEOUT,
     workers: int | None = None,
     withhold: Sequence[str] = (),
     remember: bool = False,
@@ -391,9 +402,10 @@ def _parse_completed(completed: Completed, timeout: float) -> _Part | ProbeFailu
     if completed.timed_out:
         return ProbeFailure(
             "timeout",
-            f"the bytecode probe did not finish within {timeout:g} s and was killed; "
-            "compiling a very large environment the first time takes long: run the check "
-            "again (what was verified is not kept), or `--skip bytecode`",
+            f"the bytecode probe did not finish within {timeout:g} s (the check's timeout) "
+            "and was killed; compiling a large environment the first time takes long: raise "
+            f"the timeout (`--timeout SECONDS`; without one this probe gets "
+            f"{DEFAULT_TIMEOUT:g} s)",
             command=command,
             stdout=completed.stdout,
             stderr=completed.stderr,

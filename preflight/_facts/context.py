@@ -1,6 +1,7 @@
 """What the checks judge: the gathered facts, with the policy they were gathered for.
 
-Built once by ``gather`` and never changed after; checks are pure functions of it.
+Built by ``gather`` in two stages (the verified facts, then a copy with the facts of running the
+environment's code) and never changed; checks are pure functions of it.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ NOX_REMEDIES = Remedies(
 
 @dataclass(frozen=True)
 class Context:
-    """Everything the checks judge. Gathered once (``gather.py``); never changed after."""
+    """Everything the checks judge. Gathered by ``gather.py``; never changed after."""
 
     policy: Policy
     python: str  # the interpreter path as the user gave it

@@ -1,17 +1,22 @@
-"""Gather the facts the checks judge: probe first, then the slow parts side by side.
+"""Gather the facts the checks judge, in two stages: verify, then run.
 
-The interpreter probe is quick and everything else depends on it. For an environment just
-built, its first start (``firststart.py``) runs from the beginning, beside the probe, the lock
-and the hashing; the suite takes the first core it leaves free. Then the performance probe (a
-child process importing the required packages) runs while a worker thread hashes every
-installed file, the bytecode probe (``bytecode.py``: one child per core, at the lowest CPU
-priority) checks every pyc, and, on two cores or more, the project's suite runs in a child of
-its own: the check costs about as much as its slowest part, not the sum.
+**Verify.** The interpreter probe (``probes.py``) is quick and everything else depends on it.
+Then, side by side: worker threads hash every installed file, compare the environment with its
+baseline and read the vulnerability data, while the bytecode probe (``bytecode.py``: one child
+per core, ``-I -S -B``, compiling sources it never imports) checks every pyc. Nothing in this
+stage exists to run the environment's code: its children only learn facts.
+
+**Run.** Only when the verifying checks judged on those facts passed (``_engine.py`` asks
+``preflight._checks.held_back``) does anything start that runs the environment's code: its first
+start (``firststart.py``, for an environment just built), then the performance probe (imports the
+required packages) and, on two cores or more beside it, the project's suite. Otherwise none of
+them starts. The vulnerability data may still be loading meanwhile: it reads no file of the
+environment.
 
 The child processes are started from the main thread on purpose: Ctrl-C raises there, and the
-subprocess boundary (``_process.run``) then kills the child at once. A child waited on from a worker
-thread would keep the interrupted check alive until the child finished or timed out (up to the
-performance timeout). The hashing thread only reads files, so waiting for it on Ctrl-C is short.
+subprocess boundary (``_process.run``) then kills the child at once. A child waited on from a
+worker thread would keep the interrupted check alive until the child finished or timed out (up to
+the performance timeout). The worker threads only read files, so waiting for them is short.
 """
 
 from __future__ import annotations
@@ -20,24 +25,21 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
 
 from preflight._errors import LockError
 from preflight._facts import baseline as baselines
-from preflight._facts import bytecode, integrity, osv, probes, site
+from preflight._facts import bytecode, integrity, osv, probes
 from preflight._facts.anchored import Anchoring, WheelhouseRequest
-from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
-from preflight._facts.model import (
-    IntegrityFacts,
-    InterpreterFacts,
-    PerformanceFacts,
-    ProbeFailure,
-)
+from preflight._facts.model import IntegrityFacts, InterpreterFacts
+from preflight._facts.osv import DataUnavailable, VulnerabilityData
 from preflight._facts.suite import start_suite, suite_facts
 from preflight._lock.read import read_lock
 from preflight._lock.requirements import Lock
@@ -50,162 +52,179 @@ _SIDE_BY_SIDE = (os.cpu_count() or 1) >= 2
 _STEP = 0.01  # seconds between looks at the first start's children
 
 
-def gather(
-    policy: Policy,
-    python: str,
-    *,
-    lock: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    needs: Collection[Need] = ALL_NEEDS,
-    probe_timeout: float = 30.0,
-    perf_timeout: float = 120.0,
-    substitute_for: str | None = None,
-    remedies: Remedies | None = None,
-    first_start: bool = False,
-    vulnerability_db: Path | None = None,
-    baseline: tuple[Path, baselines.Manifest] | None = None,
-    wheelhouse: Path | None = None,
-) -> Context:
-    """The facts ``needs`` names (the interpreter is always probed): nothing more is read.
+class Gathering:
+    """The facts of one check, in two stages: :meth:`verify`, then :meth:`run`.
 
-    ``needs`` comes from the checks that will run, so ``--skip integrity`` hashes no file and
-    ``--skip performance`` imports nothing. ``first_start`` (for an environment just built)
-    runs its first start while the probe, the lock and the hashing go on, and waits for it
-    before anything is imported. The vulnerability data (``vulnerability_db``, else the
-    policy's ``[tool.preflight.audit] database``) is read beside the hashing, and so is the
-    environment compared with its ``baseline`` manifest (refused if it is of another one).
-    ``wheelhouse`` (the locked artifacts) anchors the hashing in the lock's hashes
-    (``anchored.py``): the lock is then read first, which takes milliseconds.
+    ``needs`` names the facts to gather (the interpreter is always probed): ``--skip integrity``
+    hashes no file and ``--skip performance`` imports nothing. ``first_start`` (for an
+    environment just built) runs its first start before anything is timed. The vulnerability
+    data (``vulnerability_db``, else the policy's ``[tool.preflight.audit] database``) is read
+    beside the rest, and the environment is compared with its ``baseline`` manifest (refused if
+    it is of another one). ``wheelhouse`` (the locked artifacts) anchors the hashing in the
+    lock's hashes (``anchored.py``). ``bytecode_timeout`` bounds each bytecode probe child.
+    Use it as a context manager: leaving it on an exception stops the worker threads' work.
     """
-    env, now, remedies = (
-        dict(os.environ if environ is None else environ),
-        datetime.now(UTC),
-        remedies or Remedies(),
-    )
-    # The first start is there for the import timing: without the performance check, none.
-    withhold = policy.secret_variables()  # never handed to code of the judged environment
-    # An interpreter that is not its environment's is never run (the probe says so, unrun).
-    anchored = site.anchor_problem(python)[1] is None if first_start else False
-    warming = (
-        FirstStart(python, policy.import_names(), withhold=withhold)
-        if first_start and "performance" in needs and anchored
-        else None
-    )
-    try:
-        facts = probes.probe_interpreter(python, timeout=probe_timeout, withhold=withhold)
-    except BaseException:
-        if warming is not None:
-            warming.kill()
-        raise
-    if not isinstance(facts, InterpreterFacts):
-        if warming is not None:
-            warming.kill()  # no interpreter to start
-        # Without an interpreter there is no lock to choose, but an explicit --lock is judged.
-        parsed = _parse(lock) if lock is not None and "lock" in needs else None
-        return Context(
-            policy, python, facts, env, now, lock_path=lock, lock=parsed,
-            substitute_for=substitute_for, remedies=remedies,
+
+    def __init__(
+        self,
+        policy: Policy,
+        python: str,
+        *,
+        lock: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        needs: Collection[Need] = ALL_NEEDS,
+        probe_timeout: float = 30.0,
+        perf_timeout: float = 120.0,
+        bytecode_timeout: float = bytecode.DEFAULT_TIMEOUT,
+        substitute_for: str | None = None,
+        remedies: Remedies | None = None,
+        first_start: bool = False,
+        vulnerability_db: Path | None = None,
+        baseline: tuple[Path, baselines.Manifest] | None = None,
+        wheelhouse: Path | None = None,
+    ) -> None:
+        self._policy, self._python, self._lock, self._needs = policy, python, lock, needs
+        self._env = dict(os.environ if environ is None else environ)
+        self._probe_timeout, self._perf_timeout = probe_timeout, perf_timeout
+        self._bytecode_timeout = bytecode_timeout
+        self._substitute_for, self._remedies = substitute_for, remedies or Remedies()
+        self._first_start = first_start
+        self._vulnerability_db, self._baseline, self._wheelhouse = (
+            vulnerability_db, baseline, wheelhouse,
         )  # fmt: skip
-    lock_path = lock if lock is not None else policy.lock_path(facts.version)
-    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="preflight-facts")
-    stop = threading.Event()  # set on the way out of an interrupted check: the scan ends too
-    suite_folder = policy.project_dir / policy.suite if "suite" in needs and policy.suite else None
-    running: Running | None = None
-    try:
+        self._withhold = policy.secret_variables()  # never handed to the environment's code
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="preflight-facts")
+        self._stop = threading.Event()  # set on the way out of an interrupted check
+        self._vulns: Future[VulnerabilityData | DataUnavailable] | None = None
+
+    def __enter__(self) -> Gathering:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is not None:
+            self._stop.set()  # an interrupted check: the scans end too
+        # Drop work not started; a running scan only reads files and ends soon after the stop.
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def verify(self) -> Context:
+        """Stage one: every fact read from files, or by children that run nothing of the
+        environment. Returns the context the verifying checks are judged on (without the
+        vulnerability data, which :meth:`run` adds)."""
+        policy, needs, now = self._policy, self._needs, datetime.now(UTC)
+        facts = probes.probe_interpreter(
+            self._python, timeout=self._probe_timeout, withhold=self._withhold
+        )
+        if not isinstance(facts, InterpreterFacts):
+            # Without an interpreter there is no lock to choose, but an explicit --lock is judged.
+            lock = self._lock
+            parsed = _parse(lock) if lock is not None and "lock" in needs else None
+            return Context(
+                policy, self._python, facts, self._env, now, lock_path=lock, lock=parsed,
+                substitute_for=self._substitute_for, remedies=self._remedies,
+            )  # fmt: skip
+        lock_path = self._lock if self._lock is not None else policy.lock_path(facts.version)
         # first: a baseline of another environment is refused (exit 3) before anything is read
-        compared = _compare(pool, baseline, facts, stop) if "baseline" in needs else None
+        compared = (
+            _compare(self._pool, self._baseline, facts, self._stop) if "baseline" in needs else None
+        )
         audit = "vulnerabilities" in needs
-        parsed = _parse(lock_path) if "lock" in needs or audit or wheelhouse else None
+        parsed = _parse(lock_path) if "lock" in needs or audit or self._wheelhouse else None
         scan = (
-            _scan(pool, facts, stop=stop, wheelhouse=wheelhouse, lock=parsed, policy=policy)
+            _scan(self._pool, facts, stop=self._stop, wheelhouse=self._wheelhouse, lock=parsed,
+                  policy=policy)
             if "integrity" in needs
             else None
-        )
+        )  # fmt: skip
         committed = git_commit_time(lock_path) if "lock" in needs else None
-        database = vulnerability_db or policy.audit.database_path(policy.project_dir)
-        vulns = (
-            pool.submit(osv.load, database, _audited_names(facts, parsed), stop=stop)
-            if "vulnerabilities" in needs and database is not None
+        database = self._vulnerability_db or policy.audit.database_path(policy.project_dir)
+        if audit and database is not None:
+            names = _audited_names(facts, parsed)
+            self._vulns = self._pool.submit(osv.load, database, names, stop=self._stop)
+        pycs = (
+            bytecode.verify_bytecode(
+                self._python,
+                facts.site_packages,
+                environ=self._env,
+                timeout=self._bytecode_timeout,
+                withhold=self._withhold,
+            )
+            if "bytecode" in needs
             else None
         )
-        started = None
-        if warming is not None:
-            running = _finish_first_start(warming, policy, python, suite_folder)
-            started = warming.facts()
-        if suite_folder is not None and running is None and _SIDE_BY_SIDE:
-            running = _start_suite(policy, python, suite_folder)
-        perf, pycs = _imports_and_bytecode(
-            policy, python, facts, needs, timeout=perf_timeout, withhold=withhold, environ=env
-        )
-        suite_result = None
-        if suite_folder is not None:
-            running = running or _start_suite(policy, python, suite_folder)
-            suite_result = suite_facts(suite_folder, running.wait())
         return Context(
             policy,
-            python,
+            self._python,
             facts,
-            env,
+            self._env,
             now,
             lock_path=lock_path,
             lock=parsed,
             lock_committed=committed,
             integrity=scan.result() if scan is not None else None,
             bytecode=pycs,
+            baseline=compared.result() if compared is not None else None,
+            substitute_for=self._substitute_for,
+            remedies=self._remedies,
+        )
+
+    def run(self, verified: Context, *, allowed: bool) -> Context:
+        """Stage two: ``verified`` with the facts that only running the environment's code
+        gives (its first start, the performance probe, the suite), gathered when ``allowed``
+        (the verifying checks passed), else none of them; and the vulnerability data."""
+        if not allowed or not isinstance(verified.interpreter, InterpreterFacts):
+            return replace(verified, vulnerabilities=self._vulnerabilities())
+        policy, python, needs = self._policy, self._python, self._needs
+        suite_folder = (
+            policy.project_dir / policy.suite if "suite" in needs and policy.suite else None
+        )
+        # The first start is there for the import timing: without the performance check, none.
+        warming = (
+            FirstStart(python, policy.import_names(), withhold=self._withhold)
+            if self._first_start and "performance" in needs
+            else None
+        )
+        running: Running | None = None
+        try:
+            started = None
+            if warming is not None:
+                running = _finish_first_start(warming, policy, python, suite_folder)
+                started = warming.facts()
+            if suite_folder is not None and running is None and _SIDE_BY_SIDE:
+                running = _start_suite(policy, python, suite_folder)
+            perf = (
+                probes.measure_performance(
+                    python, policy.import_names(), timeout=self._perf_timeout,
+                    withhold=self._withhold,
+                )
+                if "performance" in needs
+                else None
+            )  # fmt: skip
+            suite_result = None
+            if suite_folder is not None:
+                running = running or _start_suite(policy, python, suite_folder)
+                suite_result = suite_facts(suite_folder, running.wait())
+        except BaseException:
+            if warming is not None:
+                warming.kill()  # Ctrl-C: the first start's processes go too, reaped
+            if running is not None:
+                running.kill()  # and the suite's (an interrupted wait() has closed its files)
+                running.close()
+            raise
+        return replace(
+            verified,
             performance=perf,
             suite=suite_result,
             first_start=started,
-            vulnerabilities=vulns.result() if vulns is not None else None,
-            baseline=compared.result() if compared is not None else None,
-            substitute_for=substitute_for,
-            remedies=remedies,
+            vulnerabilities=self._vulnerabilities(),
         )
-    except BaseException:
-        stop.set()
-        if warming is not None:
-            warming.kill()  # Ctrl-C: the first start's processes go too, reaped
-        if running is not None:
-            running.kill()  # and the suite's (an interrupted wait() has closed its files)
-            running.close()
-        raise
-    finally:
-        # On success the scan is done. On Ctrl-C, drop it if it has not started; a running
-        # scan only reads files and is joined at interpreter exit, so it ends soon.
-        pool.shutdown(wait=False, cancel_futures=True)
 
-
-def _imports_and_bytecode(
-    policy: Policy,
-    python: str,
-    facts: InterpreterFacts,
-    needs: Collection[Need],
-    *,
-    timeout: float,
-    withhold: Sequence[str],
-    environ: Mapping[str, str],
-) -> tuple[PerformanceFacts | ProbeFailure | None, BytecodeFacts | ProbeFailure | None]:
-    """The import timing, with the bytecode probe beside it at the lowest CPU priority (a cold
-    cache compiles for seconds; a warm one only stats). Its children die with any exception.
-    ``environ`` (the check's) says where the cache is; the probe has its own time limit
-    (a cold cache of a large environment compiles for minutes), not ``timeout``."""
-    pycs = (
-        bytecode.BytecodeRun(python, facts.site_packages, environ=environ, withhold=withhold)
-        if "bytecode" in needs
-        else None
-    )
-    try:
-        perf = (
-            probes.measure_performance(
-                python, policy.import_names(), timeout=timeout, withhold=withhold
-            )
-            if "performance" in needs
-            else None
-        )
-        return perf, (pycs.wait() if pycs is not None else None)
-    except BaseException:
-        if pycs is not None:
-            pycs.kill()
-        raise
+    def _vulnerabilities(self) -> VulnerabilityData | DataUnavailable | None:
+        return self._vulns.result() if self._vulns is not None else None
 
 
 def _compare(

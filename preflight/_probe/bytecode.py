@@ -1,6 +1,7 @@
 """Check that the bytecode this interpreter would load holds the code of its source.
 
 Run by preflight inside the *target* interpreter as ``python -I -S -B bytecode.py REQUEST``
+(no ``site``: no ``.pth`` line or ``sitecustomize`` of the environment runs in it)
 (``preflight/_facts/bytecode.py`` runs it and judges what it prints). ``REQUEST`` is a JSON
 object: ``sites`` (the site-packages folders to walk), ``cache`` (the path of preflight's file
 of pairs already verified, or null), ``shard`` and ``shards`` (this child takes every
