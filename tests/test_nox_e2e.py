@@ -18,13 +18,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import loopback
 import pytest
+import readme
 import wheelhouse
 from conftest import PINNED_FALLBACK, Wheels
 from processes import not_ignored
@@ -78,11 +78,8 @@ def run_nox(
 
 
 def adopter_noxfile() -> str:
-    """The first ``python`` block of README's "Adopting preflight" section, as it stands."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Adopting preflight\n", 1)[1].split("\n## ", 1)[0]
-    block = section.split("```python\n", 1)[1].split("```", 1)[0]
-    return textwrap.dedent(block)
+    """The ``python`` block of README's "Adopting preflight" section, as it stands."""
+    return readme.adopter_noxfile()
 
 
 def test_the_adopter_noxfile_is_whole_and_names_this_distribution() -> None:
