@@ -38,6 +38,7 @@ from preflight._render.report import (
     write_reports,
 )
 from preflight._report.model import Report
+from preflight._text import shown
 
 
 def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = True) -> None:
@@ -45,8 +46,9 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
     (gate: COMMAND's; monitor: a log), which have no ``--format``."""
     parser.add_argument(
         "--python",
-        default=sys.executable,
-        help="the target interpreter (default: the one running preflight)",
+        metavar="PATH",
+        help="the interpreter of the environment to judge, e.g. /srv/app/venv/bin/python "
+        "(default: the one running preflight, which is then said on stderr)",
     )
     add_project_option(parser)
     parser.add_argument(
@@ -131,12 +133,18 @@ def run_check(args: argparse.Namespace) -> int:
     )
     check_output_paths(files)
     report = check_and_report(CheckOptions.from_args(args))
+    written = []
     if args.junit is not None:
         write_output("--junit", args.junit, junit_xml([report]))
+        written.append(f"junit: {shown(str(args.junit))}")
     if args.prometheus is not None:
         write_output("--prometheus", args.prometheus, prometheus_text(report))
+        written.append(f"prometheus: {shown(str(args.prometheus))}")
     if args.html is not None:
         write_output("--html", args.html, report_page(report))
+        written.append(f"html: {shown(str(args.html))}")
+    for line in written:  # beside the report's and the log's paths
+        print(line, file=sys.stderr)
     if args.format == "json":
         _write_data(dumps(report))
     for line in summary_lines(report):
@@ -194,7 +202,7 @@ class CheckOptions:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckOptions:
         return cls(
-            python=args.python,
+            python=target_python(args.python),
             project=args.project,
             lock=args.lock,
             report_dir=args.report_dir,
@@ -206,6 +214,20 @@ class CheckOptions:
             baseline=args.baseline,
             wheelhouse=args.wheelhouse,
         )
+
+
+def target_python(given: str | None) -> str:
+    """The interpreter to judge. Without ``--python`` it is the one running preflight: right
+    for ``.venv/bin/python -m preflight check`` run from inside the environment, a surprise
+    from a preflight installed on its own (pipx, uv tool), so it is said, never silent."""
+    if given is not None:
+        return given
+    print(
+        f"no --python: judging the interpreter running preflight, {shown(sys.executable)} "
+        "(pass --python PATH to judge another environment)",
+        file=sys.stderr,
+    )
+    return sys.executable
 
 
 def check_and_report(options: CheckOptions) -> Report:
