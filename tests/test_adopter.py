@@ -255,7 +255,9 @@ def test_the_library_and_the_cli_judge_the_session_env_and_name_no_nox_session(
     assert cli.returncode == 1, text
     assert "Traceback" not in text
     assert "NOT_READY" in text
-    fixes = [line.strip() for line in text.splitlines() if line.strip().startswith("fix:")]
+    fixes = [
+        line.strip() for line in text.splitlines() if line.strip().startswith(("fix:", "fix ("))
+    ]
     assert_remedies_name_no_nox_session(fixes)
     report = json.loads((reports / REPORT_NAME).read_text(encoding="utf-8"))
     assert report["status"] == "NOT_READY"
