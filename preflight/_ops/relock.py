@@ -362,6 +362,12 @@ def _tools_venv(
     if ready.is_file() and python.is_file():
         return python
     shutil.rmtree(venv, ignore_errors=True)
+    # A cold cache takes minutes (a venv, then pip from the index): say so, once.
+    print(
+        f"relock: installing {requirement} for Python {version} into {venv} "
+        "(once: later relocks reuse it)",
+        file=sys.stderr,
+    )
     made = run([str(interpreter), "-m", "venv", str(venv)], timeout=120, env=clean_env())
     if not made.ok:
         raise _failed(f"cannot create a venv with {interpreter}", made)
