@@ -46,9 +46,11 @@ def blocks(language: str, source: str | None = None) -> list[str]:
 
 
 def commands(block: str) -> list[list[str]]:
-    """The commands of a shell block: one per line (a trailing backslash continues it)."""
+    """The commands of a shell block: one per line (a trailing backslash continues it);
+    comments and blank lines are not commands."""
     joined = block.replace("\\\n", " ")
-    return [shlex.split(line) for line in joined.splitlines() if line.strip()]
+    split = (shlex.split(line, comments=True) for line in joined.splitlines())
+    return [words for words in split if words]
 
 
 def adopter() -> str:

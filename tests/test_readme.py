@@ -10,6 +10,7 @@ policy and the GitHub Actions job is validated with the workflow's own validator
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
@@ -92,6 +93,40 @@ def test_every_shell_command_of_readme_is_one_the_tools_accept(project_sessions:
                 assert command == readme.adopter_install()  # test_adopter runs it
             case _:
                 pytest.fail(f"README shows {command}, which no test runs: add one")
+
+
+def test_every_preflight_command_of_the_manual_is_one_the_cli_accepts() -> None:
+    """docs/: a whole command is parsed by the CLI's parser; a synopsis (``[--python PATH]``)
+    names only options its subcommand has."""
+    seen = 0
+    for page in sorted(DOCS.glob("*.md")):
+        for block in readme.blocks("sh", page.read_text(encoding="utf-8")):
+            for command in readme.commands(block):
+                if "preflight" not in command:
+                    continue  # the gate example's deploy script
+                words = command[command.index("preflight") + 1 :]
+                parser = build_parser(words)
+                if any("[" in w or w == "..." for w in words):
+                    options = _options_of(parser, words)
+                    named = [
+                        w.strip("[]").split("=")[0] for w in words if w.startswith(("--", "[--"))
+                    ]
+                    unknown = [o for o in named if o != "--" and o not in options]
+                    assert not unknown, (page.name, command, unknown)
+                else:
+                    parser.parse_args(words)
+                seen += 1
+    assert seen >= 10, seen
+
+
+def _options_of(parser: argparse.ArgumentParser, words: list[str]) -> set[str]:
+    """The option strings of the (sub)command ``words`` names (``audit-db update``)."""
+    for word in words:
+        subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subparsers or word not in subparsers[0].choices:
+            break
+        parser = subparsers[0].choices[word]
+    return set(parser._option_string_actions)
 
 
 def test_the_adopter_runs_relock_then_preflight() -> None:
