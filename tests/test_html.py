@@ -20,7 +20,7 @@ import wheelhouse
 from conftest import cli_argv, cli_env
 from pages import CHECK_IDS, HOSTILE, check_html, monitor_html, report, summarize_html, visible
 
-from preflight._checks.result import CheckResult, Status
+from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._ops.history import monitor_page, read_history
 from preflight._ops.monitor import Monitor, outcome_of
 from preflight._render.html import report_page
@@ -107,6 +107,18 @@ def test_a_skipped_check_is_never_shown_as_passed() -> None:
     assert "No findings in the checks that ran; 2 checks were skipped (not judged)." in text
     ran = replace(clean, checks=tuple(c for c in clean.checks if c.status is Status.PASS))
     assert "No findings: every check passed clean." in visible(report_page(ran)).text
+
+
+def test_a_checks_long_fix_is_on_the_page_once() -> None:
+    fix = "build a fresh environment from the lock (`python -m venv ENV`, then ...)"
+    judged = report(hostile=False, failed=False)
+    findings = tuple(Finding(Severity.CRITICAL, f"pkg{n} is missing", fix) for n in range(3))
+    failing = CheckResult("package_dependencies", "P", Status.FAIL, "3 missing", findings)
+    page = report_page(replace(judged, checks=(*judged.checks, failing)))
+    text = visible(page).text
+    assert text.count("build a fresh environment from the lock") == 1
+    assert text.count("fix: as above") == 2
+    assert all(f"pkg{n} is missing" in text for n in range(3))
 
 
 def test_the_summary_page_has_a_row_per_interpreter_and_the_error_row_says_why() -> None:

@@ -213,13 +213,18 @@ def _breakable(check_id: str) -> str:
     return "_<wbr>".join(_t(part) for part in check_id.split("_"))
 
 
-def _finding(check_id: str, f: Finding) -> str:
+def _finding(check_id: str, f: Finding, *, fix_given: bool = False) -> str:
+    """One finding; ``fix_given``: its check's same fix is on the page already (above)."""
     level = _SEVERITY.get(f.severity, "none")
     where = ""
     if f.file is not None:
         line = f", line {f.line}" if f.line is not None else ""
         where = f' <span class="where">({_t(f.file)}{line})</span>'
-    fix = f'<div class="fix">fix: {_t(f.remedy, MESSAGE_LIMIT)}</div>' if f.remedy else ""
+    fix = ""
+    if f.remedy and not fix_given:
+        fix = f'<div class="fix">fix: {_t(f.remedy, MESSAGE_LIMIT)}</div>'
+    elif f.remedy:
+        fix = '<div class="fix">fix: as above</div>'
     return (
         f'<li><span class="sev {level}">{_t(f.severity.value)}</span> '
         f"<code>{_t(check_id)}</code> {_t(f.message, MESSAGE_LIMIT)}{where}{fix}</li>"
@@ -249,7 +254,10 @@ def _findings(rows: Sequence[Row]) -> list[str]:
         if found:
             any_found = True
             out.append('<ul class="findings">')
-            out += [_finding(cid, f) for cid, f in found[:FINDINGS_LIMIT]]
+            given: set[tuple[str, str | None]] = set()
+            for cid, f in found[:FINDINGS_LIMIT]:
+                out.append(_finding(cid, f, fix_given=(cid, f.remedy) in given))
+                given.add((cid, f.remedy))
             if len(found) > FINDINGS_LIMIT:
                 more = len(found) - FINDINGS_LIMIT
                 out.append(f"<li>… and {more} more: see the JSON report</li>")
