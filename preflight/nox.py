@@ -47,7 +47,7 @@ from preflight._engine import SKIPPABLE, check
 from preflight._errors import PreflightError, UsageError, format_error
 from preflight._facts.context import NOX_REMEDIES
 from preflight._interpreters.discovery import Found, find_interpreters
-from preflight._interpreters.resolve import Resolution, resolve
+from preflight._interpreters.resolve import Resolution, install_hint, resolve
 from preflight._ops import matrix
 from preflight._ops.installable import installable_lock
 from preflight._policy.policy import Policy, load_policy
@@ -83,7 +83,13 @@ class MissingInterpreter(InterpreterNotFound):
     nearest release found, how to install the exact one. nox decides skip or error."""
 
     def __init__(self, resolution: Resolution) -> None:
-        OSError.__init__(self, resolution.message)
+        # One short line: nox prints it twice (the skip, and the list of sessions at the end);
+        # the paragraph of what was searched is logged once, before.
+        OSError.__init__(
+            self,
+            f"{resolution.short}: {install_hint(resolution.spec)}, or accept the nearest "
+            "with -- --allow-substitute",
+        )
         self.interpreter = str(resolution.spec)
         self.resolution = resolution
 
@@ -132,6 +138,7 @@ def find_python(session: nox.Session, spec: str, *, allow_substitute: bool = Fal
     """The interpreter for ``spec``, or :class:`MissingInterpreter` (nox skips or fails)."""
     found = resolve(spec, _interpreters(), allow_substitute=allow_substitute)
     if not found.ok:
+        session.log(found.message)
         raise MissingInterpreter(found)
     session.log(found.message)
     return found

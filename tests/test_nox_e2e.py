@@ -150,9 +150,13 @@ def test_clean_matrix_ready_on_312_and_a_clear_skip_for_the_missing_pin(
     assert report["checks"]["lock_sync"]["status"] == "pass"
     near = nearest(PythonSpec.parse(PINNED_FALLBACK), interpreters)
     skip_line = (
-        f"Session preflight-{PINNED_FALLBACK} skipped: Python {PINNED_FALLBACK} was not found"
+        f"Session preflight-{PINNED_FALLBACK} skipped: Python {PINNED_FALLBACK} not installed"
     )
     assert skip_line in output
+    # What was searched is said once (a paragraph); the skip reason nox repeats is one line.
+    assert output.count(f"Python {PINNED_FALLBACK} was not found (searched") == 1
+    (skip,) = [line for line in output.splitlines() if skip_line in line]
+    assert len(skip) < 250, skip
     if near is not None:
         assert f"the nearest is Python {near.version}" in output
     assert f"pyenv install {PINNED_FALLBACK}" in output
@@ -194,7 +198,7 @@ def test_a_missing_interpreter_follows_nox_error_on_missing_interpreters(
     output = done.stdout + done.stderr
     assert done.returncode == (1 if state == "failed" else 0), output
     session = f"Session preflight-{PINNED_FALLBACK}"
-    assert f"{session} {state}: Python {PINNED_FALLBACK} was not found" in output
+    assert f"{session} {state}: Python {PINNED_FALLBACK} not installed" in output
     rows = {row["spec"]: row for row in summary(project)["interpreters"]}  # type: ignore[attr-defined]
     assert rows[PINNED_FALLBACK]["verdict"] == "NOT_CHECKED"
     assert summary(project)["matrix"] == "INCOMPLETE"
