@@ -94,7 +94,7 @@ def test_check_without_python_says_it_judges_its_own_interpreter(
     )  # fmt: skip
     lines = done.stderr.splitlines()
     assert lines[0] == (
-        f"no --python: judging the interpreter running preflight, {sys.executable} "
+        f"no --python: judged the interpreter running preflight, {sys.executable} "
         "(pass --python PATH to judge another environment)"
     ), done.stderr
     assert f"html: {page}" in lines

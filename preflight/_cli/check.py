@@ -198,11 +198,13 @@ class CheckOptions:
     sbom: Path | None = None  # check only
     baseline: Path | None = None
     wheelhouse: Path | None = None
+    own_interpreter: bool = False  # no --python: the interpreter running preflight
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckOptions:
         return cls(
-            python=target_python(args.python),
+            python=args.python or sys.executable,
+            own_interpreter=args.python is None,
             project=args.project,
             lock=args.lock,
             report_dir=args.report_dir,
@@ -216,18 +218,23 @@ class CheckOptions:
         )
 
 
-def target_python(given: str | None) -> str:
-    """The interpreter to judge. Without ``--python`` it is the one running preflight: right
-    for ``.venv/bin/python -m preflight check`` run from inside the environment, a surprise
-    from a preflight installed on its own (pipx, uv tool), so it is said, never silent."""
-    if given is not None:
-        return given
+_NOTED: list[bool] = []  # the note below was printed
+
+
+def _own_interpreter_note() -> None:
+    """Without ``--python`` the interpreter judged is the one running preflight: right for
+    ``.venv/bin/python -m preflight check`` run from inside the environment, a surprise from a
+    preflight installed on its own (pipx, uv tool), so it is said, never silent (once the
+    check ran: a usage error is then the first and only thing said). Once per process: the
+    monitor judges again every interval."""
+    if _NOTED:
+        return
+    _NOTED.append(True)
     print(
-        f"no --python: judging the interpreter running preflight, {shown(sys.executable)} "
+        f"no --python: judged the interpreter running preflight, {shown(sys.executable)} "
         "(pass --python PATH to judge another environment)",
         file=sys.stderr,
     )
-    return sys.executable
 
 
 def check_and_report(options: CheckOptions) -> Report:
@@ -252,6 +259,8 @@ def judge_and_report(options: CheckOptions) -> Judged:
         wheelhouse=options.wheelhouse,
     )
     report = judged.report
+    if options.own_interpreter:
+        _own_interpreter_note()
     try:
         json_path, log_path = write_reports(report, options.report_dir, started=started_local)
     except OSError as exc:
