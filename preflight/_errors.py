@@ -25,7 +25,7 @@ class PreflightError(Exception):
         return self.message
 
 
-_POLICY_HINT = "fix [tool.preflight] in pyproject.toml; the README lists every key and its type"
+_POLICY_HINT = "fix [tool.preflight] in pyproject.toml; docs/policy.md lists every key and its type"
 
 
 class ConfigError(PreflightError, ValueError):

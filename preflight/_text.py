@@ -78,3 +78,8 @@ def capped(text: str, limit: int = JSON_FIELD_LIMIT) -> str:
     suffix = f"… (+{len(text)} characters)"  # the longest the count can be
     keep = max(limit - len(suffix), 0)
     return text[:keep] + f"… (+{len(text) - keep} characters)"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``"1 file"``, ``"3 files"``; ``many`` for a word whose plural is not ``word + "s"``."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"

@@ -44,13 +44,14 @@ from nox.virtualenv import InterpreterNotFound
 
 from preflight._cli.options import Parser, seconds
 from preflight._engine import SKIPPABLE, check
-from preflight._errors import PreflightError, format_error
+from preflight._errors import PreflightError, UsageError, format_error
 from preflight._facts.context import NOX_REMEDIES
 from preflight._interpreters.discovery import Found, find_interpreters
-from preflight._interpreters.resolve import Resolution, resolve
+from preflight._interpreters.resolve import Resolution, install_hint, resolve
 from preflight._ops import matrix
 from preflight._ops.installable import installable_lock
 from preflight._policy.policy import Policy, load_policy
+from preflight._policy.spec import minor_of
 from preflight._render.report import (
     github_annotations,
     github_workspace,
@@ -82,7 +83,13 @@ class MissingInterpreter(InterpreterNotFound):
     nearest release found, how to install the exact one. nox decides skip or error."""
 
     def __init__(self, resolution: Resolution) -> None:
-        OSError.__init__(self, resolution.message)
+        # One short line: nox prints it twice (the skip, and the list of sessions at the end);
+        # the paragraph of what was searched is logged once, before.
+        OSError.__init__(
+            self,
+            f"{resolution.short}: {install_hint(resolution.spec)}, or accept the nearest "
+            "with -- --allow-substitute",
+        )
         self.interpreter = str(resolution.spec)
         self.resolution = resolution
 
@@ -108,6 +115,12 @@ def policy(project: str | os.PathLike[str] = ".") -> Policy:
     try:
         return load_policy(Path(project).resolve())
     except PreflightError as exc:
+        if not (Path(project) / "pyproject.toml").exists():
+            # nox has no --project: the policy is the pyproject.toml beside the noxfile.
+            exc.hint = (
+                "preflight.nox reads [tool.preflight] from the pyproject.toml beside the "
+                "noxfile: create it (pythons and requires are enough; see docs/policy.md)"
+            )
         raise SystemExit(format_error(exc)) from None
 
 
@@ -125,6 +138,7 @@ def find_python(session: nox.Session, spec: str, *, allow_substitute: bool = Fal
     """The interpreter for ``spec``, or :class:`MissingInterpreter` (nox skips or fails)."""
     found = resolve(spec, _interpreters(), allow_substitute=allow_substitute)
     if not found.ok:
+        session.log(found.message)
         raise MissingInterpreter(found)
     session.log(found.message)
     return found
@@ -406,6 +420,13 @@ class _Matrix:
         assert found.found is not None
         version = str(found.found.version)
         lock = self.policy.lock_path(version)
+        steps.next("lock")
+        if not lock.exists() and not lock.is_symlink():
+            # Nothing to install: say what to do before a venv is built for nothing.
+            raise UsageError(
+                f"{lock} does not exist: there is no lock for Python {minor_of(version)} yet",
+                hint="compile it with `nox -s relock` (then commit it), and run this again",
+            )
         steps.next("backend")
         backend = matrix.choose_backend()
         steps.next("venv", timed=True)
@@ -420,7 +441,11 @@ class _Matrix:
         pins = _installable(  # a PEP 751 lock: its pins for this env
             session, lock, python, target.parent, withhold=self.policy.secret_variables()
         )
-        download_lock(session, python, pins, wheelhouse, backend=backend)
+        try:
+            download_lock(session, python, pins, wheelhouse, backend=backend)
+        except nox.command.CommandFailed:
+            session.warn(_DOWNLOAD_HINT.format(lock=lock.name))
+            raise
         steps.lap("download")
         install_lock(session, python, pins, backend=backend, wheelhouse=wheelhouse)
         steps.next("check", timed=True)
@@ -460,9 +485,24 @@ class _Matrix:
         sessions = [(self.session_name(spec), spec) for spec in self.specs]
         outcomes = matrix.read_outcomes(self.reports, sessions, self.run_id)
         print(matrix.summary_table(outcomes), file=sys.stderr)
+        if matrix.matrix_verdict(outcomes) == "INCOMPLETE":
+            missing = [o.spec for o in outcomes if o.verdict == matrix.NOT_CHECKED]
+            session.warn(
+                f"INCOMPLETE: Python {', '.join(missing)} was not found here and was not "
+                "checked (see its line above); on CI (CI set) that session fails. Install it, "
+                "or pass -- --allow-substitute to check the nearest patch release instead"
+            )
         matrix.write_summary(
             self.reports, outcomes, step_summary=os.environ.get("GITHUB_STEP_SUMMARY")
         )
+
+
+# What to do when the locked artifacts could not be downloaded (the session's step `install`).
+_DOWNLOAD_HINT = (
+    "the locked packages of {lock} could not be downloaded: check that the package index is "
+    "reachable (PIP_INDEX_URL, pip.conf), or work offline from a pip/uv cache or a folder of "
+    "the wheels (PIP_FIND_LINKS); a hash the index does not serve needs `nox -s relock`"
+)
 
 
 class _Steps:

@@ -108,10 +108,13 @@ class Visible(HTMLParser):
         self.parts: list[str] = []
         self.tags: list[str] = []
         self.elements: list[tuple[str, list[tuple[str, str | None]]]] = []
+        self.glue = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.elements.append((tag, attrs))
-        if tag not in ("br", "meta", "link", "img", "input", "hr"):
+        if tag == "wbr":  # a place the line may break, not a space: the words join
+            self.glue = True
+        if tag not in ("br", "meta", "link", "img", "input", "hr", "wbr"):
             self.tags.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
@@ -121,7 +124,11 @@ class Visible(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self.HIDDEN.intersection(self.tags):
-            self.parts.append(data)
+            if self.glue and self.parts:
+                self.parts[-1] += data
+            else:
+                self.parts.append(data)
+        self.glue = False
 
     @property
     def text(self) -> str:

@@ -1,12 +1,14 @@
 """An adopter's project, outside this repository, end to end: what README's "Adopting preflight"
-promises, done as a user does it.
+promises, done as a user does it, with README's own commands and files read from it.
 
-Where nox runs is a venv of its own with nox and the built wheel of ``preflight-env`` installed,
-not editable, by name from local folders only: the wheel from ``distbuild``, nox and its
-dependencies from the wheelhouse the ``tests`` session downloads (``PREFLIGHT_TEST_WHEELHOUSE``).
-The project is a folder in ``tmp_path`` with the smallest policy README asks for (``pythons``
-and ``requires`` of the tiny wheels, every other key left to its default) and README's noxfile,
-verbatim. Then that venv's ``nox`` runs ``relock`` and ``preflight`` in the project, and its
+Where nox runs is the tool venv README's install command makes (``uv tool install nox --with
+preflight-env``), with the built wheel of ``preflight-env`` installed, not editable, by name
+from local folders only: the wheel from ``distbuild``, nox and its dependencies from the
+wheelhouse the ``tests`` session downloads (``PREFLIGHT_TEST_WHEELHOUSE``). The project is a
+folder in ``tmp_path`` with the smallest policy README asks for (``pythons`` and ``requires``
+of the tiny wheels, every other key left to its default), README's noxfile and ``.gitignore``
+lines, verbatim. Then that venv's ``nox`` runs README's ``nox -s relock`` and ``nox -s
+preflight`` in the project, and its
 python uses the library on the environment the session built; its ``preflight`` command judges
 that environment once it no longer matches the lock, and names no nox session to fix it (only
 the nox sessions' own checks say ``nox -s``).
@@ -23,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import readme
 import wheelhouse
 from conftest import REQUIRES, Wheels, toml_list
-from distbuild import DIST_NAME, ROOT, build_dists
-from test_nox_e2e import adopter_noxfile, nox_env
+from distbuild import ROOT, build_dists
+from test_nox_e2e import nox_env
 
 from preflight._lock.requirements import parse_lock
 from preflight._render.report import REPORT_NAME
@@ -82,16 +85,30 @@ def output(done: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture(scope="module")
 def nox_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ``bin`` folder of the venv where nox runs: nox and preflight-env, as a user installs
-    them (``pip install nox preflight-env``), from local folders only."""
-    root = tmp_path_factory.mktemp("nox-venv")
+    """The ``bin`` folder of the tool venv where nox runs, made by README's install command
+    (``uv tool install nox --with preflight-env``) as it stands, from local folders only: the
+    built wheel, and nox's wheels from the wheelhouse."""
+    root = tmp_path_factory.mktemp("nox-tool")
     dists = build_dists(root / "dist")
-    python = wheelhouse.make_venv(
-        sys.executable,
-        root / "venv",
-        find_links=Path(WHEELHOUSE),
-        install=["--find-links", str(dists.wheel.parent), "nox", DIST_NAME],
+    command = readme.adopter_install()
+    assert command[:3] == ["uv", "tool", "install"], command
+    uv = Path(sys.executable).parent / "uv"
+    env = wheelhouse.hermetic_env(
+        {
+            "UV_TOOL_DIR": str(root / "tools"),
+            "UV_TOOL_BIN_DIR": str(root / "bin"),
+            "UV_CACHE_DIR": str(root / "uv-cache"),
+            "UV_PYTHON_DOWNLOADS": "never",
+            "UV_NO_CONFIG": "1",
+        }
     )
+    wheelhouse.run(
+        [uv if uv.exists() else "uv", *command[1:], "--python", sys.executable, "--no-index",
+         "--find-links", WHEELHOUSE, "--find-links", dists.wheel.parent],
+        env=env,
+    )  # fmt: skip
+    python = root / "tools" / "nox" / "bin" / "python"
+    assert (root / "bin" / "nox").exists(), "uv tool install put no nox on its bin folder"
     # Installed, not editable: preflight is imported from the venv's site-packages (asked
     # outside the checkout: `-c` puts the working directory first on sys.path).
     where = wheelhouse.run([python, "-c", "import preflight; print(preflight.__file__)"], cwd=root)
@@ -110,14 +127,25 @@ def adopter(tmp_path_factory: pytest.TempPathFactory, python312: Path) -> Path:
         f'[tool.preflight]\npythons = ["3.12"]\nrequires = {toml_list(REQUIRES)}\n',
         encoding="utf-8",
     )
-    (project / "noxfile.py").write_text(adopter_noxfile(), encoding="utf-8")
+    (project / "noxfile.py").write_text(readme.adopter_noxfile(), encoding="utf-8")
+    (project / ".gitignore").write_text("\n".join(readme.adopter_gitignore()) + "\n")
     return project
+
+
+def adopter_step(session: str) -> list[str]:
+    """README's ``nox -s SESSION`` step, as README writes it (README's order: relock first)."""
+    steps = readme.adopter_nox_commands()
+    assert [c[-1] for c in steps] == ["relock", "preflight"], steps
+    (step,) = [c for c in steps if c[-1] == session]
+    return step
 
 
 @pytest.fixture(scope="module")
 def relocked(nox_bin: Path, adopter: Path, wheels: Wheels) -> subprocess.CompletedProcess[str]:
-    """``nox -s relock`` in the adopter's folder (pip-tools' wheels from the wheelhouse)."""
-    return run([nox_bin / "nox", "-s", "relock"], cwd=adopter, env=nox_env(wheels))
+    """README's ``nox -s relock`` in the adopter's folder (pip-tools' wheels from the
+    wheelhouse)."""
+    nox, *args = adopter_step("relock")
+    return run([nox_bin / nox, *args], cwd=adopter, env=nox_env(wheels))
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +155,10 @@ def checked(
     wheels: Wheels,
     relocked: subprocess.CompletedProcess[str],
 ) -> subprocess.CompletedProcess[str]:
-    """``nox -s preflight`` after a successful relock."""
+    """README's ``nox -s preflight`` after a successful relock."""
     assert relocked.returncode == 0, output(relocked)
-    return run([nox_bin / "nox", "-s", "preflight"], cwd=adopter, env=nox_env(wheels))
+    nox, *args = adopter_step("preflight")
+    return run([nox_bin / nox, *args], cwd=adopter, env=nox_env(wheels))
 
 
 def test_the_venvs_nox_lists_the_sessions_register_adds(
@@ -163,6 +192,21 @@ def test_preflight_builds_a_ready_env_with_the_default_policy(
     assert report["overall_status"] == "PASSED", report["violations"]
     assert report["interpreter"]["path"] == str(adopter / SESSION_PYTHON)
     assert (adopter / SESSION_PYTHON).exists()
+
+
+def test_readmes_gitignore_keeps_everything_but_the_project_out_of_git(
+    adopter: Path, checked: subprocess.CompletedProcess[str]
+) -> None:
+    """After relock and preflight, git sees the project and its lock, nothing nox or
+    preflight wrote (.nox/, reports/)."""
+    assert checked.returncode == 0, output(checked)
+    wheelhouse.run(["git", "init", "-q", adopter])
+    status = wheelhouse.run(
+        ["git", "-C", adopter, "status", "--porcelain", "--untracked-files=all"]
+    ).stdout
+    assert sorted(line[3:] for line in status.splitlines()) == [
+        ".gitignore", "noxfile.py", "pyproject.toml", "requirements/py3.12.txt",
+    ]  # fmt: skip
 
 
 def test_the_library_and_the_cli_judge_the_session_env_and_name_no_nox_session(
@@ -211,7 +255,9 @@ def test_the_library_and_the_cli_judge_the_session_env_and_name_no_nox_session(
     assert cli.returncode == 1, text
     assert "Traceback" not in text
     assert "NOT_READY" in text
-    fixes = [line.strip() for line in text.splitlines() if line.strip().startswith("fix:")]
+    fixes = [
+        line.strip() for line in text.splitlines() if line.strip().startswith(("fix:", "fix ("))
+    ]
     assert_remedies_name_no_nox_session(fixes)
     report = json.loads((reports / REPORT_NAME).read_text(encoding="utf-8"))
     assert report["status"] == "NOT_READY"

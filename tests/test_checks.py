@@ -175,7 +175,10 @@ def test_versions_compare_as_versions_not_strings() -> None:
     # "10.0" < "9.0" as strings: the seed's comparison got this wrong.
     pol = f.policy(requires=["numpy>=9.0"])
     facts = f.interpreter(dists=(f.dist("numpy", "10.0"),))
-    assert package_dependencies(f.context(policy=pol, interpreter=facts)).status is Status.PASS
+    result = package_dependencies(f.context(policy=pol, interpreter=facts))
+    assert result.status is Status.PASS
+    # One requirement: said in the singular, not "all 1 required packages".
+    assert result.message == "the required package is installed at a satisfying version"
 
 
 def test_missing_and_too_old_are_critical() -> None:
@@ -351,6 +354,9 @@ def test_lock_age_comes_from_the_header_not_mtime() -> None:
     minutes = {**meta, "compiled": (f.NOW - timedelta(minutes=12)).isoformat()}
     recent = wheel_status(f.context(policy=pol, lock=f.lock(preflight=minutes, python="3.12.1")))
     assert "compiled 12 minutes ago" in recent.message
+    one = {**meta, "compiled": (f.NOW - timedelta(seconds=65)).isoformat()}
+    single = wheel_status(f.context(policy=pol, lock=f.lock(preflight=one, python="3.12.1")))
+    assert "compiled 1 minute ago" in single.message  # not "1 minutes"
     stale = {**meta, "compiled": (f.NOW - timedelta(days=3)).isoformat()}
     result = wheel_status(f.context(policy=pol, lock=f.lock(preflight=stale, python="3.12.1")))
     assert result.status is Status.WARN  # this policy allows 1 day, as the seed did
@@ -484,7 +490,7 @@ def test_env_vars_table_wants_the_expected_values(tmp_path: Path) -> None:
     }
     good = environment_config(f.context(policy=pol, environ=pol.session_environ("3.12.1")))
     assert good.status is Status.PASS
-    assert good.message == "2 environment variable(s) set as the policy expects"
+    assert good.message == "2 environment variables set as the policy expects"
     assert good.details == {"SMVM_PYTHON_VERSION": "3.12.1", "SMVM_WHEEL_STATUS": "healthy"}
     # "3.12" would do for the list form; the table asks for exactly the X.Y.Z.
     bad = environment_config(

@@ -61,6 +61,9 @@ def test_the_wheel_is_preflight_env_with_its_version_and_dependency(dists: Dists
     assert metadata["License-Expression"] == "MIT"
     assert metadata["Description-Content-Type"] == "text/markdown"
     assert metadata.get_payload().startswith("# preflight\n"), "the README is the description"
+    assert len(metadata.get_payload().encode("utf-8")) <= 10 * 1024, (
+        "the front page, not the manual"
+    )
     # The test and lint tools are extras: installing preflight pulls in packaging alone.
     required = metadata.get_all("Requires-Dist") or []
     assert [r for r in required if "extra ==" not in r] == ["packaging>=26"]
@@ -85,6 +88,20 @@ def test_the_wheel_holds_every_module_the_probes_and_py_typed(dists: Dists) -> N
     own = ("preflight/", f"{ARCHIVE_STEM}.dist-info/")
     assert sorted(n for n in names if not n.startswith(own)) == []
     assert "preflight = preflight._cli:main" in entry_points
+
+
+def test_the_license_ships_in_the_wheel_and_the_sdist(dists: Dists) -> None:
+    """The metadata says MIT; the text says so too, in both archives (PEP 639)."""
+    license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert license_text.startswith("MIT License\n")
+    with zipfile.ZipFile(dists.wheel) as archive:
+        shipped = archive.read(f"{ARCHIVE_STEM}.dist-info/licenses/LICENSE").decode("utf-8")
+    assert shipped == license_text
+    assert wheel_metadata(dists.wheel).get_all("License-File") == ["LICENSE"]
+    with tarfile.open(dists.sdist) as archive:
+        member = archive.extractfile(f"{ARCHIVE_STEM}/LICENSE")
+        assert member is not None
+        assert member.read().decode("utf-8") == license_text
 
 
 def test_the_sdist_holds_the_package_and_its_readme_but_no_tests(dists: Dists) -> None:

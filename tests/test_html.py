@@ -11,6 +11,7 @@ import io
 import os
 import re
 import subprocess
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,8 +20,10 @@ import wheelhouse
 from conftest import cli_argv, cli_env
 from pages import CHECK_IDS, HOSTILE, check_html, monitor_html, report, summarize_html, visible
 
+from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._ops.history import monitor_page, read_history
 from preflight._ops.monitor import Monitor, outcome_of
+from preflight._render.html import report_page
 from preflight._text import shown
 
 PAGES = {"check": check_html, "summarize": summarize_html, "monitor": monitor_html}
@@ -70,7 +73,9 @@ def test_the_verdict_comes_first_then_every_check_in_colour_and_text(name: str) 
     assert f'<div class="verdict bad" id="verdict"><span class="word">{verdict}</span>' in page
     header = re.search(r"<thead><tr>(.*?)</tr></thead>", page)
     assert header is not None
-    assert re.findall(r"<th>(.*?)</th>", header.group(1)) == [
+    headings = re.findall(r"<th>(.*?)</th>", header.group(1))
+    assert "python_<wbr>version" in headings  # a long id may wrap at its underscores
+    assert [h.replace("<wbr>", "") for h in headings] == [
         "host", "Python", "interpreter", "verdict", *CHECK_IDS,
     ]  # fmt: skip
     for level, label in (("good", "✓ pass"), ("bad", "✗ fail"), ("warn", "⚠ warn")):
@@ -78,6 +83,42 @@ def test_the_verdict_comes_first_then_every_check_in_colour_and_text(name: str) 
     assert '<td class="status none" title="skipped on request">\u2013 skip</td>' in page
     assert "fix: pip install &#x27;" in page  # the remedy
     assert "line 7" in text  # the lock line the finding points at
+
+
+def test_a_skipped_check_is_never_shown_as_passed() -> None:
+    """No vulnerability database, no baseline: the page says the checks were skipped and
+    names them, and never "every check passed clean"."""
+    judged = report(hostile=False, failed=False)
+    clean = replace(
+        judged,
+        checks=(
+            *[c for c in judged.checks if c.status is not Status.WARN],
+            CheckResult("vulnerabilities", "V", Status.SKIP, "no vulnerability data configured"),
+        ),
+    )
+    page = report_page(clean)
+    text = visible(page).text
+    assert "passed clean" not in text
+    assert "READY (PASSED) in 2.50 s; 2 checks skipped" in text
+    assert (
+        "2 checks skipped, not judged: performance (skipped on request); "
+        "vulnerabilities (no vulnerability data configured)"
+    ) in text
+    assert "No findings in the checks that ran; 2 checks were skipped (not judged)." in text
+    ran = replace(clean, checks=tuple(c for c in clean.checks if c.status is Status.PASS))
+    assert "No findings: every check passed clean." in visible(report_page(ran)).text
+
+
+def test_a_checks_long_fix_is_on_the_page_once() -> None:
+    fix = "build a fresh environment from the lock (`python -m venv ENV`, then ...)"
+    judged = report(hostile=False, failed=False)
+    findings = tuple(Finding(Severity.CRITICAL, f"pkg{n} is missing", fix) for n in range(3))
+    failing = CheckResult("package_dependencies", "P", Status.FAIL, "3 missing", findings)
+    page = report_page(replace(judged, checks=(*judged.checks, failing)))
+    text = visible(page).text
+    assert text.count("build a fresh environment from the lock") == 1
+    assert text.count("fix: as above") == 2
+    assert all(f"pkg{n} is missing" in text for n in range(3))
 
 
 def test_the_summary_page_has_a_row_per_interpreter_and_the_error_row_says_why() -> None:

@@ -12,7 +12,9 @@ installs Chromium where it can) a missing browser is a failure, not a silent ski
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -20,8 +22,16 @@ import zlib
 from pathlib import Path
 
 import pytest
-from pages import CHECK_IDS, HOSTILE, visible, write_pages
+from pages import CHECK_IDS, HOSTILE, history, visible, write_pages
 
+from preflight._checks import ALL
+from preflight._checks.result import CheckResult, Status
+from preflight._ops.history import monitor_page
+from preflight._ops.matrix import ERROR, Outcome
+from preflight._ops.monitor import outcome_of
+from preflight._ops.summarize import Entry, page_of
+from preflight._render.html import html_page, report_page
+from preflight._report.model import Report
 from preflight._text import shown
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -137,3 +147,89 @@ def test_the_browser_shows_the_verdict_and_every_check(
     assert (width, height) == WINDOW
     assert RED in colours, "the verdict's banner is not on the screenshot"
     assert FAILED_CELL in colours, "the failed check's cell is not on the screenshot"
+
+
+# --- the page fits its table ------------------------------------------------------------------
+
+# A CI runner's interpreter path, and a message with no space to break at (a long file path).
+LONG_PATH = "/home/runner/work/application/application/.nox/preflight-3.11.13/env/bin/python3.11"
+UNBROKEN = "/srv/app/" + "x" * 60 + "/site-packages/" + "deep/" * 30 + "module.py"
+
+
+def wide_report(host: str) -> Report:
+    """Every check of preflight as a column (13 of them), a long path, an unbroken message."""
+    checks = tuple(
+        CheckResult(check.id, check.title, status, f"{check.id}: {UNBROKEN}")
+        for check, status in zip(ALL, itertools.cycle(list(Status)), strict=False)
+    )
+    return Report(
+        timestamp="2026-11-27T07:00:00Z",
+        interpreter={"path": LONG_PATH, "version": "3.11.13"},
+        python_status="fallback",
+        checks=checks,
+        duration_s=44.8,
+        project="/home/runner/work/application/application",
+        lock="/home/runner/work/application/application/requirements/py3.11.txt",
+        tool_version="0.1.0",
+        host=host,
+    )
+
+
+def wide_pages(folder: Path) -> dict[str, Path]:
+    one, two = wide_report("runner-a"), wide_report("runner-b")
+    entries = [
+        Entry(Outcome.from_report(one, session="a", spec="3.11.13", run_id="r"), one),
+        Entry(Outcome.from_report(two, session="b", spec="3.11.13", run_id="r"), two),
+        Entry(Outcome("c", "3.13", "", ERROR, message=f"{UNBROKEN}: holds no report")),
+    ]
+    texts = {
+        "check": report_page(one),
+        "summarize": html_page(page_of(entries, generated="2026-11-27T07:00:00Z")),
+        "monitor": monitor_page(outcome_of(one), history()),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, text in texts.items():
+        paths[name] = folder / f"{name}.html"
+        paths[name].write_text(text, encoding="utf-8")
+    return paths
+
+
+# Appended to a copy of the page (whose CSP rightly forbids scripts): after layout, it writes
+# the document's scroll width and the viewport's width, and the matrix box's own, into the DOM.
+MEASURE = """<script>
+window.addEventListener("load", () => {
+  const box = document.querySelector(".matrix").parentElement;
+  document.body.setAttribute("data-fit", [document.documentElement.scrollWidth,
+    document.documentElement.clientWidth, box.scrollWidth, box.clientWidth,
+    getComputedStyle(box).overflowX].join(" "));
+});
+</script>"""
+
+
+@pytest.mark.parametrize("name", ["check", "summarize", "monitor"])
+def test_at_1280_px_the_page_is_as_wide_as_the_window_and_the_table_scrolls_inside(
+    browser: str, name: str, tmp_path: Path
+) -> None:
+    """13 checks, a CI runner's path and a message with no space: the page never scrolls
+    sideways; the matrix scrolls inside its own box when it must."""
+    page = wide_pages(tmp_path / "pages")[name]
+    text = page.read_text(encoding="utf-8")
+    measured = tmp_path / f"measured-{name}.html"
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>', text)
+    assert csp is not None
+    measured.write_text(
+        text.replace(csp.group(0), "").replace("</body>", MEASURE + "</body>"), encoding="utf-8"
+    )
+    dom = browse(
+        browser, measured, tmp_path / "profile", f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        "--virtual-time-budget=5000", "--dump-dom",
+    ).stdout  # fmt: skip
+    fit = re.search(r'data-fit="(\d+) (\d+) (\d+) (\d+) (\w+)"', dom)
+    assert fit is not None, dom[-2000:]
+    page_width, viewport, box_width, box_visible, overflow = fit.groups()
+    assert int(viewport) == WINDOW[0]
+    assert int(page_width) == int(viewport), f"the page is {page_width} px wide"
+    assert overflow == "auto"  # a table wider than its box scrolls inside it
+    assert int(box_visible) <= int(viewport)
+    assert int(box_width) >= int(box_visible)

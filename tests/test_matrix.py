@@ -206,6 +206,16 @@ def test_matrix_verdict(verdicts: list[str], substitute: bool, expected: str) ->
     assert matrix.matrix_verdict(outcomes) == expected
 
 
+def test_a_ready_row_with_warnings_says_so_as_the_session_did() -> None:
+    """The session ends with READY (WARNING): its row never reads a bare READY."""
+    warned = Outcome("preflight-3.12", "3.12", "r", "READY", overall="WARNING", python="3.12.1")
+    clean = Outcome("preflight-3.13", "3.13", "r", "READY", overall="PASSED", python="3.13.0")
+    rows = matrix.summary_table([warned, clean]).splitlines()
+    assert "READY (WARNING)" in rows[1]
+    assert "WARNING" not in rows[2]
+    assert "| READY (WARNING) |" in matrix.summary_markdown([warned, clean])
+
+
 def test_summary_table_json_and_step_summary(tmp_path: Path) -> None:
     outcomes = [
         Outcome.from_report(

@@ -18,13 +18,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import loopback
 import pytest
+import readme
 import wheelhouse
 from conftest import PINNED_FALLBACK, Wheels
 from processes import not_ignored
@@ -78,11 +78,8 @@ def run_nox(
 
 
 def adopter_noxfile() -> str:
-    """The first ``python`` block of README's "Adopting preflight" section, as it stands."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Adopting preflight\n", 1)[1].split("\n## ", 1)[0]
-    block = section.split("```python\n", 1)[1].split("```", 1)[0]
-    return textwrap.dedent(block)
+    """The ``python`` block of README's "Adopting preflight" section, as it stands."""
+    return readme.adopter_noxfile()
 
 
 def test_the_adopter_noxfile_is_whole_and_names_this_distribution() -> None:
@@ -153,9 +150,13 @@ def test_clean_matrix_ready_on_312_and_a_clear_skip_for_the_missing_pin(
     assert report["checks"]["lock_sync"]["status"] == "pass"
     near = nearest(PythonSpec.parse(PINNED_FALLBACK), interpreters)
     skip_line = (
-        f"Session preflight-{PINNED_FALLBACK} skipped: Python {PINNED_FALLBACK} was not found"
+        f"Session preflight-{PINNED_FALLBACK} skipped: Python {PINNED_FALLBACK} not installed"
     )
     assert skip_line in output
+    # What was searched is said once (a paragraph); the skip reason nox repeats is one line.
+    assert output.count(f"Python {PINNED_FALLBACK} was not found (searched") == 1
+    (skip,) = [line for line in output.splitlines() if skip_line in line]
+    assert len(skip) < 250, skip
     if near is not None:
         assert f"the nearest is Python {near.version}" in output
     assert f"pyenv install {PINNED_FALLBACK}" in output
@@ -167,6 +168,11 @@ def test_clean_matrix_ready_on_312_and_a_clear_skip_for_the_missing_pin(
     assert rows[PINNED_FALLBACK]["verdict"] == "NOT_CHECKED"
     assert "not installed" in rows[PINNED_FALLBACK]["message"]
     assert "matrix: INCOMPLETE" in output  # the table on the terminal
+    # ... and a line that says what it means and what to do.
+    assert f"INCOMPLETE: Python {PINNED_FALLBACK} was not found here and was not checked" in (
+        output
+    )
+    assert "--allow-substitute" in output.split("matrix: INCOMPLETE", 1)[1]
 
 
 @pytest.mark.parametrize(
@@ -192,7 +198,7 @@ def test_a_missing_interpreter_follows_nox_error_on_missing_interpreters(
     output = done.stdout + done.stderr
     assert done.returncode == (1 if state == "failed" else 0), output
     session = f"Session preflight-{PINNED_FALLBACK}"
-    assert f"{session} {state}: Python {PINNED_FALLBACK} was not found" in output
+    assert f"{session} {state}: Python {PINNED_FALLBACK} not installed" in output
     rows = {row["spec"]: row for row in summary(project)["interpreters"]}  # type: ignore[attr-defined]
     assert rows[PINNED_FALLBACK]["verdict"] == "NOT_CHECKED"
     assert summary(project)["matrix"] == "INCOMPLETE"
@@ -290,6 +296,9 @@ def test_a_tampered_lock_fails_the_install(
     assert done.returncode == 1, output
     assert "THESE PACKAGES DO NOT MATCH THE HASHES" in output
     assert "Session preflight-3.12 failed" in output
+    # What to do, after pip's own words: the index, a cache, or a relock for a bad hash.
+    assert "the locked packages of py3.12.txt could not be downloaded" in output
+    assert "`nox -s relock`" in output
     rows = {row["spec"]: row for row in summary(project)["interpreters"]}  # type: ignore[attr-defined]
     assert rows["3.12"]["verdict"] == "ERROR"
     assert rows["3.12"]["message"] == "install failed"
@@ -462,6 +471,37 @@ def test_an_interrupted_relock_leaves_the_old_lock_intact(
     assert "Traceback" not in rest
     assert lock.read_bytes() == content
     assert sorted(p.name for p in lock.parent.iterdir()) == ["py3.12.txt"]
+
+
+def test_a_missing_lock_builds_nothing_and_says_to_relock(
+    nox_project: Callable[..., Path], wheels: Wheels, python312: Path
+) -> None:
+    project = nox_project(pythons=["3.12"])
+    (project / "requirements" / "py3.12.txt").unlink()
+    done = run_nox(project, wheels, "-s", "preflight-3.12")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output
+    assert "py3.12.txt does not exist: there is no lock for Python 3.12 yet" in output
+    assert "hint: compile it with `nox -s relock`" in output
+    assert not (project / ".nox" / "preflight-3.12" / "env").exists(), "a venv built for nothing"
+    (row,) = summary(project)["interpreters"]  # type: ignore[misc]
+    assert row["verdict"] == "ERROR"
+    assert row["message"].startswith("lock failed: "), row
+
+
+def test_without_a_pyproject_nox_l_says_to_create_it_not_a_flag_nox_lacks(
+    nox_project: Callable[..., Path], wheels: Wheels
+) -> None:
+    project = nox_project()
+    (project / "pyproject.toml").unlink()
+    done = run_nox(project, wheels, "-l")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "pyproject.toml: file not found" in output
+    assert "hint: preflight.nox reads [tool.preflight] from the pyproject.toml beside" in output
+    assert "--project" not in output
+    assert "Traceback" not in output
 
 
 def test_an_invalid_policy_is_one_clear_error_not_a_traceback(

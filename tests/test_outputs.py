@@ -14,6 +14,7 @@ import signal
 import socket
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -112,6 +113,44 @@ def test_junit_one_suite_per_interpreter_a_case_per_check() -> None:
     assert other.failures == 0
 
 
+def test_junit_times_each_check_with_what_it_measured() -> None:
+    """A testcase's time is the check's own, plus the run or probe its details time (the
+    suite's pytest run, the bytecode probe, the performance probe): not 0.000 for a check
+    that ran for seconds."""
+    report = _report(
+        replace(CheckResult("suite", "Suite", Status.PASS, "4 passed", details={"seconds": 2.5}),
+                seconds=0.0002),
+        replace(CheckResult("bytecode", "B", Status.PASS, "ok", details={"probe_seconds": 1.25}),
+                seconds=0.001),
+        replace(CheckResult("performance", "P", Status.PASS, "ok",
+                            details={"total_seconds": 0.75}), seconds=0.0),
+        replace(CheckResult("lock_sync", "L", Status.PASS, "ok"), seconds=0.0125),
+    )  # fmt: skip
+    (suite,) = _suites(junit_xml([report]))
+    assert {case.name: case.time for case in suite} == {
+        "suite": 2.5, "bytecode": 1.251, "performance": 0.75, "lock_sync": 0.013,
+    }  # fmt: skip
+
+
+def test_junit_class_names_are_unique_per_environment() -> None:
+    """Two environments of the same Python version (summarize: two hosts, the same workspace
+    path) get class names and suite names of their own; one alone keeps the short name."""
+    check = CheckResult("python_version", "P", Status.PASS, "fine")
+    a = replace(_report(check), host="runner-a")
+    b = replace(_report(check), host="runner-b")
+    again = replace(_report(check), host="runner-b")
+    suites = _suites(junit_xml([a, b, again]))
+    classnames = [next(iter(s)).classname for s in suites]
+    assert classnames == [
+        "preflight.python-3.12.1 (runner-a: /env/bin/python)",
+        "preflight.python-3.12.1 (runner-b: /env/bin/python)",
+        "preflight.python-3.12.1 (runner-b: /env/bin/python) #2",
+    ]
+    assert len({s.name for s in suites}) == 3
+    (alone,) = _suites(junit_xml([a]))
+    assert next(iter(alone)).classname == "preflight.python-3.12.1"
+
+
 def test_junit_holds_hostile_text_as_shown_text_in_valid_xml() -> None:
     report = _report(
         CheckResult.from_findings(
@@ -137,8 +176,9 @@ def test_nagios_states_and_perfdata() -> None:
     assert critical.exit_code == 2
     assert critical.lines[0] == (
         "PREFLIGHT CRITICAL - NOT_READY on Python 3.12.1; failed: integrity (alpha: "
-        "alpha/__init__.py is modified (sha256 differs) (+1 more)); warnings: wheel_status "
-        "| duration=1.250s;;;0 checks_failed=1;;1;0;4 checks_warned=1;1;;0;4"
+        "alpha/__init__.py is modified (sha256 differs) (+1 more)); warnings: wheel_status; "
+        "skipped: performance | duration=1.250s;;;0 checks_failed=1;;1;0;4 "
+        "checks_warned=1;1;;0;4 checks_skipped=1;;;0;4"
     )
     assert critical.lines[1:] == (
         "fail: integrity: alpha: alpha/__init__.py is modified (sha256 differs) (+1 more)",
@@ -149,8 +189,9 @@ def test_nagios_states_and_perfdata() -> None:
     assert nagios(warned).exit_code == 1
     ok = nagios(_report(CheckResult("python_version", "P", Status.PASS, "fine")))
     assert ok.lines == (
-        "PREFLIGHT OK - READY on Python 3.12.1; 1 checks passed "
-        "| duration=1.250s;;;0 checks_failed=0;;1;0;1 checks_warned=0;1;;0;1",
+        "PREFLIGHT OK - READY on Python 3.12.1; 1 check passed "
+        "| duration=1.250s;;;0 checks_failed=0;;1;0;1 checks_warned=0;1;;0;1 "
+        "checks_skipped=0;;;0;1",
     )
     assert ok.exit_code == 0
     unsupported = _report(CheckResult("x", "x", Status.PASS, "fine"), status="unsupported")
@@ -161,6 +202,24 @@ def test_nagios_states_and_perfdata() -> None:
         "hint: add one",
     )
     assert unknown.exit_code == 3
+
+
+def test_nagios_never_counts_a_skipped_check_as_passed() -> None:
+    """13 checks, 3 of them skipped (no vulnerability data, no baseline, no suite): the line
+    says 10 passed and names the 3, and the perfdata counts them apart."""
+    passing = [CheckResult(f"check_{n}", "C", Status.PASS, "fine") for n in range(10)]
+    skipped = [
+        CheckResult(name, "S", Status.SKIP, "not configured")
+        for name in ("vulnerabilities", "baseline", "suite")
+    ]
+    (line,) = nagios(_report(*passing, *skipped)).lines
+    words, perfdata = line.split(" | ")
+    assert words == (
+        "PREFLIGHT OK - READY on Python 3.12.1; 10 checks passed; "
+        "skipped: vulnerabilities, baseline, suite"
+    )
+    assert "13 checks passed" not in line
+    assert perfdata.endswith("checks_skipped=3;;;0;13")
 
 
 def test_nagios_text_cannot_forge_a_line_or_perfdata() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,8 +62,12 @@ def test_a_tampered_env_in_junit_nagios_and_prometheus(
     status, *long_output = done.stdout.splitlines()
     assert status.startswith("PREFLIGHT CRITICAL - NOT_READY on Python 3.12."), status
     assert "failed: integrity (alpha: alpha/__init__.py is modified" in status
-    assert status.endswith(f"checks_failed=1;;1;0;{len(BY_ID)} checks_warned=0;1;;0;{len(BY_ID)}")
+    n = len(BY_ID)
+    assert f"checks_failed=1;;1;0;{n} checks_warned=0;1;;0;{n} checks_skipped=" in status
     assert long_output[0].startswith("fail: integrity: alpha: alpha/__init__.py is modified")
+    # Each file written is said where it is, as the report's path is.
+    assert f"junit: {junit}" in done.stderr.splitlines()
+    assert f"prometheus: {prom}" in done.stderr.splitlines()
 
     (suite,) = JUnitXml.fromfile(str(junit))
     failed = {case.name for case in suite if any(isinstance(r, Failure) for r in case.result)}
@@ -74,6 +79,31 @@ def test_a_tampered_env_in_junit_nagios_and_prometheus(
     assert statuses["integrity"] == 3
     assert {check for check, value in statuses.items() if value == 3} == {"integrity"}
     assert [p.name for p in prom.parent.iterdir()] == ["preflight.prom"]  # no temp file left
+
+
+@pytest.mark.slow
+def test_check_without_python_says_it_judges_its_own_interpreter(
+    project: Path, tmp_path: Path
+) -> None:
+    """No --python: the interpreter running preflight is judged, and the first line says so
+    (a preflight installed as a tool would otherwise judge its own venv in silence)."""
+    page = tmp_path / "page.html"
+    done = _run(
+        "--project", project, "--report-dir", tmp_path / "reports", "--skip", "performance",
+        "--html", page, cwd=tmp_path,
+    )  # fmt: skip
+    lines = done.stderr.splitlines()
+    assert lines[0] == (
+        f"no --python: judged the interpreter running preflight, {sys.executable} "
+        "(pass --python PATH to judge another environment)"
+    ), done.stderr
+    assert f"html: {page}" in lines
+    assert page.is_file()
+    given = _run(
+        "--python", sys.executable, "--project", project, "--report-dir", tmp_path / "again",
+        "--skip", "performance", cwd=tmp_path,
+    )  # fmt: skip
+    assert "no --python" not in given.stderr
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ import wheelhouse as wh
 from preflight._lock.meta import PREFIX, inputs_digest
 from preflight._lock.requirements import parse_lock, parse_lock_text
 from preflight._ops.relock import (
+    PIP_TOOLS,
     WORK_PREFIX,
     RelockError,
     comparable,
@@ -221,9 +222,54 @@ def test_a_failing_compile_leaves_the_old_lock_intact(tmp_path: Path, index: Pat
     broken = project(tmp_path / "p", ["alpha", "no-such-package>=1"])
     with pytest.raises(RelockError, match="pip-compile failed") as info:
         relock(broken)
+    # One line that says why (pip's own ERROR line), a hint, and the traceback kept for a log.
+    assert "\n" not in info.value.message
     assert "no-such-package" in info.value.message
+    assert "Could not find a version that satisfies" in info.value.message
+    assert "Traceback" not in info.value.message
+    assert info.value.hint is not None
+    assert "[tool.preflight] requires" in info.value.hint
+    assert "no-such-package" in info.value.output
     assert path.read_bytes() == content
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+@pytest.mark.slow
+def test_an_offline_relock_is_one_error_and_one_hint_with_the_output_in_a_log(
+    tmp_path: Path,
+) -> None:
+    """A cold relock with the index unreachable (a closed port): pip cannot install pip-tools.
+    The terminal gets ``error:`` and ``hint:`` (what to do), not pip's traceback; the whole
+    output is in reports/relock-X.Y.log."""
+    policy = project(tmp_path / "p", ["alpha"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    env.update(
+        PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL="http://127.0.0.1:9/simple",
+        PIP_RETRIES="1", PIP_TIMEOUT="5", PIP_NO_CACHE_DIR="1",
+    )  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "preflight", "relock", "--project", str(policy.project_dir),
+         "--cache", str(tmp_path / "cache")],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    # A cold cache is minutes of pip: said before it starts.
+    assert f"relock: installing {PIP_TOOLS} for Python" in done.stderr
+    said = [
+        line
+        for line in done.stderr.splitlines()
+        if "resolving with" not in line and not line.startswith("relock: installing")
+    ]
+    log = policy.project_dir / "reports" / f"relock-{MINOR}.log"
+    assert len(said) == 2, done.stderr
+    assert said[0].startswith(f"relock {MINOR}: error: cannot install pip-tools"), said
+    assert said[1].startswith("hint: the package index could not be reached"), said
+    assert said[1].endswith(f"the whole output is in {log}"), said
+    assert "Traceback" not in done.stderr
+    text = log.read_text(encoding="utf-8")
+    assert "Connection refused" in text  # pip's own words, kept in the log
+    assert "pip-tools" in text
+    assert not policy.lock_path(VERSION).exists()
 
 
 @contextlib.contextmanager

@@ -70,6 +70,27 @@ def test_terminal_summary_ends_with_the_verdict() -> None:
     assert any(line.startswith("✗ lock_sync") for line in lines)
 
 
+def test_a_long_fix_is_given_once_per_check_and_long_text_is_whole_only_in_the_log() -> None:
+    fix = "build a fresh environment from the lock (`python -m venv ENV`, then " + "x" * 300
+    other = "reinstall beta"
+    findings = [Finding(C, f"pkg{n}: a file is modified", fix) for n in range(3)]
+    shared = CheckResult.from_findings("integrity", "Integrity", findings, ok="")
+    mixed = CheckResult.from_findings(
+        "lock_sync", "L", [*findings[:2], Finding(C, "beta: missing", other)], ok=""
+    )
+    judged = Report(
+        "2026-11-27T07:00:00Z", {"path": "/p", "version": "3.12.1"}, "primary",
+        (shared, mixed), 0.1, "/p", None, "0",
+    )  # fmt: skip
+    lines = summary_lines(judged)
+    fixes = [line for line in lines if "fix" in line]
+    assert len(fixes) == 3, lines  # one for the 3 shared, one each for the 2 of the other
+    assert fixes[0].startswith("    fix (each of the 3): build a fresh environment")
+    assert all(len(line) < 300 for line in lines), max(lines, key=len)
+    log = summary_lines(judged, limit=None, text=1000)
+    assert any(fix in line for line in log)  # the whole fix, in the log
+
+
 def test_github_annotations_one_per_finding_escaped() -> None:
     assert github_annotations(report()) == [
         "::error title=preflight lock_sync (Python 3.12.1)::numpy 2.1.0 is installed but the "

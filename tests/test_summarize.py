@@ -219,6 +219,22 @@ def test_every_broken_folder_is_an_error_row_naming_it_never_a_traceback(tmp_pat
     assert len(cases) == len(folders)
 
 
+def test_mistyped_folders_leave_no_summary_in_the_current_folder(tmp_path: Path) -> None:
+    """``preflight summarize artifact/*`` with a typo: every row is an error, exit 1, and no
+    summary.json of errors is left where the command ran, unless --summary asks for one."""
+    done = summarize(tmp_path / "artifcats", tmp_path / "artifacts-2", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count(" ERROR ") == 2
+    assert "summary: not written: no DIR exists" in done.stderr
+    assert not (tmp_path / matrix.SUMMARY_NAME).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    asked = summarize(tmp_path / "artifcats", "--summary", "errors.json", cwd=tmp_path)
+    assert asked.returncode == 1
+    assert "summary: errors.json" in asked.stderr
+    rows = json.loads((tmp_path / "errors.json").read_text(encoding="utf-8"))
+    assert rows
+
+
 def test_a_downloaded_ci_artifact_and_a_stale_report_behind_an_error(tmp_path: Path) -> None:
     # actions/download-artifact puts each job's reports/ in artifacts/<artifact name>/.
     ok = tmp_path / "artifacts" / "preflight-3.12" / "preflight-3.12"

@@ -545,7 +545,7 @@ def test_audit_db_downloads_checks_and_replaces(
     done = audit_db("--output", output, "--url", f"{base}/PyPI/all.zip", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert output.read_bytes() == files["/PyPI/all.zip"]
-    assert "1 PyPI advisories, data of 2026-10-01" in done.stderr
+    assert "1 PyPI advisory, data of 2026-10-01" in done.stderr
     # Not OSV's PyPI data, or not found: refused, and the good copy stays.
     for path, text in (("/npm/all.zip", "did not give OSV's PyPI data"), ("/gone.zip", "HTTP 404")):
         done = audit_db("--output", output, "--url", base + path, cwd=tmp_path)

@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import TextIO
 
 from preflight._alerts.log import say
-from preflight._alerts.model import Alert, AlertState, Decision, decide, plural
+from preflight._alerts.model import Alert, AlertState, Decision, decide
 from preflight._alerts.sinks import Sink, SinkError, build_sinks
 from preflight._alerts.state import load_states, save_state, state_key
 from preflight._policy.alerts import AlertConfig
 from preflight._report.model import Report
+from preflight._text import plural
 
 SINK_SECONDS = 60.0  # of attempts and waits per sink and dispatch: a monitor's run must end
 

@@ -30,7 +30,7 @@ from preflight._checks.result import Severity
 from preflight._policy.alerts import AlertConfig
 from preflight._render.report import REPORT_NAME
 from preflight._report.model import Report
-from preflight._text import MESSAGE_LIMIT, shown
+from preflight._text import MESSAGE_LIMIT, plural, shown
 
 BODY_LIMIT = 20  # problems listed per severity in one alert; the report has them all
 
@@ -155,7 +155,8 @@ def decide(
         if not state.alerting:
             return Decision(
                 send=False,
-                reason=f"nothing to alert: no critical problem and {len(warnings)} warning(s) "
+                reason="nothing to alert: no critical problem and "
+                f"{plural(len(warnings), 'warning')} "
                 f"(alerts start above {config.warning_threshold})",
                 state=state,
             )
@@ -236,10 +237,6 @@ def _bounded(
         identity=decision.identity,
         spent=spent,
     )
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def iso(moment: datetime) -> str:

@@ -14,6 +14,7 @@ from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
 from preflight._policy.environment import EnvVar
 from preflight._read import CONFIG_FILE_LIMIT, ReadError, read_text
+from preflight._text import plural
 
 W = Severity.WARNING
 
@@ -127,7 +128,11 @@ def _config_file(path: Path, ctx: Context, details: dict[str, object]) -> list[F
 
 
 def _ok(variables: int, config_file: str | None, present: object) -> str:
-    named = f"{variables} environment variable(s) set as the policy expects" if variables else ""
+    named = (
+        f"{plural(variables, 'environment variable')} set as the policy expects"
+        if variables
+        else ""
+    )
     if config_file is None:
         return named or "the policy names no environment variables and no config file"
     if present is False:  # named, absent, not required: nothing was compared

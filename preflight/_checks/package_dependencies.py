@@ -50,7 +50,11 @@ def package_dependencies(ctx: Context) -> CheckResult:
         "package_dependencies",
         "Required packages",
         findings,
-        ok=f"all {n} required packages are installed at satisfying versions",
+        ok=(
+            "the required package is installed at a satisfying version"
+            if n == 1
+            else f"all {n} required packages are installed at satisfying versions"
+        ),
         details={"required": required, "not_applicable": not_applicable},
     )
 

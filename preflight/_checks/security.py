@@ -10,6 +10,7 @@ from pathlib import Path
 
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
+from preflight._text import plural
 
 C = Severity.CRITICAL
 
@@ -63,7 +64,7 @@ def security(ctx: Context) -> CheckResult:
         "security",
         "Permissions of critical files",
         findings,
-        ok=f"{present} critical file(s) present, none writable by others",
+        ok=f"{plural(present, 'critical file')} present, none writable by others",
         details={"files": files},
     )
 

@@ -20,6 +20,7 @@ from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._facts.osv import Advisory, DataUnavailable, VulnerabilityData
 from preflight._lock.requirements import Lock
 from preflight._lock.select import Ambiguity
+from preflight._text import plural
 
 ID = "vulnerabilities"
 TITLE = "Known vulnerabilities (OSV)"
@@ -144,11 +145,11 @@ def _finding(
 def _ok_message(data: VulnerabilityData, audited: int, ignored: list[dict[str, object]]) -> str:
     date = data.newest_modified.date().isoformat() if data.newest_modified else "unknown date"
     text = (
-        f"no known vulnerability in {audited} installed or locked distribution(s) "
-        f"({data.pypi_records} PyPI advisories, data of {date})"
+        f"no known vulnerability in {plural(audited, 'installed or locked distribution')} "
+        f"({plural(data.pypi_records, 'PyPI advisory', 'PyPI advisories')}, data of {date})"
     )
     if data.malformed:
-        text += f"; {data.malformed} malformed record(s) skipped"
+        text += f"; {plural(data.malformed, 'malformed record')} skipped"
     if ignored:
         named = ", ".join(
             f"{i['id']} ({i['name']} {i['version']}: {i['reason']}"

@@ -17,7 +17,7 @@ from preflight._lock.pylock import SUPPORTED, Pylock
 from preflight._lock.requirements import Lock, LockEntry, is_digest
 from preflight._lock.select import Ambiguity, applies
 from preflight._policy.spec import same_minor
-from preflight._text import shown
+from preflight._text import plural, shown
 
 C, W = Severity.CRITICAL, Severity.WARNING
 
@@ -340,10 +340,10 @@ def _age(ctx: Context, lock: Lock) -> tuple[list[Finding], dict[str, object]]:
 def _human(days: float) -> str:
     """``"12 minutes"``, ``"5.5 hours"``, ``"3 days"``."""
     if days < 1 / 24:
-        return f"{max(days * 1440, 0):.0f} minutes"
+        return plural(round(max(days * 1440, 0)), "minute")
     if days < 1:
         return f"{days * 24:.1f} hours"
-    return f"{days:.0f} days"
+    return plural(round(days), "day")
 
 
 CHECK = Check(

@@ -21,6 +21,7 @@ from preflight._errors import UsageError, format_error
 from preflight._ops.auditdb import DEFAULT_URL, URL_ENV, FetchError, check_url, update
 from preflight._policy.policy import load_policy
 from preflight._report.model import EXIT_FAILED, EXIT_PASSED
+from preflight._text import plural
 
 
 def add_audit_db_options(parser: argparse.ArgumentParser) -> None:
@@ -93,9 +94,9 @@ def run_audit_db(args: argparse.Namespace) -> int:
     date = done.data.newest_modified
     print(
         f"{done.path}: {done.size} bytes in {done.seconds:.1f} s; "
-        f"{done.data.pypi_records} PyPI advisories, data of "
+        f"{plural(done.data.pypi_records, 'PyPI advisory', 'PyPI advisories')}, data of "
         f"{date.date().isoformat() if date else 'unknown date'}"
-        + (f", {done.data.malformed} malformed record(s)" if done.data.malformed else ""),
+        + (f", {plural(done.data.malformed, 'malformed record')}" if done.data.malformed else ""),
         file=sys.stderr,
     )
     return EXIT_PASSED

@@ -51,8 +51,9 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
     (gate: COMMAND's; monitor: a log), which have no ``--format``."""
     parser.add_argument(
         "--python",
-        default=sys.executable,
-        help="the target interpreter (default: the one running preflight)",
+        metavar="PATH",
+        help="the interpreter of the environment to judge, e.g. /srv/app/venv/bin/python "
+        "(default: the one running preflight, which is then said on stderr)",
     )
     add_project_option(parser)
     parser.add_argument(
@@ -173,12 +174,17 @@ def _write_files(
         ("--prometheus", args.prometheus, lambda: prometheus_text(report)),
         ("--html", args.html, lambda: report_page(report)),
     ]
+    written = []
     for flag, path, render in writes:
         if path is not None:
             try:
                 write_output(flag, path, render())
             except UsageError as exc:
                 failed.append(exc)
+            else:
+                written.append(f"{flag[2:]}: {shown(str(path))}")
+    for line in written:  # beside the report's and the log's paths
+        print(line, file=sys.stderr)
     if sbom is not None and args.sbom is not None:
         try:
             written = sbom.write_sbom(args.sbom, judged)
@@ -227,11 +233,13 @@ class CheckOptions:
     sbom: Path | None = None  # check only
     baseline: Path | None = None
     wheelhouse: Path | None = None
+    own_interpreter: bool = False  # no --python: the interpreter running preflight
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckOptions:
         return cls(
-            python=args.python,
+            python=args.python or sys.executable,
+            own_interpreter=args.python is None,
             project=args.project,
             lock=args.lock,
             report_dir=args.report_dir,
@@ -243,6 +251,25 @@ class CheckOptions:
             baseline=args.baseline,
             wheelhouse=args.wheelhouse,
         )
+
+
+_NOTED: list[bool] = []  # the note below was printed
+
+
+def _own_interpreter_note() -> None:
+    """Without ``--python`` the interpreter judged is the one running preflight: right for
+    ``.venv/bin/python -m preflight check`` run from inside the environment, a surprise from a
+    preflight installed on its own (pipx, uv tool), so it is said, never silent (once the
+    check ran: a usage error is then the first and only thing said). Once per process: the
+    monitor judges again every interval."""
+    if _NOTED:
+        return
+    _NOTED.append(True)
+    print(
+        f"no --python: judged the interpreter running preflight, {shown(sys.executable)} "
+        "(pass --python PATH to judge another environment)",
+        file=sys.stderr,
+    )
 
 
 def check_and_report(options: CheckOptions) -> Report:
@@ -266,6 +293,8 @@ def judge_and_report(options: CheckOptions) -> Judged:
         wheelhouse=options.wheelhouse,
     )
     report = judged.report
+    if options.own_interpreter:
+        _own_interpreter_note()
     try:
         json_path, log_path = write_reports(report, options.report_dir, started=started_local)
     except UnsafeOutput as exc:

@@ -20,6 +20,7 @@ from preflight._cli.options import add_project_option
 from preflight._errors import UsageError
 from preflight._policy.policy import load_policy
 from preflight._report.model import EXIT_PASSED
+from preflight._text import plural
 
 
 def add_pythons_options(parser: argparse.ArgumentParser) -> None:
@@ -47,5 +48,5 @@ def run_pythons(args: argparse.Namespace) -> int:
                 f"--github-output {args.github_output}: {exc.strerror or exc}",
                 hint="pass the file GitHub Actions names in $GITHUB_OUTPUT",
             ) from None
-    print(f"{len(specs)} interpreter(s) in the policy", file=sys.stderr)
+    print(f"{plural(len(specs), 'interpreter')} in the policy", file=sys.stderr)
     return EXIT_PASSED

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from preflight._atomic import write_atomic
 from preflight._cli.options import add_project_option
 from preflight._errors import UsageError, format_error
 from preflight._interpreters.discovery import find_interpreters
@@ -41,6 +42,8 @@ from preflight._ops.relock import (
 from preflight._ops.relock_pylock import RESOLVERS
 from preflight._policy.policy import Policy, load_policy
 from preflight._report.model import EXIT_FAILED, EXIT_PASSED
+
+REPORT_DIR = "reports"  # where the log of a failed compile goes, as check's reports do
 
 
 def add_relock_options(parser: argparse.ArgumentParser) -> None:
@@ -157,7 +160,7 @@ def run_relock(args: argparse.Namespace) -> int:
                     universal_from=universal_from,
                 )
             except RelockError as exc:
-                print(f"relock {spec}: {format_error(exc)}", file=sys.stderr)
+                print(f"relock {spec}: {format_error(_logged(exc, policy, spec))}", file=sys.stderr)
                 problems += 1
                 continue
             results.append(result)
@@ -167,6 +170,23 @@ def run_relock(args: argparse.Namespace) -> int:
                 sys.stdout.write(result.diff)
                 problems += 1
     return EXIT_FAILED if problems else EXIT_PASSED
+
+
+def _logged(exc: RelockError, policy: Policy, spec: str) -> RelockError:
+    """``exc`` with the tool's whole output written to ``reports/relock-SPEC.log`` and the
+    hint pointing there; the terminal gets one ``error:`` and one ``hint:`` line."""
+    if not exc.output:
+        return exc
+    log = policy.project_dir / REPORT_DIR / f"relock-{spec}.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(log, exc.output)
+    except OSError as error:
+        where = f"(the log {log} could not be written: {error.strerror or error})"
+    else:
+        where = f"the whole output is in {log}"
+    hint = f"{exc.hint}; {where}" if exc.hint else where
+    return RelockError(exc.message, hint=hint)
 
 
 def _plan(args: argparse.Namespace, policy: Policy) -> tuple[dict[Path, list[str]], bool]:

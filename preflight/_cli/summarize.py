@@ -41,22 +41,30 @@ def add_summarize_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--summary",
         type=Path,
-        default=Path(matrix.SUMMARY_NAME),
         metavar="FILE",
-        help=f"where the merged matrix is written as JSON (default: ./{matrix.SUMMARY_NAME})",
+        help=f"where the merged matrix is written as JSON (default: ./{matrix.SUMMARY_NAME}, "
+        "unless no DIR exists)",
     )
     add_junit_option(parser)
     add_html_option(parser)
 
 
 def run_summarize(args: argparse.Namespace) -> int:
-    outputs = (("--summary", args.summary), ("--junit", args.junit), ("--html", args.html))
+    summary = args.summary or Path(matrix.SUMMARY_NAME)
+    outputs = (("--summary", summary), ("--junit", args.junit), ("--html", args.html))
     check_output_paths(outputs)
     entries = collect(args.dirs)
     outcomes = [e.outcome for e in entries]
     print(matrix.summary_table(outcomes, where=True), file=sys.stderr)
-    write_output("--summary", args.summary, matrix.summary_json(outcomes))
-    print(f"summary: {shown(str(args.summary))}", file=sys.stderr)
+    if args.summary is None and not any(d.exists() or d.is_symlink() for d in args.dirs):
+        # Every DIR mistyped: no summary.json of errors left behind in the current folder.
+        print(
+            "summary: not written: no DIR exists (--summary FILE writes one anyway)",
+            file=sys.stderr,
+        )
+    else:
+        write_output("--summary", summary, matrix.summary_json(outcomes))
+        print(f"summary: {shown(str(summary))}", file=sys.stderr)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         markdown = matrix.summary_markdown(outcomes, where=True, title="preflight summary")
@@ -72,6 +80,7 @@ def run_summarize(args: argparse.Namespace) -> int:
         reports = [e.report for e in entries if e.report is not None]
         errors = [(e.outcome.session, e.outcome.message) for e in entries if e.report is None]
         write_output("--junit", args.junit, junit_xml(reports, errors))
+        print(f"junit: {shown(str(args.junit))}", file=sys.stderr)
     if args.html is not None:
         generated = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         write_output("--html", args.html, html_page(page_of(entries, generated=generated)))

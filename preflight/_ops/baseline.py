@@ -5,7 +5,7 @@ environment match. So it is never written inside the environment it describes (a
 its prefix or any of its install folders is refused), it is written atomically (a reader sees
 the old manifest or the new one) and read-only (0o444): replacing it takes a deliberate
 ``preflight baseline`` again, not a stray write. Where it is kept (another host, a read-only
-medium) is the operator's choice; the README says why it matters.
+medium) is the operator's choice; docs/operations.md says why it matters.
 """
 
 from __future__ import annotations

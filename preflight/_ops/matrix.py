@@ -333,11 +333,14 @@ def _row(o: Outcome, *, where: bool = False) -> list[str]:
         python += f" (substitute for {shown(o.spec)})"
     problems = ", ".join(o.failed) or (o.message if o.verdict in (NOT_CHECKED, ERROR) else "-")
     place = [shown(o.host or UNKNOWN_HOST), shown(o.interpreter or "-")] if where else []
+    verdict = shown(o.verdict)
+    if o.overall == "WARNING" and o.verdict != "NOT_READY":
+        verdict += " (WARNING)"  # as the session's own last line said it: never a bare READY
     return [
         *place,
         shown(o.spec),
         python,
-        shown(o.verdict),
+        verdict,
         shown(problems, limit=MESSAGE_LIMIT),
         f"{o.seconds:.1f} s" if o.seconds else "-",
     ]

@@ -319,7 +319,8 @@ class Monitor:
     def _wait(self, signals: _Signals) -> bool:
         """Wait the interval (True when stopped), pinging systemd's watchdog on the way: at
         the end of a run and every half period while waiting. A run itself is bounded by the
-        probes' timeouts; ``WatchdogSec`` must be longer than the longest run (README)."""
+        probes' timeouts; ``WatchdogSec`` must be longer than the longest run
+        (docs/operations.md)."""
         notifier = self.notifier
         every = notifier.ping_every if notifier is not None else None
         if notifier is None or every is None:

@@ -87,7 +87,14 @@ State = Literal["written", "unchanged", "up-to-date", "stale", "failed"]
 
 
 class RelockError(PreflightError):
-    """A lock could not be compiled, or what pip-compile wrote is not a sound lock."""
+    """A lock could not be compiled, or what pip-compile wrote is not a sound lock.
+
+    ``output``: the whole output of the tool that failed, for a log (the message has one line
+    of it, the one that says why)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, output: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.output = output
 
 
 @dataclass(frozen=True)
@@ -266,9 +273,44 @@ class Compiler:
         return "uv pip compile --universal" if self.universal_from else "uv pip compile"
 
 
+# What pip, pip-tools and uv print when the package index cannot be reached.
+_UNREACHABLE = (
+    "NewConnectionError", "Connection refused", "Name or service not known",
+    "Temporary failure in name resolution", "Network is unreachable", "connection broken",
+    "ConnectTimeout", "ProxyError", "Failed to establish a new connection", "dns error",
+    "error sending request", "Could not fetch URL", "No route to host",
+)  # fmt: skip
+_NOT_FOUND = ("from versions: none", "No matching distribution found", "was not found in the")
+
+
 def _failed(what: str, completed: Completed) -> RelockError:
-    tail = "\n".join(completed.stderr.strip().splitlines()[-15:]) or "(no output)"
-    return RelockError(f"{what}: {completed.describe()}\n{tail}")
+    """One line that says why (the tool's own ``ERROR:`` line, else its last line), a hint
+    that says what to do, and the whole output for the log: never a traceback on screen."""
+    lines = [line.strip() for line in completed.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith(("error:", "error "))]
+    why = errors[0] if errors else (lines[-1] if lines else completed.describe())
+    why = why.removeprefix("ERROR: ").removeprefix("error: ")
+    text = completed.stdout + completed.stderr
+    if completed.timed_out or completed.returncode is None:
+        why = completed.describe()
+        hint = "see the log for what it printed before it stopped"
+    elif any(mark in text for mark in _UNREACHABLE):
+        hint = (
+            "the package index could not be reached: check the network and the index your "
+            "pip uses (PIP_INDEX_URL, pip.conf; uv: UV_INDEX_URL), or point PIP_FIND_LINKS at "
+            "a folder holding the wheels"
+        )
+    elif any(mark in text for mark in _NOT_FOUND):
+        hint = (
+            "nothing on the index satisfies a requirement: check [tool.preflight] requires, "
+            "and that your pip's index (PIP_INDEX_URL, pip.conf) is reachable and has it"
+        )
+    else:
+        hint = None  # the whole output says more: the CLI writes it to a log and names it
+    output = (
+        f"{completed.describe()}\n--- stdout\n{completed.stdout}\n--- stderr\n{completed.stderr}"
+    )
+    return RelockError(f"{what}: {why}", hint=hint, output=output)
 
 
 def pip_tools_python(interpreter: Path, version: str, cache: Path) -> Path:
@@ -320,6 +362,12 @@ def _tools_venv(
     if ready.is_file() and python.is_file():
         return python
     shutil.rmtree(venv, ignore_errors=True)
+    # A cold cache takes minutes (a venv, then pip from the index): say so, once.
+    print(
+        f"relock: installing {requirement} for Python {version} into {venv} "
+        "(once: later relocks reuse it)",
+        file=sys.stderr,
+    )
     made = run([str(interpreter), "-m", "venv", str(venv)], timeout=120, env=clean_env())
     if not made.ok:
         raise _failed(f"cannot create a venv with {interpreter}", made)

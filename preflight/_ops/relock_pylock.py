@@ -6,7 +6,7 @@ command line, and the metadata table.
 lost (the work folder, the validation, the atomic replace, ``--check``) and uv's command line
 (the same for both formats) are ``relock``'s own.
 
-What the resolvers support (README, "relock"):
+What the resolvers support (docs/nox.md, "relock"):
 
 * **uv** (``uv pip compile -o pylock.toml``, the default): a lock per interpreter, or one
   lock for all of them (``--universal``, with one entry per marker range), when the policy's

@@ -29,7 +29,7 @@ from datetime import datetime
 
 from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._report.model import Overall, Report, Verdict
-from preflight._text import FIELD_LIMIT, MESSAGE_LIMIT, shown
+from preflight._text import FIELD_LIMIT, MESSAGE_LIMIT, plural, shown
 
 __all__ = ["HistoryPoint", "Page", "Row", "html_page", "report_page"]
 
@@ -124,10 +124,13 @@ h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
 .verdict .detail { font-size: 1.05rem; margin-left: .6rem; }
 .verdict.good { background: #1a7f37; } .verdict.warn { background: #9a6700; }
 .verdict.bad { background: #cf222e; } .verdict.none { background: #6e7781; }
-.notes { margin: .5rem 0 0; color: #59636e; }
+.notes { margin: .5rem 0 0; color: #59636e; overflow-wrap: anywhere; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: .25rem 0; }
 th, td { border: 1px solid #d1d9e0; padding: .3rem .55rem; text-align: left;
-  vertical-align: top; }
+  vertical-align: top; overflow-wrap: break-word; }
+td.short { white-space: nowrap; }
+td.message { min-width: 20rem; overflow-wrap: anywhere; }
 th { background: #f6f8fa; font-weight: 600; }
 td.status { font-weight: 600; white-space: nowrap; }
 td.good { background: #dafbe1; color: #116329; } td.warn { background: #fff8c5; color: #7d4e00; }
@@ -136,7 +139,9 @@ td.absent { color: #59636e; }
 td.path { min-width: 12rem; }
 .path, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   font-size: .85em; overflow-wrap: anywhere; }
-ul.findings { padding-left: 1.2rem; } ul.findings li { margin: .35rem 0; }
+ul.findings { padding-left: 1.2rem; }
+ul.findings li { margin: .35rem 0; overflow-wrap: anywhere; }
+p.skipped { color: #59636e; overflow-wrap: anywhere; }
 .sev { display: inline-block; border-radius: 4px; padding: 0 .35rem; font-size: .8em;
   font-weight: 700; color: #fff; }
 .sev.bad { background: #cf222e; } .sev.warn { background: #9a6700; }
@@ -167,23 +172,27 @@ def _where(row: Row) -> str:
 def _matrix(rows: Sequence[Row]) -> list[str]:
     ids = _check_ids(rows)
     head = ["host", "Python", "interpreter", "verdict", *ids]
+    # The table scrolls inside its own box when it is wider than the page, never the page.
     out = [
         "<h2>Interpreters &times; checks</h2>",
+        '<div class="scroll">',
         '<table class="matrix">',
-        "<thead><tr>" + "".join(f"<th>{_t(h)}</th>" for h in head) + "</tr></thead>",
+        "<thead><tr>" + "".join(f"<th>{_breakable(h)}</th>" for h in head) + "</tr></thead>",
         "<tbody>",
     ]
     for row in rows:
         verdict = row.verdict
         cells = [
-            f"<td>{_t(row.host or 'unknown')}</td>",
-            f"<td>{_t(row.python)}</td>",
+            f'<td class="short">{_t(row.host or "unknown")}</td>',
+            f'<td class="short">{_t(row.python)}</td>',
             f'<td class="path">{_t(row.interpreter)}</td>',
             f'<td class="status {_level(verdict)}">{_t(verdict)}</td>',
         ]
         if row.report is None:
             span = max(len(ids), 1)
-            cells.append(f'<td colspan="{span}">{_t(row.message, MESSAGE_LIMIT)}</td>')
+            cells.append(
+                f'<td class="message" colspan="{span}">{_t(row.message, MESSAGE_LIMIT)}</td>'
+            )
         else:
             by_id: dict[str, CheckResult] = {c.id: c for c in row.report.checks}
             for cid in ids:
@@ -195,17 +204,27 @@ def _matrix(rows: Sequence[Row]) -> list[str]:
                 title = _t(check.message, MESSAGE_LIMIT)
                 cells.append(f'<td class="status {level}" title="{title}">{text}</td>')
         out.append("<tr>" + "".join(cells) + "</tr>")
-    out += ["</tbody>", "</table>"]
+    out += ["</tbody>", "</table>", "</div>"]
     return out
 
 
-def _finding(check_id: str, f: Finding) -> str:
+def _breakable(check_id: str) -> str:
+    """A column heading that may wrap after each ``_`` (``package_<wbr>dependencies``)."""
+    return "_<wbr>".join(_t(part) for part in check_id.split("_"))
+
+
+def _finding(check_id: str, f: Finding, *, fix_given: bool = False) -> str:
+    """One finding; ``fix_given``: its check's same fix is on the page already (above)."""
     level = _SEVERITY.get(f.severity, "none")
     where = ""
     if f.file is not None:
         line = f", line {f.line}" if f.line is not None else ""
         where = f' <span class="where">({_t(f.file)}{line})</span>'
-    fix = f'<div class="fix">fix: {_t(f.remedy, MESSAGE_LIMIT)}</div>' if f.remedy else ""
+    fix = ""
+    if f.remedy and not fix_given:
+        fix = f'<div class="fix">fix: {_t(f.remedy, MESSAGE_LIMIT)}</div>'
+    elif f.remedy:
+        fix = '<div class="fix">fix: as above</div>'
     return (
         f'<li><span class="sev {level}">{_t(f.severity.value)}</span> '
         f"<code>{_t(check_id)}</code> {_t(f.message, MESSAGE_LIMIT)}{where}{fix}</li>"
@@ -215,6 +234,7 @@ def _finding(check_id: str, f: Finding) -> str:
 def _findings(rows: Sequence[Row]) -> list[str]:
     out = ["<h2>Findings</h2>"]
     any_found = False
+    skips = 0
     for row in rows:
         if row.report is None:
             if row.message:
@@ -226,19 +246,44 @@ def _findings(rows: Sequence[Row]) -> list[str]:
                 )
             continue
         found = row.report.violations()
-        if not found:
+        skipped = _skipped(row.report)
+        skips += len(skipped)
+        if not found and not skipped:
             continue
-        any_found = True
         out.append(f'<h3>{_t(_where(row))} <span class="path">{_t(row.interpreter)}</span></h3>')
-        out.append('<ul class="findings">')
-        out += [_finding(cid, f) for cid, f in found[:FINDINGS_LIMIT]]
-        if len(found) > FINDINGS_LIMIT:
-            more = len(found) - FINDINGS_LIMIT
-            out.append(f"<li>… and {more} more: see the JSON report</li>")
-        out.append("</ul>")
+        if found:
+            any_found = True
+            out.append('<ul class="findings">')
+            given: set[tuple[str, str | None]] = set()
+            for cid, f in found[:FINDINGS_LIMIT]:
+                out.append(_finding(cid, f, fix_given=(cid, f.remedy) in given))
+                given.add((cid, f.remedy))
+            if len(found) > FINDINGS_LIMIT:
+                more = len(found) - FINDINGS_LIMIT
+                out.append(f"<li>… and {more} more: see the JSON report</li>")
+            out.append("</ul>")
+        if skipped:
+            # Not judged, so not passed: each named with why.
+            listed = "; ".join(
+                f"<code>{_t(c.id)}</code> ({_t(c.message, MESSAGE_LIMIT)})" for c in skipped
+            )
+            out.append(
+                f'<p class="skipped">{plural(len(skipped), "check")} skipped, '
+                f"not judged: {listed}</p>"
+            )
     if not any_found:
-        out.append("<p>No findings: every check passed clean.</p>")
+        if skips:
+            out.append(
+                "<p>No findings in the checks that ran; "
+                f"{plural(skips, 'check was', 'checks were')} skipped (not judged).</p>"
+            )
+        else:
+            out.append("<p>No findings: every check passed clean.</p>")
     return out
+
+
+def _skipped(report: Report) -> list[CheckResult]:
+    return [c for c in report.checks if c.status is Status.SKIP]
 
 
 def _chart(points: Sequence[HistoryPoint]) -> list[str]:
@@ -314,15 +359,16 @@ def _history(points: Sequence[HistoryPoint]) -> list[str]:
     out.append(f"<p>{len(points)} runs from the daily logs: {summary}.</p>")
     out += _chart(points)
     out.append(f"<h3>The last {min(len(points), HISTORY_TABLE)} runs</h3>")
+    out.append('<div class="scroll">')
     out.append("<table><thead><tr><th>time</th><th>health</th><th>result</th></tr></thead>")
     out.append("<tbody>")
     for p in reversed(points[-HISTORY_TABLE:]):
         out.append(
             f"<tr><td>{p.when:%Y-%m-%d %H:%M:%S}</td>"
             f'<td class="status {_level(p.health)}">{_t(p.health)}</td>'
-            f"<td>{_t(p.text, MESSAGE_LIMIT)}</td></tr>"
+            f'<td class="message">{_t(p.text, MESSAGE_LIMIT)}</td></tr>'
         )
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return out
 
 
@@ -369,12 +415,16 @@ def html_page(page: Page) -> str:
 def report_page(report: Report, *, title: str = "preflight check") -> str:
     """The page of one check: its verdict, its row of the matrix and its findings."""
     warned = report.status is not Verdict.NOT_READY and report.overall_status is Overall.WARNING
+    skipped = len(_skipped(report))
+    detail = f"({report.overall_status.value}) in {report.duration_s:.2f} s"
+    if skipped:
+        detail += f"; {plural(skipped, 'check')} skipped"
     return html_page(
         Page(
             title=title,
             verdict=report.status.value,
             level="warn" if warned else "",
-            detail=f"({report.overall_status.value}) in {report.duration_s:.2f} s",
+            detail=detail,
             rows=(Row.of(report),),
             generated=report.timestamp,
             notes=(f"project {report.project}; lock {report.lock or '-'}",),

@@ -1,9 +1,10 @@
 """The reports as JUnit XML, the test format CI systems show (GitLab, CircleCI, Buildkite...).
 
 One ``<testsuite>`` per interpreter judged (one report each), one ``<testcase>`` per check,
-named by its id: a failed check is a ``<failure>`` holding its critical findings and their
-remedies, a skipped one is ``<skipped>``, and warnings (a check that passed with them, or the
-warnings of a failed one) are its ``<system-out>``. The verdict and the interpreter are the
+named by its id and timed (judging it, plus the probe or run it measured); a failed check is
+a ``<failure>`` holding its critical findings and their remedies, a skipped one is
+``<skipped>``, and warnings (a check that passed with them, or the warnings of a failed one)
+are its ``<system-out>``. The verdict and the interpreter are the
 suite's ``<properties>``.
 
 Every text from the report is shown first (:func:`preflight._text.shown`: controls escaped,
@@ -52,9 +53,41 @@ def suite_name(report: Report) -> str:
     return f"preflight Python {version} ({report.interpreter.get('path') or '?'})"
 
 
+# The work a check's details time, done for that check while the facts were gathered (the
+# suite's run, the bytecode probe, the performance probe): added to the check's own time.
+_MEASURED = {"suite": "seconds", "bytecode": "probe_seconds", "performance": "total_seconds"}
+
+
+def duration(check: CheckResult) -> float:
+    """A check's time: judging it, plus the probe or run it measured (from its details)."""
+    measured = check.details.get(_MEASURED.get(check.id, ""))
+    extra = float(measured) if isinstance(measured, int | float) and measured > 0 else 0.0
+    return check.seconds + extra
+
+
+def names(reports: Sequence[Report]) -> list[tuple[str, str]]:
+    """Each report's suite name and class name, unique in one document: two environments of
+    the same Python version (``preflight summarize``: one per host or job) would otherwise
+    share a class name, and a CI test tab would merge their cases. The host and the
+    interpreter's path, then a number, are added only where names would collide."""
+    suites = [suite_name(r) for r in reports]
+    classes = [f"preflight.python-{r.interpreter.get('version') or '?'}" for r in reports]
+    seen: dict[str, int] = {}
+    unique = []
+    for report, suite, classname in zip(reports, suites, classes, strict=True):
+        host = f"{report.host}: " if report.host else ""
+        where = f" ({host}{report.interpreter.get('path') or '?'})"
+        own_class = classname + where if classes.count(classname) > 1 else classname
+        on_host = f" on {report.host}" if suites.count(suite) > 1 and report.host else ""
+        seen[own_class] = count = seen.get(own_class, 0) + 1
+        number = f" #{count}" if count > 1 else ""
+        unique.append((suite + on_host + number, own_class + number))
+    return unique
+
+
 def _testcase(check: CheckResult, classname: str) -> ET.Element:
     case = ET.Element(
-        "testcase", name=_attr(check.id), classname=classname, time=f"{check.seconds:.3f}"
+        "testcase", name=_attr(check.id), classname=classname, time=f"{duration(check):.3f}"
     )
     critical = [f for f in check.findings if f.severity is Severity.CRITICAL]
     warnings = [f for f in check.findings if f.severity is Severity.WARNING]
@@ -73,12 +106,12 @@ def _testcase(check: CheckResult, classname: str) -> ET.Element:
     return case
 
 
-def _testsuite(report: Report) -> ET.Element:
+def _testsuite(report: Report, title: str, classname: str) -> ET.Element:
     checks = report.checks
     version = str(report.interpreter.get("version") or "?")
     suite = ET.Element(
         "testsuite",
-        name=_attr(suite_name(report)),
+        name=_attr(title),
         tests=str(len(checks)),
         failures=str(sum(c.status is Status.FAIL for c in checks)),
         errors="0",
@@ -97,9 +130,8 @@ def _testsuite(report: Report) -> ET.Element:
         ("project", report.project),
     ):
         ET.SubElement(properties, "property", name=name, value=_attr(value))
-    classname = _attr(f"preflight.python-{version}")
     for check in checks:
-        suite.append(_testcase(check, classname))
+        suite.append(_testcase(check, _attr(classname)))
     return suite
 
 
@@ -129,8 +161,8 @@ def junit_xml(reports: Sequence[Report], errors: Sequence[tuple[str, str]] = ())
         skipped=str(sum(c.status is Status.SKIP for r in reports for c in r.checks)),
         time=f"{sum(r.duration_s for r in reports):.3f}",
     )
-    for report in reports:
-        root.append(_testsuite(report))
+    for report, (suite, classname) in zip(reports, names(reports), strict=True):
+        root.append(_testsuite(report, suite, classname))
     for name, message in errors:
         root.append(_error_suite(name, message))
     ET.indent(root)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from preflight._checks.result import Status
 from preflight._report.model import Overall, Report, Verdict
-from preflight._text import FIELD_LIMIT, shown
+from preflight._text import FIELD_LIMIT, plural, shown
 
 LONG_OUTPUT_LINES = 20  # one per check that did not pass; a report has about ten checks
 
@@ -63,6 +63,8 @@ def nagios(report: Report) -> NagiosResult:
     state = state_of(report)
     failed = [c for c in report.checks if c.status is Status.FAIL]
     warned = [c for c in report.checks if c.status is Status.WARN]
+    skipped = [c for c in report.checks if c.status is Status.SKIP]
+    passed = [c for c in report.checks if c.status is Status.PASS]
     python = _safe(str(report.interpreter.get("version") or "?"))
     words = [f"{report.status.value} on Python {python}"]
     if failed:
@@ -71,11 +73,16 @@ def nagios(report: Report) -> NagiosResult:
     if warned:
         words.append(f"warnings: {', '.join(_safe(c.id) for c in warned)}")
     if not failed and not warned:
-        words.append(f"{len(report.checks)} checks passed")
+        # A skipped check was not judged: it is counted apart, never as passed.
+        words.append(f"{plural(len(passed), 'check')} passed")
+    if skipped:
+        words.append(f"skipped: {', '.join(_safe(c.id) for c in skipped)}")
+    total = len(report.checks)
     perfdata = (
         f"duration={report.duration_s:.3f}s;;;0 "
-        f"checks_failed={len(failed)};;1;0;{len(report.checks)} "
-        f"checks_warned={len(warned)};1;;0;{len(report.checks)}"
+        f"checks_failed={len(failed)};;1;0;{total} "
+        f"checks_warned={len(warned)};1;;0;{total} "
+        f"checks_skipped={len(skipped)};;;0;{total}"
     )
     status_line = f"PREFLIGHT {state.name} - {'; '.join(words)} | {perfdata}"
     long_output = [

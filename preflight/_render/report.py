@@ -22,6 +22,7 @@ from preflight._text import MESSAGE_LIMIT, shown
 
 REPORT_NAME = "runtime_verification_results.json"
 TERMINAL_FINDINGS = 5  # per check on the terminal; the log and JSON have them all
+TERMINAL_TEXT = 240  # characters of one message or fix on the terminal; the log has them whole
 
 
 def dumps(report: Report) -> str:
@@ -31,11 +32,15 @@ def dumps(report: Report) -> str:
 _MARK = {Status.PASS: "✓", Status.WARN: "⚠", Status.FAIL: "✗", Status.SKIP: "-"}
 
 
-def summary_lines(report: Report, *, limit: int | None = TERMINAL_FINDINGS) -> list[str]:
+def summary_lines(
+    report: Report, *, limit: int | None = TERMINAL_FINDINGS, text: int = TERMINAL_TEXT
+) -> list[str]:
     """The terminal summary: a head line, one line per check, its findings, the verdict.
 
-    Every text from the report is shown (escaped and shortened), so that each element of the
-    list is exactly one line, whatever the environment's names hold.
+    Every text from the report is shown (escaped and shortened to ``text`` characters), so
+    that each element of the list is exactly one line, whatever the environment's names hold.
+    A fix is given once per check: under the finding it first applies to, or once after the
+    findings when they all share it. ``limit=None, text=MESSAGE_LIMIT``: the log's view.
     """
     # A failed probe knows no version: say "?" rather than "None".
     version = shown(str(report.interpreter.get("version") or "?"))
@@ -47,19 +52,32 @@ def summary_lines(report: Report, *, limit: int | None = TERMINAL_FINDINGS) -> l
     ids = {c.id: shown(c.id) for c in report.checks}
     width = max((len(i) for i in ids.values()), default=0)
     for c in report.checks:
-        message = shown(c.message, limit=MESSAGE_LIMIT)
+        message = shown(c.message, limit=text)
         lines.append(f"{_MARK[c.status]} {ids[c.id]:<{width}}  {c.status.label:<4}  {message}")
         listed = c.findings if limit is None or len(c.findings) <= limit + 1 else c.findings[:limit]
         if len(c.findings) > 1 or (c.findings and c.findings[0].remedy):
-            for f in listed:
-                lines.append(f"    {f.severity.value}: {shown(f.message, limit=MESSAGE_LIMIT)}")
-                if f.remedy:
-                    lines.append(f"      fix: {shown(f.remedy, limit=MESSAGE_LIMIT)}")
+            lines += _findings(listed, text)
             if len(listed) < len(c.findings):
                 lines.append(f"    ... and {len(c.findings) - len(listed)} more (see the report)")
     lines.append(
         f"{report.status.value} ({report.overall_status.value}) in {report.duration_s:.2f} s"
     )
+    return lines
+
+
+def _findings(listed: list[Finding] | tuple[Finding, ...], text: int) -> list[str]:
+    """The findings of one check, each fix said once (the same long fix under every finding
+    of a check would bury the findings)."""
+    remedies = {f.remedy for f in listed}
+    shared = len(listed) > 1 and len(remedies) == 1 and None not in remedies
+    lines, said = [], set()
+    for f in listed:
+        lines.append(f"    {f.severity.value}: {shown(f.message, limit=text)}")
+        if f.remedy and not shared and f.remedy not in said:
+            said.add(f.remedy)
+            lines.append(f"      fix: {shown(f.remedy, limit=text)}")
+    if shared and listed[0].remedy:
+        lines.append(f"    fix (each of the {len(listed)}): {shown(listed[0].remedy, limit=text)}")
     return lines
 
 
@@ -144,7 +162,7 @@ def log_text(report: Report, *, started: datetime) -> str:
         f"Timestamp: {shown(report.timestamp)}",
         f"Project: {shown(report.project)}",
         f"Lock: {shown(str(report.lock))}",
-        *summary_lines(report, limit=None),
+        *summary_lines(report, limit=None, text=MESSAGE_LIMIT),
         f"Status: {report.status.value}",
         f"Overall: {report.overall_status.value}",
     ]
