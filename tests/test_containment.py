@@ -229,3 +229,44 @@ def test_a_signal_death_is_reported_as_such() -> None:
     )
     assert done.returncode == -signal.SIGTERM
     assert not done.ok
+
+
+def test_an_interrupt_right_after_the_child_starts_leaves_nothing(tmp_path: Path) -> None:
+    # The cause of the signal tests that failed under load: a Ctrl-C (or SIGTERM) that lands
+    # after the child was forked and before preflight held it (on main: while the first child
+    # started the tether's watcher, a whole Python start on a loaded machine) left it running.
+    # Here the interrupt lands in that window every time: inside Popen, once the family is up.
+    family = Family(tmp_path)
+    script = textwrap.dedent(
+        f"""
+        import os, subprocess, sys, time
+        from preflight import _process
+
+        class Interrupted(subprocess.Popen):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                deadline = time.monotonic() + 120
+                while not os.path.exists({str(family.child_pid_file)!r}):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.02)
+                raise KeyboardInterrupt
+
+        subprocess.Popen = Interrupted
+        try:
+            _process.start({family.argv(hold=True)!r}, timeout=600)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        """
+    )
+    try:
+        argv = [sys.executable, "-c", script]
+        driver = subprocess.run(argv, check=False, env=cli_env(), timeout=300)
+        assert driver.returncode == 130
+        child = read_pid(family.child_pid_file)
+        assert child is not None
+        assert ends(child, seconds=120), "the child outlived an interrupted preflight"
+        assert ends(family.grandchild(), seconds=120), "its grandchild outlived preflight"
+        assert family.nobody_waits()
+        assert not family.marker.exists()
+    finally:
+        family.cleanup()
