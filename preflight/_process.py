@@ -11,7 +11,9 @@ replacement, and a child that cannot even be started comes back as a value, not 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -187,12 +189,8 @@ class Running:
         try:
             if self._process is None:
                 return Completed(self.argv, None, "", self._failed or "", self._elapsed())
-            remaining = max(0.0, self._timeout - self._elapsed())
-            timed_out = False
-            try:
-                self._process.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                timed_out = True
+            timed_out = not self._ended_in_time()
+            if timed_out:
                 self.kill()
             returncode, failure = self._outcome()
             stderr = _read(self._err)
@@ -209,6 +207,25 @@ class Running:
             raise
         finally:
             self.close()
+
+    def _ended_in_time(self) -> bool:
+        """Wait until the child has ended (True) or its time is up (False)."""
+        assert self._process is not None
+        remaining = max(0.0, self._timeout - self._elapsed())
+        if self._status is None:  # started without a reaper
+            try:
+                self._process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        # The reaper writes the status, then exits: woken at once (Popen.wait with a timeout
+        # polls, up to 50 ms a time). poll, not select: no limit on the descriptor's number.
+        waiting = select.poll()
+        waiting.register(self._status, select.POLLIN)
+        if not waiting.poll(math.ceil(remaining * 1000)):
+            return False
+        self._process.wait()  # it is exiting
+        return True
 
     def _outcome(self) -> tuple[int | None, str | None]:
         """The child's return code (-N: killed by signal N), or None and why it has none."""
