@@ -103,11 +103,16 @@ def end_all(program: int, status: int | None) -> int | None:
         except OSError:  # the group is empty but for the unreaped leader, or not ours
             pass
     while True:
-        for child in children():
-            try:  # noqa: SIM105 (no contextlib here: see the imports)
+        left, refused = children(), 0
+        for child in left:
+            try:
                 os.kill(child, signal.SIGKILL)
-            except OSError:  # already reaped, or not ours to signal (setuid)
+            except PermissionError:  # a setuid program's: not ours to kill, nor to wait for
+                refused += 1
+            except OSError:  # already reaped
                 pass
+        if left and refused == len(left):
+            return status
         try:
             pid, wait_status = os.waitpid(-1, 0)
         except ChildProcessError:
@@ -143,8 +148,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         program = spawn(argv[4:])
     except OSError as exc:
-        os.write(status_fd, f"error {exc}\n".encode(errors="replace"))
-        return 0
+        return report(status_fd, f"error {exc}")
     ended, status = exited(program)
     while not ended:
         ready = select.select([control, wake_read], [], [])[0]
@@ -157,8 +161,15 @@ def main(argv: Sequence[str]) -> int:
             reap_orphans(program)
         ended, status = exited(program)
     status = end_all(program, status)
-    reaped = "reaper" if subreaper else "group"
-    os.write(status_fd, f"status {status} {reaped}\n".encode())
+    return report(status_fd, f"status {status} {'reaper' if subreaper else 'group'}")
+
+
+def report(status_fd: int, line: str) -> int:
+    """Tell preflight how the program ended; a preflight that is gone is told nothing."""
+    try:  # noqa: SIM105 (no contextlib here: see the imports)
+        os.write(status_fd, f"{line}\n".encode(errors="replace"))
+    except OSError:
+        pass
     return 0
 
 
