@@ -107,8 +107,8 @@ def _blank(names: set[str], *, own: bool) -> None:
         if sep and value and ((own and text.startswith(OWN_PREFIX)) or text in names):
             current = os.environb.get(name)
             if current is not None:
-                # Every C environ entry of the name now points at a copy in the heap.
-                os.unsetenv(name)
+                # The C environ entry now points at a copy in the heap (setenv replaces the
+                # pointer in place: no other thread's fork sees the array move).
                 os.putenv(name, current)
             start = address + offset + len(name) + 1
             ctypes.memset(start, 0, len(value))

@@ -109,6 +109,8 @@ _DRIVER = textwrap.dedent(
     reader, how = sys.argv[2], sys.argv[3]
     argv = [sys.executable, "-c", reader, str(os.getpid())]
     if how == "preflight":
+        # A first child before the policy's credential names are known, as the CLI may.
+        assert _process.run(["true"], timeout=120).ok
         done = _process.run(argv, timeout=120, env=_process.clean_env(withhold=["SLACK_URL"]))
         assert done.ok, done
         out = done.stdout
