@@ -1,18 +1,22 @@
 """The subprocess boundary: every child preflight starts goes through :func:`run`.
 
-A child always has a timeout and runs in its own session, so that on expiry the whole process
-group (grandchildren included) is killed; and it is tethered (:mod:`preflight._tether`): if
-preflight itself is killed first, even with SIGKILL, its group is killed too. Output is decoded
-as UTF-8 with replacement, and a child that cannot even be started comes back as a value, not
-an exception.
+A child always has a timeout, and is started by a reaper of its own (:mod:`preflight._reaper`)
+that ends every process the child started, ``setsid`` or not, when the child ends, on timeout,
+on Ctrl-C, and when preflight itself dies, even by SIGKILL. No child can read preflight's
+credentials: they are not in its environment (:func:`clean_env`), and not in
+``/proc/<preflight>/environ`` (:mod:`preflight._secrets`). Output is decoded as UTF-8 with
+replacement, and a child that cannot even be started comes back as a value, not an exception.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import select
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,9 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from preflight._tether import tether, untether
+from preflight._secrets import OWN_PREFIX, conceal
 
-__all__ = ["Completed", "Running", "clean_env", "lacks_isolated_mode", "run", "run_python", "start"]
+__all__ = [
+    "OWN_PREFIX",
+    "Completed",
+    "Running",
+    "clean_env",
+    "lacks_isolated_mode",
+    "run",
+    "run_python",
+    "start",
+]
 
 # Variables that would make a target interpreter import or run something that is not its own.
 _LEAKY_VARIABLES = (
@@ -33,7 +46,6 @@ _LEAKY_VARIABLES = (
     "PYTHONEXECUTABLE",
     "__PYVENV_LAUNCHER__",
 )
-OWN_PREFIX = "PREFLIGHT_"  # the tool's own variables, some of them secrets: never handed down
 # A defined text encoding for children, and no bytecode written into the environment.
 _FORCED_VARIABLES = {
     "PYTHONUTF8": "1",
@@ -80,6 +92,7 @@ def clean_env(
     writing, then applies ``extra``.
     """
     withheld = set(withhold)
+    conceal(withheld)  # nor from /proc/<our pid>/environ
     env = {
         key: value
         for key, value in os.environ.items()
@@ -91,13 +104,21 @@ def clean_env(
     return env
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the child's whole process group (it leads its own session)."""
-    # The group may already be gone (or never had another member we may signal).
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
+_REAPER = Path(__file__).with_name("_reaper.py")
+
+
+def _reaper_argv() -> list[str] | None:
+    """How a child is started through the reaper (:mod:`preflight._reaper`): our own
+    interpreter, isolated, without ``site``; None where there is no interpreter to run it."""
+    if not sys.executable or os.name != "posix":
+        return None
+    return [sys.executable, "-I", "-S", "-B", str(_REAPER)]
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _read(handle: IO[bytes]) -> str:
@@ -108,9 +129,12 @@ def _read(handle: IO[bytes]) -> str:
 class Running:
     """A child started by :func:`start`; :meth:`wait` for its :class:`Completed`.
 
+    The child is started by a reaper (:mod:`preflight._reaper`) that ends everything it starts,
+    in a session of its own or not: when the child ends, when we ask (a timeout, Ctrl-C), and
+    when we die, however (the reaper then reads end-of-file on a pipe only we hold).
+
     Output goes to anonymous temporary files, not pipes: nothing needs draining while it
-    runs (so other work can go on meanwhile), and a grandchild that escaped the process group
-    with our file still open cannot make us wait for it.
+    runs (so other work can go on meanwhile).
     """
 
     def __init__(
@@ -129,39 +153,52 @@ class Running:
         self._err = tempfile.TemporaryFile()  # noqa: SIM115
         self._failed: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._control: int | None = None  # our end of the reaper's pipe: closed, it ends all
+        self._status: int | None = None  # where the reaper writes how the child ended
+        conceal()  # before any child: none can read our credentials from /proc
+        reaper = _reaper_argv()
+        self._reaped = reaper is not None
+        command = list(argv) if reaper is None else [*reaper, "--", *argv]
+        fds: tuple[int, ...] = ()
+        if reaper is not None:
+            # Created non-inheritable: no other child (nor this one's program) gets an end.
+            control_read, self._control = os.pipe()
+            self._status, status_write = os.pipe()
+            fds = (control_read, status_write)
+            command[len(reaper) : len(reaper)] = [str(control_read), str(status_write)]
         try:
             self._process = subprocess.Popen(
-                argv,
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=self._out,
                 stderr=self._err,
                 env=None if env is None else dict(env),
                 cwd=None if cwd is None else Path(cwd),
-                start_new_session=True,
+                start_new_session=True,  # the terminal's Ctrl-C is ours to pass on
+                pass_fds=fds,
             )
         except (OSError, ValueError) as exc:
             self._failed = str(exc)
-        else:
-            tether(self._process.pid)  # killed with us, should we die first (kill -9)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def wait(self) -> Completed:
-        """Wait until the child ends or its time is up (then kill its group); never raises
-        OSError. Any exception meanwhile (Ctrl-C) kills the child before it propagates."""
+        """Wait until the child ends or its time is up (then kill it and all it started); never
+        raises OSError. Any exception meanwhile (Ctrl-C) kills them before it propagates."""
         try:
             if self._process is None:
                 return Completed(self.argv, None, "", self._failed or "", self._elapsed())
-            remaining = max(0.0, self._timeout - self._elapsed())
-            timed_out = False
-            try:
-                self._process.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                timed_out = True
+            timed_out = not self._ended_in_time()
+            if timed_out:
                 self.kill()
+            returncode, failure = self._outcome()
+            stderr = _read(self._err)
             return Completed(
                 argv=self.argv,
-                returncode=self._process.returncode,
+                returncode=returncode,
                 stdout=_read(self._out),
-                stderr=_read(self._err),
+                stderr=stderr if failure is None else stderr + failure,
                 seconds=self._elapsed(),
                 timed_out=timed_out,
             )
@@ -169,10 +206,45 @@ class Running:
             self.kill()
             raise
         finally:
-            self._out.close()
-            self._err.close()
-            if self._process is not None:
-                untether(self._process.pid)
+            self.close()
+
+    def _ended_in_time(self) -> bool:
+        """Wait until the child has ended (True) or its time is up (False)."""
+        assert self._process is not None
+        remaining = max(0.0, self._timeout - self._elapsed())
+        if self._status is None:  # started without a reaper
+            try:
+                self._process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        # The reaper writes the status, then exits: woken at once (Popen.wait with a timeout
+        # polls, up to 50 ms a time). poll, not select: no limit on the descriptor's number.
+        waiting = select.poll()
+        waiting.register(self._status, select.POLLIN)
+        if not waiting.poll(math.ceil(remaining * 1000)):
+            return False
+        self._process.wait()  # it is exiting
+        return True
+
+    def _outcome(self) -> tuple[int | None, str | None]:
+        """The child's return code (-N: killed by signal N), or None and why it has none."""
+        assert self._process is not None
+        if self._status is None:  # started without a reaper
+            return self._process.returncode, None
+        with os.fdopen(self._status, "rb") as handle:
+            self._status = None
+            line = handle.read(4096).decode("utf-8", errors="replace").strip()
+        kind, _, rest = line.partition(" ")
+        if kind == "error":
+            return None, rest
+        status = rest.split()[0] if kind == "status" and rest else ""
+        if status.isdigit():
+            return os.waitstatus_to_exitcode(int(status)), None
+        return None, (
+            f"the child's reaper ended without its status (exit code "
+            f"{self._process.returncode}): {line or 'no output'}"
+        )
 
     def finished(self) -> bool:
         """Whether the child has ended (or never started), without waiting; a child past its
@@ -182,17 +254,26 @@ class Running:
         return self._elapsed() >= self._timeout
 
     def close(self) -> None:
-        """Drop its output files (for a child that was killed and will not be waited for);
-        :meth:`wait` does this itself. Calling it twice is harmless."""
+        """Drop its output files and end what is left of it (for a child that was killed and
+        will not be waited for); :meth:`wait` does this itself. Calling it twice is harmless."""
         self._out.close()
         self._err.close()
+        control, self._control = self._control, None
+        _close(control)
+        status, self._status = self._status, None
+        _close(status)
 
     def kill(self) -> None:
-        """Kill the child's whole process group now and reap it."""
-        if self._process is not None and self._process.returncode is None:
-            _kill_group(self._process)
-            self._process.wait()
-            untether(self._process.pid)
+        """Kill the child and all it started now, and reap it."""
+        if self._process is None or self._process.returncode is not None:
+            return
+        if not self._reaped:  # started without a reaper: its process group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+        else:
+            control, self._control = self._control, None
+            _close(control)  # end-of-file: the reaper kills them all, then exits
+        self._process.wait()
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self._started

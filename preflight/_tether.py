@@ -1,19 +1,18 @@
-"""Children die with us: a watcher process that ends their process groups when preflight ends.
+"""The gate's COMMAND dies with the gate: a watcher that signals its process group when we end.
 
-A child in a session of its own (as :mod:`preflight._process` starts every child, so that a
-timeout kills its whole group) no longer gets the terminal's Ctrl-C, and when preflight is
-killed with SIGKILL (the OOM killer, ``kill -9``, a CI runner's hard stop), nothing in
-preflight runs any more to stop it: a resolving pip-compile or a hung probe would run on as an
-orphan for ever. So the first child started brings up one small watcher (the tool's own
-interpreter, stdlib only) in a session of its own, with the read end of a pipe as its stdin.
-preflight writes ``+GROUP SIGNAL`` when a child starts and ``-GROUP`` once it is done with it.
-The pipe's write end is ours alone (not inherited by any child), so the watcher reads
-end-of-file exactly when preflight is gone, however it ended, and then signals every group
-still registered: SIGKILL for a helper like pip-compile, SIGTERM for the gate's COMMAND, which
+The gate runs COMMAND (the deploy, after a READY verdict) in a process group of its own, with
+the terminal's foreground handed to it, and passes SIGTERM, SIGHUP and SIGINT on to that group
+(:mod:`preflight._ops.gate`). When the gate is killed with SIGKILL (the OOM killer,
+``kill -9``, a CI runner's hard stop), nothing in it runs any more to stop COMMAND. So the
+first tethered group brings up one small watcher (the tool's own interpreter, stdlib only) in
+a session of its own, with the read end of a pipe as its stdin. We write ``+GROUP SIGNAL``
+when COMMAND starts and ``-GROUP`` once it is done with. The pipe's write end is ours alone
+(not inherited by any child), so the watcher reads end-of-file exactly when we are gone,
+however we ended, and then signals every group still registered: SIGTERM for COMMAND, which
 may want to clean up.
 
-Linux's ``PR_SET_PDEATHSIG`` would need ``preexec_fn`` (unsafe while the hashing threads run)
-and reaches only the direct child, not its group; the watcher covers both, on any POSIX system.
+The children preflight starts to learn about an environment do not use this: each has a
+reaper of its own (:mod:`preflight._reaper`), which also ends what escaped the group.
 """
 
 from __future__ import annotations

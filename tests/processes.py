@@ -27,8 +27,9 @@ def running(pid: int) -> bool:
     return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def ends(pid: int, seconds: float = 10) -> bool:
-    """Whether ``pid`` ends soon: a SIGKILLed process dies when next scheduled, not at once."""
+def ends(pid: int, seconds: float = 60) -> bool:
+    """Whether ``pid`` ends soon: a SIGKILLed process dies when next scheduled, not at once
+    (on a loaded machine, seconds later: the bound is for a process that never ends)."""
     deadline = time.monotonic() + seconds
     while running(pid):
         if time.monotonic() > deadline:

@@ -22,6 +22,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "preflight._atomic",
         "preflight._process",
         "preflight._tether",
+        "preflight._reaper",
+        "preflight._secrets",
         "preflight._read",
         "preflight._text",
     ),

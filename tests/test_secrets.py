@@ -3,19 +3,27 @@
 A ``.pth`` file in site-packages runs at every start of the environment's interpreter, even
 under ``-I``: here one records which of the watched variables it was handed, for the probe, the
 performance probe, the first start and the suite alike.
+
+Nor can it read them where the kernel keeps them, ``/proc/<preflight's pid>/environ``: a
+driver process holding a credential starts a reader through ``preflight._process``, as root
+and as ``nobody``; the same reader started by plain ``subprocess`` reads the secret.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import preflight
-
-pytestmark = pytest.mark.slow
 
 WATCHED = ("PREFLIGHT_WEBHOOK_URL", "PREFLIGHT_SMTP_PASSWORD", "SLACK_URL", "APP_MODE")
 SECRETS = {
@@ -35,6 +43,7 @@ def _spy(python: Path, record: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_no_credential_reaches_the_judged_environment(
     make_project: Callable[..., Path], venv312_copy: Path, tmp_path: Path
 ) -> None:
@@ -68,3 +77,134 @@ def test_a_policy_cannot_ask_to_check_a_credential(
     )
     with pytest.raises(preflight.ConfigError, match=f"{name} holds a credential"):
         preflight.load_policy(project)
+
+
+# --- /proc/<pid>/environ ---------------------------------------------------------------
+
+PASSWORD = "s3cret-smtp-password"
+TOKEN = "https://hooks.invalid/s3cret-webhook-token"  # the policy's url_env, SLACK_URL
+SYSTEM_PYTHON = Path("/usr/bin/python3")  # pyenv's lives under /root, closed to nobody
+_MODULES = ("_process.py", "_secrets.py", "_reaper.py", "_tether.py")  # those that exist
+
+# Prints what it can read of /proc/PID/environ, as JSON: the text, or the error.
+_READER = textwrap.dedent(
+    """
+    import json, sys
+    try:
+        with open(f"/proc/{sys.argv[1]}/environ", "rb") as f:
+            print(json.dumps({"environ": f.read().decode("utf-8", "replace")}))
+    except OSError as exc:
+        print(json.dumps({"error": type(exc).__name__}))
+    """
+)
+
+# Starts the reader on its own pid, through preflight (with the policy's credential withheld,
+# as the checks do) or plain subprocess; prints the reader's answer and what the driver itself
+# and a child started with env=None still see.
+_DRIVER = textwrap.dedent(
+    """
+    import json, os, subprocess, sys
+    sys.path.insert(0, sys.argv[1])
+    from preflight import _process
+    reader, how = sys.argv[2], sys.argv[3]
+    argv = [sys.executable, "-c", reader, str(os.getpid())]
+    if how == "preflight":
+        # A first child before the policy's credential names are known, as the CLI may.
+        assert _process.run(["true"], timeout=120).ok
+        done = _process.run(argv, timeout=120, env=_process.clean_env(withhold=["SLACK_URL"]))
+        assert done.ok, done
+        out = done.stdout
+        inherits = _process.run(
+            ["sh", "-c", 'printf %s "$PREFLIGHT_SMTP_PASSWORD"'], timeout=120
+        ).stdout
+    else:
+        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+        inherits = None
+    print(json.dumps({
+        "read": json.loads(out),
+        "ours": [os.environ["PREFLIGHT_SMTP_PASSWORD"], os.environ["SLACK_URL"]],
+        "inherits": inherits,
+    }))
+    """
+)
+
+
+@pytest.fixture
+def shared_package() -> Iterator[Path]:
+    """The subprocess boundary's modules in a folder ``nobody`` can read (``tmp_path`` is
+    under root's 0700 pytest folder)."""
+    folder = Path(tempfile.mkdtemp(prefix="preflight-secrets-"))
+    try:
+        folder.chmod(0o755)
+        package = folder / "preflight"
+        package.mkdir(mode=0o755)
+        (package / "__init__.py").write_text("")
+        source = Path(preflight.__file__).parent
+        for name in [name for name in _MODULES if (source / name).exists()]:
+            shutil.copyfile(source / name, package / name)
+        for path in package.iterdir():
+            path.chmod(stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+def _drive(folder: Path, how: str, user: str) -> dict[str, object]:
+    prefix = [] if user == "root" else ["setpriv", "--reuid", "nobody", "--regid", "nogroup"]
+    prefix += [] if user == "root" else ["--clear-groups"]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PREFLIGHT_SMTP_PASSWORD": PASSWORD,
+        "SLACK_URL": TOKEN,
+        "APP_MODE": "production",
+    }
+    argv = [*prefix, str(SYSTEM_PYTHON), "-I", "-c", _DRIVER, str(folder), _READER, how]
+    done = subprocess.run(
+        argv, check=False, capture_output=True, text=True, env=env, cwd=folder, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    answer: dict[str, object] = json.loads(done.stdout)
+    return answer
+
+
+needs_proc_environ = pytest.mark.skipif(
+    not Path("/proc/self/environ").exists() or not SYSTEM_PYTHON.exists(),
+    reason="needs Linux's /proc/<pid>/environ and a Python nobody can run",
+)
+
+
+@needs_proc_environ
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_plain_child_reads_its_parents_credentials_from_proc(
+    shared_package: Path, user: str
+) -> None:
+    # The attack works: without preflight, a child of the same user reads them.
+    answer = _drive(shared_package, "plain", user)
+    read = answer["read"]
+    assert isinstance(read, dict)
+    assert PASSWORD in read["environ"]
+    assert TOKEN in read["environ"]
+
+
+@needs_proc_environ
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_child_of_preflight_cannot_read_its_credentials_from_proc(
+    shared_package: Path, user: str
+) -> None:
+    answer = _drive(shared_package, "preflight", user)
+    read = answer["read"]
+    assert isinstance(read, dict)
+    if user == "root":
+        # Root may read any process's environ: what it finds has the values blanked.
+        environ = read["environ"]
+        assert "PREFLIGHT_SMTP_PASSWORD=\0" in environ
+        assert "SLACK_URL=\0" in environ
+        assert "APP_MODE=production\0" in environ  # the application's own is left alone
+    else:
+        # Another process of the same user may not read it at all (non-dumpable).
+        assert read == {"error": "PermissionError"}
+    assert PASSWORD not in json.dumps(read)
+    assert "s3cret" not in json.dumps(read)
+    # preflight itself still has them, and a child it means to give them to gets them.
+    assert answer["ours"] == [PASSWORD, TOKEN]
+    assert answer["inherits"] == PASSWORD

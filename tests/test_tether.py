@@ -1,4 +1,4 @@
-"""Children die with preflight, even when it is killed with SIGKILL (``preflight._tether``).
+"""Children die with preflight, even when it is killed with SIGKILL (``preflight._reaper``).
 
 Each test runs preflight's code in a process of its own (a test must not SIGKILL pytest),
 lets it start a child through the real subprocess boundary, SIGKILLs it, and checks that the
@@ -95,49 +95,6 @@ def test_a_child_dies_with_a_killed_preflight(tmp_path: Path, how: str) -> None:
         for pid in family:
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
-
-
-@needs_procfs
-def test_a_child_that_is_done_with_is_not_signalled_later(tmp_path: Path) -> None:
-    # The child ends and is untethered; a sleeper that reused nothing still runs after the
-    # parent's death: only registered groups are signalled. (A group that escaped is ours to
-    # leave alone: here a process started by the child in a session of its own.)
-    pid_file = tmp_path / "escaped.pid"
-    escaper = (
-        "import subprocess, sys; "
-        "p = subprocess.Popen(['sleep', '300'], start_new_session=True); "
-        f"open({str(pid_file)!r}, 'w').write(str(p.pid))"
-    )
-    script = textwrap.dedent(
-        f"""
-        import sys, time
-        from preflight import _process
-        done = _process.run([sys.executable, "-c", {escaper!r}], timeout=60)
-        assert done.ok, done
-        print("done", flush=True)
-        time.sleep(300)
-        """
-    )
-    parent = subprocess.Popen(
-        [sys.executable, "-c", script], env=cli_env(), stdout=subprocess.PIPE, text=True
-    )
-    escaped = None
-    try:
-        assert parent.stdout is not None
-        assert parent.stdout.readline().strip() == "done"
-        escaped = int(pid_file.read_text())
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-        time.sleep(1)
-        assert running(escaped)
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        if parent.stdout is not None:
-            parent.stdout.close()
-        if escaped is not None and running(escaped):
-            os.kill(escaped, signal.SIGKILL)
 
 
 @contextmanager

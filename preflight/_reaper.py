@@ -1,0 +1,177 @@
+"""The reaper: one tiny process between preflight and each child, that ends all the child started.
+
+Run as ``python -I -S -B _reaper.py CONTROL STATUS -- PROGRAM ARGS...`` by
+:mod:`preflight._process` (preflight's own interpreter; stdlib only, it imports nothing of ours
+and nothing of the judged environment). It makes itself a *child subreaper*
+(``prctl(PR_SET_CHILD_SUBREAPER)``, Linux): every process the child starts, in a session of its
+own (``setsid``), double-forked, daemonised, is re-parented to the reaper when its parent dies,
+never to init. Then it starts PROGRAM (in a process group of its own, with the reaper's stdio,
+environment and folder) and waits for one of three things:
+
+- PROGRAM ends: what it left behind is killed, and its status reported;
+- end-of-file on CONTROL, the read end of a pipe whose write end only preflight holds: preflight
+  asks for the kill (a timeout, Ctrl-C) by closing it, and the kernel closes it when preflight
+  dies, however it dies (SIGKILL, the OOM killer);
+- SIGTERM, SIGINT or SIGHUP sent to the reaper itself: the same kill.
+
+Ending means SIGKILL to PROGRAM's process group, then to every child of the reaper (read from
+``/proc/self/task/*/children``), reaping each, until ``waitpid`` says there is none left: a
+process whose parent is killed becomes the reaper's child, and is killed next round. The status
+of PROGRAM (the raw wait status, or the error that kept it from starting) is written to STATUS
+as one line; the reaper exits 0 after it.
+
+Where ``prctl`` is missing (not Linux) the reaper still kills PROGRAM's process group and its
+direct children; a grandchild in a session of its own may then outlive the check.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+
+# The reaper's start-up is paid for every child: no module it can do without (``signal``
+# imports ``enum``, ``contextlib`` and ``typing`` more), only what Python has loaded anyway.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Sequence
+else:
+    import _signal as signal  # signal's functions and numbers, without its enums
+
+_PR_SET_CHILD_SUBREAPER = 36
+_ENDING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# Signals Python or the reaper ignore or handle: the program gets their default action.
+_DEFAULTED = {*_ENDING, signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ}
+
+
+def become_subreaper() -> bool:
+    """``prctl(PR_SET_CHILD_SUBREAPER, 1)``; False where the system has no such call."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        # _ctypes, not ctypes: the same call without the ~10 ms (more on a loaded machine)
+        # that ctypes' own module takes to set up types the reaper never uses.
+        import _ctypes  # noqa: PLC0415 (only on Linux)
+
+        program = _ctypes.dlopen(None)  # type: ignore[arg-type] # NULL: us, with libc's symbols
+        prctl = _ctypes.dlsym(program, "prctl")
+        return int(_ctypes.call_function(prctl, (_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))) == 0
+    except (ImportError, OSError, AttributeError):
+        return False
+
+
+def children() -> list[int]:
+    """This process's children (zombies included): from procfs, else none known."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", "rb") as handle:
+                found += [int(pid) for pid in handle.read().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def spawn(command: Sequence[str]) -> int:
+    """Start ``command`` as ``execvp`` would (PATH searched in our environment, which is the
+    program's), in a process group of its own, with the reaper's handled and ignored signals
+    back to their defaults. (``posix_spawnp`` searches in one new process, not one a folder.)"""
+    return os.posix_spawnp(command[0], list(command), os.environ, setpgroup=0, setsigdef=_DEFAULTED)
+
+
+def exited(pid: int) -> tuple[bool, int | None]:
+    """Whether ``pid`` (our child) has ended, and its wait status if it had to be reaped to
+    tell. Where the system allows it is left unreaped, so that its pid, and so its process
+    group's id, cannot be reused before the group is killed."""
+    if hasattr(os, "waitid"):
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None, None
+    reaped, status = os.waitpid(pid, os.WNOHANG)
+    return reaped == pid, (status if reaped == pid else None)
+
+
+def end_all(program: int, status: int | None) -> int | None:
+    """SIGKILL ``program``'s group and every child of ours until none is left; its status
+    (``status`` when it was reaped already)."""
+    if status is None:
+        try:  # noqa: SIM105 (no contextlib here: see the imports)
+            os.killpg(program, signal.SIGKILL)
+        except OSError:  # the group is empty but for the unreaped leader, or not ours
+            pass
+    while True:
+        left, refused = children(), 0
+        for child in left:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except PermissionError:  # a setuid program's: not ours to kill, nor to wait for
+                refused += 1
+            except OSError:  # already reaped
+                pass
+        if left and refused == len(left):
+            return status
+        try:
+            pid, wait_status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return status
+        if pid == program:
+            status = wait_status
+
+
+def reap_orphans(program: int) -> None:
+    """Reap re-parented processes that have ended while the program runs (no zombies pile up)."""
+    for child in children():
+        if child != program:
+            try:  # noqa: SIM105 (no contextlib here: see the imports)
+                os.waitpid(child, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) < 5 or argv[3] != "--":
+        print("usage: _reaper.py CONTROL STATUS -- PROGRAM [ARGS...]", file=sys.stderr)
+        return 2
+    control, status_fd = int(argv[1]), int(argv[2])
+    # Ours alone: the program must hold neither end, or our death would go unnoticed.
+    os.set_inheritable(control, False)
+    os.set_inheritable(status_fd, False)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    for signum in (*_ENDING, signal.SIGCHLD):
+        signal.signal(signum, lambda signum, frame: None)  # seen through the wakeup pipe
+    subreaper = become_subreaper()
+    try:
+        program = spawn(argv[4:])
+    except OSError as exc:
+        return report(status_fd, f"error {exc}")
+    ended, status = exited(program)
+    while not ended:
+        ready = select.select([control, wake_read], [], [])[0]
+        if control in ready and not os.read(control, 4096):
+            break  # end-of-file: preflight asks for the kill, or is gone
+        if wake_read in ready:
+            woken_by = os.read(wake_read, 4096)
+            if any(signum in woken_by for signum in _ENDING):
+                break
+            reap_orphans(program)
+        ended, status = exited(program)
+    status = end_all(program, status)
+    return report(status_fd, f"status {status} {'reaper' if subreaper else 'group'}")
+
+
+def report(status_fd: int, line: str) -> int:
+    """Tell preflight how the program ended; a preflight that is gone is told nothing."""
+    try:  # noqa: SIM105 (no contextlib here: see the imports)
+        os.write(status_fd, f"{line}\n".encode(errors="replace"))
+    except OSError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
