@@ -27,7 +27,7 @@ from pathlib import Path
 
 from preflight._errors import LockError
 from preflight._facts import baseline as baselines
-from preflight._facts import bytecode, integrity, osv, probes
+from preflight._facts import bytecode, osv, probes
 from preflight._facts.anchored import Anchoring, WheelhouseRequest
 from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
@@ -39,6 +39,7 @@ from preflight._facts.model import (
     ProbeFailure,
 )
 from preflight._facts.suite import start_suite, suite_facts
+from preflight._facts.survey import survey
 from preflight._lock.read import read_lock
 from preflight._lock.requirements import Lock
 from preflight._policy.policy import Policy
@@ -111,14 +112,18 @@ def gather(
     running: Running | None = None
     try:
         # first: a baseline of another environment is refused (exit 3) before anything is read
-        compared = _compare(pool, baseline, facts, stop) if "baseline" in needs else None
+        compared = _compare(baseline, facts) if "baseline" in needs else None
         audit = "vulnerabilities" in needs
         parsed = _parse(lock_path) if "lock" in needs or audit or wheelhouse else None
+        # one census of the files for integrity and the baseline: each file read once
         scan = (
-            _scan(pool, facts, stop=stop, wheelhouse=wheelhouse, lock=parsed, policy=policy)
-            if "integrity" in needs
+            _scan(
+                pool, facts, stop=stop, wheelhouse=wheelhouse, lock=parsed, policy=policy,
+                judge="integrity" in needs, baseline=compared,
+            )
+            if "integrity" in needs or compared is not None
             else None
-        )
+        )  # fmt: skip
         committed = git_commit_time(lock_path) if "lock" in needs else None
         database = vulnerability_db or policy.audit.database_path(policy.project_dir)
         vulns = (
@@ -148,13 +153,13 @@ def gather(
             lock_path=lock_path,
             lock=parsed,
             lock_committed=committed,
-            integrity=scan.result() if scan is not None else None,
+            integrity=scan.result()[0] if scan is not None else None,
             bytecode=pycs,
             performance=perf,
             suite=suite_result,
             first_start=started,
             vulnerabilities=vulns.result() if vulns is not None else None,
-            baseline=compared.result() if compared is not None else None,
+            baseline=scan.result()[1] if scan is not None else None,
             substitute_for=substitute_for,
             remedies=remedies,
         )
@@ -207,18 +212,15 @@ def _imports_and_bytecode(
 
 
 def _compare(
-    pool: ThreadPoolExecutor,
-    baseline: tuple[Path, baselines.Manifest] | None,
-    facts: InterpreterFacts,
-    stop: threading.Event,
-) -> Future[baselines.BaselineFacts] | None:
-    """The environment compared with its baseline, on the pool; a manifest of another
-    environment is refused here, at once (:class:`~preflight._facts.baseline.BaselineError`)."""
+    baseline: tuple[Path, baselines.Manifest] | None, facts: InterpreterFacts
+) -> tuple[Path, baselines.Manifest] | None:
+    """The baseline to compare the census with; a manifest of another environment is
+    refused here, at once (:class:`~preflight._facts.baseline.BaselineError`)."""
     if baseline is None:
         return None
     path, manifest = baseline
     baselines.check_identity(manifest, facts, path)
-    return pool.submit(baselines.compare, manifest, facts, path=path, stop=stop)
+    return baseline
 
 
 def _finish_first_start(
@@ -263,10 +265,15 @@ def _scan(
     wheelhouse: Path | None,
     lock: Lock | LockError | None,
     policy: Policy,
-) -> Future[IntegrityFacts]:
-    """The integrity scan on the pool: against RECORD, or anchored in ``wheelhouse``."""
-    anchoring = _anchoring(wheelhouse, lock, policy) if wheelhouse else None
-    return pool.submit(integrity.scan, facts, stop=stop, anchoring=anchoring)
+    judge: bool = True,
+    baseline: tuple[Path, baselines.Manifest] | None = None,
+) -> Future[tuple[IntegrityFacts | None, baselines.BaselineFacts | None]]:
+    """The census on the pool, judged for integrity (against RECORD, or anchored in
+    ``wheelhouse``) and compared with the ``baseline``."""
+    anchoring = _anchoring(wheelhouse, lock, policy) if wheelhouse and judge else None
+    return pool.submit(
+        survey, facts, stop=stop, judge_integrity=judge, anchoring=anchoring, baseline=baseline
+    )
 
 
 def _anchoring(folder: Path, lock: Lock | LockError | None, policy: Policy) -> Anchoring:
