@@ -79,7 +79,6 @@ LINKED_LIMIT = 50_000
 CODE_SUFFIXES = (".py", ".pyc", ".pth", ".so", ".pyd")
 _METADATA_DIRS = (".dist-info", ".egg-info", ".data")
 _IMPORTABLE = re.compile(r"^[^\W\d]\w*$")  # a name import can reach as a package
-_INTERPRETER = re.compile(r"^python(\d+(\.\d+)?)?w?$")
 
 EntryType = Literal["file", "dir", "link", "fifo", "socket", "char", "block", "other"]
 ReadState = Literal["unread", "read", "unreadable"]
@@ -672,15 +671,6 @@ def _on_import_path(entry: Entry, site_roots: list[str]) -> bool:
     return False
 
 
-def _interpreter_link(entry: Entry, facts: InterpreterFacts) -> bool:
-    """The venv's own ``bin/python*`` link to its base interpreter (the interpreter check
-    judges which interpreter it is)."""
-    if entry.root != "scripts" or not _INTERPRETER.match(os.path.basename(entry.path)):
-        return False
-    resolved = os.path.realpath(entry.path)
-    return _inside(resolved, os.path.realpath(facts.base_prefix))
-
-
 def exposures(census: Census, facts: InterpreterFacts) -> list[Exposure]:
     """What lets code into the environment past its files' hashes: a symlink that resolves
     outside the environment, a folder import enters that is a symlink, and code or a folder
@@ -700,7 +690,7 @@ def exposures(census: Census, facts: InterpreterFacts) -> list[Exposure]:
     for path in sorted(census.entries):
         entry = census.entries[path]
         if entry.type == "link":
-            found.extend(_link_exposure(census, facts, entry, path in entered))
+            found.extend(_link_exposure(census, entry, path in entered))
             if path in entered:
                 found.extend(_target_writable(entry))
             continue
@@ -716,9 +706,7 @@ def exposures(census: Census, facts: InterpreterFacts) -> list[Exposure]:
     return found
 
 
-def _link_exposure(
-    census: Census, facts: InterpreterFacts, entry: Entry, entered: bool
-) -> list[Exposure]:
+def _link_exposure(census: Census, entry: Entry, entered: bool) -> list[Exposure]:
     resolved = os.path.realpath(entry.path)
     outside = not _inside(resolved, census.prefix)
     where = f"a symlink to {entry.target}" + (
@@ -726,9 +714,12 @@ def _link_exposure(
     )
     if entered:
         return [Exposure(entry.path, "linked_folder", f"a folder import enters is {where}")]
-    if census.owner(entry.path) is not None:
-        return []  # a file RECORD lists: the RECORD comparison names it
-    if outside and not _interpreter_link(entry, facts):
+    if census.owner(entry.path) is not None or entry.root == "scripts":
+        # a file RECORD lists: the RECORD comparison names it; a link in the scripts folder
+        # that no RECORD lists is no code of the environment (bin/python is the interpreter
+        # check's; a system's /usr/bin holds links to /etc/alternatives)
+        return []
+    if outside:
         return [Exposure(entry.path, "link_outside", where)]
     return []
 
