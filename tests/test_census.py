@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import collections
 import grp
+import hashlib
+import json
 import os
 import shutil
 import stat
@@ -19,13 +21,23 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
+import factories
 import pytest
 import wheelhouse
 from conftest import Wheels, run_preflight, write_project
 
 import preflight
-from preflight._facts import census
+from preflight._checks import integrity as integrity_check
+from preflight._facts import census, integrity
 from preflight._facts.census import Read
+from preflight._facts.model import (
+    Exposure,
+    FileProblem,
+    IntegrityFacts,
+    InterpreterFacts,
+    UnownedEntry,
+)
+from preflight._facts.probes import probe_interpreter
 from preflight._report.model import Report
 
 FAST = ("--skip", "performance")  # these tests judge files, not import timings
@@ -86,8 +98,6 @@ def check(python: Path, project: Path, tmp_path: Path, *extra: str | Path) -> di
         "--format", "json", *FAST, *extra, cwd=tmp_path,
     )  # fmt: skip
     assert "Traceback" not in done.stderr, done.stderr
-    import json
-
     report = json.loads(done.stdout)
     result: dict[str, Any] = report["checks"]["integrity"]
     result["exit_code"] = done.returncode
@@ -370,8 +380,6 @@ def test_a_record_row_in_another_algorithm_is_read_once_with_both(tmp_path: Path
     path.write_bytes(b"x" * 3_000_000)
     found = census.read_file(str(path), ["sha256", "sha512"])
     assert found is not None
-    import hashlib
-
     assert found.digests == {
         "sha256": hashlib.sha256(path.read_bytes()).digest(),
         "sha512": hashlib.sha512(path.read_bytes()).digest(),
@@ -390,8 +398,6 @@ def test_the_census_is_taken_once_for_integrity_and_baseline(
         taken.append(1)
         return real(*args, **kwargs)
 
-    from preflight._facts import integrity
-
     monkeypatch.setattr(integrity, "take", counting)
     manifest = tmp_path / "kept" / "baseline.json"
     done = run_preflight(
@@ -401,3 +407,71 @@ def test_the_census_is_taken_once_for_integrity_and_baseline(
     assert done.returncode == 0, done.stderr
     preflight.check(env, project=census_project, skip=("performance",), baseline=manifest)
     assert taken == [1]
+
+
+# --- in process: the census itself -------------------------------------------------------
+
+
+def scan(python: Path) -> IntegrityFacts:
+    facts = probe_interpreter(str(python))
+    assert isinstance(facts, InterpreterFacts), facts
+    return integrity.scan(facts)
+
+
+def test_a_folder_linked_into_a_loop_is_named_not_walked_for_ever(env: Path) -> None:
+    """``tidy/again -> ..``: import could go round for ever; the census enters it once."""
+    site = site_of(env)
+    loop = site / "tidy" / "again"
+    loop.symlink_to("..", target_is_directory=True)
+    result = scan(env)
+    assert [(e.path, e.kind) for e in result.exposed] == [(str(loop), "linked_folder")]
+    again = site / "tidy" / "again" / "tidy"
+    assert not any(str(u.path).startswith(str(again)) for u in result.unowned)
+
+
+def test_unowned_start_up_modules_say_so(env: Path) -> None:
+    """sitecustomize and usercustomize run at every start: their own kind, not a "module"."""
+    site = site_of(env)
+    (site / "sitecustomize.py").write_text("import os\n", encoding="utf-8")
+    (site / "usercustomize").mkdir()
+    (site / "usercustomize" / "__init__.py").write_text("", encoding="utf-8")
+    (site / "evil.py").write_text("", encoding="utf-8")
+    kinds = {Path(u.path).name: u.kind for u in scan(env).unowned}
+    assert kinds == {
+        "sitecustomize.py": "startup_module",
+        "usercustomize": "startup_module",
+        "evil.py": "module",
+    }
+
+
+def test_the_check_names_each_exposure_and_its_remedy() -> None:
+    """Pure: facts by hand, the check's findings and details."""
+    facts = IntegrityFacts(
+        files_checked=1,
+        bytes_checked=1,
+        problems=(FileProblem("tidy", "tidy/core.py", "symlink", "a symlink to /x, not a file"),),
+        unowned=(UnownedEntry("/site/sitecustomize.py", "startup_module"),),
+        without_record=(),
+        exposed=(
+            Exposure("/site/tidy", "linked_folder", "a folder import enters is a symlink to /x"),
+            Exposure("/site/tidy/a.py", "writable", "code: mode 0646: any user can write it"),
+            Exposure("/site/d.txt", "link_outside", "a symlink to /y"),
+        ),
+    )
+    result = integrity_check.integrity(factories.context(integrity=facts))
+    messages = [f.message for f in result.findings]
+    assert messages == [
+        "tidy: tidy/core.py is a symlink (a symlink to /x, not a file)",
+        "/site/tidy is a symlinked folder import would enter: a folder import enters is a "
+        "symlink to /x",
+        "/site/tidy/a.py is writable by others than its owner: code: mode 0646: any user can "
+        "write it",
+        "/site/d.txt is a symlink leaving the environment: a symlink to /y",
+        "/site/sitecustomize.py is a start-up module (site imports it at every start) that no "
+        "installed distribution owns",
+    ]
+    assert result.details["exposed"][0] == {
+        "path": "/site/tidy",
+        "kind": "linked_folder",
+        "detail": "a folder import enters is a symlink to /x",
+    }
