@@ -21,6 +21,10 @@ checked against the wheel whose sha256 is one of the lock's hashes for its pin:
   check's) rest on the installed RECORD alone: *record only*;
 * any other file the installed RECORD claims is *foreign*: the locked wheel does not ship it.
 
+The installed files are not opened here: the census (``census.py``) reads each once, with the
+algorithm the wheel's RECORD uses, and keeps the bytes of the scripts and launchers compared
+whole (a script over 64 KiB is read again, here).
+
 A distribution the lock pins whose wheel is not in the wheelhouse, or whose candidates there
 no lock hash vouches for, is unanchored: its files are checked against RECORD as before, and
 the check says so.

@@ -14,8 +14,12 @@ RECORD (the wheel spec, "Signed wheel files") is a CSV of ``path,hash,size`` row
   installers copy it into the installed RECORD: such a digest is checked as hex, never taken
   for a modified file; anything else that does not decode is "unverifiable".
 
-Files are hashed on a small thread pool: hashlib and file reads release the GIL, so the scan of
-a large environment (pandas, numpy: about 5,000 files) keeps both cores busy.
+The files are read by the census (``census.py``): walked once, each read once on a small thread
+pool (hashlib and file reads release the GIL, so a large environment, pandas and numpy's 5,000
+files, keeps both cores busy), each RECORD parsed once. Here the rows are compared with it, and
+so is what no RECORD owns and what exposes code (``census.exposures``): a file RECORD lists that
+is now a symlink, a link leaving the environment, a symlinked folder import enters, code or an
+import folder others than its owner can write.
 """
 
 from __future__ import annotations
