@@ -446,7 +446,7 @@ def _walk(roots: list[tuple[str, str]], stop: Event | None) -> _Walk:
             relative, folder, through, chain = stack.pop()
             try:
                 with os.scandir(folder) as listing:
-                    children = sorted(listing, key=lambda e: e.name)
+                    children = list(listing)  # in no order: the readers sort what they show
             except OSError:
                 continue
             for child in children:

@@ -261,7 +261,7 @@ def scan(
     """
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="preflight-scan") as pool:
         census = survey(facts, pool=pool, stop=stop, anchoring=anchoring)
-        return judge(census, facts, pool=pool, anchoring=anchoring)
+        return judge(census, facts, anchoring=anchoring)
 
 
 def survey(
@@ -291,14 +291,11 @@ def survey(
 
 
 def judge(
-    census: Census,
-    facts: InterpreterFacts,
-    *,
-    pool: Executor,
-    anchoring: Anchoring | None = None,
+    census: Census, facts: InterpreterFacts, *, anchoring: Anchoring | None = None
 ) -> IntegrityFacts:
     """Every RECORD row (or locked wheel) compared with the census; what no RECORD owns; and
-    what exposes code (links, write permissions)."""
+    what exposes code (links, write permissions). The comparisons run here, one after the
+    other: the census has read the files, so they are lookups (but for a wheel's scripts)."""
     problems = list(census.refused)
     owned: dict[str, set[str]] = {}
     files: set[str] = set()
@@ -338,7 +335,7 @@ def judge(
                 )
     bytes_checked = 0
     counts: dict[str, int] = {}
-    for problem, size, kind in pool.map(lambda job: job(), jobs):
+    for problem, size, kind in (job() for job in jobs):
         bytes_checked += size
         counts[kind] = counts.get(kind, 0) + 1
         if problem is not None:

@@ -40,11 +40,7 @@ def survey(
             anchoring=anchoring if judge_integrity else None,
             read_all=baseline is not None,
         )
-        judged = (
-            integrity.judge(census, facts, pool=pool, anchoring=anchoring)
-            if judge_integrity
-            else None
-        )
+        judged = integrity.judge(census, facts, anchoring=anchoring) if judge_integrity else None
         compared = (
             baselines.compare(baseline[1], facts, path=baseline[0], census=census)
             if baseline is not None
