@@ -40,7 +40,7 @@ import pwd
 import re
 import stat
 from collections.abc import Collection, Iterable, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -206,6 +206,8 @@ def expected_digest(row: RecordRow) -> tuple[bytes | None, str | None]:
 class DistRecord:
     dist: DistFacts
     rows: tuple[RecordRow, ...]
+    sha256: bytes = b""  # of the RECORD file as read: the census does not read it again
+    size: int = 0
 
 
 def read_records(
@@ -232,7 +234,8 @@ def read_records(
                 refused.append(FileProblem(dist.name, written, "modified", detail))
             continue
         text = data.decode("utf-8", "replace")
-        records.append(DistRecord(dist, tuple(parse_record(text, dist.site))))
+        rows = tuple(parse_record(text, dist.site))
+        records.append(DistRecord(dist, rows, hashlib.sha256(data).digest(), len(data)))
     return records, without, refused
 
 
@@ -519,30 +522,56 @@ def take(
     is read, with sha256 and the row's algorithm; ``want`` adds paths (and algorithms) to
     read, ``keep`` paths whose bytes are kept (up to a size); ``read_all`` reads every file
     (a baseline compares them all). Each file is read once, whatever asks for it.
+
+    The files RECORD names are read on the pool while the folders are walked (the walk only
+    lists and ``lstat``-s); a read through what the walk finds is a symlink, a folder or
+    nothing is dropped.
     """
     dist_records, without, refused = records or read_records(facts.distributions)
-    roots = _walk_roots(facts)
-    walk = _walk(roots, stop)
-    entries = walk.entries
     owners, algorithms = _named(dist_records, want or {}, keep or {})
-    for path in algorithms:  # named by a RECORD or a wheel, outside the folders walked
-        if path not in entries:
-            try:
-                info = os.lstat(path)
-            except (OSError, ValueError):
-                continue
-            entries[path] = _entry_of(path, info, None, "", None)
-    to_read = {
+    kept = keep or {}
+    early = {
         path: {"sha256"} | {a for a in names if _usable(a)}
         for path, names in algorithms.items()
-        if path in entries and entries[path].type == "file"
-        and (names or path in (keep or {}))
-    }  # fmt: skip
-    if read_all:
-        for path, entry in entries.items():
-            if entry.type == "file":
-                to_read.setdefault(path, {"sha256"})
-    files, total = _read_all(entries, to_read, keep or {}, pool, stop)
+        if names or path in kept
+    }
+    executor = pool or ThreadPoolExecutor(
+        max_workers=WORKERS, thread_name_prefix="preflight-census"
+    )
+    reading: dict[str, Future[Read | None]] = {}
+    try:
+        reading = _submit(executor, early, kept, stop)
+        roots = _walk_roots(facts)
+        walk = _walk(roots, stop)
+        entries = walk.entries
+        for path in algorithms:  # named by a RECORD or a wheel, outside the folders walked
+            if path not in entries:
+                try:
+                    info = os.lstat(path)
+                except (OSError, ValueError):
+                    continue
+                entries[path] = _entry_of(path, info, None, "", None)
+        _known_records(entries, dist_records)
+        files, total = _collect(entries, reading)
+        if read_all:
+            rest = {
+                path: {"sha256"}
+                for path, entry in entries.items()
+                if entry.type == "file" and entry.state == "unread" and path not in reading
+            }  # fmt: skip
+            reading = _submit(executor, rest, kept, stop)
+            more, more_bytes = _collect(entries, reading)
+            files, total = files + more, total + more_bytes
+    except BaseException:
+        if stop is not None:
+            stop.set()
+        for future in reading.values():
+            future.cancel()
+        if pool is None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    if pool is None:
+        executor.shutdown(wait=True)
     return Census(
         prefix=os.path.realpath(facts.prefix),
         roots=tuple(roots),
@@ -556,6 +585,16 @@ def take(
         files_read=files,
         bytes_read=total,
     )
+
+
+def _known_records(entries: dict[str, Entry], records: Iterable[DistRecord]) -> None:
+    """Each RECORD was read once, to be parsed: its digest is known, it is not read again."""
+    for record in records:
+        path = os.path.normpath(os.path.join(record.dist.path, "RECORD"))
+        entry = entries.get(path)
+        if entry is not None and entry.type == "file" and record.sha256:
+            digests = {"sha256": record.sha256}
+            entries[path] = replace(entry, state="read", digests=digests, size=record.size)
 
 
 def _named(
@@ -581,44 +620,38 @@ def _named(
     return owners, algorithms
 
 
-def _read_all(
-    entries: dict[str, Entry],
+def _submit(
+    executor: Executor,
     to_read: Mapping[str, set[str]],
     keep: Mapping[str, int],
-    pool: Executor | None,
     stop: Event | None,
+) -> dict[str, Future[Read | None]]:
+    """Each file of ``to_read`` to be read once, with its algorithms, on ``executor``."""
+    return {
+        path: executor.submit(read_file, path, sorted(names), stop, keep=keep.get(path, 0))
+        for path, names in sorted(to_read.items())
+    }
+
+
+def _collect(
+    entries: dict[str, Entry], reading: Mapping[str, Future[Read | None]]
 ) -> tuple[int, int]:
-    """Read each file of ``to_read`` once (on ``pool``, or a pool of its own); record what
-    it gave in ``entries``. Returns the files read and their bytes."""
-    paths = sorted(to_read)
-    own = pool is None
-    executor = pool or ThreadPoolExecutor(
-        max_workers=WORKERS, thread_name_prefix="preflight-census"
-    )
-
-    def one(path: str) -> Read | None:
-        return read_file(path, sorted(to_read[path]), stop, keep=keep.get(path, 0))
-
-    total = files = 0
-    try:
-        for path, found in zip(paths, executor.map(one, paths), strict=True):
-            entry = entries[path]
-            if found is None:
-                entries[path] = replace(entry, state="unreadable")
-                continue
-            files += 1
-            total += found.size
-            entries[path] = replace(
-                entry, state="read", digests=found.digests, size=found.size, content=found.content
-            )
-    except BaseException:
-        if stop is not None:
-            stop.set()
-        if own:
-            executor.shutdown(wait=True, cancel_futures=True)
-        raise
-    if own:
-        executor.shutdown(wait=True)
+    """What the reads gave, into ``entries``; the files read and their bytes. A read of a
+    path the walk found to be no regular file (a symlink, a folder) or nothing is dropped."""
+    files = total = 0
+    for path, future in reading.items():
+        found = future.result()
+        entry = entries.get(path)
+        if entry is None or entry.type != "file":
+            continue
+        if found is None:
+            entries[path] = replace(entry, state="unreadable")
+            continue
+        files += 1
+        total += found.size
+        entries[path] = replace(
+            entry, state="read", digests=found.digests, size=found.size, content=found.content
+        )
     return files, total
 
 
