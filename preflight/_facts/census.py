@@ -538,7 +538,7 @@ def take(
     executor = pool or ThreadPoolExecutor(
         max_workers=WORKERS, thread_name_prefix="preflight-census"
     )
-    reading: dict[str, Future[Read | None]] = {}
+    reading = _Reading()
     try:
         reading = _submit(executor, early, kept, stop)
         roots = _walk_roots(facts)
@@ -554,10 +554,11 @@ def take(
         _known_records(entries, dist_records)
         files, total = _collect(entries, reading)
         if read_all:
+            asked = set(early)
             rest = {
                 path: {"sha256"}
                 for path, entry in entries.items()
-                if entry.type == "file" and entry.state == "unread" and path not in reading
+                if entry.type == "file" and entry.state == "unread" and path not in asked
             }  # fmt: skip
             reading = _submit(executor, rest, kept, stop)
             more, more_bytes = _collect(entries, reading)
@@ -565,8 +566,7 @@ def take(
     except BaseException:
         if stop is not None:
             stop.set()
-        for future in reading.values():
-            future.cancel()
+        reading.cancel()
         if pool is None:
             executor.shutdown(wait=True, cancel_futures=True)
         raise
@@ -620,38 +620,59 @@ def _named(
     return owners, algorithms
 
 
+_BATCH = 16  # files read by one task of the pool: fewer hand-offs between threads
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """Files being read on the pool, in batches: ``paths[n]`` gives ``batches[n]``."""
+
+    paths: tuple[tuple[str, ...], ...] = ()
+    batches: tuple[Future[list[Read | None]], ...] = ()
+
+    def __contains__(self, path: object) -> bool:
+        return any(path in batch for batch in self.paths)
+
+    def cancel(self) -> None:
+        for future in self.batches:
+            future.cancel()
+
+
 def _submit(
     executor: Executor,
     to_read: Mapping[str, set[str]],
     keep: Mapping[str, int],
     stop: Event | None,
-) -> dict[str, Future[Read | None]]:
+) -> _Reading:
     """Each file of ``to_read`` to be read once, with its algorithms, on ``executor``."""
-    return {
-        path: executor.submit(read_file, path, sorted(names), stop, keep=keep.get(path, 0))
-        for path, names in sorted(to_read.items())
-    }
+    ordered = sorted(to_read)
+    batches = [tuple(ordered[n : n + _BATCH]) for n in range(0, len(ordered), _BATCH)]
+
+    def read(paths: tuple[str, ...]) -> list[Read | None]:
+        return [
+            read_file(path, sorted(to_read[path]), stop, keep=keep.get(path, 0)) for path in paths
+        ]
+
+    return _Reading(tuple(batches), tuple(executor.submit(read, batch) for batch in batches))
 
 
-def _collect(
-    entries: dict[str, Entry], reading: Mapping[str, Future[Read | None]]
-) -> tuple[int, int]:
+def _collect(entries: dict[str, Entry], reading: _Reading) -> tuple[int, int]:
     """What the reads gave, into ``entries``; the files read and their bytes. A read of a
     path the walk found to be no regular file (a symlink, a folder) or nothing is dropped."""
     files = total = 0
-    for path, future in reading.items():
-        found = future.result()
-        entry = entries.get(path)
-        if entry is None or entry.type != "file":
-            continue
-        if found is None:
-            entries[path] = replace(entry, state="unreadable")
-            continue
-        files += 1
-        total += found.size
-        entries[path] = replace(
-            entry, state="read", digests=found.digests, size=found.size, content=found.content
-        )
+    for paths, future in zip(reading.paths, reading.batches, strict=True):
+        for path, found in zip(paths, future.result(), strict=True):
+            entry = entries.get(path)
+            if entry is None or entry.type != "file":
+                continue
+            if found is None:
+                entries[path] = replace(entry, state="unreadable")
+                continue
+            files += 1
+            total += found.size
+            entries[path] = replace(
+                entry, state="read", digests=found.digests, size=found.size, content=found.content
+            )
     return files, total
 
 

@@ -144,10 +144,10 @@ def _verify(dist: str, row: RecordRow, census: Census) -> tuple[FileProblem | No
 
 def _top_level(path: str, site: str) -> str | None:
     """The first component of ``path`` below ``site``, or None if it lies elsewhere."""
-    relative = os.path.relpath(path, site)
-    if relative.startswith(os.pardir) or os.path.isabs(relative):
+    prefix = site.rstrip(os.sep) + os.sep  # both normalised: a prefix test, not relpath's
+    if not path.startswith(prefix):
         return None
-    return relative.split(os.sep, 1)[0]
+    return path[len(prefix) :].split(os.sep, 1)[0] or None
 
 
 class _Tree:
