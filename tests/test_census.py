@@ -206,18 +206,20 @@ def test_group_write_by_the_owners_private_group_is_not_a_finding(
 # --- links ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", ["record", "wheelhouse"])
 def test_a_record_file_swapped_for_a_link_to_an_identical_copy_is_refused(
-    env: Path, census_project: Path, tmp_path: Path
+    env: Path, census_project: Path, tmp_path: Path, house: Wheels, mode: str
 ) -> None:
-    """Same bytes today: the RECORD hash matches through the link. The target is outside the
-    environment and can change after the check."""
+    """Same bytes today: the RECORD hash (and the locked wheel's) matches through the link.
+    The target is outside the environment and can change after the check."""
     core = site_of(env) / "tidy" / "core.py"
     outside = tmp_path / "elsewhere" / "core.py"
     outside.parent.mkdir()
     shutil.copy2(core, outside)
     core.unlink()
     core.symlink_to(outside)
-    result = check(env, census_project, tmp_path)
+    extra = ("--wheelhouse", house.folder) if mode == "wheelhouse" else ()
+    result = check(env, census_project, tmp_path, *extra)
     refused(result, "tidy/core.py is a symlink", outside)
     (problem,) = [p for p in result["details"]["problems"] if p["kind"] == "symlink"]
     assert problem == {
@@ -228,12 +230,13 @@ def test_a_record_file_swapped_for_a_link_to_an_identical_copy_is_refused(
     }
 
 
-@pytest.mark.parametrize("linked", ["package", "__pycache__"])
+@pytest.mark.parametrize("case", ["package", "__pycache__", "package --wheelhouse"])
 def test_a_linked_folder_with_a_poisoned_pyc_is_entered_and_refused(
-    env: Path, census_project: Path, tmp_path: Path, linked: str
+    env: Path, census_project: Path, tmp_path: Path, house: Wheels, case: str
 ) -> None:
     """A package folder (or its ``__pycache__``) moved outside and linked back, a poisoned
     pyc beside the untouched sources: Python's import runs it; the check refuses the link."""
+    linked, _, mode = case.partition(" ")
     site = site_of(env)
     run_python(env, "-c", "import tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
     outside = tmp_path / "elsewhere"
@@ -250,7 +253,8 @@ def test_a_linked_folder_with_a_poisoned_pyc_is_entered_and_refused(
     shutil.rmtree(folder)
     folder.symlink_to(copy, target_is_directory=True)
     runs_on_import(env, marker)
-    result = check(env, census_project, tmp_path)
+    extra = (mode, house.folder) if mode else ()
+    result = check(env, census_project, tmp_path, *extra)
     refused(result, f"{folder} is a symlinked folder import would enter", copy)
     (exposed,) = result["details"]["exposed"]
     assert exposed["kind"] == "linked_folder"

@@ -551,8 +551,9 @@ def take(
                 except (OSError, ValueError):
                     continue
                 entries[path] = _entry_of(path, info, None, "", None)
-        _known_records(entries, dist_records)
+        known, known_bytes = _known_records(entries, dist_records)
         files, total = _collect(entries, reading)
+        files, total = files + known, total + known_bytes
         if read_all:
             asked = set(early)
             rest = {
@@ -587,14 +588,18 @@ def take(
     )
 
 
-def _known_records(entries: dict[str, Entry], records: Iterable[DistRecord]) -> None:
-    """Each RECORD was read once, to be parsed: its digest is known, it is not read again."""
+def _known_records(entries: dict[str, Entry], records: Iterable[DistRecord]) -> tuple[int, int]:
+    """Each RECORD was read once, to be parsed: its digest is known, it is not read again.
+    Returns the files and bytes so hashed."""
+    files = total = 0
     for record in records:
         path = os.path.normpath(os.path.join(record.dist.path, "RECORD"))
         entry = entries.get(path)
         if entry is not None and entry.type == "file" and record.sha256:
             digests = {"sha256": record.sha256}
             entries[path] = replace(entry, state="read", digests=digests, size=record.size)
+            files, total = files + 1, total + record.size
+    return files, total
 
 
 def _named(
