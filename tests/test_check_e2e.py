@@ -743,7 +743,10 @@ def test_report_that_cannot_be_written_is_a_usage_error(
     run = run_check("--python", "/bin/true", "--project", project, report_dir=reports)
 
     assert run.returncode == 3
-    assert f"--report-dir {reports}: cannot write the report" in run.stderr
+    # refused before any check ran: the report's path is a folder, never replaced
+    assert f"error: --report-dir {reports / REPORT_NAME}: " in run.stderr
+    assert "is a folder" in run.stderr
+    assert "Traceback" not in run.stderr
     assert [p.name for p in reports.iterdir()] == [REPORT_NAME], "a temp file was left"
 
 

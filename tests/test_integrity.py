@@ -591,7 +591,8 @@ def test_metadata_fifo_and_installer_dev_zero_neither_hang_the_probe_nor_pass(
         FileProblem(
             "tidy", "tidy-1.0.dist-info/METADATA", "modified", "not a readable regular file"
         ),
+        # a symlink where RECORD lists a file: named as such, and never read
         FileProblem(
-            "tidy", "tidy-1.0.dist-info/INSTALLER", "modified", "not a readable regular file"
+            "tidy", "tidy-1.0.dist-info/INSTALLER", "symlink", "a symlink to /dev/zero, not a file"
         ),
     }

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import wheelhouse
+from conftest import Wheels
 
 import preflight
 
@@ -34,35 +36,44 @@ SECRETS = {
 }
 
 
-def _spy(python: Path, record: Path) -> None:
-    site = next((python.parent.parent / "lib").glob("python*/site-packages"))
+def _spy(python: Path, record: Path, project: Path, wheels: Wheels) -> None:
+    """A locked, installed distribution owning a start-up ``.pth`` that records which watched
+    variables each start of the environment sees: verified code, so the check runs it (an
+    unowned hook would stop the environment's code from running at all)."""
     watched = repr(WATCHED)
-    (site / "zz_spy.pth").write_text(
+    pth = (
         f"import os, json; open({str(record)!r}, 'a').write(json.dumps(sorted("
         f"k for k in {watched} if k in os.environ)) + '\\n')\n"
     )
+    folder = record.parent / "spy-wheels"
+    spy = wheelhouse.build_wheel(folder, "spy", "1.0", files={"zz_spy.pth": pth})
+    wheelhouse.write_lock(
+        project / "requirements" / "py3.12.txt", [*wheels.locked, spy], python="3.12"
+    )
+    wheelhouse.pip_install(python, ["--no-deps", "spy"], find_links=folder)
 
 
 @pytest.mark.slow
 def test_no_credential_reaches_the_judged_environment(
-    make_project: Callable[..., Path], venv312_copy: Path, tmp_path: Path
+    make_project: Callable[..., Path], venv312_copy: Path, tmp_path: Path, wheels: Wheels
 ) -> None:
     record = tmp_path / "seen.jsonl"
-    _spy(venv312_copy, record)
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
     project = make_project(
         extra=f'suite = "{suite}"\n\n[tool.preflight.alerts.webhook]\nurl_env = "SLACK_URL"\n'
     )
+    _spy(venv312_copy, record, project, wheels)
     with pytest.MonkeyPatch.context() as patch:
         for name, value in SECRETS.items():
             patch.setenv(name, value)
         report = preflight.check(venv312_copy, project=project, first_start=True)
     starts = [json.loads(line) for line in record.read_text().splitlines()]
-    # The spy ran for the probe, the first start's child, the performance probe (and the suite
-    # when pytest is in the env): the test can see a leak.
-    assert len(starts) >= 3, starts
+    # The spy ran in the first start's child and the performance probe (the probes run without
+    # site, so it runs in none of them): the test can see a leak.
+    assert next(c for c in report.checks if c.id == "performance").status.value != 1
+    assert len(starts) >= 2, starts
     assert all(seen == ["APP_MODE"] for seen in starts), starts
     text = json.dumps(report.to_dict())
     assert not [value for name, value in SECRETS.items() if name != "APP_MODE" and value in text]

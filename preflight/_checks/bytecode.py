@@ -82,6 +82,7 @@ def bytecode(ctx: Context) -> CheckResult:
         "cache": found.cache,
         "cache_note": found.cache_note,
         "probe_seconds": found.seconds,
+        "probe_timeout_seconds": found.timeout,
     }
     compiled = found.identical + found.compared
     ok = (

@@ -12,7 +12,7 @@ import os
 
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
-from preflight._facts.model import AnchorFacts
+from preflight._facts.model import AnchorFacts, Exposure
 
 C, W = Severity.CRITICAL, Severity.WARNING
 
@@ -26,8 +26,10 @@ def integrity(ctx: Context) -> CheckResult:
         if p.kind == "unverifiable":
             findings.append(Finding(W, f"{p.dist}: {p.path} cannot be verified: {p.detail}", None))
         else:
-            kind = "not from the locked wheel" if p.kind == "foreign" else p.kind
+            kind = _KIND_WORDS.get(p.kind, p.kind)
             findings.append(Finding(C, f"{p.dist}: {p.path} is {kind} ({p.detail})", reinstall))
+    for e in scan.exposed:
+        findings.append(Finding(C, f"{e.path} {_EXPOSED_WORDS[e.kind]}: {e.detail}", _fix(e)))
     known = []
     # Start-up hooks (.pth files, sitecustomize/usercustomize) are startup_hooks' to judge.
     facts = ctx.facts
@@ -39,7 +41,7 @@ def integrity(ctx: Context) -> CheckResult:
         if entry.known_tool:
             known.append({"path": entry.path, "placed_by": entry.known_tool})
             continue
-        what = "a start-up .pth file" if entry.kind == "pth" else f"an importable {entry.kind}"
+        what = _UNOWNED_WORDS.get(entry.kind, f"an importable {entry.kind}")
         findings.append(
             Finding(
                 C,
@@ -65,6 +67,7 @@ def integrity(ctx: Context) -> CheckResult:
         ],
         "placed_by_venv_tool": known,
         "without_record": list(scan.without_record),
+        "exposed": [{"path": e.path, "kind": e.kind, "detail": e.detail} for e in scan.exposed],
     }
     mb = scan.bytes_checked / 1e6
     ok = f"{scan.files_checked} files ({mb:.1f} MB) match their RECORD hashes"
@@ -82,6 +85,30 @@ def integrity(ctx: Context) -> CheckResult:
             result.findings, result.details,
         )  # fmt: skip
     return result
+
+
+_KIND_WORDS = {"foreign": "not from the locked wheel", "symlink": "a symlink"}
+_UNOWNED_WORDS = {
+    "pth": "a start-up .pth file",
+    "startup_module": "a start-up module (site imports it at every start)",
+}
+_EXPOSED_WORDS = {
+    "link_outside": "is a symlink leaving the environment",
+    "linked_folder": "is a symlinked folder import would enter",
+    "writable": "is writable by others than its owner",
+}
+
+
+def _fix(exposure: Exposure) -> str:
+    if exposure.kind == "writable":
+        return (
+            f"remove the write permission (`chmod go-w '{exposure.path}'`), then check the "
+            "environment again: what others could write may have been changed"
+        )
+    return (
+        "replace the link with what the distribution installs (reinstall it), or remove it; "
+        "a link's target can change after the check"
+    )
 
 
 def _anchor_counts(anchor: AnchorFacts) -> str:

@@ -21,6 +21,10 @@ checked against the wheel whose sha256 is one of the lock's hashes for its pin:
   check's) rest on the installed RECORD alone: *record only*;
 * any other file the installed RECORD claims is *foreign*: the locked wheel does not ship it.
 
+The installed files are not opened here: the census (``census.py``) reads each once, with the
+algorithm the wheel's RECORD uses, and keeps the bytes of the scripts and launchers compared
+whole (a script over 64 KiB is read again, here).
+
 A distribution the lock pins whose wheel is not in the wheelhouse, or whose candidates there
 no lock hash vouches for, is unanchored: its files are checked against RECORD as before, and
 the check says so.
@@ -43,12 +47,13 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from preflight._facts import wheels
+from preflight._facts.census import Census, Entry
 from preflight._facts.integrity import (
     UNHASHED,
     Job,
     RecordRow,
     expected_digest,
-    hash_file,
+    link_problem,
     parse_record,
 )
 from preflight._facts.model import (
@@ -69,6 +74,7 @@ __all__ = ["Anchoring", "DistAnchor", "Resolution", "WheelhouseRequest", "launch
 
 _SCRIPT_LIMIT = 64 * MIB  # a script member read whole to compare its body
 _LAUNCHER_LIMIT = 64 * 1024  # a launcher is a dozen lines
+_SCRIPT_KEEP = 64 * 1024  # a script's bytes kept by the census (a larger one is read again)
 _INTERPRETER_NAME = re.compile(r"^python(\d+(\.\d+)?)?w?$")
 _ENTRY_POINT = re.compile(
     r"^(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+))?\s*(\[[^\]]*\])?\s*$", re.ASCII
@@ -236,26 +242,53 @@ class _Expected:
     digest: bytes | None  # None: compare the member's content (a rewritten script)
 
 
-def plan_dist(
-    facts: InterpreterFacts,
-    anchor: DistAnchor,
-    rows: Sequence[RecordRow] | None,
-    *,
-    verify_row: Callable[[str, RecordRow], Job],
-    stop: threading.Event | None = None,
-) -> tuple[list[Job], list[FileProblem]]:
-    """The checks of one anchored distribution: jobs for the pool, and what is already known.
+@dataclass(frozen=True)
+class _Plan:
+    """What one anchored distribution's files must hold, worked out from its wheel before
+    the census reads them (so that the census reads each with the algorithm it needs)."""
 
-    ``rows`` are the installed RECORD's rows (None without RECORD); ``verify_row`` makes the
-    job that checks one row against the installed RECORD (what rests on RECORD alone)."""
+    anchor: DistAnchor
+    layout: _Layout
+    expected: dict[str, _Expected]
+    scripts: list[_Script]
+    launchers: dict[str, str]  # installed path → entry point
+    problems: list[FileProblem]
+
+
+def prepare(
+    facts: InterpreterFacts, anchor: DistAnchor, stop: threading.Event | None = None
+) -> _Plan:
+    """The files one vouched wheel ships, where they are installed and what they hold."""
     layout = _Layout(facts, anchor.dist, anchor.content)
     problems: list[FileProblem] = []
     expected, scripts = _expected_files(layout, stop, problems)
-    name = anchor.dist.name
-    jobs: list[Job] = [_file_job(name, layout.written(e.path), e, stop) for e in expected.values()]
-    jobs.extend(_script_job(layout, script) for script in scripts)
     launchers = layout.launchers(anchor.content.entry_points)
-    jobs.extend(_launcher_job(layout, path, target) for path, target in launchers.items())
+    return _Plan(anchor, layout, expected, scripts, launchers, problems)
+
+
+def plan_dist(
+    prepared: _Plan,
+    rows: Sequence[RecordRow] | None,
+    *,
+    verify_row: Callable[[str, RecordRow], Job],
+    census: Census,
+) -> tuple[list[Job], list[FileProblem]]:
+    """The checks of one anchored distribution against the census: jobs for the pool, and
+    what is already known.
+
+    ``rows`` are the installed RECORD's rows (None without RECORD); ``verify_row`` makes the
+    job that checks one row against the installed RECORD (what rests on RECORD alone)."""
+    layout, anchor = prepared.layout, prepared.anchor
+    expected, scripts, launchers = prepared.expected, prepared.scripts, prepared.launchers
+    problems = list(prepared.problems)
+    name = anchor.dist.name
+    jobs: list[Job] = [
+        _file_job(name, layout.written(e.path), e, census.get(e.path)) for e in expected.values()
+    ]
+    jobs.extend(_script_job(layout, script, census.get(script.path)) for script in scripts)
+    jobs.extend(
+        _launcher_job(layout, path, target, census.get(path)) for path, target in launchers.items()
+    )
     covered = set(expected) | {s.path for s in scripts} | set(launchers)
     sources = {p for p in expected if p.endswith(".py")}
     inside = os.path.normpath(anchor.dist.path) + os.sep
@@ -406,16 +439,15 @@ class _Layout:
         return os.path.normpath(folder) == self.bin and bool(_INTERPRETER_NAME.match(name))
 
 
-def _file_job(dist: str, written: str, expected: _Expected, stop: threading.Event | None) -> Job:
+def _file_job(dist: str, written: str, expected: _Expected, entry: Entry | None) -> Job:
     def job() -> tuple[FileProblem | None, int, Kind]:
-        actual = hash_file(expected.path, expected.algorithm, stop)
-        if actual is None:
-            return _unreadable(dist, written, expected.path), 0, "anchored"
-        digest, size = actual
-        if digest != expected.digest:
+        problem = _unreadable(dist, written, entry)
+        if problem is not None or entry is None:
+            return problem, 0, "anchored"
+        if entry.digests.get(expected.algorithm) != expected.digest:
             detail = f"{expected.algorithm} differs from the locked wheel's {expected.member}"
-            return FileProblem(dist, written, "modified", detail), size, "anchored"
-        return None, size, "anchored"
+            return FileProblem(dist, written, "modified", detail), entry.size, "anchored"
+        return None, entry.size, "anchored"
 
     return job
 
@@ -455,7 +487,7 @@ def _split_shebang(data: bytes) -> tuple[str, bytes] | None:
     return line, rest
 
 
-def _script_job(layout: _Layout, script: _Script) -> Job:
+def _script_job(layout: _Layout, script: _Script, entry: Entry | None) -> Job:
     written = layout.written(script.path)
     dist = layout.dist.name
 
@@ -464,9 +496,18 @@ def _script_job(layout: _Layout, script: _Script) -> Job:
             shipped = _member_bytes(layout.content.path, script.member, _SCRIPT_LIMIT)
         except wheels.UnusableWheel as exc:
             return FileProblem(dist, written, "unverifiable", str(exc)), 0, "derived"
-        installed = _read_installed(script.path, len(shipped) + 4096)
+        problem = _unreadable(dist, written, entry)
+        if problem is not None or entry is None:
+            return problem, 0, "derived"
+        installed = entry.content
+        if installed is None:  # larger than the census keeps: the one file read twice
+            installed = _read_installed(script.path, len(shipped) + 4096)
         if installed is None:
-            return _unreadable(dist, written, script.path), 0, "derived"
+            return (
+                FileProblem(dist, written, "modified", "not a readable regular file"),
+                0,
+                ("derived"),
+            )
         why = _script_problem(layout, script.member, shipped, installed)
         problem = FileProblem(dist, written, "modified", why) if why is not None else None
         kind = "derived" if shipped.startswith(b"#!python") else "anchored"
@@ -475,10 +516,16 @@ def _script_job(layout: _Layout, script: _Script) -> Job:
     return job
 
 
-def _unreadable(dist: str, written: str, path: str) -> FileProblem:
-    if not os.path.lexists(path):
+def _unreadable(dist: str, written: str, entry: Entry | None) -> FileProblem | None:
+    """Why the census has no content of this file: missing, a symlink, not a regular file."""
+    if entry is None:
         return FileProblem(dist, written, "missing", "the locked wheel ships it; not found")
-    return FileProblem(dist, written, "modified", "not a readable regular file")
+    linked = link_problem(dist, written, entry)
+    if linked is not None:
+        return linked
+    if entry.type != "file" or entry.state != "read":
+        return FileProblem(dist, written, "modified", "not a readable regular file")
+    return None
 
 
 def _script_problem(layout: _Layout, member: str, shipped: bytes, installed: bytes) -> str | None:
@@ -499,15 +546,18 @@ def _shebang_problem(split: tuple[str, bytes] | None, data: bytes) -> str:
     return f"its shebang ({shown}) does not name this environment's python"
 
 
-def _launcher_job(layout: _Layout, path: str, target: str) -> Job:
+def _launcher_job(layout: _Layout, path: str, target: str, entry: Entry | None) -> Job:
     written = layout.written(path)
     dist = layout.dist.name
 
     def job() -> tuple[FileProblem | None, int, Kind]:
-        if not os.path.lexists(path):
+        if entry is None:
             detail = f"the locked wheel declares the entry point {target}; no launcher found"
             return FileProblem(dist, written, "missing", detail), 0, "derived"
-        data = _read_installed(path, _LAUNCHER_LIMIT)
+        linked = link_problem(dist, written, entry)
+        if linked is not None:
+            return linked, 0, "derived"
+        data = entry.content
         if data is None or len(data) > _LAUNCHER_LIMIT:
             detail = "not a launcher (not a small regular file)"
             return FileProblem(dist, written, "modified", detail), 0, "derived"
@@ -670,7 +720,7 @@ class Anchoring:
         self.request = request
         self.facts: InterpreterFacts | None = None
         self.resolution: Resolution | str = "not started"
-        self.by_path: dict[str, DistAnchor] = {}
+        self.by_path: dict[str, _Plan] = {}
 
     def begin(self, facts: InterpreterFacts, pool: Executor, stop: threading.Event | None) -> None:
         """Find the vouched wheel of each distribution, hashing candidates on ``pool``."""
@@ -691,19 +741,33 @@ class Anchoring:
             return list(pool.map(lambda path: _hash_or_error(path, stop), paths))
 
         self.resolution = resolve(facts, request, house, hash_many=hash_many)
-        self.by_path = {a.dist.path: a for a in self.resolution.anchors}
+        self.by_path = {a.dist.path: prepare(facts, a, stop) for a in self.resolution.anchors}
+
+    def wants(self) -> tuple[dict[str, set[str]], dict[str, int]]:
+        """What the census reads for the wheels: each shipped file with the algorithm its
+        wheel's RECORD uses, and the bytes of the scripts and launchers (compared whole)."""
+        want: dict[str, set[str]] = {}
+        keep: dict[str, int] = {}
+        for prepared in self.by_path.values():
+            for expected in prepared.expected.values():
+                want.setdefault(expected.path, set()).add(expected.algorithm)
+            for script in prepared.scripts:
+                keep[script.path] = _SCRIPT_KEEP
+            for path in prepared.launchers:
+                keep[path] = _LAUNCHER_LIMIT
+        return want, keep
 
     def plan(
         self,
         dist: DistFacts,
         rows: Sequence[RecordRow] | None,
         verify_row: Callable[[str, RecordRow], Job],
-        stop: threading.Event | None,
+        census: Census,
     ) -> tuple[list[Job], list[FileProblem]] | None:
-        anchor = self.by_path.get(dist.path)
-        if anchor is None or self.facts is None:
+        prepared = self.by_path.get(dist.path)
+        if prepared is None:
             return None
-        return plan_dist(self.facts, anchor, rows, verify_row=verify_row, stop=stop)
+        return plan_dist(prepared, rows, verify_row=verify_row, census=census)
 
     def summary(self, counts: Mapping[str, int]) -> AnchorFacts:
         resolution = self.resolution

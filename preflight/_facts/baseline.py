@@ -18,26 +18,25 @@ themselves) is counted, not reported: Python writes it on import, and whether it
 the code of its source is the bytecode check's to judge. A ``.pyc`` with no unchanged source
 beside it, or anywhere but in ``__pycache__``, is a file like any other.
 
-Files are hashed with the integrity scan's machinery (regular files only, chunked, on a small
-thread pool, interruptible by ``stop``); the manifest is read with the bounded reader.
+The entries are the census's (``census.py``): with ``--baseline`` the integrity check and this
+comparison share one walk, and each file is read once for both. The manifest is read with the
+bounded reader.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import stat
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
 from typing import Any, Literal
 
 from preflight._errors import UsageError
-from preflight._facts.integrity import WORKERS, hash_file, parse_record
+from preflight._facts.census import Census, EntryType, roots_of, take
 from preflight._facts.model import InterpreterFacts
-from preflight._read import RECORD_LIMIT, ReadError, read_bytes, read_text
+from preflight._read import ReadError, read_text
 
 __all__ = [
     "MANIFEST_LIMIT",
@@ -65,7 +64,6 @@ MANIFEST_LIMIT = 64 << 20
 _ROOT_NAMES = ("purelib", "platlib", "scripts")
 _HINT = "write a new baseline of this environment with `preflight baseline --output FILE`"
 
-EntryType = Literal["file", "dir", "link", "fifo", "socket", "char", "block", "other"]
 _TYPES: tuple[EntryType, ...] = ("file", "dir", "link", "fifo", "socket", "char", "block", "other")
 
 
@@ -145,146 +143,32 @@ class BaselineFacts:
 # --- the environment's entries -----------------------------------------------------------
 
 
-def roots_of(facts: InterpreterFacts) -> tuple[tuple[str, str], ...]:
-    """The named install folders of the environment that exist, each real folder once.
-
-    On most systems purelib and platlib are one folder (or ``lib64`` links to ``lib``): it is
-    recorded once, as purelib. Without install paths (a probe that could not say), the
-    environment's own site folders stand in, named ``purelib`` and ``platlib``.
-    """
-    paths = dict(facts.install_paths)
-    if not paths and facts.site_packages:
-        paths = dict(zip(("purelib", "platlib"), facts.site_packages, strict=False))
-    roots: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for name in _ROOT_NAMES:
-        path = paths.get(name)
-        if not path or not os.path.isdir(path):
-            continue
-        real = os.path.realpath(path)
-        if real in seen:
-            continue
-        seen.add(real)
-        roots.append((name, os.path.normpath(path)))
-    return tuple(roots)
-
-
-_BY_FORMAT: dict[int, EntryType] = {
-    stat.S_IFREG: "file",
-    stat.S_IFDIR: "dir",
-    stat.S_IFLNK: "link",
-    stat.S_IFIFO: "fifo",
-    stat.S_IFSOCK: "socket",
-    stat.S_IFCHR: "char",
-    stat.S_IFBLK: "block",
-}
-
-
-def _type_of(mode: int) -> EntryType:
-    return _BY_FORMAT.get(stat.S_IFMT(mode), "other")
-
-
-@dataclass(frozen=True)
-class _Found:
-    root: str
-    path: str  # relative, "/"-separated
-    absolute: str
-    type: EntryType
-    mode: int
-    target: str | None
-
-
-def _walk(roots: Iterable[tuple[str, str]]) -> Iterator[_Found]:
-    """Every entry below each root (the roots themselves excluded), symlinks not followed.
-
-    A folder that cannot be listed is an entry whose content is unknown: it is yielded, and
-    its content will differ from a baseline that listed it. A root inside another root (a
-    scripts folder inside site-packages) is walked once, as its own root.
-    """
-    root_paths = {path for _, path in roots}
-    for name, top in roots:
-        stack = [("", top)]
-        while stack:
-            relative, folder = stack.pop()
-            try:
-                with os.scandir(folder) as listing:
-                    children = sorted(listing, key=lambda e: e.name)
-            except OSError:
-                continue
-            for child in children:
-                rel = f"{relative}{child.name}"
-                try:
-                    info = child.stat(follow_symlinks=False)
-                except OSError:
-                    continue  # gone since it was listed
-                kind = _type_of(info.st_mode)
-                target = None
-                if kind == "link":
-                    try:
-                        target = os.readlink(child.path)
-                    except OSError:
-                        target = ""
-                elif kind == "dir" and child.path in root_paths:
-                    continue
-                yield _Found(name, rel, child.path, kind, stat.S_IMODE(info.st_mode), target)
-                if kind == "dir":
-                    stack.append((rel + "/", child.path))
-
-
-def _owners(facts: InterpreterFacts) -> dict[str, str]:
-    """Absolute path → the name of the distribution whose RECORD lists it (the first)."""
-    owners: dict[str, str] = {}
-    for dist in facts.distributions:
-        if dist.kind != "dist-info":
-            continue
-        try:
-            data = read_bytes(Path(dist.path) / "RECORD", what="a RECORD", limit=RECORD_LIMIT)
-        except ReadError:
-            continue
-        for row in parse_record(data.decode("utf-8", "replace"), dist.site):
-            if row.malformed is None:
-                owners.setdefault(row.path, dist.name)
-        owners.setdefault(os.path.normpath(os.path.join(dist.path, "RECORD")), dist.name)
-    return owners
-
-
-def _entries(
-    roots: tuple[tuple[str, str], ...], owners: Mapping[str, str], stop: Event | None
-) -> tuple[list[Entry], int]:
-    """The entries below ``roots``, regular files hashed; and the bytes hashed."""
-    found = list(_walk(roots))
-    files = [f for f in found if f.type == "file"]
-    hashed: dict[str, tuple[str, int] | None] = {}
-    total = 0
-    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="preflight-baseline")
-    try:
-        results = pool.map(lambda f: hash_file(f.absolute, "sha256", stop), files)
-        for item, result in zip(files, results, strict=True):
-            hashed[item.absolute] = None if result is None else (result[0].hex(), result[1])
-            total += result[1] if result is not None else 0
-    except BaseException:
-        if stop is not None:
-            stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+def entries_of(census: Census, roots: tuple[tuple[str, str], ...]) -> tuple[list[Entry], int]:
+    """The census's entries below ``roots`` (the manifest's), as manifest entries; and the
+    bytes the census read. A file that could not be read (swapped for something else, or
+    unreadable) is an entry of type ``other``: it differs from any file."""
+    names = {name for name, _ in roots}
     entries = []
-    for item in found:
+    for item in census.entries.values():
+        if item.root not in names:
+            continue
         size: int | None = None
         digest: str | None = None
-        kind = item.type
+        kind: EntryType = item.type
         if kind == "file":
-            known = hashed[item.absolute]
-            if known is None:  # swapped for something else, or unreadable: say so
+            if item.sha256 is None:
                 kind = "other"
             else:
-                digest, size = known
-        owner = owners.get(os.path.normpath(item.absolute))
+                digest, size = item.sha256.hex(), item.size
+        assert item.root is not None
         entries.append(
-            Entry(item.root, item.path, kind, item.mode, size, digest, item.target, owner)
-        )
+            Entry(
+                item.root, item.relative, kind, item.mode, size, digest,
+                item.target if kind == "link" else None, census.owner(item.path),
+            )
+        )  # fmt: skip
     entries.sort(key=lambda e: (e.root, e.path))
-    return entries, total
+    return entries, census.bytes_read
 
 
 def build_manifest(
@@ -292,7 +176,7 @@ def build_manifest(
 ) -> Manifest:
     """The manifest of the environment the probe described, as it is now."""
     roots = roots_of(facts)
-    entries, _ = _entries(roots, _owners(facts), stop)
+    entries, _ = entries_of(take(facts, read_all=True, stop=stop), roots)
     return Manifest(
         created=created,
         tool_version=tool_version,
@@ -400,13 +284,21 @@ def _is_runtime_bytecode(
 
 
 def compare(
-    manifest: Manifest, facts: InterpreterFacts, *, path: Path, stop: Event | None = None
+    manifest: Manifest,
+    facts: InterpreterFacts,
+    *,
+    path: Path,
+    stop: Event | None = None,
+    census: Census | None = None,
 ) -> BaselineFacts:
-    """Every entry added, removed or changed since the manifest was written.
+    """Every entry added, removed or changed since the manifest was written, against
+    ``census`` (taken with every file read; one is taken here if none is given).
 
     The environment's roots are the manifest's (``check_identity`` made sure they match).
     """
-    now, hashed = _entries(manifest.roots, _owners(facts), stop)
+    if census is None:
+        census = take(facts, read_all=True, stop=stop)
+    now, hashed = entries_of(census, manifest.roots)
     old = {(e.root, e.path): e for e in manifest.entries}
     new = {(e.root, e.path): e for e in now}
     changes: list[Change] = []

@@ -117,6 +117,7 @@ class BytecodeFacts:
     # stamps before the probe started (None: it did not exist).
     learned: tuple[str, ...] = ()
     cache_seal: tuple[int, ...] | None = None
+    timeout: float | None = None  # the limit each probe child ran under, in seconds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,6 +304,7 @@ class BytecodeRun:
             cache_note=self._note,
             learned=learned,
             cache_seal=self._seal,
+            timeout=self._timeout,
         )
 
 

@@ -34,13 +34,14 @@ from types import TracebackType
 
 from preflight._errors import LockError
 from preflight._facts import baseline as baselines
-from preflight._facts import bytecode, integrity, osv, probes
+from preflight._facts import bytecode, osv, probes
 from preflight._facts.anchored import Anchoring, WheelhouseRequest
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
 from preflight._facts.model import IntegrityFacts, InterpreterFacts
 from preflight._facts.osv import DataUnavailable, VulnerabilityData
 from preflight._facts.suite import start_suite, suite_facts
+from preflight._facts.survey import survey
 from preflight._lock.read import read_lock
 from preflight._lock.requirements import Lock
 from preflight._policy.policy import Policy
@@ -129,15 +130,15 @@ class Gathering:
             )  # fmt: skip
         lock_path = self._lock if self._lock is not None else policy.lock_path(facts.version)
         # first: a baseline of another environment is refused (exit 3) before anything is read
-        compared = (
-            _compare(self._pool, self._baseline, facts, self._stop) if "baseline" in needs else None
-        )
+        compared = _compare(self._baseline, facts) if "baseline" in needs else None
         audit = "vulnerabilities" in needs
         parsed = _parse(lock_path) if "lock" in needs or audit or self._wheelhouse else None
+        # one census of the files for integrity and the baseline: each file read once
+        judge = "integrity" in needs
         scan = (
             _scan(self._pool, facts, stop=self._stop, wheelhouse=self._wheelhouse, lock=parsed,
-                  policy=policy)
-            if "integrity" in needs
+                  policy=policy, judge=judge, baseline=compared)
+            if judge or compared is not None
             else None
         )  # fmt: skip
         committed = git_commit_time(lock_path) if "lock" in needs else None
@@ -156,6 +157,7 @@ class Gathering:
             if "bytecode" in needs
             else None
         )
+        surveyed = scan.result() if scan is not None else (None, None)
         return Context(
             policy,
             self._python,
@@ -165,9 +167,9 @@ class Gathering:
             lock_path=lock_path,
             lock=parsed,
             lock_committed=committed,
-            integrity=scan.result() if scan is not None else None,
+            integrity=surveyed[0],
             bytecode=pycs,
-            baseline=compared.result() if compared is not None else None,
+            baseline=surveyed[1],
             substitute_for=self._substitute_for,
             remedies=self._remedies,
         )
@@ -228,18 +230,15 @@ class Gathering:
 
 
 def _compare(
-    pool: ThreadPoolExecutor,
-    baseline: tuple[Path, baselines.Manifest] | None,
-    facts: InterpreterFacts,
-    stop: threading.Event,
-) -> Future[baselines.BaselineFacts] | None:
-    """The environment compared with its baseline, on the pool; a manifest of another
-    environment is refused here, at once (:class:`~preflight._facts.baseline.BaselineError`)."""
+    baseline: tuple[Path, baselines.Manifest] | None, facts: InterpreterFacts
+) -> tuple[Path, baselines.Manifest] | None:
+    """The baseline to compare the census with; a manifest of another environment is
+    refused here, at once (:class:`~preflight._facts.baseline.BaselineError`)."""
     if baseline is None:
         return None
     path, manifest = baseline
     baselines.check_identity(manifest, facts, path)
-    return pool.submit(baselines.compare, manifest, facts, path=path, stop=stop)
+    return baseline
 
 
 def _finish_first_start(
@@ -284,10 +283,15 @@ def _scan(
     wheelhouse: Path | None,
     lock: Lock | LockError | None,
     policy: Policy,
-) -> Future[IntegrityFacts]:
-    """The integrity scan on the pool: against RECORD, or anchored in ``wheelhouse``."""
-    anchoring = _anchoring(wheelhouse, lock, policy) if wheelhouse else None
-    return pool.submit(integrity.scan, facts, stop=stop, anchoring=anchoring)
+    judge: bool = True,
+    baseline: tuple[Path, baselines.Manifest] | None = None,
+) -> Future[tuple[IntegrityFacts | None, baselines.BaselineFacts | None]]:
+    """The census on the pool, judged for integrity (against RECORD, or anchored in
+    ``wheelhouse``) and compared with the ``baseline``."""
+    anchoring = _anchoring(wheelhouse, lock, policy) if wheelhouse and judge else None
+    return pool.submit(
+        survey, facts, stop=stop, judge_integrity=judge, anchoring=anchoring, baseline=baseline
+    )
 
 
 def _anchoring(folder: Path, lock: Lock | LockError | None, policy: Policy) -> Anchoring:

@@ -14,24 +14,35 @@ RECORD (the wheel spec, "Signed wheel files") is a CSV of ``path,hash,size`` row
   installers copy it into the installed RECORD: such a digest is checked as hex, never taken
   for a modified file; anything else that does not decode is "unverifiable".
 
-Files are hashed on a small thread pool: hashlib and file reads release the GIL, so the scan of
-a large environment (pandas, numpy: about 5,000 files) keeps both cores busy.
+The files are read by the census (``census.py``): walked once, each read once on a small thread
+pool (hashlib and file reads release the GIL, so a large environment, pandas and numpy's 5,000
+files, keeps both cores busy), each RECORD parsed once. Here the rows are compared with it, and
+so is what no RECORD owns and what exposes code (``census.exposures``): a file RECORD lists that
+is now a symlink, a link leaving the environment, a symlinked folder import enters, code or an
+import folder others than its owner can write.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import csv
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from threading import Event
 from typing import Protocol
 
+from preflight._facts.census import (
+    WORKERS,
+    Census,
+    Entry,
+    RecordRow,
+    Stopped,
+    expected_digest,
+    exposures,
+    hash_file,
+    parse_record,
+    read_records,
+    take,
+)
 from preflight._facts.model import (
     AnchorFacts,
     DistFacts,
@@ -41,7 +52,7 @@ from preflight._facts.model import (
     UnownedEntry,
     UnownedKind,
 )
-from preflight._read import RECORD_LIMIT, ReadError, open_regular, read_bytes, read_text
+from preflight._read import ReadError, read_text
 
 # One file to check on the pool: (problem or None, bytes read, what it counts as).
 Job = Callable[[], tuple[FileProblem | None, int, str]]
@@ -49,27 +60,37 @@ Job = Callable[[], tuple[FileProblem | None, int, str]]
 
 class Anchoring(Protocol):
     """The anchored mode (``anchored.py``, which builds on this module) as the scan drives it:
-    the vouched wheels are found first (their hashing on the scan's pool), then each
-    distribution that has one is planned against it instead of its RECORD."""
+    the vouched wheels are found first (their hashing on the scan's pool), then what they
+    ship is read by the census with the rest, then each distribution that has one is
+    planned against it instead of its RECORD."""
 
     def begin(self, facts: InterpreterFacts, pool: Executor, stop: Event | None) -> None: ...
+
+    def wants(self) -> tuple[Mapping[str, Iterable[str]], Mapping[str, int]]: ...
 
     def plan(
         self,
         dist: DistFacts,
         rows: Sequence[RecordRow] | None,
         verify_row: Callable[[str, RecordRow], Job],
-        stop: Event | None,
+        census: Census,
     ) -> tuple[list[Job], list[FileProblem]] | None: ...
 
     def summary(self, counts: Mapping[str, int]) -> AnchorFacts: ...
 
 
-__all__ = ["WORKERS", "Stopped", "expected_digest", "hash_file", "parse_record", "scan"]
+__all__ = [
+    "WORKERS",
+    "RecordRow",
+    "Stopped",
+    "expected_digest",
+    "hash_file",
+    "judge",
+    "link_problem",
+    "parse_record",
+    "scan",
+]
 
-_WEAK = frozenset({"md5", "sha1"})
-_CHUNK = 1 << 20
-WORKERS = max(2, min(8, os.cpu_count() or 2))
 # What the venv creation tools place in site-packages themselves (owned by no distribution):
 # virtualenv (and uv, which follows it) install a start-up hook as a .pth plus a module.
 # The .pth is recognised by its exact content, not its name alone (a look-alike is flagged);
@@ -80,7 +101,9 @@ _VENV_TOOL_MODULE = "_virtualenv.py"
 _PTH_LIMIT = 4096  # its known content is one short line
 _VENV_TOOL = "virtualenv"
 _EXTENSION_SUFFIXES = (".so", ".pyd")
+_PYTHON_SUFFIXES = (".py", ".pyc", *_EXTENSION_SUFFIXES)
 _METADATA_DIRS = (".dist-info", ".egg-info", ".data")
+_STARTUP_MODULES = frozenset({"sitecustomize", "usercustomize"})
 # Rows RECORD may leave without a hash: itself, and bytecode written at install time. Code
 # (modules, extensions, start-up .pth files) without a hash cannot be verified: say so.
 _CODE_SUFFIXES = (".py", ".pth", *_EXTENSION_SUFFIXES)
@@ -88,251 +111,129 @@ _NO_HASH = "RECORD gives no hash"
 UNHASHED = "unhashed"  # with a wheelhouse: a row counted as resting on RECORD, with no hash
 
 
-@dataclass(frozen=True)
-class RecordRow:
-    """One row of RECORD: the file's absolute path and what RECORD says about it."""
-
-    written: str  # the path as written in RECORD
-    path: str  # absolute, normalised
-    algorithm: str | None  # None when the row has no hash
-    digest: str  # as written, after "algorithm="
-    size: int | None
-    malformed: str | None = None  # why the row cannot be read; ``written`` then names the row
-
-
-_MAX_FIELD = 4096  # characters: a path, a digest or a size longer than this is not a RECORD's
-
-
-def parse_record(text: str, site: str) -> list[RecordRow]:
-    """The rows of a RECORD file; ``site`` is the folder the relative paths start from.
-
-    One physical line is one row (RECORD quotes, but never spans lines). A row that does not
-    read (a NUL, a lone CR, a field too long, a size that is not a plain number) comes back
-    with ``malformed`` set and ``written`` = "RECORD row N": a finding, never an exception.
-    """
-    rows = []
-    for number, physical in enumerate(text.split("\n"), start=1):
-        line = physical.removesuffix("\r")
-        if not line.strip():
-            continue
-        fields, why = _fields(line)
-        if why is None and fields[0] == "":
-            why = "it names no file"
-        if why is not None:
-            rows.append(RecordRow(f"RECORD row {number}", "", None, "", None, malformed=why))
-            continue
-        written = fields[0]
-        hash_text = fields[1] if len(fields) > 1 else ""
-        size_text = fields[2] if len(fields) > 2 else ""
-        algorithm, _, digest = hash_text.partition("=")
-        rows.append(
-            RecordRow(
-                written=written,
-                path=os.path.normpath(os.path.join(site, written)),
-                algorithm=algorithm.lower() if hash_text else None,
-                digest=digest,
-                size=int(size_text) if size_text.isascii() and size_text.isdigit() else None,
-            )
-        )
-    return rows
-
-
-def _fields(line: str) -> tuple[list[str], str | None]:
-    """The CSV fields of one RECORD line, or why it is malformed."""
-    why = None
-    if "\0" in line:
-        why = "it holds a NUL byte"
-    elif "\r" in line:
-        why = "it holds a carriage return"
-    elif len(line) > 3 * _MAX_FIELD:
-        why = f"it is {len(line)} characters long"
-    if why is not None:
-        return [], why
-    try:
-        fields = next(csv.reader([line], strict=True), [])
-    except csv.Error as exc:
-        return [], f"it is not CSV ({exc})"
-    size = fields[2] if len(fields) > 2 else ""
-    if not fields:
-        why = "it is empty"
-    elif any(len(field) > _MAX_FIELD for field in fields):
-        why = f"a field is over {_MAX_FIELD} characters"
-    elif size and not (size.isascii() and size.isdigit() and len(size) <= 20):
-        why = f"its size {size[:20]!r} is not a number of bytes"
-    return fields, why
-
-
-def expected_digest(row: RecordRow) -> tuple[bytes | None, str | None]:
-    """``(digest bytes, None)``, or ``(None, why it cannot be verified)``.
-
-    A digest in hex (uv_build < 0.8.13) decodes to the right length as hex, not as base64.
-    """
-    assert row.algorithm is not None
-    if row.algorithm in _WEAK:
-        return None, f"{row.algorithm} is not allowed in RECORD (sha256 or stronger)"
-    if row.algorithm not in hashlib.algorithms_guaranteed:
-        return None, f"unknown hash algorithm {row.algorithm!r}"
-    size = hashlib.new(row.algorithm).digest_size
-    if size == 0:  # shake_128 / shake_256: no fixed length, digest() would need one
-        return None, f"{row.algorithm} has no fixed digest length (sha256 or stronger)"
-    if len(row.digest) == 2 * size:
-        try:
-            return bytes.fromhex(row.digest), None
-        except ValueError:
-            pass
-    try:
-        raw = base64.urlsafe_b64decode(row.digest + "=" * (-len(row.digest) % 4))
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != size:
-        return None, f"malformed hash {row.algorithm}={row.digest!r}"
-    return raw, None
-
-
-class Stopped(Exception):
-    """The scan was told to stop (the check is being interrupted): its result is not wanted."""
-
-
-def hash_file(path: str, algorithm: str, stop: Event | None = None) -> tuple[bytes, int] | None:
-    """``(digest, size)`` of the file, or None if it does not exist or cannot be read."""
-    hasher = hashlib.new(algorithm)
-    size = 0
-    try:  # a FIFO or a device named in RECORD is never opened for reading (it may not end)
-        fd = open_regular(path)
-    except (ReadError, ValueError):  # ValueError: a path that cannot be a path (a NUL in it)
+def link_problem(dist: str, written: str, entry: Entry | None) -> FileProblem | None:
+    """A file RECORD (or a locked wheel) lists that is now a symlink, whatever it points at:
+    an identical copy today, anything once its target changes."""
+    if entry is None or entry.type != "link":
         return None
-    try:
-        with open(fd, "rb", closefd=True) as handle:
-            while chunk := handle.read(_CHUNK):
-                if stop is not None and stop.is_set():
-                    raise Stopped  # Ctrl-C in a 20 GiB file: within one chunk, not 41 s
-                hasher.update(chunk)
-                size += len(chunk)
-    except OSError:
-        return None
-    return hasher.digest(), size
+    return FileProblem(dist, written, "symlink", f"a symlink to {entry.target}, not a file")
 
 
-def _verify(dist: str, row: RecordRow, stop: Event | None = None) -> tuple[FileProblem | None, int]:
-    """Check one hashed row; ``(problem or None, bytes read)``."""
-    if not os.path.lexists(row.path):  # missing is missing, whatever the hash field says
+def _verify(dist: str, row: RecordRow, census: Census) -> tuple[FileProblem | None, int]:
+    """Check one hashed row against the census; ``(problem or None, bytes read)``."""
+    entry = census.get(row.path)
+    if entry is None:  # missing is missing, whatever the hash field says
         return FileProblem(dist, row.written, "missing", "file not found"), 0
+    linked = link_problem(dist, row.written, entry)
+    if linked is not None:
+        return linked, 0
     expected, why = expected_digest(row)
     if expected is None:
         return FileProblem(dist, row.written, "unverifiable", str(why)), 0
     assert row.algorithm is not None
-    actual = hash_file(row.path, row.algorithm, stop)
-    if actual is None:
-        if not os.path.lexists(row.path):
-            return FileProblem(dist, row.written, "missing", "file not found"), 0
+    digest = entry.digests.get(row.algorithm)
+    if entry.type != "file" or entry.state != "read" or digest is None:
         return FileProblem(dist, row.written, "modified", "not a readable regular file"), 0
-    digest, size = actual
     if digest != expected:
         detail = f"{row.algorithm} differs"
-        if row.size is not None and row.size != size:
-            detail += f"; {size} bytes, RECORD says {row.size}"
-        return FileProblem(dist, row.written, "modified", detail), size
-    return None, size
-
-
-@dataclass(frozen=True)
-class _DistRecord:
-    dist: DistFacts
-    rows: tuple[RecordRow, ...]
-
-
-def _read_records(
-    dists: Iterable[DistFacts],
-) -> tuple[list[_DistRecord], list[str], list[FileProblem]]:
-    """RECORD rows per distribution, the names of those without a readable RECORD, and a
-    problem for each whose RECORD is something that is not a file (a FIFO, ``/dev/zero``)."""
-    records: list[_DistRecord] = []
-    without: list[str] = []
-    refused: list[FileProblem] = []
-    for dist in dists:
-        record = Path(dist.path) / "RECORD"
-        if dist.kind != "dist-info":
-            without.append(dist.name)
-            continue
-        try:
-            data = read_bytes(record, what="a RECORD", limit=RECORD_LIMIT)
-        except ReadError as exc:
-            if exc.kind in ("missing", "unreadable"):
-                without.append(dist.name)
-            else:  # a FIFO, a device, a folder or a huge file where RECORD should be
-                written = os.path.relpath(record, dist.site)
-                detail = f"{exc.problem.removeprefix('is ')}; its files cannot be verified"
-                refused.append(FileProblem(dist.name, written, "modified", detail))
-            continue
-        text = data.decode("utf-8", "replace")
-        records.append(_DistRecord(dist, tuple(parse_record(text, dist.site))))
-    return records, without, refused
+        if row.size is not None and row.size != entry.size:
+            detail += f"; {entry.size} bytes, RECORD says {row.size}"
+        return FileProblem(dist, row.written, "modified", detail), entry.size
+    return None, entry.size
 
 
 def _top_level(path: str, site: str) -> str | None:
     """The first component of ``path`` below ``site``, or None if it lies elsewhere."""
-    relative = os.path.relpath(path, site)
-    if relative.startswith(os.pardir) or os.path.isabs(relative):
+    prefix = site.rstrip(os.sep) + os.sep  # both normalised: a prefix test, not relpath's
+    if not path.startswith(prefix):
         return None
-    return relative.split(os.sep, 1)[0]
+    return path[len(prefix) :].split(os.sep, 1)[0] or None
 
 
-def _kind_of(entry: os.DirEntry[str]) -> UnownedKind | None:
+class _Tree:
+    """The census below the site folders, as the unowned scan reads it."""
+
+    def __init__(self, census: Census) -> None:
+        self.census = census
+        self.children = census.children()
+        entered = set(census.entered)
+        self.folders = {
+            p for p, e in census.entries.items() if e.type == "dir" or p in entered
+        }  # fmt: skip
+        self.holding: set[str] = set()  # folders with Python below them
+        for path, entry in census.entries.items():
+            if entry.root is not None and path.endswith(_PYTHON_SUFFIXES):
+                folder = os.path.dirname(path)
+                while folder not in self.holding and folder in self.folders:
+                    self.holding.add(folder)
+                    folder = os.path.dirname(folder)
+
+    def below(self, folder: str) -> Iterator[Entry]:
+        """Everything below ``folder``, depth first, by name; not into ``__pycache__``: the
+        bytecode Python writes there is the bytecode check's (and never loaded without its
+        source beside the folder)."""
+        for entry in sorted(self.children.get(folder, ()), key=lambda e: e.path):
+            name = os.path.basename(entry.path)
+            if entry.path in self.folders:
+                if name != "__pycache__":
+                    yield from self.below(entry.path)
+            else:
+                yield entry
+
+
+def _kind_of(tree: _Tree, entry: Entry) -> UnownedKind | None:
     """What an unowned site-packages entry is, if it is something Python would load."""
-    name = entry.name
-    if entry.is_dir(follow_symlinks=False):
+    name = os.path.basename(entry.path)
+    startup = name.split(".", 1)[0] in _STARTUP_MODULES
+    if entry.path in tree.folders:
         if name == "__pycache__" or name.endswith(_METADATA_DIRS):
             return None
-        return "package" if _holds_python(entry.path) else None
+        if entry.path not in tree.holding:
+            return None
+        return "startup_module" if startup else "package"
     if name.endswith(".pth"):
         return "pth"
+    kind: UnownedKind | None = None
     if name.endswith((".py", ".pyc")):
-        return "module"
-    if name.endswith(_EXTENSION_SUFFIXES):
-        return "extension"
-    return None
-
-
-def _holds_python(folder: str) -> bool:
-    for _root, _dirs, files in os.walk(folder):
-        if any(f.endswith((".py", ".pyc", *_EXTENSION_SUFFIXES)) for f in files):
-            return True
-    return False
+        kind = "module"
+    elif name.endswith(_EXTENSION_SUFFIXES):
+        kind = "extension"
+    return "startup_module" if kind is not None and startup else kind
 
 
 def _unowned(
-    site_dirs: Iterable[str], owned: dict[str, set[str]], files: set[str]
+    tree: _Tree, site_dirs: Iterable[str], owned: dict[str, set[str]], files: set[str]
 ) -> Iterator[UnownedEntry]:
     """What Python would load from each site folder that no RECORD lists.
 
     Top-level entries that no RECORD lists a file under; and, inside the folders that are
-    owned, importable files that no RECORD lists (a module dropped into numpy/).
+    owned (symlinked ones entered, as import enters them), importable files that no RECORD
+    lists (a module dropped into numpy/). Bytecode in ``__pycache__`` (at the top too) is
+    never unowned: Python writes it beside the sources it imports, at every level of -O.
     """
     for site in site_dirs:
-        try:
-            entries = sorted(os.scandir(site), key=lambda e: e.name)
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.name not in owned.get(site, set()):
-                kind = _kind_of(entry)
+        for entry in sorted(tree.children.get(site, ()), key=lambda e: e.path):
+            name = os.path.basename(entry.path)
+            if name not in owned.get(site, set()):
+                kind = _kind_of(tree, entry)
                 if kind is not None:
-                    yield UnownedEntry(entry.path, kind, _placed_by(site, entry.name))
-            elif entry.is_dir(follow_symlinks=False) and not entry.name.endswith(_METADATA_DIRS):
-                yield from _unowned_inside(entry.path, files)
+                    yield UnownedEntry(entry.path, kind, _placed_by(site, name))
+            elif (
+                entry.path in tree.folders
+                and name != "__pycache__"
+                and not name.endswith(_METADATA_DIRS)
+            ):
+                yield from _unowned_inside(tree, entry.path, files)
 
 
-def _unowned_inside(folder: str, files: set[str]) -> Iterator[UnownedEntry]:
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(names):
-            path = os.path.join(root, name)
-            if path in files:
-                continue
-            if name.endswith((".py", ".pyc")):
-                yield UnownedEntry(path, "module")
-            elif name.endswith(_EXTENSION_SUFFIXES):
-                yield UnownedEntry(path, "extension")
+def _unowned_inside(tree: _Tree, folder: str, files: set[str]) -> Iterator[UnownedEntry]:
+    for entry in tree.below(folder):
+        if entry.path in files:
+            continue
+        if entry.path.endswith((".py", ".pyc")):
+            yield UnownedEntry(entry.path, "module")
+        elif entry.path.endswith(_EXTENSION_SUFFIXES):
+            yield UnownedEntry(entry.path, "extension")
 
 
 def _placed_by(site: str, name: str) -> str | None:
@@ -352,82 +253,125 @@ def scan(
     stop: Event | None = None,
     anchoring: Anchoring | None = None,
 ) -> IntegrityFacts:
-    """Hash every file of every distribution the probe found; list unowned code.
+    """Take the census of the environment and judge it against RECORD (or, with
+    ``anchoring``, a wheelhouse): every file of every distribution, and what is unowned.
 
-    ``stop``, once set, ends the scan within one chunk of each file being hashed, by
-    :class:`Stopped`: the check that wanted it is being interrupted. With ``anchoring`` (a
-    wheelhouse), a distribution whose locked wheel is found is checked against that wheel
-    instead of its RECORD; the others against RECORD, as without it.
+    ``stop``, once set, ends the scan within one chunk of each file being read, by
+    :class:`Stopped`: the check that wanted it is being interrupted.
     """
-    records, without, problems = _read_records(facts.distributions)
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="preflight-scan") as pool:
+        census = survey(facts, pool=pool, stop=stop, anchoring=anchoring)
+        return judge(census, facts, anchoring=anchoring)
+
+
+def survey(
+    facts: InterpreterFacts,
+    *,
+    pool: Executor,
+    stop: Event | None = None,
+    anchoring: Anchoring | None = None,
+    read_all: bool = False,
+) -> Census:
+    """The census integrity judges: with ``anchoring``, the vouched wheels are found first
+    (on ``pool``) and what they ship is read with the rest; ``read_all`` for a baseline."""
+    want: Mapping[str, Iterable[str]] = {}
+    keep: Mapping[str, int] = {}
+    if anchoring is not None:
+        anchoring.begin(facts, pool, stop)
+        want, keep = anchoring.wants()
+    return take(
+        facts,
+        records=read_records(facts.distributions),
+        want={path: set(names) for path, names in want.items()},
+        keep=keep,
+        read_all=read_all,
+        pool=pool,
+        stop=stop,
+    )
+
+
+def judge(
+    census: Census, facts: InterpreterFacts, *, anchoring: Anchoring | None = None
+) -> IntegrityFacts:
+    """Every RECORD row (or locked wheel) compared with the census; what no RECORD owns; and
+    what exposes code (links, write permissions). The comparisons run here, one after the
+    other: the census has read the files, so they are lookups (but for a wheel's scripts)."""
+    problems = list(census.refused)
     owned: dict[str, set[str]] = {}
     files: set[str] = set()
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        if anchoring is not None:
-            anchoring.begin(facts, pool, stop)
-        jobs: list[Job] = []
-        for record in records:
-            site = os.path.normpath(record.dist.site)
-            names = owned.setdefault(site, set())
-            planned = (
-                anchoring.plan(record.dist, record.rows, _optional_job(stop), stop)
-                if anchoring is not None
-                else None
-            )
+    jobs: list[Job] = []
+    for record in census.records:
+        site = os.path.normpath(record.dist.site)
+        names = owned.setdefault(site, set())
+        planned = (
+            anchoring.plan(record.dist, record.rows, _optional_job(census), census)
+            if anchoring is not None
+            else None
+        )
+        if planned is not None:
+            jobs.extend(planned[0])
+            problems.extend(planned[1])
+        for row in record.rows:
+            if row.malformed is not None:
+                problems.append(
+                    FileProblem(record.dist.name, row.written, "malformed", row.malformed)
+                )
+                continue
+            files.add(row.path)
+            top = _top_level(row.path, site)
+            if top is not None:
+                names.add(top)
             if planned is not None:
-                jobs.extend(planned[0])
-                problems.extend(planned[1])
-            for row in record.rows:
-                if row.malformed is not None:
-                    problems.append(
-                        FileProblem(record.dist.name, row.written, "malformed", row.malformed)
-                    )
-                    continue
-                files.add(row.path)
-                top = _top_level(row.path, site)
-                if top is not None:
-                    names.add(top)
-                if planned is not None:
-                    continue  # checked against its wheel
-                if row.algorithm is not None:
-                    jobs.append(_record_job(record.dist.name, row, stop))
-                elif row.path.endswith(_CODE_SUFFIXES):
-                    problems.append(
-                        FileProblem(record.dist.name, row.written, "unverifiable", _NO_HASH)
-                    )
-        bytes_checked = 0
-        counts: dict[str, int] = {}
-        for problem, size, kind in pool.map(lambda job: job(), jobs):
-            bytes_checked += size
-            counts[kind] = counts.get(kind, 0) + 1
-            if problem is not None:
-                problems.append(problem)
+                continue  # checked against its wheel
+            if row.algorithm is not None:
+                jobs.append(_record_job(record.dist.name, row, census))
+                continue
+            linked = link_problem(record.dist.name, row.written, census.get(row.path))
+            if linked is not None:
+                problems.append(linked)
+            elif row.path.endswith(_CODE_SUFFIXES):
+                problems.append(
+                    FileProblem(record.dist.name, row.written, "unverifiable", _NO_HASH)
+                )
+    bytes_checked = 0
+    counts: dict[str, int] = {}
+    for problem, size, kind in (job() for job in jobs):
+        bytes_checked += size
+        counts[kind] = counts.get(kind, 0) + 1
+        if problem is not None:
+            problems.append(problem)
     site_dirs = [os.path.normpath(s) for s in facts.site_packages]
     unverifiable = sum(p.kind == "unverifiable" and p.detail != _NO_HASH for p in problems)
     return IntegrityFacts(
         files_checked=sum(counts.values()) - counts.get(UNHASHED, 0) - unverifiable,
         bytes_checked=bytes_checked,
         problems=tuple(problems),
-        unowned=tuple(_unowned(site_dirs, owned, files)),
-        without_record=tuple(without),
+        unowned=tuple(_unowned(_Tree(census), site_dirs, owned, files)),
+        without_record=census.without_record,
         anchor=anchoring.summary(counts) if anchoring is not None else None,
+        exposed=tuple(exposures(census, facts)),
     )
 
 
-def _optional_job(stop: Event | None) -> Callable[[str, RecordRow], Job]:
-    return lambda dist, row: _record_job(dist, row, stop, optional=True)
+def _optional_job(census: Census) -> Callable[[str, RecordRow], Job]:
+    return lambda dist, row: _record_job(dist, row, census, optional=True)
 
 
-def _record_job(dist: str, row: RecordRow, stop: Event | None, *, optional: bool = False) -> Job:
+def _record_job(dist: str, row: RecordRow, census: Census, *, optional: bool = False) -> Job:
     """Check one row against the installed RECORD: a file that rests on RECORD alone.
     ``optional``: a row without a hash (RECORD itself, bytecode) is counted, not checked."""
 
     def job() -> tuple[FileProblem | None, int, str]:
         if row.algorithm is None:
+            linked = link_problem(dist, row.written, census.get(row.path))
             if optional and not row.path.endswith(_CODE_SUFFIXES):
-                return None, 0, UNHASHED
-            return FileProblem(dist, row.written, "unverifiable", _NO_HASH), 0, "record_only"
-        problem, size = _verify(dist, row, stop)
+                return linked, 0, UNHASHED
+            return (
+                linked or FileProblem(dist, row.written, "unverifiable", _NO_HASH),
+                0,
+                ("record_only"),
+            )
+        problem, size = _verify(dist, row, census)
         return problem, size, "record_only"
 
     return job

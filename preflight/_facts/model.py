@@ -159,7 +159,9 @@ class PerformanceFacts:
 
 # "foreign": with --wheelhouse, a file the distribution's RECORD claims that its locked wheel
 # does not ship (and the installer does not write).
-FileProblemKind = Literal["modified", "missing", "unverifiable", "malformed", "foreign"]
+# "symlink": a file RECORD (or the locked wheel) lists that is now a symlink, whatever it
+# points at (the target can change later).
+FileProblemKind = Literal["modified", "missing", "unverifiable", "malformed", "foreign", "symlink"]
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,9 @@ class FileProblem:
     detail: str  # e.g. "sha256 differs", "malformed hash 'abc='"
 
 
-UnownedKind = Literal["pth", "module", "package", "extension"]
+# "startup_module": a sitecustomize or usercustomize (module, bytecode, extension or package),
+# which site imports at every start.
+UnownedKind = Literal["pth", "module", "package", "extension", "startup_module"]
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,22 @@ class UnownedEntry:
     path: str  # absolute path
     kind: UnownedKind
     known_tool: str | None = None  # e.g. "virtualenv" for _virtualenv.pth; None if unknown
+
+
+# link_outside: a symlink that resolves outside the environment's prefix;
+# linked_folder: a folder import would enter (a package, a __pycache__) that is a symlink;
+# writable: code (.py, .pyc, extension, .pth) or a folder on its import path that anyone but
+# its owner can write (other-write, or group-write by a group that is not the owner's own).
+ExposureKind = Literal["link_outside", "linked_folder", "writable"]
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """What lets code into the environment past its files' hashes, found by the census."""
+
+    path: str  # absolute
+    kind: ExposureKind
+    detail: str  # "a symlink to /tmp/x, which resolves outside the environment (/tmp/x)"
 
 
 @dataclass(frozen=True)
@@ -245,6 +265,7 @@ class IntegrityFacts:
     unowned: tuple[UnownedEntry, ...]
     without_record: tuple[str, ...]  # distributions with no RECORD (egg-info, broken installs)
     anchor: AnchorFacts | None = None  # None: no wheelhouse was given
+    exposed: tuple[Exposure, ...] = ()  # links and write permissions that expose code
 
 
 @dataclass(frozen=True)

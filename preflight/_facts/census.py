@@ -1,0 +1,794 @@
+"""One census of the environment's files: walked once, each file read once, each RECORD parsed once.
+
+What ``rpm -V`` records of an installed file, the census records of every entry below the
+environment's install folders (sysconfig's ``purelib``, ``platlib`` and ``scripts``, and the
+site-packages folders the probe found), and of every other path a RECORD (or, with a
+wheelhouse, a locked wheel) names: its type (file, folder, symlink, FIFO, device...), its
+permission bits, its owner's uid and gid, its size, its sha256 (and, in the same pass, any
+other algorithm a RECORD row asks for) and, for a symlink, its target.
+
+Integrity against RECORD (``integrity.py``), against the locked wheels (``anchored.py``) and
+against a baseline manifest (``baseline.py``) are comparisons against this one census; none of
+them opens an installed file itself.
+
+The census sees what Python's import sees: a symlinked folder that import would enter (a
+package folder or its ``__pycache__``, a name import can reach) is entered, and what it holds
+is listed under the path Python would use. Beside the plain record, the census names what
+exposes the environment's code (:func:`exposures`): a symlink that leaves the environment, a
+folder import enters that is a symlink, and code (a module, its bytecode, an extension, a
+``.pth``) or a folder on its import path that anyone but its owner can write.
+
+Files are read through :func:`preflight._read.open_regular` (a FIFO or a device is never
+opened for reading) on a small thread pool (hashlib and reads release the GIL), in chunks,
+each checking ``stop``. Without a baseline, only the files something compares are read (the
+rows RECORD hashes, the members a locked wheel ships); with one, every file is.
+
+The bytecode probe's list of ``.pyc`` files can be derived from the census (every
+``__pycache__/*.pyc`` entry, linked folders included: :meth:`Census.bytecode`); today the
+probe lists them itself, inside the target.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import grp
+import hashlib
+import os
+import pwd
+import re
+import stat
+from collections.abc import Collection, Iterable, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from threading import Event
+from typing import Literal
+
+from preflight._facts.model import DistFacts, Exposure, FileProblem, InterpreterFacts
+from preflight._read import RECORD_LIMIT, ReadError, open_regular, read_bytes
+
+__all__ = [
+    "WORKERS",
+    "Census",
+    "DistRecord",
+    "Entry",
+    "EntryType",
+    "RecordRow",
+    "Stopped",
+    "expected_digest",
+    "exposures",
+    "hash_file",
+    "parse_record",
+    "read_file",
+    "read_records",
+    "roots_of",
+    "take",
+]
+
+_WEAK = frozenset({"md5", "sha1"})
+_CHUNK = 1 << 20
+WORKERS = max(2, min(8, os.cpu_count() or 2))
+_ROOT_NAMES = ("purelib", "platlib", "scripts")
+SITE_ROOT = "site"  # a site-packages folder the probe found that is no install folder
+# Entries reached through symlinked folders, at most: a link to "/" is a finding, not a walk of
+# the whole machine.
+LINKED_LIMIT = 50_000
+CODE_SUFFIXES = (".py", ".pyc", ".pth", ".so", ".pyd")
+_METADATA_DIRS = (".dist-info", ".egg-info", ".data")
+_IMPORTABLE = re.compile(r"^[^\W\d]\w*$")  # a name import can reach as a package
+
+EntryType = Literal["file", "dir", "link", "fifo", "socket", "char", "block", "other"]
+ReadState = Literal["unread", "read", "unreadable"]
+
+_BY_FORMAT: dict[int, EntryType] = {
+    stat.S_IFREG: "file",
+    stat.S_IFDIR: "dir",
+    stat.S_IFLNK: "link",
+    stat.S_IFIFO: "fifo",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "char",
+    stat.S_IFBLK: "block",
+}
+
+
+def type_of(mode: int) -> EntryType:
+    return _BY_FORMAT.get(stat.S_IFMT(mode), "other")
+
+
+# --- RECORD ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """One row of RECORD: the file's absolute path and what RECORD says about it."""
+
+    written: str  # the path as written in RECORD
+    path: str  # absolute, normalised
+    algorithm: str | None  # None when the row has no hash
+    digest: str  # as written, after "algorithm="
+    size: int | None
+    malformed: str | None = None  # why the row cannot be read; ``written`` then names the row
+
+
+_MAX_FIELD = 4096  # characters: a path, a digest or a size longer than this is not a RECORD's
+
+
+def parse_record(text: str, site: str) -> list[RecordRow]:
+    """The rows of a RECORD file; ``site`` is the folder the relative paths start from.
+
+    One physical line is one row (RECORD quotes, but never spans lines). A row that does not
+    read (a NUL, a lone CR, a field too long, a size that is not a plain number) comes back
+    with ``malformed`` set and ``written`` = "RECORD row N": a finding, never an exception.
+    """
+    rows = []
+    for number, physical in enumerate(text.split("\n"), start=1):
+        line = physical.removesuffix("\r")
+        if not line.strip():
+            continue
+        fields, why = _fields(line)
+        if why is None and fields[0] == "":
+            why = "it names no file"
+        if why is not None:
+            rows.append(RecordRow(f"RECORD row {number}", "", None, "", None, malformed=why))
+            continue
+        written = fields[0]
+        hash_text = fields[1] if len(fields) > 1 else ""
+        size_text = fields[2] if len(fields) > 2 else ""
+        algorithm, _, digest = hash_text.partition("=")
+        rows.append(
+            RecordRow(
+                written=written,
+                path=os.path.normpath(os.path.join(site, written)),
+                algorithm=algorithm.lower() if hash_text else None,
+                digest=digest,
+                size=int(size_text) if size_text.isascii() and size_text.isdigit() else None,
+            )
+        )
+    return rows
+
+
+def _fields(line: str) -> tuple[list[str], str | None]:
+    """The CSV fields of one RECORD line, or why it is malformed."""
+    why = None
+    if "\0" in line:
+        why = "it holds a NUL byte"
+    elif "\r" in line:
+        why = "it holds a carriage return"
+    elif len(line) > 3 * _MAX_FIELD:
+        why = f"it is {len(line)} characters long"
+    if why is not None:
+        return [], why
+    try:
+        fields = next(csv.reader([line], strict=True), [])
+    except csv.Error as exc:
+        return [], f"it is not CSV ({exc})"
+    size = fields[2] if len(fields) > 2 else ""
+    if not fields:
+        why = "it is empty"
+    elif any(len(f) > _MAX_FIELD for f in fields):
+        why = f"a field is over {_MAX_FIELD} characters"
+    elif size and not (size.isascii() and size.isdigit() and len(size) <= 20):
+        why = f"its size {size[:20]!r} is not a number of bytes"
+    return fields, why
+
+
+def expected_digest(row: RecordRow) -> tuple[bytes | None, str | None]:
+    """``(digest bytes, None)``, or ``(None, why it cannot be verified)``.
+
+    A digest in hex (uv_build < 0.8.13) decodes to the right length as hex, not as base64.
+    """
+    assert row.algorithm is not None
+    if row.algorithm in _WEAK:
+        return None, f"{row.algorithm} is not allowed in RECORD (sha256 or stronger)"
+    if row.algorithm not in hashlib.algorithms_guaranteed:
+        return None, f"unknown hash algorithm {row.algorithm!r}"
+    size = hashlib.new(row.algorithm).digest_size
+    if size == 0:  # shake_128 / shake_256: no fixed length, digest() would need one
+        return None, f"{row.algorithm} has no fixed digest length (sha256 or stronger)"
+    if len(row.digest) == 2 * size:
+        try:
+            return bytes.fromhex(row.digest), None
+        except ValueError:
+            pass
+    try:
+        raw = base64.urlsafe_b64decode(row.digest + "=" * (-len(row.digest) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != size:
+        return None, f"malformed hash {row.algorithm}={row.digest!r}"
+    return raw, None
+
+
+@dataclass(frozen=True)
+class DistRecord:
+    dist: DistFacts
+    rows: tuple[RecordRow, ...]
+    sha256: bytes = b""  # of the RECORD file as read: the census does not read it again
+    size: int = 0
+
+
+def read_records(
+    dists: Iterable[DistFacts],
+) -> tuple[list[DistRecord], list[str], list[FileProblem]]:
+    """RECORD rows per distribution, the names of those without a readable RECORD, and a
+    problem for each whose RECORD is something that is not a file (a FIFO, ``/dev/zero``)."""
+    records: list[DistRecord] = []
+    without: list[str] = []
+    refused: list[FileProblem] = []
+    for dist in dists:
+        record = Path(dist.path) / "RECORD"
+        if dist.kind != "dist-info":
+            without.append(dist.name)
+            continue
+        try:
+            data = read_bytes(record, what="a RECORD", limit=RECORD_LIMIT)
+        except ReadError as exc:
+            if exc.kind in ("missing", "unreadable"):
+                without.append(dist.name)
+            else:  # a FIFO, a device, a folder or a huge file where RECORD should be
+                written = os.path.relpath(record, dist.site)
+                detail = f"{exc.problem.removeprefix('is ')}; its files cannot be verified"
+                refused.append(FileProblem(dist.name, written, "modified", detail))
+            continue
+        text = data.decode("utf-8", "replace")
+        rows = tuple(parse_record(text, dist.site))
+        records.append(DistRecord(dist, rows, hashlib.sha256(data).digest(), len(data)))
+    return records, without, refused
+
+
+# --- reading one file ------------------------------------------------------------------------
+
+
+class Stopped(Exception):
+    """The scan was told to stop (the check is being interrupted): its result is not wanted."""
+
+
+@dataclass(frozen=True)
+class Read:
+    """What one read of a file gave: a digest per algorithm, its size, its bytes if kept."""
+
+    digests: Mapping[str, bytes]
+    size: int
+    content: bytes | None  # the whole file, when asked for and no larger than asked
+
+
+def read_file(
+    path: str, algorithms: Collection[str], stop: Event | None = None, *, keep: int = 0
+) -> Read | None:
+    """Read the regular file at ``path`` once, hashing it with every algorithm asked for;
+    None if it does not exist or cannot be read (a FIFO or a device is never opened).
+    ``keep`` > 0: its bytes are kept too, if it holds no more than that."""
+    hashers = {name: hashlib.new(name) for name in algorithms}
+    size = 0
+    kept: list[bytes] | None = [] if keep > 0 else None
+    try:
+        fd = open_regular(path)
+    except (ReadError, ValueError):  # ValueError: a path that cannot be a path (a NUL in it)
+        return None
+    try:
+        with open(fd, "rb", closefd=True) as handle:
+            while chunk := handle.read(_CHUNK):
+                if stop is not None and stop.is_set():
+                    raise Stopped  # Ctrl-C in a 20 GiB file: within one chunk, not 41 s
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+                size += len(chunk)
+                if kept is not None and size <= keep:
+                    kept.append(chunk)
+    except OSError:
+        return None
+    content = b"".join(kept) if kept is not None and size <= keep else None
+    return Read({name: h.digest() for name, h in hashers.items()}, size, content)
+
+
+def hash_file(path: str, algorithm: str, stop: Event | None = None) -> tuple[bytes, int] | None:
+    """``(digest, size)`` of the file, or None if it does not exist or cannot be read."""
+    found = read_file(path, (algorithm,), stop)
+    return None if found is None else (found.digests[algorithm], found.size)
+
+
+# --- the census ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry, as ``lstat`` gives it (a symlink is not followed; a folder reached through
+    a symlinked folder is named by the path Python would use)."""
+
+    path: str  # absolute, normalised
+    root: str | None  # the install folder walked ("purelib", "scripts"...), None: named alone
+    relative: str  # "/"-separated below that root ("" when root is None)
+    type: EntryType
+    mode: int  # permission bits (S_IMODE)
+    uid: int
+    gid: int
+    size: int  # st_size; for a file read, the bytes read
+    target: str | None = None  # a symlink's, as os.readlink gives it
+    through: str | None = None  # the symlinked folder it was reached through
+    state: ReadState = "unread"  # regular files: read (hashed) or not
+    digests: Mapping[str, bytes] = field(default_factory=dict)
+    content: bytes | None = None  # kept for the few files compared whole (launchers)
+
+    @property
+    def sha256(self) -> bytes | None:
+        return self.digests.get("sha256")
+
+
+@dataclass(frozen=True)
+class Census:
+    """Every entry of the environment's install folders, and every path a RECORD names."""
+
+    prefix: str  # the environment's prefix, resolved
+    roots: tuple[tuple[str, str], ...]  # (name, path) walked
+    entries: Mapping[str, Entry]  # absolute path → entry; a path that does not exist is absent
+    records: tuple[DistRecord, ...]
+    without_record: tuple[str, ...]
+    refused: tuple[FileProblem, ...]  # RECORDs that are not files
+    owners: Mapping[str, str]  # absolute path → the distribution whose RECORD lists it first
+    entered: tuple[str, ...]  # symlinked folders walked into
+    not_entered: tuple[str, ...]  # symlinked folders import would enter, left (loop, limit)
+    files_read: int
+    bytes_read: int
+
+    def get(self, path: str) -> Entry | None:
+        return self.entries.get(path)
+
+    def owner(self, path: str) -> str | None:
+        """The distribution whose RECORD lists ``path`` (absolute, normalised), if any."""
+        return self.owners.get(path)
+
+    def children(self) -> dict[str, list[Entry]]:
+        """Folder path → its entries (walked entries only)."""
+        found: dict[str, list[Entry]] = {}
+        for entry in self.entries.values():
+            if entry.root is not None:
+                found.setdefault(os.path.dirname(entry.path), []).append(entry)
+        return found
+
+    def bytecode(self) -> list[str]:
+        """Every ``__pycache__/*.pyc`` the census saw (the bytecode probe's list, derived)."""
+        return sorted(
+            e.path
+            for e in self.entries.values()
+            if e.type == "file"
+            and e.path.endswith(".pyc")
+            and os.path.basename(os.path.dirname(e.path)) == "__pycache__"
+        )
+
+
+def roots_of(facts: InterpreterFacts) -> tuple[tuple[str, str], ...]:
+    """The named install folders of the environment that exist, each real folder once.
+
+    On most systems purelib and platlib are one folder (or ``lib64`` links to ``lib``): it is
+    recorded once, as purelib. Without install paths (a probe that could not say), the
+    environment's own site folders stand in, named ``purelib`` and ``platlib``.
+    """
+    paths = dict(facts.install_paths)
+    if not paths and facts.site_packages:
+        paths = dict(zip(("purelib", "platlib"), facts.site_packages, strict=False))
+    roots: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for name in _ROOT_NAMES:
+        path = paths.get(name)
+        if not path or not os.path.isdir(path):
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            continue
+        seen.add(real)
+        roots.append((name, os.path.normpath(path)))
+    return tuple(roots)
+
+
+def _walk_roots(facts: InterpreterFacts) -> list[tuple[str, str]]:
+    """The install roots, then each site-packages folder they do not cover (as ``site``).
+    A site folder that is an install root under another spelling replaces its path, so
+    the census names files as RECORD and the probe do."""
+    roots = list(roots_of(facts))
+    real = {os.path.realpath(path): n for n, (_, path) in enumerate(roots)}
+    for found in facts.site_packages:
+        site = os.path.normpath(found)
+        index = real.get(os.path.realpath(site))
+        if index is None:
+            if os.path.isdir(site):
+                roots.append((SITE_ROOT, site))
+                real[os.path.realpath(site)] = len(roots) - 1
+        else:
+            roots[index] = (roots[index][0], site)
+    return roots
+
+
+def _entry_of(
+    path: str, info: os.stat_result, root: str | None, relative: str, through: str | None
+) -> Entry:
+    kind = type_of(info.st_mode)
+    target = None
+    if kind == "link":
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = ""
+    return Entry(
+        path, root, relative, kind, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid,
+        info.st_size, target, through,
+    )  # fmt: skip
+
+
+@dataclass
+class _Walk:
+    entries: dict[str, Entry] = field(default_factory=dict)
+    entered: list[str] = field(default_factory=list)
+    not_entered: list[str] = field(default_factory=list)
+    linked: int = 0  # entries reached through symlinked folders
+
+
+def _import_enters(name: str) -> bool:
+    return name == "__pycache__" or bool(_IMPORTABLE.match(name))
+
+
+def _walk(roots: list[tuple[str, str]], stop: Event | None) -> _Walk:
+    """Every entry below each root (the roots themselves excluded), symlinks not followed but
+    for symlinked folders import would enter outside the scripts folder: those are entered
+    (once on any one path: a link back up is left, and named)."""
+    walk = _Walk()
+    root_paths = {path for _, path in roots}
+    for name, top in roots:
+        try:
+            top_info = os.stat(top)
+        except OSError:
+            continue
+        stack: list[tuple[str, str, str | None, frozenset[tuple[int, int]]]] = [
+            ("", top, None, frozenset({(top_info.st_dev, top_info.st_ino)}))
+        ]
+        while stack:
+            if stop is not None and stop.is_set():
+                raise Stopped
+            relative, folder, through, chain = stack.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    children = list(listing)  # in no order: the readers sort what they show
+            except OSError:
+                continue
+            for child in children:
+                rel = f"{relative}{child.name}"
+                try:
+                    info = child.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # gone since it was listed
+                entry = _entry_of(child.path, info, name, rel, through)
+                if through is not None:
+                    walk.linked += 1
+                if entry.type == "dir" and child.path in root_paths:
+                    continue  # walked as its own root
+                walk.entries[entry.path] = entry
+                if entry.type == "dir":
+                    stack.append((rel + "/", child.path, through, chain))
+                elif entry.type == "link" and name != "scripts" and _import_enters(child.name):
+                    _enter(
+                        walk, path=child.path, rel=rel, through=through, chain=chain, stack=stack
+                    )
+    return walk
+
+
+def _enter(
+    walk: _Walk,
+    *,
+    path: str,
+    rel: str,
+    through: str | None,
+    chain: frozenset[tuple[int, int]],
+    stack: list[tuple[str, str, str | None, frozenset[tuple[int, int]]]],
+) -> None:
+    """Walk into a symlinked folder as import would, unless it loops or the limit is hit."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # dangling, or a loop: import cannot enter it either
+    if not stat.S_ISDIR(info.st_mode):
+        return
+    key = (info.st_dev, info.st_ino)
+    if key in chain or walk.linked >= LINKED_LIMIT:
+        walk.not_entered.append(path)
+        return
+    walk.entered.append(path)
+    stack.append((rel + "/", path, through or path, chain | {key}))
+
+
+def _usable(algorithm: str) -> bool:
+    """An algorithm a RECORD row may use and the census can hash (fixed length, not weak)."""
+    return (
+        algorithm in hashlib.algorithms_guaranteed
+        and algorithm not in _WEAK
+        and hashlib.new(algorithm).digest_size > 0
+    )
+
+
+def take(
+    facts: InterpreterFacts,
+    *,
+    records: tuple[list[DistRecord], list[str], list[FileProblem]] | None = None,
+    want: Mapping[str, Collection[str]] | None = None,
+    keep: Mapping[str, int] | None = None,
+    read_all: bool = False,
+    pool: Executor | None = None,
+    stop: Event | None = None,
+) -> Census:
+    """The census of the environment the probe described, as it is now.
+
+    ``records`` (``read_records``) are read here if not given. Every file a RECORD row hashes
+    is read, with sha256 and the row's algorithm; ``want`` adds paths (and algorithms) to
+    read, ``keep`` paths whose bytes are kept (up to a size); ``read_all`` reads every file
+    (a baseline compares them all). Each file is read once, whatever asks for it.
+
+    The files RECORD names are read on the pool while the folders are walked (the walk only
+    lists and ``lstat``-s); a read through what the walk finds is a symlink, a folder or
+    nothing is dropped.
+    """
+    dist_records, without, refused = records or read_records(facts.distributions)
+    owners, algorithms = _named(dist_records, want or {}, keep or {})
+    kept = keep or {}
+    early = {
+        path: {"sha256"} | {a for a in names if _usable(a)}
+        for path, names in algorithms.items()
+        if names or path in kept
+    }
+    executor = pool or ThreadPoolExecutor(
+        max_workers=WORKERS, thread_name_prefix="preflight-census"
+    )
+    reading = _Reading()
+    try:
+        reading = _submit(executor, early, kept, stop)
+        roots = _walk_roots(facts)
+        walk = _walk(roots, stop)
+        entries = walk.entries
+        for path in algorithms:  # named by a RECORD or a wheel, outside the folders walked
+            if path not in entries:
+                try:
+                    info = os.lstat(path)
+                except (OSError, ValueError):
+                    continue
+                entries[path] = _entry_of(path, info, None, "", None)
+        known, known_bytes = _known_records(entries, dist_records)
+        files, total = _collect(entries, reading)
+        files, total = files + known, total + known_bytes
+        if read_all:
+            asked = set(early)
+            rest = {
+                path: {"sha256"}
+                for path, entry in entries.items()
+                if entry.type == "file" and entry.state == "unread" and path not in asked
+            }  # fmt: skip
+            reading = _submit(executor, rest, kept, stop)
+            more, more_bytes = _collect(entries, reading)
+            files, total = files + more, total + more_bytes
+    except BaseException:
+        if stop is not None:
+            stop.set()
+        reading.cancel()
+        if pool is None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    if pool is None:
+        executor.shutdown(wait=True)
+    return Census(
+        prefix=os.path.realpath(facts.prefix),
+        roots=tuple(roots),
+        entries=entries,
+        records=tuple(dist_records),
+        without_record=tuple(without),
+        refused=tuple(refused),
+        owners=owners,
+        entered=tuple(walk.entered),
+        not_entered=tuple(walk.not_entered),
+        files_read=files,
+        bytes_read=total,
+    )
+
+
+def _known_records(entries: dict[str, Entry], records: Iterable[DistRecord]) -> tuple[int, int]:
+    """Each RECORD was read once, to be parsed: its digest is known, it is not read again.
+    Returns the files and bytes so hashed."""
+    files = total = 0
+    for record in records:
+        path = os.path.normpath(os.path.join(record.dist.path, "RECORD"))
+        entry = entries.get(path)
+        if entry is not None and entry.type == "file" and record.sha256:
+            digests = {"sha256": record.sha256}
+            entries[path] = replace(entry, state="read", digests=digests, size=record.size)
+            files, total = files + 1, total + record.size
+    return files, total
+
+
+def _named(
+    records: Iterable[DistRecord], want: Mapping[str, Collection[str]], keep: Mapping[str, int]
+) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """Who owns each path RECORD names; and each path to read with the algorithms asked."""
+    owners: dict[str, str] = {}
+    algorithms: dict[str, set[str]] = {}
+    for record in records:
+        for row in record.rows:
+            if row.malformed is not None:
+                continue
+            owners.setdefault(row.path, record.dist.name)
+            names = algorithms.setdefault(row.path, set())
+            if row.algorithm is not None:
+                names.add(row.algorithm)
+        itself = os.path.normpath(os.path.join(record.dist.path, "RECORD"))
+        owners.setdefault(itself, record.dist.name)
+    for path, asked in want.items():
+        algorithms.setdefault(path, set()).update(asked)
+    for path in keep:
+        algorithms.setdefault(path, set())
+    return owners, algorithms
+
+
+_BATCH = 16  # files read by one task of the pool: fewer hand-offs between threads
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """Files being read on the pool, in batches: ``paths[n]`` gives ``batches[n]``."""
+
+    paths: tuple[tuple[str, ...], ...] = ()
+    batches: tuple[Future[list[Read | None]], ...] = ()
+
+    def __contains__(self, path: object) -> bool:
+        return any(path in batch for batch in self.paths)
+
+    def cancel(self) -> None:
+        for future in self.batches:
+            future.cancel()
+
+
+def _submit(
+    executor: Executor,
+    to_read: Mapping[str, set[str]],
+    keep: Mapping[str, int],
+    stop: Event | None,
+) -> _Reading:
+    """Each file of ``to_read`` to be read once, with its algorithms, on ``executor``."""
+    ordered = sorted(to_read)
+    batches = [tuple(ordered[n : n + _BATCH]) for n in range(0, len(ordered), _BATCH)]
+
+    def read(paths: tuple[str, ...]) -> list[Read | None]:
+        return [
+            read_file(path, sorted(to_read[path]), stop, keep=keep.get(path, 0)) for path in paths
+        ]
+
+    return _Reading(tuple(batches), tuple(executor.submit(read, batch) for batch in batches))
+
+
+def _collect(entries: dict[str, Entry], reading: _Reading) -> tuple[int, int]:
+    """What the reads gave, into ``entries``; the files read and their bytes. A read of a
+    path the walk found to be no regular file (a symlink, a folder) or nothing is dropped."""
+    files = total = 0
+    for paths, future in zip(reading.paths, reading.batches, strict=True):
+        for path, found in zip(paths, future.result(), strict=True):
+            entry = entries.get(path)
+            if entry is None or entry.type != "file":
+                continue
+            if found is None:
+                entries[path] = replace(entry, state="unreadable")
+                continue
+            files += 1
+            total += found.size
+            entries[path] = replace(
+                entry, state="read", digests=found.digests, size=found.size, content=found.content
+            )
+    return files, total
+
+
+# --- what exposes the environment's code ------------------------------------------------------
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+@lru_cache(maxsize=64)
+def _private_group(uid: int, gid: int) -> bool:
+    """Whether ``gid`` is ``uid``'s own group: its primary group, with no other member (no
+    one listed in it, no other account whose primary group it is)."""
+    try:
+        owner = pwd.getpwuid(uid)
+        group = grp.getgrgid(gid)
+    except KeyError:
+        return False
+    if owner.pw_gid != gid or any(m != owner.pw_name for m in group.gr_mem):
+        return False
+    return not any(p.pw_gid == gid and p.pw_uid != uid for p in pwd.getpwall())
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return f"group {grp.getgrgid(gid).gr_name!r} (gid {gid})"
+    except KeyError:
+        return f"gid {gid}"
+
+
+def loose(mode: int, uid: int, gid: int) -> str | None:
+    """Why anyone but the owner can write an entry of this mode, or None."""
+    if mode & stat.S_IWOTH:
+        return f"mode {mode:04o}: any user can write it"
+    if mode & stat.S_IWGRP and not _private_group(uid, gid):
+        return (
+            f"mode {mode:04o}: {_group_name(gid)} can write it, and that is not its owner's "
+            "private group"
+        )
+    return None
+
+
+def _on_import_path(entry: Entry, site_roots: list[str]) -> bool:
+    """A folder below a site-packages folder that import reads (no metadata folder)."""
+    for site in site_roots:
+        if _inside(entry.path, site) and entry.path != site:
+            parts = os.path.relpath(entry.path, site).split(os.sep)
+            return not any(p.endswith(_METADATA_DIRS) for p in parts)
+    return False
+
+
+def exposures(census: Census, facts: InterpreterFacts) -> list[Exposure]:
+    """What lets code into the environment past its files' hashes: a symlink that resolves
+    outside the environment, a folder import enters that is a symlink, and code or a folder
+    on its import path that anyone but its owner can write. A file RECORD lists that is a
+    symlink is the RECORD comparison's finding, not repeated here."""
+    site_roots = [path for name, path in census.roots if name != "scripts"]
+    found: list[Exposure] = []
+    for path in site_roots:  # the site-packages folders themselves
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        why = loose(stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+        if why is not None:
+            found.append(Exposure(path, "writable", f"a site-packages folder: {why}"))
+    entered = set(census.entered) | set(census.not_entered)
+    for path in sorted(census.entries):
+        entry = census.entries[path]
+        if entry.type == "link":
+            found.extend(_link_exposure(census, entry, path in entered))
+            if path in entered:
+                found.extend(_target_writable(entry))
+            continue
+        why = None
+        if entry.type == "file" and path.endswith(CODE_SUFFIXES):
+            why = loose(entry.mode, entry.uid, entry.gid)
+            what = "code"
+        elif entry.type == "dir" and _on_import_path(entry, site_roots):
+            why = loose(entry.mode, entry.uid, entry.gid)
+            what = "a folder on the import path"
+        if why is not None:
+            found.append(Exposure(path, "writable", f"{what}: {why}"))
+    return found
+
+
+def _link_exposure(census: Census, entry: Entry, entered: bool) -> list[Exposure]:
+    resolved = os.path.realpath(entry.path)
+    outside = not _inside(resolved, census.prefix)
+    where = f"a symlink to {entry.target}" + (
+        f", which resolves outside the environment ({resolved})" if outside else ""
+    )
+    if entered:
+        return [Exposure(entry.path, "linked_folder", f"a folder import enters is {where}")]
+    if census.owner(entry.path) is not None or entry.root == "scripts":
+        # a file RECORD lists: the RECORD comparison names it; a link in the scripts folder
+        # that no RECORD lists is no code of the environment (bin/python is the interpreter
+        # check's; a system's /usr/bin holds links to /etc/alternatives)
+        return []
+    if outside:
+        return [Exposure(entry.path, "link_outside", where)]
+    return []
+
+
+def _target_writable(entry: Entry) -> list[Exposure]:
+    try:
+        info = os.stat(entry.path)
+    except OSError:
+        return []
+    why = loose(stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+    if why is None:
+        return []
+    return [Exposure(entry.path, "writable", f"a folder on the import path (linked): {why}")]

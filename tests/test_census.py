@@ -1,0 +1,484 @@
+"""One census of the installed files, as Python sees them: links, write permissions, bytecode.
+
+Each tampering is done to a real 3.12 venv (pip or uv installing tiny wheels) and judged
+through the CLI: NOT_READY (exit 1) with the ``integrity`` check and the file named. Where the
+tampering hides code, plain Python is first shown to run it (a marker file appears).
+"""
+
+from __future__ import annotations
+
+import collections
+import grp
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any
+
+import factories
+import pytest
+import wheelhouse
+from conftest import Wheels, run_preflight, write_project
+
+import preflight
+from preflight._checks import integrity as integrity_check
+from preflight._facts import census, integrity
+from preflight._facts.census import Read
+from preflight._facts.model import (
+    Exposure,
+    FileProblem,
+    IntegrityFacts,
+    InterpreterFacts,
+    UnownedEntry,
+)
+from preflight._facts.probes import probe_interpreter
+from preflight._report.model import Report
+
+FAST = ("--skip", "performance")  # these tests judge files, not import timings
+SIX = "X = 1\n"
+INIT = "from tidy.core import answer\n"
+CORE = "def answer():\n    return 42\n"
+
+
+@pytest.fixture(scope="module")
+def house(tmp_path_factory: pytest.TempPathFactory) -> Wheels:
+    """``six`` (a top-level module, as the real one is) and ``tidy`` (a package)."""
+    folder = tmp_path_factory.mktemp("census-wheels")
+    six = wheelhouse.build_wheel(folder, "six", "1.0", files={"six.py": SIX})
+    tidy = wheelhouse.build_wheel(
+        folder, "tidy", "1.0", files={"tidy/__init__.py": INIT, "tidy/core.py": CORE}
+    )
+    return Wheels(folder=folder, alpha=six, alpha_old=six, beta=tidy, extra=six)
+
+
+@pytest.fixture(scope="module")
+def census_project(tmp_path_factory: pytest.TempPathFactory, house: Wheels) -> Path:
+    return write_project(
+        tmp_path_factory.mktemp("census-project"), house, requires=("six>=1", "tidy>=1")
+    )
+
+
+@pytest.fixture(scope="module")
+def pip_env(
+    tmp_path_factory: pytest.TempPathFactory, python312: Path, census_project: Path, house: Wheels
+) -> Path:
+    """A 3.12 venv pip installed from the project's lock (read-only: copy it to change it)."""
+    root = tmp_path_factory.mktemp("census-pip")
+    lock = census_project / "requirements" / "py3.12.txt"
+    return wheelhouse.make_venv(
+        python312,
+        root / "venv",
+        find_links=house.folder,
+        install=["--require-hashes", "-r", str(lock)],
+        with_pip=False,
+    )
+
+
+@pytest.fixture
+def env(pip_env: Path, tmp_path: Path) -> Path:
+    """This test's copy of the pip-installed venv; returns its python."""
+    return wheelhouse.copy_venv(pip_env.parent.parent, tmp_path / "venv")
+
+
+def site_of(python: Path) -> Path:
+    return wheelhouse.site_packages(python)
+
+
+def check(python: Path, project: Path, tmp_path: Path, *extra: str | Path) -> dict[str, Any]:
+    """``preflight check`` through the CLI; its exit code and the integrity check's result."""
+    reports = tmp_path / f"reports-{len(list(tmp_path.glob('reports-*')))}"
+    done = run_preflight(
+        "check", "--python", python, "--project", project, "--report-dir", reports,
+        "--format", "json", *FAST, *extra, cwd=tmp_path,
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    report = json.loads(done.stdout)
+    result: dict[str, Any] = report["checks"]["integrity"]
+    result["exit_code"] = done.returncode
+    result["text"] = "\n".join(f["message"] for f in result["findings"])
+    return result
+
+
+def refused(result: dict[str, Any], *names: str | Path) -> None:
+    assert result["exit_code"] == 1, result
+    assert result["status"] == "fail", result
+    for name in names:
+        assert str(name) in result["text"], result["text"]
+
+
+def ready(result: dict[str, Any]) -> None:
+    assert result["status"] == "pass", result["text"]
+    assert result["exit_code"] == 0, result
+
+
+def run_python(python: Path, *args: str, extra: dict[str, str] | None = None) -> None:
+    env = wheelhouse.hermetic_env(extra)
+    subprocess.run([str(python), *args], check=True, env=env, timeout=120, capture_output=True)
+
+
+def poisoned_pyc(python: Path, pyc: Path, marker: Path, body: str) -> None:
+    """A pyc that writes ``marker`` and then does what ``body`` does. Unchecked-hash: Python
+    loads it without looking at the source beside it, whatever that holds."""
+    source = pyc.parent / "poison_src.py"
+    source.write_text(f"open({str(marker)!r}, 'w').write('ran')\n{body}", encoding="utf-8")
+    pyc.parent.mkdir(parents=True, exist_ok=True)
+    run_python(
+        python, "-c",
+        "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], "
+        "doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)",
+        str(source), str(pyc),
+    )  # fmt: skip
+    source.unlink()
+
+
+def runs_on_import(python: Path, marker: Path) -> None:
+    """Plain Python (site on, bytecode read) runs the poison when ``tidy`` is imported."""
+    assert not marker.exists()
+    run_python(python, "-c", "import tidy.core; assert tidy.core.answer() == 42")
+    assert marker.read_text() == "ran"
+    marker.unlink()
+
+
+# --- what stays READY ----------------------------------------------------------------------
+
+
+def test_a_pip_installed_venv_is_ready(env: Path, census_project: Path, tmp_path: Path) -> None:
+    result = check(env, census_project, tmp_path)
+    ready(result)
+    assert result["details"]["exposed"] == []
+
+
+@pytest.mark.parametrize("flags", [(), ("-O",), ("-OO",)])
+def test_runtime_bytecode_at_every_level_is_not_unowned(
+    env: Path, census_project: Path, tmp_path: Path, flags: tuple[str, ...]
+) -> None:
+    """``python -O -c "import six"`` writes ``__pycache__/six.cpython-312.opt-1.pyc`` at the
+    top of site-packages (and tidy's in tidy/__pycache__): no RECORD lists it, and it is
+    still not "an importable module that no installed distribution owns"."""
+    site = site_of(env)
+    for cache in site.rglob("__pycache__"):
+        shutil.rmtree(cache)
+    run_python(env, *flags, "-c", "import six, tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+    level = {(): "", ("-O",): ".opt-1", ("-OO",): ".opt-2"}[flags]
+    written = site / "__pycache__" / f"six.cpython-312{level}.pyc"
+    assert written.is_file()
+    assert (site / "tidy" / "__pycache__" / f"core.cpython-312{level}.pyc").is_file()
+    ready(check(env, census_project, tmp_path))
+
+
+def test_uv_with_compile_bytecode_is_ready(
+    python312: Path, census_project: Path, house: Wheels, tmp_path: Path
+) -> None:
+    """uv compiles bytecode its RECORD does not list, at the top of site-packages too."""
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    if uv is None:
+        pytest.skip("uv is not on PATH (it is in .nox/tests)")
+    python = wheelhouse.make_venv(python312, tmp_path / "uv-venv", with_pip=False)
+    lock = census_project / "requirements" / "py3.12.txt"
+    wheelhouse.run([
+        uv, "pip", "install", "--python", python, "--no-index", "--find-links", house.folder,
+        "--compile-bytecode", "--require-hashes", "-r", lock,
+    ])  # fmt: skip
+    site = site_of(python)
+    assert (site / "__pycache__" / "six.cpython-312.pyc").is_file()
+    assert "six.cpython-312.pyc" not in (site / "six-1.0.dist-info" / "RECORD").read_text()
+    ready(check(python, census_project, tmp_path))
+
+
+def test_group_write_by_the_owners_private_group_is_not_a_finding(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """A umask of 002 with user private groups (Debian's default for users) is not loose."""
+    core = site_of(env) / "tidy" / "core.py"
+    info = core.stat()
+    if not census._private_group(info.st_uid, info.st_gid):
+        pytest.skip("the file's group is not its owner's private group on this machine")
+    core.chmod(0o664)
+    ready(check(env, census_project, tmp_path))
+
+
+# --- links ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["record", "wheelhouse"])
+def test_a_record_file_swapped_for_a_link_to_an_identical_copy_is_refused(
+    env: Path, census_project: Path, tmp_path: Path, house: Wheels, mode: str
+) -> None:
+    """Same bytes today: the RECORD hash (and the locked wheel's) matches through the link.
+    The target is outside the environment and can change after the check."""
+    core = site_of(env) / "tidy" / "core.py"
+    outside = tmp_path / "elsewhere" / "core.py"
+    outside.parent.mkdir()
+    shutil.copy2(core, outside)
+    core.unlink()
+    core.symlink_to(outside)
+    extra = ("--wheelhouse", house.folder) if mode == "wheelhouse" else ()
+    result = check(env, census_project, tmp_path, *extra)
+    refused(result, "tidy/core.py is a symlink", outside)
+    (problem,) = [p for p in result["details"]["problems"] if p["kind"] == "symlink"]
+    assert problem == {
+        "dist": "tidy",
+        "path": "tidy/core.py",
+        "kind": "symlink",
+        "detail": f"a symlink to {outside}, not a file",
+    }
+
+
+@pytest.mark.parametrize("case", ["package", "__pycache__", "package --wheelhouse"])
+def test_a_linked_folder_with_a_poisoned_pyc_is_entered_and_refused(
+    env: Path, census_project: Path, tmp_path: Path, house: Wheels, case: str
+) -> None:
+    """A package folder (or its ``__pycache__``) moved outside and linked back, a poisoned
+    pyc beside the untouched sources: Python's import runs it; the check refuses the link."""
+    linked, _, mode = case.partition(" ")
+    site = site_of(env)
+    run_python(env, "-c", "import tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+    outside = tmp_path / "elsewhere"
+    marker = tmp_path / "poison-ran"
+    if linked == "package":
+        folder = site / "tidy"
+        copy = outside / "tidy"
+    else:
+        folder = site / "tidy" / "__pycache__"
+        copy = outside / "__pycache__"
+    shutil.copytree(folder, copy)
+    cache = copy / "__pycache__" if linked == "package" else copy
+    poisoned_pyc(env, cache / "core.cpython-312.pyc", marker, CORE)
+    shutil.rmtree(folder)
+    folder.symlink_to(copy, target_is_directory=True)
+    runs_on_import(env, marker)
+    extra = (mode, house.folder) if mode else ()
+    result = check(env, census_project, tmp_path, *extra)
+    refused(result, f"{folder} is a symlinked folder import would enter", copy)
+    (exposed,) = result["details"]["exposed"]
+    assert exposed["kind"] == "linked_folder"
+    assert exposed["path"] == str(folder)
+    assert "outside the environment" in exposed["detail"]
+    assert not marker.exists()
+
+
+def test_a_linked_folder_is_entered_by_the_unowned_scan(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """A module dropped into a package folder that is a link is found, as import finds it."""
+    site = site_of(env)
+    copy = tmp_path / "elsewhere" / "tidy"
+    shutil.copytree(site / "tidy", copy)
+    (copy / "evil.py").write_text("import os\n", encoding="utf-8")
+    shutil.rmtree(site / "tidy")
+    (site / "tidy").symlink_to(copy, target_is_directory=True)
+    result = check(env, census_project, tmp_path)
+    refused(result, f"{site / 'tidy' / 'evil.py'} is an importable module")
+
+
+def test_a_link_leaving_the_environment_is_refused(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("data\n", encoding="utf-8")
+    link = site_of(env) / "tidy" / "data.txt"
+    link.symlink_to(target)
+    result = check(env, census_project, tmp_path)
+    refused(result, f"{link} is a symlink leaving the environment")
+    assert [e["kind"] for e in result["details"]["exposed"]] == ["link_outside"]
+
+
+# --- write permissions --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("what", ["code", "package folder", "__pycache__", "site-packages"])
+def test_world_writable_code_or_folder_is_refused(
+    env: Path, census_project: Path, tmp_path: Path, what: str
+) -> None:
+    site = site_of(env)
+    run_python(env, "-c", "import tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+    path = {
+        "code": site / "tidy" / "core.py",
+        "package folder": site / "tidy",
+        "__pycache__": site / "tidy" / "__pycache__",
+        "site-packages": site,
+    }[what]
+    mode = stat.S_IMODE(path.stat().st_mode) | stat.S_IWOTH
+    path.chmod(mode)
+    result = check(env, census_project, tmp_path)
+    refused(result, f"{path} is writable by others than its owner", f"mode {mode:04o}")
+    assert [e["path"] for e in result["details"]["exposed"]] == [str(path)]
+
+
+def test_group_write_by_a_shared_group_is_refused(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    core = site_of(env) / "tidy" / "core.py"
+    info = core.stat()
+    shared = [g for g in grp.getgrall() if not census._private_group(info.st_uid, g.gr_gid)]
+    if os.geteuid() != 0 or not shared:
+        pytest.skip("needs root and a group that is not the owner's own")
+    os.chown(core, -1, shared[0].gr_gid)
+    core.chmod(0o664)
+    result = check(env, census_project, tmp_path)
+    refused(result, f"{core} is writable by others than its owner", repr(shared[0].gr_name))
+    assert "not its owner's private group" in result["text"]
+
+
+def test_a_world_writable_file_that_is_no_code_is_not_a_finding(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """Only code and the folders import reads: a data file's mode is the baseline's."""
+    record = next(site_of(env).glob("tidy-*.dist-info")) / "METADATA"
+    record.chmod(0o666)
+    ready(check(env, census_project, tmp_path))
+
+
+# --- one read per file --------------------------------------------------------------------
+
+
+def test_with_a_baseline_each_file_is_read_once(
+    env: Path, census_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """integrity (RECORD) and baseline compare one census: every file is opened once, and
+    the RECORD-hashed ones among them (before, each was hashed twice)."""
+    manifest = tmp_path / "kept" / "baseline.json"
+    done = run_preflight(
+        "baseline", "--python", env, "--project", census_project, "--output", manifest,
+        "--report-dir", tmp_path / "r-baseline", *FAST, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    reads: collections.Counter[str] = collections.Counter()
+    lock = threading.Lock()
+    real = census.read_file
+
+    def counted(
+        path: str, algorithms: Collection[str], stop: threading.Event | None = None, **kw: Any
+    ) -> Read | None:
+        with lock:
+            reads[path] += 1
+        return real(path, algorithms, stop, **kw)
+
+    monkeypatch.setattr(census, "read_file", counted)
+    report: Report = preflight.check(
+        env, project=census_project, skip=("performance",), baseline=manifest
+    )
+    statuses = {c.id: c.status.label for c in report.checks}
+    assert statuses["integrity"] == "pass", statuses
+    assert statuses["baseline"] == "pass", statuses
+    site = site_of(env)
+    records = {str(p) for p in site.glob("*.dist-info/RECORD")}
+    files = [p for p in env.parent.parent.rglob("*") if p.is_file() and not p.is_symlink()]
+    walked = {str(p) for p in files if p.is_relative_to(site) or p.parent == env.parent}
+    assert walked - records <= set(reads), sorted(walked - set(reads))[:5]
+    assert str(site / "tidy" / "core.py") in reads  # hashed for RECORD and the baseline
+    assert records
+    assert not records & set(reads)  # read once, to be parsed; its digest taken then
+    assert max(reads.values()) == 1, [p for p, n in reads.items() if n > 1]
+    (baseline,) = [c for c in report.checks if c.id == "baseline"]
+    (integrity,) = [c for c in report.checks if c.id == "integrity"]
+    assert baseline.details["bytes_hashed"] >= integrity.details["bytes_checked"] > 0
+
+
+def test_a_record_row_in_another_algorithm_is_read_once_with_both(tmp_path: Path) -> None:
+    """sha256 for the census and sha512 for the row: one pass, two digests."""
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 3_000_000)
+    found = census.read_file(str(path), ["sha256", "sha512"])
+    assert found is not None
+    assert found.digests == {
+        "sha256": hashlib.sha256(path.read_bytes()).digest(),
+        "sha512": hashlib.sha512(path.read_bytes()).digest(),
+    }
+    assert found.size == 3_000_000
+    assert found.content is None
+
+
+def test_the_census_is_taken_once_for_integrity_and_baseline(
+    env: Path, census_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken: list[int] = []
+    real: Callable[..., census.Census] = census.take
+
+    def counting(*args: Any, **kwargs: Any) -> census.Census:
+        taken.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(integrity, "take", counting)
+    manifest = tmp_path / "kept" / "baseline.json"
+    done = run_preflight(
+        "baseline", "--python", env, "--project", census_project, "--output", manifest,
+        "--report-dir", tmp_path / "r-baseline", *FAST, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    preflight.check(env, project=census_project, skip=("performance",), baseline=manifest)
+    assert taken == [1]
+
+
+# --- in process: the census itself -------------------------------------------------------
+
+
+def scan(python: Path) -> IntegrityFacts:
+    facts = probe_interpreter(str(python))
+    assert isinstance(facts, InterpreterFacts), facts
+    return integrity.scan(facts)
+
+
+def test_a_folder_linked_into_a_loop_is_named_not_walked_for_ever(env: Path) -> None:
+    """``tidy/again -> ..``: import could go round for ever; the census enters it once."""
+    site = site_of(env)
+    loop = site / "tidy" / "again"
+    loop.symlink_to("..", target_is_directory=True)
+    result = scan(env)
+    assert [(e.path, e.kind) for e in result.exposed] == [(str(loop), "linked_folder")]
+    again = site / "tidy" / "again" / "tidy"
+    assert not any(str(u.path).startswith(str(again)) for u in result.unowned)
+
+
+def test_unowned_start_up_modules_say_so(env: Path) -> None:
+    """sitecustomize and usercustomize run at every start: their own kind, not a "module"."""
+    site = site_of(env)
+    (site / "sitecustomize.py").write_text("import os\n", encoding="utf-8")
+    (site / "usercustomize").mkdir()
+    (site / "usercustomize" / "__init__.py").write_text("", encoding="utf-8")
+    (site / "evil.py").write_text("", encoding="utf-8")
+    kinds = {Path(u.path).name: u.kind for u in scan(env).unowned}
+    assert kinds == {
+        "sitecustomize.py": "startup_module",
+        "usercustomize": "startup_module",
+        "evil.py": "module",
+    }
+
+
+def test_the_check_names_each_exposure_and_its_remedy() -> None:
+    """Pure: facts by hand, the check's findings and details."""
+    facts = IntegrityFacts(
+        files_checked=1,
+        bytes_checked=1,
+        problems=(FileProblem("tidy", "tidy/core.py", "symlink", "a symlink to /x, not a file"),),
+        unowned=(UnownedEntry("/site/sitecustomize.py", "startup_module"),),
+        without_record=(),
+        exposed=(
+            Exposure("/site/tidy", "linked_folder", "a folder import enters is a symlink to /x"),
+            Exposure("/site/tidy/a.py", "writable", "code: mode 0646: any user can write it"),
+            Exposure("/site/d.txt", "link_outside", "a symlink to /y"),
+        ),
+    )
+    result = integrity_check.integrity(factories.context(integrity=facts))
+    messages = [f.message for f in result.findings]
+    assert messages == [
+        "tidy: tidy/core.py is a symlink (a symlink to /x, not a file)",
+        "/site/tidy is a symlinked folder import would enter: a folder import enters is a "
+        "symlink to /x",
+        "/site/tidy/a.py is writable by others than its owner: code: mode 0646: any user can "
+        "write it",
+        "/site/d.txt is a symlink leaving the environment: a symlink to /y",
+        "/site/sitecustomize.py is a start-up module (site imports it at every start) that no "
+        "installed distribution owns",
+    ]
+    assert result.details["exposed"][0] == {
+        "path": "/site/tidy",
+        "kind": "linked_folder",
+        "detail": "a folder import enters is a symlink to /x",
+    }
