@@ -24,6 +24,7 @@ building blocks are public too: :func:`policy`, :func:`find_python`, :func:`buil
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import signal
@@ -42,6 +43,7 @@ from types import FrameType
 import nox
 from nox.virtualenv import InterpreterNotFound
 
+from preflight._atomic import UnsafeOutput
 from preflight._cli.options import Parser, seconds
 from preflight._engine import SKIPPABLE, check
 from preflight._errors import PreflightError, UsageError, format_error
@@ -299,6 +301,8 @@ def check_env(
         json_path, _ = write_reports(report, folder, started=started)
     except PreflightError as exc:
         session.error(format_error(exc))
+    except UnsafeOutput as exc:
+        session.error(f"cannot write the report: {exc}")
     except OSError as exc:
         session.error(f"cannot write the report into {folder}: {exc.strerror or exc}")
     for line in summary_lines(report):
@@ -441,6 +445,14 @@ class _Matrix:
         pins = _installable(  # a PEP 751 lock: its pins for this env
             session, lock, python, target.parent, withhold=self.policy.secret_variables()
         )
+        if backend.name == "uv" and importlib.util.find_spec("pip") is None:
+            # uv's envs have no pip, and the download is nox's own pip's (`--python ENV`)
+            raise UsageError(
+                f"{sys.executable} (nox's interpreter) has no pip to download {lock.name}'s "
+                "files by their hashes",
+                hint="install nox with pip beside it: `uv tool install nox --with "
+                "preflight-env --with pip` (pipx's environments have it)",
+            )
         try:
             download_lock(session, python, pins, wheelhouse, backend=backend)
         except nox.command.CommandFailed:

@@ -131,7 +131,10 @@ def _options_of(parser: argparse.ArgumentParser, words: list[str]) -> set[str]:
 
 def test_the_adopter_runs_relock_then_preflight() -> None:
     assert readme.adopter_nox_commands() == [["nox", "-s", "relock"], ["nox", "-s", "preflight"]]
-    assert readme.adopter_install() == ["uv", "tool", "install", "nox", "--with", "preflight-env"]
+    # pip beside nox: the sessions download the locked files with it (uv's envs have none)
+    assert readme.adopter_install() == [
+        "uv", "tool", "install", "nox", "--with", "preflight-env", "--with", "pip",
+    ]  # fmt: skip
     assert readme.adopter_gitignore() == [".nox/", "reports/"]
     # The noxfile's PEP 723 block names the distribution the install command installs.
     assert '"preflight-env"' in readme.adopter_noxfile().split("# ///", 2)[1]

@@ -668,7 +668,7 @@ def test_audit_db_file_url_to_a_real_export_is_copied(tmp_path: Path) -> None:
     done = audit_db("--output", output, "--url", source.as_uri(), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert output.read_bytes() == source.read_bytes()
-    assert "1 PyPI advisories" in done.stderr
+    assert "1 PyPI advisory, data of" in done.stderr
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device"])

@@ -481,7 +481,11 @@ def _compile_in(
             raise RelockError(f"cannot compile {lock_path}: {exc}; it was left as it was") from None
     else:
         argv = _pip_compile_argv(compiler.argv, output.name, upgrade)
-    env = clean_env({"CUSTOM_COMPILE_COMMAND": command, **(environ or {})})
+    # The resolver may build sdists (their code runs): the policy's credentials stay out.
+    env = clean_env(
+        {"CUSTOM_COMPILE_COMMAND": command, **(environ or {})},
+        withhold=policy.secret_variables(),
+    )
     completed = run(argv, timeout=_COMPILE_TIMEOUT, env=env, cwd=folder)
     if not completed.ok:
         raise _failed(
