@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from preflight._facts import wheels
 from preflight._facts.integrity import (
@@ -62,7 +62,7 @@ from preflight._facts.model import (
 )
 from preflight._lock.requirements import Lock, LockEntry
 from preflight._lock.select import Ambiguity
-from preflight._policy.spec import minor_of
+from preflight._policy.spec import minor_of, parse_version
 from preflight._read import MIB, ReadError, open_regular
 
 __all__ = ["Anchoring", "DistAnchor", "Resolution", "WheelhouseRequest", "launcher_problem"]
@@ -168,7 +168,7 @@ def _same_version(pinned: str | None, installed: str) -> bool:
     if pinned is None:
         return False
     try:
-        return Version(pinned) == Version(installed)
+        return parse_version(pinned) == parse_version(installed)
     except InvalidVersion:
         return pinned == installed
 

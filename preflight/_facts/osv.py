@@ -23,7 +23,6 @@ an unreadable ``fixed`` / ``last_affected`` / ``limit`` is dropped (the range st
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import threading
@@ -38,6 +37,7 @@ from typing import IO, Any, Literal
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from preflight import _json
 from preflight._policy.policy import version_or_none
 from preflight._read import MIB, ReadError, open_regular, read_bytes, zip_directory
 
@@ -54,6 +54,7 @@ __all__ = [
 RECORD_LIMIT = 8 * MIB  # one record; the largest of the PyPI export are a few hundred KB
 TOTAL_LIMIT = 2048 * MIB  # all records decompressed; the PyPI export is a few hundred MB
 MAX_RECORDS = 1_000_000  # members or files; the PyPI export holds tens of thousands
+RECORD_VALUES = 1_000_000  # JSON values of one record (a real one: a few thousand)
 CENTRAL_DIRECTORY_LIMIT = 128 * MIB  # zipfile reads it whole, before any member
 _EXAMPLES = 5  # malformed records named in the report
 ECOSYSTEM = "PyPI"
@@ -378,10 +379,8 @@ def _newer(a: Advisory, b: Advisory) -> bool:
 
 def _parse_json(data: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(data)
-    except RecursionError:
-        raise _Malformed("not JSON: nested too deep") from None
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        value = _json.loads(data, max_values=RECORD_VALUES)
+    except ValueError as exc:  # JSONError: not JSON, not UTF-8, over a limit
         raise _Malformed(f"not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise _Malformed(f"not a JSON object but {type(value).__name__}")

@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import IO
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from preflight._facts.integrity import Stopped
+from preflight._policy.spec import parse_version
 from preflight._read import MIB, RECORD_LIMIT, ReadError, open_regular, zip_directory
 
 __all__ = [
@@ -91,7 +92,7 @@ class Wheelhouse:
 
 def _normal(version: str) -> str:
     try:
-        return str(Version(version))
+        return str(parse_version(version))
     except InvalidVersion:
         return version
 

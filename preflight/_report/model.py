@@ -9,6 +9,11 @@ bounded: every string of a message, remedy, detail or interpreter field is cappe
 ``to_dict`` (:func:`preflight._text.capped`, 4096 characters with the count of what was cut),
 so a 50 MB URL in a ``direct_url.json`` gives a report of kilobytes. Capping is idempotent: a
 report read back and written again is unchanged.
+
+A report read back is bounded by what it holds, not only by its bytes
+(:func:`report_from_json`): at most :data:`REPORT_VALUES` JSON values (64 MiB of tiny
+findings was 3 GB of Python objects), :data:`MAX_CHECKS` checks and :data:`MAX_FINDINGS`
+findings, every string capped as ``to_dict`` caps it.
 """
 
 from __future__ import annotations
@@ -18,10 +23,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from preflight import _json
 from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._text import capped
 
 SCHEMA_VERSION = 1
+# What one report read back may hold; a real one holds 13 checks and at most a few thousand
+# findings (one per package or file), a few hundred thousand JSON values.
+REPORT_VALUES = 1_000_000
+MAX_CHECKS = 200
+MAX_FINDINGS = 50_000
 PYTHON_STATUSES = ("primary", "fallback", "unsupported", "unknown")
 
 
@@ -199,6 +210,15 @@ def _bounded(value: Any) -> Any:
 # --- reading the JSON report back ------------------------------------------------------------
 
 
+def report_from_json(text: str) -> Report:
+    """The report whose JSON is ``text``, bounded by what it holds (see the module's text).
+
+    Raises :class:`preflight._json.JSONError` (not JSON, nested too deep, too many values,
+    a number too long) or :class:`ReportFormatError` (not a report; the key named), both
+    ValueErrors."""
+    return Report.from_dict(_json.loads(text, max_values=REPORT_VALUES))
+
+
 class ReportFormatError(ValueError):
     """A JSON report that is not one ``Report.to_dict`` writes; ``key`` is where ("" = all)."""
 
@@ -284,17 +304,27 @@ def _parse_report(data: object) -> Report:
     checks = top["checks"]
     if not isinstance(checks, dict):
         raise ReportFormatError("checks", "is not a JSON object")
+    if len(checks) > MAX_CHECKS:
+        raise ReportFormatError(
+            "checks", f"holds {len(checks)} checks, more than a report holds ({MAX_CHECKS})"
+        )
+    found = sum(len(c["findings"]) for c in checks.values() if isinstance(c, dict)
+                and isinstance(c.get("findings"), list))  # fmt: skip
+    if found > MAX_FINDINGS:
+        raise ReportFormatError(
+            "checks", f"hold {found} findings, more than a report holds ({MAX_FINDINGS})"
+        )
     report = Report(
-        timestamp=_text(top["timestamp"], "timestamp"),
-        interpreter=dict(top["interpreter"]),
+        timestamp=capped(_text(top["timestamp"], "timestamp")),
+        interpreter=_bounded(dict(top["interpreter"])),
         python_status=_choice(top["python_status"], "python_status", PYTHON_STATUSES),
         checks=tuple(_parse_check(cid, entry) for cid, entry in checks.items()),
         duration_s=_number(top["duration_s"], "duration_s"),
-        project=_text(top["project"], "project"),
-        lock=_optional_text(top["lock"], "lock"),
-        tool_version=_text(tool["version"], "tool.version"),
-        substitute_for=_optional_text(top["substitute_for"], "substitute_for"),
-        host=_optional_text(top.get("host"), "host"),
+        project=capped(_text(top["project"], "project")),
+        lock=_optional(_optional_text(top["lock"], "lock")),
+        tool_version=capped(_text(tool["version"], "tool.version")),
+        substitute_for=_optional(_optional_text(top["substitute_for"], "substitute_for")),
+        host=_optional(_optional_text(top.get("host"), "host")),
     )
     derived = report.to_dict()
     for key in ("status", "overall_status", "exit_code", "violations", "warnings"):
@@ -316,14 +346,14 @@ def _parse_check(check_id: str, value: object) -> CheckResult:
     if not isinstance(entry["details"], dict):
         raise ReportFormatError(f"{key}.details", "is not a JSON object")
     return CheckResult(
-        id=check_id,
-        title=_text(entry["title"], f"{key}.title"),
+        id=capped(check_id),
+        title=capped(_text(entry["title"], f"{key}.title")),
         status=status,
-        message=_text(entry["message"], f"{key}.message"),
+        message=capped(_text(entry["message"], f"{key}.message")),
         findings=tuple(
             _parse_finding(item, f"{key}.findings[{index}]") for index, item in enumerate(findings)
         ),
-        details=dict(entry["details"]),
+        details=_bounded(dict(entry["details"])),
         seconds=_number(entry["seconds"], f"{key}.seconds"),
     )
 
@@ -337,8 +367,8 @@ def _parse_finding(value: object, key: str) -> Finding:
         raise ReportFormatError(f"{key}.line", "must be a line number (1 or more)")
     return Finding(
         severity=Severity(_choice(entry["severity"], f"{key}.severity", severities)),
-        message=_text(entry["message"], f"{key}.message"),
-        remedy=_optional_text(entry["remedy"], f"{key}.remedy"),
-        file=file,
+        message=capped(_text(entry["message"], f"{key}.message")),
+        remedy=_optional(_optional_text(entry["remedy"], f"{key}.remedy")),
+        file=_optional(file),
         line=line,
     )
