@@ -87,12 +87,12 @@ def _scan(text: str, max_depth: int, max_values: int) -> None:
         raise JSONError(problem, line=line, column=column)
     structure = outside.encode("utf-8", "surrogatepass").translate(None, _NOT_STRUCTURE)
     values = structure.count(b",") + structure.count(b"[") + structure.count(b"{") + 1
-    if values > max_values:
-        raise JSONError(f"holds more than {max_values:,} values, the limit")
     if max(accumulate(map(_DEPTH_STEP.__getitem__, structure)), default=0) > max_depth:
         line, column = _deep(text, max_depth)
         problem = f"is nested deeper than {max_depth} levels, the limit"
         raise JSONError(problem, line=line, column=column)
+    if values > max_values:
+        raise JSONError(f"holds more than {max_values:,} values, the limit")
 
 
 def _where_number(text: str) -> tuple[int | None, int | None]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ast
 import configparser
-import hashlib
 import os
 import re
 import threading
@@ -321,22 +320,20 @@ def _member_expectation(
         if raw is not None:
             return row.algorithm, raw
     try:
-        return "sha256", _member_digest(content.path, member, stop)
+        return "sha256", _member_digest(content, member, stop)
     except wheels.UnusableWheel as exc:
         return str(exc)
 
 
-def _member_digest(wheel: Path, member: str, stop: threading.Event | None) -> bytes:
-    with wheels.open_archive(wheel) as archive:
-        hasher = hashlib.sha256()
-        for chunk in wheels.member_chunks(archive, archive.getinfo(member), stop=stop):
-            hasher.update(chunk)
-        return hasher.digest()
+def _member_digest(
+    content: wheels.WheelContent, member: str, stop: threading.Event | None
+) -> bytes:
+    """Through the wheel's one open archive, within its budget (:class:`wheels.MemberReader`)."""
+    return content.reader.digest(member, stop)
 
 
-def _member_bytes(wheel: Path, member: str, limit: int) -> bytes:
-    with wheels.open_archive(wheel) as archive:
-        return b"".join(wheels.member_chunks(archive, archive.getinfo(member), limit=limit))
+def _member_bytes(content: wheels.WheelContent, member: str, limit: int) -> bytes:
+    return content.reader.read(member, limit)
 
 
 def _compiled_from(path: str) -> str | None:
@@ -461,7 +458,7 @@ def _script_job(layout: _Layout, script: _Script) -> Job:
 
     def job() -> tuple[FileProblem | None, int, Kind]:
         try:
-            shipped = _member_bytes(layout.content.path, script.member, _SCRIPT_LIMIT)
+            shipped = _member_bytes(layout.content, script.member, _SCRIPT_LIMIT)
         except wheels.UnusableWheel as exc:
             return FileProblem(dist, written, "unverifiable", str(exc)), 0, "derived"
         installed = _read_installed(script.path, len(shipped) + 4096)
