@@ -38,11 +38,12 @@ MAX_DEPTH = 64  # a report nests 5 levels, an OSV record 6, a manifest 3
 MAX_INT_DIGITS = 40  # a size, a time, a line number: 20 digits at most
 MAX_VALUES = 4_000_000  # default; each caller that knows its documents sets its own
 
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')  # once escaped quotes are gone
 _NOT_STRUCTURE = bytes(set(range(256)) - set(b"[]{},"))
 # A string or a number, left to right, as json tokenises: a number outside a string.
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-?[0-9]+|[\[\]{}]', re.DOTALL)
-_LONG_NUMBER = re.compile(f"[0-9]{{{MAX_INT_DIGITS + 1}}}")
+_DIGITS = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))  # a digit to "0", else " "
+_LONG_RUN = b"0" * (MAX_INT_DIGITS + 1)
 _DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1, ord(","): 0}
 
 
@@ -72,25 +73,30 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 
 
 def _scan(text: str, max_depth: int, max_values: int) -> None:
-    """Refuse ``text`` nested deeper than ``max_depth`` or holding more than ``max_values``
-    values, from its brackets and commas outside strings (regex work at C speed, no
-    recursion). Exact for valid JSON; for invalid JSON it may overcount, never undercount
-    what ``json`` would recurse into before it finds the error."""
-    opens = text.count("[") + text.count("{")
-    long_number = _LONG_NUMBER.search(text) is not None
-    if opens <= max_depth and text.count(",") + opens < max_values and not long_number:
+    """Refuse ``text`` nested deeper than ``max_depth``, holding more than ``max_values``
+    values or a run of more than :data:`MAX_INT_DIGITS` digits, from its brackets, commas and
+    digits outside strings (C-speed byte work, no recursion). Exact for valid JSON; for
+    invalid JSON it may overcount, never undercount what ``json`` would recurse into before
+    it finds the error."""
+    data = text.encode("utf-8", "surrogatepass")
+    opens = data.count(b"[") + data.count(b"{")
+    long_number = data.translate(_DIGITS).find(_LONG_RUN) >= 0
+    if opens <= max_depth and data.count(b",") + opens < max_values and not long_number:
         return  # counted with what strings hold: it cannot be over any limit
-    outside = _STRING.sub("", text)
-    if long_number and _LONG_NUMBER.search(outside):
+    # Escapes first, as JSON reads them (a backslash takes the next character, left to right:
+    # every pair of backslashes, then every backslash-quote), so no quote left is an escaped
+    # one; then each string is a quote to the next quote.
+    outside = _STRING.sub(b"", data.replace(b"\\\\", b"").replace(b'\\"', b""))
+    if long_number and outside.translate(_DIGITS).find(_LONG_RUN) >= 0:
         line, column = _where_number(text)
         problem = f"holds a number of more than {MAX_INT_DIGITS} digits, the limit"
         raise JSONError(problem, line=line, column=column)
-    structure = outside.encode("utf-8", "surrogatepass").translate(None, _NOT_STRUCTURE)
-    values = structure.count(b",") + structure.count(b"[") + structure.count(b"{") + 1
+    structure = outside.translate(None, _NOT_STRUCTURE)
     if max(accumulate(map(_DEPTH_STEP.__getitem__, structure)), default=0) > max_depth:
         line, column = _deep(text, max_depth)
         problem = f"is nested deeper than {max_depth} levels, the limit"
         raise JSONError(problem, line=line, column=column)
+    values = structure.count(b",") + structure.count(b"[") + structure.count(b"{") + 1
     if values > max_values:
         raise JSONError(f"holds more than {max_values:,} values, the limit")
 

@@ -203,16 +203,6 @@ _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
 
 
-def zip_directory(handle: IO[bytes]) -> tuple[int, int] | None:
-    """``(entries, bytes)`` of a zip's central directory, as its end record says, zip64
-    included; ``zipfile`` reads the whole directory into memory at open, so a caller checks
-    these against its limits first. The end record is found where ``zipfile`` looks for it
-    (the last 22 bytes, else the last 64 KiB, for a comment); None when there is none (then
-    ``zipfile`` refuses the file itself). Leaves the handle at its start."""
-    found = _end_record(handle)
-    return None if found is None else (found[0], found[1])
-
-
 def _end_record(handle: IO[bytes]) -> tuple[int, int, int] | None:
     """``(entries, size, start)`` of the central directory, found as ``zipfile`` finds it:
     the end record, the zip64 one right before it if its locator is there, and the directory
