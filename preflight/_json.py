@@ -96,7 +96,10 @@ def _scan(text: str, max_depth: int, max_values: int) -> None:
         line, column = _deep(text, max_depth)
         problem = f"is nested deeper than {max_depth} levels, the limit"
         raise JSONError(problem, line=line, column=column)
-    values = structure.count(b",") + structure.count(b"[") + structure.count(b"{") + 1
+    # A value per element of a container (its commas, plus one if it is not empty) and the
+    # document itself.
+    empty = structure.count(b"[]") + structure.count(b"{}")
+    values = structure.count(b",") + structure.count(b"[") + structure.count(b"{") - empty + 1
     if values > max_values:
         raise JSONError(f"holds more than {max_values:,} values, the limit")
 
