@@ -92,7 +92,7 @@ def _scan(text: str, max_depth: int, max_values: int) -> None:
         problem = f"holds a number of more than {MAX_INT_DIGITS} digits, the limit"
         raise JSONError(problem, line=line, column=column)
     structure = outside.translate(None, _NOT_STRUCTURE)
-    if max(accumulate(map(_DEPTH_STEP.__getitem__, structure)), default=0) > max_depth:
+    if _deeper(structure.replace(b",", b""), max_depth):
         line, column = _deep(text, max_depth)
         problem = f"is nested deeper than {max_depth} levels, the limit"
         raise JSONError(problem, line=line, column=column)
@@ -102,6 +102,24 @@ def _scan(text: str, max_depth: int, max_values: int) -> None:
     values = structure.count(b",") + structure.count(b"[") + structure.count(b"{") - empty + 1
     if values > max_values:
         raise JSONError(f"holds more than {max_values:,} values, the limit")
+
+
+def _deeper(brackets: bytes, max_depth: int) -> bool:
+    """Whether ``brackets`` (only ``[]{}``) nest deeper than ``max_depth``. Innermost pairs
+    are taken away ``max_depth`` times over (C-speed work on what is left, shrinking): a
+    document of that depth or less is then empty. Otherwise (deeper, or brackets that do not
+    match) the exact running depth decides, so a truncated document is not called deep."""
+    left = brackets
+    for _ in range(max_depth):
+        if not left:
+            return False
+        shorter = left.replace(b"[]", b"").replace(b"{}", b"")
+        if len(shorter) == len(left):
+            break  # brackets that do not match: not JSON
+        left = shorter
+    if not left:
+        return False
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > max_depth
 
 
 def _where_number(text: str) -> tuple[int | None, int | None]:
