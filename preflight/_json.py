@@ -85,8 +85,8 @@ def _scan(text: str, max_depth: int, max_values: int) -> None:
         return  # counted with what strings hold: it cannot be over any limit
     # Escapes first, as JSON reads them (a backslash takes the next character, left to right:
     # every pair of backslashes, then every backslash-quote), so no quote left is an escaped
-    # one; then each string is a quote to the next quote.
-    outside = _STRING.sub(b"", data.replace(b"\\\\", b"").replace(b'\\"', b""))
+    # one; then each string is a quote to the next quote (left as one letter: a value).
+    outside = _STRING.sub(b"s", data.replace(b"\\\\", b"").replace(b'\\"', b""))
     if long_number and outside.translate(_DIGITS).find(_LONG_RUN) >= 0:
         line, column = _where_number(text)
         problem = f"holds a number of more than {MAX_INT_DIGITS} digits, the limit"
@@ -98,7 +98,8 @@ def _scan(text: str, max_depth: int, max_values: int) -> None:
         raise JSONError(problem, line=line, column=column)
     # A value per element of a container (its commas, plus one if it is not empty) and the
     # document itself.
-    empty = structure.count(b"[]") + structure.count(b"{}")
+    tight = outside.translate(None, b" \t\r\n")
+    empty = tight.count(b"[]") + tight.count(b"{}")
     values = structure.count(b",") + structure.count(b"[") + structure.count(b"{") - empty + 1
     if values > max_values:
         raise JSONError(f"holds more than {max_values:,} values, the limit")

@@ -30,9 +30,9 @@ from preflight._text import capped
 SCHEMA_VERSION = 1
 # What one report read back may hold; a real one holds 13 checks and at most a few thousand
 # findings (one per package or file), a few hundred thousand JSON values.
-REPORT_VALUES = 1_000_000
+REPORT_VALUES = 2_000_000
 MAX_CHECKS = 200
-MAX_FINDINGS = 50_000
+MAX_FINDINGS = 100_000
 PYTHON_STATUSES = ("primary", "fallback", "unsupported", "unknown")
 
 
