@@ -30,7 +30,7 @@ import wheelhouse
 from conftest import CliRun, Wheels, cli_argv, cli_env, write_project
 
 from preflight._checks.result import CheckResult, Finding, Severity, Status
-from preflight._facts import osv
+from preflight._facts import osv, wheels
 from preflight._facts.osv import DataUnavailable
 from preflight._ops.matrix import OUTCOME_NAME
 from preflight._render.report import REPORT_NAME
@@ -428,3 +428,18 @@ def test_a_json_number_is_refused_where_it_is_in_every_reader() -> None:
 
     with pytest.raises(_json.JSONError, match=r"^line 2, column 7: holds a number of more"):
         _json.loads('{"a": 1,\n "b": ' + HUGE + "}")
+
+
+def test_a_zip_needing_a_newer_zip_version_is_unusable_not_a_traceback(tmp_path: Path) -> None:
+    """Found by the fuzzer: zipfile refuses such a directory with NotImplementedError."""
+    data, crc = _deflated(2, b"{}")
+    _, entry = _entry_headers(b"A.json", data, 2, crc, 0)
+    entry = entry[:6] + struct.pack("<H", 84) + entry[8:]  # "version needed to extract": 8.4
+    path = raw_zip(tmp_path / "osv.zip", [(b"A.json", data, 2, crc)], directory=entry)
+    loaded = osv.load(path, ["alpha"])
+    assert isinstance(loaded, DataUnavailable), loaded
+    assert "zip file version 8.4" in loaded.reason
+    wheel = tmp_path / "alpha-1.0-py3-none-any.whl"
+    wheel.write_bytes(path.read_bytes())
+    with pytest.raises(wheels.UnusableWheel, match=r"zip file version 8\.4"):
+        wheels.read_wheel(wheel)

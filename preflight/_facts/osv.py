@@ -248,7 +248,7 @@ def _zip_records(path: Path) -> Iterator[_Item]:
         _check_central_directory(handle)
         try:
             archive = zipfile.ZipFile(handle)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
             raise _Unusable(
                 f"is neither a folder of OSV records nor a zip of them ({exc})"
             ) from None

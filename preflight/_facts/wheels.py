@@ -284,7 +284,7 @@ def open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
         _check_central_directory(handle)
         try:
             archive = zipfile.ZipFile(handle)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
             raise UnusableWheel(f"is not a zip ({exc})") from None
         with archive:
             yield archive
@@ -366,7 +366,7 @@ class MemberReader:
         try:
             _check_central_directory(handle)
             archive = zipfile.ZipFile(handle)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
             handle.close()
             raise UnusableWheel(f"is not a zip ({exc})") from None
         except BaseException:
