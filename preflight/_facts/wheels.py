@@ -22,6 +22,7 @@ a 42 MB wheel would be 40 GiB to inflate).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -303,7 +304,7 @@ def _check_central_directory(handle: IO[bytes]) -> None:
 
 
 _OPEN: OrderedDict[int, weakref.ref[MemberReader]] = OrderedDict()  # least recent first
-_OPEN_LOCK = threading.Lock()
+_OPEN_LOCK = threading.RLock()  # re-entrant: a reader dropped while it is held closes itself
 
 
 class MemberReader:
@@ -400,4 +401,5 @@ class MemberReader:
             self._close()
 
     def __del__(self) -> None:
-        self._close()
+        with contextlib.suppress(Exception):  # at exit, or a half-made reader
+            self._close()
