@@ -38,6 +38,7 @@ __all__ = [
     "STATE_LIMIT",
     "ReadError",
     "ReadProblem",
+    "check_zip_directory",
     "decode_utf8",
     "describe_mode",
     "line_of",
@@ -202,14 +203,13 @@ _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
 
 
-def zip_directory(handle: IO[bytes]) -> tuple[int, int] | None:
-    """``(entries, bytes)`` of a zip's central directory, as its end record says, zip64
-    included; ``zipfile`` reads the whole directory into memory at open, so a caller checks
-    these against its limits first. The end record is found where ``zipfile`` looks for it
-    (the last 22 bytes, else the last 64 KiB, for a comment); None when there is none (then
-    ``zipfile`` refuses the file itself). Leaves the handle at its start."""
+def _end_record(handle: IO[bytes]) -> tuple[int, int, int] | None:
+    """``(entries, size, start)`` of the central directory, found as ``zipfile`` finds it:
+    the end record, the zip64 one right before it if its locator is there, and the directory
+    right before those (``zipfile`` trusts that place over the offset the record gives)."""
     size = handle.seek(0, os.SEEK_END)
-    handle.seek(max(0, size - (_EOCD.size + 0xFFFF)))
+    tail_at = max(0, size - (_EOCD.size + 0xFFFF))
+    handle.seek(tail_at)
     tail = handle.read()
     handle.seek(0)
     at = tail.rfind(b"PK\x05\x06")
@@ -217,16 +217,83 @@ def zip_directory(handle: IO[bytes]) -> tuple[int, int] | None:
         return None
     fields = _EOCD.unpack_from(tail, at)
     entries, cd_size = fields[4], fields[5]
-    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= _ZIP64_LOCATOR.size:
-        locator = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
-        if locator[0] == b"PK\x06\x07" and locator[2] + _ZIP64_EOCD.size <= size:
-            handle.seek(locator[2])
+    end = tail_at + at  # where the directory (and any zip64 records) ends
+    if at >= _ZIP64_LOCATOR.size and tail[at - _ZIP64_LOCATOR.size : at].startswith(b"PK\x06\x07"):
+        record_at = end - _ZIP64_LOCATOR.size - _ZIP64_EOCD.size
+        if record_at >= 0:
+            handle.seek(record_at)
             record = handle.read(_ZIP64_EOCD.size)
+            handle.seek(0)
             if len(record) == _ZIP64_EOCD.size and record[:4] == b"PK\x06\x06":
                 values = _ZIP64_EOCD.unpack(record)
                 entries, cd_size = values[6], values[7]
-            handle.seek(0)
-    return entries, cd_size
+                end = record_at
+    return entries, cd_size, max(0, end - cd_size)
+
+
+_CENTRAL_ENTRY = struct.Struct("<4s4B4HL2L5H2L")  # one entry of the central directory
+_ZIP64_EXTRA = 0x0001
+
+
+def check_zip_directory(handle: IO[bytes], *, max_entries: int, max_bytes: int) -> str | None:
+    """Why the zip in ``handle`` must not be given to ``zipfile``, or None.
+
+    ``zipfile`` reads the whole central directory and makes an object of every entry in it
+    before any check of ours, whatever the end record claims (a 128 MiB directory of tiny
+    entries behind an end record claiming 1,000 was 1.2 GB). So the directory is walked here
+    first, in bounded memory: at most ``max_bytes`` of it (read once), its entries counted
+    as ``zipfile`` will find them (at most ``max_entries``), and two entries pointing at one
+    member's data refused (the overlapping-entries trick of a zip bomb: 2,000 entries of one
+    member inflate it 2,000 times). None also when there is no end record (``zipfile``
+    refuses the file itself). Leaves the handle at its start."""
+    found = _end_record(handle)
+    if found is None:
+        return None
+    claimed, cd_size, cd_start = found
+    if cd_size > max_bytes or claimed > max_entries:
+        return (
+            f"has a zip directory of {claimed} entries in {cd_size} bytes, over the limits "
+            f"({max_entries} entries, {_size_text(max_bytes)})"
+        )
+    handle.seek(cd_start)
+    directory = handle.read(cd_size)
+    handle.seek(0)
+    starts: set[int] = set()
+    at = count = 0
+    while at + _CENTRAL_ENTRY.size <= len(directory):
+        fields = _CENTRAL_ENTRY.unpack_from(directory, at)
+        if fields[0] != b"PK\x01\x02":
+            break  # zipfile stops (or refuses the file) here too
+        count += 1
+        if count > max_entries:
+            return f"holds more than {max_entries} entries in its zip directory, the limit"
+        name_length, extra_length, comment_length = fields[12], fields[13], fields[14]
+        extra_at = at + _CENTRAL_ENTRY.size + name_length
+        start = _local_offset(fields[18], directory[extra_at : extra_at + extra_length], fields)
+        if start in starts:
+            return (
+                f"has two zip directory entries for the data at offset {start} (one member "
+                "read many times over: the trick of a zip bomb)"
+            )
+        starts.add(start)
+        at = extra_at + extra_length + comment_length
+    return None
+
+
+def _local_offset(offset: int, extra: bytes, fields: tuple[Any, ...]) -> int:
+    """The offset of an entry's local header, from its zip64 extra field when it has one."""
+    if offset != 0xFFFFFFFF:
+        return offset
+    at = 0
+    while at + 4 <= len(extra):
+        kind, length = struct.unpack_from("<2H", extra, at)
+        if kind == _ZIP64_EXTRA:
+            # The 8-byte values present are those whose 32-bit field is all ones, in order.
+            skip = 8 * ((fields[11] == 0xFFFFFFFF) + (fields[10] == 0xFFFFFFFF))
+            if at + 4 + skip + 8 <= len(extra):
+                return int(struct.unpack_from("<Q", extra, at + 4 + skip)[0])
+        at += 4 + length
+    return offset
 
 
 def parse_toml(text: str) -> dict[str, Any]:

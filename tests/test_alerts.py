@@ -932,7 +932,7 @@ def _edited(change: Callable[[dict[str, Any]], object]) -> str:
         ("missing", "no such file"),
         ("folder", "is a folder, not a report"),
         ("not-json", "is not valid JSON"),
-        ("nested", "is JSON nested too deep to be a report"),  # a RecursionError traceback
+        ("nested", "is not JSON that a report holds: line 1, column 65: is nested deeper than"),
         ("not-a-report", "schema_version: is missing: is it a JSON report of `preflight check`?"),
         ("bad-check", "checks.security.status: must be one of 'pass', 'skip', 'warn', 'fail'"),
         ("bad-finding", "checks.security.findings[0].severity: must be one of"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import string
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,21 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from packaging.version import InvalidVersion
 
+from preflight import _json as _json_reader
+from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._errors import ConfigError, LockError
-from preflight._facts import baseline, integrity, osv
+from preflight._facts import baseline, integrity, osv, wheels
 from preflight._facts.model import ProbeFailure, ProbeReport
 from preflight._facts.probes import parse_probe_output
 from preflight._lock.pylock import parse_pylock_text
 from preflight._lock.requirements import decode_lock, parse_lock_text
-from preflight._policy.policy import policy_from_table
-from preflight._report.model import Report
+from preflight._ops.matrix import Outcome
+from preflight._policy.policy import policy_from_table, version_or_none
+from preflight._policy.spec import VERSION_LIMIT, parse_version
+from preflight._read import check_zip_directory
+from preflight._report.model import Report, report_from_json
 from preflight._text import shown
 
 EXAMPLES = int(os.environ.get("PREFLIGHT_FUZZ_EXAMPLES", "60"))
@@ -351,3 +358,208 @@ def test_a_baseline_manifest_is_read_or_refused_with_its_error(value: Any) -> No
         manifest = baseline.parse_manifest_text(text, Path("/fuzz/baseline.json"))
         again = baseline.parse_manifest_text(baseline.manifest_json(manifest), Path("/m"))
         assert again == manifest
+
+
+# --- round two: the one JSON reader, summarize's inputs, archives -----------------------------
+
+# Text that is JSON-shaped but hostile: what the limits of _json exist for.
+_hostile_fragment = st.one_of(
+    st.builds(lambda n: "[" * n, st.integers(0, 300)),
+    st.builds(lambda n: "]" * n, st.integers(0, 300)),
+    st.builds(lambda n: '{"a":' * n, st.integers(0, 120)),
+    st.builds(lambda n: "9" * n, st.integers(1, 5000)),
+    st.builds(lambda n: "-" + "1" * n + ".5e" + "9" * 3, st.integers(1, 60)),
+    st.sampled_from(
+        ["NaN", "Infinity", "-Infinity", "1e999", '{"a": 1, "a": 2}', '"\\"[[["', "\ufeff", ","]
+    ),
+)
+_json_text = st.one_of(
+    st.builds(json.dumps, _json),
+    st.builds(
+        lambda head, fragments, tail: head + "".join(fragments) + tail,
+        st.sampled_from(["", "[", '{"k": ', '{"k": [']),
+        st.lists(_hostile_fragment, max_size=4),
+        st.sampled_from(["", "]", "}", "]}", "1"]),
+    ),
+    st.text(max_size=200),
+)
+
+
+def _nesting(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_nesting, value), default=0)
+    return 0
+
+
+@FUZZ
+@given(_json_text)
+def test_the_json_reader_agrees_with_json_or_refuses_with_its_error(text: str) -> None:
+    """Either the value ``json`` reads (within every limit), or a JSONError: never another
+    exception, never a value over a limit."""
+    try:
+        value = _json_reader.loads(text)
+    except _json_reader.JSONError:
+        return
+    assert value == json.loads(text)
+    assert _nesting(value) <= _json_reader.MAX_DEPTH
+
+
+@FUZZ
+@given(_json_text, st.sampled_from(["report", "outcome"]))
+def test_summarizes_inputs_are_read_or_refused_with_a_value_error(text: str, kind: str) -> None:
+    """What summarize (and alert --report) reads: a report or a session outcome, any text."""
+    with contextlib.suppress(ValueError):
+        if kind == "report":
+            report_from_json(text)
+        else:
+            Outcome.from_dict(_json_reader.loads(text))
+
+
+_REPORT_TEXT = json.dumps(
+    Report(
+        timestamp="2026-12-07T07:00:00Z",
+        interpreter={"path": "/env/bin/python", "version": "3.12.1"},
+        python_status="primary",
+        checks=(
+            CheckResult(
+                "security", "Security", Status.WARN, "warned", (Finding(Severity.WARNING, "w"),)
+            ),
+        ),
+        duration_s=1.0,
+        project="/p",
+        lock=None,
+        tool_version="0.1.0",
+    ).to_dict()
+)
+
+
+@FUZZ
+@given(st.integers(0, len(_REPORT_TEXT)), st.integers(0, 40), _hostile_fragment)
+def test_a_real_report_cut_or_spliced_is_read_or_refused(at: int, cut: int, fragment: str) -> None:
+    text = _REPORT_TEXT[:at] + fragment + _REPORT_TEXT[at + cut :]
+    with contextlib.suppress(ValueError):
+        report_from_json(text)
+
+
+# Archives: zips built in memory from hypothesis-chosen members, then damaged the ways a zip
+# bomb or a forger would: entries of the central directory repeated, the end record's count
+# and size forged, bytes cut or flipped.
+_member_name = st.one_of(
+    st.sampled_from(
+        ["A.json", "B.json", "x/../C.json", "alpha/__init__.py", "alpha-1.0.dist-info/METADATA",
+         "alpha-1.0.dist-info/RECORD", "alpha-1.0.dist-info/WHEEL", "alpha-1.0.data/scripts/s"]
+    ),
+    st.text(alphabet=string.ascii_letters + "/._-", min_size=1, max_size=20),
+)  # fmt: skip
+_member_data = st.one_of(
+    st.binary(max_size=200),
+    st.builds(json.dumps, _osv_value).map(str.encode),
+    st.builds(lambda n: b"0" * n, st.integers(0, 300_000)),
+)
+
+
+@st.composite
+def _zip_bytes(draw: st.DrawFn) -> bytes:
+    import io
+    import struct
+    import warnings
+    import zipfile
+
+    buffer = io.BytesIO()
+    members = draw(st.lists(st.tuples(_member_name, _member_data), max_size=5))
+    method = draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w", method) as archive:
+        warnings.simplefilter("ignore")  # a duplicate name is one of the cases
+        for name, data in members:
+            archive.writestr(name, data)
+    raw = buffer.getvalue()
+    end = raw.rfind(b"PK\x05\x06")
+    damage = draw(st.sampled_from(["none", "repeat", "forge", "cut", "flip"]))
+    if damage == "repeat" and end >= 0:
+        _, _, _, _, count, size, offset, _ = struct.unpack_from("<4s4H2LH", raw, end)
+        directory = raw[offset : offset + size]
+        times = draw(st.integers(2, 50))
+        raw = raw[:offset] + directory * times + struct.pack(
+            "<4s4H2LH", b"PK\x05\x06", 0, 0, min(count * times, 0xFFFF),
+            min(count * times, 0xFFFF), size * times, offset, 0,
+        )  # fmt: skip
+    elif damage == "forge" and end >= 0:
+        count, size = draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFFFFFF))
+        raw = raw[:end] + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, size,
+                                      draw(st.integers(0, 0xFFFFFFFF)), 0)  # fmt: skip
+    elif damage == "cut" and raw:
+        at = draw(st.integers(0, len(raw) - 1))
+        raw = raw[:at] + raw[at + draw(st.integers(1, 64)) :]
+    elif damage == "flip" and raw:
+        at = draw(st.integers(0, len(raw) - 1))
+        raw = raw[:at] + bytes([raw[at] ^ draw(st.integers(1, 255))]) + raw[at + 1 :]
+    return raw
+
+
+def _written(data: bytes, name: str) -> Path:
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="preflight-fuzz-"))
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+@FUZZ
+@given(_zip_bytes())
+def test_an_osv_zip_is_read_or_unusable_never_an_exception(data: bytes) -> None:
+    path = _written(data, "osv.zip")
+    try:
+        loaded = osv.load(path, ["alpha", "six"])
+        assert isinstance(loaded, osv.VulnerabilityData | osv.DataUnavailable)
+    finally:
+        shutil.rmtree(path.parent)
+
+
+@FUZZ
+@given(_zip_bytes())
+def test_a_vouched_wheel_is_read_or_unusable_never_an_exception(data: bytes) -> None:
+    path = _written(data, "alpha-1.0-py3-none-any.whl")
+    try:
+        with contextlib.suppress(wheels.UnusableWheel):
+            content = wheels.read_wheel(path)
+            for member in sorted(content.members)[:4]:
+                with contextlib.suppress(wheels.UnusableWheel):
+                    content.reader.digest(member)
+                with contextlib.suppress(wheels.UnusableWheel):
+                    content.reader.read(member, 1 << 20)
+            content.reader.close()
+    finally:
+        shutil.rmtree(path.parent)
+
+
+@FUZZ
+@given(_zip_bytes())
+def test_the_zip_directory_walk_answers_for_any_bytes(data: bytes) -> None:
+    import io
+
+    why = check_zip_directory(io.BytesIO(data), max_entries=100, max_bytes=1 << 20)
+    assert why is None or isinstance(why, str)
+
+
+@FUZZ
+@given(st.lists(_hostile_fragment, min_size=1, max_size=3), st.integers(0, 400))
+def test_a_baseline_manifest_with_hostile_json_is_refused_with_its_error(
+    fragments: list[str], at: int
+) -> None:
+    text = json.dumps({"schema": "preflight-baseline", "schema_version": 1, "entries": []})
+    at = min(at, len(text))
+    with contextlib.suppress(baseline.BaselineError):
+        baseline.parse_manifest_text(
+            text[:at] + "".join(fragments) + text[at:], Path("/fuzz/baseline.json")
+        )
+
+
+@FUZZ
+@given(st.text(alphabet=string.digits + ".+-!abrcpostdev", max_size=6000))
+def test_a_version_from_untrusted_data_parses_or_is_invalid(text: str) -> None:
+    with contextlib.suppress(InvalidVersion):
+        parse_version(text)
+    assert version_or_none(text) is None or len(text) <= VERSION_LIMIT

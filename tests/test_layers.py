@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "preflight._reaper",
         "preflight._secrets",
         "preflight._read",
+        "preflight._json",
         "preflight._text",
     ),
     ("preflight._policy", "preflight._lock"),
@@ -140,6 +141,11 @@ def test_the_alerts_package_is_layered_too(path: Path) -> None:
         if target.startswith("preflight._alerts.") and ALERTS.index(target.split(".")[2]) > rank
     ]
     assert above == [], f"{path.name} imports {above}"
+
+
+def test_the_json_reader_imports_nothing_of_ours() -> None:
+    """``_json`` is the bottom of every JSON reader: the standard library only."""
+    assert _imports(PACKAGE / "_json.py") == []
 
 
 def test_the_reader_of_untrusted_files_imports_only_the_errors() -> None:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from preflight import _json
 from preflight._alerts.log import say
 from preflight._alerts.model import AlertState, python_of
 from preflight._atomic import write_atomic
@@ -38,13 +39,13 @@ def load_states(path: Path, log: TextIO, now: datetime | None = None) -> dict[st
     """The saved states; a missing file is none, a damaged one is logged and treated as none,
     and so is each damaged entry (``now``, default the clock, tells a time in the future)."""
     try:
-        data = json.loads(read_text(path, what="an alert state file", limit=STATE_LIMIT))
+        data = _json.loads(read_text(path, what="an alert state file", limit=STATE_LIMIT))
     except ReadError as exc:
         if exc.kind == "missing":
             return {}
         say(log, f"ignoring the unreadable state file {path}: {exc.problem}")
         return {}
-    except (ValueError, RecursionError) as exc:  # JSON, a 5000-digit number, nesting
+    except ValueError as exc:  # not JSON, or over a limit of _json (a 5000-digit number)
         say(log, f"ignoring the unreadable state file {path}: {exc}")
         return {}
     environments = data.get("environments") if isinstance(data, dict) else None

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
 from preflight._policy.environment import EnvVar
+from preflight._policy.spec import parse_version
 from preflight._read import CONFIG_FILE_LIMIT, ReadError, read_text
 from preflight._text import plural
 
@@ -22,10 +23,10 @@ W = Severity.WARNING
 def _consistent(claimed: str, actual: str) -> bool:
     """'3.12' agrees with 3.12.1, '3.12.1' only with 3.12.1 (compared as versions)."""
     try:
-        want = Version(claimed).release
+        want = parse_version(claimed).release
+        return parse_version(actual).release[: len(want)] == want
     except InvalidVersion:
         return False
-    return Version(actual).release[: len(want)] == want
 
 
 def read_config(path: Path) -> tuple[dict[str, str], list[Finding]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from preflight._checks._installed import installed
 from preflight._checks._selection import lock_entries
@@ -12,6 +12,7 @@ from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._facts.model import DistFacts
 from preflight._lock.requirements import LockEntry
 from preflight._lock.select import Ambiguity
+from preflight._policy.spec import parse_version
 
 C = Severity.CRITICAL
 
@@ -116,7 +117,7 @@ def lock_sync(ctx: Context) -> CheckResult:
 
 def _same_version(installed_version: str, locked: str) -> bool:
     try:
-        return Version(installed_version) == Version(locked)
+        return parse_version(installed_version) == parse_version(locked)
     except InvalidVersion:
         return installed_version == locked
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from preflight._checks._installed import installed
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
+from preflight._policy.spec import parse_version
 
 C = Severity.CRITICAL
 
@@ -31,7 +32,7 @@ def package_dependencies(ctx: Context) -> CheckResult:
         version = dists[0].version
         required.append({"name": req.name, "spec": str(req.specifier), "version": version})
         try:
-            ok = req.specifier.contains(Version(version), prereleases=True)
+            ok = req.specifier.contains(parse_version(version), prereleases=True)
         except InvalidVersion:
             findings.append(
                 Finding(C, f"{req.name} has version {version!r}, which is not PEP 440", fresh)

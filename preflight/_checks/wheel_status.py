@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -16,7 +16,7 @@ from preflight._lock.meta import compiled_at, inputs_digest
 from preflight._lock.pylock import SUPPORTED, Pylock
 from preflight._lock.requirements import Lock, LockEntry, is_digest
 from preflight._lock.select import Ambiguity, applies
-from preflight._policy.spec import same_minor
+from preflight._policy.spec import parse_version, same_minor
 from preflight._text import plural, shown
 
 C, W = Severity.CRITICAL, Severity.WARNING
@@ -207,7 +207,7 @@ def _coverage(ctx: Context, lock: Lock, selected: tuple[LockEntry, ...]) -> list
         if entry.version is None:
             continue
         try:
-            allowed = req.specifier.contains(Version(entry.version), prereleases=True)
+            allowed = req.specifier.contains(parse_version(entry.version), prereleases=True)
         except InvalidVersion:
             allowed = False
         if not allowed:
@@ -264,8 +264,8 @@ def _pylock(ctx: Context, lock: Pylock) -> list[Finding]:
 
 def _contains(specifier: str, version: str) -> bool:
     try:
-        return SpecifierSet(specifier).contains(version, prereleases=True)
-    except (InvalidSpecifier, InvalidVersion):
+        return SpecifierSet(specifier).contains(parse_version(version), prereleases=True)
+    except ValueError:  # InvalidSpecifier, InvalidVersion; a 5000-digit bound of a specifier
         return False
 
 

@@ -8,17 +8,17 @@ naming the file and the bad key.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from preflight._alerts.dispatch import dispatch
 from preflight._cli.options import add_project_option
 from preflight._errors import UsageError
+from preflight._json import JSONError
 from preflight._policy.alerts import AlertConfig
 from preflight._policy.policy import load_policy
 from preflight._read import REPORT_LIMIT, ReadError, read_text
 from preflight._render.report import REPORT_NAME
-from preflight._report.model import EXIT_FAILED, EXIT_PASSED, Report
+from preflight._report.model import EXIT_FAILED, EXIT_PASSED, Report, report_from_json
 
 
 def add_alert_options(parser: argparse.ArgumentParser) -> None:
@@ -52,13 +52,10 @@ def read_report(path: Path) -> Report:
         where = f"line {exc.line}: " if exc.line is not None else ""
         raise UsageError(f"--report {path}: {where}{exc.problem}", hint=hint) from None
     try:
-        return Report.from_dict(json.loads(text))
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--report {path}: is not valid JSON: {exc}", hint=hint) from None
-    except RecursionError:
-        raise UsageError(
-            f"--report {path}: is JSON nested too deep to be a report", hint=hint
-        ) from None
+        return report_from_json(text)
+    except JSONError as exc:
+        what = "is not valid JSON" if exc.kind == "syntax" else "is not JSON that a report holds"
+        raise UsageError(f"--report {path}: {what}: {exc}", hint=hint) from None
     except ValueError as exc:
         raise UsageError(f"--report {path}: {exc}", hint=hint) from None
 

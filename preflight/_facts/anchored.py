@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import ast
 import configparser
-import hashlib
 import os
 import re
 import threading
@@ -44,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from preflight._facts import wheels
 from preflight._facts.census import Census, Entry
@@ -67,7 +66,7 @@ from preflight._facts.model import (
 )
 from preflight._lock.requirements import Lock, LockEntry
 from preflight._lock.select import Ambiguity
-from preflight._policy.spec import minor_of
+from preflight._policy.spec import minor_of, parse_version
 from preflight._read import MIB, ReadError, open_regular
 
 __all__ = ["Anchoring", "DistAnchor", "Resolution", "WheelhouseRequest", "launcher_problem"]
@@ -174,7 +173,7 @@ def _same_version(pinned: str | None, installed: str) -> bool:
     if pinned is None:
         return False
     try:
-        return Version(pinned) == Version(installed)
+        return parse_version(pinned) == parse_version(installed)
     except InvalidVersion:
         return pinned == installed
 
@@ -354,22 +353,20 @@ def _member_expectation(
         if raw is not None:
             return row.algorithm, raw
     try:
-        return "sha256", _member_digest(content.path, member, stop)
+        return "sha256", _member_digest(content, member, stop)
     except wheels.UnusableWheel as exc:
         return str(exc)
 
 
-def _member_digest(wheel: Path, member: str, stop: threading.Event | None) -> bytes:
-    with wheels.open_archive(wheel) as archive:
-        hasher = hashlib.sha256()
-        for chunk in wheels.member_chunks(archive, archive.getinfo(member), stop=stop):
-            hasher.update(chunk)
-        return hasher.digest()
+def _member_digest(
+    content: wheels.WheelContent, member: str, stop: threading.Event | None
+) -> bytes:
+    """Through the wheel's one open archive, within its budget (:class:`wheels.MemberReader`)."""
+    return content.reader.digest(member, stop)
 
 
-def _member_bytes(wheel: Path, member: str, limit: int) -> bytes:
-    with wheels.open_archive(wheel) as archive:
-        return b"".join(wheels.member_chunks(archive, archive.getinfo(member), limit=limit))
+def _member_bytes(content: wheels.WheelContent, member: str, limit: int) -> bytes:
+    return content.reader.read(member, limit)
 
 
 def _compiled_from(path: str) -> str | None:
@@ -493,7 +490,7 @@ def _script_job(layout: _Layout, script: _Script, entry: Entry | None) -> Job:
 
     def job() -> tuple[FileProblem | None, int, Kind]:
         try:
-            shipped = _member_bytes(layout.content.path, script.member, _SCRIPT_LIMIT)
+            shipped = _member_bytes(layout.content, script.member, _SCRIPT_LIMIT)
         except wheels.UnusableWheel as exc:
             return FileProblem(dist, written, "unverifiable", str(exc)), 0, "derived"
         problem = _unreadable(dist, written, entry)

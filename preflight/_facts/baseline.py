@@ -33,6 +33,7 @@ from pathlib import Path
 from threading import Event
 from typing import Any, Literal
 
+from preflight import _json
 from preflight._errors import UsageError
 from preflight._facts.census import Census, EntryType, roots_of, take
 from preflight._facts.model import InterpreterFacts
@@ -393,13 +394,12 @@ class _Bad(Exception):
 def parse_manifest_text(text: str, path: Path) -> Manifest:
     """A manifest from its JSON text; every problem is a :class:`BaselineError` naming the key."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = _json.loads(text)
+    except _json.JSONError as exc:
+        where = f" at line {exc.line} column {exc.column}" if exc.line is not None else ""
         raise BaselineError(
-            path, None, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            path, None, f"not JSON that preflight reads: {exc.problem}{where}"
         ) from None
-    except RecursionError:
-        raise BaselineError(path, None, "not a manifest: JSON nested too deep") from None
     try:
         return _manifest(data)
     except _Bad as bad:

@@ -56,6 +56,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from preflight import _json
 from preflight._atomic import write_atomic
 from preflight._facts.model import ProbeFailure
 from preflight._process import Completed, Running, clean_env, start
@@ -507,7 +508,7 @@ def _last_object(text: str) -> dict[str, Any]:
     if not lines:
         raise _Malformed("it printed nothing")
     try:
-        value = json.loads(lines[-1])
+        value = _json.loads(lines[-1])
     except ValueError:
         raise _Malformed("its last line is not JSON") from None
     if not isinstance(value, dict):

@@ -23,7 +23,6 @@ an unreadable ``fixed`` / ``last_affected`` / ``limit`` is dropped (the range st
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import threading
@@ -38,8 +37,9 @@ from typing import IO, Any, Literal
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from preflight import _json
 from preflight._policy.policy import version_or_none
-from preflight._read import MIB, ReadError, open_regular, read_bytes, zip_directory
+from preflight._read import MIB, ReadError, check_zip_directory, open_regular, read_bytes
 
 __all__ = [
     "RECORD_LIMIT",
@@ -53,8 +53,9 @@ __all__ = [
 
 RECORD_LIMIT = 8 * MIB  # one record; the largest of the PyPI export are a few hundred KB
 TOTAL_LIMIT = 2048 * MIB  # all records decompressed; the PyPI export is a few hundred MB
-MAX_RECORDS = 1_000_000  # members or files; the PyPI export holds tens of thousands
-CENTRAL_DIRECTORY_LIMIT = 128 * MIB  # zipfile reads it whole, before any member
+MAX_RECORDS = 200_000  # members or files; the PyPI export holds tens of thousands
+RECORD_VALUES = 1_000_000  # JSON values of one record (a real one: a few thousand)
+CENTRAL_DIRECTORY_LIMIT = 32 * MIB  # zipfile reads it whole; the PyPI export's is ~3 MB
 _EXAMPLES = 5  # malformed records named in the report
 ECOSYSTEM = "PyPI"
 
@@ -247,7 +248,7 @@ def _zip_records(path: Path) -> Iterator[_Item]:
         _check_central_directory(handle)
         try:
             archive = zipfile.ZipFile(handle)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
             raise _Unusable(
                 f"is neither a folder of OSV records nor a zip of them ({exc})"
             ) from None
@@ -259,41 +260,37 @@ def _zip_records(path: Path) -> Iterator[_Item]:
                 raise _Unusable(f"holds more than {MAX_RECORDS} records, the limit")
             total = 0
             for info in members:
-                data = _member(archive, info)
-                if isinstance(data, bytes):
-                    total += len(data)
-                    if total > TOTAL_LIMIT:
-                        raise _Unusable(
-                            f"holds more than {TOTAL_LIMIT // MIB} MiB of records, the limit"
-                        )
+                data, inflated = _member(archive, info)
+                total += inflated  # a member over the limit counts what was inflated of it
+                if total > TOTAL_LIMIT:
+                    raise _Unusable(
+                        f"holds more than {TOTAL_LIMIT // MIB} MiB of records, the limit"
+                    )
                 yield info.filename, data
 
 
-def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | _Malformed:
-    """The member's content, at most :data:`RECORD_LIMIT` bytes inflated, or why not."""
+def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[bytes | _Malformed, int]:
+    """The member's content, at most :data:`RECORD_LIMIT` bytes inflated, or why not; and
+    how many bytes were inflated to learn it (counted towards :data:`TOTAL_LIMIT`)."""
     try:
         with archive.open(info) as member:
             data = member.read(RECORD_LIMIT + 1)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
-        return _Malformed(f"cannot be extracted: {exc}")
+        return _Malformed(f"cannot be extracted: {exc}"), min(info.file_size, RECORD_LIMIT + 1)
     except (OSError, ValueError) as exc:
-        return _Malformed(f"cannot be extracted: {exc}")
+        return _Malformed(f"cannot be extracted: {exc}"), min(info.file_size, RECORD_LIMIT + 1)
     if len(data) > RECORD_LIMIT:
-        return _Malformed(f"is larger than {RECORD_LIMIT // MIB} MiB decompressed, the limit")
-    return data
+        problem = f"is larger than {RECORD_LIMIT // MIB} MiB decompressed, the limit"
+        return _Malformed(problem), len(data)
+    return data, len(data)
 
 
 def _check_central_directory(handle: IO[bytes]) -> None:
-    """Refuse a zip whose central directory is over the limits before ``zipfile`` reads it."""
-    found = zip_directory(handle)
-    if found is None:
-        return
-    entries, cd_size = found
-    if cd_size > CENTRAL_DIRECTORY_LIMIT or entries > MAX_RECORDS:
-        raise _Unusable(
-            f"has a zip directory of {entries} entries in {cd_size} bytes, over the limits "
-            f"({MAX_RECORDS} records, {CENTRAL_DIRECTORY_LIMIT // MIB} MiB)"
-        )
+    """Refuse a zip whose central directory is over the limits (or holds entries sharing
+    one member's data) before ``zipfile`` reads it."""
+    why = check_zip_directory(handle, max_entries=MAX_RECORDS, max_bytes=CENTRAL_DIRECTORY_LIMIT)
+    if why is not None:
+        raise _Unusable(why)
 
 
 class _Reader:
@@ -378,10 +375,8 @@ def _newer(a: Advisory, b: Advisory) -> bool:
 
 def _parse_json(data: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(data)
-    except RecursionError:
-        raise _Malformed("not JSON: nested too deep") from None
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        value = _json.loads(data, max_values=RECORD_VALUES)
+    except ValueError as exc:  # JSONError: not JSON, not UTF-8, over a limit
         raise _Malformed(f"not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise _Malformed(f"not a JSON object but {type(value).__name__}")

@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from preflight import _json
 from preflight._facts import site
 from preflight._facts.model import (
     ImportTiming,
@@ -319,7 +320,7 @@ def _payload(text: str) -> dict[str, Any]:
         raise _Malformed("it printed nothing")
     for candidate in (text, lines[-1]):
         try:
-            value = json.loads(candidate)
+            value = _json.loads(candidate)
         except ValueError:
             continue
         if isinstance(value, dict):

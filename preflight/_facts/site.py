@@ -21,7 +21,6 @@ license fields) is read here too, with the bounded readers of ``_read``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import stat
@@ -29,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from preflight import _json
 from preflight._facts.integrity import parse_record
 from preflight._facts.model import (
     DistFacts,
@@ -533,7 +533,7 @@ def _read_direct_url(path: str) -> dict[str, Any] | None:
             return None
         return {"_error": f"direct_url.json could not be read: {exc.problem}"}
     try:
-        data = json.loads(raw.decode("utf-8", "replace"))
+        data = _json.loads(raw)
     except (ValueError, RecursionError) as exc:
         return {"_error": f"direct_url.json is not valid JSON: {exc}"}
     if not isinstance(data, dict):

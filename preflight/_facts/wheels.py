@@ -13,36 +13,46 @@ is never opened for reading) of at most :data:`WHEEL_LIMIT` bytes; its central d
 checked before ``zipfile`` reads it whole (:data:`CENTRAL_DIRECTORY_LIMIT`,
 :data:`MAX_MEMBERS`); a member is inflated at most to the size its header claims and never
 past :data:`MEMBER_LIMIT` (a zip bomb stops there), and the metadata read from it (RECORD,
-``entry_points.txt``, WHEEL) have limits of their own.
+``entry_points.txt``, WHEEL) have limits of their own. The members read to verify what is
+installed (a member the wheel's RECORD does not hash, a script) are read through one open
+archive per wheel (:class:`MemberReader`: 3,000 members re-opening it each parsed its
+directory 3,000 times), and together never past :data:`INFLATE_LIMIT` (40 members of 1 GiB in
+a 42 MB wheel would be 40 GiB to inflate).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import stat
 import threading
+import weakref
 import zipfile
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from preflight._facts.integrity import Stopped
-from preflight._read import MIB, RECORD_LIMIT, ReadError, open_regular, zip_directory
+from preflight._policy.spec import parse_version
+from preflight._read import MIB, RECORD_LIMIT, ReadError, check_zip_directory, open_regular
 
 __all__ = [
     "CENTRAL_DIRECTORY_LIMIT",
+    "INFLATE_LIMIT",
     "MAX_MEMBERS",
     "MEMBER_LIMIT",
     "WHEEL_LIMIT",
     "Candidate",
+    "MemberReader",
     "UnusableWheel",
     "WheelContent",
     "Wheelhouse",
@@ -54,7 +64,11 @@ __all__ = [
 WHEEL_LIMIT = 4096 * MIB  # one wheel file; the largest on PyPI (CUDA builds) are ~2-3 GiB
 MEMBER_LIMIT = 1024 * MIB  # one member, inflated
 CENTRAL_DIRECTORY_LIMIT = 64 * MIB  # zipfile reads it whole, before any member
-MAX_MEMBERS = 500_000  # tensorflow's wheels hold ~20,000
+MAX_MEMBERS = 100_000  # tensorflow's wheels hold ~20,000
+# All the members of one wheel inflated to verify what is installed (real wheels' RECORD
+# hashes every member: only scripts and a member it does not hash are read).
+INFLATE_LIMIT = 1024 * MIB
+_OPEN_READERS = 32  # archives kept open at once; the least recently used is closed past it
 MAX_CANDIDATES = 64  # files of one name and version: more is not a wheelhouse pip made
 _METADATA_LIMIT = 1 * MIB  # entry_points.txt, WHEEL
 _CHUNK = 1 << 20
@@ -91,7 +105,7 @@ class Wheelhouse:
 
 def _normal(version: str) -> str:
     try:
-        return str(Version(version))
+        return str(parse_version(version))
     except InvalidVersion:
         return version
 
@@ -176,6 +190,11 @@ class WheelContent:
     root_is_purelib: bool
     dist_info: str  # "tidy-1.0.dist-info"
     data_dir: str  # "tidy-1.0.data"
+    # The members' bytes, through one open archive and one budget for the whole wheel.
+    reader: MemberReader = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reader", MemberReader(self.path))
 
 
 def read_wheel(path: Path) -> WheelContent:
@@ -266,25 +285,121 @@ def open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
         _check_central_directory(handle)
         try:
             archive = zipfile.ZipFile(handle)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
             raise UnusableWheel(f"is not a zip ({exc})") from None
         with archive:
             yield archive
 
 
 def _check_central_directory(handle: IO[bytes]) -> None:
-    """Refuse a wheel over the size limit, or whose central directory is over the limits,
-    before ``zipfile`` reads it."""
+    """Refuse a wheel over the size limit, or whose central directory is over the limits
+    (or holds entries sharing one member's data), before ``zipfile`` reads it."""
     size = handle.seek(0, os.SEEK_END)
     handle.seek(0)
     if size > WHEEL_LIMIT:
         raise UnusableWheel(f"is larger than {WHEEL_LIMIT // MIB} MiB, the limit")
-    found = zip_directory(handle)
-    if found is None:
-        return
-    entries, cd_size = found
-    if cd_size > CENTRAL_DIRECTORY_LIMIT or entries > MAX_MEMBERS:
-        raise UnusableWheel(
-            f"has a zip directory of {entries} entries in {cd_size} bytes, over the limits "
-            f"({MAX_MEMBERS} members, {CENTRAL_DIRECTORY_LIMIT // MIB} MiB)"
-        )
+    why = check_zip_directory(handle, max_entries=MAX_MEMBERS, max_bytes=CENTRAL_DIRECTORY_LIMIT)
+    if why is not None:
+        raise UnusableWheel(why)
+
+
+_OPEN: OrderedDict[int, weakref.ref[MemberReader]] = OrderedDict()  # least recent first
+_OPEN_LOCK = threading.RLock()  # re-entrant: a reader dropped while it is held closes itself
+
+
+class MemberReader:
+    """The members of one wheel, read through one open archive, within one budget.
+
+    Opened on the first read and kept open for the next (at most :data:`_OPEN_READERS`
+    archives are open at once: past that the least recently used is closed, and opened again
+    if it is read again); closed by :meth:`close` or when the wheel's content is dropped. The
+    declared size of each member read (``zipfile`` inflates no more than it) is charged to
+    :data:`INFLATE_LIMIT` before a byte is inflated; past it, a member is
+    :class:`UnusableWheel` without being read. Thread-safe: reads of one wheel take turns."""
+
+    def __init__(self, path: Path, budget: int = INFLATE_LIMIT) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._handle: IO[bytes] | None = None
+        self._archive: zipfile.ZipFile | None = None
+        self._left = budget
+        self._budget = budget
+
+    def digest(self, member: str, stop: threading.Event | None = None) -> bytes:
+        """The sha256 of ``member``'s bytes (at most :data:`MEMBER_LIMIT`)."""
+        hasher = hashlib.sha256()
+        with self._lock:
+            archive, info = self._member(member, MEMBER_LIMIT)
+            for chunk in member_chunks(archive, info, stop=stop):
+                hasher.update(chunk)
+        return hasher.digest()
+
+    def read(self, member: str, limit: int) -> bytes:
+        """``member``'s bytes, at most ``limit``."""
+        with self._lock:
+            archive, info = self._member(member, limit)
+            return b"".join(member_chunks(archive, info, limit=limit))
+
+    def _member(self, member: str, limit: int) -> tuple[zipfile.ZipFile, zipfile.ZipInfo]:
+        archive = self._archive or self._open_archive()
+        with _OPEN_LOCK:
+            if id(self) in _OPEN:
+                _OPEN.move_to_end(id(self), last=True)
+        try:
+            info = archive.getinfo(member)
+        except KeyError:
+            raise UnusableWheel(f"holds no member {member}") from None
+        cost = min(info.file_size, limit + 1)
+        if cost > self._left:
+            raise UnusableWheel(
+                f"member {info.filename}: the members read of this wheel would inflate to more "
+                f"than {self._budget // MIB} MiB in all, the limit"
+            )
+        self._left -= cost
+        return archive, info
+
+    def _open_archive(self) -> zipfile.ZipFile:
+        try:
+            fd = open_regular(self.path)
+        except (ReadError, ValueError) as exc:
+            raise UnusableWheel(getattr(exc, "problem", str(exc))) from None
+        handle = os.fdopen(fd, "rb")
+        try:
+            _check_central_directory(handle)
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+            handle.close()
+            raise UnusableWheel(f"is not a zip ({exc})") from None
+        except BaseException:
+            handle.close()
+            raise
+        self._handle, self._archive = handle, archive
+        with _OPEN_LOCK:
+            _OPEN[id(self)] = weakref.ref(self)
+            over = max(0, len(_OPEN) - _OPEN_READERS)
+            excess = [ref() for ref in list(_OPEN.values())[:over]]
+        for reader in excess:
+            if reader is not None and reader._lock.acquire(blocking=False):
+                try:
+                    reader._close()
+                finally:
+                    reader._lock.release()
+        return archive
+
+    def _close(self) -> None:
+        archive, handle = self._archive, self._handle
+        self._archive = self._handle = None
+        with _OPEN_LOCK:
+            _OPEN.pop(id(self), None)
+        if archive is not None:
+            archive.close()
+        if handle is not None:
+            handle.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at exit, or a half-made reader
+            self._close()

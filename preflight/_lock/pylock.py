@@ -38,6 +38,7 @@ from packaging.version import InvalidVersion, Version
 
 from preflight._errors import LockError
 from preflight._lock.requirements import Lock, LockEntry, LockHeader, lock_read_error
+from preflight._policy.spec import parse_version
 from preflight._read import LOCK_LIMIT, ReadError, parse_toml, read_text
 
 __all__ = [
@@ -156,7 +157,7 @@ def _lock_version(data: Mapping[str, Any], path: Path, lines: _Lines) -> Version
     if not isinstance(value, str):
         raise LockError(path, line, f"lock-version: must be a string, not {value!r}", hint=_HINT)
     try:
-        version = Version(value)
+        version = parse_version(value)
     except InvalidVersion:
         raise LockError(
             path, line, f"lock-version: {value!r} is not a version", hint=_HINT

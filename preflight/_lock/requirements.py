@@ -37,7 +37,6 @@ from __future__ import annotations
 import bisect
 import codecs
 import dataclasses
-import json
 import os
 import re
 import shlex
@@ -52,6 +51,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from preflight import _json
 from preflight._errors import LockError
 from preflight._lock.select import Ambiguity, applies, select_entries
 from preflight._read import LOCK_LIMIT, POLICY_LIMIT, ReadError, parse_toml, read_bytes, read_text
@@ -533,14 +533,11 @@ class _Parser:
         if self.preflight is not None:
             raise self.error(line, "a second '# preflight-lock:' line", hint)
         try:
-            value = json.loads(payload)
-        except json.JSONDecodeError as exc:
+            value = _json.loads(payload)
+        except _json.JSONError as exc:
+            what = "valid JSON" if exc.kind == "syntax" else "JSON that preflight writes"
             raise self.error(
-                line, f"'# preflight-lock:' metadata is not valid JSON ({exc.msg})", hint
-            ) from None
-        except (RecursionError, ValueError):  # nested too deep; an integer of 5000 digits
-            raise self.error(
-                line, "'# preflight-lock:' metadata is not JSON that preflight writes", hint
+                line, f"'# preflight-lock:' metadata is not {what} ({exc.problem})", hint
             ) from None
         if not isinstance(value, dict) or not all(
             isinstance(v, str | int | float) and not isinstance(v, bool) for v in value.values()

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from preflight import _json
 from preflight._atomic import write_atomic
 from preflight._checks.result import Status
 from preflight._errors import UsageError
@@ -276,11 +277,13 @@ def write_outcome(folder: Path, outcome: Outcome) -> Path:
 
 
 _OUTCOME_LIMIT = 1 << 20  # a few hundred bytes in practice
+_OUTCOME_VALUES = 10_000  # JSON values: a few dozen in practice
 
 
 def read_outcome(path: Path) -> Outcome:
     """The outcome in ``path``; ``ValueError`` (a ReadError for the file) when it is none."""
-    data = json.loads(read_text(path, what="a session outcome", limit=_OUTCOME_LIMIT))
+    text = read_text(path, what="a session outcome", limit=_OUTCOME_LIMIT)
+    data = _json.loads(text, max_values=_OUTCOME_VALUES)  # JSONError: a ValueError
     return Outcome.from_dict(data)
 
 

@@ -51,6 +51,7 @@ from typing import Literal, TextIO
 
 from packaging.version import Version
 
+from preflight import _json
 from preflight._atomic import write_atomic
 from preflight._errors import LockError, PreflightError
 from preflight._lock.meta import PREFIX, header_line, inputs_digest
@@ -202,7 +203,7 @@ def comparable(text: str) -> str:
         kept = line
         if line.startswith(PREFIX):
             with contextlib.suppress(ValueError, AttributeError, TypeError):
-                meta = json.loads(line[len(PREFIX) :])
+                meta = _json.loads(line[len(PREFIX) :])
                 meta.pop("compiled", None)
                 with contextlib.suppress(ValueError):  # a garbled value compares as it is
                     meta["python"] = minor_of(str(meta.get("python", "")))

@@ -22,18 +22,21 @@ What a folder holds decides its row:
   what is wrong with it. Never a traceback: a summary of broken jobs is what this is for.
 
 The report is read as ``preflight alert`` reads one (:mod:`preflight._read`, then
-:meth:`Report.from_dict`): the same typed value as a fresh check, so the JUnit and HTML pages
-render it as ``check`` does.
+:func:`report_from_json`, bounded by what it holds): the same typed value as a fresh check, so
+the JUnit and HTML pages render it as ``check`` does. Each report is folded into its row as
+soon as it is read and the rest dropped (:func:`folded`: its checks and their statuses, at most
+:data:`FINDINGS_KEPT` findings, no details), so a summary of many big reports holds one of
+them at a time.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from preflight._checks.result import Finding
 from preflight._ops.matrix import (
     ERROR,
     NOT_CHECKED,
@@ -46,12 +49,20 @@ from preflight._policy.spec import minor_of
 from preflight._read import REPORT_LIMIT, ReadError, read_text
 from preflight._render.html import Page, Row
 from preflight._render.report import REPORT_NAME
-from preflight._report.model import EXIT_FAILED, EXIT_PASSED, EXIT_WARNING, Report
+from preflight._report.model import (
+    EXIT_FAILED,
+    EXIT_PASSED,
+    EXIT_WARNING,
+    Report,
+    ReportFormatError,
+    report_from_json,
+)
 
 __all__ = ["Entry", "collect", "exit_code_of", "page_of"]
 
 MAX_DEPTH = 4  # DIR/artifact/reports/preflight-3.12/: deep enough for a downloaded artifact
 MAX_FOLDERS = 1000  # report folders read under one DIR
+FINDINGS_KEPT = 500  # per row, as many as the page shows; the JSON report has them all
 
 
 @dataclass(frozen=True)
@@ -164,7 +175,7 @@ def _believed(report: Report, path: Path, session: Outcome | None, session_path:
             "believed: run the session again",
             host=session.host,
         )
-    return Entry(checked, report)
+    return Entry(checked, folded(report, path))
 
 
 # What an outcome says that its report decides (Outcome.from_report derives each from it).
@@ -184,13 +195,32 @@ def read_report(path: Path) -> Report:
     """The JSON report in ``path``; ``ValueError`` naming the file and what is wrong."""
     text = read_text(path, what="a JSON report", limit=REPORT_LIMIT)  # ReadError names it
     try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"{path}: not JSON: {exc}") from None
-    try:
-        return Report.from_dict(data)
-    except ValueError as exc:
+        return report_from_json(text)
+    except ReportFormatError as exc:
         raise ValueError(f"{path}: not a preflight report: {exc}") from None
+    except ValueError as exc:  # JSONError: not JSON, or over a limit of what a report holds
+        raise ValueError(f"{path}: not JSON that a report holds: {exc}") from None
+
+
+def folded(report: Report, path: Path) -> Report:
+    """What a row keeps of its report: every check with its status and message, at most
+    :data:`FINDINGS_KEPT` findings in all (then one saying how many more, and where), no
+    details, the interpreter's path, version and implementation. The verdict, which comes
+    from the statuses, is the report's."""
+    left = FINDINGS_KEPT
+    checks = []
+    for check in report.checks:
+        kept = check.findings[: max(left, 0)]
+        left -= len(check.findings)
+        if len(kept) < len(check.findings):
+            cut = check.findings[len(kept)]
+            more = len(check.findings) - len(kept)
+            note = Finding(cut.severity, f"… and {more} more findings of this check: see {path}")
+            kept = (*kept, note)
+        checks.append(replace(check, findings=kept, details={}))
+    keys = ("path", "version", "implementation")
+    interpreter = {k: report.interpreter[k] for k in keys if k in report.interpreter}
+    return replace(report, checks=tuple(checks), interpreter=interpreter)
 
 
 def _minor(version: str) -> str:

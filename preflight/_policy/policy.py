@@ -23,7 +23,7 @@ from preflight._errors import ConfigError, UsageError
 from preflight._policy.alerts import AlertConfig, parse_alerts
 from preflight._policy.audit import AuditConfig, parse_audit
 from preflight._policy.environment import EnvVar, parse_env_vars
-from preflight._policy.spec import PythonSpec
+from preflight._policy.spec import PythonSpec, parse_version
 from preflight._process import OWN_PREFIX
 from preflight._read import POLICY_LIMIT, ReadError, parse_toml, read_text
 
@@ -412,7 +412,8 @@ def _parse_lock_template(value: Any, err: _Err) -> str:
 
 
 def version_or_none(text: str) -> Version | None:
+    """The version ``text`` is, or None (not PEP 440, or over :data:`VERSION_LIMIT`)."""
     try:
-        return Version(text)
+        return parse_version(text)
     except InvalidVersion:
         return None

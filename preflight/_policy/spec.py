@@ -12,16 +12,45 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
-__all__ = ["PythonSpec", "interpreter_version", "minor_of", "same_minor"]
+__all__ = [
+    "VERSION_LIMIT",
+    "PythonSpec",
+    "interpreter_version",
+    "minor_of",
+    "parse_version",
+    "same_minor",
+]
+
+# Characters of a version read from data nobody vouched for (METADATA, a lock, an OSV record,
+# a file name). The longest real ones (a local label: "2.5.1+cu124.git1a2b3c4") are a few
+# dozen; packaging converts each number of a release with int(), which refuses more than 4,300
+# digits with a plain ValueError (a traceback past every ``except InvalidVersion``).
+VERSION_LIMIT = 128
 
 _SPEC = re.compile(r"^([0-9]+)\.([0-9]+)(?:\.([0-9]+))?$")
 _PRERELEASE_TAGS = {"alpha": "a", "beta": "b", "candidate": "rc"}
 
 
+def parse_version(text: str) -> Version:
+    """``Version(text)`` that fails in one way only, :class:`InvalidVersion` (a ValueError):
+    for text that is not PEP 440, and for text longer than :data:`VERSION_LIMIT` characters.
+    Every version from untrusted data is parsed here."""
+    if len(text) > VERSION_LIMIT:
+        raise InvalidVersion(
+            f"{text[:24]!r}… is {len(text)} characters long; a version has at most {VERSION_LIMIT}"
+        )
+    try:
+        return Version(text)
+    except InvalidVersion:
+        raise
+    except ValueError as exc:  # not reached below the limit; never a traceback if it were
+        raise InvalidVersion(f"{text[:24]!r}…: {exc}") from None
+
+
 def _version(version: str | Version) -> Version:
-    return version if isinstance(version, Version) else Version(version)
+    return version if isinstance(version, Version) else parse_version(version)
 
 
 def interpreter_version(release: str, level: str = "final", serial: int | str = 0) -> Version:
@@ -33,7 +62,7 @@ def interpreter_version(release: str, level: str = "final", serial: int | str = 
     ValueError (InvalidVersion) when ``release`` is not a version.
     """
     suffix = "" if level == "final" else f"{_PRERELEASE_TAGS.get(level, 'dev')}{serial}"
-    return Version(release + suffix)
+    return parse_version(release + suffix)
 
 
 def minor_of(version: str | Version) -> str:

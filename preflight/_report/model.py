@@ -9,6 +9,11 @@ bounded: every string of a message, remedy, detail or interpreter field is cappe
 ``to_dict`` (:func:`preflight._text.capped`, 4096 characters with the count of what was cut),
 so a 50 MB URL in a ``direct_url.json`` gives a report of kilobytes. Capping is idempotent: a
 report read back and written again is unchanged.
+
+A report read back is bounded by what it holds, not only by its bytes
+(:func:`report_from_json`): at most :data:`REPORT_VALUES` JSON values (64 MiB of empty
+objects in details was 3 GB of Python objects), :data:`MAX_CHECKS` checks and :data:`MAX_FINDINGS`
+findings, every text of a check and a finding capped as ``to_dict`` caps it.
 """
 
 from __future__ import annotations
@@ -16,13 +21,19 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from preflight import _json
 from preflight._checks.result import CheckResult, Finding, Severity, Status, status_of
 from preflight._text import capped
 
 SCHEMA_VERSION = 1
+# What one report read back may hold; a real one holds 13 checks and at most a few thousand
+# findings (one per package or file), a few hundred thousand JSON values.
+REPORT_VALUES = 2_000_000
+MAX_CHECKS = 200
+MAX_FINDINGS = 100_000
 PYTHON_STATUSES = ("primary", "fallback", "unsupported", "unknown")
 
 
@@ -200,6 +211,15 @@ def _bounded(value: Any) -> Any:
 # --- reading the JSON report back ------------------------------------------------------------
 
 
+def report_from_json(text: str) -> Report:
+    """The report whose JSON is ``text``, bounded by what it holds (see the module's text).
+
+    Raises :class:`preflight._json.JSONError` (not JSON, nested too deep, too many values,
+    a number too long) or :class:`ReportFormatError` (not a report; the key named), both
+    ValueErrors."""
+    return Report.from_dict(_json.loads(text, max_values=REPORT_VALUES))
+
+
 class ReportFormatError(ValueError):
     """A JSON report that is not one ``Report.to_dict`` writes; ``key`` is where ("" = all)."""
 
@@ -285,19 +305,31 @@ def _parse_report(data: object) -> Report:
     checks = top["checks"]
     if not isinstance(checks, dict):
         raise ReportFormatError("checks", "is not a JSON object")
+    if len(checks) > MAX_CHECKS:
+        raise ReportFormatError(
+            "checks", f"holds {len(checks)} checks, more than a report holds ({MAX_CHECKS})"
+        )
+    found = sum(len(c["findings"]) for c in checks.values() if isinstance(c, dict)
+                and isinstance(c.get("findings"), list))  # fmt: skip
+    if found > MAX_FINDINGS:
+        raise ReportFormatError(
+            "checks", f"hold {found} findings, more than a report holds ({MAX_FINDINGS})"
+        )
     report = Report(
-        timestamp=_text(top["timestamp"], "timestamp"),
+        timestamp=capped(_text(top["timestamp"], "timestamp")),
         interpreter=dict(top["interpreter"]),
         python_status=_choice(top["python_status"], "python_status", PYTHON_STATUSES),
         checks=tuple(_parse_check(cid, entry) for cid, entry in checks.items()),
         duration_s=_number(top["duration_s"], "duration_s"),
-        project=_text(top["project"], "project"),
-        lock=_optional_text(top["lock"], "lock"),
-        tool_version=_text(tool["version"], "tool.version"),
-        substitute_for=_optional_text(top["substitute_for"], "substitute_for"),
-        host=_optional_text(top.get("host"), "host"),
+        project=capped(_text(top["project"], "project")),
+        lock=_optional(_optional_text(top["lock"], "lock")),
+        tool_version=capped(_text(tool["version"], "tool.version")),
+        substitute_for=_optional(_optional_text(top["substitute_for"], "substitute_for")),
+        host=_optional(_optional_text(top.get("host"), "host")),
     )
-    derived = report.to_dict()
+    # What to_dict derives from the checks, without their details (which it does not read
+    # for these keys, and copies whole: 650,000 objects of details were seconds).
+    derived = replace(report, checks=tuple(replace(c, details={}) for c in report.checks)).to_dict()
     for key in ("status", "overall_status", "exit_code", "violations", "warnings"):
         # Compared as JSON, so that ``true`` is no exit code 1 (``True == 1`` in Python); and
         # capped, so that a report written before the caps reads too.
@@ -335,10 +367,10 @@ def _parse_check(check_id: str, value: object) -> CheckResult:
             f"({_counted(parsed)}): the report contradicts itself",
         )
     return CheckResult(
-        id=check_id,
-        title=_text(entry["title"], f"{key}.title"),
+        id=capped(check_id),
+        title=capped(_text(entry["title"], f"{key}.title")),
         status=status,
-        message=_text(entry["message"], f"{key}.message"),
+        message=capped(_text(entry["message"], f"{key}.message")),
         findings=parsed,
         details=dict(entry["details"]),
         seconds=_number(entry["seconds"], f"{key}.seconds"),
@@ -359,8 +391,8 @@ def _parse_finding(value: object, key: str) -> Finding:
         raise ReportFormatError(f"{key}.line", "must be a line number (1 or more)")
     return Finding(
         severity=Severity(_choice(entry["severity"], f"{key}.severity", severities)),
-        message=_text(entry["message"], f"{key}.message"),
-        remedy=_optional_text(entry["remedy"], f"{key}.remedy"),
-        file=file,
+        message=capped(_text(entry["message"], f"{key}.message")),
+        remedy=_optional(_optional_text(entry["remedy"], f"{key}.remedy")),
+        file=_optional(file),
         line=line,
     )
