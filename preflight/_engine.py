@@ -68,12 +68,12 @@ def check(
     runs with (default: this process's). ``first_start`` is for an environment just built:
     import what the requirements provide once, writing bytecode, as the application's first
     start would, once the environment is verified and before the imports are timed.
-    ``timeout`` bounds the interpreter probe (default 30 s) and each bytecode probe child
-    (default 600 s: a cold cache of a large environment compiles for minutes); the performance
-    probe gets at least 120 s. The first start, the performance probe and the suite run only
-    once the verifying checks (``virtual_environment``, ``lock_sync``, ``integrity``,
-    ``bytecode``; ``baseline`` when given) passed: otherwise they are skipped and nothing of the
-    environment runs.
+    ``timeout`` bounds every probe: the interpreter probe (default 30 s), each bytecode probe
+    child (default 600 s: a cold cache of a large environment compiles for minutes) and the
+    performance probe (default 120 s). The first start, the performance probe and the suite
+    run only once the verifying checks (``virtual_environment``, ``lock_sync``, ``integrity``,
+    ``startup_hooks``, ``bytecode``; ``baseline`` when given) passed: otherwise they are
+    skipped and nothing of the environment runs.
     ``vulnerability_db`` is an OSV export (OSV's PyPI ``all.zip`` or a folder of records)
     for the ``vulnerabilities`` check; default: the policy's ``[tool.preflight.audit]
     database``, and without either that check is skipped. ``baseline`` is a manifest that
@@ -161,7 +161,7 @@ def judge(
         environ=environ,
         needs=needs_of(chosen),
         probe_timeout=timeout or 30.0,
-        perf_timeout=max(timeout or 0.0, 120.0),
+        perf_timeout=timeout or 120.0,  # --timeout bounds every probe it is given to
         bytecode_timeout=timeout or BYTECODE_TIMEOUT,
         substitute_for=substitute_for,
         remedies=remedies or Remedies(),

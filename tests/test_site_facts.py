@@ -211,7 +211,10 @@ def test_pyvenv_cfg_by_site_rules(tmp_path: Path) -> None:
     assert venv.system_site  # site.py: true unless the file says otherwise
     os.unlink(tmp_path / "pyvenv.cfg")
     os.mkfifo(tmp_path / "pyvenv.cfg")
-    assert site.find_venv(str(tmp_path / "bin" / "python")) is None  # not a file: no venv
+    fifo = site.find_venv(str(tmp_path / "bin" / "python"))  # never opened: refused
+    assert fifo is not None
+    assert fifo.problem is not None
+    assert "FIFO" in fifo.problem
     os.unlink(tmp_path / "pyvenv.cfg")
     (tmp_path / "bin" / "pyvenv.cfg").write_bytes(b"x" * (site.PYVENV_CFG_LIMIT + 1))
     venv = site.find_venv(str(tmp_path / "bin" / "python"))
@@ -337,3 +340,64 @@ def test_a_base_interpreter_says_what_is_not_anchored(version: str) -> None:
     assert not facts.in_venv
     assert facts.anchor.startswith("not a virtual environment (no pyvenv.cfg beside or above ")
     assert "nothing on disk names which interpreter it must be" in facts.anchor
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"x = 1\x0bhome = /opt/real/bin\nhome = /tmp/evil/bin\n",  # getpath: one line
+        b"home = /opt/real/bin\rhome2 = x\n",
+        b"home = /opt/real/bin\x00\n",
+        b"include-system-site-packages = false\ninclude-system-site-packages = true\n",
+    ],
+)
+def test_a_pyvenv_cfg_readers_could_read_apart_is_refused(tmp_path: Path, text: bytes) -> None:
+    """getpath splits pyvenv.cfg at "\\n" and keeps the first home; site.py splits at every
+    line boundary and keeps the last value: a file they could read apart names no home."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "pyvenv.cfg").write_bytes(text)
+    venv = site.find_venv(str(tmp_path / "bin" / "python"))
+    assert venv is not None
+    assert venv.problem is not None
+    assert venv.cfg == {}
+
+
+def test_two_pyvenv_cfgs_are_refused(tmp_path: Path) -> None:
+    """getpath reads the prefix's pyvenv.cfg first, site.py the executable folder's."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "pyvenv.cfg").write_text("home = /tmp/evil/bin\n")
+    (tmp_path / "bin" / "pyvenv.cfg").write_text("home = /opt/real/bin\n")
+    venv = site.find_venv(str(tmp_path / "bin" / "python"))
+    assert venv is not None
+    assert venv.problem is not None
+    assert "both exist" in venv.problem
+
+
+def test_a_home_the_environment_holds_or_a_pth_file_is_refused(tmp_path: Path) -> None:
+    """getpath looks for the standard library upwards from home, and reads <exe>._pth."""
+    real = real_python("3.12").path
+    env = tmp_path / "env"
+    (env / "bin").mkdir(parents=True)
+    python = env / "bin" / "python3.12"
+    python.symlink_to(real)
+    (env / "bin" / "python").symlink_to(real)  # a home *in* the env that holds a real python
+    (env / "pyvenv.cfg").write_text(f"home = {env / 'bin'}\n")
+    problem = site.anchor_problem(str(python))[1]
+    assert problem is not None
+    assert "inside the environment" in problem
+    (env / "pyvenv.cfg").write_text("home = bin\n")
+    problem = site.anchor_problem(str(python))[1]
+    assert problem is not None
+    assert "relative" in problem
+    (env / "pyvenv.cfg").write_text(f"home = {real.parent}\n")
+    assert site.anchor_problem(str(python))[1] is None
+    (env / "bin" / "python3.12._pth").write_text("/tmp/evil\n")
+    problem = site.anchor_problem(str(python))[1]
+    assert problem is not None
+    assert "._pth" in problem
+    (env / "bin" / "python3.12._pth").unlink()
+    (env / "bin" / "python").unlink()
+    (env / "bin" / "python").write_text('#!/bin/sh\nexec /tmp/evil "$@"\n')
+    problem = site.anchor_problem(str(python))[1]
+    assert problem is not None
+    assert "beside" in problem

@@ -163,7 +163,8 @@ def test_an_interpreter_reporting_another_environment_is_refused(
     cfg = (env / "pyvenv.cfg").read_text(encoding="utf-8").splitlines()
     cfg = [f"home = {home}" if line.startswith("home") else line for line in cfg]
     (env / "pyvenv.cfg").write_text("\n".join(cfg) + "\n", encoding="utf-8")
-    venv312_copy.unlink()
+    for sibling in venv312_copy.parent.glob("python*"):
+        sibling.unlink()  # every python of bin/ must be home's: this one alone is
     venv312_copy.symlink_to(home / "python3.12")
 
     run = run_check("--python", venv312_copy, "--project", project)

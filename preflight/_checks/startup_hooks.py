@@ -75,19 +75,20 @@ def _verdict(
         ), "not allowed"
     if placed_by is not None:
         return None, f"placed by {placed_by}"
-    if not hook.own_site:
-        return Finding(
-            W,
-            f"{hook.path} is {_what(hook)}, from {hook.site}, outside the environment's own "
-            f"site-packages: no RECORD of it is checked{code}",
-            "use a virtual environment without the system or user site-packages",
-        ), "outside the environment"
-    if unowned or hook.owner is None:
+    if unowned or hook.owner is None:  # wherever it lies: a folder a .pth adds included
         return Finding(
             C,
             f"{hook.path} is {_what(hook)} that no installed distribution owns{code}",
             "remove it, or install what it belongs to from the lock",
         ), "unowned"
+    if not hook.own_site:
+        return Finding(
+            W,
+            f"{hook.path} is {_what(hook)}, from {hook.site}, outside the environment's own "
+            f"site-packages: no RECORD of it is checked, so the environment's code is not "
+            f"run{code}",
+            "use a virtual environment without the system or user site-packages",
+        ), "outside the environment"
     return None, f"owned by {hook.owner}"
 
 
@@ -134,8 +135,25 @@ def startup_hooks(ctx: Context) -> CheckResult:
                 "remove it, or install what it belongs to from the lock",
             )
         )
+    for pth in facts.pth_files:  # a file (a zip) where a folder is named: zipimport reads it
+        for entry_path in pth.paths:
+            if not os.path.isdir(entry_path):
+                findings.append(
+                    Finding(
+                        C,
+                        f"{pth.path} puts {entry_path} on sys.path, which is not a folder: "
+                        "Python imports from it as a zip archive, and nothing in it is checked",
+                        "remove it, or reinstall what the .pth belongs to from the lock",
+                    )
+                )
+    unverified = [
+        entry["path"] for entry in listed if entry["verdict"] == "outside the environment"
+    ]
     details: dict[str, object] = {
         "hooks": listed,
+        # a hook no RECORD vouches for runs at every start: the environment's code is held
+        # back (verify, then run), as for a probe that could not finish
+        "incomplete": bool(unverified),
         "allowed": list(allowed) if allowed is not None else None,
         "pth_path_entries": [
             {"pth": pth.path, "adds": list(pth.paths), "missing": list(pth.missing)}

@@ -112,9 +112,9 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
         type=seconds,
         default=None,
         metavar="SECONDS",
-        help="how long the interpreter probe and each bytecode probe may take before it is "
-        "killed (default: 30 for the interpreter probe, 600 for the bytecode probe; the "
-        "performance probe gets at least 120)",
+        help="how long each probe (interpreter, bytecode, performance) may take before it is "
+        "killed (default: 30 for the interpreter probe, 600 for the bytecode probe, 120 for "
+        "the performance probe)",
     )
     parser.add_argument(
         "--skip",

@@ -24,7 +24,7 @@ import contextlib
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -94,16 +94,37 @@ class Venv:
         return self.cfg.get("include-system-site-packages", "true").lower() == "true"
 
 
+# Characters some reader of pyvenv.cfg splits lines at and another does not: CPython's getpath
+# splits at "\n" only, site.py at every line boundary str.splitlines knows. A file holding one
+# of them (or a NUL) can name one home to a checker and another to the interpreter.
+_AMBIGUOUS = frozenset("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x00")
+
+
+class AmbiguousConfig(ValueError):
+    """A pyvenv.cfg that the interpreter and site.py could read differently."""
+
+
 def read_pyvenv_cfg(path: str) -> dict[str, str]:
     """``key = value`` lines of a pyvenv.cfg (keys lower-cased), as site.py reads them.
 
-    Raises :class:`ReadError` for a file that is not regular, too large or not UTF-8."""
+    Raises :class:`ReadError` for a file that is not regular, too large or not UTF-8, and
+    :class:`AmbiguousConfig` for one that getpath and site.py could read differently: a line
+    break only one of them knows, a NUL, a key given twice (getpath takes the first ``home``,
+    site.py the last ``include-system-site-packages``)."""
     text = read_bytes(path, what="a pyvenv.cfg", limit=PYVENV_CFG_LIMIT).decode("utf-8", "replace")
+    odd = sorted({f"{ord(c):#04x}" for c in text if c in _AMBIGUOUS})
+    if odd:
+        raise AmbiguousConfig(f"holds {', '.join(odd)}, where readers of it split lines apart")
     config: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if "=" in line:
             key, _, value = line.partition("=")
-            config.setdefault(key.strip().lower(), value.strip())
+            key = key.strip().lower()
+            if key in config:
+                raise AmbiguousConfig(
+                    f"gives {key!r} twice (getpath and site.py keep different ones)"
+                )
+            config[key] = value.strip()
     return config
 
 
@@ -111,14 +132,23 @@ def find_venv(executable: str) -> Venv | None:
     """The venv ``site.venv()`` would see for ``executable`` (not resolved), or None."""
     exe_dir = os.path.dirname(os.path.abspath(executable))
     prefix = os.path.dirname(exe_dir)
-    for folder in (exe_dir, prefix):
-        candidate = os.path.join(folder, "pyvenv.cfg")
-        if os.path.isfile(candidate):
-            try:
-                return Venv(prefix, candidate, read_pyvenv_cfg(candidate))
-            except ReadError as exc:
-                return Venv(prefix, candidate, {}, problem=exc.problem)
-    return None
+    found = [
+        candidate
+        for candidate in (os.path.join(exe_dir, "pyvenv.cfg"), os.path.join(prefix, "pyvenv.cfg"))
+        if os.path.lexists(candidate)
+    ]
+    if not found:
+        return None
+    candidate = found[0]
+    if len(found) > 1:
+        # getpath reads the prefix's first, site.py the executable folder's: two answers
+        return Venv(prefix, candidate, {}, problem=f"and {found[1]} both exist (ambiguous)")
+    try:
+        return Venv(prefix, candidate, read_pyvenv_cfg(candidate))
+    except ReadError as exc:
+        return Venv(prefix, candidate, {}, problem=exc.problem)
+    except AmbiguousConfig as exc:
+        return Venv(prefix, candidate, {}, problem=str(exc))
 
 
 def _same_bytes(left: str, right: str) -> bool:
@@ -179,9 +209,11 @@ def anchor_problem(python: str) -> tuple[Venv | None, str | None, str]:
     """Before anything runs: ``(venv, problem, anchor)`` for the ``--python`` path.
 
     For a venv, ``python`` must be the interpreter its pyvenv.cfg's ``home`` names: a link
-    (chain) that resolves to one of ``home``'s pythons, or a byte-identical copy of one.
-    ``problem`` (None when it is) names both paths. ``anchor`` says what ties the interpreter
-    to the environment, for the report."""
+    (chain) that resolves to one of ``home``'s pythons, or a byte-identical copy of one; and
+    nothing the interpreter's own start-up reads may let the environment choose otherwise
+    (an ambiguous pyvenv.cfg, a ``home`` inside the environment or relative, a ``._pth``),
+    nor may another python of its ``bin`` be something else. ``problem`` (None when it is)
+    names both paths. ``anchor`` says what ties the interpreter to the environment."""
     venv = find_venv(python)
     real = os.path.realpath(python)
     if venv is None:
@@ -192,27 +224,103 @@ def anchor_problem(python: str) -> tuple[Venv | None, str | None, str]:
             f"disk names which interpreter it must be; it runs {real} and its own "
             "standard library and site-packages",
         )
-    where = f"{python} (resolving to {real})" if real != os.path.abspath(python) else python
+    problem = next(_refusals(python, real, venv), None)
+    if problem is not None:
+        return venv, problem, ""
+    anchor = _anchored(python, real, venv.home or "")
+    return venv, None, anchor or ""
+
+
+def _refusals(python: str, real: str, venv: Venv) -> Iterator[str]:
+    """Why ``python`` is not the environment's interpreter, first reason first."""
     if venv.problem is not None:
-        return venv, f"{venv.cfg_path} {venv.problem}: the interpreter cannot be checked", ""
+        yield f"{venv.cfg_path} {venv.problem}: the interpreter cannot be checked"
     home = venv.home
     if home is None:
-        return venv, f"{venv.cfg_path} names no home, so {python} cannot be checked", ""
+        yield f"{venv.cfg_path} names no home, so {python} cannot be checked"
+        return
+    refused = _home_refused(home, venv.prefix)
+    if refused is not None:
+        yield f"{venv.cfg_path}'s home {home!r} {refused}; {python} was not run"
+    for found in _startup_files(python, real):
+        yield (
+            f"{found} is a ._pth file: the interpreter's start-up reads it (even under -I -S) "
+            f"and it replaces sys.path; {python} was not run"
+        )
+    if _anchored(python, real, home) is None:
+        where = f"{python} (resolving to {real})" if real != os.path.abspath(python) else python
+        pythons = _home_pythons(home)
+        listed = ", ".join(pythons) if pythons else f"no python in {home}"
+        yield (
+            f"{where} is {_what_it_is(real)} that is not the interpreter pyvenv.cfg's home "
+            f"names ({home}: {listed}); it was not run"
+        )
+    for sibling in _sibling_pythons(python):
+        sibling_real = os.path.realpath(sibling)
+        if sibling_real != real and _anchored(sibling, sibling_real, home) is None:
+            yield (
+                f"{sibling}, beside {python}, is {_what_it_is(sibling_real)} that is not the "
+                f"interpreter pyvenv.cfg's home names ({home}): whoever runs it runs that; "
+                f"{python} was not run"
+            )
+
+
+def _anchored(python: str, real: str, home: str) -> str | None:
+    """How ``python`` (resolving to ``real``) is one of ``home``'s interpreters, or None: a
+    link into ``home`` itself (not through it into another folder), or a byte-identical copy."""
     pythons = _home_pythons(home)
+    home_real = os.path.realpath(home)
     for candidate in pythons:
-        if os.path.realpath(candidate) == real:
-            return venv, None, f"{python} links to {candidate}, in pyvenv.cfg's home {home}"
+        if os.path.realpath(candidate) == real and os.path.dirname(real) == home_real:
+            return f"{python} links to {candidate}, in pyvenv.cfg's home {home}"
     if not os.path.islink(python):
         for candidate in pythons:
             if _same_bytes(real, candidate):
-                return venv, None, f"{python} is a byte-identical copy of {candidate}"
-    found = ", ".join(pythons) if pythons else f"no python in {home}"
-    return (
-        venv,
-        f"{where} is {_what_it_is(real)} that is not the interpreter pyvenv.cfg's home "
-        f"names ({home}: {found}); it was not run",
-        "",
-    )
+                return f"{python} is a byte-identical copy of {candidate}"
+    return None
+
+
+def _home_refused(home: str, prefix: str) -> str | None:
+    """Why ``home`` cannot name the base interpreter: getpath looks for the standard library
+    upwards from it, so a home in the environment (or relative to wherever the app starts)
+    would load a standard library the environment holds."""
+    if "\x00" in home:
+        return "holds a NUL"
+    if not os.path.isabs(home):
+        return "is relative (the interpreter resolves it against the working folder)"
+    inside = os.path.realpath(home)
+    env = os.path.realpath(prefix)
+    if inside == env or inside.startswith(env.rstrip(os.sep) + os.sep):
+        return "is inside the environment (its standard library would be the environment's)"
+    return None
+
+
+def _startup_files(python: str, real: str) -> list[str]:
+    """``._pth`` files beside the interpreter (as given or resolved): getpath reads
+    ``<executable>._pth`` and takes its lines as the whole ``sys.path``."""
+    found = []
+    for folder in {os.path.dirname(os.path.abspath(python)), os.path.dirname(real)}:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        found += [os.path.join(folder, n) for n in sorted(names) if n.endswith("._pth")]
+    return found
+
+
+def _sibling_pythons(python: str) -> list[str]:
+    """The other ``python``, ``python3``, ``python3.X`` of the environment's ``bin``."""
+    folder = os.path.dirname(os.path.abspath(python))
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    own = os.path.basename(python)
+    return [
+        os.path.join(folder, n)
+        for n in names
+        if n != own and _PYTHON_NAME.match(n) and os.path.lexists(os.path.join(folder, n))
+    ]
 
 
 # --- site folders ------------------------------------------------------------------------------
