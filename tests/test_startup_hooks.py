@@ -21,6 +21,7 @@ from pathlib import Path
 
 import factories as f
 import pytest
+import virtualenv  # type: ignore[import-untyped]
 import wheelhouse
 from conftest import CliRun, Wheels, real_python
 
@@ -351,6 +352,30 @@ def test_a_virtualenv_is_ready(
     assert run.returncode == 0, run.stderr
     assert run.report["status"] == "READY"
     assert "links to" in run.check("virtual_environment")["details"]["interpreter_anchor"]
+    # virtualenv writes _virtualenv.pth and .py for interpreters before 3.12, as it ships them:
+    # the module runs at every start (the .pth imports it), so it is believed by its bytes.
+    site = wheelhouse.site_packages(python)
+    shipped = Path(virtualenv.__file__).parent / "create" / "via_global_ref" / "_virtualenv.py"
+    (site / "_virtualenv.pth").write_text("import _virtualenv", encoding="utf-8")
+    module = site / "_virtualenv.py"
+    shutil.copyfile(shipped, module)
+    run = run_check("--python", python, "--project", project)
+    assert run.returncode == 0, run.stderr
+    assert "_virtualenv.pth (placed by virtualenv)" in run.check("startup_hooks")["message"]
+    marker = tmp_path / "MARKER"
+    module.write_text(
+        shipped.read_text(encoding="utf-8") + f"\nopen({str(marker)!r}, 'a').write('ran')\n",
+        encoding="utf-8",
+    )
+    subprocess.run([str(python), "-c", "pass"], check=True, timeout=60)
+    assert marker.exists(), "the poisoned _virtualenv.py runs at every start"
+    marker.unlink()
+    run = run_check("--python", python, "--project", project)
+    assert run.returncode == 1, run.stderr
+    assert f"{module} is an importable module that no installed distribution owns" in (
+        run.findings("integrity")
+    )
+    assert not marker.exists(), "the poisoned _virtualenv.py ran during the check"
 
 
 # --- the checks, from facts -------------------------------------------------------------------
@@ -389,8 +414,9 @@ def test_virtualenvs_hook_is_recognised_and_a_hook_outside_the_env_warns() -> No
         interpreter=f.interpreter(
             startup_hooks=(
                 hook("_virtualenv.pth"),
-                hook("user.pth", site="/root/.local/site", own_site=False, owner=None),
+                hook("user.pth", site="/root/.local/site", own_site=False, owner="userpkg"),
                 hook("broken.pth", code=(), problem="is a FIFO, not a regular file"),
+                hook("stray.pth", site="/root/.local/site", own_site=False, owner=None),
             )
         ),
         integrity=f.integrity(
@@ -402,10 +428,14 @@ def test_virtualenvs_hook_is_recognised_and_a_hook_outside_the_env_warns() -> No
     assert severities == [
         (Severity.WARNING, f"{f.SITE}/user.pth"),
         (Severity.CRITICAL, f"{f.SITE}/broken.pth"),
+        (Severity.CRITICAL, f"{f.SITE}/stray.pth"),  # unowned wherever it lies
     ]
     assert "what it runs is unknown" in result.findings[1].message
     verdicts = [h["verdict"] for h in result.details["hooks"]]
-    assert verdicts == ["placed by virtualenv", "outside the environment", "unreadable"]
+    assert verdicts == ["placed by virtualenv", "outside the environment", "unreadable", "unowned"]
+    # an owned hook outside the environment: no RECORD of it is checked, so nothing of the
+    # environment runs (verify, then run)
+    assert result.details["incomplete"] is True
 
 
 def test_the_sysconfig_disagreement_is_critical_naming_both() -> None:

@@ -24,6 +24,8 @@ import folder others than its owner can write.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -52,7 +54,7 @@ from preflight._facts.model import (
     UnownedEntry,
     UnownedKind,
 )
-from preflight._read import ReadError, read_text
+from preflight._read import ReadError, read_bytes, read_text
 
 # One file to check on the pool: (problem or None, bytes read, what it counts as).
 Job = Callable[[], tuple[FileProblem | None, int, str]]
@@ -99,6 +101,7 @@ _VENV_TOOL_PTH = "_virtualenv.pth"
 _VENV_TOOL_PTH_TEXT = "import _virtualenv"
 _VENV_TOOL_MODULE = "_virtualenv.py"
 _PTH_LIMIT = 4096  # its known content is one short line
+_MODULE_LIMIT = 64 * 1024  # _virtualenv.py is about 4 KB
 _VENV_TOOL = "virtualenv"
 _EXTENSION_SUFFIXES = (".so", ".pyd")
 _PYTHON_SUFFIXES = (".py", ".pyc", *_EXTENSION_SUFFIXES)
@@ -236,15 +239,54 @@ def _unowned_inside(tree: _Tree, folder: str, files: set[str]) -> Iterator[Unown
             yield UnownedEntry(entry.path, "extension")
 
 
+# sha256 of the _virtualenv.py virtualenv's releases write (20.17 to 20.36 and 21.x: four
+# contents in all); the one of a virtualenv importable beside preflight counts too.
+_VENV_TOOL_MODULES = frozenset(
+    {
+        "c9199315871b11b12df226f890a38e66e63191e1adbfb11a66e6861151b33fca",
+        "0aeb86546345c1d0fada097536e35525714d5cdbcc2d8eb3f9912a955044fcff",
+        "0f20351ea7e90039c46d3fabdef991f28b1e3ff33eb13ee6f0d5cd21ea0e8b14",
+        "bec6155ff7bfc88f8e79e481f27fd7ee0a3b40eeca9bfeb41f4c4b997b2f8100",
+        "cfe56cafbd68fd31a0e87100f111d7d2f6b7157241096500013c07e88d80a22f",
+    }
+)
+
+
+def _shipped_module() -> str | None:
+    """sha256 of the _virtualenv.py of the virtualenv importable here, if one is."""
+    spec = importlib.util.find_spec("virtualenv")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = next(iter(spec.submodule_search_locations))
+    path = os.path.join(folder, "create", "via_global_ref", _VENV_TOOL_MODULE)
+    try:
+        data = read_bytes(path, what="virtualenv's _virtualenv.py", limit=_MODULE_LIMIT)
+    except ReadError:
+        return None
+    return hashlib.sha256(data).hexdigest()
+
+
 def _placed_by(site: str, name: str) -> str | None:
-    """The venv tool that placed ``name`` in ``site``, if it is that tool's known hook."""
+    """The venv tool that placed ``name`` in ``site``, if it is that tool's known hook: the
+    ``.pth`` by its one line, the module it imports (run at every start) by its bytes, which
+    must be a ``_virtualenv.py`` virtualenv ships."""
     if name not in (_VENV_TOOL_PTH, _VENV_TOOL_MODULE):
         return None
     try:  # a FIFO or /dev/zero under that name must not hang the scan
         text = read_text(os.path.join(site, _VENV_TOOL_PTH), what="a .pth file", limit=_PTH_LIMIT)
     except ReadError:
         return None
-    return _VENV_TOOL if text.strip() == _VENV_TOOL_PTH_TEXT else None
+    if text.strip() != _VENV_TOOL_PTH_TEXT:
+        return None
+    if name == _VENV_TOOL_MODULE:
+        try:
+            data = read_bytes(os.path.join(site, name), what="a .py file", limit=_MODULE_LIMIT)
+        except ReadError:
+            return None
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in _VENV_TOOL_MODULES and digest != _shipped_module():
+            return None
+    return _VENV_TOOL
 
 
 def scan(
