@@ -230,7 +230,6 @@ class CheckOptions:
     substitute_for: str | None
     timeout: float | None  # None: each probe's default
     vulnerability_db: Path | None = None
-    sbom: Path | None = None  # check only
     baseline: Path | None = None
     wheelhouse: Path | None = None
     own_interpreter: bool = False  # no --python: the interpreter running preflight
@@ -247,7 +246,6 @@ class CheckOptions:
             substitute_for=args.substitute_for,
             timeout=args.timeout,
             vulnerability_db=args.vulnerability_db,
-            sbom=getattr(args, "sbom", None),
             baseline=args.baseline,
             wheelhouse=args.wheelhouse,
         )

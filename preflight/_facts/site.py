@@ -224,15 +224,17 @@ def anchor_problem(python: str) -> tuple[Venv | None, str | None, str]:
             f"disk names which interpreter it must be; it runs {real} and its own "
             "standard library and site-packages",
         )
-    problem = next(_refusals(python, real, venv), None)
+    # the interpreter compared once (a copy is read whole), for the refusals and the report
+    anchor = _anchored(python, real, venv.home) if venv.home is not None else None
+    problem = next(_refusals(python, real, venv, anchor), None)
     if problem is not None:
         return venv, problem, ""
-    anchor = _anchored(python, real, venv.home or "")
     return venv, None, anchor or ""
 
 
-def _refusals(python: str, real: str, venv: Venv) -> Iterator[str]:
-    """Why ``python`` is not the environment's interpreter, first reason first."""
+def _refusals(python: str, real: str, venv: Venv, anchor: str | None) -> Iterator[str]:
+    """Why ``python`` is not the environment's interpreter, first reason first; ``anchor``
+    is how it is one of ``home``'s (:func:`_anchored`), or None."""
     if venv.problem is not None:
         yield f"{venv.cfg_path} {venv.problem}: the interpreter cannot be checked"
     home = venv.home
@@ -247,7 +249,7 @@ def _refusals(python: str, real: str, venv: Venv) -> Iterator[str]:
             f"{found} is a ._pth file: the interpreter's start-up reads it (even under -I -S) "
             f"and it replaces sys.path; {python} was not run"
         )
-    if _anchored(python, real, home) is None:
+    if anchor is None:
         where = f"{python} (resolving to {real})" if real != os.path.abspath(python) else python
         pythons = _home_pythons(home)
         listed = ", ".join(pythons) if pythons else f"no python in {home}"
