@@ -70,6 +70,23 @@ def test_absolute_and_dotted_paths_and_each_folder_once(tmp_path: Path) -> None:
 def test_bytes_that_are_not_utf8_do_not_hide_an_import(tmp_path: Path) -> None:
     found = pth(tmp_path, b"\xff\xfe garbage \x80\nimport evil\n")
     assert found.code == ("import evil",)
+    assert found.problem == site.NOT_UTF8
+
+
+@pytest.mark.parametrize("version", [V312, V313])
+def test_a_pth_that_is_not_utf8_is_a_problem_whatever_it_seems_to_say(
+    tmp_path: Path, version: tuple[int, int]
+) -> None:
+    """Read as UTF-8 this is one comment; 3.13 under a Latin-1 locale splits it at \\x85 (NEL)
+    and runs the import. What the locale of a later start will be is not preflight's to know,
+    so the file is unreadable as Python would read it, for every version."""
+    found = pth(tmp_path, b"# notes\x85import evil\n", version)
+    assert found.code == ()
+    assert found.problem == site.NOT_UTF8
+    (hook,) = site.startup_hooks([found], [], [str(tmp_path)], {found.path: "notes"})
+    assert hook.problem == site.NOT_UTF8
+    # a UTF-8 BOM is UTF-8, and valid UTF-8 beyond ASCII is no problem
+    assert pth(tmp_path, b"\xef\xbb\xbf# caf\xc3\xa9\n", version).problem is None
 
 
 def test_a_huge_pth_is_bounded_and_reported_not_read(tmp_path: Path) -> None:

@@ -238,6 +238,65 @@ def test_an_unowned_pth_with_an_import_line_is_refused_and_never_runs(
     assert run.check("integrity")["details"]["unowned"] == []
 
 
+def latin1_locale(folder: Path) -> dict[str, str]:
+    """The variables that give a child a Latin-1 locale, compiled here by ``localedef`` (the
+    machine has only C and C.UTF-8); skip where it cannot be compiled."""
+    localedef = shutil.which("localedef")
+    if localedef is None:
+        pytest.skip("no localedef: a Latin-1 locale cannot be made here")
+    done = subprocess.run(
+        [localedef, "-i", "en_US", "-f", "ISO-8859-1", str(folder / "en_US.ISO-8859-1")],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    if not (folder / "en_US.ISO-8859-1").is_dir():
+        pytest.skip(f"localedef could not make a Latin-1 locale: {done.stderr!r}")
+    return {"LOCPATH": str(folder), "LC_ALL": "en_US.ISO-8859-1"}
+
+
+@pytest.mark.slow
+def test_an_owned_pth_that_reads_as_a_comment_but_runs_under_latin1_is_refused(
+    run_check: RunCheck, make_project: MakeProject, tmp_path: Path
+) -> None:
+    """A locked distribution's .pth is ``# notes\\x85import notes_mod``: a comment to a UTF-8
+    reader, so no hook at all, but Python 3.13 falls back to the locale's encoding for bytes
+    that are not UTF-8, and under Latin-1 \\x85 ends a line: the import runs at every start."""
+    py313 = real_python("3.13")
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    wheelhouse.build_wheel(
+        folder,
+        "notes",
+        "1.0",
+        files={
+            "notes.pth": b"# notes\x85import notes_mod\n",
+            "notes_mod.py": "import os\n"
+            "if os.environ.get('NOTES_MARKER'):\n"
+            "    open(os.environ['NOTES_MARKER'], 'a').write('ran\\n')\n",
+        },
+    )
+    python = wheelhouse.make_venv(
+        py313.path, tmp_path / "env", find_links=folder, install=["notes"], with_pip=False
+    )
+    marker = tmp_path / "marker"
+    env = {**latin1_locale(tmp_path), "NOTES_MARKER": str(marker)}
+    subprocess.run([str(python), "-c", "pass"], env={"PATH": os.environ["PATH"], **env},
+                   capture_output=True, timeout=60, check=False)  # fmt: skip
+    assert marker.exists(), "the poison did not run under Python 3.13: the test proves nothing"
+    marker.unlink()
+
+    run = run_check("--python", python, "--project", make_project(), *NO_PERF, env=env)
+
+    assert run.returncode == 1, run.stderr
+    assert not marker.exists()
+    assert "startup_hooks" in run.statuses("fail")
+    pth = wheelhouse.site_packages(python) / "notes.pth"
+    assert f"{pth} is a start-up .pth file (0 lines of code), but it cannot be read (not UTF-8" in (
+        run.findings("startup_hooks")
+    )
+
+
 # --- owned hooks and the policy ----------------------------------------------------------------
 
 

@@ -32,14 +32,14 @@ def build_wheel(
     name: str,
     version: str,
     *,
-    files: Mapping[str, str] | None = None,
+    files: Mapping[str, str | bytes] | None = None,
     requires: Sequence[str] = (),
     record: bool = True,
     record_hashes: Mapping[str, str] | None = None,
 ) -> Path:
     """Write ``name-version-py3-none-any.whl`` into ``dest`` and return its path.
 
-    ``files`` maps archive paths to text (default: one package ``<name>/__init__.py`` that
+    ``files`` maps archive paths to text or bytes (default: one package ``<name>/__init__.py`` that
     sets ``__version__``). ``record=False`` leaves RECORD out; ``record_hashes`` overrides the
     hash column for some paths (to ship a malformed or hex digest, as uv_build < 0.8.13 did).
     """
@@ -49,7 +49,9 @@ def build_wheel(
         files = {f"{module}/__init__.py": f"__version__ = {version!r}\n"}
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     metadata += "".join(f"Requires-Dist: {req}\n" for req in requires)
-    members: dict[str, bytes] = {path: text.encode() for path, text in files.items()}
+    members: dict[str, bytes] = {
+        path: text.encode() if isinstance(text, str) else text for path, text in files.items()
+    }
     members[f"{dist_info}/METADATA"] = metadata.encode()
     members[f"{dist_info}/WHEEL"] = (
         b"Wheel-Version: 1.0\nGenerator: preflight-tests\n"

@@ -66,7 +66,7 @@ class PthFile:
     code: tuple[str, ...]  # the lines that run at start-up (``import ...``), as written
     paths: tuple[str, ...]  # the folders its other lines add to sys.path (they exist)
     missing: tuple[str, ...] = ()  # folders its lines name that do not exist (site skips them)
-    problem: str | None = None  # why it could not be read whole: then what it runs is unknown
+    problem: str | None = None  # unreadable, whole or as Python reads it: what runs is unknown
 
 
 @dataclass(frozen=True)

@@ -388,12 +388,24 @@ def _lines(text: str, version: tuple[int, int]) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-def _decode(data: bytes, version: tuple[int, int]) -> str:
-    """The text as site.py decodes it: 3.13 strips a UTF-8 BOM. Bytes that are not UTF-8
-    (site.py would use the locale encoding) are replaced; ``import`` is ASCII either way."""
+NOT_UTF8 = (
+    "not UTF-8: Python decodes it in the locale's encoding at start-up, where a byte such as "
+    "\\x85 may end a line and start one that runs"
+)
+
+
+def _decode(data: bytes, version: tuple[int, int]) -> tuple[str, str | None]:
+    """The text as site.py decodes it (3.13 strips a UTF-8 BOM), and a problem when the bytes
+    are not UTF-8: site.py then falls back to the locale's encoding (3.13) or reads in it
+    (older), and the locale of a later start is not preflight's to know. Under Latin-1, 3.13
+    splits at ``\x85`` (NEL): ``# note\x85import evil`` is a comment to a UTF-8 reader and runs
+    ``import evil`` at start-up. The text is still read (bytes replaced) for the report."""
     if version >= (3, 13) and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    return data.decode("utf-8", "replace")
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace"), NOT_UTF8
 
 
 def parse_pth(
@@ -407,7 +419,8 @@ def parse_pth(
     code: list[str] = []
     paths: list[str] = []
     missing: list[str] = []
-    for line in _lines(_decode(data, version), version):
+    text, problem = _decode(data, version)
+    for line in _lines(text, version):
         if line.startswith("#") or not line.strip():
             continue
         if line.startswith(("import ", "import\t")):
@@ -419,7 +432,7 @@ def parse_pth(
         elif os.path.normcase(folder) not in known:
             known.add(os.path.normcase(folder))
             paths.append(folder)
-    return PthFile(path, site, tuple(code), tuple(paths), tuple(missing))
+    return PthFile(path, site, tuple(code), tuple(paths), tuple(missing), problem=problem)
 
 
 def _hidden(path: str) -> bool:
