@@ -29,7 +29,9 @@ import preflight
 from preflight._checks import startup_hooks, virtual_environment
 from preflight._checks.result import Severity, Status
 from preflight._errors import ConfigError
+from preflight._facts.elf import origin_paths
 from preflight._facts.model import ProbeFailure, StartupHook, UnownedEntry
+from preflight._facts.site import anchor_problem
 
 RunCheck = Callable[..., CliRun]
 MakeProject = Callable[..., Path]
@@ -98,6 +100,98 @@ def test_a_pth_that_fakes_the_site_path_in_json_is_refused_and_never_runs(
     assert "alpha: alpha/__init__.py is modified" in run.findings("integrity")
     assert str(pristine) not in run.report_path.read_text(encoding="utf-8")
     assert "zz_helper.pth" in run.stderr  # on the terminal too
+
+
+def origin_program(tmp_path: Path) -> tuple[Path, Path]:
+    """A base "interpreter" built here whose library search path is ``$ORIGIN/../lib`` (as
+    python-build-standalone's), and an environment whose ``bin/python`` is a byte-identical
+    copy of it, with a ``lib/libhook.so`` of its own that appends to $HOOK_MARKER when loaded.
+    Returns (base program, the environment's copy)."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc: a program with an $ORIGIN search path cannot be built here")
+    base, env = tmp_path / "base", tmp_path / "env"
+    for folder in (base / "bin", base / "lib", env / "bin", env / "lib"):
+        folder.mkdir(parents=True)
+    benign = "int hook_value(void) { return 0; }\n"
+    evil = (
+        "#include <stdio.h>\n#include <stdlib.h>\n"
+        "__attribute__((constructor)) static void hook(void) {\n"
+        '  const char *m = getenv("HOOK_MARKER");\n'
+        '  if (m) { FILE *f = fopen(m, "a"); if (f) { fputs("ran\\n", f); fclose(f); } }\n'
+        "}\n" + benign
+    )
+    for lib, source in ((base / "lib", benign), (env / "lib", evil)):
+        (lib / "hook.c").write_text(source, encoding="utf-8")
+        subprocess.run(
+            [gcc, "-shared", "-fPIC", "-o", str(lib / "libhook.so"), str(lib / "hook.c")],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+    (tmp_path / "main.c").write_text(
+        "int hook_value(void);\nint main(void) { return hook_value(); }\n", encoding="utf-8"
+    )
+    program = base / "bin" / "python3.12"
+    subprocess.run(
+        [gcc, "-o", str(program), str(tmp_path / "main.c"), f"-L{base / 'lib'}", "-lhook",
+         "-Wl,-rpath,$ORIGIN/../lib", "-Wl,--enable-new-dtags"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    copy = env / "bin" / "python"
+    shutil.copyfile(program, copy)
+    copy.chmod(0o755)
+    (env / "pyvenv.cfg").write_text(
+        f"home = {base / 'bin'}\ninclude-system-site-packages = false\nversion = 3.12.1\n",
+        encoding="utf-8",
+    )
+    return program, copy
+
+
+def test_the_search_path_of_an_elf_program_is_read_as_data(tmp_path: Path) -> None:
+    program, copy = origin_program(tmp_path)
+    assert origin_paths(str(program)) == ("$ORIGIN/../lib",)
+    assert origin_paths(str(real_python("3.12").path)) == ()  # pyenv's: an absolute RUNPATH
+    # not ELF, truncated, or no file: nothing to read, never an error
+    truncated = tmp_path / "truncated"
+    truncated.write_bytes(program.read_bytes()[:200])
+    (tmp_path / "script").write_text("#!/bin/sh\n", encoding="utf-8")
+    for path in (truncated, tmp_path / "script", tmp_path / "missing"):
+        assert origin_paths(str(path)) == ()
+    # a link into home is home's program ($ORIGIN is where it resolves); a copy beside it is not
+    copy.unlink()
+    copy.symlink_to(program)
+    assert anchor_problem(str(copy))[1] is None
+    sibling = copy.parent / "python3"
+    shutil.copyfile(program, sibling)
+    problem = anchor_problem(str(copy))[1]
+    assert problem is not None
+    assert problem.startswith(f"{sibling} is a copy of the interpreter pyvenv.cfg's home names")
+    assert problem.endswith(f"whoever runs it runs that; {copy} was not run")
+
+
+@pytest.mark.slow
+def test_a_copy_whose_library_path_is_its_own_folder_is_never_run(
+    run_check: RunCheck, project: Path, tmp_path: Path
+) -> None:
+    """``$ORIGIN/../lib``: the same bytes as home's interpreter, but the loader takes the
+    environment's libraries, whose code runs before any line of Python."""
+    program, copy = origin_program(tmp_path)
+    marker = tmp_path / "marker"
+    env = {"HOOK_MARKER": str(marker)}
+    subprocess.run([str(program)], env=env, timeout=60, check=True)
+    assert not marker.exists(), "home's program loaded the environment's library"
+    subprocess.run([str(copy)], env=env, timeout=60, check=True)
+    assert marker.exists(), "the copy did not load the environment's library: proves nothing"
+    marker.unlink()
+
+    run = run_check("--python", copy, "--project", project, env=env)
+
+    assert run.returncode == 1, run.stderr
+    assert not marker.exists(), "the copy ran"
+    assert run.check("virtual_environment")["status"] == "fail"
+    message = run.findings("virtual_environment")
+    assert f"{copy} is a copy of the interpreter pyvenv.cfg's home names" in message
+    assert "$ORIGIN/../lib" in message
+    assert "it was not run" in message
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from preflight import _json
+from preflight._facts.elf import origin_paths
 from preflight._facts.integrity import parse_record
 from preflight._facts.model import (
     DistFacts,
@@ -257,14 +258,38 @@ def _refusals(python: str, real: str, venv: Venv, anchor: str | None) -> Iterato
             f"{where} is {_what_it_is(real)} that is not the interpreter pyvenv.cfg's home "
             f"names ({home}: {listed}); it was not run"
         )
+    elif (loads := _loads_from_itself(python, real, home)) is not None:
+        yield f"{loads}; it was not run"
     for sibling in _sibling_pythons(python):
         sibling_real = os.path.realpath(sibling)
-        if sibling_real != real and _anchored(sibling, sibling_real, home) is None:
+        if sibling_real == real:
+            continue
+        if _anchored(sibling, sibling_real, home) is None:
             yield (
                 f"{sibling}, beside {python}, is {_what_it_is(sibling_real)} that is not the "
                 f"interpreter pyvenv.cfg's home names ({home}): whoever runs it runs that; "
                 f"{python} was not run"
             )
+        elif (loads := _loads_from_itself(sibling, sibling_real, home)) is not None:
+            yield f"{loads}: whoever runs it runs that; {python} was not run"
+
+
+def _loads_from_itself(python: str, real: str, home: str) -> str | None:
+    """Why a *copy* of home's interpreter is not home's interpreter: its library search path
+    is relative to where it lies (``$ORIGIN/../lib``), so the loader takes ``libpython`` and
+    the rest from the environment, before any line of Python runs. None for a link into
+    ``home`` (``$ORIGIN`` is where the link resolves) or a copy with absolute paths only."""
+    if os.path.dirname(real) == os.path.realpath(home):
+        return None
+    relative = origin_paths(real)
+    if not relative:
+        return None
+    return (
+        f"{python} is a copy of the interpreter pyvenv.cfg's home names ({home}), but its "
+        f"library search path is relative to where it lies ({':'.join(relative)}): the copy "
+        f"loads the libraries of {os.path.dirname(os.path.dirname(real))}, the environment's, "
+        "not home's; recreate the environment with links (python -m venv without --copies)"
+    )
 
 
 def _anchored(python: str, real: str, home: str) -> str | None:
