@@ -40,12 +40,12 @@ SECRETS = {
 }
 
 
-def _spy(python: Path, record: Path, project: Path, wheels: Wheels) -> None:
-    """A locked, installed distribution owning a start-up ``.pth`` that records which watched
-    variables each start of the environment sees: verified code, so the check runs it (an
-    unowned hook would stop the environment's code from running at all)."""
+def _spy(python: Path, record: Path, project: Path, wheels: Wheels, pth: str = "") -> None:
+    """A locked, installed distribution owning a start-up ``.pth`` (by default one that
+    records which watched variables each start of the environment sees): verified code, so the
+    check runs it (an unowned hook would stop the environment's code from running at all)."""
     watched = repr(WATCHED)
-    pth = (
+    pth = pth or (
         f"import os, json; open({str(record)!r}, 'a').write(json.dumps(sorted("
         f"k for k in {watched} if k in os.environ)) + '\\n')\n"
     )
@@ -81,6 +81,38 @@ def test_no_credential_reaches_the_judged_environment(
     assert all(seen == ["APP_MODE"] for seen in starts), starts
     text = json.dumps(report.to_dict())
     assert not [value for name, value in SECRETS.items() if name != "APP_MODE" and value in text]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="reads Linux's /proc/<pid>/mem")
+def test_the_judged_environment_cannot_read_preflights_memory(
+    make_project: Callable[..., Path], venv312_copy: Path, tmp_path: Path, wheels: Wheels
+) -> None:
+    # At every start of the environment's interpreter (the first start's children, the
+    # performance probe), its code (a .pth) runs the memory reader on each of its ancestors,
+    # this process among them: preflight's, holding the password in os.environ.
+    record, reader = tmp_path / "stolen.jsonl", tmp_path / "reader.py"
+    reader.write_text(memory.READER)
+    pth = (
+        f"import subprocess, sys; subprocess.run([sys.executable, '-I', '-S', {str(reader)!r}, "
+        f"{PREFIX!r}, 'ancestors'], stdout=open({str(record)!r}, 'a'), timeout=300)\n"
+    )
+    project = make_project(extra='\n[tool.preflight.alerts.webhook]\nurl_env = "SLACK_URL"\n')
+    _spy(venv312_copy, record, project, wheels, pth)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFLIGHT_SMTP_PASSWORD", PASSWORD)
+        patch.setenv("SLACK_URL", TOKEN)
+        report = preflight.check(venv312_copy, project=project, first_start=True)
+        assert os.environ["PREFLIGHT_SMTP_PASSWORD"] == PASSWORD  # held all along
+    starts = [json.loads(line) for line in record.read_text().splitlines()]
+    assert next(c for c in report.checks if c.id == "performance").status.value != 1
+    assert len(starts) >= 2, starts  # the first start and the performance probe: the code ran
+    for start in starts:
+        ours = start[str(os.getpid())]
+        assert ours["mem"] == "PermissionError", ours
+        assert ours["environ"] == "PermissionError", ours
+        assert PASSWORD not in json.dumps(start)
+        assert "webhook-token" not in json.dumps(start)
 
 
 @pytest.mark.parametrize("name", ["PREFLIGHT_WEBHOOK_URL", "SLACK_URL"])
