@@ -138,6 +138,7 @@ def test_the_suite_cannot_read_preflights_credentials_from_its_memory(
         env={"PREFLIGHT_SMTP_PASSWORD": password},
     )  # fmt: skip
     assert result.check("suite")["status"] == "pass", result.check("suite")
+    assert result.check("suite")["details"]["sealed"] is True
     stolen = json.loads(record.read_text())
     by_command = {entry["command"]: entry for entry in stolen.values()}
     preflight = [entry for command, entry in by_command.items() if " -m preflight check" in command]
