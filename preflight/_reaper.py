@@ -5,8 +5,10 @@ Run as ``python -I -S -B _reaper.py CONTROL STATUS -- PROGRAM ARGS...`` by
 and nothing of the judged environment). It makes itself a *child subreaper*
 (``prctl(PR_SET_CHILD_SUBREAPER)``, Linux): every process the child starts, in a session of its
 own (``setsid``), double-forked, daemonised, is re-parented to the reaper when its parent dies,
-never to init. Then it starts PROGRAM (in a process group of its own, with the reaper's stdio,
-environment and folder) and waits for one of three things:
+never to init. It seals itself (:func:`seal`: no new privileges, none of the capabilities that
+read another process's memory), which PROGRAM inherits. Then it starts PROGRAM (in a process
+group of its own, with the reaper's stdio, environment and folder) and waits for one of three
+things:
 
 - PROGRAM ends: what it left behind is killed, and its status reported;
 - end-of-file on CONTROL, the read end of a pipe whose write end only preflight holds: preflight
@@ -18,7 +20,8 @@ Ending means SIGKILL to PROGRAM's process group, then to every child of the reap
 ``/proc/self/task/*/children``), reaping each, until ``waitpid`` says there is none left: a
 process whose parent is killed becomes the reaper's child, and is killed next round. The status
 of PROGRAM (the raw wait status, or the error that kept it from starting) is written to STATUS
-as one line; the reaper exits 0 after it.
+as one line (``status N reaper|group sealed|unsealed``, or ``error TEXT``); the reaper exits 0
+after it.
 
 Where ``prctl`` is missing (not Linux) the reaper still kills PROGRAM's process group and its
 direct children; a grandchild in a session of its own may then outlive the check.

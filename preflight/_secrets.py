@@ -19,8 +19,9 @@ the policy's credential variables):
 
 On a system without procfs or ``prctl`` (not Linux) it does nothing: there, there is no
 ``/proc/<pid>/environ`` to hide from either, though ``ps eww`` may show the environment.
-Python's ``os.environ`` (a copy in the heap) keeps every value: root can still read preflight's
-memory through ``/proc/<pid>/mem``.
+Python's ``os.environ`` (a copy in the heap) keeps every value: a root process with
+CAP_SYS_PTRACE can read preflight's memory through ``/proc/<pid>/mem``. Every child runs without
+that capability and cannot gain it (:func:`preflight._reaper.seal`).
 """
 
 from __future__ import annotations
