@@ -9,7 +9,8 @@ A target is ``PID``, ``PID:ADDRESS:LENGTH`` (also ``process_vm_readv`` those byt
 
 Per target: ``environ`` and ``mem`` (``/proc/<pid>/maps`` walked, each readable mapping read
 through ``/proc/<pid>/mem``) are the strings found after the prefix (printable ASCII), or the
-name of the error; ``vm_readv`` is what ``process_vm_readv`` read, or the errno's name;
+name of the error; ``vm_readv`` is what ``process_vm_readv`` read, or the errno's name, and
+``ptrace`` whether ``PTRACE_SEIZE`` attached (``PID:ADDRESS:LENGTH`` targets only);
 ``command`` is the target's command line, to tell the targets apart.
 """
 
@@ -69,6 +70,15 @@ def vm_readv(pid, address, length):
     return buffer.raw[:read].decode("ascii", "replace")
 
 
+def attach(pid):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    if libc.ptrace(0x4206, pid, None, None) < 0:  # PTRACE_SEIZE: attach, without a stop
+        return errno.errorcode.get(ctypes.get_errno(), "unknown")
+    libc.ptrace(17, pid, None, None)  # PTRACE_DETACH (our exit detaches it anyway)
+    return "attached"
+
+
 def ancestors():
     pid, found = os.getppid(), []
     while pid > 1:
@@ -98,5 +108,6 @@ for pid, where in targets:
     answer[str(pid)] = {"command": command(pid), "environ": environ(pid), "mem": mem(pid)}
     if where:
         answer[str(pid)]["vm_readv"] = vm_readv(pid, *where)
+        answer[str(pid)]["ptrace"] = attach(pid)
 print(json.dumps(answer))
 """

@@ -279,6 +279,7 @@ def test_a_plain_child_reads_its_parents_credentials_from_proc(
     assert PASSWORD in answer["read"]["environ"]
     assert PASSWORD in answer["read"]["mem"]
     assert answer["read"]["vm_readv"] == PASSWORD
+    assert answer["read"]["ptrace"] == "attached"
 
 
 @needs_proc_environ
@@ -298,6 +299,7 @@ def test_concealing_leaves_the_memory_to_a_root_child(
     assert PASSWORD not in json.dumps(answer["read"]["environ"])
     assert PASSWORD in answer["read"]["mem"]
     assert answer["read"]["vm_readv"] == PASSWORD
+    assert answer["read"]["ptrace"] == "attached"
 
 
 @needs_proc_environ
@@ -312,6 +314,7 @@ def test_a_child_of_preflight_cannot_read_its_credentials_from_proc(
     # program started by nobody's child does not become root (no new privileges).
     assert answer["read"]["mem"] == "PermissionError"
     assert answer["read"]["vm_readv"] == "EPERM"
+    assert answer["read"]["ptrace"] == "EPERM"
     assert answer["read"]["environ"] == "PermissionError"
     assert answer["sealed"] is True
     environ = answer["environ"]
