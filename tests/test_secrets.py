@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
@@ -30,6 +32,7 @@ import wheelhouse
 from conftest import Wheels
 
 import preflight
+from preflight import _process
 
 WATCHED = ("PREFLIGHT_WEBHOOK_URL", "PREFLIGHT_SMTP_PASSWORD", "SLACK_URL", "APP_MODE")
 SECRETS = {
@@ -332,3 +335,27 @@ def test_a_child_of_preflight_cannot_read_its_credentials_from_proc(
     # preflight itself still has them, and a child it means to give them to gets them.
     assert answer["ours"] == [PASSWORD, TOKEN]
     assert answer["inherits"] == PASSWORD
+
+
+@needs_proc_environ
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux's unshare")
+def test_a_seal_the_reaper_cannot_confirm_is_reported_unsealed(tmp_path: Path) -> None:
+    # With procfs hidden (a tmpfs over /proc, in a mount namespace of its own) the reaper
+    # cannot read back what holds: the child still runs, and is said to be unsealed.
+    script = (
+        f"import sys; sys.path.insert(0, {str(Path(preflight.__file__).parent.parent)!r})\n"
+        "from preflight import _process\n"
+        "done = _process.run(['true'], timeout=120)\n"
+        "print(done.ok, done.sealed, _process.run(['true'], timeout=120).sealed)\n"
+    )
+    shell = f'mount -t tmpfs none /proc && exec "$0" -I -c {shlex.quote(script)}'
+    argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", shell]
+    done = subprocess.run(
+        [*argv, sys.executable], check=False, capture_output=True, text=True, timeout=300
+    )
+    if done.returncode != 0 and "mount" in done.stderr:
+        pytest.skip(f"no mount namespace here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False", "False"]
+    # Where procfs is there, the same child is sealed.
+    assert _process.run(["true"], timeout=120).sealed is True
