@@ -3,9 +3,11 @@
 A child always has a timeout, and is started by a reaper of its own (:mod:`preflight._reaper`)
 that ends every process the child started, ``setsid`` or not, when the child ends, on timeout,
 on Ctrl-C, and when preflight itself dies, even by SIGKILL. No child can read preflight's
-credentials: they are not in its environment (:func:`clean_env`), and not in
-``/proc/<preflight>/environ`` (:mod:`preflight._secrets`). Output is decoded as UTF-8 with
-replacement, and a child that cannot even be started comes back as a value, not an exception.
+credentials: they are not in its environment (:func:`clean_env`), not in
+``/proc/<preflight>/environ`` (:mod:`preflight._secrets`), and, root or not, it holds no
+capability to read preflight's memory (:func:`preflight._reaper.seal`). Output is decoded
+as UTF-8 with replacement, and a child that cannot even be started comes back as a value, not
+an exception.
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ class Completed:
     stderr: str
     seconds: float
     timed_out: bool = False
+    # It ran where it could not read preflight's memory: its reaper took from it the
+    # capabilities to (ptrace, /proc/<pid>/mem, BPF, ...) and any way of gaining them back on
+    # exec (:func:`preflight._reaper.seal`). False off Linux, and where the system refused.
+    sealed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -192,7 +198,7 @@ class Running:
             timed_out = not self._ended_in_time()
             if timed_out:
                 self.kill()
-            returncode, failure = self._outcome()
+            returncode, failure, sealed = self._outcome()
             stderr = _read(self._err)
             return Completed(
                 argv=self.argv,
@@ -201,6 +207,7 @@ class Running:
                 stderr=stderr if failure is None else stderr + failure,
                 seconds=self._elapsed(),
                 timed_out=timed_out,
+                sealed=sealed,
             )
         except BaseException:
             self.kill()
@@ -227,24 +234,26 @@ class Running:
         self._process.wait()  # it is exiting
         return True
 
-    def _outcome(self) -> tuple[int | None, str | None]:
-        """The child's return code (-N: killed by signal N), or None and why it has none."""
+    def _outcome(self) -> tuple[int | None, str | None, bool]:
+        """The child's return code (-N: killed by signal N), or None and why it has none; and
+        whether it ran sealed (the reaper's line: ``status N reaper|group sealed|unsealed``)."""
         assert self._process is not None
         if self._status is None:  # started without a reaper
-            return self._process.returncode, None
+            return self._process.returncode, None, False
         with os.fdopen(self._status, "rb") as handle:
             self._status = None
             line = handle.read(4096).decode("utf-8", errors="replace").strip()
         kind, _, rest = line.partition(" ")
         if kind == "error":
-            return None, rest
-        status = rest.split()[0] if kind == "status" and rest else ""
-        if status.isdigit():
-            return os.waitstatus_to_exitcode(int(status)), None
-        return None, (
+            return None, rest, False
+        words = rest.split() if kind == "status" else []
+        if words and words[0].isdigit():
+            return os.waitstatus_to_exitcode(int(words[0])), None, words[-1] == "sealed"
+        failure = (
             f"the child's reaper ended without its status (exit code "
             f"{self._process.returncode}): {line or 'no output'}"
         )
+        return None, failure, False
 
     def finished(self) -> bool:
         """Whether the child has ended (or never started), without waiting; a child past its

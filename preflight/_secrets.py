@@ -19,8 +19,9 @@ the policy's credential variables):
 
 On a system without procfs or ``prctl`` (not Linux) it does nothing: there, there is no
 ``/proc/<pid>/environ`` to hide from either, though ``ps eww`` may show the environment.
-Python's ``os.environ`` (a copy in the heap) keeps every value: root can still read preflight's
-memory through ``/proc/<pid>/mem``.
+Python's ``os.environ`` (a copy in the heap) keeps every value: a root process with
+CAP_SYS_PTRACE can read preflight's memory through ``/proc/<pid>/mem``. Every child runs without
+that capability and cannot gain it (:func:`preflight._reaper.seal`).
 """
 
 from __future__ import annotations
@@ -73,22 +74,23 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-def _block() -> tuple[int, bytes] | None:
-    """The address of the original environment block and what it holds now."""
+def _block() -> tuple[int, int] | None:
+    """The bounds of the original environment block in our memory, as ``/proc/self/stat``
+    names them (readable when ``/proc/self/environ`` is not: a non-dumpable process that is
+    not root may not open its own, which the kernel then says root owns)."""
     try:
         with open("/proc/self/stat", "rb") as handle:
-            stat = handle.read()
-        with open("/proc/self/environ", "rb") as handle:
-            content = handle.read()
+            stat = handle.read(65536)
     except OSError:
         return None
-    # Fields after the command's name (which may hold spaces and parentheses): env_start is
-    # field 50 of stat(5), the 48th after the ")" that closes the name.
+    # Fields after the command's name (which may hold spaces and parentheses): env_start and
+    # env_end are fields 50 and 51 of stat(5), the 48th and 49th after the ")" that closes it.
     fields = stat.rsplit(b")", 1)[-1].split()
     try:
-        return int(fields[47]), content
+        start, end = int(fields[47]), int(fields[48])
     except (IndexError, ValueError):
         return None
+    return (start, end) if 0 < start < end else None  # 0: a kernel that hides the addresses
 
 
 def _blank(names: set[str], *, own: bool) -> None:
@@ -97,9 +99,8 @@ def _blank(names: set[str], *, own: bool) -> None:
     found = _block()
     if found is None:
         return
-    address, content = found
-    if not address or ctypes.string_at(address, len(content)) != content:
-        return  # not the block /proc shows (a kernel that hides the address): leave it be
+    address, end = found
+    content = ctypes.string_at(address, end - address)
     offset = 0
     for entry in content.split(b"\0"):
         name, sep, value = entry.partition(b"=")

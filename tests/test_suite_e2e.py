@@ -6,10 +6,12 @@ session downloads once (``PREFLIGHT_TEST_WHEELHOUSE``); nothing is fetched by th
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import memory
 import pytest
 import wheelhouse
 from conftest import CliRun, Wheels, cli_argv, cli_env
@@ -108,6 +110,45 @@ def test_a_failing_suite_makes_the_environment_not_ready(
     assert "assert 1 == 2" in suite["details"]["output_tail"]
     assert result.report["status"] == "NOT_READY"
     assert result.returncode == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="reads Linux's /proc/<pid>/mem")
+def test_the_suite_cannot_read_preflights_credentials_from_its_memory(
+    make_project: Callable[..., Path],
+    venv_with_pytest: Path,
+    run_check: Callable[..., CliRun],
+    wheels: Wheels,
+    tmp_path: Path,
+) -> None:
+    # The suite is the environment's code, run as root by design: it walks up its ancestors
+    # (the reaper, preflight, ...) and reads each one's environment and memory, looking for
+    # what follows the password's first characters.
+    password, record = "s3cret-suite-password-1f6e", tmp_path / "stolen.json"
+    body = (
+        "import subprocess, sys\n\n"
+        f"READER = {memory.READER!r}\n\n"
+        "def test_steal():\n"
+        f"    with open({str(record)!r}, 'w') as out:\n"
+        "        subprocess.run([sys.executable, '-I', '-c', READER, 's3cret-suite-', "
+        "'ancestors'], stdout=out, check=True, timeout=300)\n"
+    )
+    project = suite_project(make_project, body, venv_with_pytest, wheels=wheels)
+    result = run_check(
+        "--python", venv_with_pytest, "--project", project,
+        env={"PREFLIGHT_SMTP_PASSWORD": password},
+    )  # fmt: skip
+    assert result.check("suite")["status"] == "pass", result.check("suite")
+    assert result.check("suite")["details"]["sealed"] is True
+    stolen = json.loads(record.read_text())
+    by_command = {entry["command"]: entry for entry in stolen.values()}
+    preflight = [entry for command, entry in by_command.items() if " -m preflight check" in command]
+    reaper = [entry for command, entry in by_command.items() if "_reaper.py" in command]
+    assert len(preflight) == 1, by_command
+    assert len(reaper) == 1, by_command
+    for entry in (*preflight, *reaper):
+        assert entry["mem"] == "PermissionError", entry
+        assert entry["environ"] == "PermissionError", entry
+    assert password not in record.read_text()
 
 
 def test_a_suite_that_collects_nothing_fails(

@@ -36,6 +36,9 @@ def suite(ctx: Context) -> CheckResult:
         "seconds": round(facts.seconds, 3),
         "summary": facts.summary,
         "output_tail": facts.output_tail,
+        # False: it ran where it could have read preflight's memory, credentials included
+        # (off Linux, or the system refused the reaper's seal): see docs/trust-model.md.
+        "sealed": facts.sealed,
     }
     if facts.returncode == 0 and not facts.timed_out:
         return CheckResult("suite", TITLE, Status.PASS, facts.summary or "passed", (), details)

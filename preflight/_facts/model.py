@@ -279,6 +279,7 @@ class SuiteFacts:
     seconds: float
     summary: str  # pytest's closing line, e.g. "4 passed in 0.52s"
     output_tail: str  # the last lines of its output, for the report
+    sealed: bool = False  # it could not read preflight's memory (Completed.sealed)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ def suite_facts(folder: Path, done: Completed) -> SuiteFacts:
         seconds=done.seconds,
         summary=_closing_line(done.stdout) or (lines[-1] if lines else ""),
         output_tail="\n".join(lines[-_TAIL_LINES:]),
+        sealed=done.sealed,
     )
 
 
