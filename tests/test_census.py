@@ -16,6 +16,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -482,3 +483,144 @@ def test_the_check_names_each_exposure_and_its_remedy() -> None:
         "kind": "linked_folder",
         "detail": "a folder import enters is a symlink to /x",
     }
+
+
+# --- ownership: root or the environment's owner, and the folders above ----------------------
+
+NOBODY = 65534
+AS_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+@pytest.fixture
+def open_tmp() -> Any:
+    """A folder straight under ``/tmp`` (sticky, root's) that ``nobody`` can reach: pytest's
+    ``tmp_path`` is below a 0700 folder of root's."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv")
+    folder = Path(tempfile.mkdtemp(prefix="preflight-census-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def as_nobody(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*AS_NOBODY, *map(str, argv)], capture_output=True, text=True, timeout=300,
+        env=wheelhouse.hermetic_env({"HOME": "/nonexistent"}), check=False,
+    )  # fmt: skip
+
+
+def test_code_owned_by_another_user_is_refused_whatever_its_mode(
+    pip_env: Path, census_project: Path, open_tmp: Path, tmp_path: Path
+) -> None:
+    """A module of root's environment given to ``nobody``, mode 0644: nobody can put code in
+    it and take it out again (the hashes match by the time of the check), so it is refused."""
+    python = wheelhouse.copy_venv(pip_env.parent.parent, open_tmp / "venv")
+    core = site_of(python) / "tidy" / "core.py"
+    os.chown(core, NOBODY, NOBODY)
+    marker = open_tmp / "poison-ran"
+    original = core.read_bytes()
+    poison = f"open({str(marker)!r}, 'w').write('ran')\n".encode() + original
+    write = "import sys; open(sys.argv[1], 'wb').write(bytes.fromhex(sys.argv[2]))"
+    done = as_nobody("/usr/bin/python3", "-c", write, core, poison.hex())
+    assert done.returncode == 0, done.stderr
+    runs_on_import(python, marker)
+    done = as_nobody("/usr/bin/python3", "-c", write, core, original.hex())
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(core.stat().st_mode) == 0o644
+    result = check(python, census_project, tmp_path)
+    refused(result, f"{core} is owned by someone other than root", "uid 65534 (nobody)")
+    assert [(e["path"], e["kind"]) for e in result["details"]["exposed"]] == [
+        (str(core), "foreign_owner")
+    ]
+
+
+def test_a_package_folder_owned_by_another_user_is_refused(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a folder away")
+    folder = site_of(env) / "tidy"
+    os.chown(folder, NOBODY, NOBODY)
+    result = check(env, census_project, tmp_path)
+    refused(result, f"{folder} is owned by someone other than root", "uid 65534 (nobody)")
+    assert "a folder on the import path" in result["text"]
+
+
+def test_a_venv_a_normal_user_made_and_owns_is_ready(
+    house: Wheels, census_project: Path, open_tmp: Path, tmp_path: Path
+) -> None:
+    """``nobody`` makes a venv in a folder of its own and installs into it: everything on the
+    import path is its, and it owns the environment's root. READY, nothing exposed."""
+    home = open_tmp / "home"
+    home.mkdir()
+    shutil.copytree(house.folder, home / "wheels")
+    for path in [home, *home.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY)
+    python = home / "venv" / "bin" / "python"
+    made = as_nobody("/usr/bin/python3", "-m", "venv", home / "venv")
+    assert made.returncode == 0, made.stderr
+    lock = census_project / "requirements" / "py3.11.txt"
+    shutil.copy(lock, home / "lock.txt")
+    os.chown(home / "lock.txt", NOBODY, NOBODY)
+    installed = as_nobody(
+        python, "-m", "pip", "install", "--no-index", "--find-links", home / "wheels",
+        "--require-hashes", "-r", home / "lock.txt",
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    site = next((home / "venv" / "lib").glob("python3.*/site-packages"))
+    assert (site / "tidy" / "core.py").stat().st_uid == NOBODY
+    result = check(python, census_project, tmp_path)
+    assert result["status"] == "pass", result["text"]
+    assert result["details"]["exposed"] == []
+
+
+@pytest.mark.parametrize("where", ["ENV/lib/python3.12", "ENV/lib", "ENV", "above ENV"])
+def test_a_folder_above_site_packages_others_can_write_is_refused(
+    env: Path, census_project: Path, tmp_path: Path, where: str
+) -> None:
+    """Whoever can write a folder that holds site-packages (or the environment) can rename
+    what it holds aside and put their own in its place: ``nobody`` does it, then undoes it."""
+    root = env.parent.parent
+    site = site_of(env)
+    folder = {
+        "ENV/lib/python3.12": site.parent,
+        "ENV/lib": site.parent.parent,
+        "ENV": root,
+        "above ENV": root.parent,
+    }[where]
+    mode = stat.S_IMODE(folder.stat().st_mode) | 0o777
+    folder.chmod(mode)
+    result = check(env, census_project, tmp_path)
+    refused(result, f"{folder} is writable by others than its owner", "it is not sticky")
+    assert [e["path"] for e in result["details"]["exposed"]] == [str(folder)]
+
+
+def test_nobody_can_swap_site_packages_through_a_world_writable_folder(open_tmp: Path) -> None:
+    """The attack the finding above names: with ``lib/python3.12`` world-writable (not
+    sticky), ``nobody`` renames root's site-packages aside and puts its own in its place."""
+    holder = open_tmp / "lib" / "python3.12"
+    site = holder / "site-packages"
+    site.mkdir(parents=True)
+    (site / "six.py").write_text(SIX, encoding="utf-8")
+    holder.chmod(0o777)
+    swap = (
+        "import os, sys; h = sys.argv[1]; "
+        "os.rename(h + '/site-packages', h + '/aside'); os.mkdir(h + '/site-packages'); "
+        "open(h + '/site-packages/six.py', 'w').write('X = 666\\n')"
+    )
+    done = as_nobody("/usr/bin/python3", "-c", swap, holder)
+    assert done.returncode == 0, done.stderr
+    assert (site / "six.py").read_text(encoding="utf-8") == "X = 666\n"
+    assert (site / "six.py").stat().st_uid == NOBODY
+
+
+def test_a_sticky_world_writable_folder_above_site_packages_is_ready(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """As ``/tmp`` is: anyone may add an entry, only its owner (root here) may rename it."""
+    lib = site_of(env).parent.parent
+    lib.chmod(0o1777)
+    result = check(env, census_project, tmp_path)
+    ready(result)
+    assert result["details"]["exposed"] == []

@@ -730,38 +730,123 @@ def _on_import_path(entry: Entry, site_roots: list[str]) -> bool:
     return False
 
 
+def environment_owner(census: Census) -> int | None:
+    """The uid that owns the environment's root folder (its prefix), if it can be read."""
+    try:
+        return os.stat(census.prefix).st_uid
+    except OSError:
+        return None
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def foreign(uid: int, owner: int | None) -> str | None:
+    """Why an entry owned by ``uid`` is not trusted, or None: the ownership rule (ssh's
+    StrictModes, applied to the import path) trusts root and the environment's owner only;
+    any other owner can write the entry (or ``chmod`` it) whatever its mode says."""
+    if uid == 0 or uid == owner:
+        return None
+    whose = "root's" if owner in (None, 0) else f"root's or {_user_name(owner)}'s"
+    return (
+        f"owned by {_user_name(uid)}, who can change it whatever its mode (only {whose} "
+        "is trusted)"
+    )
+
+
+def _trust(path: str, mode: int, uid: int, gid: int, owner: int | None, what: str) -> list[Exposure]:
+    """The exposures of one entry on the import path: a foreign owner, loose write bits."""
+    found = []
+    why = foreign(uid, owner)
+    if why is not None:
+        found.append(Exposure(path, "foreign_owner", f"{what}: {why}"))
+    loose_why = loose(mode, uid, gid)
+    if loose_why is not None:
+        found.append(Exposure(path, "writable", f"{what}: {loose_why}"))
+    return found
+
+
+def _ancestors(census: Census, site_roots: list[str], owner: int | None) -> list[Exposure]:
+    """The folders that hold the site-packages folders, up to ``/``: whoever can rename an
+    entry of one can move site-packages (or the whole environment) aside and put their own
+    in its place. Each must be owned by root or the environment's owner, and writable by no
+    one else unless it is sticky (``/tmp``: there only an entry's owner renames it)."""
+    found: list[Exposure] = []
+    seen: set[str] = set()
+    prefix = census.prefix
+    for site in site_roots:
+        folder = os.path.dirname(os.path.realpath(site))
+        while folder not in seen:
+            seen.add(folder)
+            try:
+                info = os.lstat(folder)
+            except OSError:
+                break
+            inside = _inside(folder, prefix)
+            what = (
+                "a folder that holds site-packages"
+                if inside
+                else "a folder that holds the environment"
+            )
+            mode = stat.S_IMODE(info.st_mode)
+            why = foreign(info.st_uid, owner)
+            if why is not None:
+                found.append(Exposure(folder, "foreign_owner", f"{what}: {why}"))
+            loose_why = loose(mode, info.st_uid, info.st_gid)
+            if loose_why is not None and not mode & stat.S_ISVTX:
+                found.append(
+                    Exposure(
+                        folder,
+                        "writable",
+                        f"{what}: {loose_why}, and it is not sticky: they can rename what it "
+                        "holds and put their own in its place",
+                    )
+                )
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+    return found
+
+
 def exposures(census: Census, facts: InterpreterFacts) -> list[Exposure]:
     """What lets code into the environment past its files' hashes: a symlink that resolves
-    outside the environment, a folder import enters that is a symlink, and code or a folder
-    on its import path that anyone but its owner can write. A file RECORD lists that is a
-    symlink is the RECORD comparison's finding, not repeated here."""
+    outside the environment, a folder import enters that is a symlink, code or a folder on
+    its import path that anyone but its owner can write, code or such a folder owned by
+    anyone but root or the environment's owner, and a folder above site-packages (up to
+    ``/``) that lets another user swap what it holds. A file RECORD lists that is a symlink
+    is the RECORD comparison's finding, not repeated here."""
     site_roots = [path for name, path in census.roots if name != "scripts"]
-    found: list[Exposure] = []
+    owner = environment_owner(census)
+    found: list[Exposure] = _ancestors(census, site_roots, owner)
     for path in site_roots:  # the site-packages folders themselves
         try:
             info = os.stat(path)
         except OSError:
             continue
-        why = loose(stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
-        if why is not None:
-            found.append(Exposure(path, "writable", f"a site-packages folder: {why}"))
+        found.extend(
+            _trust(path, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner,
+                   "a site-packages folder")
+        )  # fmt: skip
     entered = set(census.entered) | set(census.not_entered)
     for path in sorted(census.entries):
         entry = census.entries[path]
         if entry.type == "link":
             found.extend(_link_exposure(census, entry, path in entered))
             if path in entered:
-                found.extend(_target_writable(entry))
+                found.extend(_target_writable(entry, owner))
             continue
-        why = None
         if entry.type == "file" and path.endswith(CODE_SUFFIXES):
-            why = loose(entry.mode, entry.uid, entry.gid)
             what = "code"
         elif entry.type == "dir" and _on_import_path(entry, site_roots):
-            why = loose(entry.mode, entry.uid, entry.gid)
             what = "a folder on the import path"
-        if why is not None:
-            found.append(Exposure(path, "writable", f"{what}: {why}"))
+        else:
+            continue
+        found.extend(_trust(path, entry.mode, entry.uid, entry.gid, owner, what))
     return found
 
 
@@ -783,12 +868,12 @@ def _link_exposure(census: Census, entry: Entry, entered: bool) -> list[Exposure
     return []
 
 
-def _target_writable(entry: Entry) -> list[Exposure]:
+def _target_writable(entry: Entry, owner: int | None) -> list[Exposure]:
     try:
         info = os.stat(entry.path)
     except OSError:
         return []
-    why = loose(stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
-    if why is None:
-        return []
-    return [Exposure(entry.path, "writable", f"a folder on the import path (linked): {why}")]
+    return _trust(
+        entry.path, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner,
+        "a folder on the import path (linked)",
+    )  # fmt: skip
