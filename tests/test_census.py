@@ -624,3 +624,134 @@ def test_a_sticky_world_writable_folder_above_site_packages_is_ready(
     result = check(env, census_project, tmp_path)
     ready(result)
     assert result["details"]["exposed"] == []
+
+
+# --- a bounded census: sizes, a cap, a deadline, an entry limit ----------------------------
+
+GIB20 = 20 << 30
+
+
+def test_a_module_grown_to_20_gib_is_refused_by_its_size_unread(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """``truncate -s 20G`` of an installed module (sparse: no disk): RECORD gives its size,
+    so no content of 20 GiB can match it; it is named by its size and never read."""
+    core = site_of(env) / "tidy" / "core.py"
+    recorded = core.stat().st_size
+    os.truncate(core, GIB20)
+    facts = probe_interpreter(str(env))
+    assert isinstance(facts, InterpreterFacts), facts
+    taken = census.take(facts)
+    entry = taken.get(str(core))
+    assert entry is not None
+    assert (entry.state, entry.size) == ("skipped", GIB20)
+    assert taken.bytes_read < 1 << 20, taken.bytes_read  # the 20 GiB were never read
+    result = check(env, census_project, tmp_path)
+    refused(result, "tidy: tidy/core.py is modified", f"size {GIB20}, RECORD says {recorded}")
+
+
+def test_a_20_gib_file_dropped_in_site_packages_is_not_read_for_a_baseline(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """With a baseline every file is read, but one no RECORD sizes only up to the cap: a
+    sparse 20 GiB file is named as added, and never read."""
+    manifest = tmp_path / "kept" / "baseline.json"
+    done = run_preflight(
+        "baseline", "--python", env, "--project", census_project, "--output", manifest,
+        "--report-dir", tmp_path / "r-baseline", *FAST, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    blob = site_of(env) / "blob.bin"
+    blob.touch()
+    os.truncate(blob, GIB20)
+    report: Report = preflight.check(
+        env, project=census_project, skip=("performance",), baseline=manifest
+    )
+    (baseline,) = [c for c in report.checks if c.id == "baseline"]
+    assert baseline.status.label == "fail"
+    assert any("blob.bin" in f.message and "added" in f.message for f in baseline.findings)
+    assert baseline.details["bytes_hashed"] < 1 << 26, baseline.details  # not 20 GiB
+    assert report.exit_code == 1
+
+
+def test_the_census_reads_no_file_larger_than_its_cap(tmp_path: Path) -> None:
+    big = tmp_path / "big.so"
+    big.touch()
+    os.truncate(big, census.UNSIZED_LIMIT + 1)
+    found = census.read_file(str(big), ["sha256"])
+    assert found is not None
+    assert (found.digests, found.size) == ({}, census.UNSIZED_LIMIT + 1)
+    assert found.skipped is not None and "too large to verify" in found.skipped
+    small = tmp_path / "small.py"
+    small.write_bytes(b"x = 1\n")
+    sized = census.read_file(str(small), ["sha256"], sizes={4})
+    assert sized is not None
+    assert sized.skipped == "size 6, RECORD says 4: not read, no content of that size can match"
+    assert census.read_file(str(small), ["sha256"], sizes={6}) == census.Read(
+        {"sha256": hashlib.sha256(b"x = 1\n").digest()}, 6, None
+    )
+
+
+def test_a_fifo_named_like_a_module_is_never_opened(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """``evil.py``, a FIFO in site-packages: opening it for reading would block until someone
+    writes. With a baseline every file is read: the census must not open it, and the check
+    ends (the thread it runs in is joined; a hang would leave it alive)."""
+    manifest = tmp_path / "kept" / "baseline.json"
+    done = run_preflight(
+        "baseline", "--python", env, "--project", census_project, "--output", manifest,
+        "--report-dir", tmp_path / "r-baseline", *FAST, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    fifo = site_of(env) / "evil.py"
+    os.mkfifo(fifo)
+    reports: list[Report] = []
+    worker = threading.Thread(
+        target=lambda: reports.append(
+            preflight.check(env, project=census_project, skip=("performance",), baseline=manifest)
+        ),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=600)  # a bound for a hang, not a timing: it ends in seconds
+    assert not worker.is_alive(), "the census blocked on a FIFO"
+    (report,) = reports
+    (integrity_result,) = [c for c in report.checks if c.id == "integrity"]
+    assert any(str(fifo) in f.message for f in integrity_result.findings)
+    assert report.exit_code == 1
+
+
+def test_a_census_past_its_deadline_fails_the_check_saying_so(
+    env: Path, census_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The census's clock jumps past its deadline as soon as the census has started: the
+    integrity check fails, naming the timeout, instead of judging half of the files."""
+    ticks = iter([0.0])
+    monkeypatch.setattr(census, "_clock", lambda: next(ticks, 1e9))
+    report: Report = preflight.check(env, project=census_project, skip=("performance",), timeout=45)
+    (result,) = [c for c in report.checks if c.id == "integrity"]
+    assert result.status.label == "fail"
+    assert result.message.startswith(
+        "the census of the environment's files did not finish within 45 s"
+    )
+    assert "--timeout SECONDS" in result.message
+    assert report.exit_code == 1
+
+
+def test_a_census_of_more_entries_than_its_limit_fails_the_check(
+    env: Path, census_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder of many tiny files (100,000 as well as 300) is refused at the entry limit,
+    not held in memory: the limit made small here, the folder named."""
+    monkeypatch.setattr(census, "ENTRY_LIMIT", 200)
+    data = site_of(env) / "tidy" / "data"
+    data.mkdir()
+    for n in range(300):
+        (data / f"{n}.txt").write_bytes(b"")
+    report: Report = preflight.check(env, project=census_project, skip=("performance",))
+    (result,) = [c for c in report.checks if c.id == "integrity"]
+    assert result.status.label == "fail"
+    assert result.message.startswith("the census stopped at 200 entries below ")
+    assert str(data) in result.message
+    assert report.exit_code == 1

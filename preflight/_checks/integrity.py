@@ -20,6 +20,12 @@ C, W = Severity.CRITICAL, Severity.WARNING
 def integrity(ctx: Context) -> CheckResult:
     scan = ctx.integrity
     assert scan is not None
+    if scan.unfinished is not None:
+        return CheckResult.from_findings(
+            "integrity", "Installed files vs RECORD",
+            [Finding(C, scan.unfinished, "fix what the message names, then check again")],
+            ok="", details={"unfinished": scan.unfinished},
+        )  # fmt: skip
     reinstall = f"{ctx.remedies.fresh(ctx.lock_path)}, or reinstall the distribution"
     findings: list[Finding] = []
     for p in scan.problems:

@@ -35,6 +35,7 @@ from typing import Protocol
 from preflight._facts.census import (
     WORKERS,
     Census,
+    Deadline,
     Entry,
     RecordRow,
     Stopped,
@@ -127,9 +128,9 @@ def _verify(dist: str, row: RecordRow, census: Census) -> tuple[FileProblem | No
     entry = census.get(row.path)
     if entry is None:  # missing is missing, whatever the hash field says
         return FileProblem(dist, row.written, "missing", "file not found"), 0
-    linked = link_problem(dist, row.written, entry)
-    if linked is not None:
-        return linked, 0
+    early = link_problem(dist, row.written, entry) or _skipped(dist, row.written, entry)
+    if early is not None:
+        return early, 0
     expected, why = expected_digest(row)
     if expected is None:
         return FileProblem(dist, row.written, "unverifiable", str(why)), 0
@@ -143,6 +144,17 @@ def _verify(dist: str, row: RecordRow, census: Census) -> tuple[FileProblem | No
             detail += f"; {entry.size} bytes, RECORD says {row.size}"
         return FileProblem(dist, row.written, "modified", detail), entry.size
     return None, entry.size
+
+
+def _skipped(dist: str, written: str, entry: Entry) -> FileProblem | None:
+    """A file the census did not read: of a size RECORD rules out (modified), or too large
+    to verify (critical when it is code, as "modified"; else it cannot be verified)."""
+    if entry.type != "file" or entry.state != "skipped":
+        return None
+    why = entry.why or "not read"
+    if why.startswith("size ") or written.endswith(_CODE_SUFFIXES):
+        return FileProblem(dist, written, "modified", why)
+    return FileProblem(dist, written, "unverifiable", why)
 
 
 def _top_level(path: str, site: str) -> str | None:
@@ -313,6 +325,7 @@ def survey(
     stop: Event | None = None,
     anchoring: Anchoring | None = None,
     read_all: bool = False,
+    deadline: Deadline | None = None,
 ) -> Census:
     """The census integrity judges: with ``anchoring``, the vouched wheels are found first
     (on ``pool``) and what they ship is read with the rest; ``read_all`` for a baseline."""
@@ -329,6 +342,7 @@ def survey(
         read_all=read_all,
         pool=pool,
         stop=stop,
+        deadline=deadline,
     )
 
 

@@ -269,6 +269,8 @@ class IntegrityFacts:
     without_record: tuple[str, ...]  # distributions with no RECORD (egg-info, broken installs)
     anchor: AnchorFacts | None = None  # None: no wheelhouse was given
     exposed: tuple[Exposure, ...] = ()  # links and write permissions that expose code
+    # why the census did not finish (out of time, too many entries): nothing above is judged
+    unfinished: str | None = None
 
 
 @dataclass(frozen=True)
