@@ -128,16 +128,17 @@ def _verify(dist: str, row: RecordRow, census: Census) -> tuple[FileProblem | No
     entry = census.get(row.path)
     if entry is None:  # missing is missing, whatever the hash field says
         return FileProblem(dist, row.written, "missing", "file not found"), 0
-    early = link_problem(dist, row.written, entry) or _skipped(dist, row.written, entry)
-    if early is not None:
-        return early, 0
+    linked = link_problem(dist, row.written, entry)
+    if linked is not None:
+        return linked, 0
     expected, why = expected_digest(row)
-    if expected is None:
+    if expected is None:  # (said so even of a file of another size: RECORD's hash is what fails)
         return FileProblem(dist, row.written, "unverifiable", str(why)), 0
     assert row.algorithm is not None
     digest = entry.digests.get(row.algorithm)
     if entry.type != "file" or entry.state != "read" or digest is None:
-        return FileProblem(dist, row.written, "modified", "not a readable regular file"), 0
+        unread = FileProblem(dist, row.written, "modified", "not a readable regular file")
+        return _skipped(dist, row.written, entry) or unread, 0
     if digest != expected:
         detail = f"{row.algorithm} differs"
         if row.size is not None and row.size != entry.size:
