@@ -273,9 +273,16 @@ class Deadline:
         self.seconds = seconds
         self._clock = clock or _clock
         self._end = self._clock() + seconds
+        self._abandoned: str | None = None
+
+    def abandon(self, why: str) -> None:
+        """End the census's other reads at their next look (it cannot be finished)."""
+        self._abandoned = why
 
     def check(self) -> None:
-        """Raise :class:`Unfinished` once the time is up."""
+        """Raise :class:`Unfinished` once the time is up, or the census was abandoned."""
+        if self._abandoned is not None:
+            raise Unfinished(self._abandoned)
         if self._clock() >= self._end:
             raise Unfinished(
                 f"the census of the environment's files did not finish within "
@@ -373,7 +380,7 @@ def hash_file(path: str, algorithm: str, stop: Event | None = None) -> tuple[byt
 # --- the census ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a census holds up to ENTRY_LIMIT of them
 class Entry:
     """One entry, as ``lstat`` gives it (a symlink is not followed; a folder reached through
     a symlinked folder is named by the path Python would use)."""
@@ -620,6 +627,7 @@ def take(
     """
     dist_records, without, refused = records or read_records(facts.distributions)
     owners, algorithms, sizes = _named(dist_records, want or {}, keep or {})
+    deadline = deadline or Deadline(float("inf"))
     kept = keep or {}
     early = {
         path: {"sha256"} | {a for a in names if _usable(a)}
@@ -656,8 +664,10 @@ def take(
             more, more_bytes = _collect(entries, reading)
             files, total = files + more, total + more_bytes
     except BaseException as exc:
-        if stop is not None and not isinstance(exc, Unfinished):
-            stop.set()  # (out of time, the reads see the deadline themselves)
+        if isinstance(exc, Unfinished):  # the reads still running end at their next chunk
+            deadline.abandon(str(exc))
+        elif stop is not None:
+            stop.set()
         reading.cancel()
         if pool is None:
             executor.shutdown(wait=True, cancel_futures=True)
