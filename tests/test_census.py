@@ -681,7 +681,8 @@ def test_the_census_reads_no_file_larger_than_its_cap(tmp_path: Path) -> None:
     found = census.read_file(str(big), ["sha256"])
     assert found is not None
     assert (found.digests, found.size) == ({}, census.UNSIZED_LIMIT + 1)
-    assert found.skipped is not None and "too large to verify" in found.skipped
+    assert found.skipped is not None
+    assert "too large to verify" in found.skipped
     small = tmp_path / "small.py"
     small.write_bytes(b"x = 1\n")
     sized = census.read_file(str(small), ["sha256"], sizes={4})
@@ -754,4 +755,32 @@ def test_a_census_of_more_entries_than_its_limit_fails_the_check(
     assert result.status.label == "fail"
     assert result.message.startswith("the census stopped at 200 entries below ")
     assert str(data) in result.message
+    assert report.exit_code == 1
+
+
+def test_a_census_blocked_for_good_is_given_up(
+    env: Path, census_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read blocked in the kernel (a hung mount) never looks at its clock: the check stops
+    waiting for the census past its deadline and the grace, and fails saying so. The census
+    here blocks on an event the test holds until the check has answered."""
+    from preflight import _engine
+    from preflight._facts import gather
+
+    held = threading.Event()
+
+    def blocked(*args: Any, **kwargs: Any) -> Any:
+        held.wait()
+
+    monkeypatch.setattr(gather, "survey", blocked)
+    monkeypatch.setattr(gather, "CENSUS_GRACE", 0.01)
+    monkeypatch.setattr(_engine, "CENSUS_TIMEOUT", 0.01)
+    try:
+        report: Report = preflight.check(env, project=census_project, skip=("performance",))
+    finally:
+        held.set()
+    (result,) = [c for c in report.checks if c.id == "integrity"]
+    assert result.status.label == "fail"
+    assert "did not finish within 0.01 s" in result.message
+    assert "a read blocked in the file system" in result.message
     assert report.exit_code == 1

@@ -16,12 +16,18 @@ package folder or its ``__pycache__``, a name import can reach) is entered, and 
 is listed under the path Python would use. Beside the plain record, the census names what
 exposes the environment's code (:func:`exposures`): a symlink that leaves the environment, a
 folder import enters that is a symlink, and code (a module, its bytecode, an extension, a
-``.pth``) or a folder on its import path that anyone but its owner can write.
+``.pth``) or a folder on its import path that anyone but its owner can write, or that anyone
+but root or the environment's owner (the owner of its root folder) owns; and a folder above
+site-packages, up to ``/``, that lets another user swap what it holds (owned by another, or
+writable by others without the sticky bit).
 
 Files are read through :func:`preflight._read.open_regular` (a FIFO or a device is never
 opened for reading) on a small thread pool (hashlib and reads release the GIL), in chunks,
 each checking ``stop``. Without a baseline, only the files something compares are read (the
-rows RECORD hashes, the members a locked wheel ships); with one, every file is.
+rows RECORD hashes, the members a locked wheel ships); with one, every file is. A file is read
+only at the size RECORD gives it (another size cannot match: it is named, unread), or, with
+none, up to :data:`UNSIZED_LIMIT`; the walk and the reads share a :class:`Deadline` and stop
+at :data:`ENTRY_LIMIT` entries (:class:`Unfinished`, said by the checks instead of a verdict).
 
 The bytecode probe's list of ``.pyc`` files can be derived from the census (every
 ``__pycache__/*.pyc`` entry, linked folders included: :meth:`Census.bytecode`); today the
