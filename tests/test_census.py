@@ -784,3 +784,19 @@ def test_a_census_blocked_for_good_is_given_up(
     assert "did not finish within 0.01 s" in result.message
     assert "a read blocked in the file system" in result.message
     assert report.exit_code == 1
+
+
+def test_code_too_large_to_verify_is_critical(env: Path) -> None:
+    """A RECORD row without a size gives the census no size to hold a file to: it reads up
+    to its cap, and a module past it (sparse, no disk) is named too large, as modified."""
+    site = site_of(env)
+    core = site / "tidy" / "core.py"
+    record = next(site.glob("tidy-*.dist-info")) / "RECORD"
+    text = record.read_text(encoding="utf-8")
+    (row,) = [r for r in text.splitlines() if r.startswith("tidy/core.py,")]
+    record.write_text(text.replace(row, row.rsplit(",", 1)[0] + ","), encoding="utf-8")
+    os.truncate(core, census.UNSIZED_LIMIT + 1)
+    (problem,) = scan(env).problems
+    assert (problem.path, problem.kind) == ("tidy/core.py", "modified")
+    assert problem.detail.startswith(f"{census.UNSIZED_LIMIT + 1} bytes, over the ")
+    assert "too large to verify, not read" in problem.detail
