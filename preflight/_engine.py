@@ -28,6 +28,7 @@ from preflight._facts import baseline as baselines
 from preflight._facts import probes
 from preflight._facts.bytecode import DEFAULT_TIMEOUT as BYTECODE_TIMEOUT
 from preflight._facts.bytecode import BytecodeFacts, remember_verified
+from preflight._facts.census import DEFAULT_TIMEOUT as CENSUS_TIMEOUT
 from preflight._facts.context import Context, Remedies
 from preflight._facts.gather import Gathering
 from preflight._facts.model import InterpreterFacts
@@ -70,7 +71,8 @@ def check(
     start would, once the environment is verified and before the imports are timed.
     ``timeout`` bounds every probe: the interpreter probe (default 30 s), each bytecode probe
     child (default 600 s: a cold cache of a large environment compiles for minutes) and the
-    performance probe (default 120 s). The first start, the performance probe and the suite
+    performance probe (default 120 s) and the census of the files (default 600 s; past it the
+    ``integrity`` check fails, saying so). The first start, the performance probe and the suite
     run only once the verifying checks (``virtual_environment``, ``lock_sync``, ``integrity``,
     ``startup_hooks``, ``bytecode``; ``baseline`` when given) passed: otherwise they are
     skipped and nothing of the environment runs.
@@ -163,6 +165,7 @@ def judge(
         probe_timeout=timeout or 30.0,
         perf_timeout=timeout or 120.0,  # --timeout bounds every probe it is given to
         bytecode_timeout=timeout or BYTECODE_TIMEOUT,
+        census_timeout=timeout or CENSUS_TIMEOUT,
         substitute_for=substitute_for,
         remedies=remedies or Remedies(),
         first_start=first_start,

@@ -16,6 +16,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -482,3 +483,320 @@ def test_the_check_names_each_exposure_and_its_remedy() -> None:
         "kind": "linked_folder",
         "detail": "a folder import enters is a symlink to /x",
     }
+
+
+# --- ownership: root or the environment's owner, and the folders above ----------------------
+
+NOBODY = 65534
+AS_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+@pytest.fixture
+def open_tmp() -> Any:
+    """A folder straight under ``/tmp`` (sticky, root's) that ``nobody`` can reach: pytest's
+    ``tmp_path`` is below a 0700 folder of root's."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv")
+    folder = Path(tempfile.mkdtemp(prefix="preflight-census-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def as_nobody(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*AS_NOBODY, *map(str, argv)], capture_output=True, text=True, timeout=300,
+        env=wheelhouse.hermetic_env({"HOME": "/nonexistent"}), check=False,
+    )  # fmt: skip
+
+
+def test_code_owned_by_another_user_is_refused_whatever_its_mode(
+    pip_env: Path, census_project: Path, open_tmp: Path, tmp_path: Path
+) -> None:
+    """A module of root's environment given to ``nobody``, mode 0644: nobody can put code in
+    it and take it out again (the hashes match by the time of the check), so it is refused."""
+    python = wheelhouse.copy_venv(pip_env.parent.parent, open_tmp / "venv")
+    core = site_of(python) / "tidy" / "core.py"
+    os.chown(core, NOBODY, NOBODY)
+    marker = open_tmp / "poison-ran"
+    original = core.read_bytes()
+    poison = f"open({str(marker)!r}, 'w').write('ran')\n".encode() + original
+    write = "import sys; open(sys.argv[1], 'wb').write(bytes.fromhex(sys.argv[2]))"
+    done = as_nobody("/usr/bin/python3", "-c", write, core, poison.hex())
+    assert done.returncode == 0, done.stderr
+    runs_on_import(python, marker)
+    done = as_nobody("/usr/bin/python3", "-c", write, core, original.hex())
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(core.stat().st_mode) == 0o644
+    result = check(python, census_project, tmp_path)
+    refused(result, f"{core} is owned by someone other than root", "uid 65534 (nobody)")
+    assert [(e["path"], e["kind"]) for e in result["details"]["exposed"]] == [
+        (str(core), "foreign_owner")
+    ]
+
+
+def test_a_package_folder_owned_by_another_user_is_refused(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a folder away")
+    folder = site_of(env) / "tidy"
+    os.chown(folder, NOBODY, NOBODY)
+    result = check(env, census_project, tmp_path)
+    refused(result, f"{folder} is owned by someone other than root", "uid 65534 (nobody)")
+    assert "a folder on the import path" in result["text"]
+
+
+def test_a_venv_a_normal_user_made_and_owns_is_ready(
+    house: Wheels, census_project: Path, open_tmp: Path, tmp_path: Path
+) -> None:
+    """``nobody`` makes a venv in a folder of its own and installs into it: everything on the
+    import path is its, and it owns the environment's root. READY, nothing exposed."""
+    home = open_tmp / "home"
+    home.mkdir()
+    shutil.copytree(house.folder, home / "wheels")
+    for path in [home, *home.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY)
+    python = home / "venv" / "bin" / "python"
+    made = as_nobody("/usr/bin/python3", "-m", "venv", home / "venv")
+    assert made.returncode == 0, made.stderr
+    lock = census_project / "requirements" / "py3.11.txt"
+    shutil.copy(lock, home / "lock.txt")
+    os.chown(home / "lock.txt", NOBODY, NOBODY)
+    installed = as_nobody(
+        python, "-m", "pip", "install", "--no-index", "--find-links", home / "wheels",
+        "--require-hashes", "-r", home / "lock.txt",
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    site = next((home / "venv" / "lib").glob("python3.*/site-packages"))
+    assert (site / "tidy" / "core.py").stat().st_uid == NOBODY
+    result = check(python, census_project, tmp_path)
+    assert result["status"] == "pass", result["text"]
+    assert result["details"]["exposed"] == []
+
+
+@pytest.mark.parametrize("where", ["ENV/lib/python3.12", "ENV/lib", "ENV", "above ENV"])
+def test_a_folder_above_site_packages_others_can_write_is_refused(
+    env: Path, census_project: Path, tmp_path: Path, where: str
+) -> None:
+    """Whoever can write a folder that holds site-packages (or the environment) can rename
+    what it holds aside and put their own in its place: ``nobody`` does it, then undoes it."""
+    root = env.parent.parent
+    site = site_of(env)
+    folder = {
+        "ENV/lib/python3.12": site.parent,
+        "ENV/lib": site.parent.parent,
+        "ENV": root,
+        "above ENV": root.parent,
+    }[where]
+    mode = stat.S_IMODE(folder.stat().st_mode) | 0o777
+    folder.chmod(mode)
+    result = check(env, census_project, tmp_path)
+    refused(result, f"{folder} is writable by others than its owner", "it is not sticky")
+    assert [e["path"] for e in result["details"]["exposed"]] == [str(folder)]
+
+
+def test_nobody_can_swap_site_packages_through_a_world_writable_folder(open_tmp: Path) -> None:
+    """The attack the finding above names: with ``lib/python3.12`` world-writable (not
+    sticky), ``nobody`` renames root's site-packages aside and puts its own in its place."""
+    holder = open_tmp / "lib" / "python3.12"
+    site = holder / "site-packages"
+    site.mkdir(parents=True)
+    (site / "six.py").write_text(SIX, encoding="utf-8")
+    holder.chmod(0o777)
+    swap = (
+        "import os, sys; h = sys.argv[1]; "
+        "os.rename(h + '/site-packages', h + '/aside'); os.mkdir(h + '/site-packages'); "
+        "open(h + '/site-packages/six.py', 'w').write('X = 666\\n')"
+    )
+    done = as_nobody("/usr/bin/python3", "-c", swap, holder)
+    assert done.returncode == 0, done.stderr
+    assert (site / "six.py").read_text(encoding="utf-8") == "X = 666\n"
+    assert (site / "six.py").stat().st_uid == NOBODY
+
+
+def test_a_sticky_world_writable_folder_above_site_packages_is_ready(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """As ``/tmp`` is: anyone may add an entry, only its owner (root here) may rename it."""
+    lib = site_of(env).parent.parent
+    lib.chmod(0o1777)
+    result = check(env, census_project, tmp_path)
+    ready(result)
+    assert result["details"]["exposed"] == []
+
+
+# --- a bounded census: sizes, a cap, a deadline, an entry limit ----------------------------
+
+GIB20 = 20 << 30
+
+
+def test_a_module_grown_to_20_gib_is_refused_by_its_size_unread(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """``truncate -s 20G`` of an installed module (sparse: no disk): RECORD gives its size,
+    so no content of 20 GiB can match it; it is named by its size and never read."""
+    core = site_of(env) / "tidy" / "core.py"
+    recorded = core.stat().st_size
+    os.truncate(core, GIB20)
+    facts = probe_interpreter(str(env))
+    assert isinstance(facts, InterpreterFacts), facts
+    taken = census.take(facts)
+    entry = taken.get(str(core))
+    assert entry is not None
+    assert (entry.state, entry.size) == ("skipped", GIB20)
+    assert taken.bytes_read < 1 << 20, taken.bytes_read  # the 20 GiB were never read
+    result = check(env, census_project, tmp_path)
+    refused(result, "tidy: tidy/core.py is modified", f"size {GIB20}, RECORD says {recorded}")
+
+
+def test_a_20_gib_file_dropped_in_site_packages_is_not_read_for_a_baseline(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """With a baseline every file is read, but one no RECORD sizes only up to the cap: a
+    sparse 20 GiB file is named as added, and never read."""
+    manifest = tmp_path / "kept" / "baseline.json"
+    done = run_preflight(
+        "baseline", "--python", env, "--project", census_project, "--output", manifest,
+        "--report-dir", tmp_path / "r-baseline", *FAST, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    blob = site_of(env) / "blob.bin"
+    blob.touch()
+    os.truncate(blob, GIB20)
+    report: Report = preflight.check(
+        env, project=census_project, skip=("performance",), baseline=manifest
+    )
+    (baseline,) = [c for c in report.checks if c.id == "baseline"]
+    assert baseline.status.label == "fail"
+    assert any("blob.bin" in f.message and "added" in f.message for f in baseline.findings)
+    assert baseline.details["bytes_hashed"] < 1 << 26, baseline.details  # not 20 GiB
+    assert report.exit_code == 1
+
+
+def test_the_census_reads_no_file_larger_than_its_cap(tmp_path: Path) -> None:
+    big = tmp_path / "big.so"
+    big.touch()
+    os.truncate(big, census.UNSIZED_LIMIT + 1)
+    found = census.read_file(str(big), ["sha256"])
+    assert found is not None
+    assert (found.digests, found.size) == ({}, census.UNSIZED_LIMIT + 1)
+    assert found.skipped is not None
+    assert "too large to verify" in found.skipped
+    small = tmp_path / "small.py"
+    small.write_bytes(b"x = 1\n")
+    sized = census.read_file(str(small), ["sha256"], sizes={4})
+    assert sized is not None
+    assert sized.skipped == "size 6, RECORD says 4: not read, no content of that size can match"
+    assert census.read_file(str(small), ["sha256"], sizes={6}) == census.Read(
+        {"sha256": hashlib.sha256(b"x = 1\n").digest()}, 6, None
+    )
+
+
+def test_a_fifo_named_like_a_module_is_never_opened(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """``evil.py``, a FIFO in site-packages: opening it for reading would block until someone
+    writes. With a baseline every file is read: the census must not open it, and the check
+    ends (the thread it runs in is joined; a hang would leave it alive)."""
+    manifest = tmp_path / "kept" / "baseline.json"
+    done = run_preflight(
+        "baseline", "--python", env, "--project", census_project, "--output", manifest,
+        "--report-dir", tmp_path / "r-baseline", *FAST, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    fifo = site_of(env) / "evil.py"
+    os.mkfifo(fifo)
+    reports: list[Report] = []
+    worker = threading.Thread(
+        target=lambda: reports.append(
+            preflight.check(env, project=census_project, skip=("performance",), baseline=manifest)
+        ),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=600)  # a bound for a hang, not a timing: it ends in seconds
+    assert not worker.is_alive(), "the census blocked on a FIFO"
+    (report,) = reports
+    (integrity_result,) = [c for c in report.checks if c.id == "integrity"]
+    assert any(str(fifo) in f.message for f in integrity_result.findings)
+    assert report.exit_code == 1
+
+
+def test_a_census_past_its_deadline_fails_the_check_saying_so(
+    env: Path, census_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The census's clock jumps past its deadline as soon as the census has started: the
+    integrity check fails, naming the timeout, instead of judging half of the files."""
+    ticks = iter([0.0])
+    monkeypatch.setattr(census, "_clock", lambda: next(ticks, 1e9))
+    report: Report = preflight.check(env, project=census_project, skip=("performance",), timeout=45)
+    (result,) = [c for c in report.checks if c.id == "integrity"]
+    assert result.status.label == "fail"
+    assert result.message.startswith(
+        "the census of the environment's files did not finish within 45 s"
+    )
+    assert "--timeout SECONDS" in result.message
+    assert report.exit_code == 1
+
+
+def test_a_census_of_more_entries_than_its_limit_fails_the_check(
+    env: Path, census_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder of many tiny files (100,000 as well as 300) is refused at the entry limit,
+    not held in memory: the limit made small here, the folder named."""
+    monkeypatch.setattr(census, "ENTRY_LIMIT", 200)
+    data = site_of(env) / "tidy" / "data"
+    data.mkdir()
+    for n in range(300):
+        (data / f"{n}.txt").write_bytes(b"")
+    report: Report = preflight.check(env, project=census_project, skip=("performance",))
+    (result,) = [c for c in report.checks if c.id == "integrity"]
+    assert result.status.label == "fail"
+    assert result.message.startswith("the census stopped at 200 entries below ")
+    assert str(data) in result.message
+    assert report.exit_code == 1
+
+
+def test_a_census_blocked_for_good_is_given_up(
+    env: Path, census_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read blocked in the kernel (a hung mount) never looks at its clock: the check stops
+    waiting for the census past its deadline and the grace, and fails saying so. The census
+    here blocks on an event the test holds until the check has answered."""
+    from preflight import _engine
+    from preflight._facts import gather
+
+    held = threading.Event()
+
+    def blocked(*args: Any, **kwargs: Any) -> Any:
+        held.wait()
+
+    monkeypatch.setattr(gather, "survey", blocked)
+    monkeypatch.setattr(gather, "CENSUS_GRACE", 0.01)
+    monkeypatch.setattr(_engine, "CENSUS_TIMEOUT", 0.01)
+    try:
+        report: Report = preflight.check(env, project=census_project, skip=("performance",))
+    finally:
+        held.set()
+    (result,) = [c for c in report.checks if c.id == "integrity"]
+    assert result.status.label == "fail"
+    assert "did not finish within 0.01 s" in result.message
+    assert "a read blocked in the file system" in result.message
+    assert report.exit_code == 1
+
+
+def test_code_too_large_to_verify_is_critical(env: Path) -> None:
+    """A RECORD row without a size gives the census no size to hold a file to: it reads up
+    to its cap, and a module past it (sparse, no disk) is named too large, as modified."""
+    site = site_of(env)
+    core = site / "tidy" / "core.py"
+    record = next(site.glob("tidy-*.dist-info")) / "RECORD"
+    text = record.read_text(encoding="utf-8")
+    (row,) = [r for r in text.splitlines() if r.startswith("tidy/core.py,")]
+    record.write_text(text.replace(row, row.rsplit(",", 1)[0] + ","), encoding="utf-8")
+    os.truncate(core, census.UNSIZED_LIMIT + 1)
+    (problem,) = scan(env).problems
+    assert (problem.path, problem.kind) == ("tidy/core.py", "modified")
+    assert problem.detail.startswith(f"{census.UNSIZED_LIMIT + 1} bytes, over the ")
+    assert "too large to verify, not read" in problem.detail

@@ -32,6 +32,11 @@ def baseline(ctx: Context) -> CheckResult:
     facts = ctx.baseline
     if facts is None:
         return CheckResult(ID, TITLE, Status.SKIP, HOW_TO_ENABLE, details={"configured": False})
+    if facts.unfinished is not None:
+        findings = [Finding(Severity.CRITICAL, facts.unfinished, "check again once it can")]
+        return CheckResult.from_findings(
+            ID, TITLE, findings, ok="", details={"configured": True, "unfinished": facts.unfinished}
+        )
     remedy = (
         "if you did not make this change, treat the environment as compromised and "
         f"{ctx.remedies.fresh(ctx.lock_path)}; if you did (an upgrade), check it and write "

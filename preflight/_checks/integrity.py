@@ -20,6 +20,12 @@ C, W = Severity.CRITICAL, Severity.WARNING
 def integrity(ctx: Context) -> CheckResult:
     scan = ctx.integrity
     assert scan is not None
+    if scan.unfinished is not None:
+        return CheckResult.from_findings(
+            "integrity", "Installed files vs RECORD",
+            [Finding(C, scan.unfinished, "fix what the message names, then check again")],
+            ok="", details={"unfinished": scan.unfinished},
+        )  # fmt: skip
     reinstall = f"{ctx.remedies.fresh(ctx.lock_path)}, or reinstall the distribution"
     findings: list[Finding] = []
     for p in scan.problems:
@@ -96,10 +102,16 @@ _EXPOSED_WORDS = {
     "link_outside": "is a symlink leaving the environment",
     "linked_folder": "is a symlinked folder import would enter",
     "writable": "is writable by others than its owner",
+    "foreign_owner": "is owned by someone other than root or the environment's owner",
 }
 
 
 def _fix(exposure: Exposure) -> str:
+    if exposure.kind == "foreign_owner":
+        return (
+            f"give it to root or to the environment's owner (`chown` '{exposure.path}'), then "
+            "check the environment again: its owner may have changed what it holds"
+        )
     if exposure.kind == "writable":
         return (
             f"remove the write permission (`chmod go-w '{exposure.path}'`), then check the "

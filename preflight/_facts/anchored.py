@@ -520,6 +520,8 @@ def _unreadable(dist: str, written: str, entry: Entry | None) -> FileProblem | N
     linked = link_problem(dist, written, entry)
     if linked is not None:
         return linked
+    if entry.type == "file" and entry.state == "skipped" and entry.why is not None:
+        return FileProblem(dist, written, "modified", entry.why)
     if entry.type != "file" or entry.state != "read":
         return FileProblem(dist, written, "modified", "not a readable regular file")
     return None

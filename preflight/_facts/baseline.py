@@ -35,7 +35,15 @@ from typing import Any, Literal
 
 from preflight import _json
 from preflight._errors import UsageError
-from preflight._facts.census import Census, EntryType, roots_of, take
+from preflight._facts.census import (
+    DEFAULT_TIMEOUT,
+    Census,
+    Deadline,
+    EntryType,
+    Unfinished,
+    roots_of,
+    take,
+)
 from preflight._facts.model import InterpreterFacts
 from preflight._read import ReadError, read_text
 
@@ -139,6 +147,7 @@ class BaselineFacts:
     changes: tuple[Change, ...]
     bytecode: int  # runtime bytecode added, removed or rewritten beside unchanged sources
     bytes_hashed: int
+    unfinished: str | None = None  # why the census did not finish: nothing was compared
 
 
 # --- the environment's entries -----------------------------------------------------------
@@ -177,7 +186,11 @@ def build_manifest(
 ) -> Manifest:
     """The manifest of the environment the probe described, as it is now."""
     roots = roots_of(facts)
-    entries, _ = entries_of(take(facts, read_all=True, stop=stop), roots)
+    try:
+        census = take(facts, read_all=True, stop=stop, deadline=Deadline(DEFAULT_TIMEOUT))
+    except Unfinished as exc:
+        raise UsageError(str(exc), hint="no baseline was written") from None
+    entries, _ = entries_of(census, roots)
     return Manifest(
         created=created,
         tool_version=tool_version,

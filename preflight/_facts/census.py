@@ -16,12 +16,18 @@ package folder or its ``__pycache__``, a name import can reach) is entered, and 
 is listed under the path Python would use. Beside the plain record, the census names what
 exposes the environment's code (:func:`exposures`): a symlink that leaves the environment, a
 folder import enters that is a symlink, and code (a module, its bytecode, an extension, a
-``.pth``) or a folder on its import path that anyone but its owner can write.
+``.pth``) or a folder on its import path that anyone but its owner can write, or that anyone
+but root or the environment's owner (the owner of its root folder) owns; and a folder above
+site-packages, up to ``/``, that lets another user swap what it holds (owned by another, or
+writable by others without the sticky bit).
 
 Files are read through :func:`preflight._read.open_regular` (a FIFO or a device is never
 opened for reading) on a small thread pool (hashlib and reads release the GIL), in chunks,
 each checking ``stop``. Without a baseline, only the files something compares are read (the
-rows RECORD hashes, the members a locked wheel ships); with one, every file is.
+rows RECORD hashes, the members a locked wheel ships); with one, every file is. A file is read
+only at the size RECORD gives it (another size cannot match: it is named, unread), or, with
+none, up to :data:`UNSIZED_LIMIT`; the walk and the reads share a :class:`Deadline` and stop
+at :data:`ENTRY_LIMIT` entries (:class:`Unfinished`, said by the checks instead of a verdict).
 
 The bytecode probe's list of ``.pyc`` files can be derived from the census (every
 ``__pycache__/*.pyc`` entry, linked folders included: :meth:`Census.bytecode`); today the
@@ -39,7 +45,8 @@ import os
 import pwd
 import re
 import stat
-from collections.abc import Collection, Iterable, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -53,11 +60,13 @@ from preflight._read import RECORD_LIMIT, ReadError, open_regular, read_bytes
 __all__ = [
     "WORKERS",
     "Census",
+    "Deadline",
     "DistRecord",
     "Entry",
     "EntryType",
     "RecordRow",
     "Stopped",
+    "Unfinished",
     "expected_digest",
     "exposures",
     "hash_file",
@@ -76,12 +85,21 @@ SITE_ROOT = "site"  # a site-packages folder the probe found that is no install 
 # Entries reached through symlinked folders, at most: a link to "/" is a finding, not a walk of
 # the whole machine.
 LINKED_LIMIT = 50_000
+# A file no RECORD gives a size for (unowned, read for a baseline; a row without a size) is
+# read up to this many bytes; a larger one is not read, and named as too large to verify. A
+# file RECORD sizes is read only at that size: any other cannot match, and is not read.
+UNSIZED_LIMIT = 4 << 30
+# Entries in one census, at most: a folder of a million files is refused, not held in memory.
+ENTRY_LIMIT = 1_000_000
+# Without --timeout, the census (walk and reads) gets this long before the check says so.
+DEFAULT_TIMEOUT = 600.0
 CODE_SUFFIXES = (".py", ".pyc", ".pth", ".so", ".pyd")
 _METADATA_DIRS = (".dist-info", ".egg-info", ".data")
 _IMPORTABLE = re.compile(r"^[^\W\d]\w*$")  # a name import can reach as a package
 
 EntryType = Literal["file", "dir", "link", "fifo", "socket", "char", "block", "other"]
-ReadState = Literal["unread", "read", "unreadable"]
+# skipped: not read on purpose (a size RECORD rules out, over UNSIZED_LIMIT): Entry.why says
+ReadState = Literal["unread", "read", "unreadable", "skipped"]
 
 _BY_FORMAT: dict[int, EntryType] = {
     stat.S_IFREG: "file",
@@ -246,6 +264,47 @@ class Stopped(Exception):
     """The scan was told to stop (the check is being interrupted): its result is not wanted."""
 
 
+class Unfinished(Exception):
+    """The census could not be finished (out of time, too many entries): the message says
+    why, and the checks that needed it say so instead of judging half of it."""
+
+
+_clock: Callable[[], float] = time.monotonic  # the deadline's clock (tests tick their own)
+
+
+class Deadline:
+    """The census's time: ``seconds`` from when it is made, on ``clock``."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] | None = None) -> None:
+        self.seconds = seconds
+        self._clock = clock or _clock
+        self._end = self._clock() + seconds
+        self._abandoned: str | None = None
+
+    def abandon(self, why: str) -> None:
+        """End the census's other reads at their next look (it cannot be finished)."""
+        self._abandoned = why
+
+    def check(self) -> None:
+        """Raise :class:`Unfinished` once the time is up, or the census was abandoned."""
+        if self._abandoned is not None:
+            raise Unfinished(self._abandoned)
+        if self._clock() >= self._end:
+            raise Unfinished(
+                f"the census of the environment's files did not finish within "
+                f"{self.seconds:g} s (the check's timeout): its files are not verified. Raise "
+                "the timeout (`--timeout SECONDS`), or look for what makes reading them slow "
+                "(a huge file, a slow or hung file system)"
+            )
+
+
+def _halt(stop: Event | None, deadline: Deadline | None) -> None:
+    if stop is not None and stop.is_set():
+        raise Stopped
+    if deadline is not None:
+        deadline.check()
+
+
 @dataclass(frozen=True)
 class Read:
     """What one read of a file gave: a digest per algorithm, its size, its bytes if kept."""
@@ -253,26 +312,45 @@ class Read:
     digests: Mapping[str, bytes]
     size: int
     content: bytes | None  # the whole file, when asked for and no larger than asked
+    skipped: str | None = None  # why it was not read (its size): digests is then empty
 
 
 def read_file(
-    path: str, algorithms: Collection[str], stop: Event | None = None, *, keep: int = 0
+    path: str,
+    algorithms: Collection[str],
+    stop: Event | None = None,
+    *,
+    keep: int = 0,
+    sizes: Collection[int] = (),
+    deadline: Deadline | None = None,
 ) -> Read | None:
     """Read the regular file at ``path`` once, hashing it with every algorithm asked for;
     None if it does not exist or cannot be read (a FIFO or a device is never opened).
-    ``keep`` > 0: its bytes are kept too, if it holds no more than that."""
+    ``keep`` > 0: its bytes are kept too, if it holds no more than that.
+
+    ``sizes``: the sizes it may have (RECORD's); one of another size is not read (nothing
+    could match), nor one of no expected size over :data:`UNSIZED_LIMIT`: the result is
+    then ``skipped`` with its ``fstat`` size. A file that grows past either while read is
+    left at once, the same way."""
     hashers = {name: hashlib.new(name) for name in algorithms}
     size = 0
     kept: list[bytes] | None = [] if keep > 0 else None
+    _halt(stop, deadline)
     try:
         fd = open_regular(path)
     except (ReadError, ValueError):  # ValueError: a path that cannot be a path (a NUL in it)
         return None
     try:
         with open(fd, "rb", closefd=True) as handle:
+            found = os.fstat(handle.fileno()).st_size
+            skipped = _skip(found, sizes)
+            if skipped is not None:
+                return Read({}, found, None, skipped)
+            most = max(sizes) if sizes else UNSIZED_LIMIT
             while chunk := handle.read(_CHUNK):
-                if stop is not None and stop.is_set():
-                    raise Stopped  # Ctrl-C in a 20 GiB file: within one chunk, not 41 s
+                _halt(stop, deadline)  # Ctrl-C in a large file: within one chunk
+                if size + len(chunk) > most:
+                    return Read({}, size + len(chunk), None, "it grew while it was read")
                 for hasher in hashers.values():
                     hasher.update(chunk)
                 size += len(chunk)
@@ -284,16 +362,31 @@ def read_file(
     return Read({name: h.digest() for name, h in hashers.items()}, size, content)
 
 
+def _skip(size: int, sizes: Collection[int]) -> str | None:
+    """Why a file of ``size`` bytes is not read, or None."""
+    if sizes and size not in sizes:
+        said = " or ".join(str(n) for n in sorted(sizes))
+        return f"size {size}, RECORD says {said}: not read, no content of that size can match"
+    if not sizes and size > UNSIZED_LIMIT:
+        return (
+            f"{size} bytes, over the {UNSIZED_LIMIT} a file no RECORD sizes may have: too "
+            "large to verify, not read"
+        )
+    return None
+
+
 def hash_file(path: str, algorithm: str, stop: Event | None = None) -> tuple[bytes, int] | None:
     """``(digest, size)`` of the file, or None if it does not exist or cannot be read."""
     found = read_file(path, (algorithm,), stop)
-    return None if found is None else (found.digests[algorithm], found.size)
+    if found is None or found.skipped is not None:
+        return None
+    return found.digests[algorithm], found.size
 
 
 # --- the census ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a census holds up to ENTRY_LIMIT of them
 class Entry:
     """One entry, as ``lstat`` gives it (a symlink is not followed; a folder reached through
     a symlinked folder is named by the path Python would use)."""
@@ -311,6 +404,7 @@ class Entry:
     state: ReadState = "unread"  # regular files: read (hashed) or not
     digests: Mapping[str, bytes] = field(default_factory=dict)
     content: bytes | None = None  # kept for the few files compared whole (launchers)
+    why: str | None = None  # state "skipped": why it was not read ("size 9, RECORD says 4...")
 
     @property
     def sha256(self) -> bytes | None:
@@ -429,7 +523,9 @@ def _import_enters(name: str) -> bool:
     return name == "__pycache__" or bool(_IMPORTABLE.match(name))
 
 
-def _walk(roots: list[tuple[str, str]], stop: Event | None) -> _Walk:
+def _walk(
+    roots: list[tuple[str, str]], stop: Event | None, deadline: Deadline | None = None
+) -> _Walk:
     """Every entry below each root (the roots themselves excluded), symlinks not followed but
     for symlinked folders import would enter outside the scripts folder: those are entered
     (once on any one path: a link back up is left, and named)."""
@@ -444,8 +540,7 @@ def _walk(roots: list[tuple[str, str]], stop: Event | None) -> _Walk:
             ("", top, None, frozenset({(top_info.st_dev, top_info.st_ino)}))
         ]
         while stack:
-            if stop is not None and stop.is_set():
-                raise Stopped
+            _halt(stop, deadline)
             relative, folder, through, chain = stack.pop()
             try:
                 with os.scandir(folder) as listing:
@@ -464,6 +559,12 @@ def _walk(roots: list[tuple[str, str]], stop: Event | None) -> _Walk:
                 if entry.type == "dir" and child.path in root_paths:
                     continue  # walked as its own root
                 walk.entries[entry.path] = entry
+                if len(walk.entries) > ENTRY_LIMIT:
+                    raise Unfinished(
+                        f"the census stopped at {ENTRY_LIMIT:,} entries below {top} (in "
+                        f"{folder}): more than an environment holds, so its files are not "
+                        "verified. Look for what fills it (a data folder, a runaway cache)"
+                    )
                 if entry.type == "dir":
                     stack.append((rel + "/", child.path, through, chain))
                 elif entry.type == "link" and name != "scripts" and _import_enters(child.name):
@@ -515,6 +616,7 @@ def take(
     read_all: bool = False,
     pool: Executor | None = None,
     stop: Event | None = None,
+    deadline: Deadline | None = None,
 ) -> Census:
     """The census of the environment the probe described, as it is now.
 
@@ -525,10 +627,13 @@ def take(
 
     The files RECORD names are read on the pool while the folders are walked (the walk only
     lists and ``lstat``-s); a read through what the walk finds is a symlink, a folder or
-    nothing is dropped.
+    nothing is dropped. A file is read only at a size RECORD gives it (or, with none, up to
+    :data:`UNSIZED_LIMIT`). Past ``deadline``, or past :data:`ENTRY_LIMIT` entries, the
+    census raises :class:`Unfinished`; ``stop`` set, :class:`Stopped`.
     """
     dist_records, without, refused = records or read_records(facts.distributions)
-    owners, algorithms = _named(dist_records, want or {}, keep or {})
+    owners, algorithms, sizes = _named(dist_records, want or {}, keep or {})
+    deadline = deadline or Deadline(float("inf"))
     kept = keep or {}
     early = {
         path: {"sha256"} | {a for a in names if _usable(a)}
@@ -540,9 +645,9 @@ def take(
     )
     reading = _Reading()
     try:
-        reading = _submit(executor, early, kept, stop)
+        reading = _submit(executor, early, kept, stop, sizes=sizes, deadline=deadline)
         roots = _walk_roots(facts)
-        walk = _walk(roots, stop)
+        walk = _walk(roots, stop, deadline)
         entries = walk.entries
         for path in algorithms:  # named by a RECORD or a wheel, outside the folders walked
             if path not in entries:
@@ -561,11 +666,13 @@ def take(
                 for path, entry in entries.items()
                 if entry.type == "file" and entry.state == "unread" and path not in asked
             }  # fmt: skip
-            reading = _submit(executor, rest, kept, stop)
+            reading = _submit(executor, rest, kept, stop, sizes=sizes, deadline=deadline)
             more, more_bytes = _collect(entries, reading)
             files, total = files + more, total + more_bytes
-    except BaseException:
-        if stop is not None:
+    except BaseException as exc:
+        if isinstance(exc, Unfinished):  # the reads still running end at their next chunk
+            deadline.abandon(str(exc))
+        elif stop is not None:
             stop.set()
         reading.cancel()
         if pool is None:
@@ -604,14 +711,21 @@ def _known_records(entries: dict[str, Entry], records: Iterable[DistRecord]) -> 
 
 def _named(
     records: Iterable[DistRecord], want: Mapping[str, Collection[str]], keep: Mapping[str, int]
-) -> tuple[dict[str, str], dict[str, set[str]]]:
-    """Who owns each path RECORD names; and each path to read with the algorithms asked."""
+) -> tuple[dict[str, str], dict[str, set[str]], dict[str, set[int]]]:
+    """Who owns each path RECORD names; each path to read with the algorithms asked; and
+    the sizes RECORD gives each path (none for a path a row names without a size)."""
     owners: dict[str, str] = {}
     algorithms: dict[str, set[str]] = {}
+    sizes: dict[str, set[int]] = {}
+    unsized: set[str] = set()
     for record in records:
         for row in record.rows:
             if row.malformed is not None:
                 continue
+            if row.size is None:
+                unsized.add(row.path)
+            else:
+                sizes.setdefault(row.path, set()).add(row.size)
             owners.setdefault(row.path, record.dist.name)
             names = algorithms.setdefault(row.path, set())
             if row.algorithm is not None:
@@ -622,7 +736,9 @@ def _named(
         algorithms.setdefault(path, set()).update(asked)
     for path in keep:
         algorithms.setdefault(path, set())
-    return owners, algorithms
+    for path in unsized:
+        sizes.pop(path, None)
+    return owners, algorithms, sizes
 
 
 _BATCH = 16  # files read by one task of the pool: fewer hand-offs between threads
@@ -648,6 +764,9 @@ def _submit(
     to_read: Mapping[str, set[str]],
     keep: Mapping[str, int],
     stop: Event | None,
+    *,
+    sizes: Mapping[str, set[int]],
+    deadline: Deadline | None,
 ) -> _Reading:
     """Each file of ``to_read`` to be read once, with its algorithms, on ``executor``."""
     ordered = sorted(to_read)
@@ -655,8 +774,12 @@ def _submit(
 
     def read(paths: tuple[str, ...]) -> list[Read | None]:
         return [
-            read_file(path, sorted(to_read[path]), stop, keep=keep.get(path, 0)) for path in paths
-        ]
+            read_file(
+                path, sorted(to_read[path]), stop, keep=keep.get(path, 0),
+                sizes=sizes.get(path, ()), deadline=deadline,
+            )
+            for path in paths
+        ]  # fmt: skip
 
     return _Reading(tuple(batches), tuple(executor.submit(read, batch) for batch in batches))
 
@@ -672,6 +795,9 @@ def _collect(entries: dict[str, Entry], reading: _Reading) -> tuple[int, int]:
                 continue
             if found is None:
                 entries[path] = replace(entry, state="unreadable")
+                continue
+            if found.skipped is not None:
+                entries[path] = replace(entry, state="skipped", size=found.size, why=found.skipped)
                 continue
             files += 1
             total += found.size
@@ -730,38 +856,124 @@ def _on_import_path(entry: Entry, site_roots: list[str]) -> bool:
     return False
 
 
+def environment_owner(census: Census) -> int | None:
+    """The uid that owns the environment's root folder (its prefix), if it can be read."""
+    try:
+        return os.stat(census.prefix).st_uid
+    except OSError:
+        return None
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def foreign(uid: int, owner: int | None) -> str | None:
+    """Why an entry owned by ``uid`` is not trusted, or None: the ownership rule (ssh's
+    StrictModes, applied to the import path) trusts root and the environment's owner only;
+    any other owner can write the entry (or ``chmod`` it) whatever its mode says."""
+    if uid in {0, owner}:
+        return None
+    whose = "root's" if owner in (None, 0) else f"root's or {_user_name(owner)}'s"
+    return (
+        f"owned by {_user_name(uid)}, who can change it whatever its mode (only {whose} is trusted)"
+    )
+
+
+def _trust(
+    path: str, mode: int, uid: int, gid: int, *, owner: int | None, what: str
+) -> list[Exposure]:
+    """The exposures of one entry on the import path: a foreign owner, loose write bits."""
+    found = []
+    why = foreign(uid, owner)
+    if why is not None:
+        found.append(Exposure(path, "foreign_owner", f"{what}: {why}"))
+    loose_why = loose(mode, uid, gid)
+    if loose_why is not None:
+        found.append(Exposure(path, "writable", f"{what}: {loose_why}"))
+    return found
+
+
+def _ancestors(census: Census, site_roots: list[str], owner: int | None) -> list[Exposure]:
+    """The folders that hold the site-packages folders, up to ``/``: whoever can rename an
+    entry of one can move site-packages (or the whole environment) aside and put their own
+    in its place. Each must be owned by root or the environment's owner, and writable by no
+    one else unless it is sticky (``/tmp``: there only an entry's owner renames it)."""
+    found: list[Exposure] = []
+    seen: set[str] = set()
+    prefix = census.prefix
+    for site in site_roots:
+        folder = os.path.dirname(os.path.realpath(site))
+        while folder not in seen:
+            seen.add(folder)
+            try:
+                info = os.lstat(folder)
+            except OSError:
+                break
+            inside = _inside(folder, prefix)
+            what = (
+                "a folder that holds site-packages"
+                if inside
+                else "a folder that holds the environment"
+            )
+            mode = stat.S_IMODE(info.st_mode)
+            why = foreign(info.st_uid, owner)
+            if why is not None:
+                found.append(Exposure(folder, "foreign_owner", f"{what}: {why}"))
+            loose_why = loose(mode, info.st_uid, info.st_gid)
+            if loose_why is not None and not mode & stat.S_ISVTX:
+                found.append(
+                    Exposure(
+                        folder,
+                        "writable",
+                        f"{what}: {loose_why}, and it is not sticky: they can rename what it "
+                        "holds and put their own in its place",
+                    )
+                )
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+    return found
+
+
 def exposures(census: Census, facts: InterpreterFacts) -> list[Exposure]:
     """What lets code into the environment past its files' hashes: a symlink that resolves
-    outside the environment, a folder import enters that is a symlink, and code or a folder
-    on its import path that anyone but its owner can write. A file RECORD lists that is a
-    symlink is the RECORD comparison's finding, not repeated here."""
+    outside the environment, a folder import enters that is a symlink, code or a folder on
+    its import path that anyone but its owner can write, code or such a folder owned by
+    anyone but root or the environment's owner, and a folder above site-packages (up to
+    ``/``) that lets another user swap what it holds. A file RECORD lists that is a symlink
+    is the RECORD comparison's finding, not repeated here."""
     site_roots = [path for name, path in census.roots if name != "scripts"]
-    found: list[Exposure] = []
+    owner = environment_owner(census)
+    found: list[Exposure] = _ancestors(census, site_roots, owner)
     for path in site_roots:  # the site-packages folders themselves
         try:
             info = os.stat(path)
         except OSError:
             continue
-        why = loose(stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
-        if why is not None:
-            found.append(Exposure(path, "writable", f"a site-packages folder: {why}"))
+        found.extend(
+            _trust(path, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner=owner,
+                   what="a site-packages folder")
+        )  # fmt: skip
     entered = set(census.entered) | set(census.not_entered)
     for path in sorted(census.entries):
         entry = census.entries[path]
         if entry.type == "link":
             found.extend(_link_exposure(census, entry, path in entered))
             if path in entered:
-                found.extend(_target_writable(entry))
+                found.extend(_target_writable(entry, owner))
             continue
-        why = None
         if entry.type == "file" and path.endswith(CODE_SUFFIXES):
-            why = loose(entry.mode, entry.uid, entry.gid)
             what = "code"
         elif entry.type == "dir" and _on_import_path(entry, site_roots):
-            why = loose(entry.mode, entry.uid, entry.gid)
             what = "a folder on the import path"
-        if why is not None:
-            found.append(Exposure(path, "writable", f"{what}: {why}"))
+        else:
+            continue
+        found.extend(_trust(path, entry.mode, entry.uid, entry.gid, owner=owner, what=what))
     return found
 
 
@@ -783,12 +995,12 @@ def _link_exposure(census: Census, entry: Entry, entered: bool) -> list[Exposure
     return []
 
 
-def _target_writable(entry: Entry) -> list[Exposure]:
+def _target_writable(entry: Entry, owner: int | None) -> list[Exposure]:
     try:
         info = os.stat(entry.path)
     except OSError:
         return []
-    why = loose(stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
-    if why is None:
-        return []
-    return [Exposure(entry.path, "writable", f"a folder on the import path (linked): {why}")]
+    return _trust(
+        entry.path, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner=owner,
+        what="a folder on the import path (linked)",
+    )  # fmt: skip

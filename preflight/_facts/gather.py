@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,14 +35,14 @@ from types import TracebackType
 
 from preflight._errors import LockError
 from preflight._facts import baseline as baselines
-from preflight._facts import bytecode, osv, probes
+from preflight._facts import bytecode, census, osv, probes
 from preflight._facts.anchored import Anchoring, WheelhouseRequest
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
 from preflight._facts.model import IntegrityFacts, InterpreterFacts
 from preflight._facts.osv import DataUnavailable, VulnerabilityData
 from preflight._facts.suite import start_suite, suite_facts
-from preflight._facts.survey import survey
+from preflight._facts.survey import survey, unfinished
 from preflight._lock.read import read_lock
 from preflight._lock.requirements import Lock
 from preflight._policy.policy import Policy
@@ -51,6 +52,9 @@ from preflight._process import Running
 # imports about 8% slower, within their run-to-run noise); on one core, after it.
 _SIDE_BY_SIDE = (os.cpu_count() or 1) >= 2
 _STEP = 0.01  # seconds between looks at the first start's children
+# Seconds past the census's own deadline before a census still not back is given up (a read
+# blocked in the kernel, on a hung mount, never comes back to look at its clock).
+CENSUS_GRACE = 30.0
 
 
 class Gathering:
@@ -62,7 +66,9 @@ class Gathering:
     data (``vulnerability_db``, else the policy's ``[tool.preflight.audit] database``) is read
     beside the rest, and the environment is compared with its ``baseline`` manifest (refused if
     it is of another one). ``wheelhouse`` (the locked artifacts) anchors the hashing in the
-    lock's hashes (``anchored.py``). ``bytecode_timeout`` bounds each bytecode probe child.
+    lock's hashes (``anchored.py``). ``bytecode_timeout`` bounds each bytecode probe child,
+    ``census_timeout`` the census of the files (its walk and reads; a read blocked in the
+    file system for good is given up a little later, :data:`CENSUS_GRACE`).
     Use it as a context manager: leaving it on an exception stops the worker threads' work.
     """
 
@@ -77,6 +83,7 @@ class Gathering:
         probe_timeout: float = 30.0,
         perf_timeout: float = 120.0,
         bytecode_timeout: float = bytecode.DEFAULT_TIMEOUT,
+        census_timeout: float = census.DEFAULT_TIMEOUT,
         substitute_for: str | None = None,
         remedies: Remedies | None = None,
         first_start: bool = False,
@@ -87,7 +94,7 @@ class Gathering:
         self._policy, self._python, self._lock, self._needs = policy, python, lock, needs
         self._env = dict(os.environ if environ is None else environ)
         self._probe_timeout, self._perf_timeout = probe_timeout, perf_timeout
-        self._bytecode_timeout = bytecode_timeout
+        self._bytecode_timeout, self._census_timeout = bytecode_timeout, census_timeout
         self._substitute_for, self._remedies = substitute_for, remedies or Remedies()
         self._first_start = first_start
         self._vulnerability_db, self._baseline, self._wheelhouse = (
@@ -135,9 +142,10 @@ class Gathering:
         parsed = _parse(lock_path) if "lock" in needs or audit or self._wheelhouse else None
         # one census of the files for integrity and the baseline: each file read once
         judge = "integrity" in needs
+        scanning = time.monotonic()
         scan = (
             _scan(self._pool, facts, stop=self._stop, wheelhouse=self._wheelhouse, lock=parsed,
-                  policy=policy, judge=judge, baseline=compared)
+                  policy=policy, judge=judge, baseline=compared, timeout=self._census_timeout)
             if judge or compared is not None
             else None
         )  # fmt: skip
@@ -157,7 +165,19 @@ class Gathering:
             if "bytecode" in needs
             else None
         )
-        surveyed = scan.result() if scan is not None else (None, None)
+        surveyed: tuple[IntegrityFacts | None, baselines.BaselineFacts | None] = (None, None)
+        if scan is not None:
+            left = scanning + self._census_timeout + CENSUS_GRACE - time.monotonic()
+            try:
+                surveyed = scan.result(timeout=max(left, CENSUS_GRACE))
+            except FutureTimeout:  # a read blocked in the kernel: the census cannot see its clock
+                why = (
+                    f"the census of the environment's files did not finish within "
+                    f"{self._census_timeout:g} s (the check's timeout), a read blocked in the "
+                    "file system: its files are not verified. Look for a hung mount below the "
+                    "environment"
+                )
+                surveyed = unfinished(why, judge_integrity=judge, baseline=compared)
         return Context(
             policy,
             self._python,
@@ -279,6 +299,7 @@ def _scan(
     pool: ThreadPoolExecutor,
     facts: InterpreterFacts,
     *,
+    timeout: float,
     stop: threading.Event,
     wheelhouse: Path | None,
     lock: Lock | LockError | None,
@@ -290,8 +311,9 @@ def _scan(
     ``wheelhouse``) and compared with the ``baseline``."""
     anchoring = _anchoring(wheelhouse, lock, policy) if wheelhouse and judge else None
     return pool.submit(
-        survey, facts, stop=stop, judge_integrity=judge, anchoring=anchoring, baseline=baseline
-    )
+        survey, facts, stop=stop, judge_integrity=judge, anchoring=anchoring, baseline=baseline,
+        timeout=timeout,
+    )  # fmt: skip
 
 
 def _anchoring(folder: Path, lock: Lock | LockError | None, policy: Policy) -> Anchoring:

@@ -35,6 +35,7 @@ from typing import Protocol
 from preflight._facts.census import (
     WORKERS,
     Census,
+    Deadline,
     Entry,
     RecordRow,
     Stopped,
@@ -131,18 +132,30 @@ def _verify(dist: str, row: RecordRow, census: Census) -> tuple[FileProblem | No
     if linked is not None:
         return linked, 0
     expected, why = expected_digest(row)
-    if expected is None:
+    if expected is None:  # (said so even of a file of another size: RECORD's hash is what fails)
         return FileProblem(dist, row.written, "unverifiable", str(why)), 0
     assert row.algorithm is not None
     digest = entry.digests.get(row.algorithm)
     if entry.type != "file" or entry.state != "read" or digest is None:
-        return FileProblem(dist, row.written, "modified", "not a readable regular file"), 0
+        unread = FileProblem(dist, row.written, "modified", "not a readable regular file")
+        return _skipped(dist, row.written, entry) or unread, 0
     if digest != expected:
         detail = f"{row.algorithm} differs"
         if row.size is not None and row.size != entry.size:
             detail += f"; {entry.size} bytes, RECORD says {row.size}"
         return FileProblem(dist, row.written, "modified", detail), entry.size
     return None, entry.size
+
+
+def _skipped(dist: str, written: str, entry: Entry) -> FileProblem | None:
+    """A file the census did not read: of a size RECORD rules out (modified), or too large
+    to verify (critical when it is code, as "modified"; else it cannot be verified)."""
+    if entry.type != "file" or entry.state != "skipped":
+        return None
+    why = entry.why or "not read"
+    if why.startswith("size ") or written.endswith(_CODE_SUFFIXES):
+        return FileProblem(dist, written, "modified", why)
+    return FileProblem(dist, written, "unverifiable", why)
 
 
 def _top_level(path: str, site: str) -> str | None:
@@ -313,6 +326,7 @@ def survey(
     stop: Event | None = None,
     anchoring: Anchoring | None = None,
     read_all: bool = False,
+    deadline: Deadline | None = None,
 ) -> Census:
     """The census integrity judges: with ``anchoring``, the vouched wheels are found first
     (on ``pool``) and what they ship is read with the rest; ``read_all`` for a baseline."""
@@ -329,6 +343,7 @@ def survey(
         read_all=read_all,
         pool=pool,
         stop=stop,
+        deadline=deadline,
     )
 
 

@@ -191,8 +191,11 @@ class UnownedEntry:
 # link_outside: a symlink that resolves outside the environment's prefix;
 # linked_folder: a folder import would enter (a package, a __pycache__) that is a symlink;
 # writable: code (.py, .pyc, extension, .pth) or a folder on its import path that anyone but
-# its owner can write (other-write, or group-write by a group that is not the owner's own).
-ExposureKind = Literal["link_outside", "linked_folder", "writable"]
+# its owner can write (other-write, or group-write by a group that is not the owner's own),
+# or a folder holding site-packages or the environment that others can write and is not
+# sticky; foreign_owner: such code or folder owned by anyone but root or the environment's
+# owner (the owner of its root folder).
+ExposureKind = Literal["link_outside", "linked_folder", "writable", "foreign_owner"]
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,8 @@ class IntegrityFacts:
     without_record: tuple[str, ...]  # distributions with no RECORD (egg-info, broken installs)
     anchor: AnchorFacts | None = None  # None: no wheelhouse was given
     exposed: tuple[Exposure, ...] = ()  # links and write permissions that expose code
+    # why the census did not finish (out of time, too many entries): nothing above is judged
+    unfinished: str | None = None
 
 
 @dataclass(frozen=True)
