@@ -28,8 +28,7 @@ import wheelhouse
 from conftest import real_python
 
 import preflight
-
-pytestmark = pytest.mark.slow
+from preflight._facts.anchored import launcher_problem
 
 SKIP = ("performance", "suite")
 SHIPPED = "VALUE = 'shipped'\n"
@@ -103,6 +102,7 @@ def install(house: Path, project: Path, dest: Path) -> tuple[Path, Path]:
 # --- 1. a wheel whose RECORD lies -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_wheel_whose_record_claims_other_bytes_anchors_the_member_not_the_claim(
     tmp_path: Path,
 ) -> None:
@@ -163,6 +163,7 @@ def fake_setuptools(site: Path, marker: Path) -> None:
     (dist_info / "RECORD").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_ignored_tooling_owning_a_start_up_pth_is_never_passed_silently(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     house = tmp_path / "house"
@@ -192,6 +193,7 @@ def test_ignored_tooling_owning_a_start_up_pth_is_never_passed_silently(tmp_path
 # --- 3. a sourceless sitecustomize.pyc with a hashless RECORD row -----------------------------
 
 
+@pytest.mark.slow
 def test_a_hashless_sourceless_sitecustomize_pyc_is_unverifiable_and_refused(
     tmp_path: Path,
 ) -> None:
@@ -289,6 +291,7 @@ def app_writes_its_own_bytecode(python: Path, *modules: str) -> None:
         wheelhouse.run([python, *level, "-c", f"import {', '.join(modules)}"], env=env)
 
 
+@pytest.mark.slow
 def test_a_pip_install_with_compiled_bytecode_data_scripts_and_a_locked_pip_is_ready(
     tmp_path: Path,
 ) -> None:
@@ -315,6 +318,7 @@ def test_a_pip_install_with_compiled_bytecode_data_scripts_and_a_locked_pip_is_r
     assert_ready_both_ways(python, project, house)
 
 
+@pytest.mark.slow
 def test_a_uv_install_with_compile_bytecode_is_ready(tmp_path: Path) -> None:
     uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
     if uv is None:
@@ -334,6 +338,7 @@ def test_a_uv_install_with_compile_bytecode_is_ready(tmp_path: Path) -> None:
     assert_ready_both_ways(python, project, house)
 
 
+@pytest.mark.slow
 def test_a_virtualenv_seeded_pip_the_lock_pins_is_ready(tmp_path: Path) -> None:
     virtualenv = pytest.importorskip("virtualenv")
     from virtualenv.seed.wheels.embed import get_embed_wheel  # type: ignore[import-untyped]
@@ -358,3 +363,37 @@ def test_a_virtualenv_seeded_pip_the_lock_pins_is_ready(tmp_path: Path) -> None:
     assert ".cpython-312.pyc,," in record.read_text(encoding="utf-8")  # virtualenv's rows
     assert (dest / "bin" / "pip3.12").is_file()
     assert_ready_both_ways(python, project, house)
+
+
+# --- the launcher distlib >= 0.3.9 writes (pip 25+, virtualenv) ------------------------------
+
+DISTLIB_BLOCK = (
+    "# -*- coding: utf-8 -*-\nimport re\nimport sys\nif __name__ == '__main__':\n"
+    "    from pip._internal.cli.main import cli\n"
+    "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+    "    sys.exit(cli())\n"
+)
+
+
+def test_a_launcher_importing_its_entry_point_inside_the_main_block_is_accepted() -> None:
+    assert launcher_problem(DISTLIB_BLOCK.encode(), "pip._internal.cli.main:cli") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (DISTLIB_BLOCK.replace("main import cli", "main import cli, run"), "does more"),
+        (DISTLIB_BLOCK.replace("    from pip._internal.cli.main import cli\n", ""), "import"),
+        (
+            DISTLIB_BLOCK.replace(
+                "    from pip", "    from os import system\n    system('id')\n    from pip"
+            ),
+            "does more",
+        ),
+        (DISTLIB_BLOCK.replace("sys.exit(cli())", "sys.exit(cli())\n    cli()"), "does more"),
+    ],
+)
+def test_a_main_block_that_imports_or_calls_more_is_refused(body: str, why: str) -> None:
+    problem = launcher_problem(body.encode(), "pip._internal.cli.main:cli")
+    assert problem is not None
+    assert why in problem
