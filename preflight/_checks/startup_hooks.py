@@ -7,6 +7,11 @@ attacker). With the policy key ``startup_hooks`` (allowed file names), any other
 critical even when a distribution owns it; setuptools' ``distutils-precedence.pth`` and
 coverage's ``a1_coverage.pth`` are allowed by default when their own distribution owns them,
 and so is the ``.pth`` virtualenv (and uv) place in every environment they create.
+
+A hook whose owner's RECORD gives it no hash (a ``sitecustomize.pyc`` listed ``,,``) runs
+unverified: critical. A hook owned by tooling the policy ignores and the lock does not pin is
+never passed silently: its verdict says that its RECORD alone vouches for it (under
+``--wheelhouse`` the integrity check refuses it: nothing anchors it in the lock).
 """
 
 from __future__ import annotations

@@ -7,23 +7,30 @@ checked against the wheel whose sha256 is one of the lock's hashes for its pin:
 
 * every member of that wheel is where the install scheme puts it (site-packages for the root
   and ``.data/purelib|platlib``, ``bin`` for ``.data/scripts``, the prefix for ``.data/data``,
-  ``include/site/pythonX.Y/<name>`` for ``.data/headers``), and holds what the wheel's own
-  RECORD says it holds (the wheel is vouched for, so is its RECORD), or, where that RECORD
-  gives no usable hash, what the member itself holds: *anchored*;
+  ``include/site/pythonX.Y/<name>`` for ``.data/headers``), and holds the member's own bytes:
+  *anchored*. The lock's hash covers the wheel's bytes, not what its RECORD claims: a RECORD
+  row naming other content than its member vouches for nothing (no install of the wheel can
+  write that content), so the wheel's RECORD is never asked. Sizes are compared first: a
+  member is inflated only to be compared with an installed file of its declared size, so what
+  is inflated is bounded by what the environment holds;
 * what the installer writes from the wheel is checked as far as it can be (*derived*): a
   script whose first line is ``#!python`` equals the member but for that line, which must name
   the environment's own python; a console or GUI launcher of ``entry_points.txt`` has such a
   shebang and a body that does nothing but import and call the entry point the wheel declares
-  (its syntax tree is compared against that, so quoting and installer templates may differ);
+  (its syntax tree is compared against that, so quoting and installer templates may differ),
+  under the names installers give it (pip's ``pip``, ``pipX``, ``pipX.Y`` for the target);
 * what the installer writes on its own (``INSTALLER``, ``REQUESTED``, ``direct_url.json``,
   RECORD itself, any other file in the ``.dist-info`` folder) and the bytecode it compiles
-  (a ``.pyc`` is accepted only for a source the wheel ships; its content is the bytecode
-  check's) rest on the installed RECORD alone: *record only*;
+  (a ``.pyc`` is accepted only for a source the wheel ships, a Python script of its
+  ``.data/scripts`` included; virtualenv's seeder lists ``NAME.TAG.pyc`` beside each source
+  without a hash) rest on the installed RECORD alone: *record only*. Their content is the
+  bytecode check's; a ``.pyc`` outside ``__pycache__`` that RECORD gives no hash is code
+  that cannot be verified;
 * any other file the installed RECORD claims is *foreign*: the locked wheel does not ship it.
 
-The installed files are not opened here: the census (``census.py``) reads each once, with the
-algorithm the wheel's RECORD uses, and keeps the bytes of the scripts and launchers compared
-whole (a script over 64 KiB is read again, here).
+The installed files are not opened here: the census (``census.py``) reads each once (sha256)
+and keeps the bytes of the scripts and launchers compared whole (a script over 64 KiB is read
+again, here). The members are inflated when the files are judged, on the scan's pool.
 
 A distribution the lock pins whose wheel is not in the wheelhouse, or whose candidates there
 no lock hash vouches for, is unanchored: its files are checked against RECORD as before, and

@@ -108,7 +108,8 @@ _PYTHON_SUFFIXES = (".py", ".pyc", *_EXTENSION_SUFFIXES)
 _METADATA_DIRS = (".dist-info", ".egg-info", ".data")
 _STARTUP_MODULES = frozenset({"sitecustomize", "usercustomize"})
 # Rows RECORD may leave without a hash: itself, and bytecode written at install time. Code
-# (modules, extensions, start-up .pth files) without a hash cannot be verified: say so.
+# (modules, extensions, start-up .pth files, a .pyc outside __pycache__, which Python imports
+# without a source) without a hash cannot be verified: say so (_hashless_code).
 _CODE_SUFFIXES = (".py", ".pth", *_EXTENSION_SUFFIXES)
 _NO_HASH = "RECORD gives no hash"
 UNHASHED = "unhashed"  # with a wheelhouse: a row counted as resting on RECORD, with no hash

@@ -14,10 +14,11 @@ checked before ``zipfile`` reads it whole (:data:`CENTRAL_DIRECTORY_LIMIT`,
 :data:`MAX_MEMBERS`); a member is inflated at most to the size its header claims and never
 past :data:`MEMBER_LIMIT` (a zip bomb stops there), and the metadata read from it (RECORD,
 ``entry_points.txt``, WHEEL) have limits of their own. The members read to verify what is
-installed (a member the wheel's RECORD does not hash, a script) are read through one open
-archive per wheel (:class:`MemberReader`: 3,000 members re-opening it each parsed its
-directory 3,000 times), and together never past :data:`INFLATE_LIMIT` (40 members of 1 GiB in
-a 42 MB wheel would be 40 GiB to inflate).
+installed are read through one open archive per wheel (:class:`MemberReader`: 3,000 members
+re-opening it each parsed its directory 3,000 times). A member hashed to be compared with an
+installed file is inflated only when that file has the member's declared size (so never more
+than the environment holds on disk); any other read (a script, compared whole) counts
+against :data:`INFLATE_LIMIT` (40 members of 1 GiB in a 42 MB wheel would be 40 GiB).
 """
 
 from __future__ import annotations
