@@ -317,6 +317,16 @@ def test_a_pip_install_with_compiled_bytecode_data_scripts_and_a_locked_pip_is_r
     app_writes_its_own_bytecode(python, "docish", "jmesish")
     assert_ready_both_ways(python, project, house)
 
+    # The renamed launcher is accepted as pip's, not as anything: one that does more is not.
+    launcher = bin_dir / "pip3.12"
+    launcher.write_text(
+        launcher.read_text(encoding="utf-8").replace("import sys\n", "import sys\nimport os\n"),
+        encoding="utf-8",
+    )
+    found = checked(python, project, wheelhouse=house)
+    assert found["status"] == "NOT_READY"
+    assert "pip: ../../../bin/pip3.12 is modified" in found["checks"]["integrity"]["findings"]
+
 
 @pytest.mark.slow
 def test_a_uv_install_with_compile_bytecode_is_ready(tmp_path: Path) -> None:
@@ -363,6 +373,19 @@ def test_a_virtualenv_seeded_pip_the_lock_pins_is_ready(tmp_path: Path) -> None:
     assert ".cpython-312.pyc,," in record.read_text(encoding="utf-8")  # virtualenv's rows
     assert (dest / "bin" / "pip3.12").is_file()
     assert_ready_both_ways(python, project, house)
+
+    # The rows virtualenv lists without a hash are no cover: bytecode written where one of
+    # them points (outside __pycache__, where Python runs it without a source) is code that
+    # cannot be verified.
+    site = wheelhouse.site_packages(python)
+    wheelhouse.run([python, "-I", "-S", "-m", "py_compile", site / "pip/__init__.py"])
+    (compiled,) = (site / "pip/__pycache__").glob("__init__.cpython-312.pyc")
+    shutil.move(compiled, site / "pip/__init__.cpython-312.pyc")
+    found = checked(python, project, wheelhouse=house)
+    assert (
+        "pip: pip/__init__.cpython-312.pyc cannot be verified: RECORD gives no hash"
+        in found["checks"]["integrity"]["findings"]
+    )
 
 
 # --- the launcher distlib >= 0.3.9 writes (pip 25+, virtualenv) ------------------------------
