@@ -472,8 +472,9 @@ def test_a_venv_with_setuptools_is_ready_even_with_a_strict_policy(
         assert run.returncode == 0, run.stderr
         assert run.report["status"] == "READY"
         hooks = run.check("startup_hooks")
-        assert hooks["message"] == (
-            "1 start-up hook: distutils-precedence.pth (owned by setuptools)"
+        assert hooks["message"] == (  # the lock does not pin setuptools: said so
+            "1 start-up hook: distutils-precedence.pth (owned by setuptools, tooling the "
+            "lock does not pin: its RECORD alone vouches for it)"
         )
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+from packaging.utils import canonicalize_name
+
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
 from preflight._facts.model import AnchorFacts, Exposure
@@ -152,6 +154,18 @@ def _anchor_findings(ctx: Context, anchor: AnchorFacts) -> list[Finding]:
     findings = []
     for item in anchor.unanchored:
         if item.kind == "ignored":
+            hooks = _start_up_code(ctx, item.dist)
+            if hooks:
+                findings.append(
+                    Finding(
+                        C,
+                        f"{item.dist} {item.version} is tooling the lock does not pin, but it "
+                        f"owns code run at every start ({', '.join(hooks)}): nothing anchors "
+                        "it in the lock, only its own RECORD vouches for it",
+                        f"pin {item.dist} in the lock (with its hash) and {download}; or "
+                        f"uninstall {item.dist}",
+                    )
+                )
             continue  # tooling: lock_sync names it; its files rest on RECORD (counted)
         what = f"{item.dist} {item.version} is not anchored in the lock: {item.detail}"
         if item.kind == "not_locked":
@@ -163,6 +177,16 @@ def _anchor_findings(ctx: Context, anchor: AnchorFacts) -> list[Finding]:
         else:
             findings.append(Finding(C, what, download))
     return findings
+
+
+def _start_up_code(ctx: Context, dist: str) -> list[str]:
+    """The start-up hooks (a ``.pth`` that runs code, a ``sitecustomize``) ``dist`` owns."""
+    name = canonicalize_name(dist)
+    return [
+        os.path.basename(os.path.normpath(h.path))
+        for h in ctx.facts.startup_hooks
+        if h.owner is not None and canonicalize_name(h.owner) == name
+    ]
 
 
 def _anchor_details(anchor: AnchorFacts) -> dict[str, object]:

@@ -7,17 +7,24 @@ attacker). With the policy key ``startup_hooks`` (allowed file names), any other
 critical even when a distribution owns it; setuptools' ``distutils-precedence.pth`` and
 coverage's ``a1_coverage.pth`` are allowed by default when their own distribution owns them,
 and so is the ``.pth`` virtualenv (and uv) place in every environment they create.
+
+A hook whose owner's RECORD gives it no hash (a ``sitecustomize.pyc`` listed ``,,``) runs
+unverified: critical. A hook owned by tooling the policy ignores and the lock does not pin is
+never passed silently: its verdict says that its RECORD alone vouches for it (under
+``--wheelhouse`` the integrity check refuses it: nothing anchors it in the lock).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from packaging.utils import canonicalize_name
 
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
 from preflight._facts.model import StartupHook
+from preflight._lock.requirements import Lock
 
 C, W = Severity.CRITICAL, Severity.WARNING
 TITLE = "Start-up hooks"
@@ -52,7 +59,10 @@ def _what(hook: StartupHook) -> str:
 
 
 def _verdict(
-    hook: StartupHook, placed_by: str | None, unowned: bool, allowed: tuple[str, ...] | None
+    hook: StartupHook,
+    placed_by: str | None,
+    unowned: bool,
+    allowed: tuple[str, ...] | None,
 ) -> tuple[Finding | None, str]:
     """The finding for one hook (None: it passes) and the word the details give it."""
     name = hook_name(hook)
@@ -92,6 +102,51 @@ def _verdict(
     return None, f"owned by {hook.owner}"
 
 
+def _judge(
+    hook: StartupHook,
+    placed_by: str | None,
+    unowned: bool,
+    allowed: tuple[str, ...] | None,
+    *,
+    unverified: str | None,
+    unpinned: frozenset[str],
+) -> tuple[Finding | None, str]:
+    """:func:`_verdict`, after what RECORD says of the hook: one it lists without a hash is
+    unverifiable; one of tooling the lock does not pin is never passed silently."""
+    if unverified is not None:
+        return _unverifiable(hook, unverified), "unverifiable"
+    finding, verdict = _verdict(hook, placed_by, unowned, allowed)
+    if finding is None and hook.owner is not None and canonicalize_name(hook.owner) in unpinned:
+        # under --wheelhouse, integrity refuses it: nothing anchors it in the lock
+        verdict += ", tooling the lock does not pin: its RECORD alone vouches for it"
+    return finding, verdict
+
+
+def _unverifiable(hook: StartupHook, why: str) -> Finding:
+    """A hook its owner's RECORD lists without a hash: it runs unverified."""
+    return Finding(
+        C,
+        f"{hook.path} is {_what(hook)}, owned by {hook.owner}, but it cannot be verified "
+        f"({why}): what it runs at every start is unknown",
+        f"reinstall {hook.owner} from the lock (its RECORD then hashes the file), or remove it",
+    )
+
+
+def _unverified(hook: StartupHook, problems: Mapping[tuple[str, str], str]) -> str | None:
+    """Why the owner's RECORD cannot vouch for the hook (it gives no hash), if it cannot."""
+    if hook.owner is None:
+        return None
+    written = os.path.relpath(os.path.normpath(hook.path), os.path.normpath(hook.site))
+    return problems.get((canonicalize_name(hook.owner), written))
+
+
+def _unpinned_tooling(ctx: Context) -> frozenset[str]:
+    """The tooling the policy ignores that the lock does not pin (canonical names)."""
+    lock = ctx.lock
+    pinned = {canonicalize_name(e.name) for e in lock.entries} if isinstance(lock, Lock) else set()
+    return frozenset(n for n in ctx.policy.ignore if n not in pinned)
+
+
 def startup_hooks(ctx: Context) -> CheckResult:
     facts = ctx.facts
     scan = ctx.integrity
@@ -101,10 +156,23 @@ def startup_hooks(ctx: Context) -> CheckResult:
     findings: list[Finding] = []
     listed: list[dict[str, object]] = []
     passed: list[str] = []
+    unverifiable: dict[tuple[str, str], str] = {
+        (canonicalize_name(p.dist), p.path): p.detail
+        for p in scan.problems
+        if p.kind == "unverifiable"
+    }
+    unpinned = _unpinned_tooling(ctx)
     for hook in facts.startup_hooks:
         entry = unowned.get(os.path.normpath(hook.path))
         placed_by = entry.known_tool if entry is not None else None
-        finding, verdict = _verdict(hook, placed_by, entry is not None, allowed)
+        finding, verdict = _judge(
+            hook,
+            placed_by,
+            entry is not None,
+            allowed,
+            unverified=_unverified(hook, unverifiable),
+            unpinned=unpinned,
+        )
         if finding is not None:
             findings.append(finding)
         else:

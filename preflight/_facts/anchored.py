@@ -7,23 +7,30 @@ checked against the wheel whose sha256 is one of the lock's hashes for its pin:
 
 * every member of that wheel is where the install scheme puts it (site-packages for the root
   and ``.data/purelib|platlib``, ``bin`` for ``.data/scripts``, the prefix for ``.data/data``,
-  ``include/site/pythonX.Y/<name>`` for ``.data/headers``), and holds what the wheel's own
-  RECORD says it holds (the wheel is vouched for, so is its RECORD), or, where that RECORD
-  gives no usable hash, what the member itself holds: *anchored*;
+  ``include/site/pythonX.Y/<name>`` for ``.data/headers``), and holds the member's own bytes:
+  *anchored*. The lock's hash covers the wheel's bytes, not what its RECORD claims: a RECORD
+  row naming other content than its member vouches for nothing (no install of the wheel can
+  write that content), so the wheel's RECORD is never asked. Sizes are compared first: a
+  member is inflated only to be compared with an installed file of its declared size, so what
+  is inflated is bounded by what the environment holds;
 * what the installer writes from the wheel is checked as far as it can be (*derived*): a
   script whose first line is ``#!python`` equals the member but for that line, which must name
   the environment's own python; a console or GUI launcher of ``entry_points.txt`` has such a
   shebang and a body that does nothing but import and call the entry point the wheel declares
-  (its syntax tree is compared against that, so quoting and installer templates may differ);
+  (its syntax tree is compared against that, so quoting and installer templates may differ),
+  under the names installers give it (pip's ``pip``, ``pipX``, ``pipX.Y`` for the target);
 * what the installer writes on its own (``INSTALLER``, ``REQUESTED``, ``direct_url.json``,
   RECORD itself, any other file in the ``.dist-info`` folder) and the bytecode it compiles
-  (a ``.pyc`` is accepted only for a source the wheel ships; its content is the bytecode
-  check's) rest on the installed RECORD alone: *record only*;
+  (a ``.pyc`` is accepted only for a source the wheel ships, a Python script of its
+  ``.data/scripts`` included; virtualenv's seeder lists ``NAME.TAG.pyc`` beside each source
+  without a hash) rest on the installed RECORD alone: *record only*. Their content is the
+  bytecode check's; a ``.pyc`` outside ``__pycache__`` that RECORD gives no hash is code
+  that cannot be verified;
 * any other file the installed RECORD claims is *foreign*: the locked wheel does not ship it.
 
-The installed files are not opened here: the census (``census.py``) reads each once, with the
-algorithm the wheel's RECORD uses, and keeps the bytes of the scripts and launchers compared
-whole (a script over 64 KiB is read again, here).
+The installed files are not opened here: the census (``census.py``) reads each once (sha256)
+and keeps the bytes of the scripts and launchers compared whole (a script over 64 KiB is read
+again, here). The members are inflated when the files are judged, on the scan's pool.
 
 A distribution the lock pins whose wheel is not in the wheelhouse, or whose candidates there
 no lock hash vouches for, is unanchored: its files are checked against RECORD as before, and
@@ -51,9 +58,7 @@ from preflight._facts.integrity import (
     UNHASHED,
     Job,
     RecordRow,
-    expected_digest,
     link_problem,
-    parse_record,
 )
 from preflight._facts.model import (
     AnchoredWheel,
@@ -78,6 +83,8 @@ _INTERPRETER_NAME = re.compile(r"^python(\d+(\.\d+)?)?w?$")
 _ENTRY_POINT = re.compile(
     r"^(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+))?\s*(\[[^\]]*\])?\s*$", re.ASCII
 )
+_PIP_SCRIPT = re.compile(r"^pip(\d+(\.\d+)?)?$")  # pip's installer: the names it replaces
+_EASY_INSTALL_SCRIPT = re.compile(r"^easy_install(-\d+\.\d+)?$")
 Kind = str  # "anchored" | "derived" | "record_only" | "unhashed" (RECORD gives no hash)
 
 
@@ -237,8 +244,7 @@ def _choose(
 class _Expected:
     member: str  # archive name
     path: str  # installed path, absolute, normalised
-    algorithm: str
-    digest: bytes | None  # None: compare the member's content (a rewritten script)
+    size: int  # the member's size, as the archive's directory declares it
 
 
 @dataclass(frozen=True)
@@ -251,7 +257,9 @@ class _Plan:
     expected: dict[str, _Expected]
     scripts: list[_Script]
     launchers: dict[str, str]  # installed path → entry point
+    optional: frozenset[str]  # launchers an installer may leave out (pip's own, renamed)
     problems: list[FileProblem]
+    stop: threading.Event | None
 
 
 def prepare(
@@ -260,9 +268,9 @@ def prepare(
     """The files one vouched wheel ships, where they are installed and what they hold."""
     layout = _Layout(facts, anchor.dist, anchor.content)
     problems: list[FileProblem] = []
-    expected, scripts = _expected_files(layout, stop, problems)
-    launchers = layout.launchers(anchor.content.entry_points)
-    return _Plan(anchor, layout, expected, scripts, launchers, problems)
+    expected, scripts = _expected_files(layout, problems)
+    launchers, optional = layout.launchers(anchor.content.entry_points)
+    return _Plan(anchor, layout, expected, scripts, launchers, optional, problems, stop)
 
 
 def plan_dist(
@@ -282,21 +290,24 @@ def plan_dist(
     problems = list(prepared.problems)
     name = anchor.dist.name
     jobs: list[Job] = [
-        _file_job(name, layout.written(e.path), e, census.get(e.path)) for e in expected.values()
+        _file_job(layout, e, census.get(e.path), prepared.stop) for e in expected.values()
     ]
     jobs.extend(_script_job(layout, script, census.get(script.path)) for script in scripts)
     jobs.extend(
-        _launcher_job(layout, path, target, census.get(path)) for path, target in launchers.items()
+        _launcher_job(layout, path, target, census.get(path))
+        for path, target in launchers.items()
+        if path not in prepared.optional or census.get(path) is not None
     )
     covered = set(expected) | {s.path for s in scripts} | set(launchers)
-    sources = {p for p in expected if p.endswith(".py")}
-    inside = os.path.normpath(anchor.dist.path) + os.sep
+    # The sources an installer compiles: the wheel's modules, and its scripts that are
+    # Python files (pip compiles bin/jp.py into bin/__pycache__ too).
+    sources = {p for p in (*expected, *(s.path for s in scripts)) if p.endswith(".py")}
     for row in rows or ():
         if row.malformed is not None or row.path in covered:
             continue
         # The installer's own files (INSTALLER, REQUESTED, direct_url.json, RECORD...) and
         # the bytecode of a source the wheel ships: they rest on RECORD alone.
-        if row.path.startswith(inside) or _compiled_from(row.path) in sources:
+        if _installers(row, anchor, sources):
             jobs.append(verify_row(name, row))
         else:
             detail = "RECORD lists it, but the locked wheel does not ship it"
@@ -311,15 +322,12 @@ class _Script:
 
 
 def _expected_files(
-    layout: _Layout, stop: threading.Event | None, problems: list[FileProblem]
+    layout: _Layout, problems: list[FileProblem]
 ) -> tuple[dict[str, _Expected], list[_Script]]:
-    """Each member's installed path and expected digest; the scripts apart (read whole)."""
+    """Each member's installed path; the scripts apart (compared whole). What a member holds
+    is its own bytes, read when its file is judged: the wheel's RECORD is not asked (a
+    RECORD row can claim what no member holds, and no install of the wheel writes it)."""
     content, name = layout.content, layout.dist.name
-    wheel_record: dict[str, RecordRow] = {}
-    if content.record is not None:
-        for row in parse_record(content.record, "/"):
-            if row.malformed is None:
-                wheel_record[row.written] = row
     expected: dict[str, _Expected] = {}
     scripts: list[_Script] = []
     for member in sorted(content.members):
@@ -332,41 +340,35 @@ def _expected_files(
         elif member.startswith(f"{content.data_dir}/scripts/"):
             scripts.append(_Script(member, path))
         else:
-            found = _member_expectation(content, member, wheel_record.get(member), stop)
-            if isinstance(found, str):
-                problems.append(FileProblem(name, member, "unverifiable", found))
-            else:
-                expected[path] = _Expected(member, path, found[0], found[1])
+            expected[path] = _Expected(member, path, content.members[member].size)
     return expected, scripts
-
-
-def _member_expectation(
-    content: wheels.WheelContent,
-    member: str,
-    row: RecordRow | None,
-    stop: threading.Event | None,
-) -> tuple[str, bytes] | str:
-    """``(algorithm, digest)`` from the wheel's RECORD; where it gives no usable hash, the
-    sha256 of the member itself; or why the member cannot be read."""
-    if row is not None and row.algorithm is not None:
-        raw, _why = expected_digest(row)
-        if raw is not None:
-            return row.algorithm, raw
-    try:
-        return "sha256", _member_digest(content, member, stop)
-    except wheels.UnusableWheel as exc:
-        return str(exc)
-
-
-def _member_digest(
-    content: wheels.WheelContent, member: str, stop: threading.Event | None
-) -> bytes:
-    """Through the wheel's one open archive, within its budget (:class:`wheels.MemberReader`)."""
-    return content.reader.digest(member, stop)
 
 
 def _member_bytes(content: wheels.WheelContent, member: str, limit: int) -> bytes:
     return content.reader.read(member, limit)
+
+
+def _installers(row: RecordRow, anchor: DistAnchor, sources: set[str]) -> bool:
+    """Whether a RECORD row the wheel does not ship names what an installer writes of its own:
+    the files of the ``.dist-info`` folder, the bytecode of a shipped source; and the rows
+    virtualenv's seeder adds without a hash (its ``NAME.virtualenv`` marker, and for each
+    source ``NAME.TAG.pyc`` beside it and its folder's ``__pycache__``, which it lists so that
+    an uninstall removes them). Such a row rests on RECORD alone (``.pyc`` outside
+    ``__pycache__`` is code and, without a hash, unverifiable)."""
+    path = row.path
+    if path.startswith(os.path.normpath(anchor.dist.path) + os.sep):
+        return True
+    if _compiled_from(path) in sources:
+        return True
+    if row.algorithm is not None:
+        return False
+    folder, file = os.path.split(path)
+    if file == "__pycache__":
+        return any(os.path.dirname(source) == folder for source in sources)
+    if file.endswith(".pyc") and file.count(".") >= 2:
+        return os.path.join(folder, file.split(".", 1)[0] + ".py") in sources
+    marker = os.path.basename(os.path.normpath(anchor.dist.path)).removesuffix(".dist-info")
+    return folder == os.path.normpath(anchor.dist.site) and file == f"{marker}.virtualenv"
 
 
 def _compiled_from(path: str) -> str | None:
@@ -412,21 +414,54 @@ class _Layout:
         """``path`` as RECORD would write it (relative to site-packages)."""
         return os.path.relpath(path, self.site)
 
-    def launchers(self, text: str) -> dict[str, str]:
-        """Installed launcher path → the entry point's ``module:attr``, from entry_points.txt."""
+    def launchers(self, text: str) -> tuple[dict[str, str], frozenset[str]]:
+        """Installed launcher path → the entry point's ``module:attr``, from entry_points.txt;
+        and the launchers an installer may leave out.
+
+        pip renames the launchers of a ``pip`` (and an ``easy_install``) console script for the
+        interpreter it runs on: the wheel's ``pip``, ``pipX``, ``pipX.Y`` become ``pip``,
+        ``pip{major}`` and ``pip{major}.{minor}`` of the target (``ENSUREPIP_OPTIONS`` leaves
+        some out), virtualenv's seeder writes these and distlib's ``pip-{major}.{minor}``; uv
+        writes what the wheel declares. Each of these, when present, must be a launcher of
+        that entry point; none is required."""
         parser = configparser.ConfigParser(delimiters=("=",), interpolation=None, strict=False)
         parser.optionxform = str  # type: ignore[assignment,method-assign]  # names are case-sensitive
         try:
             parser.read_string(text)
         except configparser.Error:
-            return {}
-        found = {}
+            return {}, frozenset()
+        found: dict[str, str] = {}
+        optional: set[str] = set()
+        major, minor = minor_of(self.facts.version).split(".")[:2]
         for section in ("console_scripts", "gui_scripts"):
-            if parser.has_section(section):
-                for script, target in parser.items(section):
-                    if script and "/" not in script and script not in (".", ".."):
-                        found[os.path.join(self.bin, script)] = target.strip()
-        return found
+            if not parser.has_section(section):
+                continue
+            items = dict(parser.items(section))
+            for script, target in items.items():
+                if script and "/" not in script and script not in (".", ".."):
+                    found[os.path.join(self.bin, script)] = target.strip()
+            if section != "console_scripts":
+                continue
+            for base, pattern, names in (
+                (
+                    "pip",
+                    _PIP_SCRIPT,
+                    ("pip", f"pip{major}", f"pip{major}.{minor}", f"pip-{major}.{minor}"),
+                ),
+                (
+                    "easy_install",
+                    _EASY_INSTALL_SCRIPT,
+                    ("easy_install", f"easy_install-{major}.{minor}"),
+                ),
+            ):
+                if base not in items:
+                    continue
+                renamed = {s for s in items if pattern.match(s)} | set(names)
+                for script in renamed:
+                    path = os.path.join(self.bin, script)
+                    found[path] = items[base].strip()
+                    optional.add(path)
+        return found, frozenset(optional)
 
     def python_ok(self, python: str) -> bool:
         """Whether a shebang's interpreter is this environment's own python."""
@@ -436,13 +471,36 @@ class _Layout:
         return os.path.normpath(folder) == self.bin and bool(_INTERPRETER_NAME.match(name))
 
 
-def _file_job(dist: str, written: str, expected: _Expected, entry: Entry | None) -> Job:
+def _file_job(
+    layout: _Layout, expected: _Expected, entry: Entry | None, stop: threading.Event | None
+) -> Job:
+    """The installed file against the member's own bytes: the sizes first (a member is never
+    inflated past the size of the file it is compared with), then the sha256 of both."""
+    dist, written = layout.dist.name, layout.written(expected.path)
+
     def job() -> tuple[FileProblem | None, int, Kind]:
         problem = _unreadable(dist, written, entry)
         if problem is not None or entry is None:
             return problem, 0, "anchored"
-        if entry.digests.get(expected.algorithm) != expected.digest:
-            detail = f"{expected.algorithm} differs from the locked wheel's {expected.member}"
+        digest = entry.digests.get("sha256")
+        if digest is None:
+            return (
+                FileProblem(dist, written, "modified", "not a readable regular file"),
+                0,
+                "anchored",
+            )
+        if entry.size != expected.size:
+            detail = (
+                f"sha256 differs from the locked wheel's {expected.member} ({entry.size} "
+                f"bytes, the member {expected.size})"
+            )
+            return FileProblem(dist, written, "modified", detail), entry.size, "anchored"
+        try:
+            shipped = layout.content.reader.digest(expected.member, stop, charged=False)
+        except wheels.UnusableWheel as exc:
+            return FileProblem(dist, written, "unverifiable", str(exc)), 0, "anchored"
+        if digest != shipped:
+            detail = f"sha256 differs from the locked wheel's {expected.member}"
             return FileProblem(dist, written, "modified", detail), entry.size, "anchored"
         return None, entry.size, "anchored"
 
@@ -594,27 +652,36 @@ def launcher_problem(body: bytes, target: str) -> str | None:
     imported = False
     main = 0
     for node in tree.body:
+        if isinstance(node, ast.If) and _is_main_test(node.test) and not node.orelse:
+            # distlib >= 0.3.9 (pip 25, virtualenv) imports the entry point inside the block
+            block = node.body
+            if block and _imports_entry_point(block[0], module, attrs):
+                imported, block = True, block[1:]
+            if not block or not _main_body_ok(block, attrs):
+                return f"its __main__ block does more than call {target}"
+            main += 1
+            continue
         if isinstance(node, ast.Import) and all(
             a.name in _SAFE_NAMES and a.asname is None for a in node.names
         ):
             continue
-        if (
-            isinstance(node, ast.ImportFrom)
-            and node.module == module
-            and node.level == 0
-            and [(a.name, a.asname) for a in node.names] == [(attrs[0], None)]
-        ):
+        if _imports_entry_point(node, module, attrs):
             imported = True
-            continue
-        if isinstance(node, ast.If) and _is_main_test(node.test) and not node.orelse:
-            if not _main_body_ok(node.body, attrs):
-                return f"its __main__ block does more than call {target}"
-            main += 1
             continue
         return f"line {getattr(node, 'lineno', '?')} is not what a launcher of {target} holds"
     if not imported or main != 1:
         return f"it does not import and call {target}"
     return None
+
+
+def _imports_entry_point(node: ast.stmt, module: str, attrs: list[str]) -> bool:
+    """``from MODULE import NAME``, NAME the entry point's first attribute, not renamed."""
+    return (
+        isinstance(node, ast.ImportFrom)
+        and node.module == module
+        and node.level == 0
+        and [(a.name, a.asname) for a in node.names] == [(attrs[0], None)]
+    )
 
 
 def _is_main_test(test: ast.expr) -> bool:
@@ -749,7 +816,7 @@ class Anchoring:
         keep: dict[str, int] = {}
         for prepared in self.by_path.values():
             for expected in prepared.expected.values():
-                want.setdefault(expected.path, set()).add(expected.algorithm)
+                want.setdefault(expected.path, set()).add("sha256")
             for script in prepared.scripts:
                 keep[script.path] = _SCRIPT_KEEP
             for path in prepared.launchers:

@@ -109,7 +109,8 @@ _PYTHON_SUFFIXES = (".py", ".pyc", *_EXTENSION_SUFFIXES)
 _METADATA_DIRS = (".dist-info", ".egg-info", ".data")
 _STARTUP_MODULES = frozenset({"sitecustomize", "usercustomize"})
 # Rows RECORD may leave without a hash: itself, and bytecode written at install time. Code
-# (modules, extensions, start-up .pth files) without a hash cannot be verified: say so.
+# (modules, extensions, start-up .pth files, a .pyc outside __pycache__, which Python imports
+# without a source) without a hash cannot be verified: say so (_hashless_code).
 _CODE_SUFFIXES = (".py", ".pth", *_EXTENSION_SUFFIXES)
 _NO_HASH = "RECORD gives no hash"
 UNHASHED = "unhashed"  # with a wheelhouse: a row counted as resting on RECORD, with no hash
@@ -316,7 +317,7 @@ def scan(
     """
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="preflight-scan") as pool:
         census = survey(facts, pool=pool, stop=stop, anchoring=anchoring)
-        return judge(census, facts, anchoring=anchoring)
+        return judge(census, facts, anchoring=anchoring, pool=pool)
 
 
 def survey(
@@ -348,11 +349,17 @@ def survey(
 
 
 def judge(
-    census: Census, facts: InterpreterFacts, *, anchoring: Anchoring | None = None
+    census: Census,
+    facts: InterpreterFacts,
+    *,
+    anchoring: Anchoring | None = None,
+    pool: Executor | None = None,
 ) -> IntegrityFacts:
     """Every RECORD row (or locked wheel) compared with the census; what no RECORD owns; and
-    what exposes code (links, write permissions). The comparisons run here, one after the
-    other: the census has read the files, so they are lookups (but for a wheel's scripts)."""
+    what exposes code (links, write permissions). The census has read the installed files,
+    so a RECORD row is a lookup; with a wheelhouse, the locked wheels' members are inflated
+    and hashed too, on ``pool`` when one is given (the members of one wheel one after the
+    other, through its one open archive; different wheels at once)."""
     problems = list(census.refused)
     owned: dict[str, set[str]] = {}
     files: set[str] = set()
@@ -386,13 +393,16 @@ def judge(
             linked = link_problem(record.dist.name, row.written, census.get(row.path))
             if linked is not None:
                 problems.append(linked)
-            elif row.path.endswith(_CODE_SUFFIXES):
+            elif _hashless_code(row.path, census):
                 problems.append(
                     FileProblem(record.dist.name, row.written, "unverifiable", _NO_HASH)
                 )
     bytes_checked = 0
     counts: dict[str, int] = {}
-    for problem, size, kind in (job() for job in jobs):
+    results = (
+        pool.map(_run, jobs) if pool is not None and anchoring is not None else map(_run, jobs)
+    )
+    for problem, size, kind in results:
         bytes_checked += size
         counts[kind] = counts.get(kind, 0) + 1
         if problem is not None:
@@ -410,6 +420,24 @@ def judge(
     )
 
 
+def _hashless_code(path: str, census: Census) -> bool:
+    """Whether a row RECORD gives no hash names code: a module, an extension, a ``.pth``; or
+    a ``.pyc`` that is there outside ``__pycache__`` (Python imports it without a source, as
+    ``sitecustomize.pyc``). The bytecode in ``__pycache__`` is loaded only beside its source,
+    and is the bytecode check's; a ``.pyc`` an installer lists but never wrote runs nothing."""
+    if path.endswith(_CODE_SUFFIXES):
+        return True
+    return (
+        path.endswith(".pyc")
+        and os.path.basename(os.path.dirname(path)) != "__pycache__"
+        and census.get(path) is not None
+    )
+
+
+def _run(job: Job) -> tuple[FileProblem | None, int, str]:
+    return job()
+
+
 def _optional_job(census: Census) -> Callable[[str, RecordRow], Job]:
     return lambda dist, row: _record_job(dist, row, census, optional=True)
 
@@ -421,7 +449,7 @@ def _record_job(dist: str, row: RecordRow, census: Census, *, optional: bool = F
     def job() -> tuple[FileProblem | None, int, str]:
         if row.algorithm is None:
             linked = link_problem(dist, row.written, census.get(row.path))
-            if optional and not row.path.endswith(_CODE_SUFFIXES):
+            if optional and not _hashless_code(row.path, census):
                 return linked, 0, UNHASHED
             return (
                 linked or FileProblem(dist, row.written, "unverifiable", _NO_HASH),

@@ -62,7 +62,11 @@ def survey(
             read_all=baseline is not None,
             deadline=deadline,
         )
-        judged = integrity.judge(census, facts, anchoring=anchoring) if judge_integrity else None
+        judged = (
+            integrity.judge(census, facts, anchoring=anchoring, pool=pool)
+            if judge_integrity
+            else None
+        )
         compared = (
             baselines.compare(baseline[1], facts, path=baseline[0], census=census)
             if baseline is not None

@@ -14,10 +14,11 @@ checked before ``zipfile`` reads it whole (:data:`CENTRAL_DIRECTORY_LIMIT`,
 :data:`MAX_MEMBERS`); a member is inflated at most to the size its header claims and never
 past :data:`MEMBER_LIMIT` (a zip bomb stops there), and the metadata read from it (RECORD,
 ``entry_points.txt``, WHEEL) have limits of their own. The members read to verify what is
-installed (a member the wheel's RECORD does not hash, a script) are read through one open
-archive per wheel (:class:`MemberReader`: 3,000 members re-opening it each parsed its
-directory 3,000 times), and together never past :data:`INFLATE_LIMIT` (40 members of 1 GiB in
-a 42 MB wheel would be 40 GiB to inflate).
+installed are read through one open archive per wheel (:class:`MemberReader`: 3,000 members
+re-opening it each parsed its directory 3,000 times). A member hashed to be compared with an
+installed file is inflated only when that file has the member's declared size (so never more
+than the environment holds on disk); any other read (a script, compared whole) counts
+against :data:`INFLATE_LIMIT` (40 members of 1 GiB in a 42 MB wheel would be 40 GiB).
 """
 
 from __future__ import annotations
@@ -325,11 +326,17 @@ class MemberReader:
         self._left = budget
         self._budget = budget
 
-    def digest(self, member: str, stop: threading.Event | None = None) -> bytes:
-        """The sha256 of ``member``'s bytes (at most :data:`MEMBER_LIMIT`)."""
+    def digest(
+        self, member: str, stop: threading.Event | None = None, *, charged: bool = True
+    ) -> bytes:
+        """The sha256 of ``member``'s bytes (at most :data:`MEMBER_LIMIT`).
+
+        ``charged=False`` for a member compared with an installed file of its declared size,
+        already read: what it inflates to is bounded by what the environment holds on disk,
+        not by the wheel's budget (every member of a 2 GiB wheel is read that way)."""
         hasher = hashlib.sha256()
         with self._lock:
-            archive, info = self._member(member, MEMBER_LIMIT)
+            archive, info = self._member(member, MEMBER_LIMIT, charged=charged)
             for chunk in member_chunks(archive, info, stop=stop):
                 hasher.update(chunk)
         return hasher.digest()
@@ -340,7 +347,9 @@ class MemberReader:
             archive, info = self._member(member, limit)
             return b"".join(member_chunks(archive, info, limit=limit))
 
-    def _member(self, member: str, limit: int) -> tuple[zipfile.ZipFile, zipfile.ZipInfo]:
+    def _member(
+        self, member: str, limit: int, *, charged: bool = True
+    ) -> tuple[zipfile.ZipFile, zipfile.ZipInfo]:
         archive = self._archive or self._open_archive()
         with _OPEN_LOCK:
             if id(self) in _OPEN:
@@ -349,7 +358,7 @@ class MemberReader:
             info = archive.getinfo(member)
         except KeyError:
             raise UnusableWheel(f"holds no member {member}") from None
-        cost = min(info.file_size, limit + 1)
+        cost = min(info.file_size, limit + 1) if charged else 0
         if cost > self._left:
             raise UnusableWheel(
                 f"member {info.filename}: the members read of this wheel would inflate to more "
