@@ -107,18 +107,22 @@ def test_a_wheel_whose_record_claims_other_bytes_anchors_the_member_not_the_clai
     tmp_path: Path,
 ) -> None:
     marker = tmp_path / "marker"
-    claimed = marker_code(marker)
+    # The same length, so that RECORD's size vouches for the claim as its hash does (a lie of
+    # another size is refused by its size alone, in every mode).
+    width = max(len(SHIPPED), len(marker_code(marker)))
+    shipped = SHIPPED + "#" * (width - len(SHIPPED))
+    claimed = marker_code(marker) + "#" * (width - len(marker_code(marker)))
     house = tmp_path / "house"
     wheelhouse.build_wheel(
         house,
         "tidy",
         "1.0",
-        files={"tidy/__init__.py": "", "tidy/mod.py": SHIPPED},
+        files={"tidy/__init__.py": "", "tidy/mod.py": shipped},
         record_hashes={"tidy/mod.py": wheelhouse.record_hash(claimed.encode())},
     )
     project = write_project(tmp_path / "project", house, ["tidy"])
     python, site = install(house, project, tmp_path / "env")
-    assert (site / "tidy/mod.py").read_text(encoding="utf-8") == SHIPPED
+    assert (site / "tidy/mod.py").read_text(encoding="utf-8") == shipped
 
     # As installed, the file is the member's bytes: anchored, whatever RECORD claims.
     honest = checked(python, project, wheelhouse=house)
