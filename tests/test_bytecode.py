@@ -27,9 +27,11 @@ from preflight._checks.result import Status
 from preflight._facts.bytecode import (
     CACHE_FILE,
     BytecodeFacts,
+    CompiledFacts,
     PycProblem,
     _learn,
     cache_file,
+    compile_imports,
     parse_bytecode_output,
     remember_verified,
     verify_bytecode,
@@ -648,3 +650,39 @@ def test_check_refuses_a_poisoned_pyc_in_the_projects_venv(
     assert str(source) in run.findings("bytecode")
     assert result["details"]["mismatches"][0]["pyc"] == str(pyc)
     assert run.check("integrity")["status"] == "pass", "RECORD cannot see it"
+
+
+def test_compiling_ahead_writes_nothing_through_a_link_or_outside(
+    tmp_path: Path, python312: Path
+) -> None:
+    """The environment is hostile even when just built: a linked folder, a linked source, a
+    linked __pycache__ or a linked pyc does not take a write anywhere else."""
+    site, outside = tmp_path / "site", tmp_path / "outside"
+    for folder in (site / "good", site / "pkg", site / "pre" / "__pycache__", outside / "real"):
+        folder.mkdir(parents=True)
+    (site / "good" / "__init__.py").write_text("from . import helper\n", encoding="utf-8")
+    (site / "good" / "helper.py").write_text("x = 1\n", encoding="utf-8")
+    (site / "pkg" / "__init__.py").write_text("y = 2\n", encoding="utf-8")
+    (outside / "cache").mkdir()
+    (site / "pkg" / "__pycache__").symlink_to(outside / "cache")  # a linked __pycache__
+    (outside / "real" / "__init__.py").write_text("z = 3\n", encoding="utf-8")
+    (site / "linked").symlink_to(outside / "real")  # a linked package
+    (outside / "f.py").write_text("w = 4\n", encoding="utf-8")
+    (site / "filelink.py").symlink_to(outside / "f.py")  # a linked module
+    (site / "pre" / "__init__.py").write_text("v = 5\n", encoding="utf-8")
+    target = outside / "target.bin"
+    target.write_bytes(b"untouched")
+    (site / "pre" / "__pycache__" / "__init__.cpython-312.pyc").symlink_to(target)
+    roots = ["good", "pkg", "linked", "filelink", "pre", "..", "good.../x"]
+    found = compile_imports(python312, [str(site)], roots)
+    assert isinstance(found, CompiledFacts), found
+    written = sorted(str(p.relative_to(site)) for p in site.rglob("*.pyc") if not p.is_symlink())
+    assert written == ["good/__pycache__/__init__.cpython-312.pyc",
+                       "good/__pycache__/helper.cpython-312.pyc"]  # fmt: skip
+    assert found.written == 2
+    assert len(found.learned) == 4, "both pairs keyed from the bytes read back"
+    assert list(outside.rglob("*.pyc")) == [], "nothing written outside"
+    assert target.read_bytes() == b"untouched"
+    assert {source for source, _ in found.unwritten} == {
+        "pkg/__init__.py", "linked/__init__.py", "filelink.py"
+    }  # fmt: skip
