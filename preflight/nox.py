@@ -26,14 +26,17 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -248,12 +251,91 @@ def download_lock(
     if done is not None and done.returncode == 0:
         session.log(f"wheelhouse {wheelhouse}: holds every artifact of {lock.name}")
         return
-    session.run(
-        *matrix.download_command(backend, sys.executable, python, lock, wheelhouse),
-        env=env,
-        include_outer_env=False,
-        external=True,
-    )
+    parts = _split_lock(lock)
+    if len(parts) <= 1:
+        session.run(
+            *matrix.download_command(backend, sys.executable, python, lock, wheelhouse),
+            env=env,
+            include_outer_env=False,
+            external=True,
+        )
+        return
+    _download_parts(session, parts, lock, python, wheelhouse, backend=backend, env=env)
+
+
+_DOWNLOADERS = 8  # pip downloads at once: each waits on the index most of its time
+
+
+def _split_lock(lock: Path, *, parts: int = _DOWNLOADERS) -> list[str]:
+    """``lock`` (a requirements file) as up to ``parts`` requirements files, each holding the
+    file's options and every ``parts``-th requirement with its hashes (one logical line:
+    continuations joined, comments dropped). One part when the file holds anything else (a
+    ``-r``/``-c`` of another file, an editable): downloaded as it is."""
+    try:
+        text = lock.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    options: list[str] = []
+    requirements: list[str] = []
+    logical = ""
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if line.endswith("\\"):
+            logical += line[:-1] + " "
+            continue
+        logical, line = "", (logical + line).strip()
+        if not line:
+            continue
+        if line.startswith(("-r", "-c", "-e", "--requirement", "--constraint", "--editable")):
+            return [text]
+        (options if line.startswith("-") else requirements).append(line)
+    if logical.strip():
+        return [text]  # a continuation at the end: let pip say what is wrong
+    count = min(parts, len(requirements))
+    return ["\n".join(options + requirements[i::count]) + "\n" for i in range(count)] or [text]
+
+
+def _download_parts(
+    session: nox.Session,
+    parts: Sequence[str],
+    lock: Path,
+    python: Path,
+    wheelhouse: Path,
+    *,
+    backend: matrix.Backend,
+    env: Mapping[str, str],
+) -> None:
+    """``pip download`` of each part at once (hashes required, as for the whole lock): the
+    wheelhouse is the same set of files, fetched side by side rather than one at a time."""
+    folder = Path(tempfile.mkdtemp(prefix="preflight-parts-"))
+    try:
+        commands = []
+        for number, text in enumerate(parts):
+            part = folder / f"{lock.stem}.part{number}.txt"
+            part.write_text(text, encoding="utf-8")
+            commands.append(
+                matrix.download_command(backend, sys.executable, python, part, wheelhouse)
+            )
+        session.log(f"{shlex.join(commands[0][:-1])} {lock.name} (in {len(parts)} parts at once)")
+
+        def run(argv: list[str]) -> subprocess.CompletedProcess[str] | OSError:
+            try:
+                return subprocess.run(
+                    argv, env=dict(env), capture_output=True, text=True, timeout=600, check=False
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return OSError(str(exc))
+
+        with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+            results = list(pool.map(run, commands))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    failed = [r for r in results if isinstance(r, OSError) or r.returncode != 0]
+    for result in failed:
+        text = str(result) if isinstance(result, OSError) else result.stdout + result.stderr
+        session.log(text.strip()[-2000:])
+    if failed:
+        raise nox.command.CommandFailed(f"pip download failed ({len(failed)} of {len(parts)})")
 
 
 def check_env(

@@ -33,6 +33,7 @@ import preflight
 from preflight._interpreters.discovery import Found, best_match, nearest
 from preflight._lock.requirements import parse_lock
 from preflight._policy.spec import PythonSpec
+from preflight.nox import _split_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 PIP_TOOLS_WHEELS = os.environ.get("PREFLIGHT_TEST_WHEELHOUSE", "")
@@ -569,3 +570,32 @@ def test_the_built_envs_pycs_are_compiled_before_its_first_start_and_recorded(
     assert late.status.value == "NOT_READY"
     bytecode = next(c for c in late.checks if c.id == "bytecode")
     assert [m["pyc"] for m in bytecode.details["mismatches"]] == [str(pyc)]
+
+
+def test_the_lock_is_downloaded_in_parts_each_with_its_hashes_and_the_options(
+    tmp_path: Path,
+) -> None:
+    """The wheelhouse is fetched side by side: every requirement of the lock, with all its
+    hashes, in exactly one part; the lock's options in each; anything else (a nested file)
+    downloaded whole."""
+    lock = tmp_path / "py3.12.txt"
+    lock.write_text(
+        "# header\n--index-url https://example.invalid/simple\n"
+        "alpha==1.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via beta\n"
+        "beta-pkg==2.0 --hash=sha256:cc  # inline\n"
+        "gamma==3.0 \\\n    --hash=sha256:dd\n",
+        encoding="utf-8",
+    )
+    parts = _split_lock(lock, parts=2)
+    assert len(parts) == 2
+    lines = [line.split() for part in parts for line in part.splitlines()]
+    assert sorted(tuple(words) for words in lines if words[0] != "--index-url") == [
+        ("alpha==1.0", "--hash=sha256:aa", "--hash=sha256:bb"),
+        ("beta-pkg==2.0", "--hash=sha256:cc"),
+        ("gamma==3.0", "--hash=sha256:dd"),
+    ]
+    assert all(part.startswith("--index-url https://example.invalid/simple\n") for part in parts)
+    assert len(_split_lock(lock, parts=8)) == 3
+    nested = tmp_path / "nested.txt"
+    nested.write_text("-r py3.12.txt\nalpha==1.0 --hash=sha256:aa\n", encoding="utf-8")
+    assert _split_lock(nested) == [nested.read_text(encoding="utf-8")]
