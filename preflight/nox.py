@@ -236,7 +236,9 @@ def download_lock(
 ) -> None:
     """The lock's artifacts for ``python`` in ``wheelhouse`` (``pip download --require-hashes
     --no-deps``). A wheelhouse that already holds them all (a warm run) is confirmed from
-    the folder alone, the index off; only otherwise is the index asked."""
+    the folder alone, the index off; only otherwise is the index asked, the lock in parts
+    fetched side by side (:func:`_split_lock`: each requirement with its hashes, so what
+    lands in the wheelhouse is still only the bytes the lock's hashes name)."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
     env = matrix.install_env()
     offline = matrix.download_command(
@@ -357,8 +359,10 @@ def check_env(
     The report and the log go to ``report_dir`` (default ``reports/<session>``); the summary
     to the terminal, and findings as annotations on GitHub Actions. Remedies name the nox
     sessions. ``environ`` is the environment the application would run with (default: nox's).
-    ``first_start`` for an environment just built: its first start (the bytecode of what the
-    requirements import) runs once the environment is verified, before the imports are timed.
+    ``first_start`` for an environment just built: once it is verified, the pycs of what the
+    requirements import are compiled from its verified sources (in the target, ``-I -S -B``)
+    and recorded as verified; then its first start runs, before the imports are timed, and
+    any pyc it wrote anyway is checked before the verdict.
     ``timeout`` bounds each probe (default: each probe's own, see :func:`preflight.check`).
     ``wheelhouse``: the folder the environment was installed from (:func:`build_env`): the
     integrity check is then anchored in the lock's hashes.

@@ -13,8 +13,8 @@ required packages) and, on two cores or more beside it, the project's suite. Oth
 them starts. For an environment just built, its pycs are compiled first, from the
 verified sources, and keyed as verified (``bytecode.compile_imports``): its first start finds
 them and writes none of its own; whatever anything that ran wrote anyway is checked once it has
-ended, and the bytecode check is judged again on that (``bytecode.merged``). The vulnerability data may still be loading meanwhile: it reads no file of the
-environment.
+ended, and the bytecode check is judged again on that (``bytecode.merged``). The vulnerability
+data may still be loading meanwhile: it reads no file of the environment.
 
 The child processes are started from the main thread on purpose: Ctrl-C raises there, and the
 subprocess boundary (``_process.run``) then kills the child at once. A child waited on from a
