@@ -29,6 +29,7 @@ them. Needs nox and uv on PATH, and the index (or warm caches).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -197,8 +198,9 @@ def cold(
         fresh = empty_caches(env, work / f"uv-{round_}")
         times["uv floor"].append(sum(uv_floor(uv, i, lock, work, fresh) for i, lock, _ in targets))
         phases = clone / "reports" / "summary.json"
-        if phases.is_file():
-            print(f"round {round_ + 1}: {phases.read_text(encoding='utf-8')[:4000]}")
+        if phases.is_file():  # where the time went, session by session
+            for row in json.loads(phases.read_text(encoding="utf-8"))["interpreters"]:
+                print(f"round {round_ + 1}: {row['session']}: {row['seconds']} s {row['timings']}")
     median = {k: statistics.median(v) for k, v in times.items()}
     for name, seconds in median.items():
         print(f"{name:<10} {seconds:7.2f} s   (runs: {', '.join(f'{s:.2f}' for s in times[name])})")
