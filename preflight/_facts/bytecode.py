@@ -424,6 +424,7 @@ def compile_imports(
     modules: Sequence[str],
     *,
     timeout: float = DEFAULT_TIMEOUT,
+    workers: int | None = None,
     withhold: Sequence[str] = (),
 ) -> CompiledFacts | ProbeFailure:
     """Compile, in the target interpreter (``-I -S -B``: it compiles, it imports nothing of
@@ -438,22 +439,39 @@ def compile_imports(
     they enter the cache only with the rest, when the verdict allows.
     """
     began = time.perf_counter()
-    request = {"mode": "compile", "sites": list(site_dirs), "roots": list(modules)}
-    argv = [os.fspath(python), "-I", "-S", "-B", _probe_path(), json.dumps(request)]
-    child = start(argv, timeout=timeout, env=clean_env(withhold=withhold))
+    roots = list(dict.fromkeys(modules))
+    children = max(1, min(workers or _workers(), len(roots)))
+    env, probe = clean_env(withhold=withhold), _probe_path()
+    claims = tempfile.mkdtemp(prefix="preflight-claims-")  # mode 700: ours alone
+    running: list[Running] = []
     try:
-        done = child.wait()
+        for number in range(children):
+            # Each child starts from another root; a module is compiled by whichever child
+            # claims it first, and that child follows its imports.
+            request = {"mode": "compile", "sites": list(site_dirs),
+                       "roots": roots[number:] + roots[:number], "claims": claims}  # fmt: skip
+            argv = [os.fspath(python), "-I", "-S", "-B", probe, json.dumps(request)]
+            running.append(start(argv, timeout=timeout, env=env))
+        done = [child.wait() for child in running]
     except BaseException:
-        child.kill()
-        child.close()
+        for child in running:
+            child.kill()
+            child.close()
         raise
-    part = _parse_compiled(done, timeout)
-    if isinstance(part, ProbeFailure):
-        return part
+    finally:
+        shutil.rmtree(claims, ignore_errors=True)
+    written, unwritten, items = 0, [], []
+    for completed in done:
+        part = _parse_compiled(completed, timeout)
+        if isinstance(part, ProbeFailure):
+            return part
+        written += part[0]
+        unwritten += part[1]
+        items += part[2]
     return CompiledFacts(
-        written=part[0],
-        unwritten=tuple(part[1]),
-        learned=_learn(part[2]),
+        written=written,
+        unwritten=tuple(unwritten),
+        learned=_learn(items),
         seconds=round(time.perf_counter() - began, 3),
     )
 

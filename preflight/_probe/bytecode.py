@@ -667,7 +667,11 @@ def compile_closure(request):
 
     What the code imports is read from its ``IMPORT_NAME`` instructions (as ``modulefinder``
     does), never by running it: an import the code makes otherwise (``importlib``, a lazy
-    ``__getattr__``) is compiled by the first start instead, and checked after it."""
+    ``__getattr__``) is compiled by the first start instead, and checked after it.
+
+    ``claims`` (a folder of preflight's own, or null): several children share the work, each
+    starting from the roots in another order; a module is compiled (and its imports followed)
+    by the one child that creates its claim file there first, and skipped by the others."""
     tag = sys.implementation.cache_tag
     report = {"ok": True, "probe_version": PROBE_VERSION, "mode": "compile",
               "written": 0, "unwritten": [], "verified": [], "identity": _identity()}  # fmt: skip
@@ -676,6 +680,8 @@ def compile_closure(request):
     sites = [str(site) for site in request["sites"]]
     magic = importlib.util.MAGIC_NUMBER
     fds = {}
+    claims = request.get("claims")
+    claims_fd = None if claims is None else os.open(claims, _DIR_FLAGS)
     queue = [str(root) for root in request["roots"]]
     queue.reverse()
     seen = set()
@@ -691,6 +697,8 @@ def compile_closure(request):
                 if where is None:
                     continue
                 site, relative, package = where
+                if claims_fd is not None and not _claim(claims_fd, site, relative):
+                    continue  # another child compiles it and follows its imports
                 if site not in fds:
                     fds[site] = os.open(site, _DIR_FLAGS & ~_NOFOLLOW)  # the folder as named
                 try:
@@ -707,7 +715,20 @@ def compile_closure(request):
     finally:
         for fd in fds.values():
             os.close(fd)
+        if claims_fd is not None:
+            os.close(claims_fd)
     return report
+
+
+def _claim(claims_fd, site, relative):
+    """Whether this child is the first to claim the module (its claim file created now)."""
+    name = hashlib.sha256((site + "\0" + relative).encode("utf-8", "surrogateescape")).hexdigest()
+    try:
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600,
+                         dir_fd=claims_fd))  # fmt: skip
+    except FileExistsError:
+        return False
+    return True
 
 
 def main(argv):
