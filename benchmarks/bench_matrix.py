@@ -134,8 +134,9 @@ def main() -> int:
     if args.cold:
         try:
             return cold(
-                repeat=args.repeat, nox_argv=nox_argv, uv=uv, targets=targets, env=env, work=work
-            )
+                repeat=args.repeat, nox_argv=nox_argv, uv=uv, targets=targets, env=env, work=work,
+                compare=args.compare,
+            )  # fmt: skip
         finally:
             shutil.rmtree(work, ignore_errors=True)
     try:
@@ -185,27 +186,39 @@ def cold(
     targets: list[tuple[str, Path, str]],
     env: dict[str, str],
     work: Path,
+    compare: Path | None = None,
 ) -> int:
-    """``--cold``: nox in a fresh clone with empty caches, alternating with the cold uv floor."""
+    """``--cold``: nox in a fresh clone with empty caches, alternating with the cold uv floor
+    (and with a fresh clone of ``compare``, when given)."""
     times: dict[str, list[float]] = {"nox": [], "uv floor": []}
+    checkouts = {"nox": ROOT, **({"compared": compare} if compare else {})}
     for round_ in range(repeat):
-        clone = work / f"clone-{round_}"
-        subprocess.run(
-            ["git", "clone", "--quiet", "--local", "--no-hardlinks", str(ROOT), str(clone)],
-            check=True,
-        )  # a fresh checkout: no .nox (no wheelhouse, no env), no reports
-        times["nox"].append(timed(nox_argv, empty_caches(env, work / f"nox-{round_}"), clone))
+        for name, checkout in checkouts.items():
+            clone = work / f"{name}-clone-{round_}"
+            subprocess.run(
+                ["git", "clone", "--quiet", "--local", "--no-hardlinks", str(checkout), str(clone)],
+                check=True,
+            )  # a fresh checkout: no .nox (no wheelhouse, no env), no reports
+            fresh = empty_caches(env, work / f"{name}-caches-{round_}")
+            times.setdefault(name, []).append(timed(nox_argv, fresh, clone))
+            report_phases(clone, f"round {round_ + 1} {name}")
         fresh = empty_caches(env, work / f"uv-{round_}")
         times["uv floor"].append(sum(uv_floor(uv, i, lock, work, fresh) for i, lock, _ in targets))
-        phases = clone / "reports" / "summary.json"
-        if phases.is_file():  # where the time went, session by session
-            for row in json.loads(phases.read_text(encoding="utf-8"))["interpreters"]:
-                print(f"round {round_ + 1}: {row['session']}: {row['seconds']} s {row['timings']}")
     median = {k: statistics.median(v) for k, v in times.items()}
     for name, seconds in median.items():
         print(f"{name:<10} {seconds:7.2f} s   (runs: {', '.join(f'{s:.2f}' for s in times[name])})")
     print(f"cold: nox / uv floor: {median['nox'] / median['uv floor']:.2f}x (target <= 2x)")
+    if "compared" in median:
+        print(f"cold: compared / uv floor: {median['compared'] / median['uv floor']:.2f}x")
     return 0
+
+
+def report_phases(clone: Path, label: str) -> None:
+    """Where the time of one ``nox -s preflight`` went, session by session."""
+    phases = clone / "reports" / "summary.json"
+    if phases.is_file():
+        for row in json.loads(phases.read_text(encoding="utf-8"))["interpreters"]:
+            print(f"{label}: {row['session']}: {row['seconds']} s {row['timings']}", flush=True)
 
 
 if __name__ == "__main__":
