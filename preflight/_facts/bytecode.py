@@ -33,6 +33,15 @@ cache is dropped, since any line of it may be forged. What runs as this user *be
 can still write it: keep ``$PREFLIGHT_CACHE_DIR`` where the application's user cannot write, or
 set it empty for none.
 
+**Compiled ahead, for an environment preflight built** (:func:`compile_imports`, the nox
+session's ``first_start``): once its files are verified, the same probe in mode ``compile``
+writes the pycs of the policy's modules and of what their code imports at import time, from
+the verified sources, following no link; the pairs written are keyed like the verified ones
+(from the bytes read back). The first start then finds them and compiles nothing; once it
+(and whatever else ran) has ended, every pyc is checked again (:func:`merged`: those written
+are found by their stat keys, any other is compiled and compared), so none the environment
+wrote escapes the verdict.
+
 The probe children run the target as ``-I -S -B``: no ``site``, so no ``.pth`` line or
 ``sitecustomize`` of the environment runs in them (they compile its sources; they never import
 them). They are started and waited for from the calling thread (Ctrl-C kills them), beside the
