@@ -14,7 +14,14 @@ imported and listed" are timed, alternating, ``--repeat`` times:
   import + ``pip freeze``.
 
 "Warm" means the caches of pip and uv already hold the wheels (a first round, not timed, fills
-them). The floors compile no bytecode unless asked (as uv's default; pip compiles by
+them). ``--cold`` times the first run on a fresh CI runner instead: every ``nox`` run in a fresh
+``git clone`` of this checkout (no ``.nox``: no wheelhouse, no env) with every cache empty
+(``UV_CACHE_DIR``, ``PIP_CACHE_DIR``, ``XDG_CACHE_HOME``, hence preflight's cache of verified
+bytecode, point at new empty folders; the machine's own caches are left alone), against the
+cold ``uv floor`` (an empty ``UV_CACHE_DIR`` too); the pip floor is left out. Commit what you
+want timed: the clone holds the committed tree.
+
+The floors compile no bytecode unless asked (as uv's default; pip compiles by
 default): the imports then run from source, as this machine's PYTHONDONTWRITEBYTECODE=1 makes
 them. Needs nox and uv on PATH, and the index (or warm caches).
 """
@@ -22,6 +29,7 @@ them. Needs nox and uv on PATH, and the index (or warm caches).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -73,11 +81,31 @@ def pip_floor(interpreter: str, lock: Path, work: Path, env: dict[str, str]) -> 
     return total + timed([python, "-m", "pip", "freeze"], env)
 
 
+def find_targets(substitute: bool) -> list[tuple[str, Path, str]]:
+    """``(interpreter, lock, version)`` of each interpreter of the policy this machine has."""
+    policy = load_policy(ROOT)
+    found = find_interpreters()
+    targets = []
+    for spec in policy.pythons:
+        # With PREFLIGHT_ALLOW_SUBSTITUTE=1 the session checks the nearest patch release (3.11.7
+        # for 3.11.13): the floors then build that interpreter's env too.
+        resolution = resolve(str(spec), found, allow_substitute=substitute)
+        if resolution.found is not None:
+            version = str(resolution.found.version)
+            targets.append((str(resolution.found.path), policy.lock_path(version), version))
+    return targets
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--no-pip-floor", action="store_true", help="time only nox and the uv floor (faster)"
+    )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="a fresh clone and empty caches for every run (a fresh CI runner); no warm-up",
     )
     parser.add_argument(
         "--compare",
@@ -91,16 +119,7 @@ def main() -> int:
     uv, nox = shutil.which("uv"), shutil.which("nox")
     if uv is None or nox is None:
         sys.exit("needs uv and nox on PATH (e.g. the test environment: pip install -e .[test])")
-    policy = load_policy(ROOT)
-    found = find_interpreters()
-    targets = []
-    for spec in policy.pythons:
-        # With PREFLIGHT_ALLOW_SUBSTITUTE=1 the session checks the nearest patch release (3.11.7
-        # for 3.11.13): the floors then build that interpreter's env too.
-        resolution = resolve(str(spec), found, allow_substitute=substitute)
-        if resolution.found is not None:
-            version = str(resolution.found.version)
-            targets.append((str(resolution.found.path), policy.lock_path(version), version))
+    targets = find_targets(substitute)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CI")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     work = Path(tempfile.mkdtemp(prefix="preflight-bench-matrix-"))
@@ -112,6 +131,14 @@ def main() -> int:
         return sum(pip_floor(i, lock, work, env) for i, lock, _ in targets)
 
     print(f"interpreters: {', '.join(v for _, _, v in targets)} (uv {uv})")
+    if args.cold:
+        try:
+            return cold(
+                repeat=args.repeat, nox_argv=nox_argv, uv=uv, targets=targets, env=env, work=work,
+                compare=args.compare,
+            )  # fmt: skip
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     try:
         kinds = ["uv"] if args.no_pip_floor else ["uv", "pip"]
         timed(nox_argv, env), *(floors(k) for k in kinds)  # warm the caches, not timed
@@ -139,6 +166,59 @@ def main() -> int:
     if "pip floor" in median:
         print(f"nox / pip floor: {median['nox'] / median['pip floor']:.2f}x (target < 1x)")
     return 0
+
+
+def empty_caches(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """``env`` with every cache of preflight, pip and uv in new empty folders under ``folder``."""
+    caches = {name: folder / name.lower() for name in ("UV_CACHE_DIR", "PIP_CACHE_DIR")}
+    caches["XDG_CACHE_HOME"] = folder / "xdg"  # preflight's bytecode cache lies below
+    for path in caches.values():
+        path.mkdir(parents=True)
+    fresh = {k: v for k, v in env.items() if k not in ("PREFLIGHT_CACHE_DIR", "UV_NO_CACHE")}
+    return {**fresh, **{k: str(v) for k, v in caches.items()}}
+
+
+def cold(
+    *,
+    repeat: int,
+    nox_argv: list[str],
+    uv: str,
+    targets: list[tuple[str, Path, str]],
+    env: dict[str, str],
+    work: Path,
+    compare: Path | None = None,
+) -> int:
+    """``--cold``: nox in a fresh clone with empty caches, alternating with the cold uv floor
+    (and with a fresh clone of ``compare``, when given)."""
+    times: dict[str, list[float]] = {"nox": [], "uv floor": []}
+    checkouts = {"nox": ROOT, **({"compared": compare} if compare else {})}
+    for round_ in range(repeat):
+        for name, checkout in checkouts.items():
+            clone = work / f"{name}-clone-{round_}"
+            subprocess.run(
+                ["git", "clone", "--quiet", "--local", "--no-hardlinks", str(checkout), str(clone)],
+                check=True,
+            )  # a fresh checkout: no .nox (no wheelhouse, no env), no reports
+            fresh = empty_caches(env, work / f"{name}-caches-{round_}")
+            times.setdefault(name, []).append(timed(nox_argv, fresh, clone))
+            report_phases(clone, f"round {round_ + 1} {name}")
+        fresh = empty_caches(env, work / f"uv-{round_}")
+        times["uv floor"].append(sum(uv_floor(uv, i, lock, work, fresh) for i, lock, _ in targets))
+    median = {k: statistics.median(v) for k, v in times.items()}
+    for name, seconds in median.items():
+        print(f"{name:<10} {seconds:7.2f} s   (runs: {', '.join(f'{s:.2f}' for s in times[name])})")
+    print(f"cold: nox / uv floor: {median['nox'] / median['uv floor']:.2f}x (target <= 2x)")
+    if "compared" in median:
+        print(f"cold: compared / uv floor: {median['compared'] / median['uv floor']:.2f}x")
+    return 0
+
+
+def report_phases(clone: Path, label: str) -> None:
+    """Where the time of one ``nox -s preflight`` went, session by session."""
+    phases = clone / "reports" / "summary.json"
+    if phases.is_file():
+        for row in json.loads(phases.read_text(encoding="utf-8"))["interpreters"]:
+            print(f"{label}: {row['session']}: {row['seconds']} s {row['timings']}", flush=True)
 
 
 if __name__ == "__main__":

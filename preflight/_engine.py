@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -176,6 +176,9 @@ def judge(
         verified = gathering.verify()
         early = {r.id: r for r in run_checks(verified, verifying_stage(chosen))}
         ctx = gathering.run(verified, allowed=held_back(early, chosen) is None)
+    if ctx.bytecode is not verified.bytecode:
+        # checked again once the environment had run (an environment just built): judged anew
+        early.pop("bytecode", None)
     report = Report(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         interpreter=_interpreter_summary(ctx),
@@ -188,15 +191,28 @@ def judge(
         substitute_for=ctx.substitute_for,
         host=socket.gethostname(),
     )
-    _teach_bytecode_cache(ctx, report)
+    report = _teach_bytecode_cache(ctx, report)
     return Judged(report, ctx)
 
 
-def _teach_bytecode_cache(ctx: Context, report: Report) -> None:
+def _teach_bytecode_cache(ctx: Context, report: Report) -> Report:
     """What the bytecode probe verified enters its cache only for an environment that is not
-    NOT_READY: a poisoned environment teaches the cache nothing (``_facts/bytecode.py``)."""
-    if isinstance(ctx.bytecode, BytecodeFacts) and report.status is not Verdict.NOT_READY:
-        remember_verified(ctx.bytecode)
+    NOT_READY: a poisoned environment teaches the cache nothing (``_facts/bytecode.py``).
+
+    A cache dropped instead (something else changed it during the check) is said in the
+    bytecode check's line and its ``cache_note``: the report returned carries it."""
+    if not isinstance(ctx.bytecode, BytecodeFacts) or report.status is Verdict.NOT_READY:
+        return report
+    note = remember_verified(ctx.bytecode)
+    if note is None:
+        return report
+    checks = tuple(
+        replace(c, message=f"{c.message}; {note}", details={**c.details, "cache_note": note})
+        if c.id == "bytecode"
+        else c
+        for c in report.checks
+    )
+    return replace(report, checks=checks)
 
 
 def _wheelhouse(value: str | os.PathLike[str]) -> Path:

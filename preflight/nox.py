@@ -26,14 +26,17 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -233,7 +236,9 @@ def download_lock(
 ) -> None:
     """The lock's artifacts for ``python`` in ``wheelhouse`` (``pip download --require-hashes
     --no-deps``). A wheelhouse that already holds them all (a warm run) is confirmed from
-    the folder alone, the index off; only otherwise is the index asked."""
+    the folder alone, the index off; only otherwise is the index asked, the lock in parts
+    fetched side by side (:func:`_split_lock`: each requirement with its hashes, so what
+    lands in the wheelhouse is still only the bytes the lock's hashes name)."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
     env = matrix.install_env()
     offline = matrix.download_command(
@@ -248,12 +253,94 @@ def download_lock(
     if done is not None and done.returncode == 0:
         session.log(f"wheelhouse {wheelhouse}: holds every artifact of {lock.name}")
         return
-    session.run(
-        *matrix.download_command(backend, sys.executable, python, lock, wheelhouse),
-        env=env,
-        include_outer_env=False,
-        external=True,
-    )
+    parts = _split_lock(lock)
+    if len(parts) <= 1:
+        session.run(
+            *matrix.download_command(backend, sys.executable, python, lock, wheelhouse),
+            env=env,
+            include_outer_env=False,
+            external=True,
+        )
+        return
+    _download_parts(session, parts, lock, python, wheelhouse, backend=backend, env=env)
+
+
+# pip downloads at once. pip's cold download is bound by CPU as much as by the network (it
+# parses each project's whole index page): measured on a loaded 2-core machine, 8 at once
+# took twice as long as one, 2 about as long. One per two cores, at most 8.
+_DOWNLOADERS = max(1, min(8, (os.cpu_count() or 1) // 2))
+
+
+def _split_lock(lock: Path, *, parts: int = _DOWNLOADERS) -> list[str]:
+    """``lock`` (a requirements file) as up to ``parts`` requirements files, each holding the
+    file's options and every ``parts``-th requirement with its hashes (one logical line:
+    continuations joined, comments dropped). One part when the file holds anything else (a
+    ``-r``/``-c`` of another file, an editable): downloaded as it is."""
+    try:
+        text = lock.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    options: list[str] = []
+    requirements: list[str] = []
+    logical = ""
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if line.endswith("\\"):
+            logical += line[:-1] + " "
+            continue
+        logical, line = "", (logical + line).strip()
+        if not line:
+            continue
+        if line.startswith(("-r", "-c", "-e", "--requirement", "--constraint", "--editable")):
+            return [text]
+        (options if line.startswith("-") else requirements).append(line)
+    if logical.strip():
+        return [text]  # a continuation at the end: let pip say what is wrong
+    count = min(parts, len(requirements))
+    return ["\n".join(options + requirements[i::count]) + "\n" for i in range(count)] or [text]
+
+
+def _download_parts(
+    session: nox.Session,
+    parts: Sequence[str],
+    lock: Path,
+    python: Path,
+    wheelhouse: Path,
+    *,
+    backend: matrix.Backend,
+    env: Mapping[str, str],
+) -> None:
+    """``pip download`` of each part at once (hashes required, as for the whole lock): the
+    wheelhouse is the same set of files, fetched side by side rather than one at a time."""
+    folder = Path(tempfile.mkdtemp(prefix="preflight-parts-"))
+    try:
+        commands = []
+        for number, text in enumerate(parts):
+            part = folder / f"{lock.stem}.part{number}.txt"
+            part.write_text(text, encoding="utf-8")
+            commands.append(
+                matrix.download_command(backend, sys.executable, python, part, wheelhouse)
+            )
+        session.log(f"{shlex.join(commands[0][:-1])} {lock.name} (in {len(parts)} parts at once)")
+
+        def run(argv: list[str]) -> subprocess.CompletedProcess[str] | OSError:
+            try:
+                return subprocess.run(
+                    argv, env=dict(env), capture_output=True, text=True, timeout=600, check=False
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return OSError(str(exc))
+
+        with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+            results = list(pool.map(run, commands))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    failed = [r for r in results if isinstance(r, OSError) or r.returncode != 0]
+    for result in failed:
+        text = str(result) if isinstance(result, OSError) else result.stdout + result.stderr
+        session.log(text.strip()[-2000:])
+    if failed:
+        raise nox.command.CommandFailed(f"pip download failed ({len(failed)} of {len(parts)})")
 
 
 def check_env(
@@ -275,8 +362,10 @@ def check_env(
     The report and the log go to ``report_dir`` (default ``reports/<session>``); the summary
     to the terminal, and findings as annotations on GitHub Actions. Remedies name the nox
     sessions. ``environ`` is the environment the application would run with (default: nox's).
-    ``first_start`` for an environment just built: its first start (the bytecode of what the
-    requirements import) runs once the environment is verified, before the imports are timed.
+    ``first_start`` for an environment just built: once it is verified, the pycs of what the
+    requirements import are compiled from its verified sources (in the target, ``-I -S -B``)
+    and recorded as verified; then its first start runs, before the imports are timed, and
+    any pyc it wrote anyway is checked before the verdict.
     ``timeout`` bounds each probe (default: each probe's own, see :func:`preflight.check`).
     ``wheelhouse``: the folder the environment was installed from (:func:`build_env`): the
     integrity check is then anchored in the lock's hashes.

@@ -27,9 +27,11 @@ from preflight._checks.result import Status
 from preflight._facts.bytecode import (
     CACHE_FILE,
     BytecodeFacts,
+    CompiledFacts,
     PycProblem,
     _learn,
     cache_file,
+    compile_imports,
     parse_bytecode_output,
     remember_verified,
     verify_bytecode,
@@ -37,6 +39,7 @@ from preflight._facts.bytecode import (
 from preflight._facts.integrity import scan
 from preflight._facts.model import InterpreterFacts, ProbeFailure, UnownedEntry
 from preflight._facts.probes import probe_interpreter
+from preflight._render.report import summary_lines
 
 CORE = "answer = 42\n\n\ndef double(x):\n    return 2 * x\n"
 EVIL = "answer = 666\n\n\ndef double(x):\n    return 3 * x\n"
@@ -114,6 +117,13 @@ def poison(python: Path, mode: str, *, text: str = EVIL, level: int = 0) -> Path
     pyc = pyc_of(python, level=level)
     argv = [python, "-c", POISON, source, pyc, text, mode, str(level)]
     wheelhouse.run(argv)
+    return pyc
+
+
+def poison_module(python: Path, source: Path, text: str = EVIL) -> Path:
+    """A timestamp pyc valid for ``source`` holding the code of ``text``; its path."""
+    pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc"
+    wheelhouse.run([python, "-c", POISON, source, pyc, text, "timestamp", "0"])
     return pyc
 
 
@@ -420,6 +430,148 @@ def test_a_cache_changed_during_the_check_is_dropped(env: Path, cache_env: dict[
     assert not path.exists(), "a cache anything else wrote to is not believed"
 
 
+def locked_env(
+    tmp_path: Path,
+    python: Path,
+    make_project: Callable[..., Path],
+    name: str,
+    files: dict[str, str],
+    *,
+    compiled: bool = True,
+) -> tuple[Path, Path]:
+    """``(project, python)``: a project whose policy requires ``name`` and whose locks pin
+    its wheel (made of ``files``), and a venv installed from that lock with hashes;
+    ``compiled=False``: pip writes no pyc (as the nox session's install)."""
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    wheel = wheelhouse.build_wheel(folder, name, "1.0", files=files)
+    project = make_project(requires=[name])
+    for minor in ("3.12", "3.11"):
+        wheelhouse.write_lock(project / "requirements" / f"py{minor}.txt", [wheel], python=minor)
+    lock = project / "requirements" / "py3.12.txt"
+    install = ["--require-hashes", "-r", str(lock)] + ([] if compiled else ["--no-compile"])
+    env = wheelhouse.make_venv(
+        python, tmp_path / "env", find_links=folder, install=install, with_pip=False
+    )
+    return project, env
+
+
+@pytest.mark.slow
+def test_a_cache_the_environment_writes_during_the_check_is_dropped_and_said(
+    tmp_path: Path, python312: Path, make_project: Callable[..., Path]
+) -> None:
+    """Issue 16 (g): the note of a dropped cache reaches the report and the terminal."""
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    target, marker = cache / CACHE_FILE, tmp_path / "ran"
+    # A locked package whose import appends a key to preflight's cache, as this user.
+    code = (
+        f"open({str(target)!r}, 'a').write('e' * 64 + '\\n')\nopen({str(marker)!r}, 'w').close()\n"
+    )
+    project, python = locked_env(
+        tmp_path, python312, make_project, "chatty", {"chatty/__init__.py": code}
+    )
+    wheelhouse.run([python, "-c", "import chatty"])  # the poison runs under plain Python
+    assert marker.exists()
+    assert target.read_text(encoding="ascii") == "e" * 64 + "\n"
+    marker.unlink()
+    target.unlink()
+    report = preflight.check(python, project=project, environ={"PREFLIGHT_CACHE_DIR": str(cache)})
+    assert marker.exists(), "the environment's code ran in the check (the import timing)"
+    assert report.status.value != "NOT_READY", [c.message for c in report.checks]
+    (result,) = [c for c in report.checks if c.id == "bytecode"]
+    assert "changed during the check" in result.message
+    assert "changed during the check" in str(result.details["cache_note"])
+    assert any("changed during the check" in line for line in summary_lines(report))
+    assert not target.exists(), "the forged cache is dropped"
+
+
+# Imported, it writes a pyc for its sibling ``victim.py`` (never imported by it) that holds
+# other code, with a header valid for the source: the environment's first start poisoning
+# bytecode that nothing compiled ahead.
+SNEAKY = r"""
+import importlib.util, marshal, os
+_src = os.path.join(os.path.dirname(__file__), "victim.py")
+_st = os.stat(_src)
+_pyc = importlib.util.cache_from_source(_src)
+os.makedirs(os.path.dirname(_pyc), exist_ok=True)
+_le = lambda n: (n & 0xFFFFFFFF).to_bytes(4, "little")
+with open(_pyc, "wb") as _handle:
+    _handle.write(importlib.util.MAGIC_NUMBER + _le(0) + _le(int(_st.st_mtime)) + _le(_st.st_size)
+                  + marshal.dumps(compile("answer = 666", _src, "exec")))
+"""
+
+
+@pytest.mark.slow
+def test_the_first_start_of_a_built_environment_finds_its_pycs_compiled_and_recorded(
+    tmp_path: Path, python312: Path, make_project: Callable[..., Path]
+) -> None:
+    """Issue 17 item 4: verify, compile + record, then the first start, which writes none."""
+    files = {
+        "neat/__init__.py": "from neat import core\nfrom . import util as _util\n",
+        "neat/core.py": CORE,
+        "neat/util.py": "import neat.core\n",
+        "neat/unused.py": "answer = 1\n",  # imported by nothing: not compiled
+    }
+    project, python = locked_env(tmp_path, python312, make_project, "neat", files, compiled=False)
+    site = site_of(python)
+    assert not list(site.rglob("*.pyc")), "the install wrote no pyc (as the nox session's)"
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    environ = {"PREFLIGHT_CACHE_DIR": str(cache)}
+    report = preflight.check(python, project=project, environ=environ, first_start=True)
+    assert report.status.value != "NOT_READY", [c.message for c in report.checks]
+    (result,) = [c for c in report.checks if c.id == "bytecode"]
+    assert result.status is Status.PASS, result
+    names = sorted(p.name for p in site.rglob("*.pyc"))
+    assert names == ["__init__.cpython-312.pyc", "core.cpython-312.pyc", "util.cpython-312.pyc"]
+    assert result.details["written"] == 3, result.details
+    assert result.details["compiled"] == 0, "the first start wrote no pyc of its own"
+    (perf,) = [c for c in report.checks if c.id == "performance"]
+    assert perf.details["first_start_seconds"] is not None, "the first start ran"
+    # Recorded as verified: the next check compiles nothing.
+    again = preflight.check(python, project=project, environ=environ, skip=("performance",))
+    (second,) = [c for c in again.checks if c.id == "bytecode"]
+    assert second.details["compiled"] == 0, second
+    assert second.details["verified_before"] == 3, second
+    # A pyc tampered with after that is still caught (it runs under plain Python first).
+    pyc = poison_module(python, site / "neat" / "core.py")
+    done = wheelhouse.run([python, "-c", "import neat.core; print(neat.core.answer)"])
+    assert done.stdout.strip() == "666"
+    late = preflight.check(python, project=project, environ=environ, skip=("performance",))
+    assert late.status.value == "NOT_READY"
+    (third,) = [c for c in late.checks if c.id == "bytecode"]
+    assert third.status is Status.FAIL
+    assert third.details["mismatches"][0]["pyc"] == str(pyc)
+
+
+@pytest.mark.slow
+def test_a_pyc_the_first_start_writes_is_checked_in_the_same_run(
+    tmp_path: Path, python312: Path, make_project: Callable[..., Path]
+) -> None:
+    """Issue 16 (f): what the environment's first start writes is checked before the verdict."""
+    files = {"sneaky/__init__.py": SNEAKY, "sneaky/victim.py": "answer = 42\n"}
+    project, python = locked_env(tmp_path, python312, make_project, "sneaky", files, compiled=False)
+    # The poison works under plain Python (in a copy: the judged env stays untouched).
+    copy = wheelhouse.copy_venv(python.parent.parent, tmp_path / "copy")
+    wheelhouse.run([copy, "-c", "import sneaky"])
+    done = wheelhouse.run([copy, "-c", "import sneaky.victim as v; print(v.answer)"])
+    assert done.stdout.strip() == "666"
+    victim = site_of(python) / "sneaky" / "__pycache__" / "victim.cpython-312.pyc"
+    assert not victim.exists()
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    report = preflight.check(
+        python, project=project, environ={"PREFLIGHT_CACHE_DIR": str(cache)}, first_start=True
+    )
+    assert victim.exists(), "the first start ran and wrote it"
+    (result,) = [c for c in report.checks if c.id == "bytecode"]
+    assert result.status is Status.FAIL, result
+    assert [m["pyc"] for m in result.details["mismatches"]] == [str(victim)]
+    assert report.status.value == "NOT_READY"
+    assert not (cache / CACHE_FILE).exists(), "a NOT_READY environment teaches the cache nothing"
+
+
 def test_a_not_ready_environment_teaches_the_cache_nothing(
     venv312_copy: Path, project: Path, tmp_path: Path
 ) -> None:
@@ -498,3 +650,39 @@ def test_check_refuses_a_poisoned_pyc_in_the_projects_venv(
     assert str(source) in run.findings("bytecode")
     assert result["details"]["mismatches"][0]["pyc"] == str(pyc)
     assert run.check("integrity")["status"] == "pass", "RECORD cannot see it"
+
+
+def test_compiling_ahead_writes_nothing_through_a_link_or_outside(
+    tmp_path: Path, python312: Path
+) -> None:
+    """The environment is hostile even when just built: a linked folder, a linked source, a
+    linked __pycache__ or a linked pyc does not take a write anywhere else."""
+    site, outside = tmp_path / "site", tmp_path / "outside"
+    for folder in (site / "good", site / "pkg", site / "pre" / "__pycache__", outside / "real"):
+        folder.mkdir(parents=True)
+    (site / "good" / "__init__.py").write_text("from . import helper\n", encoding="utf-8")
+    (site / "good" / "helper.py").write_text("x = 1\n", encoding="utf-8")
+    (site / "pkg" / "__init__.py").write_text("y = 2\n", encoding="utf-8")
+    (outside / "cache").mkdir()
+    (site / "pkg" / "__pycache__").symlink_to(outside / "cache")  # a linked __pycache__
+    (outside / "real" / "__init__.py").write_text("z = 3\n", encoding="utf-8")
+    (site / "linked").symlink_to(outside / "real")  # a linked package
+    (outside / "f.py").write_text("w = 4\n", encoding="utf-8")
+    (site / "filelink.py").symlink_to(outside / "f.py")  # a linked module
+    (site / "pre" / "__init__.py").write_text("v = 5\n", encoding="utf-8")
+    target = outside / "target.bin"
+    target.write_bytes(b"untouched")
+    (site / "pre" / "__pycache__" / "__init__.cpython-312.pyc").symlink_to(target)
+    roots = ["good", "pkg", "linked", "filelink", "pre", "..", "good.../x"]
+    found = compile_imports(python312, [str(site)], roots)
+    assert isinstance(found, CompiledFacts), found
+    written = sorted(str(p.relative_to(site)) for p in site.rglob("*.pyc") if not p.is_symlink())
+    assert written == ["good/__pycache__/__init__.cpython-312.pyc",
+                       "good/__pycache__/helper.cpython-312.pyc"]  # fmt: skip
+    assert found.written == 2
+    assert len(found.learned) == 4, "both pairs keyed from the bytes read back"
+    assert list(outside.rglob("*.pyc")) == [], "nothing written outside"
+    assert target.read_bytes() == b"untouched"
+    assert {source for source, _ in found.unwritten} == {
+        "pkg/__init__.py", "linked/__init__.py", "filelink.py"
+    }  # fmt: skip

@@ -29,9 +29,11 @@ import wheelhouse
 from conftest import PINNED_FALLBACK, Wheels
 from processes import not_ignored
 
+import preflight
 from preflight._interpreters.discovery import Found, best_match, nearest
 from preflight._lock.requirements import parse_lock
 from preflight._policy.spec import PythonSpec
+from preflight.nox import _split_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 PIP_TOOLS_WHEELS = os.environ.get("PREFLIGHT_TEST_WHEELHOUSE", "")
@@ -515,3 +517,85 @@ def test_an_invalid_policy_is_one_clear_error_not_a_traceback(
     assert "error: " in output
     assert "key 'pythons': must be a list of strings" in output
     assert "Traceback" not in output
+
+
+# --- bytecode paid once (issue 17 item 4) -------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["uv"])
+def test_the_built_envs_pycs_are_compiled_before_its_first_start_and_recorded(
+    nox_project: Callable[..., Path], wheels: Wheels, python312: Path, tmp_path: Path, backend: str
+) -> None:
+    """verify → compile + record → first start: the session's env has its pycs, written by
+    preflight from the verified sources, and known as verified (a second check compiles
+    nothing); a pyc tampered with after that is still caught."""
+    if shutil.which("uv") is None:
+        pytest.skip("uv is not installed")
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    project = nox_project()
+    env = {"PREFLIGHT_BACKEND": backend, "PREFLIGHT_CACHE_DIR": str(cache)}
+    done = run_nox(project, wheels, "-s", "preflight-3.12", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(
+        (project / "reports" / "preflight-3.12" / "runtime_verification_results.json").read_text()
+    )
+    details = report["checks"]["bytecode"]["details"]
+    assert details["written"] == 2, details  # alpha/__init__.py, beta_pkg/__init__.py
+    assert details["compiled"] == 0, "the first start found them: it wrote none of its own"
+    assert report["checks"]["performance"]["details"]["first_start_seconds"] is not None
+    python = project / ".nox" / "preflight-3.12" / "env" / "bin" / "python"
+    (site,) = (project / ".nox" / "preflight-3.12" / "env" / "lib").glob("python3.12/site-packages")
+    pycs = sorted(str(p.relative_to(site)) for p in site.rglob("*.pyc"))
+    assert pycs == ["alpha/__pycache__/__init__.cpython-312.pyc",
+                    "beta_pkg/__pycache__/__init__.cpython-312.pyc"]  # fmt: skip
+    environ = {**os.environ, "PREFLIGHT_CACHE_DIR": str(cache)}
+    again = preflight.check(python, project=project, environ=environ, skip=("performance",))
+    bytecode = next(c for c in again.checks if c.id == "bytecode")
+    assert bytecode.details["compiled"] == 0, bytecode.details
+    assert bytecode.details["verified_before"] == 2, bytecode.details
+    # Tampered after: a valid header, other code; Python runs it, the check refuses it.
+    source = site / "alpha" / "__init__.py"
+    pyc = site / "alpha" / "__pycache__" / "__init__.cpython-312.pyc"
+    tamper = (
+        "import importlib.util, marshal, os, sys; s, p = sys.argv[1:3]; st = os.stat(s); "
+        "le = lambda n: (n & 0xFFFFFFFF).to_bytes(4, 'little'); "
+        "open(p, 'wb').write(importlib.util.MAGIC_NUMBER + le(0) + le(int(st.st_mtime)) "
+        "+ le(st.st_size) + marshal.dumps(compile(\"__version__ = 'evil'\", s, 'exec')))"
+    )
+    wheelhouse.run([python, "-c", tamper, source, pyc])
+    ran = wheelhouse.run([python, "-c", "import alpha; print(alpha.__version__)"])
+    assert ran.stdout.strip() == "evil"
+    late = preflight.check(python, project=project, environ=environ, skip=("performance",))
+    assert late.status.value == "NOT_READY"
+    bytecode = next(c for c in late.checks if c.id == "bytecode")
+    assert [m["pyc"] for m in bytecode.details["mismatches"]] == [str(pyc)]
+
+
+def test_the_lock_is_downloaded_in_parts_each_with_its_hashes_and_the_options(
+    tmp_path: Path,
+) -> None:
+    """The wheelhouse is fetched side by side: every requirement of the lock, with all its
+    hashes, in exactly one part; the lock's options in each; anything else (a nested file)
+    downloaded whole."""
+    lock = tmp_path / "py3.12.txt"
+    lock.write_text(
+        "# header\n--index-url https://example.invalid/simple\n"
+        "alpha==1.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via beta\n"
+        "beta-pkg==2.0 --hash=sha256:cc  # inline\n"
+        "gamma==3.0 \\\n    --hash=sha256:dd\n",
+        encoding="utf-8",
+    )
+    parts = _split_lock(lock, parts=2)
+    assert len(parts) == 2
+    lines = [line.split() for part in parts for line in part.splitlines()]
+    assert sorted(tuple(words) for words in lines if words[0] != "--index-url") == [
+        ("alpha==1.0", "--hash=sha256:aa", "--hash=sha256:bb"),
+        ("beta-pkg==2.0", "--hash=sha256:cc"),
+        ("gamma==3.0", "--hash=sha256:dd"),
+    ]
+    assert all(part.startswith("--index-url https://example.invalid/simple\n") for part in parts)
+    assert len(_split_lock(lock, parts=8)) == 3
+    nested = tmp_path / "nested.txt"
+    nested.write_text("-r py3.12.txt\nalpha==1.0 --hash=sha256:aa\n", encoding="utf-8")
+    assert _split_lock(nested) == [nested.read_text(encoding="utf-8")]

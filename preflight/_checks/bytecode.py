@@ -69,12 +69,14 @@ def bytecode(ctx: Context) -> CheckResult:
         else Finding(W, f"{p.pyc} (for {p.source}) cannot be verified: {p.detail}", None)
         for p in found.unverifiable
     ]
-    verified = found.cached + found.identical + found.compared
+    verified = found.cached + found.identical + found.compared + found.written
     details = {
         "pycs": found.candidates,
         "verified": verified,
         "verified_before": found.cached,
         "compiled": found.identical + found.compared,
+        # written by preflight from the verified sources, for an environment it built
+        "written": found.written,
         "stale": found.stale,
         "other_tags": found.other_tags,
         "mismatches": [_problem(p) for p in found.mismatches],
@@ -85,10 +87,11 @@ def bytecode(ctx: Context) -> CheckResult:
         "probe_timeout_seconds": found.timeout,
     }
     compiled = found.identical + found.compared
+    written = f", {found.written} written from the verified sources" if found.written else ""
     ok = (
         f"{verified} pycs hold their source's code ({compiled} compiled now, "
-        f"{found.cached} verified before); {found.stale} stale ones are ignored, as Python "
-        "ignores them"
+        f"{found.cached} verified before{written}); {found.stale} stale ones are ignored, as "
+        "Python ignores them"
     )
     return CheckResult.from_findings("bytecode", TITLE, findings, ok=ok, details=details)
 

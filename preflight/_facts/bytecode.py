@@ -33,6 +33,15 @@ cache is dropped, since any line of it may be forged. What runs as this user *be
 can still write it: keep ``$PREFLIGHT_CACHE_DIR`` where the application's user cannot write, or
 set it empty for none.
 
+**Compiled ahead, for an environment preflight built** (:func:`compile_imports`, the nox
+session's ``first_start``): once its files are verified, the same probe in mode ``compile``
+writes the pycs of the policy's modules and of what their code imports at import time, from
+the verified sources, following no link; the pairs written are keyed like the verified ones
+(from the bytes read back). The first start then finds them and compiles nothing; once it
+(and whatever else ran) has ended, every pyc is checked again (:func:`merged`: those written
+are found by their stat keys, any other is compiled and compared), so none the environment
+wrote escapes the verdict.
+
 The probe children run the target as ``-I -S -B``: no ``site``, so no ``.pth`` line or
 ``sitecustomize`` of the environment runs in them (they compile its sources; they never import
 them). They are started and waited for from the calling thread (Ctrl-C kills them), beside the
@@ -48,10 +57,12 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import stat
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -67,8 +78,11 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "BytecodeFacts",
     "BytecodeRun",
+    "CompiledFacts",
     "PycProblem",
     "cache_file",
+    "compile_imports",
+    "merged",
     "parse_bytecode_output",
     "remember_verified",
     "verify_bytecode",
@@ -119,6 +133,9 @@ class BytecodeFacts:
     learned: tuple[str, ...] = ()
     cache_seal: tuple[int, ...] | None = None
     timeout: float | None = None  # the limit each probe child ran under, in seconds
+    # pycs preflight compiled from the verified sources for an environment it just built
+    # (:func:`compile_sources`), checked again once its first start had run (:func:`merged`)
+    written: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,6 +253,7 @@ class BytecodeRun:
         workers: int | None = None,
         withhold: Sequence[str] = (),
         nice: bool = False,
+        known: Sequence[str] = (),
     ) -> None:
         path = cache_file(environ)
         self._note = None if path is not None else "PREFLIGHT_CACHE_DIR is empty: no cache"
@@ -249,14 +267,16 @@ class BytecodeRun:
         self._running: list[Running] = []
         shards = max(1, workers or _workers())
         env = clean_env(withhold=withhold)
-        # The package lies on disk (not in a zip), so the path stays valid for the children.
-        with resources.as_file(resources.files("preflight._probe").joinpath("bytecode.py")) as p:
-            probe = str(p)
+        probe = _probe_path()
+        # Keys this check learned and has not written yet: in a private file the probe reads
+        # beside the cache (verified pairs it then stats rather than compiles).
+        self._private = _Private("\n".join(known) + "\n") if known else None
         try:
             for shard in range(shards):
                 request = {
                     "sites": list(site_dirs),
                     "cache": None if path is None else str(path),
+                    "known": None if self._private is None else self._private.path,
                     "shard": shard,
                     "shards": shards,
                     "nice": nice,
@@ -272,6 +292,8 @@ class BytecodeRun:
         for child in self._running:
             child.kill()
             child.close()
+        if self._private is not None:
+            self._private.remove()
 
     def wait(self) -> BytecodeFacts | ProbeFailure:
         try:
@@ -279,6 +301,8 @@ class BytecodeRun:
         except BaseException:
             self.kill()
             raise
+        if self._private is not None:
+            self._private.remove()
         seconds = time.perf_counter() - self._began
         parts: list[_Part] = []
         for completed in done:
@@ -370,6 +394,162 @@ def _learn(items: Sequence[Verified]) -> tuple[str, ...]:
         keys.append(hashlib.sha256(by_stat.encode("utf-8", "surrogateescape")).hexdigest())
         keys.append(hashlib.sha256(by_content.encode("ascii")).hexdigest())
     return tuple(keys)
+
+
+def _probe_path() -> str:
+    # The package lies on disk (not in a zip), so the path stays valid for the children.
+    with resources.as_file(resources.files("preflight._probe").joinpath("bytecode.py")) as p:
+        return str(p)
+
+
+class _Private:
+    """A file only this user can read, in a folder of its own (``mkdtemp``: mode 700), for
+    what a probe child reads that is too long for its command line."""
+
+    def __init__(self, text: str) -> None:
+        self._folder = tempfile.mkdtemp(prefix="preflight-")
+        self.path = os.path.join(self._folder, "data")
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def remove(self) -> None:
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class CompiledFacts:
+    """What preflight compiled into an environment it built, from its verified sources."""
+
+    written: int  # pycs written (the sources that had none of this interpreter's)
+    unwritten: tuple[tuple[str, str], ...]  # (source, why): left to Python, checked after
+    learned: tuple[str, ...]  # their keys, computed here from the bytes written (_learn)
+    seconds: float
+
+
+def compile_imports(
+    python: str | os.PathLike[str],
+    site_dirs: Sequence[str],
+    modules: Sequence[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    workers: int | None = None,
+    withhold: Sequence[str] = (),
+) -> CompiledFacts | ProbeFailure:
+    """Compile, in the target interpreter (``-I -S -B``: it compiles, it imports nothing of
+    the environment), ``modules`` and what their code imports at import time (read from the
+    compiled code, never run), each into the pyc Python would load where there is none yet
+    (a timestamp pyc, as pip's compileall writes it).
+
+    For an environment preflight just built, once its files are verified and before its first
+    start: that start then loads these pycs instead of compiling (and writing) its own, and
+    the check pays for compiling once, not for compiling and then verifying. The pairs written
+    are keyed here, from the bytes read back (:func:`_learn`), as the bytecode probe's are;
+    they enter the cache only with the rest, when the verdict allows.
+    """
+    began = time.perf_counter()
+    roots = list(dict.fromkeys(modules))
+    children = max(1, min(workers or _workers(), len(roots)))
+    env, probe = clean_env(withhold=withhold), _probe_path()
+    claims = tempfile.mkdtemp(prefix="preflight-claims-")  # mode 700: ours alone
+    running: list[Running] = []
+    try:
+        for number in range(children):
+            # Each child starts from another root; a module is compiled by whichever child
+            # claims it first, and that child follows its imports.
+            request = {"mode": "compile", "sites": list(site_dirs),
+                       "roots": roots[number:] + roots[:number], "claims": claims}  # fmt: skip
+            argv = [os.fspath(python), "-I", "-S", "-B", probe, json.dumps(request)]
+            running.append(start(argv, timeout=timeout, env=env))
+        done = [child.wait() for child in running]
+    except BaseException:
+        for child in running:
+            child.kill()
+            child.close()
+        raise
+    finally:
+        shutil.rmtree(claims, ignore_errors=True)
+    written, unwritten, items = 0, [], []
+    for completed in done:
+        part = _parse_compiled(completed, timeout)
+        if isinstance(part, ProbeFailure):
+            return part
+        written += part[0]
+        unwritten += part[1]
+        items += part[2]
+    return CompiledFacts(
+        written=written,
+        unwritten=tuple(unwritten),
+        learned=_learn(items),
+        seconds=round(time.perf_counter() - began, 3),
+    )
+
+
+def _parse_compiled(
+    completed: Completed, timeout: float
+) -> tuple[int, list[tuple[str, str]], list[Verified]] | ProbeFailure:
+    """One compile child's report, every field type-checked; anything else a ProbeFailure."""
+    if completed.returncode != 0 or completed.timed_out:
+        failed = _parse_completed(completed, timeout)
+        if isinstance(failed, ProbeFailure):
+            return failed
+    try:
+        payload = _last_object(completed.stdout)
+        if payload.get("ok") is not True or payload.get("probe_version") != PROBE_VERSION:
+            raise _Malformed(f"ok={payload.get('ok')!r}: {payload.get('detail')!r}")
+        written, listed = payload.get("written"), payload.get("unwritten")
+        if type(written) is not int or written < 0 or not isinstance(listed, list):
+            raise _Malformed("'written' or 'unwritten' is not what it should be")
+        unwritten = []
+        for item in listed:
+            if not (isinstance(item, dict) and isinstance(item.get("source"), str)
+                    and isinstance(item.get("detail"), str)):  # fmt: skip
+                raise _Malformed("an item of 'unwritten' lacks source or detail")
+            unwritten.append((str(item["source"]), str(item["detail"])))
+        return written, unwritten, list(_verified(payload))
+    except _Malformed as exc:
+        return ProbeFailure(
+            "not_python",
+            f"the bytecode probe's compile output is not its report ({exc})",
+            command=completed.argv,
+            stdout=completed.stdout,
+            stderr=completed.stderr,
+        )
+
+
+def merged(
+    verified: BytecodeFacts,
+    compiled: CompiledFacts | ProbeFailure | None,
+    after: BytecodeFacts | ProbeFailure,
+) -> BytecodeFacts | ProbeFailure:
+    """The bytecode facts of a check that compiled (``compiled``) and then ran the environment
+    (its first start): ``verified`` (before anything ran) with ``after`` (every pyc checked
+    again once it had run: those preflight wrote are found by their keys, stat only; any the
+    environment wrote anyway is compiled and compared). The cache's seal stays the one taken
+    before the first probe: a cache the environment's code changed is dropped."""
+    if isinstance(after, ProbeFailure):
+        return after
+    learned = verified.learned + after.learned
+    written, note, ahead = 0, verified.cache_note, 0.0
+    if isinstance(compiled, CompiledFacts):
+        learned += compiled.learned
+        written, ahead = compiled.written, compiled.seconds
+    elif compiled is not None:
+        note = "; ".join(filter(None, (note, f"not compiled ahead: {compiled.message}")))
+    return replace(
+        after,
+        # pairs of after's "cached" that this check verified or wrote: not "verified before"
+        cached=max(0, after.cached - verified.identical - verified.compared - written),
+        identical=verified.identical + after.identical,
+        compared=verified.compared + after.compared,
+        mismatches=verified.mismatches + after.mismatches,
+        seconds=round(verified.seconds + after.seconds + ahead, 3),
+        cache=verified.cache,
+        cache_note=note,
+        learned=tuple(dict.fromkeys(learned)),
+        cache_seal=verified.cache_seal,
+        written=written,
+    )
 
 
 def verify_bytecode(

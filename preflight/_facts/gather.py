@@ -10,8 +10,11 @@ stage exists to run the environment's code: its children only learn facts.
 ``preflight._checks.held_back``) does anything start that runs the environment's code: its first
 start (``firststart.py``, for an environment just built), then the performance probe (imports the
 required packages) and, on two cores or more beside it, the project's suite. Otherwise none of
-them starts. The vulnerability data may still be loading meanwhile: it reads no file of the
-environment.
+them starts. For an environment just built, its pycs are compiled first, from the
+verified sources, and keyed as verified (``bytecode.compile_imports``): its first start finds
+them and writes none of its own; whatever anything that ran wrote anyway is checked once it has
+ended, and the bytecode check is judged again on that (``bytecode.merged``). The vulnerability
+data may still be loading meanwhile: it reads no file of the environment.
 
 The child processes are started from the main thread on purpose: Ctrl-C raises there, and the
 subprocess boundary (``_process.run``) then kills the child at once. A child waited on from a
@@ -204,6 +207,22 @@ class Gathering:
         suite_folder = (
             policy.project_dir / policy.suite if "suite" in needs and policy.suite else None
         )
+        # An environment just built: its pycs compiled now, from the sources just verified, in
+        # the target (-I -S -B: nothing of it runs) and keyed as verified; its first start then
+        # finds them. Whatever runs after may still write some: all are checked again at the end.
+        pycs, sites = verified.bytecode, verified.interpreter.site_packages
+        ahead = self._first_start and isinstance(pycs, bytecode.BytecodeFacts)
+        compiled = (
+            bytecode.compile_imports(
+                python,
+                sites,
+                policy.import_names(),
+                timeout=self._bytecode_timeout,
+                withhold=self._withhold,
+            )
+            if ahead
+            else None
+        )
         # The first start is there for the import timing: without the performance check, none.
         warming = (
             FirstStart(python, policy.import_names(), withhold=self._withhold)
@@ -230,6 +249,15 @@ class Gathering:
             if suite_folder is not None:
                 running = running or _start_suite(policy, python, suite_folder)
                 suite_result = suite_facts(suite_folder, running.wait())
+            if ahead and isinstance(pycs, bytecode.BytecodeFacts):
+                known = pycs.learned + (
+                    compiled.learned if isinstance(compiled, bytecode.CompiledFacts) else ()
+                )
+                after = bytecode.BytecodeRun(
+                    python, sites, environ=self._env, timeout=self._bytecode_timeout,
+                    withhold=self._withhold, known=known,
+                ).wait()  # fmt: skip
+                pycs = bytecode.merged(pycs, compiled, after)
         except BaseException:
             if warming is not None:
                 warming.kill()  # Ctrl-C: the first start's processes go too, reaped
@@ -239,6 +267,7 @@ class Gathering:
             raise
         return replace(
             verified,
+            bytecode=pycs,
             performance=perf,
             suite=suite_result,
             first_start=started,

@@ -38,7 +38,14 @@ of the source and of the pyc's body), never as cache keys: preflight reads those
 computes the keys from the bytes it read, and keeps them only for an environment whose verdict
 allows it (``preflight/_facts/bytecode.py``).
 
-Stdlib only, nothing of preflight; writes nothing. Every file is ``stat``-ed and opened the way
+A request with ``"mode": "compile"`` (``sites``, ``roots``: module names) writes instead: the
+pycs of those modules and of what their code imports at import time (read from the compiled
+code, never run), each where none is, as pip's compileall writes them (timestamp pycs), for an
+environment preflight just built and verified (``compile_closure``). Every folder is opened
+relative to its parent without following a symlink, and every pyc is a new file renamed over
+its name: nothing is written through a link or outside the site folders.
+
+Stdlib only, nothing of preflight; in mode check it writes nothing. Every file is ``stat``-ed and opened the way
 the interpreter probe does (regular files only, ``O_NONBLOCK``, at most ``LIMIT + 1`` bytes
 read). Output is one line of ASCII JSON.
 """
@@ -437,7 +444,7 @@ def check(request):
     candidates, other = _candidates(request.get("sites", []), tag)
     mine = candidates[shard::shards]
     report["candidates"], report["other_tags"] = len(mine), (other if shard == 0 else 0)
-    known = _known(request.get("cache"))
+    known = _known(request.get("cache")) | _known(request.get("known"))
     identity = _identity()
     report["identity"] = identity
     report["nice_first"] = bool(request.get("nice"))
@@ -461,6 +468,269 @@ def check(request):
     return report
 
 
+# ---------------------------------------------------------------------------------------------
+# Mode "compile": write the pycs of named sources, as pip's compileall would, and say so.
+# ---------------------------------------------------------------------------------------------
+
+_DIR_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+class Unwritable(Exception):
+    """The pyc of this source is not written; the text says why."""
+
+
+def _parts(relative):
+    """The components of a path relative to the site folder; anything that could leave it
+    (absolute, ``..``, ``.``, an empty part) is refused."""
+    parts = relative.split("/")
+    if relative.startswith("/") or any(p in ("", ".", "..") or "\0" in p for p in parts):
+        raise Unwritable("not a plain path inside the site folder")
+    return parts
+
+
+def _open_folder(base_fd, name, create=False):
+    """The folder ``name`` of ``base_fd``, opened without following a symlink (ELOOP or
+    ENOTDIR then); ``create``: made first when it does not exist (mkdir follows nothing)."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=base_fd)
+    except FileNotFoundError:
+        if not create:
+            raise
+    try:
+        os.mkdir(name, 0o755, dir_fd=base_fd)
+    except FileExistsError:
+        pass
+    return os.open(name, _DIR_FLAGS, dir_fd=base_fd)
+
+
+def _write_one(site_fd, site, relative, tag, magic):
+    """Compile ``site/relative`` into its ``__pycache__/NAME.TAG.pyc``: a timestamp pyc (flags
+    0, the source's mtime and size), as ``py_compile`` writes it for pip. Every folder below
+    the site is opened relative to its parent without following a symlink, the source is read
+    from its descriptor (a regular file, not a link), and the pyc is written to a new file
+    beside it, then renamed over the name: nothing is written through a link or outside.
+    Returns ``(fact, code)``; ``fact`` is None when a pyc was there already (the check before
+    judged it; Python decides whether to use it)."""
+    parts = _parts(relative)
+    if not parts[-1].endswith(".py") or len(parts[-1]) <= 3:
+        raise Unwritable("not a .py source")
+    stem = parts[-1][:-3]
+    fds = []
+    try:
+        folder = site_fd
+        for part in parts[:-1]:
+            folder = _open_folder(folder, part)
+            fds.append(folder)
+        try:
+            fd = os.open(parts[-1], _OPEN_FLAGS | _NOFOLLOW, dir_fd=folder)
+        except OSError as exc:
+            raise Unwritable("the source cannot be opened (%s)" % (exc.strerror or exc,))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise Unwritable("the source is not a regular file")
+            with os.fdopen(fd, "rb") as handle:
+                fd = None
+                source = handle.read(SOURCE_LIMIT + 1)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        if len(source) > SOURCE_LIMIT:
+            raise Unwritable("the source is larger than %d MiB" % (SOURCE_LIMIT // MIB,))
+        path = os.path.join(site, *parts)
+        try:
+            code = compile(source, path, "exec", dont_inherit=True, optimize=0)
+        except Exception as exc:  # SyntaxError and the rest: pip's compileall skips it too
+            raise Unwritable("the source does not compile (%s)" % (type(exc).__name__,))
+        cache = _open_folder(folder, "__pycache__", create=True)
+        fds.append(cache)
+        name = "%s.%s.pyc" % (stem, tag)
+        try:
+            os.lstat(name, dir_fd=cache)
+            return None, code  # there already: the check before judged it
+        except FileNotFoundError:
+            pass
+        body = marshal.dumps(code)
+        head = magic + (0).to_bytes(4, "little")
+        head += (int(info.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+        head += (info.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+        temporary = ".%s.%d.tmp" % (name, os.getpid())
+        mode = (stat.S_IMODE(info.st_mode) | 0o200) & 0o666  # importlib's _calc_mode
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        out = os.open(temporary, flags, mode, dir_fd=cache)
+        try:
+            with os.fdopen(out, "wb") as handle:
+                handle.write(head + body)
+            os.replace(temporary, name, src_dir_fd=cache, dst_dir_fd=cache)
+        except BaseException:
+            try:
+                os.unlink(temporary, dir_fd=cache)
+            except OSError:
+                pass
+            raise
+        fact = {
+            "pyc": os.path.join(site, *parts[:-1], "__pycache__", name),
+            "source": path,
+            "level": 0,
+            "source_sha256": hashlib.sha256(source).hexdigest(),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+        }
+        return fact, code
+    except OSError as exc:
+        raise Unwritable("cannot be written (%s)" % (exc.strerror or exc,))
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _locate(sites, name):
+    """``(site, relative source, is_package)`` of module ``name`` in ``sites`` (in order, as
+    the path finder looks: a package's ``__init__.py``, then ``NAME.py``), or None (not
+    there, an extension module, or a name that is not one)."""
+    parts = name.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return None
+    for site in sites:
+        folder = os.path.join(site, *parts)
+        if os.path.isfile(os.path.join(folder, "__init__.py")):
+            return site, "/".join(parts + ["__init__.py"]), True
+        if os.path.isfile(folder + ".py"):
+            return site, "/".join(parts[:-1] + [parts[-1] + ".py"]), False
+    return None
+
+
+_CO_NEWLOCALS = 0x2  # a function's code (a class body or the module runs at import)
+
+
+def _imports(code, name, package):
+    """The modules ``code`` imports when it runs at import time: its ``IMPORT_NAME``
+    instructions (with the level and the ``fromlist`` loaded before them) in the module's
+    code and its class bodies, not in functions (those import when called, if ever). The
+    instructions are read from ``co_code`` as ``modulefinder`` reads them (``dis`` is slower)."""
+    import opcode  # here: mode check does not need it
+
+    import_name, load_const = opcode.opmap["IMPORT_NAME"], opcode.opmap["LOAD_CONST"]
+    small_int = opcode.opmap.get("LOAD_SMALL_INT", -1)  # 3.14: the level is loaded so
+    extended = opcode.EXTENDED_ARG
+    found = []
+    todo = [code]
+    while todo:
+        current = todo.pop()
+        raw, consts, names = current.co_code, current.co_consts, current.co_names
+        loaded, ext = [None, None], 0
+        for i in range(0, len(raw) - 1, 2):
+            op, arg = raw[i], raw[i + 1] | ext
+            if op == extended:
+                ext = arg << 8
+                continue
+            ext = 0
+            if op == load_const and arg < len(consts):
+                loaded = [loaded[1], consts[arg]]
+            elif op == small_int:
+                loaded = [loaded[1], arg]
+            elif op == import_name and arg < len(names):
+                if type(loaded[0]) is int:
+                    found.append((names[arg], loaded[0], loaded[1] or ()))
+        for const in consts:
+            if type(const) is types.CodeType and not const.co_flags & _CO_NEWLOCALS:
+                todo.append(const)
+    names = []
+    base = name if package else name.rpartition(".")[0]
+    for imported, level, fromlist in found:
+        if level > 0:
+            anchor = base.split(".")
+            if level - 1 > len(anchor) - 1:
+                continue
+            anchor = anchor[: len(anchor) - (level - 1)]
+            imported = ".".join(anchor + ([imported] if imported else []))
+        if not imported:
+            continue
+        pieces = imported.split(".")
+        names += [".".join(pieces[: i + 1]) for i in range(len(pieces))]
+        if isinstance(fromlist, tuple):
+            names += [imported + "." + item for item in fromlist
+                      if isinstance(item, str) and item != "*"]  # fmt: skip
+    return names
+
+
+def compile_closure(request):
+    """Mode ``compile``: the modules ``roots`` (names) and what they import at import time,
+    found in ``sites`` (site-packages folders, in order), each compiled at optimisation level
+    0 into its pyc where it has none. The pairs written are reported as ``verified`` facts
+    (as mode check's are), for preflight to read back and key.
+
+    What the code imports is read from its ``IMPORT_NAME`` instructions (as ``modulefinder``
+    does), never by running it: an import the code makes otherwise (``importlib``, a lazy
+    ``__getattr__``) is compiled by the first start instead, and checked after it.
+
+    ``claims`` (a folder of preflight's own, or null): several children share the work, each
+    starting from the roots in another order; a module is compiled (and its imports followed)
+    by the one child that creates its claim file there first, and skipped by the others."""
+    tag = sys.implementation.cache_tag
+    report = {"ok": True, "probe_version": PROBE_VERSION, "mode": "compile",
+              "written": 0, "unwritten": [], "verified": [], "identity": _identity()}  # fmt: skip
+    if tag is None:
+        return report
+    sites = [str(site) for site in request["sites"]]
+    magic = importlib.util.MAGIC_NUMBER
+    fds = {}
+    claims = request.get("claims")
+    claims_fd = None if claims is None else os.open(claims, _DIR_FLAGS)
+    queue = [str(root) for root in request["roots"]]
+    queue.reverse()
+    seen = set()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            while queue:
+                name = queue.pop()
+                if name in seen:
+                    continue
+                seen.add(name)
+                where = _locate(sites, name)
+                if where is None:
+                    continue
+                site, relative, package = where
+                if claims_fd is not None and not _claim(claims_fd, site, relative):
+                    continue  # another child compiles it and follows its imports
+                if site not in fds:
+                    fds[site] = os.open(site, _DIR_FLAGS & ~_NOFOLLOW)  # the folder as named
+                try:
+                    fact, code = _write_one(fds[site], site, relative, tag, magic)
+                except Unwritable as exc:
+                    report["unwritten"].append({"source": relative, "detail": str(exc)})
+                    continue
+                if fact is not None:
+                    report["verified"].append(fact)
+                    report["written"] += 1
+                more = [n for n in _imports(code, name, package) if n not in seen]
+                more.reverse()
+                queue += more
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+        if claims_fd is not None:
+            os.close(claims_fd)
+    return report
+
+
+def _claim(claims_fd, site, relative):
+    """Whether this child is the first to claim the module (its claim file created now)."""
+    name = hashlib.sha256((site + "\0" + relative).encode("utf-8", "surrogateescape")).hexdigest()
+    try:
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600,
+                         dir_fd=claims_fd))  # fmt: skip
+    except FileExistsError:
+        return False
+    return True
+
+
 def main(argv):
     try:
         request = json.loads(argv[1])
@@ -469,6 +739,13 @@ def main(argv):
     except (IndexError, ValueError) as exc:
         _emit({"ok": False, "reason": "bad_request", "detail": str(exc)})
         return 2
+    if request.get("mode") == "compile":
+        try:
+            _emit(compile_closure(request))
+        except (OSError, ValueError, KeyError, TypeError, Unreadable) as exc:
+            _emit({"ok": False, "reason": "bad_request", "detail": str(exc)})
+            return 2
+        return 0
     _emit(check(request))
     return 0
 
