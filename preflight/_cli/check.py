@@ -55,6 +55,13 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
         help="the interpreter of the environment to judge, e.g. /srv/app/venv/bin/python "
         "(default: the one running preflight, which is then said on stderr)",
     )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        metavar="DIR",
+        help="judge the root filesystem in DIR (an unpacked image) from its files, running "
+        "nothing of it; --python then names the interpreter inside it",
+    )
     add_project_option(parser)
     parser.add_argument(
         "--lock", type=Path, help="pip-tools lock (default: the policy's lock for the X.Y)"
@@ -233,12 +240,14 @@ class CheckOptions:
     baseline: Path | None = None
     wheelhouse: Path | None = None
     own_interpreter: bool = False  # no --python: the interpreter running preflight
+    root: Path | None = None  # --root: a root filesystem read from its files
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckOptions:
         return cls(
-            python=args.python or sys.executable,
-            own_interpreter=args.python is None,
+            python=args.python or ("" if _root(args) else sys.executable),
+            own_interpreter=args.python is None and not _root(args),
+            root=_root(args),
             project=args.project,
             lock=args.lock,
             report_dir=args.report_dir,
@@ -249,6 +258,11 @@ class CheckOptions:
             baseline=args.baseline,
             wheelhouse=args.wheelhouse,
         )
+
+
+def _root(args: argparse.Namespace) -> Path | None:
+    root: Path | None = getattr(args, "root", None)
+    return root
 
 
 _NOTED: list[bool] = []  # the note below was printed
@@ -289,6 +303,7 @@ def judge_and_report(options: CheckOptions) -> Judged:
         vulnerability_db=options.vulnerability_db,
         baseline=options.baseline,
         wheelhouse=options.wheelhouse,
+        root=options.root,
     )
     report = judged.report
     if options.own_interpreter:
