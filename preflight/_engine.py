@@ -14,13 +14,16 @@ keep a report on disk call :func:`preflight._render.report.write_reports` with t
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from preflight._checks import ALL, BY_ID, held_back, needs_of, run_checks, verifying_stage
 from preflight._checks.result import CheckResult, Status
@@ -31,6 +34,7 @@ from preflight._facts.bytecode import DEFAULT_TIMEOUT as BYTECODE_TIMEOUT
 from preflight._facts.bytecode import BytecodeFacts, remember_verified
 from preflight._facts.context import Context, Remedies
 from preflight._facts.gather import Gathering, RootTarget
+from preflight._facts.image import ImageError, ImageFacts, Limits, unpack
 from preflight._facts.model import InterpreterFacts
 from preflight._interpreters.discovery import find_interpreters
 from preflight._policy.policy import Policy, load_policy
@@ -59,6 +63,7 @@ def check(
     baseline: str | os.PathLike[str] | None = None,
     wheelhouse: str | os.PathLike[str] | None = None,
     root: str | os.PathLike[str] | None = None,
+    image: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Judge the environment of ``python`` against the policy of ``project`` and its lock.
 
@@ -108,6 +113,7 @@ def check(
         baseline=baseline,
         wheelhouse=wheelhouse,
         root=root,
+        image=image,
     ).report
 
 
@@ -134,10 +140,23 @@ def judge(
     baseline: str | os.PathLike[str] | None = None,
     wheelhouse: str | os.PathLike[str] | None = None,
     root: str | os.PathLike[str] | None = None,
+    image: str | os.PathLike[str] | None = None,
+    image_limits: Limits | None = None,
 ) -> Judged:
     """:func:`check`, keeping the gathered facts beside the report. ``root`` is a root
     filesystem (an unpacked image): ``python`` is then a path inside it, and everything is
-    read from its files; nothing of it runs (``_facts/rootfs.py``)."""
+    read from its files; nothing of it runs (``_facts/rootfs.py``). ``image`` is a container
+    image (an OCI layout, folder or tar, or a ``docker save`` archive): its layers are applied
+    into a work folder (bounded by ``image_limits``; ``_facts/image.py``), judged as a root
+    with the image's own environment variables, and the work folder removed."""
+    if image is not None:
+        if root is not None:
+            raise UsageError("--root and --image both name what to judge", hint="keep one")
+        return _judge_image(
+            image, python, image_limits, project=project, lock=lock, skip=skip,
+            substitute_for=substitute_for, timeout=timeout, environ=environ, remedies=remedies,
+            vulnerability_db=vulnerability_db, baseline=baseline, wheelhouse=wheelhouse,
+        )  # fmt: skip
     start = time.perf_counter()
     policy = project if isinstance(project, Policy) else load_policy(Path(project).resolve())
     if isinstance(skip, str):
@@ -208,6 +227,64 @@ def judge(
     )
     _teach_bytecode_cache(ctx, report)
     return Judged(report, ctx)
+
+
+def _judge_image(
+    image: str | os.PathLike[str],
+    python: str | os.PathLike[str] | None,
+    limits: Limits | None,
+    **options: Any,
+) -> Judged:
+    """The image applied into a work folder, judged as a root, the folder removed; the report
+    names the image (its digest) and the interpreter inside it."""
+    start = time.perf_counter()
+    work = tempfile.mkdtemp(prefix="preflight-image-")
+    try:
+        try:
+            found = unpack(os.fspath(image), work, limits)
+        except ImageError as exc:
+            raise UsageError(
+                f"--image {os.fspath(image)}: {exc}",
+                hint="pass an OCI image layout (folder or tar) or a `docker save` archive; "
+                "nothing of a refused image is judged",
+            ) from None
+        except OSError as exc:
+            raise UsageError(
+                f"--image {os.fspath(image)}: cannot be applied into {work}: {exc}",
+                hint="free some space in the temporary folder (TMPDIR)",
+            ) from None
+        environ = options.pop("environ", None)
+        judged = judge(
+            python, root=work, environ=found.env if environ is None else environ, **options
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report = judged.report
+    interpreter = dict(report.interpreter)
+    inner = interpreter.get("inside") or os.fspath(python or "")
+    interpreter["path"] = f"{found.label}:{inner}"
+    interpreter.pop("root", None)
+    interpreter["image"] = _image_summary(found)
+    report = replace(
+        report,
+        interpreter=interpreter,
+        host=f"image {found.label}",
+        duration_s=round(time.perf_counter() - start, 3),
+    )
+    return Judged(report, judged.context)
+
+
+def _image_summary(found: ImageFacts) -> dict[str, object]:
+    return {
+        "source": found.source,
+        "kind": found.kind,
+        "digest": found.digest,
+        "name": found.name,
+        "layers": list(found.layers),
+        "members": found.members,
+        "bytes": found.bytes_written,
+        "skipped": list(found.skipped),
+    }
 
 
 # The checks whose facts only a running interpreter of the image gives.

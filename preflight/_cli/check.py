@@ -62,6 +62,13 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
         help="judge the root filesystem in DIR (an unpacked image) from its files, running "
         "nothing of it; --python then names the interpreter inside it",
     )
+    parser.add_argument(
+        "--image",
+        metavar="PATH",
+        help="judge the container image at PATH (an OCI image layout, folder or tar, or a "
+        "`docker save` archive) from its files, running nothing of it; --python then names "
+        "the interpreter inside it",
+    )
     add_project_option(parser)
     parser.add_argument(
         "--lock", type=Path, help="pip-tools lock (default: the policy's lock for the X.Y)"
@@ -241,13 +248,15 @@ class CheckOptions:
     wheelhouse: Path | None = None
     own_interpreter: bool = False  # no --python: the interpreter running preflight
     root: Path | None = None  # --root: a root filesystem read from its files
+    image: str | None = None  # --image: a container image read from its archive
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckOptions:
         return cls(
             python=args.python or ("" if _root(args) else sys.executable),
             own_interpreter=args.python is None and not _root(args),
-            root=_root(args),
+            root=getattr(args, "root", None),
+            image=getattr(args, "image", None),
             project=args.project,
             lock=args.lock,
             report_dir=args.report_dir,
@@ -260,9 +269,9 @@ class CheckOptions:
         )
 
 
-def _root(args: argparse.Namespace) -> Path | None:
-    root: Path | None = getattr(args, "root", None)
-    return root
+def _root(args: argparse.Namespace) -> bool:
+    """Whether the check reads a root or an image (then --python is a path inside it)."""
+    return getattr(args, "root", None) is not None or getattr(args, "image", None) is not None
 
 
 _NOTED: list[bool] = []  # the note below was printed
@@ -304,6 +313,7 @@ def judge_and_report(options: CheckOptions) -> Judged:
         baseline=options.baseline,
         wheelhouse=options.wheelhouse,
         root=options.root,
+        image=options.image,
     )
     report = judged.report
     if options.own_interpreter:
