@@ -401,6 +401,7 @@ def _apply_member(
     elif member.issym():
         _remove(host)
         os.symlink(_link_target(parent_inner, member.linkname), host)
+        os.utime(host, (member.mtime, member.mtime), follow_symlinks=False)
     elif member.islnk():
         _remove(host)
         _hard_link(applied, member, host, f"{what}: the hard link {shown}")
@@ -462,6 +463,8 @@ def _write_file(
             out.write(chunk)
             left -= len(chunk)
     os.chmod(host, member.mode & 0o777)
+    # the member's mtime: a pyc records its source's, and Python ignores a pyc that differs
+    os.utime(host, (member.mtime, member.mtime))
 
 
 def _decompressed(handle: _Reader) -> _Reader:
