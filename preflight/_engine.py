@@ -268,7 +268,7 @@ def _judge_image(
     report = replace(
         report,
         interpreter=interpreter,
-        host=f"image {found.label}",
+        host=f"image {found.label[: found.label.index('@') + 20]}",  # sha256: and 12 hex
         duration_s=round(time.perf_counter() - start, 3),
     )
     return Judged(report, judged.context)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import images
 import pytest
-from conftest import CliRun, Wheels
+from conftest import CliRun, Wheels, run_preflight
 
 from preflight._engine import judge
 from preflight._errors import UsageError
@@ -49,8 +49,10 @@ def image(tmp_path: Path, base_image: tuple[Path, Path]) -> tuple[Path, Path]:
     return layout, base_image[1]
 
 
-def _check(run_check: Callable[..., CliRun], image: Path, project: Path, *more: str) -> CliRun:
-    return run_check("--image", image, "--python", PY, "--project", project, *more)
+def _check(
+    run_check: Callable[..., CliRun], image: Path, project: Path, *more: str, **kw: Path
+) -> CliRun:
+    return run_check("--image", image, "--python", PY, "--project", project, *more, **kw)
 
 
 def test_a_clean_image_is_ready_in_each_format_and_never_runs(
@@ -277,3 +279,26 @@ def test_a_hard_link_to_nothing_and_a_bad_digest_are_refused(
     data = biggest.read_bytes()
     biggest.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit of the layer changed
     _refused(_check(run_check, layout, project), "cannot be read")
+
+
+def test_summarize_shows_an_image_as_a_row_beside_a_host(
+    image: tuple[Path, Path],
+    project: Path,
+    run_check: Callable[..., CliRun],
+    venv312: Path,
+    tmp_path: Path,
+) -> None:
+    layout, _ = image
+    in_image = _check(run_check, layout, project, report_dir=tmp_path / "jobs/image")
+    on_host = run_check("--python", venv312, "--project", project, report_dir=tmp_path / "jobs/vm")
+    assert in_image.returncode == 0
+    assert on_host.returncode in (0, 2)
+    done = run_preflight("summarize", tmp_path / "jobs/image", tmp_path / "jobs/vm", cwd=tmp_path)
+    assert "Traceback" not in done.stderr
+    digest = in_image.report["interpreter"]["image"]["digest"]
+    table = done.stdout + done.stderr  # the table is human text: on stderr
+    rows = [line for line in table.splitlines() if line.startswith("image ")]
+    assert len(rows) == 1, table
+    assert digest[:19] in rows[0]
+    assert "READY" in rows[0]
+    assert str(venv312) in table
