@@ -283,6 +283,7 @@ def _image_summary(found: ImageFacts) -> dict[str, object]:
         "layers": list(found.layers),
         "members": found.members,
         "bytes": found.bytes_written,
+        "stdlib_files_not_read": found.unread,
         "skipped": list(found.skipped),
     }
 

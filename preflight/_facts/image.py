@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tarfile
@@ -45,6 +46,8 @@ GIB = 1024 * MIB
 JSON_LIMIT = 4 * MIB  # index.json, a manifest, a config: a few KiB
 _CHUNK = 1 << 20
 _OPAQUE = ".wh..wh..opq"
+_STDLIB = re.compile(r"python\d\.\d{1,3}t?")
+_KEPT = ("sitecustomize", "usercustomize")
 _WHITEOUT = ".wh."
 
 
@@ -79,6 +82,7 @@ class ImageFacts:
     skipped: tuple[str, ...] = ()  # members not made (FIFOs, devices), with why
     members: int = 0
     bytes_written: int = 0
+    unread: int = 0  # standard library files no fact reads, not written
 
     @property
     def label(self) -> str:
@@ -305,6 +309,11 @@ class _Applied:
     members: int = 0
     written: int = 0
     skipped: list[str] = field(default_factory=list)
+    # folders already resolved (and made) in the root, by their name in the member: cleared
+    # whenever a link, a whiteout or a replaced folder could change what a name resolves to
+    folders: dict[str, tuple[str, str]] = field(default_factory=dict)
+    unread: int = 0  # standard library files no fact reads, not written
+    unread_names: set[str] = field(default_factory=set)
 
 
 def _clean(name: str, what: str) -> list[str]:
@@ -337,17 +346,42 @@ def _inside(applied: _Applied, host: str) -> str:
 
 def _parent(applied: _Applied, parts: list[str]) -> tuple[str, str]:
     """The member's folder resolved inside the root (made when missing) and its host path."""
-    inner = resolve_in_root(applied.root, "/" + "/".join(parts[:-1]))
+    name = "/".join(parts[:-1])
+    known = applied.folders.get(name)
+    if known is not None:
+        return known
+    inner = resolve_in_root(applied.root, "/" + name)
     host = on_host(applied.root, inner)
     try:
         mode = os.lstat(host).st_mode
     except FileNotFoundError:
         os.makedirs(_inside(applied, host), exist_ok=True)
-        return inner, host
-    if not stat.S_ISDIR(mode):
-        _remove(host)  # a file a lower layer put where this layer has a folder
-        os.makedirs(_inside(applied, host), exist_ok=True)
+    else:
+        if not stat.S_ISDIR(mode):
+            _remove(host)  # a file a lower layer put where this layer has a folder
+            applied.folders.clear()
+            os.makedirs(_inside(applied, host), exist_ok=True)
+    applied.folders[name] = (inner, host)
     return inner, host
+
+
+def _unread(parts: list[str]) -> bool:
+    """A file of a standard library (``.../lib/pythonX.Y/...``, not its site-packages or
+    dist-packages) that no fact reads: its modules are not what is judged (on a host as in
+    an image), so it is not written. Kept: what the facts read (``os.py``, ``site.py``,
+    ``_sysconfigdata_*``), start-up hooks (``sitecustomize``, ``usercustomize``, ``.pth``)."""
+    for index in range(len(parts) - 2):
+        if (
+            parts[index] == "lib"
+            and _STDLIB.fullmatch(parts[index + 1])
+            and parts[index + 2] not in ("site-packages", "dist-packages")
+        ):
+            name = parts[-1]
+            return not (
+                len(parts) == index + 3
+                and (name in ("os.py", "site.py") or name.startswith("_sysconfigdata_"))
+            ) and not name.startswith(_KEPT)
+    return False
 
 
 def _link_target(parent_inner: str, target: str) -> str:
@@ -392,6 +426,7 @@ def _apply_member(
     shown = "/".join(parts)
     if member.isdir():
         if not os.path.isdir(host) or os.path.islink(host):
+            applied.folders.clear()
             _remove(host)
             os.mkdir(host)
         os.chmod(host, member.mode & 0o777)
@@ -399,15 +434,16 @@ def _apply_member(
         kind = "a FIFO" if member.isfifo() else "a device node"
         applied.skipped.append(f"{shown}: {kind}, never made ({what})")
     elif member.issym():
+        applied.folders.clear()
         _remove(host)
         os.symlink(_link_target(parent_inner, member.linkname), host)
         os.utime(host, (member.mtime, member.mtime), follow_symlinks=False)
     elif member.islnk():
         _remove(host)
-        _hard_link(applied, member, host, f"{what}: the hard link {shown}")
+        _hard_link(applied, member, (host, shown), f"{what}: the hard link {shown}")
     elif member.isreg():
         _remove(host)
-        _write_file(applied, tar, member, host, f"{what}: member {shown}")
+        _write_file(applied, tar, member, (host, shown), f"{what}: member {shown}")
     else:
         applied.skipped.append(f"{shown}: a member of type {member.type!r}, skipped ({what})")
 
@@ -415,6 +451,8 @@ def _apply_member(
 def _whiteout(applied: _Applied, base: str, parent_host: str, mine: set[str]) -> bool:
     """Apply ``base`` if it is a whiteout (True): ``.wh..wh..opq`` empties its folder of what
     lower layers put there, ``.wh.NAME`` deletes NAME."""
+    if base.startswith(_WHITEOUT):
+        applied.folders.clear()
     if base == _OPAQUE:
         for entry in os.listdir(parent_host):
             host = os.path.join(parent_host, entry)
@@ -427,8 +465,15 @@ def _whiteout(applied: _Applied, base: str, parent_host: str, mine: set[str]) ->
     return False
 
 
-def _hard_link(applied: _Applied, member: tarfile.TarInfo, host: str, what: str) -> None:
+def _hard_link(
+    applied: _Applied, member: tarfile.TarInfo, where: tuple[str, str], what: str
+) -> None:
+    host, shown = where
     source_parts = _clean(member.linkname, what)
+    if "/".join(source_parts) in applied.unread_names:  # a link to a file not written
+        applied.unread += 1
+        applied.unread_names.add(shown)
+        return
     inner = resolve_in_root(applied.root, "/" + "/".join(source_parts), follow_last=False)
     source = on_host(applied.root, inner)
     if not os.path.lexists(source) or os.path.isdir(source):
@@ -437,8 +482,15 @@ def _hard_link(applied: _Applied, member: tarfile.TarInfo, host: str, what: str)
 
 
 def _write_file(
-    applied: _Applied, tar: tarfile.TarFile, member: tarfile.TarInfo, host: str, what: str
+    applied: _Applied,
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    where: tuple[str, str],
+    what: str,
 ) -> None:
+    """Write the member's bytes at ``where`` (the host path, the name in the image); a file
+    of a standard library no fact reads is counted (and bounded) but not written."""
+    host, shown = where
     if member.size > applied.limits.member_bytes:
         raise ImageError(
             f"{what} is {member.size} bytes, past the limit of {applied.limits.member_bytes} "
@@ -450,6 +502,10 @@ def _write_file(
             f"{what}: the image inflates past {applied.limits.total_bytes} bytes, the limit; "
             "refused (a tar bomb?)"
         )
+    if _unread(shown.split("/")) and not shown.endswith(".pth"):
+        applied.unread += 1
+        applied.unread_names.add(shown)
+        return
     source = tar.extractfile(member)
     assert source is not None  # a regular member
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -586,6 +642,7 @@ def unpack(source: str, work: str, limits: Limits | None = None) -> ImageFacts:
         skipped=tuple(applied.skipped),
         members=applied.members,
         bytes_written=applied.written,
+        unread=applied.unread,
     )
 
 
