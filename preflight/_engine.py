@@ -152,6 +152,13 @@ def judge(
     if image is not None:
         if root is not None:
             raise UsageError("--root and --image both name what to judge", hint="keep one")
+        if baseline is not None and "baseline" not in skip:
+            raise UsageError(
+                "--baseline with --image is not supported yet: the image's work folder is "
+                "new on every check",
+                hint="unpack the image once (`umoci raw unpack --image LAYOUT:TAG DIR`) and "
+                "use --root DIR for both `preflight baseline` and the check",
+            )
         return _judge_image(
             image, python, image_limits, project=project, lock=lock, skip=skip,
             substitute_for=substitute_for, timeout=timeout, environ=environ, remedies=remedies,

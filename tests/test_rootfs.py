@@ -7,6 +7,7 @@ proves the marker appears when the interpreter is run, then that the check never
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import images
 import pytest
-from conftest import CliRun, Wheels
+from conftest import CliRun, Wheels, cli_argv, cli_env
 
 from preflight._facts import rootfs
 from preflight._facts.model import InterpreterFacts, ProbeFailure
@@ -226,3 +227,40 @@ def test_no_python_lists_the_ones_found(
     assert run.returncode == 3
     assert "/usr/local/bin/python3" in run.stderr
     assert "/usr/local/bin/python3.12" in run.stderr
+
+
+def test_baseline_vulnerabilities_and_sbom_work_on_a_root(
+    root: tuple[Path, Path], project: Path, run_check: Callable[..., CliRun], tmp_path: Path
+) -> None:
+    """The checks that read files work on a root as on a venv: a manifest of one build
+    checked against the next, the OSV data matched with the installed set, an SBOM."""
+    folder, marker = root
+    manifest = tmp_path / "baseline.json"
+    written = subprocess.run(
+        [*cli_argv("--root", folder, "--python", PY, "--project", project, command="baseline"),
+         "--output", manifest, "--report-dir", tmp_path / "r0"],
+        capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=180, check=False,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    osv = tmp_path / "osv"
+    osv.mkdir()
+    advisory = {
+        "schema_version": "1.6.0", "id": "GHSA-alph-0000-0001", "modified": "2026-10-01T00:00:00Z",
+        "summary": "alpha does something bad",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "alpha"},
+                      "ranges": [{"type": "ECOSYSTEM",
+                                  "events": [{"introduced": "0"}, {"fixed": "1.1"}]}]}],
+    }  # fmt: skip
+    (osv / "GHSA-alph-0000-0001.json").write_text(json.dumps(advisory), encoding="utf-8")
+    (folder / images.SITE / "beta_pkg/__init__.py").write_text("changed = 1\n", encoding="utf-8")
+    sbom = tmp_path / "sbom.json"
+    run = run_check(
+        "--root", folder, "--python", PY, "--project", project, "--baseline", manifest,
+        "--vulnerability-db", osv, "--sbom", sbom,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert "beta_pkg/__init__.py" in run.findings("baseline")
+    assert "GHSA-alph-0000-0001" in run.findings("vulnerabilities")
+    names = {c["name"] for c in json.loads(sbom.read_text(encoding="utf-8"))["components"]}
+    assert {"alpha", "beta-pkg"} <= names
+    assert not marker.exists()
