@@ -7,6 +7,7 @@ proves the marker appears when the interpreter is run, then that the check never
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -263,4 +264,65 @@ def test_baseline_vulnerabilities_and_sbom_work_on_a_root(
     assert "GHSA-alph-0000-0001" in run.findings("vulnerabilities")
     names = {c["name"] for c in json.loads(sbom.read_text(encoding="utf-8"))["components"]}
     assert {"alpha", "beta-pkg"} <= names
+    assert not marker.exists()
+
+
+def _debian_root(folder: Path, marker: Path) -> Path:
+    """A Debian-like root: its python3.11 (a script that tells on whoever runs it), the
+    files of this machine's Debian 3.11 that the facts read, a module and a start-up .pth in
+    /usr/lib/python3/dist-packages that dpkg installed (its .list and .md5sums), and dpkg's
+    status naming libpython3.11-minimal 3.11.2."""
+    source = Path("/usr/lib/python3.11")
+    if not (source / "os.py").is_file():
+        pytest.skip("no Debian python3.11 on this machine to copy files from")
+    stdlib = folder / "usr/lib/python3.11"
+    stdlib.mkdir(parents=True)
+    for found in [source / "os.py", *source.glob("_sysconfigdata_*.py")]:
+        shutil.copy2(found, stdlib / found.name)
+    (folder / "usr/bin").mkdir(parents=True)
+    python = folder / "usr/bin/python3.11"
+    python.write_text(f"#!/bin/sh\necho ran >> {marker}\n", encoding="utf-8")
+    python.chmod(0o755)
+    site = folder / "usr/lib/python3/dist-packages"
+    site.mkdir(parents=True)
+    (site / "six.py").write_text("x = 1\n", encoding="utf-8")
+    (site / "zz-distro.pth").write_text("import os\n", encoding="utf-8")
+    info = folder / "var/lib/dpkg/info"
+    info.mkdir(parents=True)
+    (folder / "var/lib/dpkg/status").write_text(
+        "Package: libpython3.11-minimal\nStatus: install ok installed\nVersion: 3.11.2-6\n",
+        encoding="utf-8",
+    )
+    for package, name in (("python3-six", "six.py"), ("python3-zz", "zz-distro.pth")):
+        (info / f"{package}.list").write_text(
+            f"/usr/lib/python3/dist-packages\n/usr/lib/python3/dist-packages/{name}\n",
+            encoding="utf-8",
+        )
+        digest = hashlib.md5((site / name).read_bytes(), usedforsecurity=False).hexdigest()
+        (info / f"{package}.md5sums").write_text(
+            f"{digest}  usr/lib/python3/dist-packages/{name}\n", encoding="utf-8"
+        )
+    return folder
+
+
+def test_debian_dist_packages_are_the_distros_and_a_changed_hook_is_not(
+    tmp_path: Path, project: Path, run_check: Callable[..., CliRun]
+) -> None:
+    marker = tmp_path / "ran"
+    folder = _debian_root(tmp_path / "debian", marker)
+    args = ("--root", folder, "--python", "/usr/bin/python3.11", "--project", project)
+    run = run_check(*args, "--skip", "bytecode")
+    interpreter = run.report["interpreter"]
+    assert interpreter["version"] == "3.11.2"
+    assert "/var/lib/dpkg/status" in interpreter["sources"]["version"]
+    assert "six.py" not in run.findings("integrity")  # dpkg's, not unowned
+    assert run.check("startup_hooks")["status"] == "pass", run.findings("startup_hooks")
+    hooks = run.check("startup_hooks")["details"]["hooks"]
+    assert [h["owner"] for h in hooks] == ["dpkg:python3-zz"]
+    (folder / "usr/lib/python3/dist-packages/zz-distro.pth").write_text(
+        "import os; os.system('evil')\n", encoding="utf-8"
+    )
+    changed = run_check(*args, "--skip", "bytecode")
+    assert changed.check("startup_hooks")["status"] == "fail"
+    assert "zz-distro.pth" in changed.findings("startup_hooks")
     assert not marker.exists()

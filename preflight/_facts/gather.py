@@ -167,6 +167,16 @@ class Gathering:
             else None
         )
         surveyed = scan.result() if scan is not None else (None, None)
+        if surveyed[0] is not None and facts.distro_owned:  # the distro's files are its own
+            surveyed = (
+                replace(
+                    surveyed[0],
+                    unowned=tuple(
+                        u for u in surveyed[0].unowned if u.path not in facts.distro_owned
+                    ),
+                ),
+                surveyed[1],
+            )
         return Context(
             policy,
             self._python,

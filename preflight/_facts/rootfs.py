@@ -30,6 +30,7 @@ Where each fact comes from (said in :attr:`RootFacts.sources`):
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import re
 import stat
@@ -313,11 +314,76 @@ def _facts(root: str, python: str, found: _Found) -> InterpreterFacts | ProbeFai
         _report(where, version, level, (abiflags, platlibdir, machine)),
         anchor=_anchor(python, real, venv_prefix, cfg),
     )
-    facts = replace(facts, root=root)
+    owned = _dpkg_owned(root, [*facts.site_packages, *facts.system_site_packages])
+    found.sources["distro_owned"] = (
+        f"/var/lib/dpkg/info/*.list: {len(owned)} paths in the site folders" if owned else "none"
+    )
+    hooks = tuple(
+        replace(hook, owner=_dpkg_hook_owner(root, hook.path, owned))
+        if hook.owner is None and hook.path in owned
+        else hook
+        for hook in facts.startup_hooks
+    )
+    facts = replace(facts, root=root, distro_owned=owned, startup_hooks=hooks)
     found.sources["site_packages"] = "site.py's rule for the prefix" + (
         " and Debian's dist-packages" if _debian(root, prefix) else ""
     )
     return facts
+
+
+DPKG_INFO = "/var/lib/dpkg/info"
+DPKG_LIST_LIMIT = 8 * MIB
+DPKG_LISTS = 20_000
+
+
+def _dpkg_owned(root: str, sites: list[str]) -> dict[str, str]:
+    """The paths (on this machine) in ``sites`` that a Debian package installed, by its
+    ``/var/lib/dpkg/info/PACKAGE.list``: ``{path: "dpkg:PACKAGE"}``."""
+    folder = on_host(root, DPKG_INFO)
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".list"))[:DPKG_LISTS]
+    except OSError:
+        return {}
+    inner_sites = tuple(inside(root, s).rstrip("/") + "/" for s in sites)
+    owned: dict[str, str] = {}
+    for name in names:
+        data = _read(root, f"{DPKG_INFO}/{name}", what="a dpkg file list", limit=DPKG_LIST_LIMIT)
+        if data is None:
+            continue
+        package = name[: -len(".list")].split(":")[0]
+        for line in data.decode("utf-8", "replace").splitlines():
+            if line.startswith(inner_sites):
+                owned.setdefault(on_host(root, line), f"dpkg:{package}")
+    return owned
+
+
+def _dpkg_hook_owner(root: str, host: str, owned: Mapping[str, str]) -> str | None:
+    """The package of a start-up hook the distro installed, only when its bytes are still
+    the ones the package shipped (``PACKAGE.md5sums``); else None (it is then unowned)."""
+    package = owned[host].removeprefix("dpkg:")
+    inner = inside(root, host).lstrip("/")
+    sums = None
+    for name in (f"{package}.md5sums", *(n for n in _arch_sums(root, package))):
+        sums = _read(root, f"{DPKG_INFO}/{name}", what="dpkg md5sums", limit=DPKG_LIST_LIMIT)
+        if sums is not None:
+            break
+    data = _read(root, "/" + inner, what="a start-up hook", limit=DPKG_LIST_LIMIT)
+    if sums is None or data is None:
+        return None
+    digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    for line in sums.decode("utf-8", "replace").splitlines():
+        recorded, _, path = line.partition("  ")
+        if path == inner:
+            return owned[host] if recorded == digest else None
+    return None
+
+
+def _arch_sums(root: str, package: str) -> list[str]:
+    try:
+        names = os.listdir(on_host(root, DPKG_INFO))
+    except OSError:
+        return []
+    return sorted(n for n in names if n.startswith(f"{package}:") and n.endswith(".md5sums"))
 
 
 def _venv_cfg(root: str, python: str) -> tuple[str, dict[str, str]] | None:
