@@ -243,6 +243,7 @@ def test_fifos_and_devices_are_never_made_and_are_listed(
     skipped = run.report["interpreter"]["image"]["skipped"]
     assert any(s.startswith("tmp/fifo: a FIFO") for s in skipped), skipped
     assert any(s.startswith("dev/sda: a device node") for s in skipped), skipped
+    assert "image: not made: tmp/fifo: a FIFO" in run.stderr
     assert run.returncode == 0, run.stderr
 
 
