@@ -11,6 +11,7 @@ written, nothing written outside the work folder.
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import subprocess
 import tarfile
@@ -19,11 +20,12 @@ from pathlib import Path
 
 import images
 import pytest
-from conftest import CliRun, Wheels, run_preflight
+from conftest import CliRun, Wheels, cli_argv, cli_env, run_preflight
 
 from preflight._engine import judge
 from preflight._errors import UsageError
 from preflight._facts.image import Limits
+from preflight._render.report import REPORT_NAME
 
 PY = "/usr/local/bin/python3"
 ALPHA = f"{images.SITE}/alpha/__init__.py"
@@ -303,3 +305,29 @@ def test_summarize_shows_an_image_as_a_row_beside_a_host(
     assert digest[:19] in rows[0]
     assert "READY" in rows[0]
     assert str(venv312) in table
+
+
+def test_every_output_names_the_image_and_its_interpreter(
+    image: tuple[Path, Path], project: Path, tmp_path: Path
+) -> None:
+    layout, marker = image
+    out = {name: tmp_path / name for name in ("junit.xml", "metrics.prom", "page.html")}
+    done = subprocess.run(
+        cli_argv(
+            "--image", layout, "--python", PY, "--project", project, "--nagios",
+            "--junit", out["junit.xml"], "--prometheus", out["metrics.prom"],
+            "--html", out["page.html"], "--report-dir", tmp_path / "reports",
+        ),
+        capture_output=True, text=True, cwd=tmp_path, timeout=180, check=False,
+        env=cli_env({"GITHUB_ACTIONS": "true"}),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "reports" / REPORT_NAME).read_text(encoding="utf-8"))
+    digest = report["interpreter"]["image"]["digest"]
+    assert digest in done.stdout.splitlines()[0]  # the Nagios status line names the image
+    assert f"{digest}:{PY}" in report["interpreter"]["path"]
+    for path in out.values():
+        text = path.read_text(encoding="utf-8")
+        assert digest in text, path.name
+        assert PY in text, path.name
+    assert not marker.exists()
