@@ -326,3 +326,29 @@ def test_debian_dist_packages_are_the_distros_and_a_changed_hook_is_not(
     assert changed.check("startup_hooks")["status"] == "fail"
     assert "zz-distro.pth" in changed.findings("startup_hooks")
     assert not marker.exists()
+
+
+def test_a_link_out_of_the_root_is_refused_and_pth_lines_name_paths_inside_it(
+    root: tuple[Path, Path], project: Path, run_check: Callable[..., CliRun], tmp_path: Path
+) -> None:
+    """--root reads the files where they lie: a link in a site folder that leads out of the
+    root is refused, never followed (this machine's file would be read as the image's)."""
+    folder, marker = root
+    secret = tmp_path / "secret.txt"
+    secret.write_text("import os  # HOST_SECRET\n", encoding="utf-8")
+    site = folder / images.SITE
+    (site / "zz.pth").symlink_to(secret)
+    run = run_check("--root", folder, "--python", PY, "--project", project)
+    assert run.returncode == 1
+    assert "leads out of the root" in run.check("python_version")["message"]
+    assert "HOST_SECRET" not in run.stderr + run.report_path.read_text(encoding="utf-8")
+    (site / "zz.pth").unlink()
+    # an absolute .pth line is a folder of the image, not of this machine
+    (folder / "opt/extra").mkdir(parents=True)
+    (site / "extra.pth").write_text(f"/opt/extra\n{tmp_path}\n", encoding="utf-8")
+    facts = rootfs.facts_from_root(str(folder), PY).facts
+    assert isinstance(facts, InterpreterFacts)
+    (pth,) = facts.pth_files
+    assert pth.paths == (str(folder / "opt/extra"),)
+    assert pth.missing == (str(folder) + str(tmp_path),)
+    assert not marker.exists()

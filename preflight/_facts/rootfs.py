@@ -313,7 +313,9 @@ def _facts(root: str, python: str, found: _Found) -> InterpreterFacts | ProbeFai
     facts = site.interpreter_facts(
         _report(where, version, level, (abiflags, platlibdir, machine)),
         anchor=_anchor(python, real, venv_prefix, cfg),
+        root=root,
     )
+    _links_stay_inside(root, [*facts.site_packages, *facts.system_site_packages])
     owned = _dpkg_owned(root, [*facts.site_packages, *facts.system_site_packages])
     found.sources["distro_owned"] = (
         f"/var/lib/dpkg/info/*.list: {len(owned)} paths in the site folders" if owned else "none"
@@ -329,6 +331,23 @@ def _facts(root: str, python: str, found: _Found) -> InterpreterFacts | ProbeFai
         " and Debian's dist-packages" if _debian(root, prefix) else ""
     )
     return facts
+
+
+def _links_stay_inside(root: str, sites: list[str]) -> None:
+    """Every link in the site folders resolves inside the root: the facts are read through
+    them on this machine, so a link out of the root (``/etc/...``, ``../../..``) is refused,
+    never followed. (An image given with ``--image`` has its links rewritten inside.)"""
+    base = os.path.realpath(root).rstrip("/") + "/"
+    for site_folder in sites:
+        for folder, dirs, files in os.walk(site_folder):
+            for name in (*dirs, *files):
+                path = os.path.join(folder, name)
+                if os.path.islink(path) and not (os.path.realpath(path) + "/").startswith(base):
+                    raise RootError(
+                        f"{inside(root, path)} links to {os.readlink(path)!r}, which leads out "
+                        "of the root; preflight never follows a link out of it: judge the "
+                        "image with --image (its links are kept inside), or fix the link"
+                    )
 
 
 DPKG_INFO = "/var/lib/dpkg/info"
