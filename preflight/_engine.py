@@ -92,7 +92,9 @@ def check(
     against the wheel the lock's hashes vouch for, not against the RECORD beside it.
     ``root`` is a root filesystem (an image unpacked, or mounted): ``python`` then names the
     interpreter inside it, every fact is read from its files and nothing of it runs; the
-    checks that would have to run it (performance, suite) are skipped, saying so.
+    checks that would have to run it (performance, suite) are skipped, saying so. ``image``
+    is a container image (an OCI image layout, folder or tar, or a ``docker save`` archive),
+    applied into a temporary work folder and judged as a root (docs/images.md).
 
     Raises :class:`~preflight.ConfigError` for a bad policy and :class:`~preflight.UsageError`
     for arguments that cannot work (an unknown check, a path that is not an interpreter, a
