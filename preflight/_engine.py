@@ -361,7 +361,7 @@ def _in_image(result: CheckResult, root: str) -> CheckResult:
     base = root.rstrip("/")
 
     def text(value: str) -> str:
-        return value.replace(base + "/", "/")
+        return value.replace(base + "/", "/").replace(base, "/")
 
     def walk(value: object) -> object:
         if isinstance(value, str):
