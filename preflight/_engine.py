@@ -14,24 +14,30 @@ keep a report on disk call :func:`preflight._render.report.write_reports` with t
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from preflight._checks import ALL, BY_ID, held_back, needs_of, run_checks, verifying_stage
+from preflight._checks.result import CheckResult, Status
 from preflight._errors import UsageError
 from preflight._facts import baseline as baselines
-from preflight._facts import probes
+from preflight._facts import probes, rootfs
 from preflight._facts.bytecode import DEFAULT_TIMEOUT as BYTECODE_TIMEOUT
 from preflight._facts.bytecode import BytecodeFacts, remember_verified
 from preflight._facts.census import DEFAULT_TIMEOUT as CENSUS_TIMEOUT
 from preflight._facts.context import Context, Remedies
-from preflight._facts.gather import Gathering
+from preflight._facts.gather import Gathering, RootTarget
+from preflight._facts.image import ImageError, ImageFacts, Limits, unpack
 from preflight._facts.model import InterpreterFacts
+from preflight._interpreters.discovery import find_interpreters
 from preflight._policy.policy import Policy, load_policy
 from preflight._policy.spec import interpreter_version
 from preflight._report.model import Report, Verdict
@@ -57,6 +63,8 @@ def check(
     vulnerability_db: str | os.PathLike[str] | None = None,
     baseline: str | os.PathLike[str] | None = None,
     wheelhouse: str | os.PathLike[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    image: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Judge the environment of ``python`` against the policy of ``project`` and its lock.
 
@@ -84,6 +92,11 @@ def check(
     ``wheelhouse`` is a folder of the locked artifacts (``pip download --require-hashes
     --no-deps -r LOCK -d DIR``): the ``integrity`` check then checks each installed file
     against the wheel the lock's hashes vouch for, not against the RECORD beside it.
+    ``root`` is a root filesystem (an image unpacked, or mounted): ``python`` then names the
+    interpreter inside it, every fact is read from its files and nothing of it runs; the
+    checks that would have to run it (performance, suite) are skipped, saying so. ``image``
+    is a container image (an OCI image layout, folder or tar, or a ``docker save`` archive),
+    applied into a temporary work folder and judged as a root (docs/images.md).
 
     Raises :class:`~preflight.ConfigError` for a bad policy and :class:`~preflight.UsageError`
     for arguments that cannot work (an unknown check, a path that is not an interpreter, a
@@ -103,6 +116,8 @@ def check(
         vulnerability_db=vulnerability_db,
         baseline=baseline,
         wheelhouse=wheelhouse,
+        root=root,
+        image=image,
     ).report
 
 
@@ -128,8 +143,31 @@ def judge(
     vulnerability_db: str | os.PathLike[str] | None = None,
     baseline: str | os.PathLike[str] | None = None,
     wheelhouse: str | os.PathLike[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    image: str | os.PathLike[str] | None = None,
+    image_limits: Limits | None = None,
 ) -> Judged:
-    """:func:`check`, keeping the gathered facts beside the report."""
+    """:func:`check`, keeping the gathered facts beside the report. ``root`` is a root
+    filesystem (an unpacked image): ``python`` is then a path inside it, and everything is
+    read from its files; nothing of it runs (``_facts/rootfs.py``). ``image`` is a container
+    image (an OCI layout, folder or tar, or a ``docker save`` archive): its layers are applied
+    into a work folder (bounded by ``image_limits``; ``_facts/image.py``), judged as a root
+    with the image's own environment variables, and the work folder removed."""
+    if image is not None:
+        if root is not None:
+            raise UsageError("--root and --image both name what to judge", hint="keep one")
+        if baseline is not None and "baseline" not in skip:
+            raise UsageError(
+                "--baseline with --image is not supported yet: the image's work folder is "
+                "new on every check",
+                hint="unpack the image once (`umoci raw unpack --image LAYOUT:TAG DIR`) and "
+                "use --root DIR for both `preflight baseline` and the check",
+            )
+        return _judge_image(
+            image, python, image_limits, project=project, lock=lock, skip=skip,
+            substitute_for=substitute_for, timeout=timeout, environ=environ, remedies=remedies,
+            vulnerability_db=vulnerability_db, baseline=baseline, wheelhouse=wheelhouse,
+        )  # fmt: skip
     start = time.perf_counter()
     policy = project if isinstance(project, Policy) else load_policy(Path(project).resolve())
     if isinstance(skip, str):
@@ -150,7 +188,11 @@ def judge(
         )
     policy.check_substitute_for(substitute_for)
     house = _wheelhouse(wheelhouse) if wheelhouse is not None else None
-    target = _resolve_python(sys.executable if python is None else python)
+    root_target = _root_target(root, python) if root is not None else None
+    if root_target is not None:
+        target = os.fspath(python) if python is not None else ""
+    else:
+        target = _resolve_python(sys.executable if python is None else python)
     manifest = None
     if baseline is not None and "baseline" not in skip:
         manifest_path = Path(baseline).absolute()
@@ -160,7 +202,8 @@ def judge(
         policy,
         target,
         lock=Path(lock).absolute() if lock is not None else None,
-        environ=environ,
+        # an image's application runs with the image's environment, not this process's
+        environ=environ if environ is not None or root_target is None else {},
         needs=needs_of(chosen),
         probe_timeout=timeout or 30.0,
         perf_timeout=timeout or 120.0,  # --timeout bounds every probe it is given to
@@ -172,6 +215,7 @@ def judge(
         vulnerability_db=Path(vulnerability_db).absolute() if vulnerability_db else None,
         baseline=manifest,
         wheelhouse=house,
+        root=root_target,
     ) as gathering:
         verified = gathering.verify()
         early = {r.id: r for r in run_checks(verified, verifying_stage(chosen))}
@@ -179,11 +223,16 @@ def judge(
     if ctx.bytecode is not verified.bytecode:
         # checked again once the environment had run (an environment just built): judged anew
         early.pop("bytecode", None)
+    results = tuple(run_checks(ctx, chosen, judged=early))
+    summary = _interpreter_summary(ctx)
+    if gathering.root_facts is not None:
+        results = _not_run_in_image(ctx, results, gathering.root_facts)
+        summary = _root_summary(summary, gathering.root_facts)
     report = Report(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        interpreter=_interpreter_summary(ctx),
+        interpreter=summary,
         python_status=_python_status(ctx),
-        checks=tuple(run_checks(ctx, chosen, judged=early)),
+        checks=results,
         duration_s=round(time.perf_counter() - start, 3),
         project=str(policy.project_dir),
         lock=str(ctx.lock_path) if ctx.lock_path else None,
@@ -193,6 +242,170 @@ def judge(
     )
     report = _teach_bytecode_cache(ctx, report)
     return Judged(report, ctx)
+
+
+def _judge_image(
+    image: str | os.PathLike[str],
+    python: str | os.PathLike[str] | None,
+    limits: Limits | None,
+    **options: Any,
+) -> Judged:
+    """The image applied into a work folder, judged as a root, the folder removed; the report
+    names the image (its digest) and the interpreter inside it."""
+    start = time.perf_counter()
+    work = tempfile.mkdtemp(prefix="preflight-image-")
+    try:
+        try:
+            found = unpack(os.fspath(image), work, limits)
+        except ImageError as exc:
+            raise UsageError(
+                f"--image {os.fspath(image)}: {exc}",
+                hint="pass an OCI image layout (folder or tar) or a `docker save` archive; "
+                "nothing of a refused image is judged",
+            ) from None
+        except OSError as exc:
+            raise UsageError(
+                f"--image {os.fspath(image)}: cannot be applied into {work}: {exc}",
+                hint="free some space in the temporary folder (TMPDIR)",
+            ) from None
+        environ = options.pop("environ", None)
+        judged = judge(
+            python, root=work, environ=found.env if environ is None else environ, **options
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report = judged.report
+    interpreter = dict(report.interpreter)
+    inner = interpreter.get("inside") or os.fspath(python or "")
+    interpreter["path"] = f"{found.label}:{inner}"
+    interpreter.pop("root", None)
+    interpreter["image"] = _image_summary(found)
+    report = replace(
+        report,
+        interpreter=interpreter,
+        host=f"image {found.label[: found.label.index('@') + 20]}",  # sha256: and 12 hex
+        duration_s=round(time.perf_counter() - start, 3),
+    )
+    return Judged(report, judged.context)
+
+
+def _image_summary(found: ImageFacts) -> dict[str, object]:
+    return {
+        "source": found.source,
+        "kind": found.kind,
+        "digest": found.digest,
+        "name": found.name,
+        "layers": list(found.layers),
+        "members": found.members,
+        "bytes": found.bytes_written,
+        "stdlib_files_not_read": found.unread,
+        "skipped": list(found.skipped),
+    }
+
+
+# The checks whose facts only a running interpreter of the image gives.
+_NEEDS_TO_RUN = ("performance", "suite")
+
+
+def _root_target(root: str | os.PathLike[str], python: str | os.PathLike[str] | None) -> RootTarget:
+    """The root to read, and this machine's interpreters by X.Y that may compile its sources
+    for the bytecode check. A root that is not a folder, or no ``--python`` inside it, is a
+    usage error (exit 3) that lists the interpreters found in the usual places."""
+    folder = Path(root).absolute()
+    if not folder.is_dir():
+        raise UsageError(
+            f"--root {folder}: is not a folder",
+            hint="pass the folder of an unpacked image (`docker export CONTAINER | tar -x -C DIR`)",
+        )
+    if python is None or not os.fspath(python).startswith("/"):
+        found = rootfs.find_pythons(str(folder))
+        listed = ", ".join(found) if found else "none in the usual places"
+        raise UsageError(
+            f"--root {folder}: name the interpreter inside it with --python "
+            f"(an absolute path inside the image); found: {listed}",
+            hint=f"e.g. --python {found[0] if found else '/usr/local/bin/python3.12'}",
+        )
+    compilers: dict[str, str] = {}
+    for found_python in find_interpreters():
+        minor = f"{found_python.version.major}.{found_python.version.minor}"
+        if not found_python.version.is_prerelease:
+            compilers.setdefault(minor, str(found_python.path))
+    return RootTarget(str(folder), compilers)
+
+
+def _not_run_in_image(
+    ctx: Context, results: tuple[CheckResult, ...], found: rootfs.RootFacts
+) -> tuple[CheckResult, ...]:
+    """The checks that would run the image's code are skipped, saying so; and every path
+    of the image is shown as the image names it, not where it lies on this machine."""
+    out = []
+    for judged in results:
+        result = judged
+        if result.id in _NEEDS_TO_RUN:
+            result = CheckResult(
+                result.id, result.title, Status.SKIP,
+                "skipped: needs the image to run (judged from its files; no process of the "
+                "image is started)",
+                details={"reason": "needs_image_to_run"},
+            )  # fmt: skip
+        elif result.id == "bytecode" and ctx.bytecode is None and result.status is Status.SKIP:
+            version = ctx.interpreter.version if ctx.interpreter.version else "X.Y"
+            minor = ".".join(str(version).split(".")[:2])
+            result = CheckResult(
+                result.id, result.title, Status.SKIP,
+                f"skipped: no Python {minor} on this machine to compile the image's sources "
+                "with (the image's own interpreter is never run); install one (pyenv, uv) "
+                "to check its bytecode",
+                details={"reason": "no_host_interpreter"},
+            )  # fmt: skip
+        out.append(_in_image(result, found.root))
+    return tuple(out)
+
+
+def _in_image(result: CheckResult, root: str) -> CheckResult:
+    """``result`` with the root's folder on this machine dropped from every path it names."""
+    base = root.rstrip("/")
+
+    def text(value: str) -> str:
+        return value.replace(base + "/", "/").replace(base, "/")
+
+    def walk(value: object) -> object:
+        if isinstance(value, str):
+            return text(value)
+        if isinstance(value, dict):
+            return {text(k) if isinstance(k, str) else k: walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(v) for v in value]
+        return value
+
+    findings = tuple(
+        replace(
+            f,
+            message=text(f.message),
+            remedy=text(f.remedy) if f.remedy else f.remedy,
+            file=text(f.file) if f.file else f.file,
+        )
+        for f in result.findings
+    )
+    details = walk(result.details)
+    assert isinstance(details, dict)
+    return replace(result, message=text(result.message), findings=findings, details=details)
+
+
+def _root_summary(summary: dict[str, object], found: rootfs.RootFacts) -> dict[str, object]:
+    """The interpreter as the image names it, the root it was read from, and where each fact
+    came from."""
+    named = dict(summary)
+    for key in ("executable", "prefix"):
+        value = named.get(key)
+        if isinstance(value, str):
+            named[key] = rootfs.inside(found.root, value)
+    named["path"] = f"{found.root}:{found.python}"
+    named["root"] = found.root
+    named["inside"] = found.python
+    named["read_from_files"] = True
+    named["sources"] = dict(found.sources)
+    return named
 
 
 def _teach_bytecode_cache(ctx: Context, report: Report) -> Report:

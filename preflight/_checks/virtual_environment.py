@@ -55,7 +55,9 @@ def virtual_environment(ctx: Context) -> CheckResult:
                 "recreate the environment with this interpreter (`python -m venv ENV`)",
             )
         )
-    if not facts.in_venv:
+    if not facts.in_venv and facts.root is not None:
+        details["image_interpreter"] = True  # the image is its isolation: no venv needed
+    elif not facts.in_venv:
         findings.append(
             Finding(
                 W,
@@ -92,6 +94,8 @@ def virtual_environment(ctx: Context) -> CheckResult:
             )
         )
     ok = f"isolated virtual environment at {facts.prefix}"
+    if not facts.in_venv and facts.root is not None:
+        ok = f"the image's own interpreter, isolated by the image (prefix {facts.prefix})"
     return CheckResult.from_findings("virtual_environment", TITLE, findings, ok=ok, details=details)
 
 

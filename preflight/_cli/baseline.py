@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from preflight._cli.check import CheckOptions, add_check_options, judge_and_report
+from preflight._errors import UsageError
 from preflight._facts.model import InterpreterFacts
 from preflight._ops.baseline import check_output, write_baseline
 from preflight._ops.gate import blocking_checks, gate_decision
@@ -42,6 +43,13 @@ def add_baseline_options(parser: argparse.ArgumentParser) -> None:
 
 def run_baseline(args: argparse.Namespace) -> int:
     output: Path = args.output
+    if getattr(args, "image", None) is not None:
+        raise UsageError(
+            "baseline --image is not supported yet: the image's work folder is gone once it "
+            "is judged, and a manifest of it would be of nothing",
+            hint="unpack the image once (`umoci raw unpack --image LAYOUT:TAG DIR`) and use "
+            "--root DIR",
+        )
     check_output(output)
     judged = judge_and_report(CheckOptions.from_args(args))
     report = judged.report

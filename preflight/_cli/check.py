@@ -55,6 +55,20 @@ def add_check_options(parser: argparse.ArgumentParser, *, data_output: bool = Tr
         help="the interpreter of the environment to judge, e.g. /srv/app/venv/bin/python "
         "(default: the one running preflight, which is then said on stderr)",
     )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        metavar="DIR",
+        help="judge the root filesystem in DIR (an unpacked image) from its files, running "
+        "nothing of it; --python then names the interpreter inside it",
+    )
+    parser.add_argument(
+        "--image",
+        metavar="PATH",
+        help="judge the container image at PATH (an OCI image layout, folder or tar, or a "
+        "`docker save` archive) from its files, running nothing of it; --python then names "
+        "the interpreter inside it",
+    )
     add_project_option(parser)
     parser.add_argument(
         "--lock", type=Path, help="pip-tools lock (default: the policy's lock for the X.Y)"
@@ -147,6 +161,10 @@ def run_check(args: argparse.Namespace) -> int:
         _write_data(dumps(report))
     for line in summary_lines(report):
         print(line, file=sys.stderr)
+    image = report.interpreter.get("image")
+    if isinstance(image, dict):  # what of the image was never made (FIFOs, devices)
+        for note in image.get("skipped") or ():
+            print(f"image: not made: {shown(str(note))}", file=sys.stderr)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         # Annotations on the run's page; the runner reads workflow commands on stderr too.
         for line in github_annotations(report, workspace=github_workspace(os.environ)):
@@ -233,12 +251,16 @@ class CheckOptions:
     baseline: Path | None = None
     wheelhouse: Path | None = None
     own_interpreter: bool = False  # no --python: the interpreter running preflight
+    root: Path | None = None  # --root: a root filesystem read from its files
+    image: str | None = None  # --image: a container image read from its archive
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckOptions:
         return cls(
-            python=args.python or sys.executable,
-            own_interpreter=args.python is None,
+            python=args.python or ("" if _root(args) else sys.executable),
+            own_interpreter=args.python is None and not _root(args),
+            root=getattr(args, "root", None),
+            image=getattr(args, "image", None),
             project=args.project,
             lock=args.lock,
             report_dir=args.report_dir,
@@ -249,6 +271,11 @@ class CheckOptions:
             baseline=args.baseline,
             wheelhouse=args.wheelhouse,
         )
+
+
+def _root(args: argparse.Namespace) -> bool:
+    """Whether the check reads a root or an image (then --python is a path inside it)."""
+    return getattr(args, "root", None) is not None or getattr(args, "image", None) is not None
 
 
 _NOTED: list[bool] = []  # the note below was printed
@@ -289,6 +316,8 @@ def judge_and_report(options: CheckOptions) -> Judged:
         vulnerability_db=options.vulnerability_db,
         baseline=options.baseline,
         wheelhouse=options.wheelhouse,
+        root=options.root,
+        image=options.image,
     )
     report = judged.report
     if options.own_interpreter:

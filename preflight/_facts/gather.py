@@ -31,14 +31,14 @@ import time
 from collections.abc import Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from preflight._errors import LockError
 from preflight._facts import baseline as baselines
-from preflight._facts import bytecode, census, osv, probes
+from preflight._facts import bytecode, census, osv, probes, rootfs
 from preflight._facts.anchored import Anchoring, WheelhouseRequest
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
@@ -93,7 +93,10 @@ class Gathering:
         vulnerability_db: Path | None = None,
         baseline: tuple[Path, baselines.Manifest] | None = None,
         wheelhouse: Path | None = None,
+        root: RootTarget | None = None,
     ) -> None:
+        self._root = root
+        self.root_facts: rootfs.RootFacts | None = None
         self._policy, self._python, self._lock, self._needs = policy, python, lock, needs
         self._env = dict(os.environ if environ is None else environ)
         self._probe_timeout, self._perf_timeout = probe_timeout, perf_timeout
@@ -127,9 +130,13 @@ class Gathering:
         environment. Returns the context the verifying checks are judged on (without the
         vulnerability data, which :meth:`run` adds)."""
         policy, needs, now = self._policy, self._needs, datetime.now(UTC)
-        facts = probes.probe_interpreter(
-            self._python, timeout=self._probe_timeout, withhold=self._withhold
-        )
+        if self._root is not None:  # an image: read from its files, nothing of it runs
+            self.root_facts = rootfs.facts_from_root(self._root.folder, self._python)
+            facts = self.root_facts.facts
+        else:
+            facts = probes.probe_interpreter(
+                self._python, timeout=self._probe_timeout, withhold=self._withhold
+            )
         if not isinstance(facts, InterpreterFacts):
             # Without an interpreter there is no lock to choose, but an explicit --lock is judged.
             lock = self._lock
@@ -157,15 +164,17 @@ class Gathering:
         if audit and database is not None:
             names = _audited_names(facts, parsed)
             self._vulns = self._pool.submit(osv.load, database, names, stop=self._stop)
+        compiler = self._python if self._root is None else self._root.compiler(facts.version)
         pycs = (
             bytecode.verify_bytecode(
-                self._python,
+                compiler,
                 facts.site_packages,
-                environ=self._env,
+                # an image's environment is not this machine's: the cache is this machine's
+                environ=self._env if self._root is None else os.environ,
                 timeout=self._bytecode_timeout,
                 withhold=self._withhold,
             )
-            if "bytecode" in needs
+            if "bytecode" in needs and compiler is not None
             else None
         )
         surveyed: tuple[IntegrityFacts | None, baselines.BaselineFacts | None] = (None, None)
@@ -181,6 +190,16 @@ class Gathering:
                     "environment"
                 )
                 surveyed = unfinished(why, judge_integrity=judge, baseline=compared)
+        if surveyed[0] is not None and facts.distro_owned:  # the distro's files are its own
+            surveyed = (
+                replace(
+                    surveyed[0],
+                    unowned=tuple(
+                        u for u in surveyed[0].unowned if u.path not in facts.distro_owned
+                    ),
+                ),
+                surveyed[1],
+            )
         return Context(
             policy,
             self._python,
@@ -201,7 +220,11 @@ class Gathering:
         """Stage two: ``verified`` with the facts that only running the environment's code
         gives (its first start, the performance probe, the suite), gathered when ``allowed``
         (the verifying checks passed), else none of them; and the vulnerability data."""
-        if not allowed or not isinstance(verified.interpreter, InterpreterFacts):
+        if (
+            not allowed
+            or not isinstance(verified.interpreter, InterpreterFacts)
+            or self._root is not None  # an image's code never runs here
+        ):
             return replace(verified, vulnerabilities=self._vulnerabilities())
         policy, python, needs = self._policy, self._python, self._needs
         suite_folder = (
@@ -276,6 +299,19 @@ class Gathering:
 
     def _vulnerabilities(self) -> VulnerabilityData | DataUnavailable | None:
         return self._vulns.result() if self._vulns is not None else None
+
+
+@dataclass(frozen=True)
+class RootTarget:
+    """A root filesystem judged from its files: ``folder`` on this machine, and the host
+    interpreters by X.Y that may compile its sources for the bytecode check (none of the
+    image's processes runs)."""
+
+    folder: str
+    compilers: Mapping[str, str] = field(default_factory=dict)  # "3.12" -> a host python
+
+    def compiler(self, version: str) -> str | None:
+        return self.compilers.get(".".join(version.split(".")[:2]))
 
 
 def _compare(

@@ -114,6 +114,13 @@ class InterpreterFacts:
     pth_files: tuple[PthFile, ...] = ()  # every .pth of every site folder Python processes
     startup_hooks: tuple[StartupHook, ...] = ()
     anchor: str = ""  # one sentence: what ties the interpreter to the environment, or not
+    # The root filesystem (an image) these facts were read from, on this machine; None: an
+    # interpreter of this machine. An image's own interpreter needs no venv: the image is
+    # what isolates it.
+    root: str | None = None
+    # Of a root: the paths in its site folders that its distro's package manager installed
+    # (Debian's /var/lib/dpkg/info/*.list), by path, "dpkg:PACKAGE": the distro's, not unowned.
+    distro_owned: dict[str, str] = field(default_factory=dict)
 
 
 # "foreign": the path is not the interpreter its environment's pyvenv.cfg names (a script, a

@@ -433,13 +433,35 @@ def _decode(data: bytes, version: tuple[int, int]) -> tuple[str, str | None]:
         return data.decode("utf-8", "replace"), NOT_UTF8
 
 
+def _in_root(root: str, site: str, line: str) -> str:
+    """A ``.pth`` line's folder for an interpreter of the root filesystem ``root``: an
+    absolute line is a path inside the root, and ``..`` stops at the root (as inside it)."""
+    base = root.rstrip("/")
+    inner = site[len(base) :] if site.startswith(base + "/") else site
+    parts: list[str] = []
+    for part in (line if line.startswith("/") else f"{inner}/{line}").split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return os.path.join(base, *parts) if parts else base
+
+
 def parse_pth(
-    data: bytes, path: str, site: str, version: tuple[int, int], known: set[str] | None = None
+    data: bytes,
+    path: str,
+    site: str,
+    version: tuple[int, int],
+    known: set[str] | None = None,
+    *,
+    root: str | None = None,
 ) -> PthFile:
     """One ``.pth`` file's content read by ``site.addpackage``'s rules for ``version``.
 
     ``known`` (normcased folders already on ``sys.path``) is updated as site.py updates it:
-    a folder is added once."""
+    a folder is added once. ``root``: the interpreter is a root filesystem's (an image's),
+    whose paths are inside that folder (:func:`_in_root`)."""
     known = set() if known is None else known
     code: list[str] = []
     paths: list[str] = []
@@ -451,7 +473,11 @@ def parse_pth(
         if line.startswith(("import ", "import\t")):
             code.append(line)
             continue
-        folder = os.path.abspath(os.path.join(site, line.rstrip()))
+        folder = (
+            os.path.abspath(os.path.join(site, line.rstrip()))
+            if root is None
+            else _in_root(root, site, line.rstrip())
+        )
         if not os.path.exists(folder):
             missing.append(folder)
         elif os.path.normcase(folder) not in known:
@@ -469,8 +495,11 @@ def _hidden(path: str) -> bool:
     return bool(flags & getattr(stat, "UF_HIDDEN", 0))
 
 
-def pth_files(site: str, version: tuple[int, int], known: set[str] | None = None) -> list[PthFile]:
-    """Every ``.pth`` of ``site`` that ``site.addsitedir`` would process, in its order."""
+def pth_files(
+    site: str, version: tuple[int, int], known: set[str] | None = None, root: str | None = None
+) -> list[PthFile]:
+    """Every ``.pth`` of ``site`` that ``site.addsitedir`` would process, in its order
+    (``root``: of a root filesystem's interpreter, see :func:`parse_pth`)."""
     try:
         names = os.listdir(site)
     except OSError:
@@ -490,7 +519,7 @@ def pth_files(site: str, version: tuple[int, int], known: set[str] | None = None
                 continue  # a dangling link, a folder: site.py cannot open it either
             result.append(PthFile(path, site, (), (), (), problem=exc.problem))
             continue
-        result.append(parse_pth(data, path, site, version, known))
+        result.append(parse_pth(data, path, site, version, known, root=root))
     return result
 
 
@@ -750,10 +779,13 @@ def _minor(version: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def interpreter_facts(report: ProbeReport, anchor: str = "") -> InterpreterFacts:
+def interpreter_facts(
+    report: ProbeReport, anchor: str = "", *, root: str | None = None
+) -> InterpreterFacts:
     """The facts the checks judge: the probe's report plus what the files say, ``sys.path``
     worked out as ``site.main()`` would build it (stdlib; the venv's site folders with what
-    their ``.pth`` files add; the user site when enabled; the base's when visible)."""
+    their ``.pth`` files add; the user site when enabled; the base's when visible). ``root``:
+    the interpreter is a root filesystem's, whose ``.pth`` lines name paths inside it."""
     version = _minor(report.version)
     venv = find_venv(report.executable) if report.venv_prefix is not None else None
     in_venv = venv is not None
@@ -793,7 +825,7 @@ def interpreter_facts(report: ProbeReport, anchor: str = "") -> InterpreterFacts
         if os.path.normcase(site) not in known:
             known.add(os.path.normcase(site))
             path.append(site)
-        found = pth_files(site, version, known)
+        found = pth_files(site, version, known, root)
         pths += found
         path += [folder for pth in found for folder in pth.paths]
     dists = distributions([*own, *visible])

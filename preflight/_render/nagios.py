@@ -20,6 +20,7 @@ import enum
 from dataclasses import dataclass
 
 from preflight._checks.result import Status
+from preflight._render.report import image_label
 from preflight._report.model import Overall, Report, Verdict
 from preflight._text import FIELD_LIMIT, plural, shown
 
@@ -66,7 +67,9 @@ def nagios(report: Report) -> NagiosResult:
     skipped = [c for c in report.checks if c.status is Status.SKIP]
     passed = [c for c in report.checks if c.status is Status.PASS]
     python = _safe(str(report.interpreter.get("version") or "?"))
-    words = [f"{report.status.value} on Python {python}"]
+    image = image_label(report)
+    where = f" in image {_safe(image)}" if image is not None else ""
+    words = [f"{report.status.value} on Python {python}{where}"]
     if failed:
         first = _safe(failed[0].message, limit=200)
         words.append(f"failed: {', '.join(_safe(c.id) for c in failed)} ({first})")

@@ -92,6 +92,15 @@ def _escape(text: str, *, property_value: bool = False) -> str:
 ANNOTATION_LIMIT = 10  # GitHub shows at most 10 error and 10 warning annotations per step
 
 
+def image_label(report: Report) -> str | None:
+    """``NAME@sha256:DIGEST`` of the image the report judged (``check --image``), else None."""
+    image = report.interpreter.get("image")
+    if not isinstance(image, dict):
+        return None
+    name, digest = image.get("name"), image.get("digest")
+    return f"{name or 'image'}@{digest}" if isinstance(digest, str) else None
+
+
 def github_annotations(
     report: Report, *, workspace: Path | None = None, limit: int = ANNOTATION_LIMIT
 ) -> list[str]:
@@ -110,6 +119,9 @@ def github_annotations(
     workflow command line of its own.
     """
     python = shown(str(report.interpreter.get("version") or "?"))
+    image = image_label(report)
+    if image is not None:
+        python += f" in image {shown(image)}"
     lines = []
     left_out = {"error": 0, "warning": 0}
     written = {"error": 0, "warning": 0}
