@@ -31,10 +31,6 @@ MANUAL = (
     "checks.md", "policy.md", "trust-model.md", "operations.md", "nox.md", "api.md",
     "architecture.md", "benchmarks.md", "troubleshooting.md", "images.md",
 )  # fmt: skip
-# Pages of the manual the README does not link yet: README.md is edited by the integrator only
-# (several branches would conflict there); the link to add is in the change's report. Empty
-# this once README links them.
-NOT_YET_LINKED = ("images.md",)
 
 
 def test_readme_is_a_front_page_of_at_most_10_kb() -> None:
@@ -49,8 +45,7 @@ def test_the_first_sections_are_the_quick_start_the_verdicts_and_adopting() -> N
 def test_the_manual_is_linked_and_every_relative_link_of_readme_and_docs_resolves() -> None:
     links = re.findall(r"\]\(([^)]+)\)", readme.text())
     for name in MANUAL:
-        if name not in NOT_YET_LINKED:
-            assert f"docs/{name}" in {link.split("#")[0] for link in links}, name
+        assert f"docs/{name}" in {link.split("#")[0] for link in links}, name
     pages = [readme.README, ROOT / "CONTRIBUTING.md", *sorted(DOCS.glob("*.md"))]
     assert {p.name for p in DOCS.glob("*.md")} == set(MANUAL)
     for page in pages:
