@@ -53,8 +53,6 @@ def tests(session: nox.Session) -> None:
     )  # fmt: skip
     session.run(
         "pytest",
-        "-m",
-        "not network",
         *session.posargs,
         env={"PREFLIGHT_TEST_WHEELHOUSE": str(wheels)},
     )
