@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "preflight._secrets",
         "preflight._read",
         "preflight._json",
+        "preflight._strict",
         "preflight._text",
     ),
     ("preflight._policy", "preflight._lock"),
