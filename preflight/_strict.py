@@ -88,6 +88,16 @@ class Node:
             raise self.error(f"holds {len(self.value)} elements, more than {max_items}")
         return [Node(item, self.at(index)) for index, item in enumerate(self.value)]
 
+    def strings(self, *, max_items: int = MAX_ITEMS, max_length: int = MAX_STRING) -> list[str]:
+        """A list of strings (each at most ``max_length`` characters, empty ones too)."""
+        value = self.value
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(f"must be a list of strings, not {shown(value)}")
+        for index, item in enumerate(self.items(max_items=max_items)):
+            if len(value[index]) > max_length:
+                raise item.error(f"is {len(value[index])} characters long, more than {max_length}")
+        return list(value)
+
     def string(self, *, max_length: int = MAX_STRING, empty: bool = False) -> str:
         """A string of at most ``max_length`` characters; not blank unless ``empty``."""
         value = self.value
@@ -121,7 +131,8 @@ class Node:
         )
         if not ok:
             kind = "a positive number" if positive else "a number >= 0"
-            raise self.error(f"must be {kind}, at most {maximum:g}, not {shown(value)}")
+            top = f"{maximum:g}".replace("e+0", "e").replace("e+", "e")  # 1e9, not 1e+09
+            raise self.error(f"must be {kind}, at most {top}, not {shown(value)}")
         return float(value)
 
     def boolean(self) -> bool:
