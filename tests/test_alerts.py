@@ -1259,14 +1259,23 @@ _GOOD_ENTRY = {"alerting": True, "fingerprint": "f", "last_sent": "2024-12-02T09
 @pytest.mark.parametrize(
     ("entry", "said"),
     [
-        ({**_GOOD_ENTRY, "last_sent": "2024-12-02T09:00:00"}, "without a time zone"),
+        (
+            {**_GOOD_ENTRY, "last_sent": "2024-12-02T09:00:00"},
+            "key 'last_sent': must be a date and time with a time zone",
+        ),
         ({**_GOOD_ENTRY, "last_sent": "9999-12-31T00:00:00+00:00"}, "in the future"),
         ({**_GOOD_ENTRY, "last_sent": "9999-12-31T23:59:59-23:59"}, "out of range"),
         ({**_GOOD_ENTRY, "last_sent": "0001-01-01T00:00:00+05:00"}, "out of range"),
-        ({**_GOOD_ENTRY, "last_sent": "yesterday"}, "not a date and time"),
-        ({**_GOOD_ENTRY, "last_sent": 1733130000}, "not a date and time"),
-        ({**_GOOD_ENTRY, "alerting": "yes"}, "not true or false"),
-        ({**_GOOD_ENTRY, "fingerprint": ["f"]}, "not a string"),
+        (
+            {**_GOOD_ENTRY, "last_sent": "yesterday"},
+            "key 'last_sent': must be a date and time, not 'yesterday'",
+        ),
+        (
+            {**_GOOD_ENTRY, "last_sent": 1733130000},
+            "key 'last_sent': must be a date and time, not 1733130000",
+        ),
+        ({**_GOOD_ENTRY, "alerting": "yes"}, "key 'alerting': must be true or false, not 'yes'"),
+        ({**_GOOD_ENTRY, "fingerprint": ["f"]}, "key 'fingerprint': must be a string, not ['f']"),
         ([1, 2], "it is not an object"),
     ],
     ids=[
