@@ -108,6 +108,14 @@ class Node:
             raise self.error(f"is {len(value)} characters long, more than {max_length}")
         return value
 
+    def string_or_null(self, *, max_length: int = MAX_STRING) -> str | None:
+        """A string (of at most ``max_length`` characters) or null (None)."""
+        if self.value is None:
+            return None
+        if not isinstance(self.value, str):
+            raise self.error(f"must be a string or null, not {shown(self.value)}")
+        return self.string(max_length=max_length, empty=True)
+
     def integer(self, *, minimum: int, maximum: int | None = None) -> int:
         """A whole number (never a bool, never a float) from ``minimum`` to ``maximum``
         (:data:`MAX_INT` when not given, and then not said)."""
