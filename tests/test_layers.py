@@ -149,6 +149,12 @@ def test_the_json_reader_imports_nothing_of_ours() -> None:
     assert _imports(PACKAGE / "_json.py") == []
 
 
+def test_the_strict_reader_imports_nothing_of_ours() -> None:
+    """``_strict`` reads what every validator of untrusted values reads: the standard library
+    only, so that any layer may use it."""
+    assert _imports(PACKAGE / "_strict.py") == []
+
+
 def test_the_reader_of_untrusted_files_imports_only_the_errors() -> None:
     """``_read`` is the bottom of every reader: it may lean on nothing but ``_errors``."""
     assert [target for _, target in _imports(PACKAGE / "_read.py")] == ["preflight._errors"]
