@@ -243,7 +243,11 @@ def tcp_server(talk: Talk) -> Iterator[Tcp]:
             except TimeoutError:
                 continue
             except OSError:
-                return
+                # A connection the client gave up before it was taken (ECONNABORTED, on a
+                # loaded machine) must not end the server; a closed listener does.
+                if stop.is_set() or listener.fileno() < 0:
+                    return
+                continue
             server.connections += 1
             thread = threading.Thread(target=run, args=(conn,), daemon=True)
             threads.append(thread)
