@@ -40,10 +40,11 @@ preflight.nox.register(ROOT)
 def tests(session: nox.Session) -> None:
     """Run the test suite (no network); extra arguments go to pytest, e.g. `-- -k lock`.
 
-    Setup downloads wheels once: pip-tools (the relock tests build pip-tools venvs of other
-    interpreters from them), pytest (a judged env with pytest in it), packaging and nox (the
-    installed wheel, and an adopter's venv where nox runs, offline). The tests themselves use
-    no network.
+    The tests run on every core (pytest-xdist's `-n auto`); `-- -n 0` runs them in one
+    process, e.g. to debug with `--pdb`. Setup downloads wheels once: pip-tools (the relock
+    tests build pip-tools venvs of other interpreters from them), pytest (a judged env with
+    pytest in it), packaging and nox (the installed wheel, and an adopter's venv where nox
+    runs, offline). The tests themselves use no network.
     """
     session.install("-e", ".[test]", "pip")
     wheels = ROOT / ".nox" / "_wheels" / "test"
@@ -53,8 +54,8 @@ def tests(session: nox.Session) -> None:
     )  # fmt: skip
     session.run(
         "pytest",
-        "-m",
-        "not network",
+        "-n",
+        "auto",
         *session.posargs,
         env={"PREFLIGHT_TEST_WHEELHOUSE": str(wheels)},
     )

@@ -95,13 +95,26 @@ def smtp_server(handler: MailHandler) -> Iterator[int]:
 # --- a server that accepts and never answers ----------------------------------------------------
 
 
+@dataclass
+class Silent:
+    """A server that never answers: its port, and an event set at its first connection."""
+
+    port: int
+    connected: threading.Event = field(default_factory=threading.Event)
+
+    def wait_connected(self, seconds: float = 120) -> None:
+        """Until a client is connected (and so waiting on this server for ever)."""
+        assert self.connected.wait(seconds), f"nothing connected to port {self.port}"
+
+
 @contextmanager
-def silent_server() -> Iterator[int]:
-    """Accepts TCP connections and never writes a byte; yields its port."""
+def silent() -> Iterator[Silent]:
+    """Accepts TCP connections and never writes a byte."""
     listener = socket.create_server((HOST, 0))
     listener.settimeout(0.05)
     stop = threading.Event()
     held: list[socket.socket] = []
+    server = Silent(listener.getsockname()[1])
 
     def serve() -> None:
         while not stop.is_set():
@@ -112,17 +125,25 @@ def silent_server() -> Iterator[int]:
             except OSError:
                 return
             held.append(conn)  # kept open, never written to
+            server.connected.set()
 
     thread = threading.Thread(target=serve, name="silent-server", daemon=True)
     thread.start()
     try:
-        yield listener.getsockname()[1]
+        yield server
     finally:
         stop.set()
         thread.join(timeout=5)
         listener.close()
         for conn in held:
             conn.close()
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """Accepts TCP connections and never writes a byte; yields its port."""
+    with silent() as server:
+        yield server.port
 
 
 # --- HTTP (the webhook) -------------------------------------------------------------------------
@@ -222,7 +243,11 @@ def tcp_server(talk: Talk) -> Iterator[Tcp]:
             except TimeoutError:
                 continue
             except OSError:
-                return
+                # A connection the client gave up before it was taken (ECONNABORTED, on a
+                # loaded machine) must not end the server; a closed listener does.
+                if stop.is_set() or listener.fileno() < 0:
+                    return
+                continue
             server.connections += 1
             thread = threading.Thread(target=run, args=(conn,), daemon=True)
             threads.append(thread)

@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -86,19 +86,21 @@ def not_ignored(*signums: int) -> Iterator[None]:
 
 def interrupt(
     argv: list[str],
-    ready: Path,
+    ready: Path | Sequence[Path],
     *,
     cwd: Path,
     env: Mapping[str, str],
     sig: signal.Signals = signal.SIGINT,
 ) -> subprocess.CompletedProcess[str]:
-    """Start the CLI, wait until it blocks (``ready`` is written), send ``sig``, collect."""
+    """Start the CLI, wait until it blocks (``ready`` is written: every one of them, when
+    several children must all be running), send ``sig``, collect."""
     with not_ignored(signal.SIGINT, sig):
         process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
         )
     try:
-        wait_for(ready, process)
+        for pid_file in [ready] if isinstance(ready, Path) else ready:
+            wait_for(pid_file, process)
         process.send_signal(sig)
         # Far less than the probe's own time limit: a prompt exit, not a timeout, ends the run.
         stdout, stderr = process.communicate(timeout=30)

@@ -509,13 +509,15 @@ def test_a_multi_line_smtp_reply_cannot_start_a_line_of_its_own(log: io.StringIO
 def test_smtp_server_that_never_answers_times_out(log: io.StringIO) -> None:
     with loopback.silent_server() as port:
         sink = SmtpSink(smtp_config(port, timeout_seconds=0.3), environ={})
-        started = time.monotonic()
-        result = deliver(alert_for(), sink, retries=1, backoff_seconds=0, sleep=Sleeps(), log=log)
-        elapsed = time.monotonic() - started
+        # It ends (without a timeout smtplib would wait for ever), and the timeout ended it.
+        result = _ends(
+            lambda: deliver(
+                alert_for(), sink, retries=1, backoff_seconds=0, sleep=Sleeps(), log=log
+            )
+        )
     assert not result.ok
     assert result.attempts == 2
     assert f"SMTP server 127.0.0.1:{port} did not answer within 0.3 s" in (result.error or "")
-    assert elapsed < 30  # finite: without a timeout smtplib would wait forever
 
 
 def test_smtp_connection_refused_is_retried(log: io.StringIO, refused_port: int) -> None:
@@ -625,13 +627,14 @@ def test_webhook_that_never_answers_times_out(log: io.StringIO) -> None:
         sink = WebhookSink(
             WebhookConfig(timeout_seconds=0.3), environ={"PREFLIGHT_WEBHOOK_URL": url}
         )
-        started = time.monotonic()
-        result = deliver(alert_for(), sink, retries=1, backoff_seconds=0, sleep=Sleeps(), log=log)
-        elapsed = time.monotonic() - started
+        result = _ends(
+            lambda: deliver(
+                alert_for(), sink, retries=1, backoff_seconds=0, sleep=Sleeps(), log=log
+            )
+        )
     assert not result.ok
     assert result.attempts == 2
     assert "did not answer within 0.3 s" in (result.error or "")
-    assert elapsed < 30
 
 
 @pytest.mark.parametrize(
@@ -995,10 +998,31 @@ def test_alert_command_with_bad_configuration_is_a_usage_error(
 # --- hostile servers: one call bounded as a whole, a redirect refused, the attempts counted ------
 
 
-def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.monotonic()
-    result = call()
-    return result, time.monotonic() - started
+def _ends(call: Callable[[], Any], seconds: float = 120) -> Any:
+    """What ``call`` returns, asserting that it returns at all: these servers never stop
+    talking, so without the bound under test the call would wait for ever. ``seconds`` only
+    turns such a hang into a failure; how long a call that ends took is never asserted."""
+    outcome: list[Any] = []
+    worker = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert outcome, f"the call did not end within {seconds:g} s"
+    return outcome[0]
+
+
+class FakeClock:
+    """``clock`` and ``sleep`` for ``deliver``: time passes only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
 
 def _webhook_sink(port: int, timeout: float) -> WebhookSink:
@@ -1013,17 +1037,18 @@ def test_a_webhook_trickling_its_answer_is_cut_at_the_timeout(log: io.StringIO) 
     timeout = 1.0
     with loopback.tcp_server(loopback.trickling_http) as server:
         sink = _webhook_sink(server.port, timeout)
-        result, elapsed = _timed(
+        result = _ends(
             lambda: deliver(
                 alert_for(), sink, retries=0, backoff_seconds=0, sleep=Sleeps(), log=log
             )
         )
+        # The server counts what it read; on a loaded machine it may take it after the client
+        # gave up: waited for, not assumed.
+        assert _requests_seen(server, 1) == 1
     assert not result.ok
-    assert server.requests == 1
     assert "did not answer within 1 s after the request was sent: it may have arrived" in (
         result.error or ""
     )
-    assert elapsed < 3 * timeout + 2
     assert "secret-token" not in log.getvalue()
 
 
@@ -1031,21 +1056,21 @@ def test_an_smtp_greeting_that_never_ends_is_cut_at_the_timeout(log: io.StringIO
     timeout = 1.0
     with loopback.tcp_server(loopback.endless_greeting) as server:
         sink = SmtpSink(smtp_config(server.port, timeout_seconds=timeout), environ={})
-        result, elapsed = _timed(
+        result = _ends(
             lambda: deliver(
                 alert_for(), sink, retries=1, backoff_seconds=0, sleep=Sleeps(), log=log
             )
         )
+        assert _connections_seen(server, 2) == 2
     assert not result.ok
-    assert (result.attempts, server.connections) == (2, 2)
+    assert result.attempts == 2
     assert f"SMTP server 127.0.0.1:{server.port} did not answer within 1 s" in (result.error or "")
-    assert elapsed < 2 * (3 * timeout + 2)  # two attempts
 
 
 def test_an_smtp_greeting_flood_is_cut_at_a_megabyte(log: io.StringIO) -> None:
     with loopback.tcp_server(loopback.flooding_greeting) as server:
         sink = SmtpSink(smtp_config(server.port, timeout_seconds=30), environ={})
-        result, elapsed = _timed(
+        result = _ends(
             lambda: deliver(
                 alert_for(), sink, retries=3, backoff_seconds=0, sleep=Sleeps(), log=log
             )
@@ -1053,7 +1078,6 @@ def test_an_smtp_greeting_flood_is_cut_at_a_megabyte(log: io.StringIO) -> None:
     assert not result.ok
     assert result.attempts == 1  # not retried: a server that floods will flood again
     assert "sent more than 1048576 bytes of answers" in (result.error or "")
-    assert elapsed < 15  # long before the 30 s timeout
 
 
 def test_a_webhook_redirect_is_a_failure_never_followed_nor_recorded(
@@ -1094,69 +1118,101 @@ def _seen(hook: loopback.Webhook) -> list[_Seen]:
 
 
 def test_an_unanswered_post_counts_towards_the_retries(log: io.StringIO) -> None:
-    timeout = 0.3
+    timeout = 1.0  # a loaded machine still sends the whole POST in it: the server counts each
     with loopback.tcp_server(loopback.never_answering_http) as server:
         sink = _webhook_sink(server.port, timeout)
-        result, elapsed = _timed(
+        result = _ends(
             lambda: deliver(
                 alert_for(), sink, retries=2, backoff_seconds=0, sleep=Sleeps(), log=log
             )
         )
+        assert _requests_seen(server, 3) == 3  # every POST arrived in full; each counted
     assert not result.ok
     assert result.attempts == 3
-    assert server.requests == 3  # every POST arrived in full; each counted
     assert "it may have arrived" in (result.error or "")
-    assert elapsed < 3 * (3 * timeout + 2)
+
+
+class _SlowSink:
+    """A real sink whose every attempt takes ``seconds`` on a fake clock (a POST that times
+    out takes its timeout): the budget must count the attempts, not only the waits."""
+
+    def __init__(self, sink: WebhookSink, clock: FakeClock, seconds: float) -> None:
+        self.sink, self.clock, self.seconds = sink, clock, seconds
+        self.name = sink.name
+
+    def send(self, alert: Alert) -> None:
+        try:
+            self.sink.send(alert)
+        finally:
+            self.clock.now += self.seconds
 
 
 def test_the_attempts_of_one_sink_are_bounded_in_time(log: io.StringIO) -> None:
     """retries = 10 and a server that takes every body and never answers: the time allowed per
-    sink ends the retries, so the server gets a handful of POSTs, not eleven or sixteen."""
-    timeout, budget = 0.3, 1.0
+    sink ends the retries, so the server gets a handful of POSTs, not eleven or sixteen.
+
+    On a fake clock each attempt takes 0.3 s: 0.3 + wait 0.1, 0.7 + wait 0.2, then 1.2 s are
+    spent and a wait of 0.4 would end after the 1 s budget: three attempts. (The real timeout,
+    1 s, is long enough for a loaded machine to send the whole POST, so the server sees each.)"""
+    budget = 1.0
+    clock = FakeClock()
     with loopback.tcp_server(loopback.never_answering_http) as server:
-        sink = _webhook_sink(server.port, timeout)
-        result, elapsed = _timed(
+        sink = _SlowSink(_webhook_sink(server.port, 1.0), clock, 0.3)
+        result = _ends(
             lambda: deliver(
                 alert_for(),
                 sink,
                 retries=10,
                 backoff_seconds=0.1,
-                sleep=time.sleep,
+                sleep=clock.sleep,
                 log=log,
                 budget_seconds=budget,
+                clock=clock,
             )
         )
+        assert _requests_seen(server, result.attempts) == result.attempts
     assert not result.ok
-    assert server.requests == result.attempts
-    assert 2 <= result.attempts <= 5
+    assert result.attempts == 3
+    assert clock.sleeps == [0.1, 0.2]
     assert f"not retried: {budget:g} s of trying are spent" in log.getvalue()
-    assert elapsed < budget + 3 * timeout + 2
 
 
-def _requests_seen(server: loopback.Tcp, expected: int, seconds: float = 10) -> int:
+def _connections_seen(server: loopback.Tcp, expected: int, seconds: float = 60) -> int:
+    """The server's count of connections once it has taken ``expected`` (or given up)."""
+    deadline = time.monotonic() + seconds
+    while server.connections < expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return server.connections
+
+
+def _requests_seen(server: loopback.Tcp, expected: int, seconds: float = 60) -> int:
     """The server's count once it has read what was sent: on a loaded machine its threads
-    may still be reading a body the client gave up waiting on (never more than were sent)."""
+    may still be reading a body the client gave up waiting on. That no more were sent than
+    the client made is the client's own count (``attempts``), asserted by the caller."""
     deadline = time.monotonic() + seconds
     while server.requests < expected and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.1)  # and no more arrive
     return server.requests
 
 
 def test_the_attempts_at_one_alert_are_bounded_over_runs(tmp_path: Path, log: io.StringIO) -> None:
-    """A webhook that takes every body and never answers may deliver each one: a monitor that
+    """A webhook that takes every body and fails it may act on each one (one that never
+    answers counts the same: test_an_unanswered_post_counts_towards_the_retries): a monitor that
     tries again on every run would repeat the alert without end. max_attempts = 5 with
     retries = 3: the first run makes 4 attempts, the second 1, the third none; after the
-    cooldown the alert is tried afresh, and a change of problems is tried at once."""
+    cooldown the alert is tried afresh, and a change of problems is tried at once.
+
+    The server answers 503 (retryable) once it has read each body, so its count is exact when
+    the client has its answer: nothing here waits on a timeout or on the machine's speed."""
     report = make_report(["x"])
-    with loopback.tcp_server(loopback.never_answering_http) as server:
-        url = f"http://{loopback.HOST}:{server.port}/hook"
+    with loopback.webhook_server(503) as server:
+        url = server.url
         config = AlertConfig(
             cooldown_minutes=60,
             retries=3,
             backoff_seconds=0,
             max_attempts=5,
-            webhook=WebhookConfig(timeout_seconds=0.2),
+            webhook=WebhookConfig(timeout_seconds=30),
         )
 
         def run(at: datetime, which: Report = report) -> DispatchResult:
@@ -1180,15 +1236,15 @@ def test_the_attempts_at_one_alert_are_bounded_over_runs(tmp_path: Path, log: io
         assert not third.due
         assert third.decision is not None
         assert third.decision.reason.startswith("not tried again: 5 attempts since ")
-        assert _requests_seen(server, 5) == 5
+        assert len(server.requests) == 5
         # The window began with the first attempt, at NOW: an hour later it starts afresh.
         later = run(NOW + timedelta(minutes=61))
         assert later.due
         assert [r.attempts for r in later.results] == [4]
-        assert _requests_seen(server, 9) == 9
+        assert len(server.requests) == 9
         changed = run(NOW + timedelta(minutes=62), make_report(["y"]))
         assert [r.attempts for r in changed.results] == [4]  # other problems: at once, afresh
-        assert _requests_seen(server, 13) == 13
+        assert len(server.requests) == 13
     saved = json.loads(config.state_path(tmp_path).read_text())["environments"][PYTHON]
     assert saved["attempts"] == 4
     assert saved["alerting"] is False  # nothing was ever delivered
@@ -1214,14 +1270,23 @@ _GOOD_ENTRY = {"alerting": True, "fingerprint": "f", "last_sent": "2024-12-02T09
 @pytest.mark.parametrize(
     ("entry", "said"),
     [
-        ({**_GOOD_ENTRY, "last_sent": "2024-12-02T09:00:00"}, "without a time zone"),
+        (
+            {**_GOOD_ENTRY, "last_sent": "2024-12-02T09:00:00"},
+            "key 'last_sent': must be a date and time with a time zone",
+        ),
         ({**_GOOD_ENTRY, "last_sent": "9999-12-31T00:00:00+00:00"}, "in the future"),
         ({**_GOOD_ENTRY, "last_sent": "9999-12-31T23:59:59-23:59"}, "out of range"),
         ({**_GOOD_ENTRY, "last_sent": "0001-01-01T00:00:00+05:00"}, "out of range"),
-        ({**_GOOD_ENTRY, "last_sent": "yesterday"}, "not a date and time"),
-        ({**_GOOD_ENTRY, "last_sent": 1733130000}, "not a date and time"),
-        ({**_GOOD_ENTRY, "alerting": "yes"}, "not true or false"),
-        ({**_GOOD_ENTRY, "fingerprint": ["f"]}, "not a string"),
+        (
+            {**_GOOD_ENTRY, "last_sent": "yesterday"},
+            "key 'last_sent': must be a date and time, not 'yesterday'",
+        ),
+        (
+            {**_GOOD_ENTRY, "last_sent": 1733130000},
+            "key 'last_sent': must be a date and time, not 1733130000",
+        ),
+        ({**_GOOD_ENTRY, "alerting": "yes"}, "key 'alerting': must be true or false, not 'yes'"),
+        ({**_GOOD_ENTRY, "fingerprint": ["f"]}, "key 'fingerprint': must be a string, not ['f']"),
         ([1, 2], "it is not an object"),
     ],
     ids=[
@@ -1411,4 +1476,5 @@ def test_a_name_lookup_that_never_ends_is_cut_at_the_timeout(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     said, seconds = done.stdout.strip().splitlines()
     assert said == "TimeoutError looking up hooks.example.test did not finish within 1 s"
-    assert float(seconds) < 5
+    # Not a speed threshold: the resolver alone waits 30 s; cut, the lookup ends far sooner.
+    assert float(seconds) < 20

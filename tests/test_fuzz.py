@@ -11,6 +11,7 @@ larger in ``nox -s fuzz``, which prints how many examples each target ran.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -248,8 +249,58 @@ def test_the_probe_output_parser_on_raw_text(text: str) -> None:
 @FUZZ
 @given(st.lists(st.text(max_size=60), max_size=8))
 def test_record_rows_parse_or_are_marked_malformed(lines: list[str]) -> None:
-    for row in integrity.parse_record("\n".join(lines), "/site"):
-        assert row.malformed is not None or row.written
+    """One row per physical line that is not blank, in order; a malformed one names its line
+    and carries nothing else; a read one holds no NUL or CR, a path under the site folder as
+    ``site.addpackage`` would join it, and a size that is a plain number of bytes."""
+    text = "\n".join(lines)
+    physical = [
+        (number, line.removesuffix("\r"))
+        for number, line in enumerate(text.split("\n"), start=1)
+        if line.removesuffix("\r").strip()
+    ]
+    rows = integrity.parse_record(text, "/site")
+    assert len(rows) == len(physical)
+    for row, (number, line) in zip(rows, physical, strict=True):
+        if row.malformed is not None:
+            assert row.malformed
+            assert (row.written, row.path, row.algorithm, row.size) == (
+                f"RECORD row {number}", "", None, None,
+            )  # fmt: skip
+            continue
+        assert row.written
+        assert line.startswith(row.written) or line.startswith('"')
+        assert not any(c in row.written for c in "\0\r\n")
+        assert row.path == os.path.normpath(os.path.join("/site", row.written))
+        assert row.size is None or (row.size >= 0 and str(row.size) in line)
+        assert row.algorithm is None or row.algorithm == row.algorithm.lower()
+
+
+_record_name = st.text(
+    alphabet=string.ascii_letters + string.digits + "_-./", min_size=1, max_size=40
+)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.tuples(_record_name, st.binary(min_size=32, max_size=32), st.integers(0, 10**12)),
+        max_size=8,
+    )
+)
+def test_well_formed_record_rows_are_read_as_written(
+    entries: list[tuple[str, bytes, int]],
+) -> None:
+    """What a wheel's RECORD holds (path, sha256 in urlsafe base64, size) reads back exactly."""
+    lines = [
+        f"{name},sha256={base64.urlsafe_b64encode(digest).decode().rstrip('=')},{size}"
+        for name, digest, size in entries
+    ]
+    rows = integrity.parse_record("\r\n".join(lines), "/site")
+    assert [(r.malformed, r.written, r.algorithm, r.size) for r in rows] == [
+        (None, name, "sha256", size) for name, _, size in entries
+    ]
+    for row, (_, digest, _) in zip(rows, entries, strict=True):
+        assert integrity.expected_digest(row) == (digest, None)
 
 
 @FUZZ

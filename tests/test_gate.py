@@ -367,23 +367,33 @@ def test_ctrl_z_at_a_terminal_does_not_leave_the_command_stopped(tmp_path: Path)
     # terminal back. Here no shell can continue it (its group is orphaned, so the kernel
     # discards the stop): the gate must go on, give the terminal back, continue COMMAND and
     # pass its exit code through, not wait for ever on a stopped COMMAND.
+    # COMMAND marks its SIGCONT: the event that it was stopped and the gate continued it.
     ready = tmp_path / "ready"
+    continued = tmp_path / "continued"
     go_on = tmp_path / "go-on"
     code = (
-        "import pathlib, sys, time\n"
+        "import pathlib, signal, sys, time\n"
+        "signal.signal(signal.SIGCONT, "
+        f"lambda *_: pathlib.Path({str(continued)!r}).touch())\n"
         f"pathlib.Path({str(ready)!r}).touch()\n"
         f"while not pathlib.Path({str(go_on)!r}).exists(): time.sleep(0.05)\n"
         "sys.exit(7)\n"
     )
     with _gate_on_a_pty([sys.executable, "-c", code]) as (gate_process, master):
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        _appears(ready)
         os.write(master, b"\x1a")  # Ctrl-Z
-        time.sleep(0.5)
-        go_on.touch()  # a stopped COMMAND cannot see it: only a continued one exits 7
+        _appears(continued)  # stopped, then continued by the gate (no shell here can)
+        go_on.touch()  # only a running COMMAND sees it and exits 7
         assert gate_process.wait(timeout=30) == 7, _output(master)
+
+
+def _appears(path: Path, seconds: float = 60) -> None:
+    """Until ``path`` exists: the event a child marks (the bound only turns a hang into a
+    failure)."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.02)
 
 
 @pytest.mark.parametrize(
@@ -602,12 +612,15 @@ class _Screen:
 def test_ctrl_z_and_fg_in_a_job_control_shell(tmp_path: Path) -> None:
     # The real thing: an interactive bash on a pty runs the gate as a job; Ctrl-Z stops it
     # (bash says "Stopped" and prompts), `fg` continues it, COMMAND's exit code reaches $?.
+    # COMMAND ticks twice, waits for the file `go` (which a stopped COMMAND cannot see), then
+    # ticks on: no race between its ticks and the Ctrl-Z, however slow the machine.
     script = tmp_path / "ticks.py"
     script.write_text(
-        "import time\n"
+        "import pathlib, time\n"
         "for i in range(8):\n"
         "    print('tick', i, flush=True)\n"
-        "    time.sleep(0.25)\n"
+        "    while i == 1 and not pathlib.Path('go').exists():\n"
+        "        time.sleep(0.05)\n"
         "raise SystemExit(4)\n"
     )
     gate_code = tmp_path / "gate.py"
@@ -641,6 +654,7 @@ def test_ctrl_z_and_fg_in_a_job_control_shell(tmp_path: Path) -> None:
         os.write(master, b"\x1a")
         screen.expect(b"Stopped")
         screen.expect(b"ready> ")
+        (tmp_path / "go").touch()  # stopped: only a continued COMMAND can see it
         os.write(master, b"fg\n")
         after = screen.expect(b"tick 7")
         os.write(master, b"echo exit=$?\n")

@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "preflight._secrets",
         "preflight._read",
         "preflight._json",
+        "preflight._strict",
         "preflight._text",
     ),
     ("preflight._policy", "preflight._lock"),
@@ -146,6 +147,12 @@ def test_the_alerts_package_is_layered_too(path: Path) -> None:
 def test_the_json_reader_imports_nothing_of_ours() -> None:
     """``_json`` is the bottom of every JSON reader: the standard library only."""
     assert _imports(PACKAGE / "_json.py") == []
+
+
+def test_the_strict_reader_imports_nothing_of_ours() -> None:
+    """``_strict`` reads what every validator of untrusted values reads: the standard library
+    only, so that any layer may use it."""
+    assert _imports(PACKAGE / "_strict.py") == []
 
 
 def test_the_reader_of_untrusted_files_imports_only_the_errors() -> None:

@@ -444,8 +444,8 @@ def test_an_interrupted_relock_leaves_the_old_lock_intact(
     project, lock, content = relocked_then_changed(nox_project, wheels, "extra-thing")
     # pip-compile is made to hang on an index that never answers, so that Ctrl-C lands while
     # it runs in its work folder, whatever the machine's speed.
-    with loopback.silent_server() as port:
-        env = nox_env(wheels, {"PIP_INDEX_URL": f"http://127.0.0.1:{port}/simple"})
+    with loopback.silent() as index:
+        env = nox_env(wheels, {"PIP_INDEX_URL": f"http://127.0.0.1:{index.port}/simple"})
         env.pop("PIP_NO_INDEX")
         env["PIP_FIND_LINKS"] = ""
         with not_ignored(signal.SIGINT):  # the SIGINT sent below must not be ignored
@@ -462,7 +462,7 @@ def test_an_interrupted_relock_leaves_the_old_lock_intact(
                 assert process.poll() is None, process.communicate()
                 assert time.monotonic() < deadline, "pip-compile never started"
                 time.sleep(0.05)
-            time.sleep(0.5)  # pip-compile is now waiting on the silent index
+            index.wait_connected()  # pip-compile is now waiting on the silent index
             process.send_signal(signal.SIGINT)
             _, rest = process.communicate(timeout=60)
         finally:

@@ -10,6 +10,8 @@ import platform
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -313,8 +315,11 @@ def test_a_full_disk_leaves_the_old_lock_intact(tmp_path: Path, index: Path) -> 
 
 
 def test_two_relocks_of_a_folder_do_not_interleave(tmp_path: Path) -> None:
+    """The holder keeps the lock until told to let go, and only once the second relock says it
+    is waiting: the order is made by events, whatever the machine's speed."""
     folder = tmp_path / "requirements"
     folder.mkdir()
+    release = tmp_path / "release"
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -323,22 +328,38 @@ def test_two_relocks_of_a_folder_do_not_interleave(tmp_path: Path) -> None:
             "from preflight._ops.relock import folder_lock\n"
             "with folder_lock(pathlib.Path(sys.argv[1])):\n"
             "    print('held', flush=True)\n"
-            "    time.sleep(1.5)\n"
+            "    while not pathlib.Path(sys.argv[2]).exists():\n"
+            "        time.sleep(0.02)\n"
             "    (pathlib.Path(sys.argv[1]) / 'first-done').write_text('')\n",
             str(folder),
+            str(release),
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
+    log = io.StringIO()
+    seen: list[bool] = []
+
+    def second() -> None:
+        with folder_lock(folder, log=log):
+            # Only once the first holder let go: its last act under the lock is visible.
+            seen.append((folder / "first-done").exists())
+
+    waiter = threading.Thread(target=second, daemon=True)
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline() == "held\n"
-        log = io.StringIO()
-        with folder_lock(folder, log=log):
-            # Only once the first holder let go: its last act under the lock is visible.
-            assert (folder / "first-done").exists()
-        assert "waiting for another relock" in log.getvalue()
+        waiter.start()
+        deadline = time.monotonic() + 120
+        while "waiting for another relock" not in log.getvalue():
+            assert waiter.is_alive(), f"the second relock did not wait: {seen}"
+            assert time.monotonic() < deadline, "the second relock never said it waits"
+            time.sleep(0.02)
+        release.touch()
+        waiter.join(120)
+        assert seen == [True]
     finally:
+        release.touch()
         holder.communicate(timeout=30)  # reaps it and closes its stdout
 
 

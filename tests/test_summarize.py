@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +109,25 @@ def test_an_outcome_without_a_host_reads_and_one_from_a_report_has_its_host() ->
     assert Outcome.from_report(report(), session="s", spec="3.12", run_id="r").host == "ci-runner-1"
     with pytest.raises(ValueError, match="host: must be a string or null"):
         Outcome.from_dict({**old, "failed": [], "warned": [], "host": ["x"]})
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        # Each of these was taken as it came before the strict reader read outcomes.
+        ({"substitute": "yes"}, "substitute: must be true or false, not 'yes'"),
+        ({"timings": {"venv": "fast"}}, "timings.venv: must be a number >= 0, at most 1e9"),
+        ({"seconds": -1}, "seconds: must be a number >= 0"),
+        ({"colour": "blue"}, "colour: unknown key"),
+        ({"failed": ["x" * 201]}, "failed[0]: is 201 characters long, more than 200"),
+        ({"verdict": 3}, "verdict: must be a non-empty string, not 3"),
+    ],
+)
+def test_an_outcome_is_read_strictly_naming_the_key(change: dict[str, object], said: str) -> None:
+    good = {**Outcome("s", "3.12", "r", "READY").__dict__, "failed": [], "warned": []}
+    assert Outcome.from_dict(good) == Outcome("s", "3.12", "r", "READY")
+    with pytest.raises(ValueError, match=f"^{re.escape(said)}"):
+        Outcome.from_dict({**good, **change})
 
 
 # --- the command ----------------------------------------------------------------------------

@@ -11,15 +11,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+import loopback
 import pytest
 from conftest import cli_env
 from processes import ends, running
@@ -97,18 +95,6 @@ def test_a_child_dies_with_a_killed_preflight(tmp_path: Path, how: str) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-@contextmanager
-def _silent_index() -> Iterator[str]:
-    """An HTTP server on loopback that accepts connections and never answers a byte."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}/simple"
-    finally:
-        server.close()
-
-
 @needs_procfs
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("piptools") is None, reason="needs pip-tools")
@@ -129,7 +115,8 @@ def test_relocks_pip_compile_dies_with_a_killed_preflight(tmp_path: Path) -> Non
                    cache=Path({str(tmp_path / "cache")!r}), tools_python=Path(sys.executable))
         """
     )
-    with _silent_index() as url:
+    with loopback.silent() as index:
+        url = f"http://{loopback.HOST}:{index.port}/simple"
         env = {k: v for k, v in cli_env().items() if not k.startswith(("PIP_", "UV_"))}
         env |= {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": url, "PIP_TIMEOUT": "600"}
         parent = subprocess.Popen([sys.executable, "-c", script], env=env)
@@ -143,7 +130,7 @@ def test_relocks_pip_compile_dies_with_a_killed_preflight(tmp_path: Path) -> Non
                 return bool(compile_pids)
 
             _wait_for(compiling)
-            time.sleep(1)  # pip-compile is now waiting on the silent index
+            index.wait_connected()  # pip-compile is now waiting on the silent index
             assert all(running(p) for p in compile_pids)
             parent.send_signal(signal.SIGKILL)
             parent.wait()

@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from preflight import _json
 from preflight._alerts.log import say
@@ -26,6 +26,7 @@ from preflight._alerts.model import AlertState, python_of
 from preflight._atomic import write_atomic
 from preflight._read import STATE_LIMIT, ReadError, read_text
 from preflight._report.model import Report
+from preflight._strict import Node, Table, shown
 
 STATE_SCHEMA = 1
 
@@ -60,7 +61,7 @@ def load_states(path: Path, log: TextIO, now: datetime | None = None) -> dict[st
         except ValueError as exc:
             say(
                 log,
-                f"ignoring the entry {_short(key)} of the state file {path}: {exc}; "
+                f"ignoring the entry {shown(key)} of the state file {path}: {exc}; "
                 "it counts as no state and is replaced on the next save",
             )
     return states
@@ -70,56 +71,45 @@ FUTURE_SLACK = timedelta(days=1)  # monitors on hosts whose clocks differ share 
 
 
 def _state_from_json(entry: object, latest: datetime) -> AlertState:
-    """One entry, or ValueError saying what is wrong with it."""
+    """One entry, or ValueError (a :class:`ShapeError` naming the key) saying what is wrong."""
     if not isinstance(entry, dict):
         raise ValueError("it is not an object")
-    alerting = entry.get("alerting")
-    if not isinstance(alerting, bool):
-        raise ValueError(f"'alerting' is {_short(alerting)}, not true or false")
-    attempts = entry.get("attempts", 0)
-    if type(attempts) is not int or not 0 <= attempts <= 1_000_000:
-        raise ValueError(f"'attempts' is {_short(attempts)}, not a count")
+    table = Node(entry).table()
+    attempts = table.get("attempts")
     return AlertState(
-        alerting=alerting,
-        fingerprint=_text(entry, "fingerprint"),
-        last_sent=_moment(entry.get("last_sent"), latest, "last_sent"),
-        subject=_text(entry, "subject"),
-        undelivered=_text(entry, "undelivered"),
-        attempts=attempts,
-        failing_since=_moment(entry.get("failing_since"), latest, "failing_since"),
+        alerting=table["alerting"].boolean(),
+        fingerprint=_text(table, "fingerprint"),
+        last_sent=_moment(table, "last_sent", latest),
+        subject=_text(table, "subject"),
+        undelivered=_text(table, "undelivered"),
+        attempts=0 if attempts is None else attempts.integer(minimum=0, maximum=1_000_000),
+        failing_since=_moment(table, "failing_since", latest),
     )
 
 
-def _text(entry: Mapping[str, Any], key: str) -> str | None:
-    value = entry.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{key!r} is {_short(value)}, not a string")
-    return value
+def _text(table: Table, key: str) -> str | None:
+    node = table.get(key)
+    return None if node is None or node.value is None else node.string(empty=True)
 
 
-def _moment(value: object, latest: datetime, key: str) -> datetime | None:
-    if value is None or value == "":
+def _moment(table: Table, key: str, latest: datetime) -> datetime | None:
+    node = table.get(key)
+    if node is None or node.value in (None, ""):
         return None
-    if not isinstance(value, str):
-        raise ValueError(f"{key!r} is {_short(value)}, not a date and time")
+    value = node.value
     try:
-        moment = datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(node.string(max_length=64))
     except ValueError:
-        raise ValueError(f"{key!r} is {_short(value)}, not a date and time") from None
+        raise node.error(f"must be a date and time, not {shown(value)}") from None
     if moment.utcoffset() is None:
-        raise ValueError(f"{key!r} is {_short(value)}, without a time zone")
+        raise node.error(f"must be a date and time with a time zone, not {shown(value)}")
     try:
         moment.astimezone(UTC)  # what the alert's text shows
     except OverflowError:  # its UTC time is before year 1 or after year 9999
-        raise ValueError(f"{key!r} is {_short(value)}, out of range") from None
+        raise node.error(f"{shown(value)} is out of range") from None
     if moment > latest:
-        raise ValueError(f"{key!r} is {_short(value)}, in the future")
+        raise node.error(f"{shown(value)} is in the future")
     return moment
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def states_json(states: Mapping[str, AlertState]) -> str:

@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ from preflight._checks.result import Status
 from preflight._errors import UsageError
 from preflight._read import read_text
 from preflight._report.model import Report
+from preflight._strict import Node, ShapeError, Table
 from preflight._text import MESSAGE_LIMIT, shown
 
 __all__ = [
@@ -246,28 +247,39 @@ class Outcome:
 
     @classmethod
     def from_dict(cls, data: object) -> Outcome:
-        """The outcome :func:`write_outcome` wrote; ``ValueError`` when ``data`` is not one."""
+        """The outcome :func:`write_outcome` wrote; ``ValueError`` ("key: what is wrong")
+        when ``data`` is not one."""
         if not isinstance(data, dict):
             raise ValueError("is not a JSON object")
         try:
-            outcome = cls(
-                **{**data, "failed": tuple(data["failed"]), "warned": tuple(data["warned"])}
-            )
-        except (TypeError, KeyError) as exc:
-            raise ValueError(f"is not a session outcome ({exc})") from None
-        for name in ("session", "spec", "run_id", "verdict", "message"):
-            if not isinstance(getattr(outcome, name), str):
-                raise ValueError(f"{name}: must be a string")
+            return cls._read(Node(data).table(f.name for f in fields(cls)))
+        except ShapeError as exc:
+            raise ValueError(f"{exc.key}: {exc.problem}") from None
+
+    @classmethod
+    def _read(cls, table: Table) -> Outcome:
+        values: dict[str, Any] = {
+            name: table[name].string() for name in ("session", "spec", "run_id", "verdict")
+        }
         for name in ("python", "interpreter", "host", "overall", "backend", "report"):
-            if not isinstance(getattr(outcome, name), str | None):
-                raise ValueError(f"{name}: must be a string or null")
-        if not all(isinstance(c, str) for c in (*outcome.failed, *outcome.warned)):
-            raise ValueError("failed, warned: must be lists of check ids")
-        if not isinstance(outcome.seconds, int | float) or isinstance(outcome.seconds, bool):
-            raise ValueError("seconds: must be a number")
-        if not isinstance(outcome.timings, dict):
-            raise ValueError("timings: must be an object")
-        return outcome
+            if (node := table.get(name)) is not None:
+                values[name] = node.string_or_null()
+        if (node := table.get("message")) is not None:
+            values["message"] = node.string(empty=True)
+        if (node := table.get("substitute")) is not None:
+            values["substitute"] = node.boolean()
+        for name in ("failed", "warned"):
+            values[name] = tuple(table[name].strings(max_items=1000, max_length=200))
+        if (node := table.get("seconds")) is not None:
+            values["seconds"] = node.number(maximum=_LONGEST)
+        if (node := table.get("timings")) is not None:
+            values["timings"] = {
+                step: time.number(maximum=_LONGEST) for step, time in node.table().nodes()
+            }
+        return cls(**values)
+
+
+_LONGEST = 1e9  # seconds: no session of the matrix takes 31 years
 
 
 def write_outcome(folder: Path, outcome: Outcome) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from preflight._errors import ConfigError
+from preflight._strict import Node, ShapeError, Table
 
 DEFAULT_USER_ENV = "PREFLIGHT_SMTP_USER"
 DEFAULT_PASSWORD_ENV = "PREFLIGHT_SMTP_PASSWORD"
@@ -116,91 +117,6 @@ _SECRETS = {
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-class _Table:
-    """One TOML table being validated: typed getters that name the full key on error."""
-
-    def __init__(self, path: Path, prefix: str, table: Any, known: set[str]) -> None:
-        self.path = path
-        self.prefix = prefix
-        if not isinstance(table, Mapping):
-            raise self.error("", f"must be a table, e.g. [tool.preflight.{prefix.rstrip('.')}]")
-        self.table: Mapping[str, Any] = table
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise self.error(
-                unknown[0], f"unknown key; expected one of: {', '.join(sorted(known))}"
-            )
-
-    def error(self, key: str, message: str, *, hint: str | None = None) -> ConfigError:
-        return ConfigError(self.path, (self.prefix + key).rstrip("."), message, hint=hint)
-
-    def has(self, key: str) -> bool:
-        return key in self.table
-
-    def string(self, key: str) -> str:
-        value = self.table[key]
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(key, f"must be a non-empty string, not {value!r}")
-        return value
-
-    def env_name(self, key: str) -> str:
-        value = self.string(key)
-        if not _ENV_NAME.match(value):
-            raise self.error(
-                key, f"must be the name of an environment variable (A-Z, 0-9, _), not {value!r}"
-            )
-        return value
-
-    def integer(self, key: str, *, minimum: int, maximum: int | None = None) -> int:
-        value = self.table[key]
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-        if not ok or (maximum is not None and value > maximum):
-            bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-            raise self.error(key, f"must be a whole number {bound}, not {_shown(value)}")
-        return int(value)
-
-    def number(self, key: str, *, positive: bool, maximum: float) -> float:
-        """A finite number in range: ``inf`` would overflow a date or never end a wait, and
-        ``nan`` compares false with everything (a cooldown that never ends, a wait that
-        raises)."""
-        value = self.table[key]
-        ok = (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and (value > 0 if positive else value >= 0)  # false for nan
-            and value <= maximum  # exact for an int of any size, false for inf and nan
-        )
-        if not ok:
-            kind = "a positive number" if positive else "a number >= 0"
-            raise self.error(key, f"must be {kind}, at most {maximum:g}, not {_shown(value)}")
-        return float(value)
-
-    def addresses(self, key: str) -> tuple[str, ...]:
-        value = self.table[key]
-        if isinstance(value, str):
-            value = [value]
-        if (
-            not isinstance(value, list)
-            or not value
-            or not all(isinstance(v, str) and _is_address(v) for v in value)
-        ):
-            raise self.error(
-                key,
-                f'must be a non-empty list of e-mail addresses, e.g. ["ops@example.com"], '
-                f"not {value!r}",
-            )
-        return tuple(value)
-
-
-def _shown(value: object) -> str:
-    """``value`` for a message, short: a 400-digit number is said to be one (and the repr of
-    one over 4300 digits would raise)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
-        return f"a number of about {round(value.bit_length() * 0.30103)} digits"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _is_address(text: str) -> bool:
     local, at, domain = text.rpartition("@")
     return bool(at and local and domain) and not any(c.isspace() or c in ",<>" for c in text)
@@ -226,45 +142,75 @@ def _refuse_secrets(path: Path, section: str, table: Any) -> None:
             )
 
 
+def config_error(path: Path, exc: ShapeError) -> ConfigError:
+    """The strict reader's refusal as the policy's error: the file, the key, what is wrong."""
+    return ConfigError(path, exc.key, exc.problem, hint=exc.hint)
+
+
 def parse_alerts(path: Path, table: Any) -> AlertConfig:
     """Validate the ``[tool.preflight.alerts]`` table (``{}`` when absent) of ``path``."""
     for section in _SECRETS:
         if isinstance(table, Mapping):
             _refuse_secrets(path, section, table.get(section))
-    alerts = _Table(path, "alerts.", table, _ALERT_KEYS)
+    try:
+        return _alerts(Node(table, "alerts").table(_ALERT_KEYS, example="[tool.preflight.alerts]"))
+    except ShapeError as exc:
+        raise config_error(path, exc) from None
+
+
+def _alerts(alerts: Table) -> AlertConfig:
     kwargs: dict[str, Any] = {}
-    if alerts.has("warning_threshold"):
-        kwargs["warning_threshold"] = alerts.integer("warning_threshold", minimum=0)
-    if alerts.has("cooldown_minutes"):
-        kwargs["cooldown_minutes"] = alerts.number(
-            "cooldown_minutes", positive=False, maximum=MAX_COOLDOWN_MINUTES
-        )
-    if alerts.has("state_file"):
-        state_file = alerts.string("state_file")
+    if (node := alerts.get("warning_threshold")) is not None:
+        kwargs["warning_threshold"] = node.integer(minimum=0)
+    if (node := alerts.get("cooldown_minutes")) is not None:
+        kwargs["cooldown_minutes"] = node.number(maximum=MAX_COOLDOWN_MINUTES)
+    if (node := alerts.get("state_file")) is not None:
+        state_file = node.string()
         if Path(state_file).is_absolute() or ".." in Path(state_file).parts:
-            raise alerts.error(
-                "state_file",
-                f"must be a path inside the project (relative, no '..'), not {state_file!r}",
+            raise node.error(
+                f"must be a path inside the project (relative, no '..'), not {state_file!r}"
             )
         kwargs["state_file"] = state_file
-    if alerts.has("retries"):
-        kwargs["retries"] = alerts.integer("retries", minimum=0, maximum=MAX_RETRIES)
-    if alerts.has("backoff_seconds"):
-        kwargs["backoff_seconds"] = alerts.number(
-            "backoff_seconds", positive=False, maximum=MAX_BACKOFF_SECONDS
-        )
-    if alerts.has("max_attempts"):
-        kwargs["max_attempts"] = alerts.integer("max_attempts", minimum=1, maximum=MAX_ATTEMPTS)
-    if alerts.has("smtp"):
-        kwargs["smtp"] = _parse_smtp(_Table(path, "alerts.smtp.", table["smtp"], _SMTP_KEYS))
-    if alerts.has("webhook"):
-        kwargs["webhook"] = _parse_webhook(
-            _Table(path, "alerts.webhook.", table["webhook"], _WEBHOOK_KEYS)
+    if (node := alerts.get("retries")) is not None:
+        kwargs["retries"] = node.integer(minimum=0, maximum=MAX_RETRIES)
+    if (node := alerts.get("backoff_seconds")) is not None:
+        kwargs["backoff_seconds"] = node.number(maximum=MAX_BACKOFF_SECONDS)
+    if (node := alerts.get("max_attempts")) is not None:
+        kwargs["max_attempts"] = node.integer(minimum=1, maximum=MAX_ATTEMPTS)
+    if (node := alerts.get("smtp")) is not None:
+        kwargs["smtp"] = _smtp(node.table(_SMTP_KEYS, example="[tool.preflight.alerts.smtp]"))
+    if (node := alerts.get("webhook")) is not None:
+        kwargs["webhook"] = _webhook(
+            node.table(_WEBHOOK_KEYS, example="[tool.preflight.alerts.webhook]")
         )
     return AlertConfig(**kwargs)
 
 
-def _parse_smtp(smtp: _Table) -> SmtpConfig:
+def _env_name(node: Node) -> str:
+    value = node.string()
+    if not _ENV_NAME.match(value):
+        raise node.error(
+            f"must be the name of an environment variable (A-Z, 0-9, _), not {value!r}"
+        )
+    return value
+
+
+def _addresses(node: Node) -> tuple[str, ...]:
+    value = node.value
+    if isinstance(value, str):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and _is_address(v) for v in value)
+    ):
+        raise node.error(
+            f'must be a non-empty list of e-mail addresses, e.g. ["ops@example.com"], not {value!r}'
+        )
+    return tuple(value)
+
+
+def _smtp(smtp: Table) -> SmtpConfig:
     for required in ("host", "from", "to"):
         if not smtp.has(required):
             raise smtp.error(
@@ -274,44 +220,36 @@ def _parse_smtp(smtp: _Table) -> SmtpConfig:
                 'to = ["ops@example.com"]',
             )
     security = Security.STARTTLS
-    if smtp.has("security"):
-        value = smtp.table["security"]
-        choices = [s.value for s in Security]
-        if value not in choices:
-            raise smtp.error("security", f"must be one of {choices}, not {value!r}")
-        security = Security(value)
-    sender = smtp.string("from")
+    if (node := smtp.get("security")) is not None:
+        security = Security(node.choice(s.value for s in Security))
+    sender = smtp["from"].string()
     if not _is_address(sender):
         raise smtp.error("from", f"must be an e-mail address, not {sender!r}")
     kwargs: dict[str, Any] = {
-        "host": smtp.string("host"),
+        "host": smtp["host"].string(),
         "sender": sender,
-        "to": smtp.addresses("to"),
+        "to": _addresses(smtp["to"]),
         "security": security,
         "port": (
-            smtp.integer("port", minimum=1, maximum=65535)
+            smtp["port"].integer(minimum=1, maximum=65535)
             if smtp.has("port")
             else DEFAULT_PORTS[security]
         ),
     }
     for key in ("user_env", "password_env"):
-        if smtp.has(key):
-            kwargs[key] = smtp.env_name(key)
-    if smtp.has("timeout_seconds"):
-        kwargs["timeout_seconds"] = smtp.number(
-            "timeout_seconds", positive=True, maximum=MAX_TIMEOUT_SECONDS
-        )
-    if smtp.has("subject_prefix"):
-        kwargs["subject_prefix"] = smtp.string("subject_prefix")
+        if (node := smtp.get(key)) is not None:
+            kwargs[key] = _env_name(node)
+    if (node := smtp.get("timeout_seconds")) is not None:
+        kwargs["timeout_seconds"] = node.number(positive=True, maximum=MAX_TIMEOUT_SECONDS)
+    if (node := smtp.get("subject_prefix")) is not None:
+        kwargs["subject_prefix"] = node.string()
     return SmtpConfig(**kwargs)
 
 
-def _parse_webhook(webhook: _Table) -> WebhookConfig:
+def _webhook(webhook: Table) -> WebhookConfig:
     kwargs: dict[str, Any] = {}
-    if webhook.has("url_env"):
-        kwargs["url_env"] = webhook.env_name("url_env")
-    if webhook.has("timeout_seconds"):
-        kwargs["timeout_seconds"] = webhook.number(
-            "timeout_seconds", positive=True, maximum=MAX_TIMEOUT_SECONDS
-        )
+    if (node := webhook.get("url_env")) is not None:
+        kwargs["url_env"] = _env_name(node)
+    if (node := webhook.get("timeout_seconds")) is not None:
+        kwargs["timeout_seconds"] = node.number(positive=True, maximum=MAX_TIMEOUT_SECONDS)
     return WebhookConfig(**kwargs)

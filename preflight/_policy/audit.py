@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from preflight._errors import ConfigError
-from preflight._policy.alerts import _shown, _Table
+from preflight._policy.alerts import config_error
+from preflight._strict import Node, ShapeError, Table, shown
 
 __all__ = ["AuditConfig", "Ignore", "parse_audit"]
 
@@ -60,16 +60,18 @@ class AuditConfig:
 
 def parse_audit(path: Path, table: Any) -> AuditConfig:
     """Validate ``[tool.preflight.audit]`` of ``path``."""
-    audit = _Table(path, "audit.", table, _AUDIT_KEYS)
-    database = audit.string("database") if audit.has("database") else None
+    try:
+        return _audit(Node(table, "audit").table(_AUDIT_KEYS, example="[tool.preflight.audit]"))
+    except ShapeError as exc:
+        raise config_error(path, exc) from None
+
+
+def _audit(audit: Table) -> AuditConfig:
+    database = audit["database"].string() if audit.has("database") else None
     ignore: tuple[Ignore, ...] = ()
-    if audit.has("ignore"):
-        entries = audit.table["ignore"]
-        if not isinstance(entries, list):
-            raise audit.error(
-                "ignore", f"must be a list of tables, e.g. [{_EXAMPLE}], not {_shown(entries)}"
-            )
-        ignore = tuple(_parse_ignore(path, index, entry) for index, entry in enumerate(entries))
+    if (node := audit.get("ignore")) is not None:
+        entries = node.items(what=f"a list of tables, e.g. [{_EXAMPLE}]")
+        ignore = tuple(_ignore(entry) for entry in entries)
         seen: set[str] = set()
         for index, entry in enumerate(ignore):
             if entry.id.upper() in seen:
@@ -78,38 +80,28 @@ def parse_audit(path: Path, table: Any) -> AuditConfig:
     return AuditConfig(database=database, ignore=ignore)
 
 
-def _parse_ignore(path: Path, index: int, entry: Any) -> Ignore:
-    prefix = f"audit.ignore[{index}]."
-    if not isinstance(entry, Mapping):
-        raise ConfigError(
-            path, prefix.rstrip("."), f"must be a table such as {_EXAMPLE}, not {_shown(entry)}"
-        )
-    table = _Table(path, prefix, entry, _IGNORE_KEYS)
+def _ignore(entry: Node) -> Ignore:
+    if not isinstance(entry.value, Mapping):
+        raise entry.error(f"must be a table such as {_EXAMPLE}, not {shown(entry.value)}")
+    table = entry.table(_IGNORE_KEYS)
     for required, why in (
         ("id", "the advisory's id (or a CVE alias of it)"),
         ("reason", "why the advisory is accepted: someone will have to judge it again"),
     ):
         if not table.has(required):
             raise table.error(required, f"is required: {why}", hint=f"e.g. {_EXAMPLE}")
-    until = _date(table, "until") if table.has("until") else None
-    return Ignore(id=table.string("id").strip(), reason=table.string("reason"), until=until)
+    until = _date(table["until"]) if table.has("until") else None
+    return Ignore(id=table["id"].string().strip(), reason=table["reason"].string(), until=until)
 
 
-def _date(table: _Table, key: str) -> dt.date:
-    value = table.table[key]
-    if isinstance(value, str):
+def _date(node: Node) -> dt.date:
+    value = node.value
+    if isinstance(value, str) and len(value) == 10:
         try:
-            return dt.date.fromisoformat(value) if len(value) == 10 else _bad_date(table, value)
+            return dt.date.fromisoformat(value)
         except ValueError:
-            _bad_date(table, value)
+            pass
     # A TOML datetime is a date subclass: a time of day would be a second, hidden rule.
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
-    return _bad_date(table, value)
-
-
-def _bad_date(table: _Table, value: object) -> dt.date:
-    raise table.error(
-        "until",
-        f'must be a date, e.g. 2026-12-31 or "2026-12-31", not {_shown(value)}',
-    )
+    raise node.error(f'must be a date, e.g. 2026-12-31 or "2026-12-31", not {shown(value)}')

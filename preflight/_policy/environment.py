@@ -13,18 +13,15 @@ Two forms, both judged by the ``environment_config`` check:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from string import Formatter
-from typing import Any
 
-from preflight._errors import ConfigError
+from preflight._strict import Node, shown
 
 PLACEHOLDERS = ("python",)  # what an expected value may name: the interpreter's X.Y.Z
 # What a shell can export: a name pip, nox and `env` all accept.
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-_Err = Callable[[str, str], ConfigError]
 
 
 @dataclass(frozen=True)
@@ -41,48 +38,49 @@ class EnvVar:
         return self.expected.format(python=python_version)
 
 
-def parse_env_vars(value: Any, err: _Err, key: str = "env_vars") -> tuple[EnvVar, ...]:
+def parse_env_vars(node: Node) -> tuple[EnvVar, ...]:
     """A list of names or a table of name = expected value; anything else names the key."""
+    value = node.value
     if isinstance(value, list):
         if not all(isinstance(v, str) for v in value):
-            raise err(key, f"must be a list of names or a table of values, not {value!r}")
-        return tuple(EnvVar(_name(name, err, key)) for name in dict.fromkeys(value))
+            raise node.error(f"must be a list of names or a table of values, not {shown(value)}")
+        return tuple(EnvVar(_name(name, node)) for name in dict.fromkeys(node.strings()))
     if isinstance(value, Mapping):
         return tuple(
-            EnvVar(_name(name, err, key), _expected(expected, err, f"{key}.{name}"))
-            for name, expected in value.items()
+            EnvVar(_name(name, node), _expected(expected))
+            for name, expected in node.table().nodes()
         )
-    raise err(
-        key,
+    raise node.error(
         f"must be a list of names or a table of expected values "
-        f'(e.g. {{APP_PYTHON_VERSION = "{{python}}"}}), not {value!r}',
+        f'(e.g. {{APP_PYTHON_VERSION = "{{python}}"}}), not {shown(value)}',
     )
 
 
-def _name(name: str, err: _Err, key: str) -> str:
+def _name(name: str, node: Node) -> str:
     if not _NAME_RE.match(name):
-        raise err(key, f"{name!r} is not an environment variable name (letters, digits, _)")
+        raise node.error(f"{name!r} is not an environment variable name (letters, digits, _)")
     return name
 
 
-def _expected(value: Any, err: _Err, key: str) -> str:
+def _expected(node: Node) -> str:
+    value = node.value
     if not isinstance(value, str) or not value:
-        raise err(key, f"must be a non-empty string (the expected value), not {value!r}")
+        raise node.error(f"must be a non-empty string (the expected value), not {shown(value)}")
     known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
     try:
         fields = [(n, spec, conv) for _, n, spec, conv in Formatter().parse(value) if n is not None]
     except ValueError as exc:
-        raise err(
-            key, f"{value!r} is not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
+        raise node.error(
+            f"{value!r} is not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
         ) from None
     for name, spec, conversion in fields:
         if name not in PLACEHOLDERS or spec or conversion:
-            shown = (
+            written = (
                 "{"
                 + name
                 + (f"!{conversion}" if conversion else "")
                 + (f":{spec}" if spec else "")
                 + "}"
             )
-            raise err(key, f"unknown placeholder {shown} in {value!r}; the only one is {known}")
+            raise node.error(f"unknown placeholder {written} in {value!r}; the only one is {known}")
     return value

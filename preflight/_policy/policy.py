@@ -6,7 +6,6 @@ naming scheme and the thresholds. The noxfile, the CI matrix and the checks all 
 
 from __future__ import annotations
 
-import math
 import os
 import string
 from collections import Counter
@@ -20,12 +19,13 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from preflight._errors import ConfigError, UsageError
-from preflight._policy.alerts import AlertConfig, parse_alerts
+from preflight._policy.alerts import AlertConfig, config_error, parse_alerts
 from preflight._policy.audit import AuditConfig, parse_audit
 from preflight._policy.environment import EnvVar, parse_env_vars
 from preflight._policy.spec import PythonSpec, parse_version
 from preflight._process import OWN_PREFIX
 from preflight._read import POLICY_LIMIT, ReadError, parse_toml, read_text
+from preflight._strict import Node, ShapeError, Table, shown
 
 __all__ = [  # PythonSpec lives in spec.py; re-exported here, where the public API finds it
     "Classification",
@@ -223,36 +223,36 @@ def load_policy(project: str | os.PathLike[str]) -> Policy:
 
 
 def policy_from_table(path: Path, table: Mapping[str, Any]) -> Policy:
-    unknown = sorted(set(table) - _KNOWN_KEYS)
-    if unknown:
-        raise ConfigError(
-            path, unknown[0], f"unknown key; expected one of: {', '.join(sorted(_KNOWN_KEYS))}"
-        )
+    try:
+        return _policy(path, Node(table).table(_KNOWN_KEYS))
+    except ShapeError as exc:
+        raise config_error(path, exc) from None
 
-    def err(key: str, message: str) -> ConfigError:
-        return ConfigError(path, key, message)
 
-    pythons = tuple(_parse_pythons(_str_list(table, "pythons", err, required=True), err))
-    requires = tuple(_parse_requires(_str_list(table, "requires", err, required=True), err))
-    optional: dict[str, Callable[[], Any]] = {
-        "lock": lambda: _parse_lock_template(table["lock"], err),
-        "ignore": lambda: tuple(canonicalize_name(n) for n in _str_list(table, "ignore", err)),
-        "lock_max_age_days": lambda: _positive_number(table, "lock_max_age_days", err),
-        "env_vars": lambda: parse_env_vars(table["env_vars"], err),
-        "config_file": lambda: _string(table, "config_file", err),
-        "config_file_required": lambda: _boolean(table, "config_file_required", err),
-        "protected_files": lambda: tuple(_str_list(table, "protected_files", err)),
-        "suite": lambda: _string(table, "suite", err),
-        "suite_timeout_seconds": lambda: _positive_number(table, "suite_timeout_seconds", err),
-        "startup_hooks": lambda: _file_names(table, "startup_hooks", err),
-        "alerts": lambda: parse_alerts(path, table["alerts"]),
-        "audit": lambda: parse_audit(path, table["audit"]),
+def _policy(path: Path, table: Table) -> Policy:
+    pythons = tuple(_parse_pythons(table["pythons"]))
+    requires = tuple(_parse_requires(table["requires"]))
+    optional: dict[str, Callable[[Node], Any]] = {
+        "lock": _parse_lock_template,
+        "ignore": lambda node: tuple(canonicalize_name(n) for n in node.strings()),
+        "lock_max_age_days": _positive_number,
+        "env_vars": parse_env_vars,
+        "config_file": lambda node: node.string(),
+        "config_file_required": lambda node: node.boolean(),
+        "protected_files": lambda node: tuple(node.strings()),
+        "suite": lambda node: node.string(),
+        "suite_timeout_seconds": _positive_number,
+        "startup_hooks": _file_names,
+        "alerts": lambda node: parse_alerts(path, node.value),
+        "audit": lambda node: parse_audit(path, node.value),
     }
-    kwargs: dict[str, Any] = {key: parse() for key, parse in optional.items() if key in table}
-    if "performance" in table:
-        kwargs.update(_parse_performance(table["performance"], err))
+    kwargs: dict[str, Any] = {
+        key: parse(node) for key, parse in optional.items() if (node := table.get(key)) is not None
+    }
+    if (node := table.get("performance")) is not None:
+        kwargs.update(_parse_performance(node))
     if kwargs.get("config_file_required") and "config_file" not in kwargs:
-        raise err(
+        raise table.error(
             "config_file_required",
             'needs config_file: name the file that must exist, e.g. config_file = ".app_config"',
         )
@@ -260,7 +260,7 @@ def policy_from_table(path: Path, table: Mapping[str, Any]) -> Policy:
     secrets = set(policy.secret_variables())
     for var in policy.env_vars:
         if var.name.startswith(OWN_PREFIX) or var.name in secrets:
-            raise err(
+            raise table.error(
                 "env_vars",
                 f"{var.name} holds a credential of preflight's own: the check would write its "
                 "value into the report",
@@ -268,127 +268,79 @@ def policy_from_table(path: Path, table: Mapping[str, Any]) -> Policy:
     return policy
 
 
-def _parse_performance(perf: Any, err: _Err) -> dict[str, Any]:
-    if not isinstance(perf, Mapping):
-        raise err("performance", "must be a table, e.g. [tool.preflight.performance]")
-    bad = sorted(set(perf) - _PERF_KEYS)
-    if bad:
-        raise err(f"performance.{bad[0]}", f"unknown key; expected {sorted(_PERF_KEYS)}")
+def _parse_performance(node: Node) -> dict[str, Any]:
+    perf = node.table(_PERF_KEYS, example="[tool.preflight.performance]")
     limits = {
-        k: _positive_number(perf, k, err, prefix="performance.")
-        for k in ("max_import_seconds", "max_total_seconds")
-        if k in perf
+        key: _positive_number(perf[key])
+        for key in ("max_import_seconds", "max_total_seconds")
+        if perf.has(key)
     }
     parsed: dict[str, Any] = {"performance": Thresholds(**limits)}
-    if "imports" in perf:
-        parsed["perf_imports"] = tuple(_str_list(perf, "imports", err, prefix="performance."))
+    if (imports := perf.get("imports")) is not None:
+        parsed["perf_imports"] = tuple(imports.strings())
     return parsed
 
 
 # --- validators ----------------------------------------------------------------------------
 
-_Err = Callable[[str, str], ConfigError]
 
-
-def _str_list(
-    table: Mapping[str, Any], key: str, err: _Err, *, required: bool = False, prefix: str = ""
-) -> list[str]:
-    if key not in table:
-        if required:
-            raise err(prefix + key, "is required")
-        return []
-    value = table[key]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise err(prefix + key, f"must be a list of strings, not {value!r}")
-    return value
-
-
-def _file_names(table: Mapping[str, Any], key: str, err: _Err) -> tuple[str, ...]:
+def _file_names(node: Node) -> tuple[str, ...]:
     """A list of bare file names (``distutils-precedence.pth``, ``sitecustomize.py``)."""
-    names = _str_list(table, key, err)
+    names = node.strings()
     for name in names:
         if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
-            raise err(
-                key,
+            raise node.error(
                 f"{name!r} is not a file name: list the hooks' file names, e.g. "
                 '["distutils-precedence.pth", "sitecustomize.py"]',
             )
     return tuple(names)
 
 
-def _string(table: Mapping[str, Any], key: str, err: _Err) -> str:
-    value = table[key]
-    if not isinstance(value, str) or not value:
-        raise err(key, f"must be a non-empty string, not {value!r}")
-    return value
-
-
-def _boolean(table: Mapping[str, Any], key: str, err: _Err) -> bool:
-    value = table[key]
-    if not isinstance(value, bool):
-        raise err(key, f"must be true or false, not {value!r}")
-    return value
-
-
 _LARGEST = 1e9  # no threshold, age or timeout of this policy needs more (seconds: 31 years)
 
 
-def _positive_number(table: Mapping[str, Any], key: str, err: _Err, *, prefix: str = "") -> float:
+def _positive_number(node: Node) -> float:
     """A finite number more than 0 and at most 1e9 (nan, inf and 400-digit integers refused)."""
-    value = table[key]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise err(prefix + key, f"must be a positive number, not {_short(value)}")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not 0 < number <= _LARGEST:  # also False for nan
-        raise err(prefix + key, f"must be a positive number, at most 1e9, not {_short(value)}")
-    return number
+    return node.number(positive=True, maximum=_LARGEST)
 
 
-def _short(value: Any) -> str:
-    """A value as a message may show it: at most 60 characters."""
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
-
-
-def _parse_pythons(values: list[str], err: _Err) -> list[PythonSpec]:
+def _parse_pythons(node: Node) -> list[PythonSpec]:
+    values = node.strings()
     if not values:
-        raise err("pythons", 'must name at least one interpreter, e.g. ["3.12"]')
+        raise node.error('must name at least one interpreter, e.g. ["3.12"]')
     specs = []
     for text in values:
         try:
             specs.append(PythonSpec.parse(text))
         except ValueError as exc:
-            raise err("pythons", str(exc)) from None
+            raise node.error(str(exc)) from None
     counts = Counter(s.minor for s in specs)  # linear: 40,000 entries must not take seconds
     duplicated = sorted(m for m, n in counts.items() if n > 1)
     if duplicated:
         # One lock per X.Y: two entries of the same minor would share (and fight over) it.
-        raise err("pythons", f"names {duplicated[0]} twice; each X.Y has one lock")
+        raise node.error(f"names {duplicated[0]} twice; each X.Y has one lock")
     return specs
 
 
-def _parse_requires(values: list[str], err: _Err) -> list[Requirement]:
+def _parse_requires(node: Node) -> list[Requirement]:
     reqs = []
-    for text in values:
+    for text in node.strings():
         try:
             reqs.append(Requirement(text))
         except InvalidRequirement as exc:
-            raise err("requires", f"{text!r} is not a PEP 508 requirement: {exc}") from None
+            raise node.error(f"{text!r} is not a PEP 508 requirement: {exc}") from None
     return reqs
 
 
-def _parse_lock_template(value: Any, err: _Err) -> str:
+def _parse_lock_template(node: Node) -> str:
     """A path, with ``{major}`` and ``{minor}`` exactly: no other field, attribute, index or
     format spec. Without them, it names one lock for every interpreter (a universal lock:
     ``preflight relock --universal``)."""
+    value = node.value
     if not isinstance(value, str) or not value.strip():
-        raise err(
-            "lock",
+        raise node.error(
             "must be a path: a template using {major} and {minor} (one lock per X.Y), or one "
-            f"lock for every interpreter, not {_short(value)}",
+            f"lock for every interpreter, not {shown(value)}",
         )
     try:
         fields = [
@@ -397,16 +349,15 @@ def _parse_lock_template(value: Any, err: _Err) -> str:
             if name is not None
         ]
     except ValueError as exc:
-        raise err("lock", f"bad template {_short(value)}: {exc}") from None
+        raise node.error(f"bad template {shown(value)}: {exc}") from None
     bad = [
         name
         for name, spec, conversion in fields
         if name not in ("major", "minor") or spec or conversion
     ]
     if bad:
-        raise err(
-            "lock",
-            f"bad template {_short(value)}: only {{major}} and {{minor}} exist, not {{{bad[0]}}}",
+        raise node.error(
+            f"bad template {shown(value)}: only {{major}} and {{minor}} exist, not {{{bad[0]}}}",
         )
     return value
 
