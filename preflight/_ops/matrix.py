@@ -109,12 +109,16 @@ def venv_command(backend: Backend, tool_python: str, interpreter: str, target: P
     if backend.name == "uv":
         assert backend.uv is not None
         return [backend.uv, "venv", "--quiet", "--no-project", "--python", interpreter, str(target)]
+    # --no-setuptools: virtualenv seeds setuptools for Python < 3.12, and setuptools' start-up
+    # hook (distutils-precedence.pth) is code run at every start that the lock does not pin;
+    # pip, which the install needs, owns no hook. A lock that pins setuptools installs it.
     return [
         tool_python,
         "-m",
         "virtualenv",
         "--quiet",
         "--no-periodic-update",
+        "--no-setuptools",
         "--python",
         interpreter,
         str(target),
