@@ -38,6 +38,7 @@ from preflight._alerts import bounded
 from preflight._alerts.bounded import Budget, ReplyTooLong
 from preflight._alerts.model import Alert
 from preflight._policy.alerts import AlertConfig, Security, SmtpConfig, WebhookConfig
+from preflight._read import ReadError, read_bytes
 from preflight._text import MESSAGE_LIMIT, shown
 from preflight._version import __version__
 
@@ -65,6 +66,30 @@ class SinkError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+FILE_SUFFIX = "_FILE"
+SECRET_FILE_LIMIT = 64 * 1024
+
+
+def secret(environ: Mapping[str, str], name: str) -> str:
+    """The credential variable ``name``, or the content of the file ``$NAME_FILE`` names when
+    ``name`` is unset (the convention of Docker's and Kubernetes' secret files), one trailing
+    line end stripped. A secret in a file is in no process's environment: not in the shell's
+    that started preflight, which a child of the same user can read from ``/proc``."""
+    value = environ.get(name, "")
+    path = environ.get(name + FILE_SUFFIX, "")
+    if value or not path:
+        return value
+    try:
+        data = read_bytes(path, what="a secret file", limit=SECRET_FILE_LIMIT)
+    except ReadError as exc:
+        raise SinkError(f"{name}{FILE_SUFFIX}: {exc}", retryable=False) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SinkError(f"{name}{FILE_SUFFIX}: {path} is not UTF-8 text", retryable=False) from None
+    return text.removesuffix("\n").removesuffix("\r")
 
 
 class Sink(Protocol):
@@ -174,8 +199,8 @@ class SmtpSink:
         )
 
     def _credentials(self) -> tuple[str, str] | None:
-        user = self.environ.get(self.config.user_env, "")
-        password = self.environ.get(self.config.password_env, "")
+        user = secret(self.environ, self.config.user_env)
+        password = secret(self.environ, self.config.password_env)
         if not user and not password:
             return None  # an open relay (localhost) needs none
         if not (user and password):
@@ -339,10 +364,11 @@ class WebhookSink:
 
     def _url(self) -> str:
         name = self.config.url_env
-        url = self.environ.get(name, "").strip()
+        url = secret(self.environ, name).strip()
         if not url:
             raise SinkError(
-                f"the environment variable {name} is not set: it must hold the webhook URL",
+                f"the environment variable {name} (or {name}{FILE_SUFFIX}) is not set: it must "
+                "hold the webhook URL",
                 retryable=False,
             )
         # Checked here, before http.client refuses it with an error that quotes the URL.

@@ -149,14 +149,15 @@ class Policy:
         return {name: value for name, value in values.items() if value is not None}
 
     def secret_variables(self) -> tuple[str, ...]:
-        """The variables that hold the alerts' credentials (besides every ``PREFLIGHT_*``):
-        never handed to the judged environment, never checked or reported."""
+        """The variables that hold the alerts' credentials (besides every ``PREFLIGHT_*``), and
+        the ``NAME_FILE`` variables naming files that hold them: never handed to the judged
+        environment, never checked or reported."""
         names = []
         if self.alerts.smtp is not None:
             names += [self.alerts.smtp.user_env, self.alerts.smtp.password_env]
         if self.alerts.webhook is not None:
             names.append(self.alerts.webhook.url_env)
-        return tuple(dict.fromkeys(names))
+        return tuple(dict.fromkeys([n for name in names for n in (name, f"{name}_FILE")]))
 
     def import_names(self) -> tuple[str, ...]:
         """Modules the performance check imports: the policy's, or one per requirement."""
