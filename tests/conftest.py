@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 import wheelhouse
 from packaging.version import Version
-from processes import hanging_interpreter, kill_if_running
+from processes import hanging_interpreter, kill_if_running, not_ignored
 
 from preflight._interpreters.discovery import Found, best_match, find_interpreters
 from preflight._policy.spec import PythonSpec
@@ -49,6 +50,18 @@ def bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         del os.environ["PREFLIGHT_CACHE_DIR"]
     else:
         os.environ["PREFLIGHT_CACHE_DIR"] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_signal_dispositions() -> Iterator[None]:
+    """Children get SIGHUP's and SIGINT's default action however the run was started.
+
+    Under ``nohup`` SIGHUP is ignored, under a shell's background job SIGINT is, and an ignored
+    signal stays ignored across exec: every CLI a test starts would inherit it, and the signal
+    tests would test how the runner was started, not preflight (a run under nohup failed four
+    gate tests that way). Tests that want a signal ignored ignore it themselves."""
+    with not_ignored(signal.SIGHUP, signal.SIGINT):
+        yield
 
 
 # --- wheels -----------------------------------------------------------------------------
