@@ -800,3 +800,105 @@ def test_code_too_large_to_verify_is_critical(env: Path) -> None:
     assert (problem.path, problem.kind) == ("tidy/core.py", "modified")
     assert problem.detail.startswith(f"{census.UNSIZED_LIMIT + 1} bytes, over the ")
     assert "too large to verify, not read" in problem.detail
+
+
+# --- POSIX ACLs: write access the mode bits do not show ------------------------------------
+
+
+def acl_blob(mode: int, *named: tuple[int, int, int]) -> bytes:
+    """A ``system.posix_acl_*`` attribute as the kernel stores it (what ``setfacl`` writes):
+    owner, group and others from ``mode``, the ``named`` (tag, perm, id) entries, mask rwx."""
+    entries = [
+        (census.ACL_USER_OBJ, (mode >> 6) & 7, 0xFFFFFFFF),
+        *[e for e in named if e[0] == census.ACL_USER],
+        (census.ACL_GROUP_OBJ, (mode >> 3) & 7, 0xFFFFFFFF),
+        *[e for e in named if e[0] == census.ACL_GROUP],
+        (census.ACL_MASK, 7, 0xFFFFFFFF),
+        (census.ACL_OTHER, mode & 7, 0xFFFFFFFF),
+    ]
+    return (2).to_bytes(4, "little") + b"".join(
+        tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + ident.to_bytes(4, "little")
+        for tag, perm, ident in entries
+    )
+
+
+def set_acl(path: Path, name: str, *named: tuple[int, int, int]) -> None:
+    try:
+        os.setxattr(path, name, acl_blob(stat.S_IMODE(path.stat().st_mode), *named))
+    except OSError as exc:
+        pytest.skip(f"this file system takes no POSIX ACL ({exc.strerror})")
+
+
+@pytest.mark.parametrize("kind", ["access", "default"])
+def test_a_posix_acl_that_lets_nobody_write_a_package_folder_is_refused(
+    pip_env: Path, census_project: Path, open_tmp: Path, tmp_path: Path, kind: str
+) -> None:
+    """``setfacl -m u:nobody:rwx tidy/`` (``ls`` shows ``drwxrwxr-x+ root root``: root's
+    private group, nothing loose in the mode bits). With the access ACL, ``nobody`` renames
+    its own ``core.py`` in; with a default ACL, the ``__pycache__`` root's Python makes there
+    inherits it, and ``nobody`` drops its bytecode in. Root's ``import tidy`` runs either."""
+    python = wheelhouse.copy_venv(pip_env.parent.parent, open_tmp / "venv")
+    folder = site_of(python) / "tidy"
+    core = folder / "core.py"
+    original = core.read_bytes()
+    attribute = census.ACL_ACCESS if kind == "access" else census.ACL_DEFAULT
+    set_acl(folder, attribute, (census.ACL_USER, 7, NOBODY))
+    marker = open_tmp / "poison-ran"
+    if kind == "access":
+        poison = f"open({str(marker)!r}, 'w').write('ran')\n".encode() + original
+        swap = (
+            "import os, sys; d = sys.argv[1]; open(d + '/.c', 'wb').write(bytes.fromhex("
+            "sys.argv[2])); os.replace(d + '/.c', d + '/core.py')"
+        )
+        done = as_nobody("/usr/bin/python3", "-c", swap, folder, poison.hex())
+        assert done.returncode == 0, done.stderr
+        assert core.stat().st_uid == NOBODY
+        runs_on_import(python, marker)
+        core.unlink()
+        core.write_bytes(original)  # root's again, as it was: the hashes match
+    else:
+        cache = folder / "__pycache__"
+        shutil.rmtree(cache, ignore_errors=True)  # pip's: made before the ACL
+        run_python(python, "-c", "import tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+        made = tmp_path / "core.cpython-312.pyc"
+        poisoned_pyc(python, made, marker, CORE)
+        drop = "import sys; open(sys.argv[1], 'wb').write(bytes.fromhex(sys.argv[2]))"
+        target = cache / "core.cpython-312.pyc"
+        target.unlink()
+        done = as_nobody("/usr/bin/python3", "-c", drop, target, made.read_bytes().hex())
+        assert done.returncode == 0, done.stderr
+        assert target.stat().st_uid == NOBODY
+        runs_on_import(python, marker)
+        shutil.rmtree(cache)
+    # the access ACL's mask shows as g+w (root's private group: not loose by the mode); a
+    # default ACL shows in no mode bit at all
+    want = 0o775 if kind == "access" else 0o755
+    assert stat.S_IMODE(folder.stat().st_mode) == want
+    result = check(python, census_project, tmp_path)
+    refused(result, f"{folder} is writable by others than its owner", "uid 65534 (nobody)")
+    words = "ACL lets" if kind == "access" else "default ACL lets"
+    assert words in result["text"], result["text"]
+    assert [(e["path"], e["kind"]) for e in result["details"]["exposed"]] == [
+        (str(folder), "writable")
+    ]
+
+
+def test_an_acl_entry_the_mask_takes_write_from_is_not_a_finding(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """``user:nobody:rwx`` under ``mask::r-x`` (``chmod g-w`` after ``setfacl``): nobody's
+    effective rights are r-x. Root's own and its group's named entries are no one else."""
+    folder = site_of(env) / "tidy"
+    set_acl(folder, census.ACL_ACCESS, (census.ACL_USER, 7, NOBODY), (census.ACL_USER, 7, 0))
+    folder.chmod(0o755)  # the mask becomes r-x
+    ready(check(env, census_project, tmp_path))
+
+
+def test_acl_attributes_parse_as_the_kernel_writes_them() -> None:
+    blob = acl_blob(0o755, (census.ACL_USER, 6, NOBODY), (census.ACL_GROUP, 2, 100))
+    entries = census.parse_acl(blob)
+    assert [(e.tag, e.perm, e.id) for e in entries][1] == (census.ACL_USER, 6, NOBODY)
+    assert len(entries) == 6
+    for bad in (blob[:-1], (3).to_bytes(4, "little") + blob[4:], b""):
+        with pytest.raises(ValueError, match="ACL"):
+            census.parse_acl(bad)

@@ -16,10 +16,12 @@ package folder or its ``__pycache__``, a name import can reach) is entered, and 
 is listed under the path Python would use. Beside the plain record, the census names what
 exposes the environment's code (:func:`exposures`): a symlink that leaves the environment, a
 folder import enters that is a symlink, and code (a module, its bytecode, an extension, a
-``.pth``) or a folder on its import path that anyone but its owner can write, or that anyone
-but root or the environment's owner (the owner of its root folder) owns; and a folder above
-site-packages, up to ``/``, that lets another user swap what it holds (owned by another, or
-writable by others without the sticky bit).
+``.pth``) or a folder on its import path that anyone but its owner can write (by its mode
+bits, or by a POSIX ACL: a named user or group with write under the mask, or a folder's
+default ACL that gives what is created in it to others), or that anyone but root or the
+environment's owner (the owner of its root folder) owns; and a folder above site-packages, up
+to ``/``, that lets another user swap what it holds (owned by another, or writable by others
+without the sticky bit).
 
 Files are read through :func:`preflight._read.open_regular` (a FIFO or a device is never
 opened for reading) on a small thread pool (hashlib and reads release the GIL), in chunks,
@@ -39,12 +41,14 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import errno
 import grp
 import hashlib
 import os
 import pwd
 import re
 import stat
+import struct
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -835,16 +839,165 @@ def _group_name(gid: int) -> str:
         return f"gid {gid}"
 
 
-def loose(mode: int, uid: int, gid: int) -> str | None:
-    """Why anyone but the owner can write an entry of this mode, or None."""
+# POSIX ACLs as Linux stores them in the ``system.posix_acl_access`` and
+# ``system.posix_acl_default`` attributes (``include/uapi/linux/posix_acl_xattr.h``): a
+# little-endian u32 version (2), then entries of (u16 tag, u16 permissions, u32 id).
+ACL_ACCESS = "system.posix_acl_access"
+ACL_DEFAULT = "system.posix_acl_default"
+_ACL_VERSION = 2
+_ACL_HEADER = struct.Struct("<I")
+_ACL_ENTRY = struct.Struct("<HHI")
+ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_GROUP, ACL_MASK, ACL_OTHER = (
+    0x01, 0x02, 0x04, 0x08, 0x10, 0x20,
+)  # fmt: skip
+_ACL_WRITE = 0o2
+_ACL_LIMIT = 1 << 16  # bytes: the kernel's own limit on one xattr is 64 KiB
+# An attribute a file system does not have, or cannot have (no ACL support): no ACL.
+_NO_ACL = frozenset(
+    {
+        getattr(errno, n)
+        for n in ("ENODATA", "ENOATTR", "ENOTSUP", "EOPNOTSUPP")
+        if hasattr(errno, n)
+    }
+)
+
+
+@dataclass(frozen=True)
+class AclEntry:
+    tag: int
+    perm: int
+    id: int
+
+
+def parse_acl(blob: bytes) -> tuple[AclEntry, ...]:
+    """The entries of an ACL attribute; ValueError if it is not one (another version, a
+    length that is not a header and whole entries)."""
+    if len(blob) < _ACL_HEADER.size or (len(blob) - _ACL_HEADER.size) % _ACL_ENTRY.size:
+        raise ValueError(f"{len(blob)} bytes are no ACL (a 4-byte header, then 8-byte entries)")
+    (version,) = _ACL_HEADER.unpack_from(blob)
+    if version != _ACL_VERSION:
+        raise ValueError(f"ACL version {version}, not {_ACL_VERSION}")
+    return tuple(
+        AclEntry(*_ACL_ENTRY.unpack_from(blob, offset))
+        for offset in range(_ACL_HEADER.size, len(blob), _ACL_ENTRY.size)
+    )
+
+
+def read_acl(path: str, name: str, *, follow: bool = False) -> tuple[AclEntry, ...] | str:
+    """The ACL ``name`` of ``path`` (empty: it has none), or why it cannot be read."""
+    try:
+        blob = os.getxattr(path, name, follow_symlinks=follow)
+    except OSError as exc:
+        # none, or none possible here; ENOENT: gone since it was listed (the census says so)
+        if exc.errno in _NO_ACL or exc.errno == errno.ENOENT:
+            return ()
+        return f"its ACL ({name}) cannot be read ({exc.strerror})"
+    except ValueError:  # a NUL in the path
+        return ()
+    if len(blob) > _ACL_LIMIT:
+        return f"its ACL ({name}) is {len(blob)} bytes, more than any ACL"
+    try:
+        return parse_acl(blob)
+    except ValueError as exc:
+        return f"its ACL ({name}) cannot be read: {exc}"
+
+
+def _acl_writers(
+    entries: tuple[AclEntry, ...], uid: int, gid: int, trusted: Collection[int], *, default: bool
+) -> list[str]:
+    """Who an ACL lets write, besides the owner, root and ``trusted``: its named users and
+    groups (under its mask), and in a default ACL (what is created inside) its owning group
+    and others too."""
+    masks = [e.perm for e in entries if e.tag == ACL_MASK]
+    mask = masks[0] if masks else 0o7
+    found = []
+    for e in entries:
+        if e.tag == ACL_USER and e.perm & mask & _ACL_WRITE and e.id not in {0, uid, *trusted}:
+            found.append(f"user:{_user_name(e.id)}:{_perms(e.perm)}")
+        elif e.tag == ACL_GROUP and e.perm & mask & _ACL_WRITE and not _private_group(uid, e.id):
+            found.append(f"group:{_group_name(e.id)}:{_perms(e.perm)}")
+        elif default and e.tag == ACL_OTHER and e.perm & _ACL_WRITE:
+            found.append(f"other::{_perms(e.perm)}")
+        elif (
+            default
+            and e.tag == ACL_GROUP_OBJ
+            and e.perm & mask & _ACL_WRITE
+            and not _private_group(uid, gid)
+        ):
+            found.append(f"group::{_perms(e.perm)} ({_group_name(gid)})")
+    return found
+
+
+def _perms(perm: int) -> str:
+    return "".join(c if perm & bit else "-" for c, bit in (("r", 4), ("w", 2), ("x", 1)))
+
+
+def acl_loose(
+    path: str,
+    mode: int,
+    uid: int,
+    gid: int,
+    *,
+    folder: bool,
+    trusted: Collection[int] = (),
+    follow: bool = False,
+) -> str | None:
+    """Why a POSIX ACL lets anyone but the owner (root, ``trusted``) write ``path``, or None.
+
+    With named entries an ACL has a mask, and the mode's group bits are that mask: without
+    group write in the mode no named entry can write, and the access ACL is not read (one
+    ``getxattr`` saved per file of an environment). A folder's default ACL (what is created
+    in it inherits) shows in no mode bit: it is read for every folder."""
+    reasons = []
+    if mode & stat.S_IWGRP:
+        access = read_acl(path, ACL_ACCESS, follow=follow)
+        if isinstance(access, str):
+            reasons.append(access)
+        else:
+            named = _acl_writers(access, uid, gid, trusted, default=False)
+            if named:
+                reasons.append(f"its ACL lets {', '.join(named)} write it")
+    if folder:
+        default = read_acl(path, ACL_DEFAULT, follow=follow)
+        if isinstance(default, str):
+            reasons.append(default)
+        else:
+            named = _acl_writers(default, uid, gid, trusted, default=True)
+            if named:
+                reasons.append(
+                    f"its default ACL lets {', '.join(named)} write what is created in it"
+                )
+    return "; ".join(reasons) or None
+
+
+def loose(
+    mode: int,
+    uid: int,
+    gid: int,
+    *,
+    path: str | None = None,
+    folder: bool = False,
+    trusted: Collection[int] = (),
+    follow: bool = False,
+) -> str | None:
+    """Why anyone but the owner can write an entry of this mode (with ``path``: or of its
+    POSIX ACL), or None."""
+    reasons = []
     if mode & stat.S_IWOTH:
-        return f"mode {mode:04o}: any user can write it"
+        reasons.append(f"mode {mode:04o}: any user can write it")
+    acl = (
+        acl_loose(path, mode, uid, gid, folder=folder, trusted=trusted, follow=follow)
+        if path is not None
+        else None
+    )
     if mode & stat.S_IWGRP and not _private_group(uid, gid):
-        return (
+        reasons.append(
             f"mode {mode:04o}: {_group_name(gid)} can write it, and that is not its owner's "
             "private group"
         )
-    return None
+    if acl is not None:
+        reasons.append(f"mode {mode:04o}+: {acl}")
+    return "; ".join(reasons) or None
 
 
 def _on_import_path(entry: Entry, site_roots: list[str]) -> bool:
@@ -884,17 +1037,32 @@ def foreign(uid: int, owner: int | None) -> str | None:
 
 
 def _trust(
-    path: str, mode: int, uid: int, gid: int, *, owner: int | None, what: str
+    path: str,
+    mode: int,
+    uid: int,
+    gid: int,
+    *,
+    owner: int | None,
+    what: str,
+    folder: bool,
+    follow: bool = False,
 ) -> list[Exposure]:
-    """The exposures of one entry on the import path: a foreign owner, loose write bits."""
+    """The exposures of one entry on the import path: a foreign owner, loose write bits or
+    a POSIX ACL that lets another user write it."""
     found = []
     why = foreign(uid, owner)
     if why is not None:
         found.append(Exposure(path, "foreign_owner", f"{what}: {why}"))
-    loose_why = loose(mode, uid, gid)
+    loose_why = loose(
+        mode, uid, gid, path=path, folder=folder, trusted=_trusted(owner), follow=follow
+    )
     if loose_why is not None:
         found.append(Exposure(path, "writable", f"{what}: {loose_why}"))
     return found
+
+
+def _trusted(owner: int | None) -> tuple[int, ...]:
+    return () if owner is None else (owner,)
 
 
 def _ancestors(census: Census, site_roots: list[str], owner: int | None) -> list[Exposure]:
@@ -923,7 +1091,9 @@ def _ancestors(census: Census, site_roots: list[str], owner: int | None) -> list
             why = foreign(info.st_uid, owner)
             if why is not None:
                 found.append(Exposure(folder, "foreign_owner", f"{what}: {why}"))
-            loose_why = loose(mode, info.st_uid, info.st_gid)
+            loose_why = loose(
+                mode, info.st_uid, info.st_gid, path=folder, folder=True, trusted=_trusted(owner)
+            )
             if loose_why is not None and not mode & stat.S_ISVTX:
                 found.append(
                     Exposure(
@@ -957,7 +1127,7 @@ def exposures(census: Census, facts: InterpreterFacts) -> list[Exposure]:
             continue
         found.extend(
             _trust(path, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner=owner,
-                   what="a site-packages folder")
+                   what="a site-packages folder", folder=True, follow=True)
         )  # fmt: skip
     entered = set(census.entered) | set(census.not_entered)
     for path in sorted(census.entries):
@@ -973,7 +1143,10 @@ def exposures(census: Census, facts: InterpreterFacts) -> list[Exposure]:
             what = "a folder on the import path"
         else:
             continue
-        found.extend(_trust(path, entry.mode, entry.uid, entry.gid, owner=owner, what=what))
+        found.extend(
+            _trust(path, entry.mode, entry.uid, entry.gid, owner=owner, what=what,
+                   folder=entry.type == "dir")
+        )  # fmt: skip
     return found
 
 
@@ -1002,5 +1175,5 @@ def _target_writable(entry: Entry, owner: int | None) -> list[Exposure]:
         return []
     return _trust(
         entry.path, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner=owner,
-        what="a folder on the import path (linked)",
+        what="a folder on the import path (linked)", folder=True, follow=True,
     )  # fmt: skip

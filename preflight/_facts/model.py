@@ -198,7 +198,8 @@ class UnownedEntry:
 # link_outside: a symlink that resolves outside the environment's prefix;
 # linked_folder: a folder import would enter (a package, a __pycache__) that is a symlink;
 # writable: code (.py, .pyc, extension, .pth) or a folder on its import path that anyone but
-# its owner can write (other-write, or group-write by a group that is not the owner's own),
+# its owner can write (other-write, group-write by a group that is not the owner's own, or a
+# POSIX ACL entry: a named user or group with write, a folder's default ACL giving it away),
 # or a folder holding site-packages or the environment that others can write and is not
 # sticky; foreign_owner: such code or folder owned by anyone but root or the environment's
 # owner (the owner of its root folder).
