@@ -902,3 +902,115 @@ def test_acl_attributes_parse_as_the_kernel_writes_them() -> None:
     for bad in (blob[:-1], (3).to_bytes(4, "little") + blob[4:], b""):
         with pytest.raises(ValueError, match="ACL"):
             census.parse_acl(bad)
+
+
+# --- the scripts folder: sys.path[0] of every script there ---------------------------------
+
+SCRIPTS_INIT = "from tidy.core import answer\n\ndef main():\n    print(answer())\n"
+
+
+@pytest.fixture(scope="module")
+def scripts_house(tmp_path_factory: pytest.TempPathFactory) -> Wheels:
+    """``tidy`` with a console script (``tidycli``) and a data script (``tidyrun.py``)."""
+    folder = tmp_path_factory.mktemp("census-scripts-wheels")
+    six = wheelhouse.build_wheel(folder, "six", "1.0", files={"six.py": SIX})
+    tidy = wheelhouse.build_wheel(
+        folder, "tidy", "1.0",
+        files={
+            "tidy/__init__.py": SCRIPTS_INIT, "tidy/core.py": CORE,
+            "tidy-1.0.dist-info/entry_points.txt": "[console_scripts]\ntidycli = tidy:main\n",
+            "tidy-1.0.data/scripts/tidyrun.py": "import tidy\ntidy.main()\n",
+        },
+    )  # fmt: skip
+    return Wheels(folder=folder, alpha=six, alpha_old=six, beta=tidy, extra=six)
+
+
+@pytest.fixture(scope="module")
+def scripts_project(tmp_path_factory: pytest.TempPathFactory, scripts_house: Wheels) -> Path:
+    return write_project(
+        tmp_path_factory.mktemp("census-scripts-project"), scripts_house,
+        requires=("six>=1", "tidy>=1"),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def scripts_env(
+    tmp_path_factory: pytest.TempPathFactory,
+    python312: Path,
+    scripts_project: Path,
+    scripts_house: Wheels,
+) -> Path:
+    """A 3.12 venv pip installed, with tidy's scripts in bin (read-only: copy it)."""
+    root = tmp_path_factory.mktemp("census-scripts-pip")
+    lock = scripts_project / "requirements" / "py3.12.txt"
+    return wheelhouse.make_venv(
+        python312, root / "venv", find_links=scripts_house.folder,
+        install=["--require-hashes", "-r", str(lock)], with_pip=False,
+    )  # fmt: skip
+
+
+def test_the_scripts_a_wheel_installs_in_bin_are_ready(
+    scripts_env: Path, scripts_project: Path, tmp_path: Path
+) -> None:
+    """A console script, a data script ``.py`` (and the bytecode Python writes for it when
+    it is imported from there): RECORD lists them, nothing is unowned."""
+    bin_folder = scripts_env.parent
+    assert (bin_folder / "tidycli").is_file()
+    assert (bin_folder / "tidyrun.py").is_file()
+    result = check(scripts_env, scripts_project, tmp_path)
+    ready(result)
+    assert result["details"]["unowned"] == []
+
+
+def run_script(python: Path, script: Path) -> str:
+    done = subprocess.run(
+        [str(python), str(script)], capture_output=True, text=True, timeout=120,
+        env=wheelhouse.hermetic_env(), check=False,
+    )  # fmt: skip
+    return done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("what", ["tidy.pyc", "tidy.py", "tidy/", "tidy -> a package"])
+def test_an_unowned_module_in_the_scripts_folder_is_refused(
+    scripts_env: Path, scripts_project: Path, tmp_path: Path, what: str
+) -> None:
+    """``bin/tidy.pyc`` (sourceless), ``bin/tidy.py``, a ``bin/tidy/`` package or a link to
+    one: ``bin/tidycli`` imports it instead of site-packages' tidy."""
+    python = wheelhouse.copy_venv(scripts_env.parent.parent, tmp_path / "venv")
+    bin_folder = python.parent
+    marker = tmp_path / "poison-ran"
+    body = f"open({str(marker)!r}, 'w').write('ran')\n" + SCRIPTS_INIT.replace("tidy.core", ".core")
+    planted = bin_folder / what.split(" ", maxsplit=1)[0].rstrip("/")
+    if what == "tidy.pyc":
+        poisoned_pyc(python, planted, marker, "def main():\n    print(42)\n")
+    elif what == "tidy.py":
+        planted.write_text(body.replace("from .core import answer\n", "answer = int\n"))
+    else:
+        package = planted if what == "tidy/" else tmp_path / "elsewhere" / "tidy"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text(body, encoding="utf-8")
+        (package / "core.py").write_text(CORE, encoding="utf-8")
+        if package != planted:
+            planted.symlink_to(package, target_is_directory=True)
+    assert not marker.exists()
+    out = run_script(python, bin_folder / "tidycli")
+    assert marker.read_text() == "ran", out
+    marker.unlink()
+    result = check(python, scripts_project, tmp_path)
+    refused(result, f"{planted} is an importable", "no installed distribution owns",
+            "sys.path[0] for every script there")  # fmt: skip
+    assert [u["path"] for u in result["details"]["unowned"]] == [str(planted)]
+    assert not marker.exists()
+
+
+def test_an_unowned_extension_in_the_scripts_folder_is_refused(
+    scripts_env: Path, scripts_project: Path, tmp_path: Path
+) -> None:
+    """An extension module there is imported as the others are (no compiler here to build
+    one: the finding is by its name, which is how import finds it)."""
+    python = wheelhouse.copy_venv(scripts_env.parent.parent, tmp_path / "venv")
+    planted = python.parent / "tidy.cpython-312-x86_64-linux-gnu.so"
+    planted.write_bytes(b"\x7fELF")
+    result = check(python, scripts_project, tmp_path)
+    refused(result, f"{planted} is an importable extension")
+    assert [u["path"] for u in result["details"]["unowned"]] == [str(planted)]

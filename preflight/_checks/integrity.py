@@ -53,7 +53,8 @@ def integrity(ctx: Context) -> CheckResult:
         findings.append(
             Finding(
                 C,
-                f"{entry.path} is {what} that no installed distribution owns",
+                f"{entry.path} is {what} that no installed distribution owns"
+                + (f" ({entry.note})" if entry.note else ""),
                 "remove it, or install what it belongs to from the lock",
             )
         )

@@ -188,11 +188,13 @@ UnownedKind = Literal["pth", "module", "package", "extension", "startup_module"]
 
 @dataclass(frozen=True)
 class UnownedEntry:
-    """Something importable (or a start-up .pth) in site-packages that no RECORD lists."""
+    """Something importable (or a start-up .pth) in site-packages, or importable in the
+    scripts folder, that no RECORD lists."""
 
     path: str  # absolute path
     kind: UnownedKind
     known_tool: str | None = None  # e.g. "virtualenv" for _virtualenv.pth; None if unknown
+    note: str = ""  # where it is, when that is why it matters (the scripts folder)
 
 
 # link_outside: a symlink that resolves outside the environment's prefix;
