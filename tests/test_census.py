@@ -1014,3 +1014,87 @@ def test_an_unowned_extension_in_the_scripts_folder_is_refused(
     result = check(python, scripts_project, tmp_path)
     refused(result, f"{planted} is an importable extension")
     assert [u["path"] for u in result["details"]["unowned"]] == [str(planted)]
+
+
+# --- folders a .pth puts on sys.path outside the environment -------------------------------
+
+
+@pytest.mark.parametrize("case", ["world-writable", "owned by nobody", "missing, sticky above"])
+def test_a_folder_a_pth_adds_that_another_user_controls_is_refused(
+    python312: Path, open_tmp: Path, tmp_path: Path, case: str
+) -> None:
+    """A locked wheel's ``.pth`` (an editable install's, in the common case) adds a folder
+    outside the environment: one anyone can write, a checkout ``nobody`` owns, or one that
+    does not exist below a sticky world-writable folder (anyone may make it there). ``nobody``
+    drops a ``sitecustomize.py`` in it and root's Python runs it at start."""
+    shared = open_tmp / "shared"
+    shared.mkdir()
+    added = shared / "src"
+    if case == "world-writable":
+        added.mkdir()
+        added.chmod(0o777)
+        judged, kind = added, "writable"
+    elif case == "owned by nobody":
+        added.mkdir()
+        os.chown(added, NOBODY, NOBODY)
+        judged, kind = added, "foreign_owner"
+    else:
+        shared.chmod(0o1777)
+        judged, kind = shared, "writable"
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    files = {"six.py": SIX, "six_paths.pth": f"{added}\n"}
+    six = wheelhouse.build_wheel(wheels, "six", "1.0", files=files)
+    tidy = wheelhouse.build_wheel(
+        wheels, "tidy", "1.0", files={"tidy/__init__.py": INIT, "tidy/core.py": CORE}
+    )
+    house = Wheels(folder=wheels, alpha=six, alpha_old=six, beta=tidy, extra=six)
+    project = write_project(tmp_path / "project", house, requires=("six>=1", "tidy>=1"))
+    python = wheelhouse.make_venv(
+        python312, tmp_path / "venv", find_links=wheels, with_pip=False,
+        install=["--require-hashes", "-r", str(project / "requirements" / "py3.12.txt")],
+    )  # fmt: skip
+    marker = open_tmp / "poison-ran"
+    drop = (
+        "import os, sys; os.makedirs(sys.argv[1], exist_ok=True); "
+        "open(sys.argv[1] + '/sitecustomize.py', 'w').write(sys.argv[2])"
+    )
+    done = as_nobody(
+        "/usr/bin/python3", "-c", drop, added, f"open({str(marker)!r}, 'w').write('ran')\n"
+    )
+    assert done.returncode == 0, done.stderr
+    run_python(python, "-c", "pass")
+    assert marker.read_text() == "ran"
+    marker.unlink()
+    (added / "sitecustomize.py").unlink()
+    if case.startswith("missing"):
+        added.rmdir()  # as it was: not there
+    result = check(python, project, tmp_path)
+    refused(result, str(judged), str(added), "six_paths.pth")
+    assert [(e["path"], e["kind"]) for e in result["details"]["exposed"]] == [(str(judged), kind)]
+    assert not marker.exists()
+
+
+def test_a_folder_a_pth_adds_that_only_root_can_write_is_ready(
+    python312: Path, open_tmp: Path, tmp_path: Path
+) -> None:
+    """A root-owned 0755 checkout, and a missing folder below root's 0755 folder: READY."""
+    (open_tmp / "src").mkdir()
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    lines = f"{open_tmp / 'src'}\n{open_tmp / 'gone' / 'deeper'}\n"
+    six = wheelhouse.build_wheel(
+        wheels, "six", "1.0", files={"six.py": SIX, "six_paths.pth": lines}
+    )
+    tidy = wheelhouse.build_wheel(
+        wheels, "tidy", "1.0", files={"tidy/__init__.py": INIT, "tidy/core.py": CORE}
+    )
+    house = Wheels(folder=wheels, alpha=six, alpha_old=six, beta=tidy, extra=six)
+    project = write_project(tmp_path / "project", house, requires=("six>=1", "tidy>=1"))
+    python = wheelhouse.make_venv(
+        python312, tmp_path / "venv", find_links=wheels, with_pip=False,
+        install=["--require-hashes", "-r", str(project / "requirements" / "py3.12.txt")],
+    )  # fmt: skip
+    result = check(python, project, tmp_path)
+    ready(result)
+    assert result["details"]["exposed"] == []

@@ -21,7 +21,8 @@ bits, or by a POSIX ACL: a named user or group with write under the mask, or a f
 default ACL that gives what is created in it to others), or that anyone but root or the
 environment's owner (the owner of its root folder) owns; and a folder above site-packages, up
 to ``/``, that lets another user swap what it holds (owned by another, or writable by others
-without the sticky bit).
+without the sticky bit). The folders ``.pth`` lines add outside the folders walked are judged
+as site-packages is; one that does not exist, by the nearest folder above it that does.
 
 Files are read through :func:`preflight._read.open_regular` (a FIFO or a device is never
 opened for reading) on a small thread pool (hashlib and reads release the GIL), in chunks,
@@ -1065,13 +1066,21 @@ def _trusted(owner: int | None) -> tuple[int, ...]:
     return () if owner is None else (owner,)
 
 
-def _ancestors(census: Census, site_roots: list[str], owner: int | None) -> list[Exposure]:
+def _ancestors(
+    census: Census,
+    site_roots: list[str],
+    owner: int | None,
+    seen: set[str] | None = None,
+    held: str | None = None,
+) -> list[Exposure]:
     """The folders that hold the site-packages folders, up to ``/``: whoever can rename an
     entry of one can move site-packages (or the whole environment) aside and put their own
     in its place. Each must be owned by root or the environment's owner, and writable by no
-    one else unless it is sticky (``/tmp``: there only an entry's owner renames it)."""
+    one else unless it is sticky (``/tmp``: there only an entry's owner renames it).
+    ``held``: what the folders hold, when they are not site-packages (a folder a ``.pth``
+    adds); ``seen``: the folders already judged."""
     found: list[Exposure] = []
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     prefix = census.prefix
     for site in site_roots:
         folder = os.path.dirname(os.path.realpath(site))
@@ -1083,7 +1092,9 @@ def _ancestors(census: Census, site_roots: list[str], owner: int | None) -> list
                 break
             inside = _inside(folder, prefix)
             what = (
-                "a folder that holds site-packages"
+                f"a folder that holds {held}"
+                if held is not None
+                else "a folder that holds site-packages"
                 if inside
                 else "a folder that holds the environment"
             )
@@ -1115,11 +1126,15 @@ def exposures(census: Census, facts: InterpreterFacts) -> list[Exposure]:
     outside the environment, a folder import enters that is a symlink, code or a folder on
     its import path that anyone but its owner can write, code or such a folder owned by
     anyone but root or the environment's owner, and a folder above site-packages (up to
-    ``/``) that lets another user swap what it holds. A file RECORD lists that is a symlink
-    is the RECORD comparison's finding, not repeated here."""
+    ``/``) that lets another user swap what it holds; the same of each folder a ``.pth``
+    puts on ``sys.path`` outside the folders walked, and of the nearest existing folder
+    above one that does not exist (whoever can write it can make it). A file RECORD lists
+    that is a symlink is the RECORD comparison's finding, not repeated here."""
     site_roots = [path for name, path in census.roots if name != "scripts"]
     owner = environment_owner(census)
-    found: list[Exposure] = _ancestors(census, site_roots, owner)
+    seen: set[str] = set()
+    found: list[Exposure] = _ancestors(census, site_roots, owner, seen)
+    found += _pth_folders(census, facts, owner, seen)
     for path in site_roots:  # the site-packages folders themselves
         try:
             info = os.stat(path)
@@ -1177,3 +1192,81 @@ def _target_writable(entry: Entry, owner: int | None) -> list[Exposure]:
         entry.path, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner=owner,
         what="a folder on the import path (linked)", folder=True, follow=True,
     )  # fmt: skip
+
+
+def _pth_folders(
+    census: Census, facts: InterpreterFacts, owner: int | None, seen: set[str]
+) -> list[Exposure]:
+    """The folders ``.pth`` lines put on ``sys.path`` outside the folders the census walks
+    (an editable install's checkout, a folder anywhere): each is judged as site-packages is
+    (its owner, its write bits and ACLs, the folders above it). One that does not exist yet
+    is made by whoever can write the nearest folder above it that does, sticky or not (the
+    sticky bit keeps others from renaming, not from making): Python imports from it (a
+    ``sitecustomize.py`` dropped there runs) at the next start."""
+    walked = [os.path.realpath(path) for _, path in census.roots]
+    found: list[Exposure] = []
+    judged: set[str] = set()
+    for pth in facts.pth_files:
+        for folder in pth.paths:
+            real = os.path.realpath(folder)
+            if real in judged or any(_inside(real, root) for root in walked):
+                continue
+            judged.add(real)
+            try:
+                info = os.stat(real)
+            except OSError:
+                continue
+            added = f"a folder {pth.path} adds to sys.path"
+            found += _trust(
+                folder, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner=owner,
+                what=added, folder=True, follow=True,
+            )  # fmt: skip
+            found += _ancestors(census, [real], owner, seen, held=f"{folder} ({added})")
+        for folder in pth.missing:
+            if folder in judged:
+                continue
+            judged.add(folder)
+            found += _missing_folder(census, folder, pth.path, owner, seen)
+    return found
+
+
+def _missing_folder(
+    census: Census, folder: str, pth: str, owner: int | None, seen: set[str]
+) -> list[Exposure]:
+    """A folder a ``.pth`` names that does not exist: the nearest folder above it that does
+    must let no one else make it (sticky or not), nor anything above it be swapped."""
+    above = os.path.dirname(os.path.abspath(folder))
+    while True:
+        try:
+            info = os.stat(above)
+        except OSError:
+            parent = os.path.dirname(above)
+            if parent == above:
+                return []
+            above = parent
+            continue
+        break
+    what = (
+        f"the nearest existing folder above {folder}, which {pth} adds to sys.path but does "
+        "not exist"
+    )
+    mode = stat.S_IMODE(info.st_mode)
+    found = []
+    why = foreign(info.st_uid, owner)
+    if why is not None:
+        found.append(Exposure(above, "foreign_owner", f"{what}: {why}"))
+    loose_why = loose(
+        mode, info.st_uid, info.st_gid, path=above, folder=True, trusted=_trusted(owner),
+        follow=True,
+    )  # fmt: skip
+    if loose_why is not None:
+        found.append(
+            Exposure(
+                above, "writable",
+                f"{what}: {loose_why}: they can make it (sticky or not), and Python imports "
+                "from it at the next start",
+            )
+        )  # fmt: skip
+    seen.add(os.path.realpath(above))
+    found += _ancestors(census, [os.path.realpath(above)], owner, seen, held=folder)
+    return found
