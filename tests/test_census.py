@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
+import zipfile
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from conftest import Wheels, run_preflight, write_project
 import preflight
 from preflight._checks import integrity as integrity_check
 from preflight._facts import census, integrity
+from preflight._facts import wheels as wheels_module
 from preflight._facts.census import Read
 from preflight._facts.model import (
     Exposure,
@@ -1098,3 +1101,36 @@ def test_a_folder_a_pth_adds_that_only_root_can_write_is_ready(
     result = check(python, project, tmp_path)
     ready(result)
     assert result["details"]["exposed"] == []
+
+
+# --- a locked wheel that names a member twice ---------------------------------------------
+
+
+def test_a_locked_wheel_holding_a_member_twice_is_refused(python312: Path, tmp_path: Path) -> None:
+    """zipfile (so pip) reads the last of two ``tidy/core.py``; unzip and a reviewer see
+    the first. The lock's hash vouches for the archive, not for one content: refused."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    six = wheelhouse.build_wheel(wheels, "six", "1.0", files={"six.py": SIX})
+    tidy = wheelhouse.build_wheel(
+        wheels, "tidy", "1.0", files={"tidy/__init__.py": INIT, "tidy/core.py": CORE}
+    )
+    marker = tmp_path / "poison-ran"
+    with zipfile.ZipFile(tidy, "a") as archive, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name": what is tested
+        archive.writestr("tidy/core.py", f"open({str(marker)!r}, 'w').write('ran')\n{CORE}")
+    with zipfile.ZipFile(tidy) as archive:
+        names = [i.filename for i in archive.infolist()]
+        assert names.count("tidy/core.py") == 2
+        assert archive.read("tidy/core.py").startswith(b"open(")  # the last one
+    house = Wheels(folder=wheels, alpha=six, alpha_old=six, beta=tidy, extra=six)
+    project = write_project(tmp_path / "project", house, requires=("six>=1", "tidy>=1"))
+    python = wheelhouse.make_venv(
+        python312, tmp_path / "venv", find_links=wheels, with_pip=False,
+        install=["--require-hashes", "-r", str(project / "requirements" / "py3.12.txt")],
+    )  # fmt: skip
+    runs_on_import(python, marker)
+    with pytest.raises(wheels_module.UnusableWheel, match=r"'tidy/core\.py' twice"):
+        wheels_module.read_wheel(tidy)
+    result = check(python, project, tmp_path, "--wheelhouse", wheels)
+    refused(result, tidy.name, "'tidy/core.py' twice")
