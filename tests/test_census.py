@@ -1022,6 +1022,25 @@ def test_an_unowned_extension_in_the_scripts_folder_is_refused(
 # --- folders a .pth puts on sys.path outside the environment -------------------------------
 
 
+def pth_env(python312: Path, tmp_path: Path, lines: str) -> tuple[Path, Path]:
+    """A venv whose locked ``six`` wheel ships ``six_paths.pth`` holding ``lines``; its
+    python and project."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    files = {"six.py": SIX, "six_paths.pth": lines}
+    six = wheelhouse.build_wheel(wheels, "six", "1.0", files=files)
+    tidy = wheelhouse.build_wheel(
+        wheels, "tidy", "1.0", files={"tidy/__init__.py": INIT, "tidy/core.py": CORE}
+    )
+    house = Wheels(folder=wheels, alpha=six, alpha_old=six, beta=tidy, extra=six)
+    project = write_project(tmp_path / "project", house, requires=("six>=1", "tidy>=1"))
+    python = wheelhouse.make_venv(
+        python312, tmp_path / "venv", find_links=wheels, with_pip=False,
+        install=["--require-hashes", "-r", str(project / "requirements" / "py3.12.txt")],
+    )  # fmt: skip
+    return python, project
+
+
 @pytest.mark.parametrize("case", ["world-writable", "owned by nobody", "missing, sticky above"])
 def test_a_folder_a_pth_adds_that_another_user_controls_is_refused(
     python312: Path, open_tmp: Path, tmp_path: Path, case: str
@@ -1044,19 +1063,7 @@ def test_a_folder_a_pth_adds_that_another_user_controls_is_refused(
     else:
         shared.chmod(0o1777)
         judged, kind = shared, "writable"
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    files = {"six.py": SIX, "six_paths.pth": f"{added}\n"}
-    six = wheelhouse.build_wheel(wheels, "six", "1.0", files=files)
-    tidy = wheelhouse.build_wheel(
-        wheels, "tidy", "1.0", files={"tidy/__init__.py": INIT, "tidy/core.py": CORE}
-    )
-    house = Wheels(folder=wheels, alpha=six, alpha_old=six, beta=tidy, extra=six)
-    project = write_project(tmp_path / "project", house, requires=("six>=1", "tidy>=1"))
-    python = wheelhouse.make_venv(
-        python312, tmp_path / "venv", find_links=wheels, with_pip=False,
-        install=["--require-hashes", "-r", str(project / "requirements" / "py3.12.txt")],
-    )  # fmt: skip
+    python, project = pth_env(python312, tmp_path, f"{added}\n")
     marker = open_tmp / "poison-ran"
     drop = (
         "import os, sys; os.makedirs(sys.argv[1], exist_ok=True); "
@@ -1083,21 +1090,10 @@ def test_a_folder_a_pth_adds_that_only_root_can_write_is_ready(
 ) -> None:
     """A root-owned 0755 checkout, and a missing folder below root's 0755 folder: READY."""
     (open_tmp / "src").mkdir()
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
+    (open_tmp / "src" / "pkg").mkdir()
+    (open_tmp / "src" / "pkg" / "__init__.py").write_text("", encoding="utf-8")
     lines = f"{open_tmp / 'src'}\n{open_tmp / 'gone' / 'deeper'}\n"
-    six = wheelhouse.build_wheel(
-        wheels, "six", "1.0", files={"six.py": SIX, "six_paths.pth": lines}
-    )
-    tidy = wheelhouse.build_wheel(
-        wheels, "tidy", "1.0", files={"tidy/__init__.py": INIT, "tidy/core.py": CORE}
-    )
-    house = Wheels(folder=wheels, alpha=six, alpha_old=six, beta=tidy, extra=six)
-    project = write_project(tmp_path / "project", house, requires=("six>=1", "tidy>=1"))
-    python = wheelhouse.make_venv(
-        python312, tmp_path / "venv", find_links=wheels, with_pip=False,
-        install=["--require-hashes", "-r", str(project / "requirements" / "py3.12.txt")],
-    )  # fmt: skip
+    python, project = pth_env(python312, tmp_path, lines)
     result = check(python, project, tmp_path)
     ready(result)
     assert result["details"]["exposed"] == []
@@ -1134,3 +1130,30 @@ def test_a_locked_wheel_holding_a_member_twice_is_refused(python312: Path, tmp_p
         wheels_module.read_wheel(tidy)
     result = check(python, project, tmp_path, "--wheelhouse", wheels)
     refused(result, tidy.name, "'tidy/core.py' twice")
+
+
+def test_a_module_another_user_owns_in_a_folder_a_pth_adds_is_refused(
+    python312: Path, open_tmp: Path, tmp_path: Path
+) -> None:
+    """Root's checkout (0755), one module in it ``nobody``'s: ``nobody`` rewrites it and
+    root's ``import helper`` runs it; then puts it back (its mode 0644, as before)."""
+    added = open_tmp / "src"
+    (added / "pkg").mkdir(parents=True)
+    helper = added / "pkg" / "helper.py"
+    helper.write_text("X = 1\n", encoding="utf-8")
+    os.chown(helper, NOBODY, NOBODY)
+    python, project = pth_env(python312, tmp_path, f"{added}\n")
+    marker = open_tmp / "poison-ran"
+    write = "import sys; open(sys.argv[1], 'w').write(sys.argv[2])"
+    poison = f"open({str(marker)!r}, 'w').write('ran')\nX = 1\n"
+    assert as_nobody("/usr/bin/python3", "-c", write, helper, poison).returncode == 0
+    run_python(python, "-c", "import pkg.helper")
+    assert marker.read_text() == "ran"
+    marker.unlink()
+    assert as_nobody("/usr/bin/python3", "-c", write, helper, "X = 1\n").returncode == 0
+    result = check(python, project, tmp_path)
+    refused(result, f"{helper} is owned by someone other than root", "six_paths.pth")
+    assert [(e["path"], e["kind"]) for e in result["details"]["exposed"]] == [
+        (str(helper), "foreign_owner")
+    ]
+    assert not marker.exists()

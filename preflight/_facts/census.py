@@ -1222,6 +1222,7 @@ def _pth_folders(
                 what=added, folder=True, follow=True,
             )  # fmt: skip
             found += _ancestors(census, [real], owner, seen, held=f"{folder} ({added})")
+            found += _added_code(folder, owner, added)
         for folder in pth.missing:
             if folder in judged:
                 continue
@@ -1269,4 +1270,51 @@ def _missing_folder(
         )  # fmt: skip
     seen.add(os.path.realpath(above))
     found += _ancestors(census, [os.path.realpath(above)], owner, seen, held=folder)
+    return found
+
+
+# Entries below one folder a .pth adds that are judged, at most (a checkout is no environment:
+# a larger one is named, not walked).
+ADDED_LIMIT = LINKED_LIMIT
+
+
+def _added_code(folder: str, owner: int | None, added: str) -> list[Exposure]:
+    """The code below a folder a ``.pth`` adds (its modules, bytecode, extensions and the
+    folders import enters, by name; links are not followed) judged as site-packages' is."""
+    found: list[Exposure] = []
+    stack = [folder]
+    count = 0
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as listing:
+                children = list(listing)
+        except OSError:
+            continue
+        for child in children:
+            count += 1
+            if count > ADDED_LIMIT:
+                return [
+                    *found,
+                    Exposure(
+                        folder, "unjudged",
+                        f"{added}: it holds more than {ADDED_LIMIT:,} entries, so the code "
+                        "in it is not judged",
+                    ),
+                ]  # fmt: skip
+            try:
+                info = child.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode) and _import_enters(child.name):
+                what = f"a folder on the import path ({added})"
+                stack.append(child.path)
+            elif stat.S_ISREG(info.st_mode) and child.name.endswith(CODE_SUFFIXES):
+                what = f"code ({added})"
+            else:
+                continue
+            found += _trust(
+                child.path, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner=owner,
+                what=what, folder=stat.S_ISDIR(info.st_mode),
+            )  # fmt: skip
     return found

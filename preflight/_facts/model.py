@@ -205,7 +205,8 @@ class UnownedEntry:
 # or a folder holding site-packages or the environment that others can write and is not
 # sticky; foreign_owner: such code or folder owned by anyone but root or the environment's
 # owner (the owner of its root folder).
-ExposureKind = Literal["link_outside", "linked_folder", "writable", "foreign_owner"]
+# unjudged: a folder a .pth adds that holds too much to judge the code in it.
+ExposureKind = Literal["link_outside", "linked_folder", "writable", "foreign_owner", "unjudged"]
 
 
 @dataclass(frozen=True)
