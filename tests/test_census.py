@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
+import zipfile
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from conftest import Wheels, run_preflight, write_project
 import preflight
 from preflight._checks import integrity as integrity_check
 from preflight._facts import census, integrity
+from preflight._facts import wheels as wheels_module
 from preflight._facts.census import Read
 from preflight._facts.model import (
     Exposure,
@@ -800,3 +803,357 @@ def test_code_too_large_to_verify_is_critical(env: Path) -> None:
     assert (problem.path, problem.kind) == ("tidy/core.py", "modified")
     assert problem.detail.startswith(f"{census.UNSIZED_LIMIT + 1} bytes, over the ")
     assert "too large to verify, not read" in problem.detail
+
+
+# --- POSIX ACLs: write access the mode bits do not show ------------------------------------
+
+
+def acl_blob(mode: int, *named: tuple[int, int, int]) -> bytes:
+    """A ``system.posix_acl_*`` attribute as the kernel stores it (what ``setfacl`` writes):
+    owner, group and others from ``mode``, the ``named`` (tag, perm, id) entries, mask rwx."""
+    entries = [
+        (census.ACL_USER_OBJ, (mode >> 6) & 7, 0xFFFFFFFF),
+        *[e for e in named if e[0] == census.ACL_USER],
+        (census.ACL_GROUP_OBJ, (mode >> 3) & 7, 0xFFFFFFFF),
+        *[e for e in named if e[0] == census.ACL_GROUP],
+        (census.ACL_MASK, 7, 0xFFFFFFFF),
+        (census.ACL_OTHER, mode & 7, 0xFFFFFFFF),
+    ]
+    return (2).to_bytes(4, "little") + b"".join(
+        tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + ident.to_bytes(4, "little")
+        for tag, perm, ident in entries
+    )
+
+
+def set_acl(path: Path, name: str, *named: tuple[int, int, int]) -> None:
+    try:
+        os.setxattr(path, name, acl_blob(stat.S_IMODE(path.stat().st_mode), *named))
+    except OSError as exc:
+        pytest.skip(f"this file system takes no POSIX ACL ({exc.strerror})")
+
+
+@pytest.mark.parametrize("kind", ["access", "default"])
+def test_a_posix_acl_that_lets_nobody_write_a_package_folder_is_refused(
+    pip_env: Path, census_project: Path, open_tmp: Path, tmp_path: Path, kind: str
+) -> None:
+    """``setfacl -m u:nobody:rwx tidy/`` (``ls`` shows ``drwxrwxr-x+ root root``: root's
+    private group, nothing loose in the mode bits). With the access ACL, ``nobody`` renames
+    its own ``core.py`` in; with a default ACL, the ``__pycache__`` root's Python makes there
+    inherits it, and ``nobody`` drops its bytecode in. Root's ``import tidy`` runs either."""
+    python = wheelhouse.copy_venv(pip_env.parent.parent, open_tmp / "venv")
+    folder = site_of(python) / "tidy"
+    core = folder / "core.py"
+    original = core.read_bytes()
+    attribute = census.ACL_ACCESS if kind == "access" else census.ACL_DEFAULT
+    set_acl(folder, attribute, (census.ACL_USER, 7, NOBODY))
+    marker = open_tmp / "poison-ran"
+    if kind == "access":
+        poison = f"open({str(marker)!r}, 'w').write('ran')\n".encode() + original
+        swap = (
+            "import os, sys; d = sys.argv[1]; open(d + '/.c', 'wb').write(bytes.fromhex("
+            "sys.argv[2])); os.replace(d + '/.c', d + '/core.py')"
+        )
+        done = as_nobody("/usr/bin/python3", "-c", swap, folder, poison.hex())
+        assert done.returncode == 0, done.stderr
+        assert core.stat().st_uid == NOBODY
+        runs_on_import(python, marker)
+        core.unlink()
+        core.write_bytes(original)  # root's again, as it was: the hashes match
+    else:
+        cache = folder / "__pycache__"
+        shutil.rmtree(cache, ignore_errors=True)  # pip's: made before the ACL
+        run_python(python, "-c", "import tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+        made = tmp_path / "core.cpython-312.pyc"
+        poisoned_pyc(python, made, marker, CORE)
+        drop = "import sys; open(sys.argv[1], 'wb').write(bytes.fromhex(sys.argv[2]))"
+        target = cache / "core.cpython-312.pyc"
+        target.unlink()
+        done = as_nobody("/usr/bin/python3", "-c", drop, target, made.read_bytes().hex())
+        assert done.returncode == 0, done.stderr
+        assert target.stat().st_uid == NOBODY
+        runs_on_import(python, marker)
+        shutil.rmtree(cache)
+    # the access ACL's mask shows as g+w (root's private group: not loose by the mode); a
+    # default ACL shows in no mode bit at all
+    want = 0o775 if kind == "access" else 0o755
+    assert stat.S_IMODE(folder.stat().st_mode) == want
+    result = check(python, census_project, tmp_path)
+    refused(result, f"{folder} is writable by others than its owner", "uid 65534 (nobody)")
+    words = "ACL lets" if kind == "access" else "default ACL lets"
+    assert words in result["text"], result["text"]
+    assert [(e["path"], e["kind"]) for e in result["details"]["exposed"]] == [
+        (str(folder), "writable")
+    ]
+
+
+def test_an_acl_entry_the_mask_takes_write_from_is_not_a_finding(
+    env: Path, census_project: Path, tmp_path: Path
+) -> None:
+    """``user:nobody:rwx`` under ``mask::r-x`` (``chmod g-w`` after ``setfacl``): nobody's
+    effective rights are r-x. Root's own and its group's named entries are no one else."""
+    folder = site_of(env) / "tidy"
+    set_acl(folder, census.ACL_ACCESS, (census.ACL_USER, 7, NOBODY), (census.ACL_USER, 7, 0))
+    folder.chmod(0o755)  # the mask becomes r-x
+    ready(check(env, census_project, tmp_path))
+
+
+def test_acl_attributes_parse_as_the_kernel_writes_them() -> None:
+    blob = acl_blob(0o755, (census.ACL_USER, 6, NOBODY), (census.ACL_GROUP, 2, 100))
+    entries = census.parse_acl(blob)
+    assert [(e.tag, e.perm, e.id) for e in entries][1] == (census.ACL_USER, 6, NOBODY)
+    assert len(entries) == 6
+    for bad in (blob[:-1], (3).to_bytes(4, "little") + blob[4:], b""):
+        with pytest.raises(ValueError, match="ACL"):
+            census.parse_acl(bad)
+
+
+# --- the scripts folder: sys.path[0] of every script there ---------------------------------
+
+SCRIPTS_INIT = "from tidy.core import answer\n\ndef main():\n    print(answer())\n"
+
+
+@pytest.fixture(scope="module")
+def scripts_house(tmp_path_factory: pytest.TempPathFactory) -> Wheels:
+    """``tidy`` with a console script (``tidycli``) and a data script (``tidyrun.py``)."""
+    folder = tmp_path_factory.mktemp("census-scripts-wheels")
+    six = wheelhouse.build_wheel(folder, "six", "1.0", files={"six.py": SIX})
+    tidy = wheelhouse.build_wheel(
+        folder, "tidy", "1.0",
+        files={
+            "tidy/__init__.py": SCRIPTS_INIT, "tidy/core.py": CORE,
+            "tidy-1.0.dist-info/entry_points.txt": "[console_scripts]\ntidycli = tidy:main\n",
+            "tidy-1.0.data/scripts/tidyrun.py": "import tidy\ntidy.main()\n",
+        },
+    )  # fmt: skip
+    return Wheels(folder=folder, alpha=six, alpha_old=six, beta=tidy, extra=six)
+
+
+@pytest.fixture(scope="module")
+def scripts_project(tmp_path_factory: pytest.TempPathFactory, scripts_house: Wheels) -> Path:
+    return write_project(
+        tmp_path_factory.mktemp("census-scripts-project"), scripts_house,
+        requires=("six>=1", "tidy>=1"),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def scripts_env(
+    tmp_path_factory: pytest.TempPathFactory,
+    python312: Path,
+    scripts_project: Path,
+    scripts_house: Wheels,
+) -> Path:
+    """A 3.12 venv pip installed, with tidy's scripts in bin (read-only: copy it)."""
+    root = tmp_path_factory.mktemp("census-scripts-pip")
+    lock = scripts_project / "requirements" / "py3.12.txt"
+    return wheelhouse.make_venv(
+        python312, root / "venv", find_links=scripts_house.folder,
+        install=["--require-hashes", "-r", str(lock)], with_pip=False,
+    )  # fmt: skip
+
+
+def test_the_scripts_a_wheel_installs_in_bin_are_ready(
+    scripts_env: Path, scripts_project: Path, tmp_path: Path
+) -> None:
+    """A console script, a data script ``.py`` (and the bytecode Python writes for it when
+    it is imported from there): RECORD lists them, nothing is unowned."""
+    bin_folder = scripts_env.parent
+    assert (bin_folder / "tidycli").is_file()
+    assert (bin_folder / "tidyrun.py").is_file()
+    result = check(scripts_env, scripts_project, tmp_path)
+    ready(result)
+    assert result["details"]["unowned"] == []
+
+
+def run_script(python: Path, script: Path) -> str:
+    done = subprocess.run(
+        [str(python), str(script)], capture_output=True, text=True, timeout=120,
+        env=wheelhouse.hermetic_env(), check=False,
+    )  # fmt: skip
+    return done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("what", ["tidy.pyc", "tidy.py", "tidy/", "tidy -> a package"])
+def test_an_unowned_module_in_the_scripts_folder_is_refused(
+    scripts_env: Path, scripts_project: Path, tmp_path: Path, what: str
+) -> None:
+    """``bin/tidy.pyc`` (sourceless), ``bin/tidy.py``, a ``bin/tidy/`` package or a link to
+    one: ``bin/tidycli`` imports it instead of site-packages' tidy."""
+    python = wheelhouse.copy_venv(scripts_env.parent.parent, tmp_path / "venv")
+    bin_folder = python.parent
+    marker = tmp_path / "poison-ran"
+    body = f"open({str(marker)!r}, 'w').write('ran')\n" + SCRIPTS_INIT.replace("tidy.core", ".core")
+    planted = bin_folder / what.split(" ", maxsplit=1)[0].rstrip("/")
+    if what == "tidy.pyc":
+        poisoned_pyc(python, planted, marker, "def main():\n    print(42)\n")
+    elif what == "tidy.py":
+        planted.write_text(body.replace("from .core import answer\n", "answer = int\n"))
+    else:
+        package = planted if what == "tidy/" else tmp_path / "elsewhere" / "tidy"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text(body, encoding="utf-8")
+        (package / "core.py").write_text(CORE, encoding="utf-8")
+        if package != planted:
+            planted.symlink_to(package, target_is_directory=True)
+    assert not marker.exists()
+    out = run_script(python, bin_folder / "tidycli")
+    assert marker.read_text() == "ran", out
+    marker.unlink()
+    result = check(python, scripts_project, tmp_path)
+    refused(result, f"{planted} is an importable", "no installed distribution owns",
+            "sys.path[0] for every script there")  # fmt: skip
+    assert [u["path"] for u in result["details"]["unowned"]] == [str(planted)]
+    assert not marker.exists()
+
+
+def test_an_unowned_extension_in_the_scripts_folder_is_refused(
+    scripts_env: Path, scripts_project: Path, tmp_path: Path
+) -> None:
+    """An extension module there is imported as the others are (no compiler here to build
+    one: the finding is by its name, which is how import finds it)."""
+    python = wheelhouse.copy_venv(scripts_env.parent.parent, tmp_path / "venv")
+    planted = python.parent / "tidy.cpython-312-x86_64-linux-gnu.so"
+    planted.write_bytes(b"\x7fELF")
+    result = check(python, scripts_project, tmp_path)
+    refused(result, f"{planted} is an importable extension")
+    assert [u["path"] for u in result["details"]["unowned"]] == [str(planted)]
+
+
+# --- folders a .pth puts on sys.path outside the environment -------------------------------
+
+
+def pth_env(python312: Path, tmp_path: Path, lines: str) -> tuple[Path, Path]:
+    """A venv whose locked ``six`` wheel ships ``six_paths.pth`` holding ``lines``; its
+    python and project."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    files = {"six.py": SIX, "six_paths.pth": lines}
+    six = wheelhouse.build_wheel(wheels, "six", "1.0", files=files)
+    tidy = wheelhouse.build_wheel(
+        wheels, "tidy", "1.0", files={"tidy/__init__.py": INIT, "tidy/core.py": CORE}
+    )
+    house = Wheels(folder=wheels, alpha=six, alpha_old=six, beta=tidy, extra=six)
+    project = write_project(tmp_path / "project", house, requires=("six>=1", "tidy>=1"))
+    python = wheelhouse.make_venv(
+        python312, tmp_path / "venv", find_links=wheels, with_pip=False,
+        install=["--require-hashes", "-r", str(project / "requirements" / "py3.12.txt")],
+    )  # fmt: skip
+    return python, project
+
+
+@pytest.mark.parametrize("case", ["world-writable", "owned by nobody", "missing, sticky above"])
+def test_a_folder_a_pth_adds_that_another_user_controls_is_refused(
+    python312: Path, open_tmp: Path, tmp_path: Path, case: str
+) -> None:
+    """A locked wheel's ``.pth`` (an editable install's, in the common case) adds a folder
+    outside the environment: one anyone can write, a checkout ``nobody`` owns, or one that
+    does not exist below a sticky world-writable folder (anyone may make it there). ``nobody``
+    drops a ``sitecustomize.py`` in it and root's Python runs it at start."""
+    shared = open_tmp / "shared"
+    shared.mkdir()
+    added = shared / "src"
+    if case == "world-writable":
+        added.mkdir()
+        added.chmod(0o777)
+        judged, kind = added, "writable"
+    elif case == "owned by nobody":
+        added.mkdir()
+        os.chown(added, NOBODY, NOBODY)
+        judged, kind = added, "foreign_owner"
+    else:
+        shared.chmod(0o1777)
+        judged, kind = shared, "writable"
+    python, project = pth_env(python312, tmp_path, f"{added}\n")
+    marker = open_tmp / "poison-ran"
+    drop = (
+        "import os, sys; os.makedirs(sys.argv[1], exist_ok=True); "
+        "open(sys.argv[1] + '/sitecustomize.py', 'w').write(sys.argv[2])"
+    )
+    done = as_nobody(
+        "/usr/bin/python3", "-c", drop, added, f"open({str(marker)!r}, 'w').write('ran')\n"
+    )
+    assert done.returncode == 0, done.stderr
+    run_python(python, "-c", "pass")
+    assert marker.read_text() == "ran"
+    marker.unlink()
+    (added / "sitecustomize.py").unlink()
+    if case.startswith("missing"):
+        added.rmdir()  # as it was: not there
+    result = check(python, project, tmp_path)
+    refused(result, str(judged), str(added), "six_paths.pth")
+    assert [(e["path"], e["kind"]) for e in result["details"]["exposed"]] == [(str(judged), kind)]
+    assert not marker.exists()
+
+
+def test_a_folder_a_pth_adds_that_only_root_can_write_is_ready(
+    python312: Path, open_tmp: Path, tmp_path: Path
+) -> None:
+    """A root-owned 0755 checkout, and a missing folder below root's 0755 folder: READY."""
+    (open_tmp / "src").mkdir()
+    (open_tmp / "src" / "pkg").mkdir()
+    (open_tmp / "src" / "pkg" / "__init__.py").write_text("", encoding="utf-8")
+    lines = f"{open_tmp / 'src'}\n{open_tmp / 'gone' / 'deeper'}\n"
+    python, project = pth_env(python312, tmp_path, lines)
+    result = check(python, project, tmp_path)
+    ready(result)
+    assert result["details"]["exposed"] == []
+
+
+# --- a locked wheel that names a member twice ---------------------------------------------
+
+
+def test_a_locked_wheel_holding_a_member_twice_is_refused(python312: Path, tmp_path: Path) -> None:
+    """zipfile (so pip) reads the last of two ``tidy/core.py``; unzip and a reviewer see
+    the first. The lock's hash vouches for the archive, not for one content: refused."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    six = wheelhouse.build_wheel(wheels, "six", "1.0", files={"six.py": SIX})
+    tidy = wheelhouse.build_wheel(
+        wheels, "tidy", "1.0", files={"tidy/__init__.py": INIT, "tidy/core.py": CORE}
+    )
+    marker = tmp_path / "poison-ran"
+    with zipfile.ZipFile(tidy, "a") as archive, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name": what is tested
+        archive.writestr("tidy/core.py", f"open({str(marker)!r}, 'w').write('ran')\n{CORE}")
+    with zipfile.ZipFile(tidy) as archive:
+        names = [i.filename for i in archive.infolist()]
+        assert names.count("tidy/core.py") == 2
+        assert archive.read("tidy/core.py").startswith(b"open(")  # the last one
+    house = Wheels(folder=wheels, alpha=six, alpha_old=six, beta=tidy, extra=six)
+    project = write_project(tmp_path / "project", house, requires=("six>=1", "tidy>=1"))
+    python = wheelhouse.make_venv(
+        python312, tmp_path / "venv", find_links=wheels, with_pip=False,
+        install=["--require-hashes", "-r", str(project / "requirements" / "py3.12.txt")],
+    )  # fmt: skip
+    runs_on_import(python, marker)
+    with pytest.raises(wheels_module.UnusableWheel, match=r"'tidy/core\.py' twice"):
+        wheels_module.read_wheel(tidy)
+    result = check(python, project, tmp_path, "--wheelhouse", wheels)
+    refused(result, tidy.name, "'tidy/core.py' twice")
+
+
+def test_a_module_another_user_owns_in_a_folder_a_pth_adds_is_refused(
+    python312: Path, open_tmp: Path, tmp_path: Path
+) -> None:
+    """Root's checkout (0755), one module in it ``nobody``'s: ``nobody`` rewrites it and
+    root's ``import helper`` runs it; then puts it back (its mode 0644, as before)."""
+    added = open_tmp / "src"
+    (added / "pkg").mkdir(parents=True)
+    helper = added / "pkg" / "helper.py"
+    helper.write_text("X = 1\n", encoding="utf-8")
+    os.chown(helper, NOBODY, NOBODY)
+    python, project = pth_env(python312, tmp_path, f"{added}\n")
+    marker = open_tmp / "poison-ran"
+    write = "import sys; open(sys.argv[1], 'w').write(sys.argv[2])"
+    poison = f"open({str(marker)!r}, 'w').write('ran')\nX = 1\n"
+    assert as_nobody("/usr/bin/python3", "-c", write, helper, poison).returncode == 0
+    run_python(python, "-c", "import pkg.helper")
+    assert marker.read_text() == "ran"
+    marker.unlink()
+    assert as_nobody("/usr/bin/python3", "-c", write, helper, "X = 1\n").returncode == 0
+    result = check(python, project, tmp_path)
+    refused(result, f"{helper} is owned by someone other than root", "six_paths.pth")
+    assert [(e["path"], e["kind"]) for e in result["details"]["exposed"]] == [
+        (str(helper), "foreign_owner")
+    ]
+    assert not marker.exists()

@@ -369,6 +369,13 @@ def test_virtualenv_start_up_hook_is_recognised(tmp_path: Path) -> None:
     assert set(result.unowned) == {
         UnownedEntry(str(site / "_virtualenv.pth"), "pth", "virtualenv"),
         UnownedEntry(str(site / "_virtualenv.py"), "module", "virtualenv"),
+        # in bin, beside the activation scripts: the tool's, exec'd by name, imported by none
+        UnownedEntry(
+            str(root / "bin" / "activate_this.py"),
+            "module",
+            "virtualenv or uv",
+            note=integrity._SCRIPTS_NOTE,
+        ),
     }
     assert result.problems == ()
     # A look-alike is not recognised by its name: the hook's .pth says exactly one thing.
@@ -377,6 +384,12 @@ def test_virtualenv_start_up_hook_is_recognised(tmp_path: Path) -> None:
     assert set(tampered.unowned) == {
         UnownedEntry(str(site / "_virtualenv.pth"), "pth", None),
         UnownedEntry(str(site / "_virtualenv.py"), "module", None),
+        UnownedEntry(
+            str(root / "bin" / "activate_this.py"),
+            "module",
+            "virtualenv or uv",
+            note=integrity._SCRIPTS_NOTE,
+        ),
     }
 
 

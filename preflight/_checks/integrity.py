@@ -53,7 +53,8 @@ def integrity(ctx: Context) -> CheckResult:
         findings.append(
             Finding(
                 C,
-                f"{entry.path} is {what} that no installed distribution owns",
+                f"{entry.path} is {what} that no installed distribution owns"
+                + (f" ({entry.note})" if entry.note else ""),
                 "remove it, or install what it belongs to from the lock",
             )
         )
@@ -105,6 +106,7 @@ _EXPOSED_WORDS = {
     "linked_folder": "is a symlinked folder import would enter",
     "writable": "is writable by others than its owner",
     "foreign_owner": "is owned by someone other than root or the environment's owner",
+    "unjudged": "is on sys.path and cannot be judged",
 }
 
 
@@ -113,6 +115,11 @@ def _fix(exposure: Exposure) -> str:
         return (
             f"give it to root or to the environment's owner (`chown` '{exposure.path}'), then "
             "check the environment again: its owner may have changed what it holds"
+        )
+    if exposure.kind == "unjudged":
+        return (
+            "put only the code to import on sys.path (a src/ folder, a wheel installed from "
+            "the lock), not a folder that holds everything"
         )
     if exposure.kind == "writable":
         return (

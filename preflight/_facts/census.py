@@ -16,10 +16,13 @@ package folder or its ``__pycache__``, a name import can reach) is entered, and 
 is listed under the path Python would use. Beside the plain record, the census names what
 exposes the environment's code (:func:`exposures`): a symlink that leaves the environment, a
 folder import enters that is a symlink, and code (a module, its bytecode, an extension, a
-``.pth``) or a folder on its import path that anyone but its owner can write, or that anyone
-but root or the environment's owner (the owner of its root folder) owns; and a folder above
-site-packages, up to ``/``, that lets another user swap what it holds (owned by another, or
-writable by others without the sticky bit).
+``.pth``) or a folder on its import path that anyone but its owner can write (by its mode
+bits, or by a POSIX ACL: a named user or group with write under the mask, or a folder's
+default ACL that gives what is created in it to others), or that anyone but root or the
+environment's owner (the owner of its root folder) owns; and a folder above site-packages, up
+to ``/``, that lets another user swap what it holds (owned by another, or writable by others
+without the sticky bit). The folders ``.pth`` lines add outside the folders walked are judged
+as site-packages is; one that does not exist, by the nearest folder above it that does.
 
 Files are read through :func:`preflight._read.open_regular` (a FIFO or a device is never
 opened for reading) on a small thread pool (hashlib and reads release the GIL), in chunks,
@@ -39,12 +42,14 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import errno
 import grp
 import hashlib
 import os
 import pwd
 import re
 import stat
+import struct
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -835,16 +840,165 @@ def _group_name(gid: int) -> str:
         return f"gid {gid}"
 
 
-def loose(mode: int, uid: int, gid: int) -> str | None:
-    """Why anyone but the owner can write an entry of this mode, or None."""
+# POSIX ACLs as Linux stores them in the ``system.posix_acl_access`` and
+# ``system.posix_acl_default`` attributes (``include/uapi/linux/posix_acl_xattr.h``): a
+# little-endian u32 version (2), then entries of (u16 tag, u16 permissions, u32 id).
+ACL_ACCESS = "system.posix_acl_access"
+ACL_DEFAULT = "system.posix_acl_default"
+_ACL_VERSION = 2
+_ACL_HEADER = struct.Struct("<I")
+_ACL_ENTRY = struct.Struct("<HHI")
+ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_GROUP, ACL_MASK, ACL_OTHER = (
+    0x01, 0x02, 0x04, 0x08, 0x10, 0x20,
+)  # fmt: skip
+_ACL_WRITE = 0o2
+_ACL_LIMIT = 1 << 16  # bytes: the kernel's own limit on one xattr is 64 KiB
+# An attribute a file system does not have, or cannot have (no ACL support): no ACL.
+_NO_ACL = frozenset(
+    {
+        getattr(errno, n)
+        for n in ("ENODATA", "ENOATTR", "ENOTSUP", "EOPNOTSUPP")
+        if hasattr(errno, n)
+    }
+)
+
+
+@dataclass(frozen=True)
+class AclEntry:
+    tag: int
+    perm: int
+    id: int
+
+
+def parse_acl(blob: bytes) -> tuple[AclEntry, ...]:
+    """The entries of an ACL attribute; ValueError if it is not one (another version, a
+    length that is not a header and whole entries)."""
+    if len(blob) < _ACL_HEADER.size or (len(blob) - _ACL_HEADER.size) % _ACL_ENTRY.size:
+        raise ValueError(f"{len(blob)} bytes are no ACL (a 4-byte header, then 8-byte entries)")
+    (version,) = _ACL_HEADER.unpack_from(blob)
+    if version != _ACL_VERSION:
+        raise ValueError(f"ACL version {version}, not {_ACL_VERSION}")
+    return tuple(
+        AclEntry(*_ACL_ENTRY.unpack_from(blob, offset))
+        for offset in range(_ACL_HEADER.size, len(blob), _ACL_ENTRY.size)
+    )
+
+
+def read_acl(path: str, name: str, *, follow: bool = False) -> tuple[AclEntry, ...] | str:
+    """The ACL ``name`` of ``path`` (empty: it has none), or why it cannot be read."""
+    try:
+        blob = os.getxattr(path, name, follow_symlinks=follow)
+    except OSError as exc:
+        # none, or none possible here; ENOENT: gone since it was listed (the census says so)
+        if exc.errno in _NO_ACL or exc.errno == errno.ENOENT:
+            return ()
+        return f"its ACL ({name}) cannot be read ({exc.strerror})"
+    except ValueError:  # a NUL in the path
+        return ()
+    if len(blob) > _ACL_LIMIT:
+        return f"its ACL ({name}) is {len(blob)} bytes, more than any ACL"
+    try:
+        return parse_acl(blob)
+    except ValueError as exc:
+        return f"its ACL ({name}) cannot be read: {exc}"
+
+
+def _acl_writers(
+    entries: tuple[AclEntry, ...], uid: int, gid: int, trusted: Collection[int], *, default: bool
+) -> list[str]:
+    """Who an ACL lets write, besides the owner, root and ``trusted``: its named users and
+    groups (under its mask), and in a default ACL (what is created inside) its owning group
+    and others too."""
+    masks = [e.perm for e in entries if e.tag == ACL_MASK]
+    mask = masks[0] if masks else 0o7
+    found = []
+    for e in entries:
+        if e.tag == ACL_USER and e.perm & mask & _ACL_WRITE and e.id not in {0, uid, *trusted}:
+            found.append(f"user:{_user_name(e.id)}:{_perms(e.perm)}")
+        elif e.tag == ACL_GROUP and e.perm & mask & _ACL_WRITE and not _private_group(uid, e.id):
+            found.append(f"group:{_group_name(e.id)}:{_perms(e.perm)}")
+        elif default and e.tag == ACL_OTHER and e.perm & _ACL_WRITE:
+            found.append(f"other::{_perms(e.perm)}")
+        elif (
+            default
+            and e.tag == ACL_GROUP_OBJ
+            and e.perm & mask & _ACL_WRITE
+            and not _private_group(uid, gid)
+        ):
+            found.append(f"group::{_perms(e.perm)} ({_group_name(gid)})")
+    return found
+
+
+def _perms(perm: int) -> str:
+    return "".join(c if perm & bit else "-" for c, bit in (("r", 4), ("w", 2), ("x", 1)))
+
+
+def acl_loose(
+    path: str,
+    mode: int,
+    uid: int,
+    gid: int,
+    *,
+    folder: bool,
+    trusted: Collection[int] = (),
+    follow: bool = False,
+) -> str | None:
+    """Why a POSIX ACL lets anyone but the owner (root, ``trusted``) write ``path``, or None.
+
+    With named entries an ACL has a mask, and the mode's group bits are that mask: without
+    group write in the mode no named entry can write, and the access ACL is not read (one
+    ``getxattr`` saved per file of an environment). A folder's default ACL (what is created
+    in it inherits) shows in no mode bit: it is read for every folder."""
+    reasons = []
+    if mode & stat.S_IWGRP:
+        access = read_acl(path, ACL_ACCESS, follow=follow)
+        if isinstance(access, str):
+            reasons.append(access)
+        else:
+            named = _acl_writers(access, uid, gid, trusted, default=False)
+            if named:
+                reasons.append(f"its ACL lets {', '.join(named)} write it")
+    if folder:
+        default = read_acl(path, ACL_DEFAULT, follow=follow)
+        if isinstance(default, str):
+            reasons.append(default)
+        else:
+            named = _acl_writers(default, uid, gid, trusted, default=True)
+            if named:
+                reasons.append(
+                    f"its default ACL lets {', '.join(named)} write what is created in it"
+                )
+    return "; ".join(reasons) or None
+
+
+def loose(
+    mode: int,
+    uid: int,
+    gid: int,
+    *,
+    path: str | None = None,
+    folder: bool = False,
+    trusted: Collection[int] = (),
+    follow: bool = False,
+) -> str | None:
+    """Why anyone but the owner can write an entry of this mode (with ``path``: or of its
+    POSIX ACL), or None."""
+    reasons = []
     if mode & stat.S_IWOTH:
-        return f"mode {mode:04o}: any user can write it"
+        reasons.append(f"mode {mode:04o}: any user can write it")
+    acl = (
+        acl_loose(path, mode, uid, gid, folder=folder, trusted=trusted, follow=follow)
+        if path is not None
+        else None
+    )
     if mode & stat.S_IWGRP and not _private_group(uid, gid):
-        return (
+        reasons.append(
             f"mode {mode:04o}: {_group_name(gid)} can write it, and that is not its owner's "
             "private group"
         )
-    return None
+    if acl is not None:
+        reasons.append(f"mode {mode:04o}+: {acl}")
+    return "; ".join(reasons) or None
 
 
 def _on_import_path(entry: Entry, site_roots: list[str]) -> bool:
@@ -884,26 +1038,49 @@ def foreign(uid: int, owner: int | None) -> str | None:
 
 
 def _trust(
-    path: str, mode: int, uid: int, gid: int, *, owner: int | None, what: str
+    path: str,
+    mode: int,
+    uid: int,
+    gid: int,
+    *,
+    owner: int | None,
+    what: str,
+    folder: bool,
+    follow: bool = False,
 ) -> list[Exposure]:
-    """The exposures of one entry on the import path: a foreign owner, loose write bits."""
+    """The exposures of one entry on the import path: a foreign owner, loose write bits or
+    a POSIX ACL that lets another user write it."""
     found = []
     why = foreign(uid, owner)
     if why is not None:
         found.append(Exposure(path, "foreign_owner", f"{what}: {why}"))
-    loose_why = loose(mode, uid, gid)
+    loose_why = loose(
+        mode, uid, gid, path=path, folder=folder, trusted=_trusted(owner), follow=follow
+    )
     if loose_why is not None:
         found.append(Exposure(path, "writable", f"{what}: {loose_why}"))
     return found
 
 
-def _ancestors(census: Census, site_roots: list[str], owner: int | None) -> list[Exposure]:
+def _trusted(owner: int | None) -> tuple[int, ...]:
+    return () if owner is None else (owner,)
+
+
+def _ancestors(
+    census: Census,
+    site_roots: list[str],
+    owner: int | None,
+    seen: set[str] | None = None,
+    held: str | None = None,
+) -> list[Exposure]:
     """The folders that hold the site-packages folders, up to ``/``: whoever can rename an
     entry of one can move site-packages (or the whole environment) aside and put their own
     in its place. Each must be owned by root or the environment's owner, and writable by no
-    one else unless it is sticky (``/tmp``: there only an entry's owner renames it)."""
+    one else unless it is sticky (``/tmp``: there only an entry's owner renames it).
+    ``held``: what the folders hold, when they are not site-packages (a folder a ``.pth``
+    adds); ``seen``: the folders already judged."""
     found: list[Exposure] = []
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     prefix = census.prefix
     for site in site_roots:
         folder = os.path.dirname(os.path.realpath(site))
@@ -915,7 +1092,9 @@ def _ancestors(census: Census, site_roots: list[str], owner: int | None) -> list
                 break
             inside = _inside(folder, prefix)
             what = (
-                "a folder that holds site-packages"
+                f"a folder that holds {held}"
+                if held is not None
+                else "a folder that holds site-packages"
                 if inside
                 else "a folder that holds the environment"
             )
@@ -923,7 +1102,9 @@ def _ancestors(census: Census, site_roots: list[str], owner: int | None) -> list
             why = foreign(info.st_uid, owner)
             if why is not None:
                 found.append(Exposure(folder, "foreign_owner", f"{what}: {why}"))
-            loose_why = loose(mode, info.st_uid, info.st_gid)
+            loose_why = loose(
+                mode, info.st_uid, info.st_gid, path=folder, folder=True, trusted=_trusted(owner)
+            )
             if loose_why is not None and not mode & stat.S_ISVTX:
                 found.append(
                     Exposure(
@@ -945,11 +1126,15 @@ def exposures(census: Census, facts: InterpreterFacts) -> list[Exposure]:
     outside the environment, a folder import enters that is a symlink, code or a folder on
     its import path that anyone but its owner can write, code or such a folder owned by
     anyone but root or the environment's owner, and a folder above site-packages (up to
-    ``/``) that lets another user swap what it holds. A file RECORD lists that is a symlink
-    is the RECORD comparison's finding, not repeated here."""
+    ``/``) that lets another user swap what it holds; the same of each folder a ``.pth``
+    puts on ``sys.path`` outside the folders walked, and of the nearest existing folder
+    above one that does not exist (whoever can write it can make it). A file RECORD lists
+    that is a symlink is the RECORD comparison's finding, not repeated here."""
     site_roots = [path for name, path in census.roots if name != "scripts"]
     owner = environment_owner(census)
-    found: list[Exposure] = _ancestors(census, site_roots, owner)
+    seen: set[str] = set()
+    found: list[Exposure] = _ancestors(census, site_roots, owner, seen)
+    found += _pth_folders(census, facts, owner, seen)
     for path in site_roots:  # the site-packages folders themselves
         try:
             info = os.stat(path)
@@ -957,7 +1142,7 @@ def exposures(census: Census, facts: InterpreterFacts) -> list[Exposure]:
             continue
         found.extend(
             _trust(path, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner=owner,
-                   what="a site-packages folder")
+                   what="a site-packages folder", folder=True, follow=True)
         )  # fmt: skip
     entered = set(census.entered) | set(census.not_entered)
     for path in sorted(census.entries):
@@ -973,7 +1158,10 @@ def exposures(census: Census, facts: InterpreterFacts) -> list[Exposure]:
             what = "a folder on the import path"
         else:
             continue
-        found.extend(_trust(path, entry.mode, entry.uid, entry.gid, owner=owner, what=what))
+        found.extend(
+            _trust(path, entry.mode, entry.uid, entry.gid, owner=owner, what=what,
+                   folder=entry.type == "dir")
+        )  # fmt: skip
     return found
 
 
@@ -1002,5 +1190,131 @@ def _target_writable(entry: Entry, owner: int | None) -> list[Exposure]:
         return []
     return _trust(
         entry.path, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner=owner,
-        what="a folder on the import path (linked)",
+        what="a folder on the import path (linked)", folder=True, follow=True,
     )  # fmt: skip
+
+
+def _pth_folders(
+    census: Census, facts: InterpreterFacts, owner: int | None, seen: set[str]
+) -> list[Exposure]:
+    """The folders ``.pth`` lines put on ``sys.path`` outside the folders the census walks
+    (an editable install's checkout, a folder anywhere): each is judged as site-packages is
+    (its owner, its write bits and ACLs, the folders above it). One that does not exist yet
+    is made by whoever can write the nearest folder above it that does, sticky or not (the
+    sticky bit keeps others from renaming, not from making): Python imports from it (a
+    ``sitecustomize.py`` dropped there runs) at the next start."""
+    walked = [os.path.realpath(path) for _, path in census.roots]
+    found: list[Exposure] = []
+    judged: set[str] = set()
+    for pth in facts.pth_files:
+        for folder in pth.paths:
+            real = os.path.realpath(folder)
+            if real in judged or any(_inside(real, root) for root in walked):
+                continue
+            judged.add(real)
+            try:
+                info = os.stat(real)
+            except OSError:
+                continue
+            added = f"a folder {pth.path} adds to sys.path"
+            found += _trust(
+                folder, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner=owner,
+                what=added, folder=True, follow=True,
+            )  # fmt: skip
+            found += _ancestors(census, [real], owner, seen, held=f"{folder} ({added})")
+            found += _added_code(folder, owner, added)
+        for folder in pth.missing:
+            if folder in judged:
+                continue
+            judged.add(folder)
+            found += _missing_folder(census, folder, pth.path, owner, seen)
+    return found
+
+
+def _missing_folder(
+    census: Census, folder: str, pth: str, owner: int | None, seen: set[str]
+) -> list[Exposure]:
+    """A folder a ``.pth`` names that does not exist: the nearest folder above it that does
+    must let no one else make it (sticky or not), nor anything above it be swapped."""
+    above = os.path.dirname(os.path.abspath(folder))
+    while True:
+        try:
+            info = os.stat(above)
+        except OSError:
+            parent = os.path.dirname(above)
+            if parent == above:
+                return []
+            above = parent
+            continue
+        break
+    what = (
+        f"the nearest existing folder above {folder}, which {pth} adds to sys.path but does "
+        "not exist"
+    )
+    mode = stat.S_IMODE(info.st_mode)
+    found = []
+    why = foreign(info.st_uid, owner)
+    if why is not None:
+        found.append(Exposure(above, "foreign_owner", f"{what}: {why}"))
+    loose_why = loose(
+        mode, info.st_uid, info.st_gid, path=above, folder=True, trusted=_trusted(owner),
+        follow=True,
+    )  # fmt: skip
+    if loose_why is not None:
+        found.append(
+            Exposure(
+                above, "writable",
+                f"{what}: {loose_why}: they can make it (sticky or not), and Python imports "
+                "from it at the next start",
+            )
+        )  # fmt: skip
+    seen.add(os.path.realpath(above))
+    found += _ancestors(census, [os.path.realpath(above)], owner, seen, held=folder)
+    return found
+
+
+# Entries below one folder a .pth adds that are judged, at most (a checkout is no environment:
+# a larger one is named, not walked).
+ADDED_LIMIT = LINKED_LIMIT
+
+
+def _added_code(folder: str, owner: int | None, added: str) -> list[Exposure]:
+    """The code below a folder a ``.pth`` adds (its modules, bytecode, extensions and the
+    folders import enters, by name; links are not followed) judged as site-packages' is."""
+    found: list[Exposure] = []
+    stack = [folder]
+    count = 0
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as listing:
+                children = list(listing)
+        except OSError:
+            continue
+        for child in children:
+            count += 1
+            if count > ADDED_LIMIT:
+                return [
+                    *found,
+                    Exposure(
+                        folder, "unjudged",
+                        f"{added}: it holds more than {ADDED_LIMIT:,} entries, so the code "
+                        "in it is not judged",
+                    ),
+                ]  # fmt: skip
+            try:
+                info = child.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode) and _import_enters(child.name):
+                what = f"a folder on the import path ({added})"
+                stack.append(child.path)
+            elif stat.S_ISREG(info.st_mode) and child.name.endswith(CODE_SUFFIXES):
+                what = f"code ({added})"
+            else:
+                continue
+            found += _trust(
+                child.path, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, owner=owner,
+                what=what, folder=stat.S_ISDIR(info.st_mode),
+            )  # fmt: skip
+    return found

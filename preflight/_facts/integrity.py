@@ -253,6 +253,57 @@ def _unowned_inside(tree: _Tree, folder: str, files: set[str]) -> Iterator[Unown
             yield UnownedEntry(entry.path, "extension")
 
 
+# What virtualenv and uv write into the scripts folder beside the activation scripts: a
+# module no one imports (it is exec'd by name), named for no distribution.
+_SCRIPTS_TOOL_MODULE = "activate_this.py"
+_SCRIPTS_NOTE = (
+    "in the scripts folder, which is sys.path[0] for every script there: it is imported "
+    "before anything in site-packages"
+)
+
+
+def _unowned_scripts(tree: _Tree, files: set[str]) -> Iterator[UnownedEntry]:
+    """What a script of the scripts folder would import from it that no RECORD lists.
+
+    A console script's folder is ``sys.path[0]`` when it runs: a ``tidy.py``, a sourceless
+    ``tidy.pyc``, an extension or a package folder (or a link to one) there shadows the
+    environment's ``tidy`` for every script. The scripts RECORD lists (a wheel's console and
+    data scripts) are the RECORD comparison's; bytecode in ``__pycache__`` is loaded only
+    beside its source."""
+    for name, folder in tree.census.roots:
+        if name != "scripts":
+            continue
+        for entry in sorted(tree.children.get(folder, ()), key=lambda e: e.path):
+            if entry.path in files:
+                continue
+            kind = _script_kind(tree, entry)
+            if kind is None:
+                continue
+            base = os.path.basename(entry.path)
+            tool = _VENV_TOOL_SCRIPTS if base == _SCRIPTS_TOOL_MODULE else None
+            yield UnownedEntry(entry.path, kind, tool, note=_SCRIPTS_NOTE)
+
+
+_VENV_TOOL_SCRIPTS = "virtualenv or uv"
+
+
+def _script_kind(tree: _Tree, entry: Entry) -> UnownedKind | None:
+    """What import makes of an entry of the scripts folder, if anything."""
+    name = os.path.basename(entry.path)
+    if name == "__pycache__":
+        return None
+    if name.endswith((".py", ".pyc")):
+        return "module"
+    if name.endswith(_EXTENSION_SUFFIXES):
+        return "extension"
+    package = name.isidentifier() and (
+        (entry.type == "dir" and entry.path in tree.holding)
+        # a link: not walked (the scripts folder's links are not entered), named
+        or (entry.type == "link" and os.path.isdir(entry.path))
+    )
+    return "package" if package else None
+
+
 # sha256 of the _virtualenv.py virtualenv's releases write (20.17 to 20.36 and 21.x: four
 # contents in all); the one of a virtualenv importable beside preflight counts too.
 _VENV_TOOL_MODULES = frozenset(
@@ -408,12 +459,13 @@ def judge(
         if problem is not None:
             problems.append(problem)
     site_dirs = [os.path.normpath(s) for s in facts.site_packages]
+    tree = _Tree(census)
     unverifiable = sum(p.kind == "unverifiable" and p.detail != _NO_HASH for p in problems)
     return IntegrityFacts(
         files_checked=sum(counts.values()) - counts.get(UNHASHED, 0) - unverifiable,
         bytes_checked=bytes_checked,
         problems=tuple(problems),
-        unowned=tuple(_unowned(_Tree(census), site_dirs, owned, files)),
+        unowned=(*_unowned(tree, site_dirs, owned, files), *_unowned_scripts(tree, files)),
         without_record=census.without_record,
         anchor=anchoring.summary(counts) if anchoring is not None else None,
         exposed=tuple(exposures(census, facts)),

@@ -188,21 +188,25 @@ UnownedKind = Literal["pth", "module", "package", "extension", "startup_module"]
 
 @dataclass(frozen=True)
 class UnownedEntry:
-    """Something importable (or a start-up .pth) in site-packages that no RECORD lists."""
+    """Something importable (or a start-up .pth) in site-packages, or importable in the
+    scripts folder, that no RECORD lists."""
 
     path: str  # absolute path
     kind: UnownedKind
     known_tool: str | None = None  # e.g. "virtualenv" for _virtualenv.pth; None if unknown
+    note: str = ""  # where it is, when that is why it matters (the scripts folder)
 
 
 # link_outside: a symlink that resolves outside the environment's prefix;
 # linked_folder: a folder import would enter (a package, a __pycache__) that is a symlink;
 # writable: code (.py, .pyc, extension, .pth) or a folder on its import path that anyone but
-# its owner can write (other-write, or group-write by a group that is not the owner's own),
+# its owner can write (other-write, group-write by a group that is not the owner's own, or a
+# POSIX ACL entry: a named user or group with write, a folder's default ACL giving it away),
 # or a folder holding site-packages or the environment that others can write and is not
 # sticky; foreign_owner: such code or folder owned by anyone but root or the environment's
 # owner (the owner of its root folder).
-ExposureKind = Literal["link_outside", "linked_folder", "writable", "foreign_owner"]
+# unjudged: a folder a .pth adds that holds too much to judge the code in it.
+ExposureKind = Literal["link_outside", "linked_folder", "writable", "foreign_owner", "unjudged"]
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,17 @@ def read_wheel(path: Path) -> WheelContent:
         infos = [i for i in archive.infolist() if not i.is_dir()]
         if len(infos) > MAX_MEMBERS:
             raise UnusableWheel(f"holds more than {MAX_MEMBERS} members, the limit")
-        members = {i.filename: Member(i.filename, i.file_size) for i in infos}
+        members: dict[str, Member] = {}
+        for info in infos:
+            if info.filename in members:
+                # zipfile (and pip, which reads through it) takes the last of the two; another
+                # reader (unzip, a scanner, a reviewer) the first: what the lock's hash
+                # vouches for is not one thing
+                raise UnusableWheel(
+                    f"holds the member {info.filename!r} twice (a wheel names each file "
+                    "once; which copy is installed depends on the reader)"
+                )
+            members[info.filename] = Member(info.filename, info.file_size)
         dist_info = _dist_info(members)
         wheel_text = _text(archive, f"{dist_info}/WHEEL", _METADATA_LIMIT) or ""
         record = _text(archive, f"{dist_info}/RECORD", RECORD_LIMIT)
