@@ -132,7 +132,8 @@ def assert_runs_then_refused(
     assert "tidy: ../../../bin/tidy-cli is modified" in found["findings"], found
     assert not marker.exists(), "the check ran the launcher's payload"
     if again:
-        assert launch(launcher, marker.parent).returncode == 0 and marker.exists()
+        assert launch(launcher, marker.parent).returncode == 0
+        assert marker.exists()
         marker.unlink()
 
 

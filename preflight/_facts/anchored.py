@@ -14,11 +14,15 @@ checked against the wheel whose sha256 is one of the lock's hashes for its pin:
   member is inflated only to be compared with an installed file of its declared size, so what
   is inflated is bounded by what the environment holds;
 * what the installer writes from the wheel is checked as far as it can be (*derived*): a
-  script whose first line is ``#!python`` equals the member but for that line, which must name
-  the environment's own python; a console or GUI launcher of ``entry_points.txt`` has such a
-  shebang and a body that does nothing but import and call the entry point the wheel declares
-  (its syntax tree is compared against that, so quoting and installer templates may differ),
-  under the names installers give it (pip's ``pip``, ``pipX``, ``pipX.Y`` for the target);
+  script whose first line is ``#!python`` equals the member but for that line, which must be,
+  byte for byte, a prelude installers write for the environment's own ``bin/python``,
+  ``bin/python3`` or ``bin/pythonX.Y`` (``#!EXE``, or the ``/bin/sh`` two-line exec form for
+  a long or spaced path; see ``_preludes``); a console or GUI launcher of ``entry_points.txt``
+  has such a prelude and a body that does nothing but import and call the entry point the
+  wheel declares (its syntax tree is compared against that, so quoting and installer
+  templates may differ; the body is read as Python reads the file, and a coding cookie
+  naming anything but UTF-8 is refused), under the names installers give it (pip's ``pip``,
+  ``pipX``, ``pipX.Y`` for the target);
 * what the installer writes on its own (``INSTALLER``, ``REQUESTED``, ``direct_url.json``,
   RECORD itself, any other file in the ``.dist-info`` folder) and the bytecode it compiles
   (a ``.pyc`` is accepted only for a source the wheel ships, a Python script of its
@@ -506,7 +510,7 @@ def _preludes(bin_dir: str, names: tuple[str, ...]) -> tuple[bytes, ...]:
                 forms.append(exe)
         forms.append(b'"$(dirname -- "$(realpath -- "$0")")"/\'' + name.encode() + b"'")
         for form in forms:
-            found.append(b"#!/bin/sh\n'''exec' " + form + b' "$0" "$@"\n\' \'\'\'\n')
+            found.append(b"#!/bin/sh\n'''exec' " + form + b" \"$0\" \"$@\"\n' '''\n")
     return tuple(found)
 
 
@@ -672,13 +676,9 @@ def launcher_problem(body: bytes, target: str, prelude: bytes = b"#!python\n") -
     if match is None or match["attr"] is None:
         return f"the entry point {target!r} is not module:attr"
     module, attrs = match["module"], match["attr"].split(".")
-    encoding = _encoding_problem(prelude + body)
-    if encoding is not None:
-        return encoding
-    try:
-        tree = ast.parse(body.decode("utf-8"))
-    except (SyntaxError, UnicodeDecodeError, ValueError):
-        return "its body is not Python"
+    tree = _parsed(body, prelude)
+    if isinstance(tree, str):
+        return tree
     imported = False
     main = 0
     for node in tree.body:
@@ -702,6 +702,17 @@ def launcher_problem(body: bytes, target: str, prelude: bytes = b"#!python\n") -
     if not imported or main != 1:
         return f"it does not import and call {target}"
     return None
+
+
+def _parsed(body: bytes, prelude: bytes) -> ast.Module | str:
+    """The body's syntax tree, read as Python reads the file; or why it cannot be."""
+    problem = _encoding_problem(prelude + body)
+    if problem is not None:
+        return problem
+    try:
+        return ast.parse(body.decode("utf-8"))
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return "its body is not Python"
 
 
 def _encoding_problem(source: bytes) -> str | None:
