@@ -278,21 +278,41 @@ def test_pips_sh_prelude_for_a_long_or_spaced_path_is_ready(
 
 
 @pytest.mark.slow
-def test_uvs_launcher_is_ready(tmp_path: Path, house: Path, project: Path) -> None:
+@pytest.mark.parametrize(
+    ("folder", "prelude"),
+    [
+        pytest.param("short", b"#!/", id="short-path"),
+        pytest.param("d" * 120, b"#!/bin/sh\n'''exec' '/", id="long-path"),  # single quotes
+        pytest.param("relocatable", b"#!/bin/sh\n'''exec' \"$(dirname", id="relocatable"),
+    ],
+)
+def test_uvs_launcher_is_ready(
+    tmp_path: Path, house: Path, project: Path, folder: str, prelude: bytes
+) -> None:
     uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
     if uv is None:
         pytest.skip("uv is not installed")
-    for folder in ("short", "d" * 120):
-        python = wheelhouse.make_venv(
-            real_python("3.12").path, tmp_path / folder / "env", with_pip=False
-        )
+    dest = tmp_path / folder / "env"
+    if folder == "relocatable":
         wheelhouse.run(
             [
-                *(uv, "pip", "install", "--python", python, "--offline", "--no-index"),
-                *("--no-cache", "--find-links", house, "--require-hashes", "--no-deps"),
-                *("-r", project / "requirements/py3.12.txt"),
+                *(uv, "venv", "--relocatable", "--offline", "--no-cache"),
+                *("--python", real_python("3.12").path, dest),
             ]
         )
-        assert launch(python.parent / "tidy-cli").stdout == "tidy ran\n"
-        found = checked(python, project, house)
-        assert found["status"] == "READY", (folder, found)
+        python = dest / "bin" / "python"
+    else:
+        python = wheelhouse.make_venv(real_python("3.12").path, dest, with_pip=False)
+    wheelhouse.run(
+        [
+            *(uv, "pip", "install", "--python", python, "--offline", "--no-index", "--no-cache"),
+            *("--find-links", house, "--require-hashes", "--no-deps"),
+            *("-r", project / "requirements/py3.12.txt"),
+        ]
+    )
+    launcher = python.parent / "tidy-cli"
+    assert launcher.read_bytes().startswith(prelude)  # the form the case is about
+    done = launch(launcher)
+    assert (done.returncode, done.stdout) == (0, "tidy ran\n"), done
+    found = checked(python, project, house)
+    assert found["status"] == "READY", found
