@@ -623,10 +623,11 @@ def _shebang_problem(layout: _Layout, data: bytes) -> str:
     if first == b"#!/bin/sh":
         first = rest.partition(b"\n")[0]
     shown = first[:120].decode("utf-8", "backslashreplace")
-    names = ", ".join(layout.pythons)
+    python, *others = layout.pythons
     return (
         f"its shebang ({shown}) does not name this environment's python as installers write "
-        f"it (#!{layout.bin}/ and one of {names}, or distlib's /bin/sh form of that path)"
+        f"it: #!{os.path.join(layout.bin, python)} (or {', '.join(others)}), or the /bin/sh "
+        "exec form of that path"
     )
 
 
