@@ -156,37 +156,59 @@ def test_a_utf7_coding_cookie_hiding_code_in_a_comment_is_refused(
     assert_runs_then_refused(python, project, house, marker)
 
 
+DISTLIB = (
+    b"# -*- coding: utf-8 -*-\nimport re\nimport sys\nfrom tidy.core import main\n"
+    b"if __name__ == '__main__':\n"
+    b"    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+    b"    sys.exit(main())\n"
+)
+SIMPLE = b"#!/env/bin/python\n"
+SH = b"#!/bin/sh\n'''exec' '/env/bin/python' \"$0\" \"$@\"\n' '''\n"
+
+
+def test_the_templates_installers_write_are_accepted_below_either_prelude() -> None:
+    assert launcher_problem(DISTLIB, ENTRY, SIMPLE) is None
+    assert launcher_problem(DISTLIB, ENTRY, SH) is None
+
+
 @pytest.mark.parametrize(
-    ("cookie", "accepted"),
+    "cookie",
     [
-        (b"# -*- coding: utf-8 -*-\n", True),
-        (b"# coding=utf8\n", True),
-        (b"# vim: set fileencoding=UTF_8 :\n", True),
-        (b"# -*- coding: utf-7 -*-\n", False),
-        (b"# -*- coding: latin-1 -*-\n", False),
-        (b"# coding: no-such-codec\n", False),
-        (b"# coding: utf-16\n", False),
-        (b"#\n# coding: latin-1\n", True),  # line 3 of the file: Python reads no cookie there
+        b"# -*- coding: utf-7 -*-\n",
+        b"# -*- coding: latin-1 -*-\n",
+        b"# coding: no-such-codec\n",
+        b"# vim: set fileencoding=utf-16 :\n",
     ],
 )
-def test_only_a_utf8_cookie_is_accepted(cookie: bytes, accepted: bool) -> None:
-    body = cookie + (
-        b"import re\nimport sys\nfrom tidy.core import main\nif __name__ == '__main__':\n"
-        b"    sys.exit(main())\n"
-    )
-    problem = launcher_problem(body, ENTRY, b"#!/env/bin/python\n")
-    assert (problem is None) is accepted, problem
-    if not accepted:
-        assert "coding" in (problem or "")
+def test_a_cookie_naming_another_codec_is_refused_as_such(cookie: bytes) -> None:
+    problem = launcher_problem(cookie + DISTLIB, ENTRY, SIMPLE)
+    assert problem is not None
+    assert "coding cookie" in problem
 
 
-def test_a_cookie_below_the_sh_prelude_is_not_one_python_reads_and_passes() -> None:
-    # Under the /bin/sh form, line 2 is code (the '''exec' string), so Python reads UTF-8
-    # whatever line 4 says; what it says is still refused unless it names utf-8.
-    prelude = b"#!/bin/sh\n'''exec' '/env/bin/python' \"$0\" \"$@\"\n' '''\n"
-    body = b"# -*- coding: utf-8 -*-\nimport sys\nfrom tidy.core import main\n"
-    body += b"if __name__ == '__main__':\n    sys.exit(main())\n"
-    assert launcher_problem(body, ENTRY, prelude) is None
+@pytest.mark.parametrize(
+    "body",
+    [
+        DISTLIB.replace(
+            b"utf-8", b"utf8"
+        ),  # a cookie Python reads as UTF-8: still not the template
+        DISTLIB.replace(b"import sys\n", b"import sys\n# a comment\n"),
+        DISTLIB.replace(b"\n", b"\r\n"),
+        DISTLIB + b"\n",
+    ],
+)
+def test_a_harmless_body_that_is_not_a_template_is_refused(body: bytes) -> None:
+    # The syntax tree is a launcher's; the bytes are no installer's.
+    problem = launcher_problem(body, ENTRY, SIMPLE)
+    assert problem is not None
+    assert "not the launcher pip, uv, installer or virtualenv writes" in problem
+
+
+def test_a_cookie_below_the_sh_prelude_is_not_one_python_reads() -> None:
+    # Under the /bin/sh form, line 2 is code (the '''exec' string): Python reads UTF-8 whatever
+    # line 4 says. The body is the template's, so UTF-8 is what it is.
+    assert launcher_problem(DISTLIB, ENTRY, SH) is None
+    assert "coding cookie" not in (launcher_problem(b"#\n# coding: latin-1\n", ENTRY) or "")
 
 
 # --- (b) the /bin/sh prelude with a command substitution -------------------------------------

@@ -702,7 +702,57 @@ def launcher_problem(body: bytes, target: str, prelude: bytes = b"#!python\n") -
         return f"line {getattr(node, 'lineno', '?')} is not what a launcher of {target} holds"
     if not imported or main != 1:
         return f"it does not import and call {target}"
-    return None
+    return _template_problem(body, module, match["attr"])
+
+
+# The launcher bodies installers write below the prelude, {module}, {name} (the attribute's
+# first part) and {func} (the attribute) filled in, as each installer fills them.
+_TEMPLATES = (
+    # distlib's ScriptMaker before 0.3.9 (pip up to 24.x, older virtualenv seeds)
+    "# -*- coding: utf-8 -*-\nimport re\nimport sys\nfrom {module} import {name}\n"
+    "if __name__ == '__main__':\n"
+    "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+    "    sys.exit({func}())\n",
+    # distlib >= 0.3.9 (pip 25+, virtualenv): the import inside the block
+    "# -*- coding: utf-8 -*-\nimport re\nimport sys\nif __name__ == '__main__':\n"
+    "    from {module} import {name}\n"
+    "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+    "    sys.exit({func}())\n",
+    # pip's PipScriptMaker.script_template (pip 25.x+): no cookie, no ``re``
+    "import sys\nfrom {module} import {name}\nif __name__ == '__main__':\n"
+    "    sys.argv[0] = sys.argv[0].removesuffix('.exe')\n"
+    "    sys.exit({func}())\n",
+    # pip's own template (pip 10 to 19), blank lines and ``pyw?``
+    "# -*- coding: utf-8 -*-\nimport re\nimport sys\n\nfrom {module} import {name}\n\n"
+    "if __name__ == '__main__':\n"
+    "    sys.argv[0] = re.sub(r'(-script\\.pyw?|\\.exe)?$', '', sys.argv[0])\n"
+    "    sys.exit({func}())\n",
+    # installer (pypa/installer: python -m installer, distro packagers)
+    "# -*- coding: utf-8 -*-\nimport re\nimport sys\nfrom {module} import {name}\n"
+    'if __name__ == "__main__":\n'
+    '    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])\n'
+    "    sys.exit({func}())\n",
+    # uv (its get_script_launcher)
+    "# -*- coding: utf-8 -*-\nimport sys\nfrom {module} import {name}\n"
+    'if __name__ == "__main__":\n'
+    '    if sys.argv[0].endswith("-script.pyw"):\n'
+    "        sys.argv[0] = sys.argv[0][:-11]\n"
+    '    elif sys.argv[0].endswith(".exe"):\n'
+    "        sys.argv[0] = sys.argv[0][:-4]\n"
+    "    sys.exit({func}())\n",
+)
+
+
+def _template_problem(body: bytes, module: str, attr: str) -> str | None:
+    """None if ``body`` is, byte for byte, one of the launchers installers write for
+    ``module:attr`` (distlib's old and new, pip's own, installer's, uv's)."""
+    fill = {"module": module, "name": attr.split(".", maxsplit=1)[0], "func": attr}
+    if any(body == template.format(**fill).encode() for template in _TEMPLATES):
+        return None
+    return (
+        f"its body calls {module}:{attr} but is not the launcher pip, uv, installer or "
+        "virtualenv writes (not byte for byte)"
+    )
 
 
 def _parsed(body: bytes, prelude: bytes) -> ast.Module | str:
