@@ -130,6 +130,11 @@ def test_a_wheel_whose_record_claims_other_bytes_anchors_the_member_not_the_clai
 
     # The content RECORD claims, which no install of the locked wheel writes.
     (site / "tidy/mod.py").write_text(claimed, encoding="utf-8")
+    # Of the same size, and written within the second pip compiled it, the source would look
+    # unchanged to the bytecode pip wrote (its stamp is the mtime in whole seconds and the
+    # size): an attacker waits a second, so the source is dated two seconds on.
+    stamp = (site / "tidy/mod.py").stat().st_mtime_ns + 2_000_000_000
+    os.utime(site / "tidy/mod.py", ns=(stamp, stamp))
     runs_under_plain_python(python, marker, "-c", "import tidy.mod")
     plain = checked(python, project)
     assert plain["checks"]["integrity"]["status"] == "pass"  # RECORD vouches for the claim

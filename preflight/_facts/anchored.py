@@ -14,11 +14,15 @@ checked against the wheel whose sha256 is one of the lock's hashes for its pin:
   member is inflated only to be compared with an installed file of its declared size, so what
   is inflated is bounded by what the environment holds;
 * what the installer writes from the wheel is checked as far as it can be (*derived*): a
-  script whose first line is ``#!python`` equals the member but for that line, which must name
-  the environment's own python; a console or GUI launcher of ``entry_points.txt`` has such a
-  shebang and a body that does nothing but import and call the entry point the wheel declares
-  (its syntax tree is compared against that, so quoting and installer templates may differ),
-  under the names installers give it (pip's ``pip``, ``pipX``, ``pipX.Y`` for the target);
+  script whose first line is ``#!python`` equals the member but for that line, which must be,
+  byte for byte, a prelude installers write for the environment's own ``bin/python``,
+  ``bin/python3`` or ``bin/pythonX.Y`` (``#!EXE``, or the ``/bin/sh`` two-line exec form for
+  a long or spaced path; see ``_preludes``); a console or GUI launcher of ``entry_points.txt``
+  has such a prelude and a body that does nothing but import and call the entry point the
+  wheel declares (its syntax tree is compared against that, so quoting and installer
+  templates may differ; the body is read as Python reads the file, and a coding cookie
+  naming anything but UTF-8 is refused), under the names installers give it (pip's ``pip``,
+  ``pipX``, ``pipX.Y`` for the target);
 * what the installer writes on its own (``INSTALLER``, ``REQUESTED``, ``direct_url.json``,
   RECORD itself, any other file in the ``.dist-info`` folder) and the bytecode it compiles
   (a ``.pyc`` is accepted only for a source the wheel ships, a Python script of its
@@ -40,10 +44,13 @@ the check says so.
 from __future__ import annotations
 
 import ast
+import codecs
 import configparser
+import io
 import os
 import re
 import threading
+import tokenize
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -79,7 +86,10 @@ __all__ = ["Anchoring", "DistAnchor", "Resolution", "WheelhouseRequest", "launch
 _SCRIPT_LIMIT = 64 * MIB  # a script member read whole to compare its body
 _LAUNCHER_LIMIT = 64 * 1024  # a launcher is a dozen lines
 _SCRIPT_KEEP = 64 * 1024  # a script's bytes kept by the census (a larger one is read again)
-_INTERPRETER_NAME = re.compile(r"^python(\d+(\.\d+)?)?w?$")
+_SHEBANG_MAX = 127  # the longest ``#!EXE\n`` installers write (distlib, uv, installer on Linux)
+_SHELL_SAFE = re.compile(rb"^[\w@%+=:,./-]+$", re.ASCII)  # what shlex.quote leaves bare
+_SHELL_CODE = re.compile(rb"[\"'$`\\\n\r]")  # what the shell reads as code in quotes
+_COOKIE = re.compile(rb"coding[:=][ \t\f]*([-\w.]+)", re.ASCII)
 _ENTRY_POINT = re.compile(
     r"^(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+))?\s*(\[[^\]]*\])?\s*$", re.ASCII
 )
@@ -390,6 +400,8 @@ class _Layout:
         self.bin = os.path.normpath(os.path.join(facts.prefix, "bin"))
         xy = minor_of(facts.version)  # the probe's version parses (else no InterpreterFacts)
         self.headers = os.path.join(facts.prefix, "include", "site", f"python{xy}", dist.name)
+        self.pythons = ("python", f"python{xy.split('.')[0]}", f"python{xy}")
+        self.preludes = _preludes(self.bin, self.pythons)
 
     def destination(self, member: str) -> str | None:
         parts = member.split("/")
@@ -463,12 +475,43 @@ class _Layout:
                     optional.add(path)
         return found, frozenset(optional)
 
-    def python_ok(self, python: str) -> bool:
-        """Whether a shebang's interpreter is this environment's own python."""
-        folder, name = os.path.split(python)
-        if python == self.facts.executable:
-            return True
-        return os.path.normpath(folder) == self.bin and bool(_INTERPRETER_NAME.match(name))
+    def split(self, data: bytes) -> tuple[bytes, bytes] | None:
+        """The prelude an installer writes for this environment's python, and the rest; None
+        if the file does not start, byte for byte, with one of them."""
+        for prelude in self.preludes:
+            if data.startswith(prelude):
+                return prelude, data[len(prelude) :]
+        return None
+
+
+def _preludes(bin_dir: str, names: tuple[str, ...]) -> tuple[bytes, ...]:
+    """Every first line (or lines) an installer writes atop a launcher or a ``#!python``
+    script of this environment, exactly. The interpreter is the environment's own
+    ``bin/python``, ``bin/python3`` or ``bin/pythonX.Y`` (what ``sys.executable`` of the
+    installing process is): no other name, no other folder, nothing normalised.
+
+    * ``#!EXE`` and a newline, when it fits (127 bytes) and holds no space (distlib's
+      ``ScriptMaker._build_shebang``, uv's ``format_shebang``, installer's ``build_shebang``);
+    * the ``/bin/sh`` form: ``#!/bin/sh``, ``'''exec' EXE "$0" "$@"``, ``' '''``, the path
+      bare (distlib without a space; ``shlex.quote`` of a safe path: installer), in double
+      quotes (distlib with a space) or single quotes (uv; installer's ``shlex.quote``); uv's
+      relocatable form names ``"$(dirname -- "$(realpath -- "$0")")"/'NAME'``, its fixed
+      text. A path holding a quote, ``$``, a backtick or a backslash, which the shell reads
+      as code, has no quoted form here."""
+    found: list[bytes] = []
+    for name in names:
+        exe = os.path.join(bin_dir, name).encode("utf-8", "surrogateescape")
+        if b" " not in exe and len(exe) + 3 <= _SHEBANG_MAX:
+            found.append(b"#!" + exe + b"\n")
+        forms: list[bytes] = []
+        if _SHELL_CODE.search(exe) is None:
+            forms += [b'"' + exe + b'"', b"'" + exe + b"'"]
+            if _SHELL_SAFE.match(exe):
+                forms.append(exe)
+        forms.append(b'"$(dirname -- "$(realpath -- "$0")")"/\'' + name.encode() + b"'")
+        for form in forms:
+            found.append(b"#!/bin/sh\n'''exec' " + form + b" \"$0\" \"$@\"\n' '''\n")
+    return tuple(found)
 
 
 def _file_job(
@@ -519,29 +562,6 @@ def _read_installed(path: str, limit: int) -> bytes | None:
             return None
 
 
-def _split_shebang(data: bytes) -> tuple[str, bytes] | None:
-    """The interpreter a launcher's first line(s) name, and the rest; None if not a shebang.
-
-    Both forms installers write: ``#!/env/bin/python`` and, for a path too long or with
-    spaces, ``#!/bin/sh`` + ``'''exec' "/env/bin/python" "$0" "$@"`` + ``' '''``."""
-    if not data.startswith(b"#!"):
-        return None
-    first, _, rest = data.partition(b"\n")
-    line = first.removesuffix(b"\r")[2:].decode("utf-8", "replace").strip()
-    if line == "/bin/sh":
-        second, _, rest = rest.partition(b"\n")
-        third, _, rest = rest.partition(b"\n")
-        match = re.match(
-            r"^'''exec' (\"[^\"]+\"|\S+) \"\$0\" \"\$@\"$", second.decode("utf-8", "replace")
-        )
-        if match is None or third.strip() != b"' '''":
-            return None
-        return match[1].strip('"'), rest
-    if " " in line:
-        return None  # arguments after the interpreter: not what an installer writes
-    return line, rest
-
-
 def _script_job(layout: _Layout, script: _Script, entry: Entry | None) -> Job:
     written = layout.written(script.path)
     dist = layout.dist.name
@@ -590,17 +610,25 @@ def _script_problem(layout: _Layout, member: str, shipped: bytes, installed: byt
     script, the environment's python in its shebang and the member's body below it."""
     if not shipped.startswith(b"#!python"):
         return None if installed == shipped else f"differs from the locked wheel's {member}"
-    split = _split_shebang(installed)
-    if split is None or not layout.python_ok(split[0]):
-        return _shebang_problem(split, installed)
+    split = layout.split(installed)
+    if split is None:
+        return _shebang_problem(layout, installed)
     if split[1] != shipped.partition(b"\n")[2]:
         return f"differs from the locked wheel's {member} below the shebang"
     return None
 
 
-def _shebang_problem(split: tuple[str, bytes] | None, data: bytes) -> str:
-    shown = split[0] if split else data.partition(b"\n")[0][:120].decode("utf-8", "replace")
-    return f"its shebang ({shown}) does not name this environment's python"
+def _shebang_problem(layout: _Layout, data: bytes) -> str:
+    first, _, rest = data.partition(b"\n")
+    if first == b"#!/bin/sh":
+        first = rest.partition(b"\n")[0]
+    shown = first[:120].decode("utf-8", "backslashreplace")
+    python, *others = layout.pythons
+    return (
+        f"its shebang ({shown}) does not name this environment's python as installers write "
+        f"it: #!{os.path.join(layout.bin, python)} (or {', '.join(others)}), or the /bin/sh "
+        "exec form of that path"
+    )
 
 
 def _launcher_job(layout: _Layout, path: str, target: str, entry: Entry | None) -> Job:
@@ -618,11 +646,11 @@ def _launcher_job(layout: _Layout, path: str, target: str, entry: Entry | None) 
         if data is None or len(data) > _LAUNCHER_LIMIT:
             detail = "not a launcher (not a small regular file)"
             return FileProblem(dist, written, "modified", detail), 0, "derived"
-        split = _split_shebang(data)
-        if split is None or not layout.python_ok(split[0]):
-            why: str | None = _shebang_problem(split, data)
+        split = layout.split(data)
+        if split is None:
+            why: str | None = _shebang_problem(layout, data)
         else:
-            why = launcher_problem(split[1], target)
+            why = launcher_problem(split[1], target, split[0])
         problem = FileProblem(dist, written, "modified", why) if why is not None else None
         return problem, len(data), "derived"
 
@@ -634,8 +662,12 @@ def _launcher_job(layout: _Layout, path: str, target: str, entry: Entry | None) 
 _SAFE_NAMES = frozenset({"sys", "re"})
 
 
-def launcher_problem(body: bytes, target: str) -> str | None:
+def launcher_problem(body: bytes, target: str, prelude: bytes = b"#!python\n") -> str | None:
     """Why a launcher's body is not one that only calls ``target`` (``module:attr``), or None.
+
+    ``prelude`` is the shebang line(s) above it: Python reads the whole file, and a coding
+    cookie on its first two lines decides how (``# -*- coding: utf-7 -*-`` turns a comment
+    into code). The body is parsed as the UTF-8 Python reads, and any other cookie refused.
 
     Accepted: ``import sys`` / ``import re``, ``from MODULE import NAME`` for the entry point,
     and ``if __name__ == "__main__":`` holding only rewrites of ``sys.argv[0]`` (plain or in
@@ -645,10 +677,9 @@ def launcher_problem(body: bytes, target: str) -> str | None:
     if match is None or match["attr"] is None:
         return f"the entry point {target!r} is not module:attr"
     module, attrs = match["module"], match["attr"].split(".")
-    try:
-        tree = ast.parse(body.decode("utf-8"))
-    except (SyntaxError, UnicodeDecodeError, ValueError):
-        return "its body is not Python"
+    tree = _parsed(body, prelude)
+    if isinstance(tree, str):
+        return tree
     imported = False
     main = 0
     for node in tree.body:
@@ -671,6 +702,89 @@ def launcher_problem(body: bytes, target: str) -> str | None:
         return f"line {getattr(node, 'lineno', '?')} is not what a launcher of {target} holds"
     if not imported or main != 1:
         return f"it does not import and call {target}"
+    return _template_problem(body, module, match["attr"])
+
+
+# The launcher bodies installers write below the prelude, {module}, {name} (the attribute's
+# first part) and {func} (the attribute) filled in, as each installer fills them.
+_TEMPLATES = (
+    # distlib's ScriptMaker before 0.3.9 (pip up to 24.x, older virtualenv seeds)
+    "# -*- coding: utf-8 -*-\nimport re\nimport sys\nfrom {module} import {name}\n"
+    "if __name__ == '__main__':\n"
+    "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+    "    sys.exit({func}())\n",
+    # distlib >= 0.3.9 (pip 25+, virtualenv): the import inside the block
+    "# -*- coding: utf-8 -*-\nimport re\nimport sys\nif __name__ == '__main__':\n"
+    "    from {module} import {name}\n"
+    "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+    "    sys.exit({func}())\n",
+    # pip's PipScriptMaker.script_template (pip 25.x+): no cookie, no ``re``
+    "import sys\nfrom {module} import {name}\nif __name__ == '__main__':\n"
+    "    sys.argv[0] = sys.argv[0].removesuffix('.exe')\n"
+    "    sys.exit({func}())\n",
+    # pip's own template (pip 10 to 19), blank lines and ``pyw?``
+    "# -*- coding: utf-8 -*-\nimport re\nimport sys\n\nfrom {module} import {name}\n\n"
+    "if __name__ == '__main__':\n"
+    "    sys.argv[0] = re.sub(r'(-script\\.pyw?|\\.exe)?$', '', sys.argv[0])\n"
+    "    sys.exit({func}())\n",
+    # installer (pypa/installer: python -m installer, distro packagers)
+    "# -*- coding: utf-8 -*-\nimport re\nimport sys\nfrom {module} import {name}\n"
+    'if __name__ == "__main__":\n'
+    '    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])\n'
+    "    sys.exit({func}())\n",
+    # uv (its get_script_launcher)
+    "# -*- coding: utf-8 -*-\nimport sys\nfrom {module} import {name}\n"
+    'if __name__ == "__main__":\n'
+    '    if sys.argv[0].endswith("-script.pyw"):\n'
+    "        sys.argv[0] = sys.argv[0][:-11]\n"
+    '    elif sys.argv[0].endswith(".exe"):\n'
+    "        sys.argv[0] = sys.argv[0][:-4]\n"
+    "    sys.exit({func}())\n",
+)
+
+
+def _template_problem(body: bytes, module: str, attr: str) -> str | None:
+    """None if ``body`` is, byte for byte, one of the launchers installers write for
+    ``module:attr`` (distlib's old and new, pip's own, installer's, uv's)."""
+    fill = {"module": module, "name": attr.split(".", maxsplit=1)[0], "func": attr}
+    if any(body == template.format(**fill).encode() for template in _TEMPLATES):
+        return None
+    return (
+        f"its body calls {module}:{attr} but is not the launcher pip, uv, installer or "
+        "virtualenv writes (not byte for byte)"
+    )
+
+
+def _parsed(body: bytes, prelude: bytes) -> ast.Module | str:
+    """The body's syntax tree, read as Python reads the file; or why it cannot be."""
+    problem = _encoding_problem(prelude + body)
+    if problem is not None:
+        return problem
+    try:
+        return ast.parse(body.decode("utf-8"))
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return "its body is not Python"
+
+
+def _encoding_problem(source: bytes) -> str | None:
+    """Why Python would not read ``source`` as UTF-8: a coding cookie naming another codec on
+    its first two lines (as ``tokenize.detect_encoding`` finds it, and any ``coding:`` or
+    ``coding=`` there at all, lest the interpreter's own tokenizer read one this does not)."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+    except SyntaxError as exc:
+        return f"its coding cookie is not one Python reads ({exc})"
+    names = [encoding.encode("ascii", "replace")]
+    for line in re.split(rb"\r\n|\r|\n", source, maxsplit=2)[:2]:
+        names += _COOKIE.findall(line)
+    for name in names:
+        try:
+            codec = codecs.lookup(name.decode("ascii")).name
+        except LookupError:
+            codec = None
+        if codec != "utf-8":
+            shown = name[:40].decode("ascii", "backslashreplace")
+            return f"its coding cookie names {shown}, not utf-8: Python would read other code"
     return None
 
 
