@@ -419,8 +419,10 @@ def _teach_bytecode_cache(ctx: Context, report: Report) -> Report:
     note = remember_verified(ctx.bytecode)
     if note is None:
         return report
+    # first on the line, short: the terminal shortens a long message, and this one matters
+    said = "the cache of verified pycs was changed during the check by something else: dropped"
     checks = tuple(
-        replace(c, message=f"{c.message}; {note}", details={**c.details, "cache_note": note})
+        replace(c, message=f"{said}; {c.message}", details={**c.details, "cache_note": note})
         if c.id == "bytecode"
         else c
         for c in report.checks

@@ -640,7 +640,7 @@ def test_webhook_that_never_answers_times_out(log: io.StringIO) -> None:
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({}, "PREFLIGHT_WEBHOOK_URL is not set"),
+        ({}, "PREFLIGHT_WEBHOOK_URL (or PREFLIGHT_WEBHOOK_URL_FILE) is not set"),
         ({"PREFLIGHT_WEBHOOK_URL": "file:///etc/passwd"}, "must hold an http:// or https:// URL"),
     ],
 )
