@@ -220,7 +220,12 @@ def anchor_problem(python: str) -> tuple[Venv | None, str | None, str]:
     real = os.path.realpath(python)
     prefix = venv.prefix if venv is not None else os.path.dirname(os.path.dirname(real))
     owner = standing.environment_owner(prefix)
-    reached = next(standing.path_problems(python, owner, f"the interpreter {python}"), None)
+    reached = next(
+        standing.path_problems(
+            python, owner, f"the interpreter {python}", inside=os.path.realpath(prefix)
+        ),
+        None,
+    )
     if reached is not None:
         return venv, f"{reached}; {python} was not run", ""
     if venv is None:
@@ -273,6 +278,11 @@ def _refusals(python: str, real: str, venv: Venv, anchor: str | None) -> Iterato
     else:
         for found in standing.home_problems(home, real, owner):
             yield f"{found}; {python} was not run"
+    yield from _sibling_refusals(python, real, home)
+
+
+def _sibling_refusals(python: str, real: str, home: str) -> Iterator[str]:
+    """Why another python of the environment's ``bin`` is not home's interpreter."""
     for sibling in _sibling_pythons(python):
         sibling_real = os.path.realpath(sibling)
         if sibling_real == real:

@@ -79,9 +79,14 @@ def _rule(path: str, info: os.stat_result, owner: int | None, *, sticky_ok: bool
     return loose_why
 
 
-def path_problems(path: str, owner: int | None, what: str) -> Iterator[str]:
+def path_problems(
+    path: str, owner: int | None, what: str, inside: str | None = None
+) -> Iterator[str]:
     """Why ``path`` (``what`` it is) could be redirected by someone else: each component as
-    the kernel walks it, each symlink on the way and what it points to, under the rule."""
+    the kernel walks it, each symlink on the way and what it points to, under the rule. A
+    symlink in the folder ``inside`` (the environment, resolved) is the environment's (its
+    owner's, like ``bin/python``); one outside it chooses which environment is judged: only
+    root's or the running user's is trusted."""
     if not path.startswith(os.sep):
         path = os.path.join(os.getcwd(), path)
     todo = [p for p in path.split(os.sep) if p not in ("", ".")]
@@ -108,7 +113,8 @@ def path_problems(path: str, owner: int | None, what: str) -> Iterator[str]:
         if stat.S_ISLNK(info.st_mode):
             # a link chooses which environment is judged: the environment it leads to cannot
             # vouch for it, so only root and the user running preflight are trusted with it
-            why = foreign(info.st_uid, os.geteuid())
+            ours = inside is not None and _within(current, inside)
+            why = foreign(info.st_uid, owner if ours else os.geteuid())
             if why is not None:
                 yield (
                     f"{here}, a symlink on the way to {what}, is {why}: they can point it "
@@ -135,6 +141,10 @@ def path_problems(path: str, owner: int | None, what: str) -> Iterator[str]:
         current = here
 
 
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def resolved_python(python: str) -> str:
     """The path children are run by: the folder ``python`` lies in, resolved, joined to its
     name (kept: a venv's ``bin/python`` must stay the venv's), so that a symlink on the way
@@ -152,9 +162,7 @@ def _strict(path: str, owner: int | None, what: str) -> str | None:
     return None if why is None else f"{path} ({what}) is {why}"
 
 
-def venv_problems(
-    prefix: str, cfg_path: str, python: str, owner: int | None
-) -> Iterator[str]:
+def venv_problems(prefix: str, cfg_path: str, python: str, owner: int | None) -> Iterator[str]:
     """Why the environment's folder, its scripts folder, an entry of it or its pyvenv.cfg
     could be changed by someone other than root or the environment's owner."""
     scripts = os.path.realpath(os.path.dirname(os.path.abspath(python)))
@@ -243,7 +251,9 @@ def _system_libpythons() -> list[str]:
             names = sorted(os.listdir(folder))
         except OSError:
             continue
-        found += [os.path.join(folder, n) for n in names if n.startswith("libpython3") and ".so" in n]
+        found += [
+            os.path.join(folder, n) for n in names if n.startswith("libpython3") and ".so" in n
+        ]
     return found
 
 
