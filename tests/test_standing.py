@@ -57,9 +57,13 @@ def _fake_home(tmp_path: Path, marker: Path) -> Path:
     (home / "bin").mkdir(parents=True)
     shutil.copy2(real, home / "bin" / "python3.12")
     lib = home / "lib" / "python3.12"
-    (lib / "lib-dynload").mkdir(parents=True)
+    lib.mkdir(parents=True)
     shutil.copy2(stdlib / "os.py", lib / "os.py")  # getpath's landmark
     shutil.copytree(stdlib / "encodings", lib / "encodings", ignore=shutil.ignore_patterns("*.pyc"))
+    for entry in stdlib.iterdir():  # the rest is the real one's: a whole, working stdlib
+        if not (lib / entry.name).exists() and entry.name not in ("site-packages", "__pycache__"):
+            (lib / entry.name).symlink_to(entry)
+    (lib / "site-packages").mkdir()
     with (lib / "encodings" / "__init__.py").open("a", encoding="utf-8") as handle:
         handle.write(f"\nimport _io\n_io.open({str(marker)!r}, 'a').write('ran\\n')\n")
     return home
