@@ -106,14 +106,14 @@ def test_a_fake_home_with_a_copied_interpreter_is_refused_before_it_runs(
 
 
 def _venvs(tmp_path: Path, version: str) -> list[Path]:
-    base = real_python(version).path
+    base = Path(version) if version.startswith("/") else real_python(version).path
     made = []
     for name, argv in (
         ("links", [str(base), "-m", "venv", "--without-pip"]),
         ("copies", [str(base), "-m", "venv", "--without-pip", "--copies"]),
         ("virtualenv", [sys.executable, "-m", "virtualenv", "--no-seed", "-p", str(base)]),
     ):
-        dest = tmp_path / f"{version}-{name}"
+        dest = tmp_path / f"{base.name}-{name}"
         subprocess.run(
             [*argv, str(dest)], check=True, capture_output=True, timeout=300,
             env={"PATH": os.environ["PATH"], "VIRTUALENV_OVERRIDE_APP_DATA": str(tmp_path / "vd")},
@@ -123,10 +123,13 @@ def _venvs(tmp_path: Path, version: str) -> list[Path]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("version", ["3.10", "3.11", "3.12", "3.13"])
+@pytest.mark.parametrize("version", ["3.10", "3.11", "3.12", "3.13", "/usr/bin/python3"])
 def test_real_venvs_of_real_interpreters_stay_anchored(tmp_path: Path, version: str) -> None:
-    """venv with links, with --copies, and virtualenv, of each pyenv interpreter: home is
-    the installation the interpreter was built for (its RUNPATH names its lib)."""
+    """venv with links, with --copies, and virtualenv, of each pyenv interpreter (home is
+    the installation the interpreter was built for: its RUNPATH names its lib) and of the
+    system's static build (its compiled-in prefix, /usr, is in its bytes)."""
+    if version.startswith("/") and not Path(version).exists():
+        pytest.skip(f"no {version} on this machine")
     for python in _venvs(tmp_path, version):
         _venv, problem, anchor = site.anchor_problem(str(python))
         assert problem is None, problem
