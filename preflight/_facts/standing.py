@@ -278,7 +278,8 @@ def _untied(real: str, stdlib: str) -> str | None:
             f"not from {libdir}"
         )
     needle = b"\0" + os.fsencode(prefix) + b"\0"
-    if _holds(real, needle) or any(_holds(lib, needle) for lib in _system_libpythons()):
+    # "/" is in every program: a prefix of "/" is never taken as compiled in
+    if prefix != os.sep and any(_holds(p, needle) for p in [real, *_system_libpythons()]):
         return None
     return f"nothing in {real} (or the system's libpython) names {prefix} as its prefix"
 
