@@ -202,3 +202,23 @@ def test_python_reached_through_a_link_another_user_owns_is_refused(
     os.lchown(link, NOBODY, -1)
     run = run_check("--python", given, "--project", project)
     _refused(run, f"{link}, a symlink on the way to the interpreter", "nobody")
+
+
+def test_the_loaders_configured_folders_are_read_with_their_includes(tmp_path: Path) -> None:
+    """A libpython in /usr/local/lib (official Docker images: ld.so.conf.d names it) is one the
+    loader finds: its compiled-in prefix ties the program as a default folder's would."""
+    from preflight._facts.standing import _ld_so_conf
+
+    conf_d = tmp_path / "ld.so.conf.d"
+    conf_d.mkdir()
+    (conf_d / "libc.conf").write_text("# libc default\n/usr/local/lib\n", encoding="utf-8")
+    (conf_d / "x86_64.conf").write_text("/lib/x86_64-linux-gnu  # arch\n", encoding="utf-8")
+    (conf_d / "self.conf").write_text(f"include {tmp_path}/ld.so.conf\n", encoding="utf-8")
+    conf = tmp_path / "ld.so.conf"
+    conf.write_text("include ld.so.conf.d/*.conf\n/opt/lib\nnot-absolute\n", encoding="utf-8")
+    found = _ld_so_conf(str(conf))
+    assert found[0] == "/usr/local/lib"
+    assert "/lib/x86_64-linux-gnu" in found
+    assert found.count("/opt/lib") >= 1  # a loop of includes ends (depth-bounded)
+    assert "not-absolute" not in found
+    assert _ld_so_conf(str(tmp_path / "missing")) == []

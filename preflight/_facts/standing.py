@@ -39,7 +39,7 @@ from collections.abc import Iterator
 
 from preflight._facts.census import foreign, loose
 from preflight._facts.elf import search_paths
-from preflight._read import ReadError, open_regular
+from preflight._read import ReadError, open_regular, read_bytes
 
 __all__ = [
     "environment_owner",
@@ -242,9 +242,33 @@ def _holds(path: str, needle: bytes) -> bool:
         os.close(fd)
 
 
+def _ld_so_conf(path: str = "/etc/ld.so.conf", depth: int = 0) -> list[str]:
+    """The folders ``/etc/ld.so.conf`` (and the files its ``include`` lines name) add to the
+    loader's search (``/usr/local/lib`` in Debian's and the official Docker images, where
+    ``--enable-shared`` builds keep their libpython). Read bounded; unreadable is nothing."""
+    if depth > 2:
+        return []
+    try:
+        text = read_bytes(path, what="the loader's configuration", limit=64 * 1024)
+    except ReadError:
+        return []
+    folders: list[str] = []
+    for raw in text.decode("utf-8", "replace").splitlines()[:1000]:
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("include"):
+            pattern = line.removeprefix("include").strip()
+            for name in sorted(glob.glob(os.path.join(os.path.dirname(path), pattern)))[:100]:
+                folders += _ld_so_conf(name, depth + 1)
+        elif line.startswith("/"):
+            folders.append(line)
+    return folders
+
+
 def _system_libpythons() -> list[str]:
-    """The ``libpython3*.so*`` files of the folders the dynamic loader searches by default."""
+    """The ``libpython3*.so*`` files of the folders the dynamic loader searches by default,
+    and of those ``/etc/ld.so.conf`` adds."""
     folders = [*_SYSTEM_LIBS, *glob.glob("/usr/lib/*-linux-gnu"), *glob.glob("/lib/*-linux-gnu")]
+    folders += [f for f in _ld_so_conf() if f not in folders]
     found = []
     for folder in folders:
         try:
