@@ -222,3 +222,14 @@ def test_the_loaders_configured_folders_are_read_with_their_includes(tmp_path: P
     assert found.count("/opt/lib") >= 1  # a loop of includes ends (depth-bounded)
     assert "not-absolute" not in found
     assert _ld_so_conf(str(tmp_path / "missing")) == []
+
+
+def test_ld_library_path_comes_first_as_the_loader_searches_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from preflight._facts.standing import _system_libpythons
+
+    (tmp_path / "libpython3.12.so.1.0").write_bytes(b"")
+    monkeypatch.setenv("LD_LIBRARY_PATH", f"relative:{tmp_path}")
+    found = _system_libpythons()
+    assert found[0] == str(tmp_path / "libpython3.12.so.1.0")

@@ -265,10 +265,15 @@ def _ld_so_conf(path: str = "/etc/ld.so.conf", depth: int = 0) -> list[str]:
 
 
 def _system_libpythons() -> list[str]:
-    """The ``libpython3*.so*`` files of the folders the dynamic loader searches by default,
-    and of those ``/etc/ld.so.conf`` adds."""
+    """The ``libpython3*.so*`` files of the folders the dynamic loader searches: this
+    process's ``LD_LIBRARY_PATH`` (the children's too), the default ones, and those
+    ``/etc/ld.so.conf`` adds."""
     folders = [*_SYSTEM_LIBS, *glob.glob("/usr/lib/*-linux-gnu"), *glob.glob("/lib/*-linux-gnu")]
     folders += [f for f in _ld_so_conf() if f not in folders]
+    # LD_LIBRARY_PATH is this process's, handed to the children (clean_env keeps it): the
+    # loader searches it first (actions/setup-python's shared builds may rely on it)
+    first = [f for f in os.environ.get("LD_LIBRARY_PATH", "").split(":") if f.startswith("/")]
+    folders = [*first, *(f for f in folders if f not in first)]
     found = []
     for folder in folders:
         try:
