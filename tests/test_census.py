@@ -94,8 +94,10 @@ def site_of(python: Path) -> Path:
     return wheelhouse.site_packages(python)
 
 
-def check(python: Path, project: Path, tmp_path: Path, *extra: str | Path) -> dict[str, Any]:
-    """``preflight check`` through the CLI; its exit code and the integrity check's result."""
+def check(
+    python: Path, project: Path, tmp_path: Path, *extra: str | Path, check_id: str = "integrity"
+) -> dict[str, Any]:
+    """``preflight check`` through the CLI; its exit code and the (integrity) check's result."""
     reports = tmp_path / f"reports-{len(list(tmp_path.glob('reports-*')))}"
     done = run_preflight(
         "check", "--python", python, "--project", project, "--report-dir", reports,
@@ -103,7 +105,7 @@ def check(python: Path, project: Path, tmp_path: Path, *extra: str | Path) -> di
     )  # fmt: skip
     assert "Traceback" not in done.stderr, done.stderr
     report = json.loads(done.stdout)
-    result: dict[str, Any] = report["checks"]["integrity"]
+    result: dict[str, Any] = report["checks"][check_id]
     result["exit_code"] = done.returncode
     result["text"] = "\n".join(f["message"] for f in result["findings"])
     return result
@@ -594,6 +596,10 @@ def test_a_folder_above_site_packages_others_can_write_is_refused(
     }[where]
     mode = stat.S_IMODE(folder.stat().st_mode) | 0o777
     folder.chmod(mode)
+    if where in ("ENV", "above ENV"):  # on the way to the interpreter: refused before it runs
+        result = check(env, census_project, tmp_path, check_id="virtual_environment")
+        refused(result, f"{folder}, a folder", "any user can write it")
+        return
     result = check(env, census_project, tmp_path)
     refused(result, f"{folder} is writable by others than its owner", "it is not sticky")
     assert [e["path"] for e in result["details"]["exposed"]] == [str(folder)]

@@ -241,18 +241,16 @@ def test_pyvenv_cfg_by_site_rules(tmp_path: Path) -> None:
 
 
 def test_anchor_of_a_copy_a_link_and_a_script(tmp_path: Path) -> None:
-    base = real_python("3.12").path
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(base.resolve(), home / "python3.12")
+    base = real_python("3.12").path.resolve()
+    home = base.parent  # the folder the interpreter was installed in
     env = tmp_path / "env"
     (env / "bin").mkdir(parents=True)
     (env / "pyvenv.cfg").write_text(f"home = {home}\n", encoding="utf-8")
     python = env / "bin" / "python"
-    python.symlink_to(home / "python3.12")
+    python.symlink_to(base)
     assert site.anchor_problem(str(python))[1] is None
     python.unlink()
-    shutil.copy(home / "python3.12", python)
+    shutil.copy(base, python)
     _venv, problem, anchor = site.anchor_problem(str(python))
     assert problem is None
     assert "byte-identical copy" in anchor

@@ -113,6 +113,9 @@ def origin_program(tmp_path: Path) -> tuple[Path, Path]:
     base, env = tmp_path / "base", tmp_path / "env"
     for folder in (base / "bin", base / "lib", env / "bin", env / "lib"):
         folder.mkdir(parents=True)
+    # the base is an installation: getpath's landmark, and its extension modules' folder
+    (base / "lib" / "python3.12" / "lib-dynload").mkdir(parents=True)
+    (base / "lib" / "python3.12" / "os.py").write_text("", encoding="utf-8")
     benign = "int hook_value(void) { return 0; }\n"
     evil = (
         "#include <stdio.h>\n#include <stdlib.h>\n"

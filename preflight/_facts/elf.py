@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from preflight._read import ReadError, open_regular
 
-__all__ = ["origin_paths"]
+__all__ = ["origin_paths", "search_paths"]
 
 _PT_LOAD, _PT_DYNAMIC = 1, 2
 _DT_NULL, _DT_STRTAB, _DT_RPATH, _DT_RUNPATH = 0, 5, 15, 29
@@ -45,6 +45,21 @@ def origin_paths(path: str) -> tuple[str, ...]:
         return ()
     try:
         return tuple(e for e in _search_paths(fd) for e in e.split(":") if _relative(e))
+    except (OSError, struct.error, ValueError):
+        return ()
+    finally:
+        os.close(fd)
+
+
+def search_paths(path: str) -> tuple[str, ...]:
+    """Every entry of ``path``'s ``DT_RPATH``/``DT_RUNPATH``, in order: empty for a file
+    that is not ELF, has none, or cannot be read as one."""
+    try:
+        fd = open_regular(path)
+    except ReadError:
+        return ()
+    try:
+        return tuple(e for e in _search_paths(fd) for e in e.split(":") if e)
     except (OSError, struct.error, ValueError):
         return ()
     finally:

@@ -38,7 +38,7 @@ from types import TracebackType
 
 from preflight._errors import LockError
 from preflight._facts import baseline as baselines
-from preflight._facts import bytecode, census, osv, probes, rootfs
+from preflight._facts import bytecode, census, osv, probes, rootfs, standing
 from preflight._facts.anchored import Anchoring, WheelhouseRequest
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
@@ -98,6 +98,7 @@ class Gathering:
         self._root = root
         self.root_facts: rootfs.RootFacts | None = None
         self._policy, self._python, self._lock, self._needs = policy, python, lock, needs
+        self._run_python = python  # the path children run by (resolved once it is checked)
         self._env = dict(os.environ if environ is None else environ)
         self._probe_timeout, self._perf_timeout = probe_timeout, perf_timeout
         self._bytecode_timeout, self._census_timeout = bytecode_timeout, census_timeout
@@ -137,6 +138,10 @@ class Gathering:
             facts = probes.probe_interpreter(
                 self._python, timeout=self._probe_timeout, withhold=self._withhold
             )
+            if isinstance(facts, InterpreterFacts):
+                # every child from now on runs by the resolved path the probe ran by: each
+                # link on the way was checked (standing.path_problems), none is followed again
+                self._run_python = standing.resolved_python(str(probes.locate(self._python)))
         if not isinstance(facts, InterpreterFacts):
             # Without an interpreter there is no lock to choose, but an explicit --lock is judged.
             lock = self._lock
@@ -164,7 +169,7 @@ class Gathering:
         if audit and database is not None:
             names = _audited_names(facts, parsed)
             self._vulns = self._pool.submit(osv.load, database, names, stop=self._stop)
-        compiler = self._python if self._root is None else self._root.compiler(facts.version)
+        compiler = self._run_python if self._root is None else self._root.compiler(facts.version)
         pycs = (
             bytecode.verify_bytecode(
                 compiler,
@@ -226,7 +231,7 @@ class Gathering:
             or self._root is not None  # an image's code never runs here
         ):
             return replace(verified, vulnerabilities=self._vulnerabilities())
-        policy, python, needs = self._policy, self._python, self._needs
+        policy, python, needs = self._policy, self._run_python, self._needs
         suite_folder = (
             policy.project_dir / policy.suite if "suite" in needs and policy.suite else None
         )

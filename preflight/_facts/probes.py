@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from preflight import _json
-from preflight._facts import site
+from preflight._facts import site, standing
 from preflight._facts.model import (
     ImportTiming,
     InterpreterFacts,
@@ -199,6 +199,8 @@ def probe_interpreter(
     venv, foreign, anchor = site.anchor_problem(str(path))
     if foreign is not None:
         return ProbeFailure("foreign", _foreign_message(foreign), command=(str(path),))
+    # run by the resolved folder: a link on the way, checked, is not followed again
+    path = Path(standing.resolved_python(str(path)))
     with _script("interpreter.py") as probe:
         # -S: no site, so nothing of the environment runs in the probe (-I -B come first).
         completed = run_python(path, ["-S", str(probe)], timeout=timeout, withhold=withhold)

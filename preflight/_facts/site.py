@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from preflight import _json
+from preflight._facts import standing
 from preflight._facts.elf import origin_paths
 from preflight._facts.integrity import parse_record
 from preflight._facts.model import (
@@ -217,6 +218,16 @@ def anchor_problem(python: str) -> tuple[Venv | None, str | None, str]:
     names both paths. ``anchor`` says what ties the interpreter to the environment."""
     venv = find_venv(python)
     real = os.path.realpath(python)
+    prefix = venv.prefix if venv is not None else os.path.dirname(os.path.dirname(real))
+    owner = standing.environment_owner(prefix)
+    reached = next(
+        standing.path_problems(
+            python, owner, f"the interpreter {python}", inside=os.path.realpath(prefix)
+        ),
+        None,
+    )
+    if reached is not None:
+        return venv, f"{reached}; {python} was not run", ""
     if venv is None:
         return (
             None,
@@ -242,9 +253,13 @@ def _refusals(python: str, real: str, venv: Venv, anchor: str | None) -> Iterato
     if home is None:
         yield f"{venv.cfg_path} names no home, so {python} cannot be checked"
         return
+    owner = standing.environment_owner(venv.prefix)
+    for found in standing.venv_problems(venv.prefix, venv.cfg_path, python, owner):
+        yield f"{found}; {python} was not run"
     refused = _home_refused(home, venv.prefix)
     if refused is not None:
         yield f"{venv.cfg_path}'s home {home!r} {refused}; {python} was not run"
+        return
     for found in _startup_files(python, real):
         yield (
             f"{found} is a ._pth file: the interpreter's start-up reads it (even under -I -S) "
@@ -260,6 +275,14 @@ def _refusals(python: str, real: str, venv: Venv, anchor: str | None) -> Iterato
         )
     elif (loads := _loads_from_itself(python, real, home)) is not None:
         yield f"{loads}; it was not run"
+    else:
+        for found in standing.home_problems(home, real, owner):
+            yield f"{found}; {python} was not run"
+    yield from _sibling_refusals(python, real, home)
+
+
+def _sibling_refusals(python: str, real: str, home: str) -> Iterator[str]:
+    """Why another python of the environment's ``bin`` is not home's interpreter."""
     for sibling in _sibling_pythons(python):
         sibling_real = os.path.realpath(sibling)
         if sibling_real == real:
