@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import pytest
 import wheelhouse
 from conftest import real_python
+from test_startup_hooks import runs_under_plain_python
 
 import preflight
 from preflight._facts.anchored import launcher_problem
@@ -37,20 +37,6 @@ PIP_ENTRY = "pip._internal.cli.main:main"
 
 def marker_code(marker: Path) -> str:
     return f"open({str(marker)!r}, 'a').write('ran\\n')\n"
-
-
-def runs_under_plain_python(python: Path, marker: Path, *args: str) -> None:
-    """The poison works: a plain start of the environment's Python writes the marker."""
-    assert not marker.exists()
-    subprocess.run(
-        [str(python), *(args or ("-c", "pass"))],
-        env={"PATH": os.environ["PATH"]},
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert marker.exists(), "the poison did not run under plain Python: the test proves nothing"
-    marker.unlink()
 
 
 def write_project(folder: Path, house: Path, requires: list[str]) -> Path:

@@ -38,11 +38,12 @@ MakeProject = Callable[..., Path]
 NO_PERF = ("--skip", "performance")
 
 
-def runs_under_plain_python(python: Path, marker: Path) -> None:
-    """The poison works: a plain start of the environment's Python writes the marker."""
+def runs_under_plain_python(python: Path, marker: Path, *args: str) -> None:
+    """The poison works: a plain start of the environment's Python (``-c pass``, or ``args``)
+    writes the marker."""
     assert not marker.exists()
     subprocess.run(
-        [str(python), "-c", "pass"],
+        [str(python), *(args or ("-c", "pass"))],
         env={"PATH": os.environ["PATH"]},
         capture_output=True,
         timeout=60,
