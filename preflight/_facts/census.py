@@ -949,25 +949,19 @@ def acl_loose(
     group write in the mode no named entry can write, and the access ACL is not read (one
     ``getxattr`` saved per file of an environment). A folder's default ACL (what is created
     in it inherits) shows in no mode bit: it is read for every folder."""
+    kinds = (
+        (ACL_ACCESS, bool(mode & stat.S_IWGRP), False, "its ACL lets {} write it"),
+        (ACL_DEFAULT, folder, True, "its default ACL lets {} write what is created in it"),
+    )
     reasons = []
-    if mode & stat.S_IWGRP:
-        access = read_acl(path, ACL_ACCESS, follow=follow)
-        if isinstance(access, str):
-            reasons.append(access)
-        else:
-            named = _acl_writers(access, uid, gid, trusted, default=False)
-            if named:
-                reasons.append(f"its ACL lets {', '.join(named)} write it")
-    if folder:
-        default = read_acl(path, ACL_DEFAULT, follow=follow)
-        if isinstance(default, str):
-            reasons.append(default)
-        else:
-            named = _acl_writers(default, uid, gid, trusted, default=True)
-            if named:
-                reasons.append(
-                    f"its default ACL lets {', '.join(named)} write what is created in it"
-                )
+    for kind, wanted, default, said in kinds:
+        if not wanted:
+            continue
+        acl = read_acl(path, kind, follow=follow)
+        if isinstance(acl, str):
+            reasons.append(acl)
+        elif named := _acl_writers(acl, uid, gid, trusted, default=default):
+            reasons.append(said.format(", ".join(named)))
     return "; ".join(reasons) or None
 
 
