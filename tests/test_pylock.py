@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -199,19 +198,6 @@ def test_a_pylock_is_selected_and_judged_ambiguous_as_a_requirements_file_is(
     assert ambiguous.describe().startswith("a is pinned by lines 3 and 8 (")
     with pytest.raises(LockError, match="the lock is ambiguous for this interpreter: a is pinned"):
         preflight.read_lock(tmp_path / "pylock.toml", environment={"python_version": "3.12"})
-
-
-def test_read_lock_reads_a_pylock_by_its_name_and_a_requirements_file_otherwise(
-    tmp_path: Path, wheels: Wheels
-) -> None:
-    (tmp_path / "pylock.dev.toml").write_text(HEAD + ALPHA, encoding="utf-8")
-    assert isinstance(preflight.read_lock(tmp_path / "pylock.dev.toml"), Pylock)
-    # The same TOML under a requirements file's name is read as one, and refused as one.
-    shutil.copy(tmp_path / "pylock.dev.toml", tmp_path / "locked.txt")
-    with pytest.raises(LockError):
-        preflight.read_lock(tmp_path / "locked.txt")
-    plain = wh.write_lock(tmp_path / "py3.12.txt", wheels.locked)
-    assert not isinstance(preflight.read_lock(plain), Pylock)
 
 
 def test_the_read_is_bounded_and_a_missing_lock_says_so(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from preflight._checks._selection import lock_entries
 from preflight._checks.base import Check, Context, owner_of
@@ -13,7 +13,6 @@ from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._errors import LockError
 from preflight._facts.model import InterpreterFacts, ProbeFailure
 from preflight._lock.meta import compiled_at, inputs_digest
-from preflight._lock.pylock import SUPPORTED, Pylock
 from preflight._lock.requirements import Lock, LockEntry, is_digest
 from preflight._lock.select import Ambiguity, applies
 from preflight._policy.spec import parse_version, same_minor
@@ -66,9 +65,7 @@ def wheel_status(ctx: Context) -> CheckResult:
         )
     else:
         findings += _coverage(ctx, lock, selected)
-    findings += _header(ctx, lock)
-    if isinstance(lock, Pylock):
-        findings += _pylock(ctx, lock)
+    findings += _header(ctx, lock) + _scope(ctx, lock)
     age_finding, age = _age(ctx, lock)
     findings += age_finding
     details: dict[str, object] = {
@@ -76,13 +73,8 @@ def wheel_status(ctx: Context) -> CheckResult:
         "packages": len(lock.entries),
         "compiled_with": lock.header.python,
         **age,
+        **lock.format_details(),
     }
-    if isinstance(lock, Pylock):
-        details.update(
-            lock_version=lock.lock_version,
-            requires_python=lock.requires_python,
-            environments=list(lock.environments),
-        )
     here = ""
     if lock.universal or lock.header.universal:
         details["universal"] = True
@@ -145,23 +137,13 @@ def _pins(lock: Lock, relock: str) -> list[Finding]:
             for value in e.hashes
             if not is_digest(value)
         ]
-        if not e.hashes and isinstance(lock, Pylock):
+        if not e.hashes:
             findings.append(
                 Finding(
                     C,
-                    f"{where}: {e.raw_name} has no file with hashes, so the install cannot be "
+                    f"{where}: {e.raw_name} {lock.format.no_hash}, so the install cannot be "
                     "hash-checked",
-                    relock,
-                    file=path,
-                    line=e.line,
-                )
-            )
-        elif not e.hashes:
-            findings.append(
-                Finding(
-                    C,
-                    f"{where}: {e.raw_name} has no --hash, so the install cannot be hash-checked",
-                    f"{relock} (it runs pip-compile --generate-hashes)",
+                    relock + lock.format.hash_remedy,
                     file=path,
                     line=e.line,
                 )
@@ -221,19 +203,15 @@ def _coverage(ctx: Context, lock: Lock, selected: tuple[LockEntry, ...]) -> list
     return findings
 
 
-def _pylock(ctx: Context, lock: Pylock) -> list[Finding]:
-    """What a PEP 751 lock says of the interpreters it is for, judged for the target."""
+def _scope(ctx: Context, lock: Lock) -> list[Finding]:
+    """What the lock says of its format's version and of the interpreters it is for (a PEP
+    751 lock's ``lock-version``, ``requires-python``, ``environments``), judged for the
+    target; a lock that says nothing of them passes."""
     relock = ctx.remedies.relock
     findings = []
-    if Version(lock.lock_version) > SUPPORTED:
-        findings.append(
-            Finding(
-                W,
-                f"{lock.path}: lock-version {lock.lock_version} is newer than {SUPPORTED}, "
-                "which preflight reads; keys it does not know are ignored",
-                "upgrade preflight, or write the lock with a tool that writes lock-version 1.0",
-            )
-        )
+    if lock.version_warning is not None:
+        message, remedy = lock.version_warning
+        findings.append(Finding(W, f"{lock.path}: {message}", remedy))
     if not isinstance(ctx.interpreter, InterpreterFacts):
         return findings
     facts = ctx.interpreter

@@ -31,7 +31,8 @@ from preflight._cli.options import add_project_option
 from preflight._errors import UsageError, format_error
 from preflight._interpreters.discovery import find_interpreters
 from preflight._interpreters.resolve import resolve
-from preflight._lock.pylock import is_pylock_path
+from preflight._lock.format import RESOLVERS
+from preflight._lock.read import FORMATS, lock_format
 from preflight._ops.relock import (
     COMPILE_COMMAND,
     RelockError,
@@ -39,7 +40,6 @@ from preflight._ops.relock import (
     folder_lock,
     relock_one,
 )
-from preflight._ops.relock_pylock import RESOLVERS
 from preflight._policy.policy import Policy, load_policy
 from preflight._report.model import EXIT_FAILED, EXIT_PASSED
 
@@ -87,7 +87,7 @@ def add_relock_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=("requirements", "pylock"),
+        choices=tuple(FORMATS),
         help="the lock format to write; it follows the policy's `lock` (a PEP 751 lock is "
         "named pylock.toml or pylock.NAME.toml), and saying it refuses a policy naming the "
         "other one (default: as the policy's lock is named)",
@@ -192,12 +192,12 @@ def _logged(exc: RelockError, policy: Policy, spec: str) -> RelockError:
 def _plan(args: argparse.Namespace, policy: Policy) -> tuple[dict[Path, list[str]], bool]:
     """Which specs share each lock path, and whether the locks are universal; or the usage
     error a lock's name, ``--universal``, ``--format`` and ``--resolver`` make together."""
+    named = lock_format(policy.lock)
     _check_format(args.format, policy.lock)
-    pylock = is_pylock_path(Path(policy.lock))
-    if args.resolver is not None and not pylock:
+    if args.resolver is not None and args.resolver not in named.resolvers:
         raise UsageError(
             f"--resolver {args.resolver}: it chooses what compiles a PEP 751 lock, and the "
-            f"policy's lock {policy.lock} is a requirements file",
+            f"policy's lock {policy.lock} is {named.noun}",
             hint="a requirements file is compiled by pip-compile, or by uv with --universal; "
             'for pip lock, name a PEP 751 lock (lock = "pylock.py{major}{minor}.toml")',
         )
@@ -207,7 +207,8 @@ def _plan(args: argparse.Namespace, policy: Policy) -> tuple[dict[Path, list[str
     shared = next(((p, names) for p, names in sharing.items() if len(names) > 1), None)
     # A PEP 751 lock named once for every interpreter (pylock.toml) is universal by its name.
     universal = args.universal or (
-        pylock and (shared is not None or policy.lock_path("3.0") == policy.lock_path("9.99"))
+        named.universal_when_shared
+        and (shared is not None or policy.lock_path("3.0") == policy.lock_path("9.99"))
     )
     if shared is not None and not universal:
         raise UsageError(
@@ -233,19 +234,12 @@ def _minor(spec: str) -> str:
 
 def _check_format(wanted: str | None, template: str) -> None:
     """``--format`` confirms the policy's ``lock``; the policy is where the format is set."""
-    actual = "pylock" if is_pylock_path(Path(template)) else "requirements"
-    if wanted is None or wanted == actual:
+    actual = lock_format(template)
+    if wanted is None or wanted == actual.name:
         return
-    if wanted == "pylock":
-        raise UsageError(
-            f"--format pylock: the policy's lock {template} is a requirements file",
-            hint='name a PEP 751 lock in [tool.preflight]: lock = "pylock.toml" (one for every '
-            'interpreter, with uv) or lock = "pylock.py{major}{minor}.toml" (one per X.Y)',
-        )
     raise UsageError(
-        f"--format requirements: the policy's lock {template} is a PEP 751 lock",
-        hint="name a requirements file in [tool.preflight]: "
-        'lock = "requirements/py{major}.{minor}.txt"',
+        f"--format {wanted}: the policy's lock {template} is {actual.noun}",
+        hint=FORMATS[wanted].naming_hint,
     )
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from packaging.requirements import Requirement
+
+from preflight._policy.spec import minor_of
 
 PREFIX = "# preflight-lock: "
 
@@ -25,8 +27,13 @@ def inputs_digest(requires: Iterable[Requirement]) -> str:
     return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def header_line(*, python: str, compiled: datetime, inputs: str, universal: bool = False) -> str:
-    """``universal``: resolved for every interpreter (``uv pip compile --universal``), so
+def stamp_meta(
+    *, python: str, compiled: datetime, inputs: str, universal: bool = False
+) -> dict[str, str]:
+    """What ``preflight relock`` records of a lock, in either format (a requirements file's
+    header line, a PEP 751 lock's ``[tool.preflight]`` table).
+
+    ``universal``: resolved for every interpreter (``uv pip compile --universal``), so
     ``python`` names the interpreter that ran the resolver, not the only one it is for."""
     payload = {
         "python": python,
@@ -35,7 +42,29 @@ def header_line(*, python: str, compiled: datetime, inputs: str, universal: bool
     }
     if universal:
         payload["universal"] = "true"
-    return PREFIX + json.dumps(payload, sort_keys=True)
+    return payload
+
+
+def meta_line(meta: Mapping[str, object]) -> str:
+    """The header line of a requirements file that records ``meta``."""
+    return PREFIX + json.dumps(dict(meta), sort_keys=True)
+
+
+def header_line(*, python: str, compiled: datetime, inputs: str, universal: bool = False) -> str:
+    """The header line of a lock compiled by ``python`` at ``compiled`` (:func:`stamp_meta`)."""
+    return meta_line(
+        stamp_meta(python=python, compiled=compiled, inputs=inputs, universal=universal)
+    )
+
+
+def python_minor(value: str) -> str | None:
+    """The X.Y of a recorded Python, which "unchanged" compares (a lock is per X.Y: resolved
+    again by 3.11.14 instead of 3.11.7 with the same pins, it has not changed); None for a
+    garbled value, which compares as it is."""
+    try:
+        return minor_of(value)
+    except ValueError:
+        return None
 
 
 def compiled_at(meta: dict[str, str]) -> datetime | None:

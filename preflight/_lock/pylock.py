@@ -26,9 +26,10 @@ and, where it can, the line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,15 @@ from packaging import pylock as pep751
 from packaging.version import InvalidVersion, Version
 
 from preflight._errors import LockError
+from preflight._lock.format import RESOLVERS, LockFormat, Resolver, Tool
+from preflight._lock.meta import python_minor
 from preflight._lock.requirements import Lock, LockEntry, LockHeader, lock_read_error
 from preflight._policy.spec import parse_version
 from preflight._read import LOCK_LIMIT, ReadError, parse_toml, read_text
 
 __all__ = [
     "META_KEY",
+    "PYLOCK",
     "Pylock",
     "is_pylock_path",
     "parse_pylock",
@@ -52,6 +56,7 @@ __all__ = [
 # The table of the lock's ``[tool]`` where ``preflight relock`` records what the header line
 # ``# preflight-lock:`` records in a requirements file (when, from what, with which Python).
 META_KEY = "preflight"
+META_HEADER = f"[tool.{META_KEY}]"
 SUPPORTED_MAJOR = 1
 SUPPORTED = Version("1.0")
 
@@ -59,6 +64,7 @@ _HINT = (
     "the file is not a PEP 751 lock preflight can read; write it again with its tool "
     "(`preflight relock --format pylock`, `uv pip compile -o pylock.toml`, `pip lock`)"
 )
+_NEWER_HINT = "upgrade preflight, or write the lock with a tool that writes lock-version 1.0"
 _PACKAGES_HEADER_RE = re.compile(r"^[ \t]*\[\[[ \t]*packages[ \t]*\]\][ \t]*(?:#.*)?$")
 _CONTEXT_INDEX_RE = re.compile(r"^packages\[(\d+)\]")
 
@@ -83,6 +89,87 @@ class Pylock(Lock):
         """Markers evaluated as PEP 751 says: no extras, the lock's ``default-groups`` as its
         ``dependency_groups``."""
         return self.default_groups
+
+    @property
+    def format(self) -> LockFormat:
+        return PYLOCK
+
+    @property
+    def version_warning(self) -> tuple[str, str] | None:
+        if Version(self.lock_version) <= SUPPORTED:
+            return None
+        return (
+            f"lock-version {self.lock_version} is newer than {SUPPORTED}, which preflight "
+            "reads; keys it does not know are ignored",
+            _NEWER_HINT,
+        )
+
+    def format_details(self) -> dict[str, object]:
+        return {
+            "lock_version": self.lock_version,
+            "requires_python": self.requires_python,
+            "environments": list(self.environments),
+        }
+
+
+class PylockFormat(LockFormat):
+    """A PEP 751 lock. pip cannot install one yet: its pins for the target are installed
+    (``_ops/installable.py``). relock compiles it with uv (universal when the policy names
+    one lock for every interpreter) or ``pip lock`` (one interpreter), and records its
+    metadata in the ``[tool.preflight]`` table (PEP 751 keeps ``[tool]`` for tools)."""
+
+    name = "pylock"
+    noun = "a PEP 751 lock"
+    naming_hint = (
+        'name a PEP 751 lock in [tool.preflight]: lock = "pylock.toml" (one for every '
+        'interpreter, with uv) or lock = "pylock.py{major}{minor}.toml" (one per X.Y)'
+    )
+    no_hash = "has no file with hashes"
+    hash_remedy = ""
+    installs_as_written = False
+    resolvers = RESOLVERS
+    universal_when_shared = True
+    producer = "the resolver"
+    sound_pin = "a pinned version and hashes"
+
+    def claims(self, path: Path) -> bool:
+        return is_pylock_path(path)
+
+    def read(self, path: Path) -> Pylock:
+        return parse_pylock(path)
+
+    def parse(self, text: str, path: Path) -> Pylock:
+        return parse_pylock_text(text.removeprefix("\ufeff"), path)
+
+    def tool(self, resolver: Resolver | None, *, universal: bool) -> Tool:
+        return "pip lock" if resolver == "pip" else "uv"
+
+    def stamp(self, raw: str, meta: Mapping[str, str], path: Path) -> str:
+        """The ``[tool.preflight]`` table appended; a table of that name the resolver wrote
+        makes the result a LockError."""
+        table = "\n".join(f"{key} = {json.dumps(value)}" for key, value in sorted(meta.items()))
+        body = raw.rstrip("\n")
+        text = f"{body}\n\n{META_HEADER}\n{table}\n"
+        parse_pylock_text(text, path)
+        return text
+
+    def comparable_lines(self, lines: Sequence[str]) -> list[str]:
+        out, inside = [], False
+        for line in lines:
+            stripped = line.strip()
+            if stripped.startswith("["):
+                inside = stripped == META_HEADER
+            elif inside and stripped.startswith("compiled"):
+                continue
+            elif inside and stripped.startswith("python"):
+                value = stripped.partition("=")[2].strip().strip('"')
+                out.append(f'python = "{python_minor(value) or value}"')
+                continue
+            out.append(line)
+        return out
+
+
+PYLOCK = PylockFormat()
 
 
 def is_pylock_path(path: str | os.PathLike[str]) -> bool:
@@ -168,8 +255,7 @@ def _lock_version(data: Mapping[str, Any], path: Path, lines: _Lines) -> Version
             line,
             f"lock-version: {value} is not a version preflight reads (it reads "
             f"{SUPPORTED_MAJOR}.x, PEP 751)",
-            hint="a new major version of the format is not compatible: upgrade preflight, or "
-            "write the lock with a tool that writes lock-version 1.0",
+            hint=f"a new major version of the format is not compatible: {_NEWER_HINT}",
         )
     return version
 

@@ -4,7 +4,8 @@ PEP 751 names its locks ``pylock.toml`` or ``pylock.NAME.toml``; any other name 
 requirements file (``pip-compile``, ``uv pip compile``, ``uv export`` output). Both give a
 :class:`Lock` of :class:`LockEntry`, so ``preflight check``, the policy's ``lock`` and
 ``preflight.read_lock`` take either, and both are selected for an interpreter the same way
-(:meth:`Lock.applicable`, ``select.py``).
+(:meth:`Lock.applicable`, ``select.py``). What differs between them is asked of the format
+(:func:`lock_format`, ``format.py``), never tested for.
 """
 
 from __future__ import annotations
@@ -13,10 +14,21 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from preflight._lock import pylock
-from preflight._lock.requirements import Lock, parse_lock
+from preflight._lock.format import LockFormat
+from preflight._lock.pylock import PYLOCK
+from preflight._lock.requirements import REQUIREMENTS, Lock
 
-__all__ = ["read_lock"]
+__all__ = ["FORMATS", "lock_format", "read_lock"]
+
+# Every format, by its name (relock's --format values, in this order); the first whose
+# claim holds reads a lock, so the fallback (a requirements file claims any name) is last.
+FORMATS: Mapping[str, LockFormat] = {f.name: f for f in (REQUIREMENTS, PYLOCK)}
+_BY_CLAIM = (PYLOCK, REQUIREMENTS)
+
+
+def lock_format(path: str | os.PathLike[str]) -> LockFormat:
+    """The format of the lock at ``path`` (which need not exist): its file name says."""
+    return next(f for f in _BY_CLAIM if f.claims(Path(path)))
 
 
 def read_lock(
@@ -29,7 +41,5 @@ def read_lock(
     apply there are returned (:meth:`Lock.select`; a name pinned twice there is a
     :class:`LockError`); without, every entry of the lock.
     """
-    if pylock.is_pylock_path(Path(path)):
-        lock: Lock = pylock.parse_pylock(path)
-        return lock if environment is None else lock.select(environment)
-    return parse_lock(path, environment=environment)
+    lock = lock_format(path).read(Path(path))
+    return lock if environment is None else lock.select(environment)

@@ -53,11 +53,15 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from preflight import _json
 from preflight._errors import LockError
+from preflight._lock.format import LockFormat, Resolver, Tool
+from preflight._lock.meta import PREFIX as META_PREFIX
+from preflight._lock.meta import meta_line, python_minor
 from preflight._lock.select import Ambiguity, applies, select_entries
 from preflight._read import LOCK_LIMIT, POLICY_LIMIT, ReadError, parse_toml, read_bytes, read_text
 
 __all__ = [
     "DIGEST_LENGTHS",
+    "REQUIREMENTS",
     "Lock",
     "LockEntry",
     "LockHeader",
@@ -262,6 +266,33 @@ class Lock:
             e for e in self.entries if applies(e.markers, environment, dependency_groups=groups)
         )
 
+    # -- what only some formats state (the seam: ``format.py``); neutral here ------------
+
+    @property
+    def format(self) -> LockFormat:
+        """How this lock's format is read, judged, installed and written."""
+        return REQUIREMENTS
+
+    @property
+    def requires_python(self) -> str | None:
+        """The Pythons the lock is for (a PEP 440 specifier, as written); None: unstated."""
+        return None
+
+    @property
+    def environments(self) -> tuple[str, ...]:
+        """PEP 508 markers of which one must hold for the target; (): unstated."""
+        return ()
+
+    @property
+    def version_warning(self) -> tuple[str, str] | None:
+        """``(message, remedy)`` when the lock's format version is newer than preflight
+        reads (what it adds is ignored); None when there is nothing to say."""
+        return None
+
+    def format_details(self) -> dict[str, object]:
+        """What the ``wheel_status`` check's details add for this format."""
+        return {}
+
     def select(self, environment: Mapping[str, str]) -> Lock:
         """The lock as an interpreter with this PEP 508 marker environment reads it: only the
         entries whose markers hold there. :class:`LockError` if a name is then pinned twice."""
@@ -383,6 +414,69 @@ def parse_lock_text(text: str, path: Path) -> Lock:
         header=parser.header(),
         notes=tuple(parser.notes),
     )
+
+
+class RequirementsFormat(LockFormat):
+    """A requirements file (pip-compile, ``uv pip compile``, ``uv export`` output): any name
+    PEP 751 does not claim. pip and uv install it as it is written; relock compiles it with
+    pip-compile (uv for a universal lock) and records its metadata in a header comment."""
+
+    name = "requirements"
+    noun = "a requirements file"
+    naming_hint = (
+        'name a requirements file in [tool.preflight]: lock = "requirements/py{major}.{minor}.txt"'
+    )
+    no_hash = "has no --hash"
+    hash_remedy = " (it runs pip-compile --generate-hashes)"
+    installs_as_written = True
+    resolvers = ()
+    universal_when_shared = False
+    producer = "pip-compile"
+    sound_pin = "an == pin and hashes"
+
+    def claims(self, path: Path) -> bool:
+        return True  # the fallback: read.FORMATS asks it last
+
+    def read(self, path: Path) -> Lock:
+        return parse_lock(path)
+
+    def parse(self, text: str, path: Path) -> Lock:
+        return parse_lock_text(text, path)
+
+    def tool(self, resolver: Resolver | None, *, universal: bool) -> Tool:
+        return "uv" if universal else "pip-compile"
+
+    def stamp(self, raw: str, meta: Mapping[str, str], path: Path) -> str:
+        """The header line goes after the compiler's leading comments, replacing any other."""
+        lines = [line for line in raw.splitlines() if not _is_meta_line(line)]
+        body = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+        lines.insert(body, meta_line(meta))
+        return "\n".join(lines) + "\n"
+
+    def comparable_lines(self, lines: Sequence[str]) -> list[str]:
+        return [_comparable_meta_line(line) for line in lines]
+
+
+REQUIREMENTS = RequirementsFormat()
+
+
+def _is_meta_line(line: str) -> bool:
+    return line.startswith("#") and line[1:].strip().startswith(PREFLIGHT_META_PREFIX)
+
+
+def _comparable_meta_line(line: str) -> str:
+    """The header line without the compile time, its Python as X.Y (a garbled one as is)."""
+    if not line.startswith(META_PREFIX):
+        return line
+    try:
+        meta = _json.loads(line[len(META_PREFIX) :])
+        meta.pop("compiled", None)
+        minor = python_minor(str(meta.get("python", "")))
+        if minor is not None:
+            meta["python"] = minor
+        return meta_line(meta)
+    except (ValueError, AttributeError, TypeError):  # a garbled line compares as it is
+        return line
 
 
 # --- logical lines ----------------------------------------------------------------------

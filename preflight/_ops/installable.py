@@ -20,7 +20,7 @@ from preflight._atomic import write_atomic
 from preflight._errors import LockError, PreflightError
 from preflight._facts.model import InterpreterFacts
 from preflight._facts.probes import probe_interpreter
-from preflight._lock.pylock import is_pylock_path, parse_pylock
+from preflight._lock import read
 from preflight._lock.select import Ambiguity
 
 __all__ = ["installable_lock"]
@@ -29,16 +29,18 @@ __all__ = ["installable_lock"]
 def installable_lock(
     lock: Path, python: Path, folder: Path, *, withhold: Sequence[str] = ()
 ) -> Path:
-    """``lock`` itself, or for a PEP 751 lock the requirements file of its pins for
-    ``python``, written in ``folder``; :class:`PreflightError` saying why it cannot be.
+    """``lock`` itself when pip and uv install its format as written (a requirements file),
+    else (a PEP 751 lock) the requirements file of its pins for ``python``, written in
+    ``folder``; :class:`PreflightError` saying why it cannot be.
     ``withhold``: the policy's credential variables, never handed to the probe."""
-    if not is_pylock_path(lock):
+    lock_format = read.lock_format(lock)
+    if lock_format.installs_as_written:
         return lock
-    pylock = parse_pylock(lock)
+    parsed = lock_format.read(lock)
     facts = probe_interpreter(python, withhold=withhold)
     if not isinstance(facts, InterpreterFacts):
         raise PreflightError(f"cannot read the markers of {python}: {facts.message}")
-    selected = pylock.applicable(facts.marker_env)
+    selected = parsed.applicable(facts.marker_env)
     if isinstance(selected, Ambiguity):
         raise LockError(lock, None, f"is ambiguous for {python}: {selected.describe()}")
     lines = [f"# the pins of {lock.name} for {python} (preflight)"]

@@ -27,10 +27,11 @@ changes only what the policy's change requires; ``upgrade`` asks for the newest 
 and writes each pin with the markers under which it applies; ``preflight check`` selects the
 pins of the interpreter it judges. pip-compile, one lock per X.Y, stays the default.
 
-The lock's name says its format: a PEP 751 lock (``pylock.toml``, ``pylock.NAME.toml``) is
-compiled by uv (universal or for one interpreter) or ``pip lock`` (one interpreter), and
-carries its metadata in ``[tool.preflight]`` (``relock_pylock``); everything else here (the
-work folder, validation, the atomic replace, ``check``) is the same for both formats.
+The lock's name says its format (``_lock/format.py``), and the format says what compiles it
+and how its metadata is kept: a PEP 751 lock (``pylock.toml``, ``pylock.NAME.toml``) is
+compiled by uv (universal or for one interpreter) or ``pip lock`` (one interpreter,
+``relock_pylock``), and carries its metadata in ``[tool.preflight]``; everything else here
+(the work folder, validation, the atomic replace, ``check``) is the same for both formats.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ import contextlib
 import difflib
 import fcntl
 import importlib.util
-import json
 import os
 import shutil
 import sys
@@ -51,16 +51,14 @@ from typing import Literal, TextIO
 
 from packaging.version import Version
 
-from preflight import _json
 from preflight._atomic import write_atomic
 from preflight._errors import LockError, PreflightError
-from preflight._lock.meta import PREFIX, header_line, inputs_digest
-from preflight._lock.pylock import is_pylock_path, parse_pylock_text
-from preflight._lock.requirements import PREFLIGHT_META_PREFIX, parse_lock_text
+from preflight._lock import read
+from preflight._lock.format import Resolver
+from preflight._lock.meta import inputs_digest, stamp_meta
 from preflight._ops import relock_pylock
-from preflight._ops.relock_pylock import PIP_LOCK, Resolver
+from preflight._ops.relock_pylock import PIP_LOCK
 from preflight._policy.policy import Policy
-from preflight._policy.spec import minor_of
 from preflight._process import Completed, clean_env, run
 from preflight._read import LOCK_LIMIT, ReadError, read_text
 
@@ -132,64 +130,38 @@ def finalize(
     now: datetime,
     universal: bool = False,
 ) -> str:
-    """Validate the compiler's output and add the ``# preflight-lock:`` header line.
+    """Validate the compiler's output and stamp relock's metadata into it, as the lock's
+    format keeps it (a ``# preflight-lock:`` header line, a PEP 751 ``[tool.preflight]``
+    table: ``LockFormat.stamp``).
 
     Raises :class:`RelockError` (the old lock stays) when the output is empty, does not parse,
-    leaves a package unpinned or unhashed, or carries an index or find-links line. A PEP 751
-    lock gets a ``[tool.preflight]`` table instead of the header line.
+    leaves a package unpinned or unhashed, or carries an index or find-links line.
     """
-    if is_pylock_path(lock_path):
-        return _finalize_pylock(
-            raw, lock_path=lock_path, python=python, policy=policy, now=now, universal=universal
-        )
+    lock_format = read.lock_format(lock_path)
+    unusable = (
+        f"{lock_format.producer} produced an unusable lock, so {lock_path} was left as it was"
+    )
     try:
-        lock = parse_lock_text(raw, lock_path)
+        lock = lock_format.parse(raw, lock_path)
     except LockError as exc:
-        raise RelockError(
-            f"pip-compile produced an unusable lock, so {lock_path} was left as it was: {exc}",
-            hint=exc.hint,
-        ) from None
+        raise RelockError(f"{unusable}: {exc}", hint=exc.hint) from None
     unsound = [e.raw_name for e in lock.entries if not e.sound]
     if unsound:
         raise RelockError(
-            f"pip-compile left {', '.join(unsound)} without an == pin and hashes, so "
-            f"{lock_path} was left as it was",
+            f"{lock_format.producer} left {', '.join(unsound)} without {lock_format.sound_pin}, "
+            f"so {lock_path} was left as it was",
             hint="check that every requirement resolves to a released version on the index",
         )
-    header = header_line(
+    meta = stamp_meta(
         python=python,
         compiled=now.astimezone(UTC).replace(microsecond=0),
         inputs=inputs_digest(policy.requires),
         universal=universal,
     )
-    lines = [line for line in raw.splitlines() if not _is_meta(line)]
-    body = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
-    lines.insert(body, header)
-    return "\n".join(lines) + "\n"
-
-
-def _finalize_pylock(
-    raw: str, *, lock_path: Path, python: str, policy: Policy, now: datetime, universal: bool
-) -> str:
     try:
-        return relock_pylock.finalize_pylock(
-            raw, lock_path=lock_path, python=python, policy=policy, now=now, universal=universal
-        )
-    except LockError as exc:
-        raise RelockError(
-            f"the resolver produced an unusable lock, so {lock_path} was left as it was: {exc}",
-            hint=exc.hint,
-        ) from None
-    except ValueError as exc:
-        raise RelockError(
-            f"the resolver left {exc} without a pinned version and hashes, so {lock_path} was "
-            "left as it was",
-            hint="check that every requirement resolves to a released version on the index",
-        ) from None
-
-
-def _is_meta(line: str) -> bool:
-    return line.startswith("#") and line[1:].strip().startswith(PREFLIGHT_META_PREFIX)
+        return lock_format.stamp(raw, meta, lock_path)
+    except LockError as exc:  # a [tool.preflight] table the resolver wrote itself
+        raise RelockError(f"{unusable}: {exc}", hint=exc.hint) from None
 
 
 def comparable(text: str) -> str:
@@ -197,19 +169,13 @@ def comparable(text: str) -> str:
 
     A lock is per X.Y: resolved again by 3.11.14 instead of 3.11.7 with the same pins, it has
     not changed (and is not rewritten; its header keeps naming the interpreter that made it).
+    Each format drops what its own stamp records (a text of one format holds nothing another
+    format's stamp would match).
     """
-    out = []
-    for line in relock_pylock.comparable_lines(text.splitlines()):
-        kept = line
-        if line.startswith(PREFIX):
-            with contextlib.suppress(ValueError, AttributeError, TypeError):
-                meta = _json.loads(line[len(PREFIX) :])
-                meta.pop("compiled", None)
-                with contextlib.suppress(ValueError):  # a garbled value compares as it is
-                    meta["python"] = minor_of(str(meta.get("python", "")))
-                kept = PREFIX + json.dumps(meta, sort_keys=True)
-        out.append(kept)
-    return "\n".join(out) + "\n"
+    lines = text.splitlines()
+    for lock_format in read.FORMATS.values():
+        lines = lock_format.comparable_lines(lines)
+    return "\n".join(lines) + "\n"
 
 
 def diff(old: str, new: str, path: Path) -> str:
@@ -395,7 +361,7 @@ def choose_compiler(
     universal_from: str | None = None,
     tools_python: Path | None = None,
 ) -> Compiler:
-    """The compiler of ``lock_path``: its format is its name (PEP 751 or requirements).
+    """The compiler of ``lock_path``, as its format says (``LockFormat.tool``):
 
     * a requirements file: pip-compile, or uv with ``universal_from``;
     * a PEP 751 lock: uv (``resolver`` None or ``"uv"``; universal with ``universal_from``),
@@ -404,8 +370,8 @@ def choose_compiler(
     ``tools_python``: an interpreter of ``version`` that already has the tool (pip-tools, uv,
     pip >= 25.1); else one is found or made (:func:`uv_command`, the venvs under ``cache``).
     """
-    pylock = is_pylock_path(lock_path)
-    if pylock and resolver == "pip":
+    tool = read.lock_format(lock_path).tool(resolver, universal=universal_from is not None)
+    if tool == "pip lock":
         if universal_from is not None:
             raise RelockError(
                 f"pip lock resolves for one interpreter only, and {lock_path} is for every "
@@ -415,7 +381,7 @@ def choose_compiler(
             )
         python = tools_python or pip_lock_python(interpreter, version, cache)
         return Compiler("pip lock", (str(python), "-m", "pip"), python)
-    if pylock or universal_from is not None:
+    if tool == "uv":
         python = tools_python or interpreter
         uv = (str(tools_python), "-m", "uv") if tools_python else None
         return Compiler("uv", uv or uv_command(interpreter, version, cache), python, universal_from)
@@ -538,10 +504,7 @@ def _seed_existing(lock_path: Path, output: Path) -> None:
     """Start from the committed lock (the compilers keep its pins) if it is a sound one."""
     try:  # a FIFO or /dev/zero in its place is no starting point (and must not hang)
         text = read_text(lock_path, what="a lock file", limit=LOCK_LIMIT)
-        if is_pylock_path(lock_path):
-            parse_pylock_text(text.removeprefix("\ufeff"), lock_path)
-        else:
-            parse_lock_text(text, lock_path)
+        read.lock_format(lock_path).parse(text, lock_path)
     except (ReadError, LockError):
         return
     output.write_text(text, encoding="utf-8")
