@@ -7,6 +7,9 @@ are reduced to the same tuple per entry: canonical name, specifier, marker, hash
 editable. A file both read must give the same tuples (pip's identical repeated lines are one
 entry: preflight reads them as one, with a note); a file pip reads and preflight refuses must be
 refused with a deliberate reason; a file pip refuses must not be read by preflight.
+
+Boundary: preflight's reading of real files against pip's, nothing of our own wording (that is
+test_lockfile.py and test_lock_forms.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """The forms of requirements-file locks pip reads, one by one, and how wheel_status judges the
-entries they give (pip's reading itself is compared in test_lock_corpus.py)."""
+entries they give (pip's reading itself is compared in test_lock_corpus.py).
+
+Boundary: one form per test (encodings, URL lines, options); whole files and refusals are
+test_lockfile.py, what every format shares test_lock_format.py.
+"""
 
 from __future__ import annotations
 

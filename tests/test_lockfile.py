@@ -1,5 +1,10 @@
 """The lock parser: pip-compile output parses; everything pip or a committed lock must refuse is
-an error that names the file and the physical line."""
+an error that names the file and the physical line.
+
+Boundary: the requirements-file reader (``_lock/requirements.py``) on whole files, its header
+and its refusals; each form pip reads is test_lock_forms.py, pip's own reading
+test_lock_corpus.py, PEP 751 test_pylock.py, what every format shares test_lock_format.py.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import pytest
 import wheelhouse
 
 from preflight._errors import LockError
-from preflight._lock.requirements import Lock, parse_lock
+from preflight._lock.requirements import Lock, parse_lock, parse_lock_text
 
 HASH_A = "sha256:" + "a" * 64
 HASH_B = "sha256:" + "b" * 64
@@ -327,6 +332,23 @@ def test_duplicate_package(tmp_path: Path) -> None:
     exc = error(tmp_path, f"foo_bar==1 \\\n    --hash={HASH_A}\nbaz==1\nFoo.Bar==1\n")
     assert exc.line == 4
     assert "Foo.Bar is listed twice (first at line 1)" in exc.message
+
+
+def test_a_repeated_identical_line_is_one_entry_and_a_note(tmp_path: Path) -> None:
+    text = "a==1 --hash=sha256:aa\nb==2\na==1 --hash=sha256:aa\n"
+    lock = parse_lock_text(text, tmp_path / "l.txt")
+    assert [e.name for e in lock.entries] == ["a", "b"]
+    assert [(n.line, n.message) for n in lock.notes] == [
+        (3, "line 3 repeats line 1 (a); read as one entry")
+    ]
+
+
+def test_the_same_name_with_the_same_markers_is_ambiguous_everywhere(tmp_path: Path) -> None:
+    text = "a==1 ; os_name == 'posix'\na==2 ; os_name == 'posix'\n"
+    with pytest.raises(LockError) as info:
+        parse_lock_text(text, tmp_path / "l.txt")
+    assert info.value.line == 2
+    assert "a is listed twice (first at line 1) with the same markers" in info.value.message
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,10 @@
 
 The end-to-end tests use a ``pylock.toml`` written by the real uv (offline, from a find-links
 folder of tiny wheels), a venv installed from it by uv, and the real 3.11 / 3.12 interpreters.
+
+Boundary: the PEP 751 reader (``_lock/pylock.py``) and what only a PEP 751 lock does end to
+end; how its format is chosen, and what it shares with a requirements file, is
+test_lock_format.py.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 One lock for every interpreter of the policy (``lock`` without ``{major}``/``{minor}``): each
 environment is installed from it by pip (``--require-hashes``, markers evaluated by the
 target), and preflight must select the same pins for the same interpreter.
+
+Boundary: selection (``_lock/select.py``) for real interpreters and their marker environments;
+how the reader reads a repeated line is test_lockfile.py.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from preflight._checks.result import Status
 from preflight._errors import LockError
 from preflight._facts.model import InterpreterFacts
 from preflight._facts.probes import probe_interpreter
-from preflight._lock.requirements import parse_lock, parse_lock_text
+from preflight._lock.requirements import parse_lock
 from preflight._lock.select import Ambiguity, select_entries
 
 pytestmark = pytest.mark.slow
@@ -158,7 +161,7 @@ def test_an_ambiguous_lock_fails_wheel_status_and_skips_lock_sync(
     assert [(e.name, e.version) for e in chosen] == [("alpha", "1.0"), ("beta-pkg", "2.0")]
 
 
-# --- without interpreters: the API, selection, repeated lines ---------------------------
+# --- without interpreters: the API, selection ---------------------------
 
 
 def test_read_lock_selects_for_a_marker_environment(project: Path, house: dict[str, Path]) -> None:
@@ -187,23 +190,6 @@ def test_read_lock_refuses_an_ambiguous_selection(tmp_path: Path, house: dict[st
     assert info.value.line == 6
     assert "ambiguous for this interpreter: alpha is pinned by lines 3 and 6" in info.value.message
     assert "which both apply" in info.value.message
-
-
-def test_a_repeated_identical_line_is_one_entry_and_a_note(tmp_path: Path) -> None:
-    text = "a==1 --hash=sha256:aa\nb==2\na==1 --hash=sha256:aa\n"
-    lock = parse_lock_text(text, tmp_path / "l.txt")
-    assert [e.name for e in lock.entries] == ["a", "b"]
-    assert [(n.line, n.message) for n in lock.notes] == [
-        (3, "line 3 repeats line 1 (a); read as one entry")
-    ]
-
-
-def test_the_same_name_with_the_same_markers_is_ambiguous_everywhere(tmp_path: Path) -> None:
-    text = "a==1 ; os_name == 'posix'\na==2 ; os_name == 'posix'\n"
-    with pytest.raises(LockError) as info:
-        parse_lock_text(text, tmp_path / "l.txt")
-    assert info.value.line == 2
-    assert "a is listed twice (first at line 1) with the same markers" in info.value.message
 
 
 def test_the_probe_reports_packagings_marker_environment() -> None:
