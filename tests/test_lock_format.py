@@ -406,10 +406,29 @@ def test_relock_format_confirms_the_policys_lock_naming_the_format(
 
 
 def test_a_format_is_a_complete_implementation_of_the_interface() -> None:
+    """Every class-level answer the interface declares is given by every format (the ABC
+    enforces the methods; its ClassVars only this)."""
+    declared = [k for k, v in LockFormat.__annotations__.items() if "ClassVar" in str(v)]
+    assert {"name", "no_hash", "installs_as_written", "resolvers"} <= set(declared)
     for fmt in FORMATS.values():
         assert isinstance(fmt, LockFormat)
-        for attr in (
-            "name", "noun", "naming_hint", "no_hash", "hash_remedy", "installs_as_written",
-            "resolvers", "universal_when_shared", "producer", "sound_pin",
-        ):  # fmt: skip
-            assert hasattr(fmt, attr), (fmt.name, attr)
+        missing = [name for name in declared if name not in vars(type(fmt))]
+        assert not missing, (fmt.name, missing)
+
+
+# Tests of the format by name or type, outside the readers and the seam's chooser.
+_FORMAT_TEST = re.compile(r"is_pylock_path\(|isinstance\([^)]*Pylock\b|parse_pylock|\bPylock\b")
+_SEAM = {"_lock/pylock.py", "_lock/read.py", "_lock/format.py"}
+
+
+def test_no_caller_tests_for_a_format_outside_the_seam() -> None:
+    """Every caller asks the lock's format; none tells the formats apart by itself."""
+    package = Path(preflight.__file__).parent
+    found = [
+        f"{path.relative_to(package)}:{number}: {line.strip()}"
+        for path in sorted(package.rglob("*.py"))
+        if path.relative_to(package).as_posix() not in _SEAM
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if _FORMAT_TEST.search(line)
+    ]
+    assert not found, "\n".join(found)
