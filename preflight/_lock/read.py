@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from preflight._lock.format import LockFormat
 from preflight._lock.pylock import PYLOCK
@@ -20,10 +21,12 @@ from preflight._lock.requirements import REQUIREMENTS, Lock
 
 __all__ = ["FORMATS", "lock_format", "read_lock"]
 
-# Every format, by its name (relock's --format values, in this order); the first whose
-# claim holds reads a lock, so the fallback (a requirements file claims any name) is last.
-FORMATS: Mapping[str, LockFormat] = {f.name: f for f in (REQUIREMENTS, PYLOCK)}
-_BY_CLAIM = (PYLOCK, REQUIREMENTS)
+# Every format, by its name (relock's --format values, in this order): a new format is one
+# reader module and one entry here.
+FORMATS: Mapping[str, LockFormat] = MappingProxyType({f.name: f for f in (REQUIREMENTS, PYLOCK)})
+# The first whose claim holds reads a lock: the fallback (a requirements file claims any
+# name) is asked last.
+_BY_CLAIM = sorted(FORMATS.values(), key=lambda f: f is REQUIREMENTS)
 
 
 def lock_format(path: str | os.PathLike[str]) -> LockFormat:
