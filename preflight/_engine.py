@@ -218,12 +218,14 @@ def judge(
         root=root_target,
     ) as gathering:
         verified = gathering.verify()
-        early = {r.id: r for r in run_checks(verified, verifying_stage(chosen))}
+        early = {
+            r.id: r for r in run_checks(verified, verifying_stage(chosen), clock=time.perf_counter)
+        }
         ctx = gathering.run(verified, allowed=held_back(early, chosen) is None)
     if ctx.bytecode is not verified.bytecode:
         # checked again once the environment had run (an environment just built): judged anew
         early.pop("bytecode", None)
-    results = tuple(run_checks(ctx, chosen, judged=early))
+    results = tuple(run_checks(ctx, chosen, judged=early, clock=time.perf_counter))
     summary = _interpreter_summary(ctx)
     if gathering.root_facts is not None:
         results = _not_run_in_image(ctx, results, gathering.root_facts)

@@ -11,6 +11,7 @@ from preflight._checks.base import Context
 from preflight._checks.result import CheckResult, Finding
 from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.model import DistFacts, IntegrityFacts, InterpreterFacts, PerformanceFacts
+from preflight._facts.project import config_file, protected_files
 from preflight._lock.requirements import Lock, LockEntry, LockHeader
 from preflight._policy.policy import policy_from_table
 from preflight._report.model import Report
@@ -151,7 +152,13 @@ def context(**kw: Any) -> Context:
         bytecode=bytecode(),
         performance=performance(),
     )
-    return replace(base, **kw)
+    ctx = replace(base, **kw)
+    # The project's files, as gather reads them (a test writes them in tmp_path).
+    return replace(
+        ctx,
+        protected=kw.get("protected", protected_files(ctx.policy, ctx.lock_path)),
+        config_file=kw.get("config_file", config_file(ctx.policy)),
+    )
 
 
 def check(check_id: str, *findings: Finding) -> CheckResult:

@@ -55,6 +55,16 @@ def test_comments_blank_lines_imports_and_paths(tmp_path: Path) -> None:
     assert found.problem is None
 
 
+def test_a_path_line_naming_a_file_is_a_fact(tmp_path: Path) -> None:
+    """A file (a zip) where a folder should be: recorded for the startup_hooks check, which
+    reads no file itself."""
+    (tmp_path / "here").mkdir()
+    (tmp_path / "bundle.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    found = pth(tmp_path, b"here\nbundle.zip\n")
+    assert found.paths == (str(tmp_path / "here"), str(tmp_path / "bundle.zip"))
+    assert found.not_folders == (str(tmp_path / "bundle.zip"),)
+
+
 def test_absolute_and_dotted_paths_and_each_folder_once(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

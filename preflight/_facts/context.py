@@ -24,6 +24,7 @@ from preflight._facts.model import (
     SuiteFacts,
 )
 from preflight._facts.osv import DataUnavailable, VulnerabilityData
+from preflight._facts.project import ConfigFile, FileMode
 from preflight._lock.requirements import Lock
 from preflight._policy.policy import Policy
 
@@ -87,6 +88,10 @@ class Context:
     baseline: BaselineFacts | None = None  # None: no --baseline given
     substitute_for: str | None = None  # the exact pin this interpreter may stand in for
     remedies: Remedies = field(default_factory=Remedies)  # phrased for the front end
+    # The project's files: the lock in use and the protected files' mode bits (security),
+    # the policy's config file (environment_config; None: it names none).
+    protected: tuple[FileMode, ...] = ()
+    config_file: ConfigFile | None = None
 
     @property
     def facts(self) -> InterpreterFacts:

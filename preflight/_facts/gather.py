@@ -38,7 +38,7 @@ from types import TracebackType
 
 from preflight._errors import LockError
 from preflight._facts import baseline as baselines
-from preflight._facts import bytecode, census, osv, probes, rootfs, standing
+from preflight._facts import bytecode, census, osv, probes, project, rootfs, standing
 from preflight._facts.anchored import Anchoring, WheelhouseRequest
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
@@ -149,6 +149,7 @@ class Gathering:
             return Context(
                 policy, self._python, facts, self._env, now, lock_path=lock, lock=parsed,
                 substitute_for=self._substitute_for, remedies=self._remedies,
+                protected=project.protected_files(policy, lock),
             )  # fmt: skip
         lock_path = self._lock if self._lock is not None else policy.lock_path(facts.version)
         # first: a baseline of another environment is refused (exit 3) before anything is read
@@ -219,6 +220,8 @@ class Gathering:
             baseline=surveyed[1],
             substitute_for=self._substitute_for,
             remedies=self._remedies,
+            protected=project.protected_files(policy, lock_path),
+            config_file=project.config_file(policy),
         )
 
     def run(self, verified: Context, *, allowed: bool) -> Context:

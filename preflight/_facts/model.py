@@ -67,6 +67,8 @@ class PthFile:
     paths: tuple[str, ...]  # the folders its other lines add to sys.path (they exist)
     missing: tuple[str, ...] = ()  # folders its lines name that do not exist (site skips them)
     problem: str | None = None  # unreadable, whole or as Python reads it: what runs is unknown
+    # Of ``paths``, those that are not folders (a file: zipimport reads it as an archive).
+    not_folders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -506,7 +506,11 @@ def parse_pth(
         elif os.path.normcase(folder) not in known:
             known.add(os.path.normcase(folder))
             paths.append(folder)
-    return PthFile(path, site, tuple(code), tuple(paths), tuple(missing), problem=problem)
+    not_folders = tuple(folder for folder in paths if not os.path.isdir(folder))
+    return PthFile(
+        path, site, tuple(code), tuple(paths), tuple(missing), problem=problem,
+        not_folders=not_folders,
+    )  # fmt: skip
 
 
 def _hidden(path: str) -> bool:
