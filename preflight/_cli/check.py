@@ -30,6 +30,7 @@ from preflight._cli.outputs import (
 )
 from preflight._engine import SKIPPABLE, Judged, judge
 from preflight._errors import UsageError
+from preflight._facts.sboms import sbom_facts
 from preflight._render.html import report_page
 from preflight._render.junit import junit_xml
 from preflight._render.nagios import nagios
@@ -205,7 +206,7 @@ def _write_files(
         print(line, file=sys.stderr)
     if sbom is not None and args.sbom is not None:
         try:
-            written = sbom.write_sbom(args.sbom, judged)
+            written = sbom.write_sbom(args.sbom, report, sbom_facts(judged.context))
         except UsageError as exc:
             failed.append(exc)
         else:

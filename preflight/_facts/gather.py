@@ -25,7 +25,6 @@ the performance timeout). The worker threads only read files, so waiting for the
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Collection, Mapping
@@ -49,7 +48,7 @@ from preflight._facts.survey import survey, unfinished
 from preflight._lock.read import read_lock
 from preflight._lock.requirements import Lock
 from preflight._policy.policy import Policy
-from preflight._process import Running
+from preflight._process import Running, clean_env, run
 
 # With two cores or more, the project's suite runs beside the performance probe (measured:
 # imports about 8% slower, within their run-to-run noise); on one core, after it.
@@ -415,18 +414,9 @@ def git_commit_time(path: Path) -> datetime | None:
     """When the lock was last committed, if it is in a git work tree (a clone resets mtimes)."""
     if not path.is_file():
         return None
+    argv = ["git", "log", "-1", "--format=%cI", "--", path.name]
+    out = run(argv, cwd=path.parent, timeout=10, env=clean_env())
     try:
-        out = subprocess.run(
-            ["git", "log", "-1", "--format=%cI", "--", path.name],
-            cwd=path.parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    try:
-        return datetime.fromisoformat(out.stdout.strip()) if out.returncode == 0 else None
+        return datetime.fromisoformat(out.stdout.strip()) if out.ok else None
     except ValueError:
         return None
