@@ -30,6 +30,8 @@ from preflight._facts.baseline import BaselineFacts, Change
 from preflight._facts.bytecode import PycProblem
 from preflight._facts.context import NOX_REMEDIES, Remedies
 from preflight._facts.model import (
+    ConfigFile,
+    FileMode,
     FileProblem,
     ImportTiming,
     ProbeFailure,
@@ -39,7 +41,7 @@ from preflight._facts.model import (
     UnownedEntry,
 )
 from preflight._facts.osv import Advisory, Affected, Event, Range, VulnerabilityData
-from preflight._facts.project import ConfigFile, FileMode, file_mode
+from preflight._facts.project import file_mode
 from preflight._lock.meta import header_line, inputs_digest
 from preflight._lock.requirements import parse_lock
 from preflight._report.model import Overall, Severity, Status, Verdict, exit_code, overall, verdict

@@ -216,7 +216,12 @@ def test_layout_disagreement_names_both_sides(tmp_path: Path) -> None:
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib64").symlink_to("lib")
     agree = {"purelib": str(tmp_path / "lib"), "platlib": str(tmp_path / "lib64")}
-    assert site.layout_disagreement([str(tmp_path / "lib")], agree) == []
+    real = site.real_paths([str(tmp_path / "lib"), *agree.values()])
+    assert site.layout_disagreement([str(tmp_path / "lib")], agree, real) == []
+    # Without the real paths (facts built by hand), each is compared as it is written.
+    assert site.layout_disagreement([str(tmp_path / "lib")], agree) == [
+        (f"platlib {tmp_path / 'lib64'}", str(tmp_path / "lib"))
+    ]
     other = {"purelib": str(tmp_path / "lib"), "platlib": "/elsewhere/site-packages"}
     assert site.layout_disagreement([str(tmp_path / "lib")], other) == [
         ("platlib /elsewhere/site-packages", str(tmp_path / "lib"))

@@ -10,7 +10,7 @@ from packaging.version import InvalidVersion
 
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
-from preflight._facts.project import ConfigFile
+from preflight._facts.model import ConfigFile
 from preflight._policy.environment import EnvVar
 from preflight._policy.spec import parse_version
 from preflight._text import plural

@@ -10,7 +10,7 @@ import stat
 
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
-from preflight._facts.project import FileMode
+from preflight._facts.model import FileMode
 from preflight._text import plural
 
 C = Severity.CRITICAL

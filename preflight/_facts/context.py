@@ -16,6 +16,8 @@ from preflight._errors import LockError
 from preflight._facts.baseline import BaselineFacts
 from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.model import (
+    ConfigFile,
+    FileMode,
     FirstStartFacts,
     IntegrityFacts,
     InterpreterFacts,
@@ -24,7 +26,6 @@ from preflight._facts.model import (
     SuiteFacts,
 )
 from preflight._facts.osv import DataUnavailable, VulnerabilityData
-from preflight._facts.project import ConfigFile, FileMode
 from preflight._lock.requirements import Lock
 from preflight._policy.policy import Policy
 

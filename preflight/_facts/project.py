@@ -10,9 +10,9 @@ file is a problem said, never a blocking read).
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
+from preflight._facts.model import ConfigFile, FileMode
 from preflight._policy.policy import Policy
 from preflight._read import CONFIG_FILE_LIMIT, ReadError, read_text
 
@@ -24,28 +24,6 @@ __all__ = [
     "protected_files",
     "read_config_file",
 ]
-
-
-@dataclass(frozen=True)
-class FileMode:
-    """One protected file: its permission bits and those of the folders that hold its name
-    (a symlink can be replaced there) and its target (the file can be replaced there)."""
-
-    path: Path
-    present: bool
-    mode: int | None = None  # permission bits (``stat.S_IMODE``); None: absent or unexamined
-    problem: str | None = None  # why it could not be examined (absent is no problem)
-    folders: tuple[tuple[Path, int], ...] = ()  # (folder, its permission bits)
-
-
-@dataclass(frozen=True)
-class ConfigFile:
-    """The policy's config file: whether it exists, its text, or why it cannot be read."""
-
-    path: Path
-    present: bool
-    text: str | None = None
-    problem: str | None = None  # the bounded reader's refusal, naming the file
 
 
 def file_mode(path: Path) -> FileMode:
