@@ -48,6 +48,7 @@ from nox.virtualenv import InterpreterNotFound
 from preflight import _process
 from preflight._args import Parser, seconds
 from preflight._atomic import UnsafeOutput
+from preflight._checks.details import first_start_seconds
 from preflight._engine import SKIPPABLE, check
 from preflight._errors import PreflightError, UsageError, format_error
 from preflight._facts.context import NOX_REMEDIES
@@ -624,9 +625,9 @@ class _Steps:
 def _first_start_seconds(report: Report) -> dict[str, float]:
     """How long the environment's first start took inside the check, when it was measured."""
     for result in report.checks:
-        seconds = result.details.get("first_start_seconds") if result.id == "performance" else None
-        if isinstance(seconds, int | float):
-            return {"first start (in check)": float(seconds)}
+        seconds = first_start_seconds(result)
+        if seconds is not None:
+            return {"first start (in check)": seconds}
     return {}
 
 

@@ -14,6 +14,7 @@ from preflight._facts.model import DistFacts, IntegrityFacts, InterpreterFacts, 
 from preflight._facts.project import config_file, protected_files
 from preflight._lock.requirements import Lock, LockEntry, LockHeader
 from preflight._policy.policy import policy_from_table
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import Report
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -170,7 +171,7 @@ def report(*checks: CheckResult, python: str = "/env/bin/python", **kw: Any) -> 
     """A report of ``checks`` on ``python`` (the primary interpreter unless told otherwise)."""
     fields: dict[str, Any] = {
         "timestamp": "2026-11-25T12:00:00Z",
-        "interpreter": {"path": python, "version": "3.12.1"},
+        "interpreter": Interpreter.of(path=python, version="3.12.1"),
         "python_status": "primary",
         "checks": checks,
         "duration_s": 0.5,

@@ -338,9 +338,10 @@ def test_an_impure_check_is_caught(tmp_path: Path) -> None:
 
 # --- rule: renderers render a Report (and typed values), never the engine or a check ------------
 
-# The result model a Report holds is the one module of _checks a renderer may name.
+# Of _checks, a renderer names the result model a Report holds and the typed readers of the
+# details it shows (a lock's age, the time a probe took), nothing else.
 RENDER_MAY_NOT = ("preflight._engine", "preflight._checks", "preflight._process")
-RENDER_MAY = ("preflight._checks.result",)
+RENDER_MAY = ("preflight._checks.result", "preflight._checks.details")
 
 
 def _reaches_past(
@@ -429,4 +430,56 @@ def test_a_front_end_calling_the_engine_is_caught(tmp_path: Path) -> None:
     module.write_text("from preflight import check\nfrom preflight._engine import judge\n")
     assert _reaches_past(_tree(module), ("preflight._engine",)) == [
         "line 2: imports preflight._engine"
+    ]
+
+
+# --- rule: typed values cross the layers, never a JSON dict read by key --------------------------
+
+# A report's interpreter and a check's details are read by their fields (Report.interpreter is
+# an Interpreter; the details other layers read have typed readers in _checks/details.py). The
+# layers that write them (_checks, _report) are the only ones that may read them by key.
+BY_KEY_MAY = ("_checks", "_report")
+BY_KEY = ("interpreter", "details")
+
+
+def _read_by_key(tree: ast.Module) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        target = None
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute):
+            target = node.value
+            how = "[...]"
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("get", "pop", "setdefault", "keys", "items", "values")
+            and isinstance(node.func.value, ast.Attribute)
+        ):
+            target = node.func.value
+            how = f".{node.func.attr}()"
+        if target is not None and target.attr in BY_KEY:
+            found.append(f"line {node.lineno}: .{target.attr}{how}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MODULES if p.relative_to(PACKAGE).parts[0] not in BY_KEY_MAY],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_the_interpreter_and_the_details_are_read_by_their_fields(path: Path) -> None:
+    assert _read_by_key(_tree(path)) == []
+
+
+def test_a_read_by_key_is_caught(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "def f(report, check):\n"
+        "    report.interpreter.get('path')\n    report.interpreter['version']\n"
+        "    check.details.get('age_days')\n    report.interpreter.path\n"
+    )
+    assert _read_by_key(_tree(module)) == [
+        "line 2: .interpreter.get()",
+        "line 3: .interpreter[...]",
+        "line 4: .details.get()",
     ]

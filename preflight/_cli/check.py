@@ -162,10 +162,10 @@ def run_check(args: argparse.Namespace) -> int:
         _write_data(dumps(report))
     for line in summary_lines(report):
         print(line, file=sys.stderr)
-    image = report.interpreter.get("image")
-    if isinstance(image, dict):  # what of the image was never made (FIFOs, devices)
-        for note in image.get("skipped") or ():
-            print(f"image: not made: {shown(str(note))}", file=sys.stderr)
+    image = report.interpreter.image
+    if image is not None:  # what of the image was never made (FIFOs, devices)
+        for note in image.skipped:
+            print(f"image: not made: {shown(note)}", file=sys.stderr)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         # Annotations on the run's page; the runner reads workflow commands on stderr too.
         for line in github_annotations(report, workspace=github_workspace(os.environ)):
