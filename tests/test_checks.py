@@ -13,12 +13,14 @@ from packaging.version import Version
 
 from preflight._checks import ALL, BY_ID, baseline, run_checks, vulnerabilities
 from preflight._checks.base import Context
+from preflight._checks.details import LockAge, first_start_seconds, lock_age, measured_seconds
 from preflight._checks.environment_config import environment_config
 from preflight._checks.integrity import integrity
 from preflight._checks.lock_sync import lock_sync
 from preflight._checks.package_dependencies import package_dependencies
 from preflight._checks.performance import performance
 from preflight._checks.python_version import python_version
+from preflight._checks.result import CheckResult
 from preflight._checks.security import file_findings, security
 from preflight._checks.startup_hooks import startup_hooks
 from preflight._checks.suite import suite
@@ -887,3 +889,24 @@ def test_nox_remedies_name_the_sessions(tmp_path: Path) -> None:
     # from every one of them.
     parsed = remedies_of(replace(contexts["lock_error"], remedies=NOX_REMEDIES))
     assert parsed["wheel_status"] == ["run `preflight relock` to compile it"]
+
+
+# --- the details other layers read, typed ---------------------------------------------------
+
+
+def test_the_details_other_layers_read_are_typed() -> None:
+    def result(check_id: str, **details: object) -> CheckResult:
+        return CheckResult(check_id, check_id, Status.PASS, "ok", (), details)
+
+    lock = result("wheel_status", age_days=3.5, compiled_at="2026-01-01T00:00:00+00:00")
+    assert lock_age(lock) == LockAge(3.5, "2026-01-01T00:00:00+00:00")
+    # A report read back is untrusted: a bool is no age, a number no time of compiling.
+    assert lock_age(result("wheel_status", age_days=True, compiled_at=7)) == LockAge()
+    assert lock_age(result("security", age_days=3.5)) == LockAge()  # another check's details
+    assert measured_seconds(result("suite", seconds=2)) == 2.0
+    assert measured_seconds(result("bytecode", probe_seconds=-1)) == 0.0
+    assert measured_seconds(result("performance", total_seconds="9")) == 0.0
+    assert measured_seconds(result("security", seconds=2)) == 0.0
+    assert first_start_seconds(result("performance", first_start_seconds=1.25)) == 1.25
+    assert first_start_seconds(result("performance", first_start_seconds=None)) is None
+    assert first_start_seconds(result("suite", first_start_seconds=1.25)) is None
