@@ -255,13 +255,32 @@ IMPURE_MODULES = ("io", "subprocess", "socket", "shutil", "tempfile", "glob", "t
                   "tarfile", "pathlib.Path.cwd", "datetime.datetime.now")  # fmt: skip
 IMPURE_OURS = ("preflight._read", "preflight._process", "preflight._atomic", "preflight._tether",
                "preflight._reaper", "preflight._secrets", "preflight._interpreters")  # fmt: skip
-# Of _facts, a check names the facts' types (and site's pure comparison), never a gatherer.
+# Of _facts, a check names the facts' types (and site's pure comparison), never a gatherer:
+# from the modules that also gather, only types (CamelCase) and the functions named here.
 FACTS_A_CHECK_MAY_NAME = ("model", "context", "baseline", "bytecode", "osv", "site")
+PURE_FACT_FUNCTIONS = {"layout_disagreement"}
 PATH_IO = {"stat", "lstat", "exists", "is_file", "is_dir", "is_symlink", "read_text",
            "read_bytes", "open", "iterdir", "glob", "rglob", "resolve", "absolute", "write_text",
            "write_bytes", "mkdir", "unlink", "touch", "chmod", "samefile", "readlink", "cwd",
            "home", "rmdir", "expanduser"}  # fmt: skip
 CLOCK = re.compile(r"(datetime\.)?(datetime|date)\.(now|utcnow|today)$|time\.\w+$")
+
+
+def _gatherers_named(tree: ast.Module) -> list[str]:
+    """The functions a module names from ``_facts`` that are not known to be pure."""
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and (node.module or "").startswith("preflight._facts.")
+            and (node.module or "").split(".")[2] not in ("model", "context")
+        ):
+            found += [
+                f"line {node.lineno}: imports {node.module}.{a.name}"
+                for a in node.names
+                if not a.name[:1].isupper() and a.name not in PURE_FACT_FUNCTIONS
+            ]
+    return found
 
 
 def _impure(tree: ast.Module) -> list[str]:
@@ -278,6 +297,7 @@ def _impure(tree: ast.Module) -> list[str]:
             and target.split(".")[2] not in FACTS_A_CHECK_MAY_NAME
         ):
             found.append(f"line {line}: imports {target}")
+    found += _gatherers_named(tree)
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
@@ -320,6 +340,7 @@ def test_an_impure_check_is_caught(tmp_path: Path) -> None:
     module.write_text(
         "import os, time\nfrom pathlib import Path\n"
         "from preflight._facts.project import file_mode\n"
+        "from preflight._facts.osv import Advisory, load\n"
         "def check(ctx):\n"
         "    os.path.normpath('a')\n"  # pure: allowed
         "    Path('x').stat()\n    os.path.isdir('x')\n    open('x')\n    os.listdir('.')\n"
@@ -328,11 +349,13 @@ def test_an_impure_check_is_caught(tmp_path: Path) -> None:
     assert _impure(_tree(module)) == [
         "line 1: imports time",
         "line 3: imports preflight._facts.project",
-        "line 6: calls .stat()",
-        "line 7: calls os.path.isdir",
-        "line 8: calls open",
-        "line 9: calls os.listdir",
-        "line 10: calls datetime.now",
+        "line 3: imports preflight._facts.project.file_mode",
+        "line 4: imports preflight._facts.osv.load",
+        "line 7: calls .stat()",
+        "line 8: calls os.path.isdir",
+        "line 9: calls open",
+        "line 10: calls os.listdir",
+        "line 11: calls datetime.now",
     ]
 
 
