@@ -40,6 +40,7 @@ from preflight._facts.model import InterpreterFacts
 from preflight._interpreters.discovery import find_interpreters
 from preflight._policy.policy import Policy, load_policy
 from preflight._policy.spec import interpreter_version
+from preflight._report.interpreter import ImageSummary, Interpreter
 from preflight._report.model import Report, Verdict
 from preflight._version import __version__
 
@@ -218,12 +219,14 @@ def judge(
         root=root_target,
     ) as gathering:
         verified = gathering.verify()
-        early = {r.id: r for r in run_checks(verified, verifying_stage(chosen))}
+        early = {
+            r.id: r for r in run_checks(verified, verifying_stage(chosen), clock=time.perf_counter)
+        }
         ctx = gathering.run(verified, allowed=held_back(early, chosen) is None)
     if ctx.bytecode is not verified.bytecode:
         # checked again once the environment had run (an environment just built): judged anew
         early.pop("bytecode", None)
-    results = tuple(run_checks(ctx, chosen, judged=early))
+    results = tuple(run_checks(ctx, chosen, judged=early, clock=time.perf_counter))
     summary = _interpreter_summary(ctx)
     if gathering.root_facts is not None:
         results = _not_run_in_image(ctx, results, gathering.root_facts)
@@ -275,11 +278,9 @@ def _judge_image(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = judged.report
-    interpreter = dict(report.interpreter)
-    inner = interpreter.get("inside") or os.fspath(python or "")
-    interpreter["path"] = f"{found.label}:{inner}"
-    interpreter.pop("root", None)
-    interpreter["image"] = _image_summary(found)
+    inner = report.interpreter.inside or os.fspath(python or "")
+    interpreter = report.interpreter.with_values(path=f"{found.label}:{inner}")
+    interpreter = interpreter.without("root").with_values(image=_image_summary(found))
     report = replace(
         report,
         interpreter=interpreter,
@@ -289,18 +290,18 @@ def _judge_image(
     return Judged(report, judged.context)
 
 
-def _image_summary(found: ImageFacts) -> dict[str, object]:
-    return {
-        "source": found.source,
-        "kind": found.kind,
-        "digest": found.digest,
-        "name": found.name,
-        "layers": list(found.layers),
-        "members": found.members,
-        "bytes": found.bytes_written,
-        "stdlib_files_not_read": found.unread,
-        "skipped": list(found.skipped),
-    }
+def _image_summary(found: ImageFacts) -> ImageSummary:
+    return ImageSummary(
+        source=found.source,
+        kind=found.kind,
+        digest=found.digest,
+        name=found.name,
+        layers=tuple(found.layers),
+        members=found.members,
+        bytes=found.bytes_written,
+        stdlib_files_not_read=found.unread,
+        skipped=tuple(found.skipped),
+    )
 
 
 # The checks whose facts only a running interpreter of the image gives.
@@ -392,20 +393,22 @@ def _in_image(result: CheckResult, root: str) -> CheckResult:
     return replace(result, message=text(result.message), findings=findings, details=details)
 
 
-def _root_summary(summary: dict[str, object], found: rootfs.RootFacts) -> dict[str, object]:
+def _root_summary(summary: Interpreter, found: rootfs.RootFacts) -> Interpreter:
     """The interpreter as the image names it, the root it was read from, and where each fact
     came from."""
-    named = dict(summary)
-    for key in ("executable", "prefix"):
-        value = named.get(key)
-        if isinstance(value, str):
-            named[key] = rootfs.inside(found.root, value)
-    named["path"] = f"{found.root}:{found.python}"
-    named["root"] = found.root
-    named["inside"] = found.python
-    named["read_from_files"] = True
-    named["sources"] = dict(found.sources)
-    return named
+    inside = {
+        key: rootfs.inside(found.root, value)
+        for key, value in (("executable", summary.executable), ("prefix", summary.prefix))
+        if value is not None
+    }
+    return summary.with_values(
+        **inside,
+        path=f"{found.root}:{found.python}",
+        root=found.root,
+        inside=found.python,
+        read_from_files=True,
+        sources=dict(found.sources),
+    )
 
 
 def _teach_bytecode_cache(ctx: Context, report: Report) -> Report:
@@ -460,25 +463,25 @@ def _resolve_python(value: str | os.PathLike[str]) -> str:
     return str(path.absolute())  # not resolved: a venv's python is a symlink to its base
 
 
-def _interpreter_summary(ctx: Context) -> dict[str, object]:
+def _interpreter_summary(ctx: Context) -> Interpreter:
     facts = ctx.interpreter
     if isinstance(facts, InterpreterFacts):
-        return {
-            "path": ctx.python,
-            "executable": facts.executable,
-            "version": facts.version,
-            "implementation": facts.implementation,
-            "prefix": facts.prefix,
-        }
+        return Interpreter.of(
+            path=ctx.python,
+            executable=facts.executable,
+            version=facts.version,
+            implementation=facts.implementation,
+            prefix=facts.prefix,
+        )
     # The same keys as above where they are known, so consumers need not special-case.
-    return {
-        "path": ctx.python,
-        "executable": None,
-        "version": facts.version,
-        "implementation": None,
-        "prefix": None,
-        "error": facts.kind,
-    }
+    return Interpreter.of(
+        path=ctx.python,
+        executable=None,
+        version=facts.version,
+        implementation=None,
+        prefix=None,
+        error=facts.kind,
+    )
 
 
 def _python_status(ctx: Context) -> str:

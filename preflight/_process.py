@@ -1,4 +1,11 @@
-"""The subprocess boundary: every child preflight starts goes through :func:`run`.
+"""The subprocess boundary: every child preflight starts goes through this module.
+
+A child that learns something (a probe, the suite, git, pip) is started by :func:`run` or
+:func:`start`; the rest of this docstring is about them. Three other forms exist, each for
+one kind of child that is not preflight's to bound: :func:`foreground` (a command the user
+asked to run as their own, with our stdio and no deadline: the gate's COMMAND), :func:`watcher`
+(the tether's watcher, which outlives us by design) and :func:`hand_over` (``exec``: the
+bootstrap becomes nox). No other module starts a process (``tests/test_layers.py``).
 
 A child always has a timeout, and is started by a reaper of its own (:mod:`preflight._reaper`)
 that ends every process the child started, ``setsid`` or not, when the child ends, on timeout,
@@ -24,19 +31,23 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn, TypeAlias
 
 from preflight._secrets import OWN_PREFIX, conceal
 
 __all__ = [
     "OWN_PREFIX",
     "Completed",
+    "Foreground",
     "Running",
     "clean_env",
+    "foreground",
+    "hand_over",
     "lacks_isolated_mode",
     "run",
     "run_python",
     "start",
+    "watcher",
 ]
 
 # Variables that would make a target interpreter import or run something that is not its own.
@@ -340,3 +351,36 @@ def run_python(
     if lacks_isolated_mode(completed):
         completed = run([python, *_PYTHON2_FLAGS, *args], timeout=timeout, env=env)
     return completed
+
+
+# A child run in the foreground, as the user's own command (:func:`foreground`).
+Foreground: TypeAlias = "subprocess.Popen[bytes]"
+
+
+def foreground(argv: Sequence[str]) -> Foreground:
+    """Start ``argv`` (no shell) as the user's own command: our stdio, no deadline, in a process
+    group it leads (its pid names the group), with the signal dispositions Python changed
+    (SIGPIPE, SIGXFSZ) back to their defaults. Its lifetime is the user's: the caller passes
+    signals on and waits (:mod:`preflight._ops.gate`). Raises OSError as ``Popen`` does (the
+    caller says which: not found, not executable)."""
+    group = 0 if os.name == "posix" else None
+    return subprocess.Popen(list(argv), restore_signals=True, process_group=group)
+
+
+def watcher(argv: Sequence[str], *, stdin: int) -> Foreground:
+    """Start ``argv`` (no shell) in a session of its own, ``stdin`` its standard input and no
+    output: the tether's watcher (:mod:`preflight._tether`), which outlives us by design and is
+    never waited for. Raises OSError as ``Popen`` does."""
+    return subprocess.Popen(
+        list(argv),
+        stdin=stdin,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def hand_over(argv: Sequence[str]) -> NoReturn:
+    """Become ``argv`` (``exec``; no child): its signals and exit code are the caller's own
+    (the bootstrap handing over to nox). Raises OSError if it cannot be run."""
+    os.execv(argv[0], list(argv))

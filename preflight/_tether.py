@@ -20,9 +20,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import threading
+
+from preflight._process import Foreground, watcher
 
 __all__ = ["tether", "untether"]
 
@@ -61,7 +62,7 @@ class _Watcher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pipe: int | None = None  # our write end; None until the first child, -1: none
-        self._process: subprocess.Popen[bytes] | None = None  # kept: a dropped Popen warns
+        self._process: Foreground | None = None  # kept: a dropped Popen warns
 
     def _writer(self) -> int | None:
         """The watcher's pipe, started on first use; None where it cannot run (then children
@@ -77,13 +78,7 @@ class _Watcher:
             return -1
         read_end, write_end = os.pipe()  # non-inheritable: no child but the watcher gets one
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _WATCHER],
-                stdin=read_end,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            self._process = watcher([sys.executable, "-I", "-S", "-c", _WATCHER], stdin=read_end)
         except OSError:
             os.close(write_end)
             return -1

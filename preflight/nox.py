@@ -30,7 +30,6 @@ import shlex
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,8 +45,10 @@ from types import FrameType
 import nox
 from nox.virtualenv import InterpreterNotFound
 
+from preflight import _process
+from preflight._args import Parser, seconds
 from preflight._atomic import UnsafeOutput
-from preflight._cli.options import Parser, seconds
+from preflight._checks.details import first_start_seconds
 from preflight._engine import SKIPPABLE, check
 from preflight._errors import PreflightError, UsageError, format_error
 from preflight._facts.context import NOX_REMEDIES
@@ -244,13 +245,7 @@ def download_lock(
     offline = matrix.download_command(
         backend, sys.executable, python, lock, wheelhouse, offline=True
     )
-    try:
-        done = subprocess.run(
-            offline, env=env, capture_output=True, text=True, timeout=600, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        done = None
-    if done is not None and done.returncode == 0:
+    if _process.run(offline, env=env, timeout=600).ok:
         session.log(f"wheelhouse {wheelhouse}: holds every artifact of {lock.name}")
         return
     parts = _split_lock(lock)
@@ -323,21 +318,16 @@ def _download_parts(
             )
         session.log(f"{shlex.join(commands[0][:-1])} {lock.name} (in {len(parts)} parts at once)")
 
-        def run(argv: list[str]) -> subprocess.CompletedProcess[str] | OSError:
-            try:
-                return subprocess.run(
-                    argv, env=dict(env), capture_output=True, text=True, timeout=600, check=False
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                return OSError(str(exc))
+        def run(argv: list[str]) -> _process.Completed:
+            return _process.run(argv, env=env, timeout=600)
 
         with ThreadPoolExecutor(max_workers=len(commands)) as pool:
             results = list(pool.map(run, commands))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    failed = [r for r in results if isinstance(r, OSError) or r.returncode != 0]
+    failed = [r for r in results if not r.ok]
     for result in failed:
-        text = str(result) if isinstance(result, OSError) else result.stdout + result.stderr
+        text = result.stdout + result.stderr  # a child that could not start: the OSError
         session.log(text.strip()[-2000:])
     if failed:
         raise nox.command.CommandFailed(f"pip download failed ({len(failed)} of {len(parts)})")
@@ -635,9 +625,9 @@ class _Steps:
 def _first_start_seconds(report: Report) -> dict[str, float]:
     """How long the environment's first start took inside the check, when it was measured."""
     for result in report.checks:
-        seconds = result.details.get("first_start_seconds") if result.id == "performance" else None
-        if isinstance(seconds, int | float):
-            return {"first start (in check)": float(seconds)}
+        seconds = first_start_seconds(result)
+        if seconds is not None:
+            return {"first start (in check)": seconds}
     return {}
 
 

@@ -11,8 +11,10 @@ from preflight._checks.base import Context
 from preflight._checks.result import CheckResult, Finding
 from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.model import DistFacts, IntegrityFacts, InterpreterFacts, PerformanceFacts
+from preflight._facts.project import config_file, protected_files
 from preflight._lock.requirements import Lock, LockEntry, LockHeader
 from preflight._policy.policy import policy_from_table
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import Report
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -151,7 +153,13 @@ def context(**kw: Any) -> Context:
         bytecode=bytecode(),
         performance=performance(),
     )
-    return replace(base, **kw)
+    ctx = replace(base, **kw)
+    # The project's files, as gather reads them (a test writes them in tmp_path).
+    return replace(
+        ctx,
+        protected=kw.get("protected", protected_files(ctx.policy, ctx.lock_path)),
+        config_file=kw.get("config_file", config_file(ctx.policy)),
+    )
 
 
 def check(check_id: str, *findings: Finding) -> CheckResult:
@@ -163,7 +171,7 @@ def report(*checks: CheckResult, python: str = "/env/bin/python", **kw: Any) -> 
     """A report of ``checks`` on ``python`` (the primary interpreter unless told otherwise)."""
     fields: dict[str, Any] = {
         "timestamp": "2026-11-25T12:00:00Z",
-        "interpreter": {"path": python, "version": "3.12.1"},
+        "interpreter": Interpreter.of(path=python, version="3.12.1"),
         "python_status": "primary",
         "checks": checks,
         "duration_s": 0.5,

@@ -15,6 +15,7 @@ from preflight._ops.matrix import ERROR, Outcome
 from preflight._ops.monitor import outcome_of
 from preflight._ops.summarize import Entry, page_of
 from preflight._render.html import HistoryPoint, html_page, report_page
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import Report
 
 # Markup, both quotes, an ampersand, a newline and a bidi override: what a name may hold.
@@ -35,7 +36,7 @@ def report(*, hostile: bool = True, failed: bool = True, host: str = "ci-1") -> 
     )  # fmt: skip
     return Report(
         timestamp="2026-11-27T07:00:00Z",
-        interpreter={"path": f"/env/{name}/bin/python", "version": "3.12.1"},
+        interpreter=Interpreter.of(path=f"/env/{name}/bin/python", version="3.12.1"),
         python_status="primary",
         checks=(
             CheckResult("python_version", "Python", Status.PASS, "3.12.1 is the primary"),

@@ -21,10 +21,11 @@ import pytest
 from conftest import run_preflight
 
 from preflight._alerts.state import load_states
-from preflight._checks.environment_config import read_config
+from preflight._checks.environment_config import parse_config
 from preflight._cli.alert import read_report
 from preflight._errors import ConfigError, LockError, UsageError
 from preflight._facts import integrity
+from preflight._facts.project import read_config_file
 from preflight._lock.requirements import parse_lock
 from preflight._policy.policy import load_policy
 from preflight._read import (
@@ -271,7 +272,7 @@ def test_alert_state(tmp_path: Path, case: str) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_config_file(tmp_path: Path, case: str) -> None:
     path = make(tmp_path / ".smvm_config", case, CONFIG_FILE_LIMIT)
-    values, findings = within(lambda: read_config(path))
+    values, findings = within(lambda: parse_config(read_config_file(path)))
     assert values == {}
     (finding,) = findings
     assert finding.message.startswith(str(path))

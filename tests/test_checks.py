@@ -13,13 +13,16 @@ from packaging.version import Version
 
 from preflight._checks import ALL, BY_ID, baseline, run_checks, vulnerabilities
 from preflight._checks.base import Context
+from preflight._checks.details import LockAge, first_start_seconds, lock_age, measured_seconds
 from preflight._checks.environment_config import environment_config
 from preflight._checks.integrity import integrity
 from preflight._checks.lock_sync import lock_sync
 from preflight._checks.package_dependencies import package_dependencies
 from preflight._checks.performance import performance
 from preflight._checks.python_version import python_version
-from preflight._checks.security import file_findings
+from preflight._checks.result import CheckResult
+from preflight._checks.security import file_findings, security
+from preflight._checks.startup_hooks import startup_hooks
 from preflight._checks.suite import suite
 from preflight._checks.virtual_environment import virtual_environment
 from preflight._checks.wheel_status import wheel_status
@@ -29,14 +32,18 @@ from preflight._facts.baseline import BaselineFacts, Change
 from preflight._facts.bytecode import PycProblem
 from preflight._facts.context import NOX_REMEDIES, Remedies
 from preflight._facts.model import (
+    ConfigFile,
+    FileMode,
     FileProblem,
     ImportTiming,
     ProbeFailure,
+    PthFile,
     StartupHook,
     SuiteFacts,
     UnownedEntry,
 )
 from preflight._facts.osv import Advisory, Affected, Event, Range, VulnerabilityData
+from preflight._facts.project import file_mode
 from preflight._lock.meta import header_line, inputs_digest
 from preflight._lock.requirements import parse_lock
 from preflight._report.model import Overall, Severity, Status, Verdict, exit_code, overall, verdict
@@ -644,9 +651,9 @@ def test_permissions_are_read_from_mode_bits(tmp_path: Path) -> None:
     lock = safe / "py3.12.txt"
     lock.write_text("x==1\n")
     lock.chmod(0o644)
-    assert file_findings(lock)[0] == []
+    assert file_findings(file_mode(lock))[0] == []
     lock.chmod(0o646)  # root could write it anyway: os.access() would say nothing
-    (finding,) = file_findings(lock)[0]
+    (finding,) = file_findings(file_mode(lock))[0]
     assert finding.message == f"{lock} is world-writable (mode 0646)"
     assert finding.remedy == f"chmod o-w {lock}"
 
@@ -658,9 +665,9 @@ def test_a_world_writable_folder_counts_unless_sticky(tmp_path: Path) -> None:
     lock = shared / "py3.12.txt"
     lock.write_text("x==1\n")
     lock.chmod(0o644)
-    assert "which is world-writable (mode 0777)" in file_findings(lock)[0][0].message
+    assert "which is world-writable (mode 0777)" in file_findings(file_mode(lock))[0][0].message
     shared.chmod(0o1777)  # sticky, as /tmp: only the owner may replace the file
-    assert file_findings(lock)[0] == []
+    assert file_findings(file_mode(lock))[0] == []
 
 
 def test_a_symlinked_lock_in_a_world_writable_folder(tmp_path: Path) -> None:
@@ -675,8 +682,49 @@ def test_a_symlinked_lock_in_a_world_writable_folder(tmp_path: Path) -> None:
     shared.chmod(0o777)
     link = shared / "py3.12.txt"
     link.symlink_to(target)
-    (finding,) = file_findings(link)[0]
+    (finding,) = file_findings(file_mode(link))[0]
     assert f"lies in {shared}, which is world-writable" in finding.message
+
+
+def test_security_judges_the_facts_and_reads_no_file() -> None:
+    """Pure: hand-built mode bits of files that do not exist anywhere are judged as given."""
+    lock = Path("/nowhere/requirements/py3.12.txt")
+    facts = (
+        FileMode(lock, present=True, mode=0o646, folders=((lock.parent, 0o1777),)),
+        FileMode(Path("/nowhere/secrets.toml"), present=False),
+        FileMode(Path("/nowhere/odd"), present=False, problem="/nowhere/odd cannot be examined"),
+    )
+    result = security(f.context(lock_path=lock, protected=facts))
+    assert [x.message for x in result.findings] == [
+        f"{lock} is world-writable (mode 0646)",
+        "/nowhere/odd cannot be examined",
+    ]
+    assert result.details["files"] == [
+        {"path": str(lock), "present": True, "mode": "0646"},
+        {"path": "/nowhere/secrets.toml", "present": False},
+        {"path": "/nowhere/odd"},
+    ]
+
+
+def test_environment_config_judges_the_config_file_it_is_given(tmp_path: Path) -> None:
+    """Pure: the file's text comes in the facts; none is on disk here."""
+    pol = f.policy(tmp_path, config_file=".smvm_config")
+    config = ConfigFile(tmp_path / ".smvm_config", present=True, text="python_version = 3.12\n")
+    assert not (tmp_path / ".smvm_config").exists()
+    assert environment_config(f.context(policy=pol, config_file=config)).status is Status.PASS
+    unreadable = ConfigFile(config.path, present=True, problem=f"{config.path}: a FIFO")
+    found = environment_config(f.context(policy=pol, config_file=unreadable)).findings
+    assert found[0].message == f"{config.path}: a FIFO (it cannot be read)"
+
+
+def test_a_pth_entry_that_is_a_file_is_judged_from_the_facts() -> None:
+    pth = PthFile(f"{f.SITE}/x.pth", f.SITE, (), ("/opt/x.zip",), not_folders=("/opt/x.zip",))
+    result = startup_hooks(f.context(interpreter=f.interpreter(pth_files=(pth,))))
+    assert result.status is Status.FAIL
+    assert [x.message for x in result.findings] == [
+        f"{f.SITE}/x.pth puts /opt/x.zip on sys.path, which is not a folder: Python imports "
+        "from it as a zip archive, and nothing in it is checked"
+    ]
 
 
 # --- remedies: phrased for the front end in use ------------------------------------------
@@ -841,3 +889,24 @@ def test_nox_remedies_name_the_sessions(tmp_path: Path) -> None:
     # from every one of them.
     parsed = remedies_of(replace(contexts["lock_error"], remedies=NOX_REMEDIES))
     assert parsed["wheel_status"] == ["run `preflight relock` to compile it"]
+
+
+# --- the details other layers read, typed ---------------------------------------------------
+
+
+def test_the_details_other_layers_read_are_typed() -> None:
+    def result(check_id: str, **details: object) -> CheckResult:
+        return CheckResult(check_id, check_id, Status.PASS, "ok", (), details)
+
+    lock = result("wheel_status", age_days=3.5, compiled_at="2026-01-01T00:00:00+00:00")
+    assert lock_age(lock) == LockAge(3.5, "2026-01-01T00:00:00+00:00")
+    # A report read back is untrusted: a bool is no age, a number no time of compiling.
+    assert lock_age(result("wheel_status", age_days=True, compiled_at=7)) == LockAge()
+    assert lock_age(result("security", age_days=3.5)) == LockAge()  # another check's details
+    assert measured_seconds(result("suite", seconds=2)) == 2.0
+    assert measured_seconds(result("bytecode", probe_seconds=-1)) == 0.0
+    assert measured_seconds(result("performance", total_seconds="9")) == 0.0
+    assert measured_seconds(result("security", seconds=2)) == 0.0
+    assert first_start_seconds(result("performance", first_start_seconds=1.25)) == 1.25
+    assert first_start_seconds(result("performance", first_start_seconds=None)) is None
+    assert first_start_seconds(result("suite", first_start_seconds=1.25)) is None

@@ -37,6 +37,7 @@ from preflight._ops.matrix import Outcome
 from preflight._policy.policy import policy_from_table, version_or_none
 from preflight._policy.spec import VERSION_LIMIT, parse_version
 from preflight._read import check_zip_directory
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import Report, report_from_json
 from preflight._text import shown
 
@@ -471,7 +472,7 @@ def test_summarizes_inputs_are_read_or_refused_with_a_value_error(text: str, kin
 _REPORT_TEXT = json.dumps(
     Report(
         timestamp="2026-12-07T07:00:00Z",
-        interpreter={"path": "/env/bin/python", "version": "3.12.1"},
+        interpreter=Interpreter.of(path="/env/bin/python", version="3.12.1"),
         python_status="primary",
         checks=(
             CheckResult(

@@ -415,15 +415,16 @@ def test_a_signal_before_the_command_starts_stops_the_gate_without_it(
 def test_a_signal_while_the_command_starts_is_passed_on_once_it_runs(
     monkeypatch: pytest.MonkeyPatch, signum: signal.Signals
 ) -> None:
-    real_popen = subprocess.Popen
+    real_start = gate.start_foreground
 
-    def popen_then_signal(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
-        """The real Popen; the signal lands after the fork, before the gate has the process."""
-        process: subprocess.Popen[bytes] = real_popen(*args, **kwargs)
+    def start_then_signal(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        """The real start (``_process.foreground``); the signal lands after the fork, before
+        the gate has the process."""
+        process = real_start(*args, **kwargs)
         signal.raise_signal(signum)
         return process
 
-    monkeypatch.setattr(gate.subprocess, "Popen", popen_then_signal)
+    monkeypatch.setattr(gate, "start_foreground", start_then_signal)
     started = time.monotonic()
     assert run_command([sys.executable, "-c", "import time; time.sleep(60)"]) == 128 + signum
     assert time.monotonic() - started < 30  # ended by the signal, not by its sleep

@@ -34,6 +34,7 @@ from preflight._facts import osv, wheels
 from preflight._facts.osv import DataUnavailable
 from preflight._ops.matrix import OUTCOME_NAME
 from preflight._render.report import REPORT_NAME
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import Report
 
 RunCheck = Callable[..., CliRun]
@@ -85,7 +86,9 @@ def _report(findings: int = 1) -> dict[str, Any]:
     """A valid JSON report with ``findings`` warnings of one check (as ``to_dict`` writes)."""
     one = Report(
         timestamp="2026-12-07T07:00:00Z",
-        interpreter={"path": "/env/bin/python", "version": "3.12.1", "implementation": "cpython"},
+        interpreter=Interpreter.of(
+            path="/env/bin/python", version="3.12.1", implementation="cpython"
+        ),
         python_status="primary",
         checks=(
             CheckResult("python_version", "Python version", Status.PASS, "3.12.1 ok"),

@@ -31,6 +31,7 @@ from preflight._ops.matrix import ERROR, Outcome
 from preflight._ops.monitor import outcome_of
 from preflight._ops.summarize import Entry, page_of
 from preflight._render.html import html_page, report_page
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import Report
 from preflight._text import shown
 
@@ -164,7 +165,7 @@ def wide_report(host: str) -> Report:
     )
     return Report(
         timestamp="2026-11-27T07:00:00Z",
-        interpreter={"path": LONG_PATH, "version": "3.11.13"},
+        interpreter=Interpreter.of(path=LONG_PATH, version="3.11.13"),
         python_status="fallback",
         checks=checks,
         duration_s=44.8,

@@ -15,6 +15,7 @@ from preflight._interpreters.resolve import resolve
 from preflight._ops import matrix
 from preflight._ops.matrix import Outcome
 from preflight._policy.spec import PythonSpec
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import Report
 
 FOUND = [
@@ -146,7 +147,7 @@ def _result(check_id: str, status: Status) -> CheckResult:
 
 REPORT = Report(
     timestamp="2026-12-01T12:00:00Z",
-    interpreter={"path": "/env/bin/python", "version": "3.12.1"},
+    interpreter=Interpreter.of(path="/env/bin/python", version="3.12.1"),
     python_status="primary",
     checks=(
         _result("python_version", Status.PASS),

@@ -34,6 +34,7 @@ from preflight._ops.monitor import (
     prune_logs,
 )
 from preflight._policy.alerts import AlertConfig, Security, SmtpConfig
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import (
     CheckResult,
     Finding,
@@ -65,7 +66,7 @@ def make_report(**statuses: Status) -> Report:
     checks = {"python_version": Status.PASS, "lock_sync": Status.PASS, **statuses}
     return Report(
         timestamp="2024-12-20T09:00:00Z",
-        interpreter={"path": PYTHON, "version": "3.12.1"},
+        interpreter=Interpreter.of(path=PYTHON, version="3.12.1"),
         python_status="primary",
         checks=tuple(_result(cid, status) for cid, status in checks.items()),
         duration_s=0.5,
@@ -104,7 +105,7 @@ def test_a_run_that_could_not_run_is_a_typed_report_too(tmp_path: Path) -> None:
     report = outcome.report
     assert (report.status, report.overall_status) == (Verdict.NOT_READY, Overall.FAILED)
     assert report.python_status == "unknown"
-    assert report.interpreter == {"path": PYTHON}
+    assert report.interpreter.to_dict() == {"path": PYTHON}
     assert report.project == str(tmp_path)
     [(check, finding)] = report.violations()
     assert check == "monitor"
@@ -254,7 +255,7 @@ def test_a_failed_run_names_the_interpreter_as_a_judged_run_does(
     )
     assert monitor.run() == 3
     [outcome] = seen
-    assert outcome.report.interpreter["path"] == str(tmp_path / ".venv" / "bin" / "python")
+    assert outcome.report.interpreter.path == str(tmp_path / ".venv" / "bin" / "python")
 
 
 def test_old_logs_are_removed_on_each_run(tmp_path: Path) -> None:

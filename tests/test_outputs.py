@@ -30,6 +30,7 @@ from preflight._render.junit import junit_xml
 from preflight._render.nagios import NagiosState, nagios, nagios_unknown
 from preflight._render.prometheus import prometheus_text
 from preflight._render.report import dumps, github_annotations
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import Report, ReportFormatError
 
 C, W = Severity.CRITICAL, Severity.WARNING
@@ -44,7 +45,7 @@ SHOWN_HOSTILE = 'evil\\n::error::x\\x00\\x1b[31m\ufffe\\u202e<b>&"quoted"| PREFL
 def _report(*checks: CheckResult, path: str = "/env/bin/python", status: str = "primary") -> Report:
     return Report(
         timestamp="2026-11-27T07:00:00Z",
-        interpreter={"path": path, "version": "3.12.1", "implementation": "cpython"},
+        interpreter=Interpreter.of(path=path, version="3.12.1", implementation="cpython"),
         python_status=status,
         checks=checks,
         duration_s=1.25,

@@ -408,13 +408,13 @@ def test_the_sbom_renders_whatever_the_facts_name(name: str, version: str, writt
     METADATA Name after its folder); on main each of these raised out of the SBOM writer."""
     import factories
 
-    from preflight._engine import Judged
+    from preflight._facts.sboms import sbom_facts
     from preflight._render.sbom import render_sbom
 
     hostile = factories.dist(name, version)
     dists = (factories.dist("numpy", "2.2.6"), hostile)
     ctx = factories.context(interpreter=factories.interpreter(dists=dists))
-    sbom = render_sbom(Judged(factories.report(), ctx))
+    sbom = render_sbom(factories.report(), sbom_facts(ctx))
     document = json.loads(sbom.text)
     names = [c["name"] for c in document["components"]]
     assert "numpy" in names

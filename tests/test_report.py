@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from preflight._render.report import dumps, github_annotations, summary_lines
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import (
     CheckResult,
     Finding,
@@ -43,7 +44,9 @@ def report() -> Report:
     )
     return Report(
         timestamp="2026-11-27T07:00:00Z",
-        interpreter={"path": "/env/bin/python", "version": "3.12.1", "implementation": "cpython"},
+        interpreter=Interpreter.of(
+            path="/env/bin/python", version="3.12.1", implementation="cpython"
+        ),
         python_status="primary",
         checks=checks,
         duration_s=1.25,
@@ -79,7 +82,7 @@ def test_a_long_fix_is_given_once_per_check_and_long_text_is_whole_only_in_the_l
         "lock_sync", "L", [*findings[:2], Finding(C, "beta: missing", other)], ok=""
     )
     judged = Report(
-        "2026-11-27T07:00:00Z", {"path": "/p", "version": "3.12.1"}, "primary",
+        "2026-11-27T07:00:00Z", Interpreter.of(path="/p", version="3.12.1"), "primary",
         (shared, mixed), 0.1, "/p", None, "0",
     )  # fmt: skip
     lines = summary_lines(judged)
@@ -101,7 +104,9 @@ def test_github_annotations_one_per_finding_escaped() -> None:
 
 
 def test_a_report_with_every_check_skipped_still_renders() -> None:
-    empty = Report("2026-11-27T07:00:00Z", {"path": "/p"}, "primary", (), 0.1, "/p", None, "0")
+    empty = Report(
+        "2026-11-27T07:00:00Z", Interpreter.of(path="/p"), "primary", (), 0.1, "/p", None, "0"
+    )
     assert summary_lines(empty)[-1] == "READY (PASSED) in 0.10 s"
 
 
@@ -114,8 +119,8 @@ def _substitute() -> Report:
         "performance", "Performance", Status.SKIP, "skipped (--skip)", (), {"why": ["--skip"]}, 0
     )
     return Report(
-        "2026-11-27T07:00:00Z", {"path": "/p"}, "fallback", (skipped,), 2, "/p", None, "0.1.0",
-        substitute_for="3.11.13",
+        "2026-11-27T07:00:00Z", Interpreter.of(path="/p"), "fallback", (skipped,), 2, "/p", None,
+        "0.1.0", substitute_for="3.11.13",
     )  # fmt: skip
 
 
@@ -129,8 +134,71 @@ def test_a_json_report_reads_back_as_the_same_report(make: Callable[[], Report])
 
 
 def test_an_empty_report_reads_back() -> None:
-    empty = Report("2026-11-27T07:00:00Z", {"path": "/p"}, "unknown", (), 0.1, "/p", None, "0")
+    empty = Report(
+        "2026-11-27T07:00:00Z", Interpreter.of(path="/p"), "unknown", (), 0.1, "/p", None, "0"
+    )
     assert Report.from_dict(empty.to_dict()) == empty
+
+
+# The interpreter objects a report holds, as the engine, a root, an image and the monitor write
+# them: each reads back to the same keys in the same order, and its fields are typed.
+_IMAGE = {
+    "source": "/img.tar", "kind": "docker-archive", "digest": "sha256:" + "a" * 64,
+    "name": "app:1", "layers": ["sha256:" + "b" * 64], "members": 3, "bytes": 10,
+    "stdlib_files_not_read": 2, "skipped": ["dev/null: a device"],
+}  # fmt: skip
+_SHAPES = {
+    "probed": {"path": "/env/bin/python", "executable": "/usr/bin/python3.12",
+               "version": "3.12.1", "implementation": "cpython", "prefix": "/env"},
+    "failed": {"path": "/env/bin/python", "executable": None, "version": None,
+               "implementation": None, "prefix": None, "error": "timeout"},
+    "root": {"path": "/r:/usr/bin/python3", "executable": "/usr/bin/python3.12",
+             "version": "3.12.1", "implementation": "cpython", "prefix": "/usr", "root": "/r",
+             "inside": "/usr/bin/python3", "read_from_files": True,
+             "sources": {"version": "/usr/include/python3.12/patchlevel.h"}},
+    "image": {"path": "app:1@sha256:x:/usr/bin/python3", "executable": "/usr/bin/python3.12",
+              "version": "3.12.1", "implementation": "cpython", "prefix": "/usr",
+              "inside": "/usr/bin/python3", "read_from_files": True, "sources": {},
+              "image": _IMAGE},
+    "monitor": {"path": "/env/bin/python"},
+    "summarized": {"path": "/env/bin/python", "version": "3.12.1", "implementation": "cpython"},
+    "newer": {"path": "/p", "colour": ["kept", "as", "read"]},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", _SHAPES, ids=list(_SHAPES))
+def test_the_interpreter_is_typed_and_its_json_unchanged(shape: str) -> None:
+    data = json.loads(dumps(report()))
+    data["interpreter"] = _SHAPES[shape]
+    again = Report.from_dict(data)
+    assert isinstance(again.interpreter, Interpreter)
+    assert again.interpreter.path == _SHAPES[shape]["path"]
+    assert json.dumps(again.to_dict()) == json.dumps(data)  # the same keys, in the same order
+    if shape == "image":
+        assert again.interpreter.image is not None
+        assert again.interpreter.image.skipped == ("dev/null: a device",)
+        assert again.interpreter.image.label == "app:1@sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "problem"),
+    [
+        ({"path": 7}, "interpreter.path", "must be a string"),
+        ({"path": "/p", "read_from_files": "yes"}, "interpreter.read_from_files", "true or false"),
+        ({"path": "/p", "sources": {"version": 1}}, "interpreter.sources.version", "a string"),
+        ({"path": "/p", "image": {**_IMAGE, "members": -1}}, "interpreter.image.members", "0 or"),
+        ({"path": "/p", "image": {**_IMAGE, "extra": 1}}, "interpreter.image.extra", "unknown"),
+    ],
+)
+def test_an_interpreter_of_the_wrong_types_is_refused_naming_the_key(
+    value: dict[str, Any], key: str, problem: str
+) -> None:
+    data = json.loads(dumps(report()))
+    data["interpreter"] = value
+    with pytest.raises(ReportFormatError) as caught:
+        Report.from_dict(data)
+    assert caught.value.key == key
+    assert problem in caught.value.problem
 
 
 def _edit(change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:

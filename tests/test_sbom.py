@@ -14,8 +14,8 @@ from conftest import CliRun, write_project
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from preflight._engine import Judged
 from preflight._facts.model import AnchoredWheel, AnchorFacts
+from preflight._facts.sboms import sbom_facts
 from preflight._render.sbom import sbom_text
 
 
@@ -97,7 +97,7 @@ def test_several_lock_hashes_go_on_a_distribution_reference(tmp_path: Path) -> N
             )
         ),
     )
-    document = valid(sbom_text(Judged(factories.report(), ctx)))
+    document = valid(sbom_text(factories.report(), sbom_facts(ctx)))
     numpy, pandas = by_name(document)["numpy"], by_name(document)["pandas"]
     assert "hashes" not in numpy  # which of the two was installed is not known
     (reference,) = numpy["externalReferences"]
@@ -122,7 +122,7 @@ def test_the_wheel_found_by_the_wheelhouse_gives_the_component_its_hash() -> Non
         interpreter=factories.interpreter(dists=(factories.dist("numpy", "2.2.6"),)),
         integrity=factories.integrity(anchor=anchor),
     )
-    numpy = by_name(valid(sbom_text(Judged(factories.report(), ctx))))["numpy"]
+    numpy = by_name(valid(sbom_text(factories.report(), sbom_facts(ctx))))["numpy"]
     assert numpy["hashes"] == [{"alg": "SHA-256", "content": "b" * 64}]
     (reference,) = numpy["externalReferences"]  # the lock's artifacts, still listed
     assert "numpy-2.2.6-cp312-cp312-linux_x86_64.whl" in reference["comment"]

@@ -55,6 +55,16 @@ def test_comments_blank_lines_imports_and_paths(tmp_path: Path) -> None:
     assert found.problem is None
 
 
+def test_a_path_line_naming_a_file_is_a_fact(tmp_path: Path) -> None:
+    """A file (a zip) where a folder should be: recorded for the startup_hooks check, which
+    reads no file itself."""
+    (tmp_path / "here").mkdir()
+    (tmp_path / "bundle.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    found = pth(tmp_path, b"here\nbundle.zip\n")
+    assert found.paths == (str(tmp_path / "here"), str(tmp_path / "bundle.zip"))
+    assert found.not_folders == (str(tmp_path / "bundle.zip"),)
+
+
 def test_absolute_and_dotted_paths_and_each_folder_once(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -206,7 +216,12 @@ def test_layout_disagreement_names_both_sides(tmp_path: Path) -> None:
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib64").symlink_to("lib")
     agree = {"purelib": str(tmp_path / "lib"), "platlib": str(tmp_path / "lib64")}
-    assert site.layout_disagreement([str(tmp_path / "lib")], agree) == []
+    real = site.real_paths([str(tmp_path / "lib"), *agree.values()])
+    assert site.layout_disagreement([str(tmp_path / "lib")], agree, real) == []
+    # Without the real paths (facts built by hand), each is compared as it is written.
+    assert site.layout_disagreement([str(tmp_path / "lib")], agree) == [
+        (f"platlib {tmp_path / 'lib64'}", str(tmp_path / "lib"))
+    ]
     other = {"purelib": str(tmp_path / "lib"), "platlib": "/elsewhere/site-packages"}
     assert site.layout_disagreement([str(tmp_path / "lib")], other) == [
         ("platlib /elsewhere/site-packages", str(tmp_path / "lib"))

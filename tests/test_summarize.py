@@ -23,6 +23,7 @@ from preflight._ops import matrix
 from preflight._ops.matrix import Outcome
 from preflight._ops.summarize import collect, exit_code_of
 from preflight._render.report import REPORT_NAME, dumps
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import Report, ReportFormatError
 
 LOCK = "/project/requirements/py3.12.txt"
@@ -43,7 +44,7 @@ def report(
     )  # fmt: skip
     return Report(
         timestamp="2026-11-27T07:00:00Z",
-        interpreter={"path": path, "version": version, "implementation": "cpython"},
+        interpreter=Interpreter.of(path=path, version=version, implementation="cpython"),
         python_status=status,
         checks=(
             CheckResult("python_version", "Python version", Status.PASS, f"{version} ok"),

@@ -25,6 +25,7 @@ from preflight._ops.gate import blocking_checks
 from preflight._ops.monitor import DAILY_LOG, Monitor, failed_run
 from preflight._policy.alerts import AlertConfig
 from preflight._render.report import github_annotations, log_text, summary_lines
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import Report
 from preflight._text import FIELD_LIMIT, JSON_FIELD_LIMIT, capped, shown
 
@@ -211,7 +212,7 @@ def test_the_json_report_caps_details_and_interpreter_fields() -> None:
         "ok",
         details={"urls": {"u" * 9000: "v" * 9000}, "list": ["w" * 9000, 3], "n": 1},
     )
-    report = factories.report(check, interpreter={"path": "/p", "version": "9" * 9000})
+    report = factories.report(check, interpreter=Interpreter.of(path="/p", version="9" * 9000))
     data = report.to_dict()
     details = data["checks"]["wheel_status"]["details"]
     [(key, value)] = details["urls"].items()
@@ -293,7 +294,7 @@ def test_alert_subject_and_body_show_each_field_once_and_short() -> None:
     body = alert.text.split("\n")
     assert_safe_lines(body)
     assert f"- lock_sync: {shown(FORGED + ' 1.0 is installed')}" in body
-    assert f"Interpreter: {shown(report.interpreter['path'])}" in body
+    assert f"Interpreter: {shown(report.interpreter.path)}" in body
     assert len(alert.text) < 5000
     assert alert.problems[0].message == f"{FORGED} 1.0 is installed"  # the typed value: exact
     down = failed_run(FORGED, python="/py", project=Path("/p"), exit_code=1).report

@@ -13,6 +13,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from preflight._policy.policy import load_policy
+from preflight._report.interpreter import Interpreter
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -179,7 +180,7 @@ def test_a_last_job_summarizes_every_matrix_job_and_fails_on_a_refused_one(
         folder = tmp_path / "artifacts" / f"preflight-{spec}" / f"preflight-{spec}"
         folder.mkdir(parents=True)
         report = Report(
-            timestamp="2026-11-27T07:00:00Z", interpreter={"path": "/py", "version": spec},
+            timestamp="2026-11-27T07:00:00Z", interpreter=Interpreter.of(path="/py", version=spec),
             python_status="primary",
             checks=(CheckResult("integrity", "Integrity", status, status.label),),
             duration_s=1.0, project="/p", lock=None, tool_version="0.1.0", host="runner",

@@ -117,7 +117,7 @@ def problems_of(report: Report) -> tuple[Problem, ...]:
 
 def python_of(report: Report) -> str:
     """The interpreter a report judged: what identifies its environment ("?" if unknown)."""
-    return str(report.interpreter.get("path") or "?")
+    return report.interpreter.path or "?"
 
 
 # Numbers may differ on every run ("slow imports: 2.31 s", "compiled 25.3 hours ago", "5.5 hours"

@@ -6,15 +6,13 @@ policy of only ``pythons`` and ``requires`` passes here.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from packaging.version import InvalidVersion
 
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
+from preflight._facts.model import ConfigFile
 from preflight._policy.environment import EnvVar
 from preflight._policy.spec import parse_version
-from preflight._read import CONFIG_FILE_LIMIT, ReadError, read_text
 from preflight._text import plural
 
 W = Severity.WARNING
@@ -29,15 +27,15 @@ def _consistent(claimed: str, actual: str) -> bool:
         return False
 
 
-def read_config(path: Path) -> tuple[dict[str, str], list[Finding]]:
+def parse_config(config: ConfigFile) -> tuple[dict[str, str], list[Finding]]:
     """``key = value`` or ``key: value`` lines; ``#`` comments. Bad lines are named."""
     values: dict[str, str] = {}
     findings = []
-    try:
-        text = read_text(path, what="a config file", limit=CONFIG_FILE_LIMIT)
-    except ReadError as exc:  # a FIFO, /dev/zero, a folder, a huge or non-UTF-8 file
-        return values, [Finding(W, f"{exc} (it cannot be read)", "fix or remove the file")]
-    for number, raw in enumerate(text.splitlines(), 1):
+    path = config.path
+    if config.text is None:  # a FIFO, /dev/zero, a folder, a huge or non-UTF-8 file
+        problem = config.problem or f"{path} was not read"
+        return values, [Finding(W, f"{problem} (it cannot be read)", "fix or remove the file")]
+    for number, raw in enumerate(config.text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith(("#", ";", "[")):
             continue
@@ -61,7 +59,8 @@ def environment_config(ctx: Context) -> CheckResult:
         findings += _variable(var, value, version)
     config_file = ctx.policy.config_file
     if config_file is not None:
-        findings += _config_file(ctx.policy.project_dir / config_file, ctx, details)
+        config = ctx.config_file or ConfigFile(ctx.policy.project_dir / config_file, True)
+        findings += _config_file(config, ctx, details)
     return CheckResult.from_findings(
         "environment_config",
         "Environment configuration",
@@ -95,12 +94,12 @@ def _variable(var: EnvVar, value: str | None, version: str) -> list[Finding]:
     return []
 
 
-def _config_file(path: Path, ctx: Context, details: dict[str, object]) -> list[Finding]:
+def _config_file(config: ConfigFile, ctx: Context, details: dict[str, object]) -> list[Finding]:
     """The config file's python_version agrees with the interpreter; absent is fine unless
     the policy requires it."""
-    version = ctx.facts.version
+    version, path = ctx.facts.version, config.path
     details["config_file"] = str(path)
-    if not path.exists():
+    if not config.present:
         details["config_file_present"] = False
         if ctx.policy.config_file_required:
             return [
@@ -110,7 +109,7 @@ def _config_file(path: Path, ctx: Context, details: dict[str, object]) -> list[F
             ]
         return []
     details["config_file_present"] = True
-    values, findings = read_config(path)
+    values, findings = parse_config(config)
     claimed = values.get("python_version")
     details["config_python_version"] = claimed
     if claimed is None:

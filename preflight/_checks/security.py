@@ -1,31 +1,29 @@
 """security: the lock in use and the protected files cannot be changed by other users.
 
-Mode bits are read directly: ``os.access`` answers for the caller, and root may write anything.
+Mode bits are read directly (``os.access`` answers for the caller, and root may write anything),
+by the facts (``preflight._facts.project``): the check judges them.
 """
 
 from __future__ import annotations
 
 import stat
-from pathlib import Path
 
 from preflight._checks.base import Check, Context
 from preflight._checks.result import CheckResult, Finding, Severity
+from preflight._facts.model import FileMode
 from preflight._text import plural
 
 C = Severity.CRITICAL
 
 
-def file_findings(path: Path) -> tuple[list[Finding], dict[str, object]]:
+def file_findings(file: FileMode) -> tuple[list[Finding], dict[str, object]]:
     """World-writable file, or a world-writable folder without the sticky bit above it."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
+    path = file.path
+    if file.problem is not None:
+        return [Finding(C, file.problem, "check the path")], {"path": str(path)}
+    if not file.present or file.mode is None:
         return [], {"path": str(path), "present": False}
-    except OSError as exc:
-        return [Finding(C, f"{path} cannot be examined: {exc}", "check the path")], {
-            "path": str(path)
-        }
-    mode = stat.S_IMODE(st.st_mode)
+    mode = file.mode
     info: dict[str, object] = {"path": str(path), "present": True, "mode": f"{mode:04o}"}
     findings = []
     if mode & stat.S_IWOTH:
@@ -34,8 +32,7 @@ def file_findings(path: Path) -> tuple[list[Finding], dict[str, object]]:
         )
     # The folder holding the name (a symlink can be replaced there) and the one holding the
     # file it points to (the file can be replaced there).
-    for folder in dict.fromkeys((path.absolute().parent, path.resolve().parent)):
-        fmode = stat.S_IMODE(folder.stat().st_mode)
+    for folder, fmode in file.folders:
         if fmode & stat.S_IWOTH and not fmode & stat.S_ISVTX:
             findings.append(
                 Finding(
@@ -49,14 +46,10 @@ def file_findings(path: Path) -> tuple[list[Finding], dict[str, object]]:
 
 
 def security(ctx: Context) -> CheckResult:
-    project = ctx.policy.project_dir
-    paths = [project / name for name in ctx.policy.protected_files]
-    if ctx.lock_path is not None and ctx.lock_path not in paths:
-        paths.insert(0, ctx.lock_path)
     findings: list[Finding] = []
     files = []
-    for path in paths:
-        found, info = file_findings(path)
+    for file in ctx.protected:  # the lock in use first, then the policy's protected files
+        found, info = file_findings(file)
         findings += found
         files.append(info)
     present = sum(1 for f in files if f.get("present"))

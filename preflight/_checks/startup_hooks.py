@@ -204,16 +204,15 @@ def startup_hooks(ctx: Context) -> CheckResult:
             )
         )
     for pth in facts.pth_files:  # a file (a zip) where a folder is named: zipimport reads it
-        for entry_path in pth.paths:
-            if not os.path.isdir(entry_path):
-                findings.append(
-                    Finding(
-                        C,
-                        f"{pth.path} puts {entry_path} on sys.path, which is not a folder: "
-                        "Python imports from it as a zip archive, and nothing in it is checked",
-                        "remove it, or reinstall what the .pth belongs to from the lock",
-                    )
+        for entry_path in pth.not_folders:
+            findings.append(
+                Finding(
+                    C,
+                    f"{pth.path} puts {entry_path} on sys.path, which is not a folder: "
+                    "Python imports from it as a zip archive, and nothing in it is checked",
+                    "remove it, or reinstall what the .pth belongs to from the lock",
                 )
+            )
     unverified = [
         entry["path"] for entry in listed if entry["verdict"] == "outside the environment"
     ]

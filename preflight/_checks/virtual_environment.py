@@ -45,7 +45,9 @@ def virtual_environment(ctx: Context) -> CheckResult:
         "site_dirs": list(facts.site_rule_dirs),
         "install_paths": dict(facts.install_paths),
     }
-    for scheme, site_dirs in layout_disagreement(facts.site_rule_dirs, facts.install_paths):
+    for scheme, site_dirs in layout_disagreement(
+        facts.site_rule_dirs, facts.install_paths, facts.real_paths
+    ):
         findings.append(
             Finding(
                 C,

@@ -30,6 +30,7 @@ from preflight._cli.outputs import (
 )
 from preflight._engine import SKIPPABLE, Judged, judge
 from preflight._errors import UsageError
+from preflight._facts.sboms import sbom_facts
 from preflight._render.html import report_page
 from preflight._render.junit import junit_xml
 from preflight._render.nagios import nagios
@@ -161,10 +162,10 @@ def run_check(args: argparse.Namespace) -> int:
         _write_data(dumps(report))
     for line in summary_lines(report):
         print(line, file=sys.stderr)
-    image = report.interpreter.get("image")
-    if isinstance(image, dict):  # what of the image was never made (FIFOs, devices)
-        for note in image.get("skipped") or ():
-            print(f"image: not made: {shown(str(note))}", file=sys.stderr)
+    image = report.interpreter.image
+    if image is not None:  # what of the image was never made (FIFOs, devices)
+        for note in image.skipped:
+            print(f"image: not made: {shown(note)}", file=sys.stderr)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         # Annotations on the run's page; the runner reads workflow commands on stderr too.
         for line in github_annotations(report, workspace=github_workspace(os.environ)):
@@ -205,7 +206,7 @@ def _write_files(
         print(line, file=sys.stderr)
     if sbom is not None and args.sbom is not None:
         try:
-            written = sbom.write_sbom(args.sbom, judged)
+            written = sbom.write_sbom(args.sbom, report, sbom_facts(judged.context))
         except UsageError as exc:
             failed.append(exc)
         else:

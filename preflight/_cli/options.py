@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import NoReturn
 
-from preflight._errors import UsageError
+from preflight._args import MAX_DAYS, MAX_SECONDS, Parser, days, seconds
 
-
-class Parser(argparse.ArgumentParser):
-    """argparse exits 2 on bad usage, which would read as WARNING: raise instead."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
+__all__ = ["MAX_DAYS", "MAX_SECONDS", "Parser", "add_project_option", "days", "seconds"]
 
 
 def add_project_option(parser: argparse.ArgumentParser) -> None:
@@ -23,31 +17,3 @@ def add_project_option(parser: argparse.ArgumentParser) -> None:
         default=Path.cwd(),
         help="folder holding pyproject.toml with [tool.preflight] (default: .)",
     )
-
-
-MAX_SECONDS = 10_000_000.0  # about 115 days: more than any timeout or interval needs
-MAX_DAYS = 36_500  # a hundred years of logs
-
-
-def seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds, more than 0, at most :data:`MAX_SECONDS`."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= MAX_SECONDS:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(
-            f"{text!r} must be more than 0 and at most {MAX_SECONDS:.0f}"
-        )
-    return value
-
-
-def days(text: str) -> int:
-    """An argparse type: a whole number of days, from 1 to :data:`MAX_DAYS`."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
-    if not 1 <= value <= MAX_DAYS:
-        raise argparse.ArgumentTypeError(f"{text!r} must be from 1 to {MAX_DAYS}")
-    return value

@@ -16,6 +16,8 @@ from preflight._errors import LockError
 from preflight._facts.baseline import BaselineFacts
 from preflight._facts.bytecode import BytecodeFacts
 from preflight._facts.model import (
+    ConfigFile,
+    FileMode,
     FirstStartFacts,
     IntegrityFacts,
     InterpreterFacts,
@@ -87,6 +89,10 @@ class Context:
     baseline: BaselineFacts | None = None  # None: no --baseline given
     substitute_for: str | None = None  # the exact pin this interpreter may stand in for
     remedies: Remedies = field(default_factory=Remedies)  # phrased for the front end
+    # The project's files: the lock in use and the protected files' mode bits (security),
+    # the policy's config file (environment_config; None: it names none).
+    protected: tuple[FileMode, ...] = ()
+    config_file: ConfigFile | None = None
 
     @property
     def facts(self) -> InterpreterFacts:

@@ -25,7 +25,6 @@ the performance timeout). The worker threads only read files, so waiting for the
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Collection, Mapping
@@ -38,7 +37,7 @@ from types import TracebackType
 
 from preflight._errors import LockError
 from preflight._facts import baseline as baselines
-from preflight._facts import bytecode, census, osv, probes, rootfs, standing
+from preflight._facts import bytecode, census, osv, probes, project, rootfs, standing
 from preflight._facts.anchored import Anchoring, WheelhouseRequest
 from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
 from preflight._facts.firststart import FirstStart
@@ -49,7 +48,7 @@ from preflight._facts.survey import survey, unfinished
 from preflight._lock.read import read_lock
 from preflight._lock.requirements import Lock
 from preflight._policy.policy import Policy
-from preflight._process import Running
+from preflight._process import Running, clean_env, run
 
 # With two cores or more, the project's suite runs beside the performance probe (measured:
 # imports about 8% slower, within their run-to-run noise); on one core, after it.
@@ -149,6 +148,7 @@ class Gathering:
             return Context(
                 policy, self._python, facts, self._env, now, lock_path=lock, lock=parsed,
                 substitute_for=self._substitute_for, remedies=self._remedies,
+                protected=project.protected_files(policy, lock),
             )  # fmt: skip
         lock_path = self._lock if self._lock is not None else policy.lock_path(facts.version)
         # first: a baseline of another environment is refused (exit 3) before anything is read
@@ -219,6 +219,8 @@ class Gathering:
             baseline=surveyed[1],
             substitute_for=self._substitute_for,
             remedies=self._remedies,
+            protected=project.protected_files(policy, lock_path),
+            config_file=project.config_file(policy),
         )
 
     def run(self, verified: Context, *, allowed: bool) -> Context:
@@ -412,18 +414,9 @@ def git_commit_time(path: Path) -> datetime | None:
     """When the lock was last committed, if it is in a git work tree (a clone resets mtimes)."""
     if not path.is_file():
         return None
+    argv = ["git", "log", "-1", "--format=%cI", "--", path.name]
+    out = run(argv, cwd=path.parent, timeout=10, env=clean_env())
     try:
-        out = subprocess.run(
-            ["git", "log", "-1", "--format=%cI", "--", path.name],
-            cwd=path.parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    try:
-        return datetime.fromisoformat(out.stdout.strip()) if out.returncode == 0 else None
+        return datetime.fromisoformat(out.stdout.strip()) if out.ok else None
     except ValueError:
         return None

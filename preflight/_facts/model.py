@@ -10,6 +10,7 @@ functions of facts and policy, so tests can build facts by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 
@@ -67,6 +68,8 @@ class PthFile:
     paths: tuple[str, ...]  # the folders its other lines add to sys.path (they exist)
     missing: tuple[str, ...] = ()  # folders its lines name that do not exist (site skips them)
     problem: str | None = None  # unreadable, whole or as Python reads it: what runs is unknown
+    # Of ``paths``, those that are not folders (a file: zipimport reads it as an archive).
+    not_folders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,9 @@ class InterpreterFacts:
     # The site folders site.getsitepackages' rule names for the prefix (existing or not): the
     # layout checked against the interpreter's own sysconfig scheme (install_paths).
     site_rule_dirs: tuple[str, ...] = ()
+    # The real path of each of site_rule_dirs and install_paths (a venv's lib64 links to lib),
+    # so that the check comparing them reads no file.
+    real_paths: dict[str, str] = field(default_factory=dict)
     pth_files: tuple[PthFile, ...] = ()  # every .pth of every site folder Python processes
     startup_hooks: tuple[StartupHook, ...] = ()
     anchor: str = ""  # one sentence: what ties the interpreter to the environment, or not
@@ -307,3 +313,25 @@ class FirstStartFacts:
     returncode: int | None  # None: could not be started
     timed_out: bool
     problems: str  # what the first start said on stderr (an import that hung, say)
+
+
+@dataclass(frozen=True)
+class FileMode:
+    """One protected file: its permission bits and those of the folders that hold its name
+    (a symlink can be replaced there) and its target (the file can be replaced there)."""
+
+    path: Path
+    present: bool
+    mode: int | None = None  # permission bits (``stat.S_IMODE``); None: absent or unexamined
+    problem: str | None = None  # why it could not be examined (absent is no problem)
+    folders: tuple[tuple[Path, int], ...] = ()  # (folder, its permission bits)
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The policy's config file: whether it exists, its text, or why it cannot be read."""
+
+    path: Path
+    present: bool
+    text: str | None = None
+    problem: str | None = None  # the bounded reader's refusal, naming the file

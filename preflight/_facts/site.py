@@ -53,6 +53,7 @@ __all__ = [
     "parse_pth",
     "pth_files",
     "read_pyvenv_cfg",
+    "real_paths",
     "rule_site_dirs",
     "startup_hooks",
 ]
@@ -392,21 +393,34 @@ def _key(path: str) -> str:
 
 
 def layout_disagreement(
-    rule_dirs: Sequence[str], install_paths: Mapping[str, str]
+    rule_dirs: Sequence[str],
+    install_paths: Mapping[str, str],
+    real: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """``(sysconfig key and path, the site folders)`` for each of sysconfig's purelib and
     platlib that is none of the folders site.py's rule puts on ``sys.path``: what pip
-    installs there, Python would not import (or the other way round). Pure but for
-    ``realpath`` (a venv's ``lib64`` links to ``lib``)."""
+    installs there, Python would not import (or the other way round). Pure: each path is
+    compared by its real path in ``real`` (:func:`real_paths`: a venv's ``lib64`` links to
+    ``lib``), else as it is written."""
     if not rule_dirs:  # nothing to compare with (facts built without the rule's folders)
         return []
-    keys = {_key(d) for d in rule_dirs}
+    known = {} if real is None else real
+
+    def key(path: str) -> str:
+        return os.path.normcase(known.get(path, path))
+
+    keys = {key(d) for d in rule_dirs}
     shown = ", ".join(rule_dirs) or "(none)"
     return [
         (f"{name} {path}", shown)
         for name in ("purelib", "platlib")
-        if (path := install_paths.get(name)) and _key(path) not in keys
+        if (path := install_paths.get(name)) and key(path) not in keys
     ]
+
+
+def real_paths(paths: Iterable[str]) -> dict[str, str]:
+    """Each path's real path (symlinks resolved), for :func:`layout_disagreement`."""
+    return {path: os.path.realpath(path) for path in paths if path}
 
 
 def existing_unique(paths: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
@@ -506,7 +520,11 @@ def parse_pth(
         elif os.path.normcase(folder) not in known:
             known.add(os.path.normcase(folder))
             paths.append(folder)
-    return PthFile(path, site, tuple(code), tuple(paths), tuple(missing), problem=problem)
+    not_folders = tuple(folder for folder in paths if not os.path.isdir(folder))
+    return PthFile(
+        path, site, tuple(code), tuple(paths), tuple(missing), problem=problem,
+        not_folders=not_folders,
+    )  # fmt: skip
 
 
 def _hidden(path: str) -> bool:
@@ -875,6 +893,7 @@ def interpreter_facts(
         install_paths=install_paths,
         base_executable=report.base_executable,
         site_rule_dirs=tuple(rule),
+        real_paths=real_paths([*rule, *install_paths.values()]),
         pth_files=tuple(pths),
         startup_hooks=startup_hooks(pths, folders, own, owners),
         anchor=anchor,

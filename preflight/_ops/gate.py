@@ -30,7 +30,6 @@ import os
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +37,8 @@ from types import FrameType
 
 from preflight._checks.result import Status
 from preflight._errors import UsageError
+from preflight._process import Foreground
+from preflight._process import foreground as start_foreground
 from preflight._report.model import Overall, Report, Verdict
 from preflight._tether import tether, untether
 from preflight._text import MESSAGE_LIMIT, shown
@@ -121,7 +122,7 @@ class Forwarder:
     """
 
     def __init__(self) -> None:
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Foreground | None = None
         self.pending: list[int] = []
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
@@ -146,9 +147,9 @@ class Forwarder:
             )
             return 128 + signum
         try:
-            # restore_signals: SIGPIPE and SIGXFSZ, which Python ignores, are default again.
-            # process_group=0: COMMAND leads a group of its own (set before it is exec'd).
-            process = subprocess.Popen(list(command), restore_signals=True, process_group=0)
+            # SIGPIPE and SIGXFSZ, which Python ignores, are default again; COMMAND leads a
+            # group of its own (set before it is exec'd).
+            process = start_foreground(command)
         except FileNotFoundError as exc:
             print(f"gate: cannot run {command[0]}: {exc.strerror}", file=sys.stderr)
             return EXIT_NOT_FOUND
@@ -238,7 +239,7 @@ def foreground(group: int) -> Iterator[Terminal | None]:
             os.close(fd)
 
 
-def _wait(process: subprocess.Popen[bytes], terminal: Terminal | None) -> int:
+def _wait(process: Foreground, terminal: Terminal | None) -> int:
     """COMMAND's return code (-N: killed by signal N). At a terminal, a COMMAND stopped by
     Ctrl-Z stops the gate too, so the shell gets its terminal back; ``fg`` continues the gate,
     which gives the foreground back to COMMAND and continues it."""

@@ -79,7 +79,7 @@ def monitor_page(outcome: RunOutcome, history: History) -> str:
         row = Row(
             verdict="ERROR",
             host=report.host,
-            interpreter=str(report.interpreter.get("path") or "-"),
+            interpreter=report.interpreter.path or "-",
             python="?",
             message=f"the check could not run: {outcome.detail}",
         )

@@ -243,7 +243,7 @@ class Outcome:
         return cls(
             verdict=checked.status.value,
             overall=checked.overall_status.value,
-            python=checked.interpreter.get("version"),
+            python=checked.interpreter.version,
             failed=tuple(c.id for c in checked.checks if c.status is Status.FAIL),
             warned=tuple(c.id for c in checked.checks if c.status is Status.WARN),
             **fields,

@@ -43,6 +43,7 @@ from preflight._errors import PreflightError
 from preflight._facts.probes import locate
 from preflight._ops.sdnotify import Notifier
 from preflight._policy.alerts import AlertConfig
+from preflight._report.interpreter import Interpreter
 from preflight._report.model import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -121,7 +122,7 @@ def failed_run(
     what = f"the check could not run: {message}"
     report = Report(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        interpreter={"path": python},
+        interpreter=Interpreter.of(path=python),
         python_status="unknown",
         checks=(
             CheckResult(

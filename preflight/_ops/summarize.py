@@ -218,8 +218,7 @@ def folded(report: Report, path: Path) -> Report:
             note = Finding(cut.severity, f"… and {more} more findings of this check: see {path}")
             kept = (*kept, note)
         checks.append(replace(check, findings=kept, details={}))
-    keys = ("path", "version", "implementation")
-    interpreter = {k: report.interpreter[k] for k in keys if k in report.interpreter}
+    interpreter = report.interpreter.only("path", "version", "implementation")
     return replace(report, checks=tuple(checks), interpreter=interpreter)
 
 
@@ -232,9 +231,9 @@ def _minor(version: str) -> str:
 
 
 def _outcome_of(report: Report, path: Path, session: Outcome | None) -> Outcome:
-    version = str(report.interpreter.get("version") or "")
+    version = report.interpreter.version or ""
     spec = report.substitute_for or _minor(version) or "-"
-    interpreter = str(report.interpreter.get("path") or "") or None
+    interpreter = report.interpreter.path or None
     if session is None:
         return Outcome.from_report(
             report, session=path.parent.name, spec=spec, run_id="", interpreter=interpreter,

@@ -23,8 +23,8 @@ from preflight._policy.alerts import AlertConfig, config_error, parse_alerts
 from preflight._policy.audit import AuditConfig, parse_audit
 from preflight._policy.environment import EnvVar, parse_env_vars
 from preflight._policy.spec import PythonSpec, parse_version
-from preflight._process import OWN_PREFIX
 from preflight._read import POLICY_LIMIT, ReadError, parse_toml, read_text
+from preflight._secrets import OWN_PREFIX
 from preflight._strict import Node, ShapeError, Table, shown
 
 __all__ = [  # PythonSpec lives in spec.py; re-exported here, where the public API finds it

@@ -54,8 +54,8 @@ class Row:
         return cls(
             verdict=report.status.value,
             host=report.host,
-            interpreter=str(report.interpreter.get("path") or "-"),
-            python=str(report.interpreter.get("version") or "?"),
+            interpreter=report.interpreter.path or "-",
+            python=report.interpreter.version or "?",
             report=report,
         )
 

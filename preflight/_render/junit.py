@@ -19,6 +19,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
+from preflight._checks.details import measured_seconds
 from preflight._checks.result import CheckResult, Finding, Severity, Status
 from preflight._report.model import Report
 from preflight._text import MESSAGE_LIMIT, shown
@@ -49,20 +50,13 @@ def _finding(f: Finding) -> str:
 
 
 def suite_name(report: Report) -> str:
-    version = str(report.interpreter.get("version") or "?")
-    return f"preflight Python {version} ({report.interpreter.get('path') or '?'})"
-
-
-# The work a check's details time, done for that check while the facts were gathered (the
-# suite's run, the bytecode probe, the performance probe): added to the check's own time.
-_MEASURED = {"suite": "seconds", "bytecode": "probe_seconds", "performance": "total_seconds"}
+    version = report.interpreter.version or "?"
+    return f"preflight Python {version} ({report.interpreter.path or '?'})"
 
 
 def duration(check: CheckResult) -> float:
     """A check's time: judging it, plus the probe or run it measured (from its details)."""
-    measured = check.details.get(_MEASURED.get(check.id, ""))
-    extra = float(measured) if isinstance(measured, int | float) and measured > 0 else 0.0
-    return check.seconds + extra
+    return check.seconds + measured_seconds(check)
 
 
 def names(reports: Sequence[Report]) -> list[tuple[str, str]]:
@@ -71,12 +65,12 @@ def names(reports: Sequence[Report]) -> list[tuple[str, str]]:
     share a class name, and a CI test tab would merge their cases. The host and the
     interpreter's path, then a number, are added only where names would collide."""
     suites = [suite_name(r) for r in reports]
-    classes = [f"preflight.python-{r.interpreter.get('version') or '?'}" for r in reports]
+    classes = [f"preflight.python-{r.interpreter.version or '?'}" for r in reports]
     seen: dict[str, int] = {}
     unique = []
     for report, suite, classname in zip(reports, suites, classes, strict=True):
         host = f"{report.host}: " if report.host else ""
-        where = f" ({host}{report.interpreter.get('path') or '?'})"
+        where = f" ({host}{report.interpreter.path or '?'})"
         own_class = classname + where if classes.count(classname) > 1 else classname
         on_host = f" on {report.host}" if suites.count(suite) > 1 and report.host else ""
         seen[own_class] = count = seen.get(own_class, 0) + 1
@@ -108,7 +102,7 @@ def _testcase(check: CheckResult, classname: str) -> ET.Element:
 
 def _testsuite(report: Report, title: str, classname: str) -> ET.Element:
     checks = report.checks
-    version = str(report.interpreter.get("version") or "?")
+    version = report.interpreter.version or "?"
     suite = ET.Element(
         "testsuite",
         name=_attr(title),
@@ -124,7 +118,7 @@ def _testsuite(report: Report, title: str, classname: str) -> ET.Element:
         ("verdict", report.status.value),
         ("overall_status", report.overall_status.value),
         ("python_status", report.python_status),
-        ("interpreter", str(report.interpreter.get("path") or "?")),
+        ("interpreter", report.interpreter.path or "?"),
         ("python_version", version),
         ("lock", str(report.lock)),
         ("project", report.project),

@@ -66,7 +66,7 @@ def nagios(report: Report) -> NagiosResult:
     warned = [c for c in report.checks if c.status is Status.WARN]
     skipped = [c for c in report.checks if c.status is Status.SKIP]
     passed = [c for c in report.checks if c.status is Status.PASS]
-    python = _safe(str(report.interpreter.get("version") or "?"))
+    python = _safe(report.interpreter.version or "?")
     image = image_label(report)
     where = f" in image {_safe(image)}" if image is not None else ""
     words = [f"{report.status.value} on Python {python}{where}"]

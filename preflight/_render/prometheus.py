@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
+from preflight._checks.details import lock_age
 from preflight._checks.result import Severity, Status
 from preflight._report.model import Report, Verdict
 from preflight._text import shown
@@ -61,7 +62,7 @@ def _metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float
 
 
 def _families(report: Report, *, ran: bool) -> Iterator[list[str]]:
-    who = {"interpreter": str(report.interpreter.get("path") or "?")}
+    who = {"interpreter": report.interpreter.path or "?"}
     only = _labels(**who)
     yield _metric(
         "preflight_ready",
@@ -128,15 +129,15 @@ def _families(report: Report, *, ran: bool) -> Iterator[list[str]]:
         )
     lock = next((c for c in report.checks if c.id == _WHEEL_STATUS), None)
     if lock is not None and lock.status is not Status.SKIP:
-        age_days = lock.details.get("age_days")
-        if isinstance(age_days, int | float) and not isinstance(age_days, bool):
+        age = lock_age(lock)
+        if age.age_days is not None:
             yield _metric(
                 "preflight_lock_age_seconds",
                 "gauge",
                 "The age of the lock at the last run (from its header, or its last git commit).",
-                [(only, float(age_days) * 86400)],
+                [(only, age.age_days * 86400)],
             )
-        compiled = _epoch(lock.details.get("compiled_at"))
+        compiled = _epoch(age.compiled_at)
         if compiled is not None:
             yield _metric(
                 "preflight_lock_compiled_timestamp_seconds",

@@ -43,8 +43,8 @@ def summary_lines(
     findings when they all share it. ``limit=None, text=MESSAGE_LIMIT``: the log's view.
     """
     # A failed probe knows no version: say "?" rather than "None".
-    version = shown(str(report.interpreter.get("version") or "?"))
-    path = shown(str(report.interpreter.get("path") or "?"))
+    version = shown(report.interpreter.version or "?")
+    path = shown(report.interpreter.path or "?")
     standing_in = (
         f", substitute for {shown(report.substitute_for)}" if report.substitute_for else ""
     )
@@ -94,11 +94,8 @@ ANNOTATION_LIMIT = 10  # GitHub shows at most 10 error and 10 warning annotation
 
 def image_label(report: Report) -> str | None:
     """``NAME@sha256:DIGEST`` of the image the report judged (``check --image``), else None."""
-    image = report.interpreter.get("image")
-    if not isinstance(image, dict):
-        return None
-    name, digest = image.get("name"), image.get("digest")
-    return f"{name or 'image'}@{digest}" if isinstance(digest, str) else None
+    image = report.interpreter.image
+    return image.label if image is not None else None
 
 
 def github_annotations(
@@ -118,7 +115,7 @@ def github_annotations(
     of the annotation), then escaped for that syntax: no raw CR or LF is left to start a
     workflow command line of its own.
     """
-    python = shown(str(report.interpreter.get("version") or "?"))
+    python = shown(report.interpreter.version or "?")
     image = image_label(report)
     if image is not None:
         python += f" in image {shown(image)}"

@@ -65,13 +65,11 @@ except ImportError:  # releases before 11.x have only the old place
     from cyclonedx.factory.license import LicenseFactory
 
 from preflight._atomic import UnsafeOutput, write_output_text
-from preflight._checks._selection import lock_entries
-from preflight._engine import Judged
 from preflight._errors import UsageError
-from preflight._facts.model import AnchoredWheel, DistFacts, InterpreterFacts
-from preflight._facts.sboms import shipped_sboms
-from preflight._lock.requirements import Lock, LockEntry, is_digest
-from preflight._lock.select import Ambiguity
+from preflight._facts.model import AnchoredWheel, DistFacts
+from preflight._facts.sboms import SbomFacts, ShippedSbom
+from preflight._lock.requirements import LockEntry, is_digest
+from preflight._report.model import Report
 from preflight._version import __version__
 
 __all__ = ["Sbom", "sbom_text", "write_sbom"]
@@ -94,13 +92,13 @@ class Sbom:
     left_out: tuple[str, ...] = ()
 
 
-def write_sbom(path: Path, judged: Judged) -> Sbom:
+def write_sbom(path: Path, report: Report, facts: SbomFacts) -> Sbom:
     """Write the SBOM (atomically to a file, or to the FIFO or device at ``path``).
 
     Raises only :class:`UsageError`: the path cannot take it, or (never seen, but the
     library is not ours) the library refused the document as a whole."""
     try:
-        sbom = render_sbom(judged)
+        sbom = render_sbom(report, facts)
     except _REFUSED as exc:
         raise UsageError(
             f"--sbom {path}: the SBOM could not be made: {type(exc).__name__}: {exc}",
@@ -122,14 +120,15 @@ def write_sbom(path: Path, judged: Judged) -> Sbom:
     return sbom
 
 
-def sbom_text(judged: Judged) -> str:
+def sbom_text(report: Report, facts: SbomFacts) -> str:
     """The CycloneDX 1.6 JSON document."""
-    return render_sbom(judged).text
+    return render_sbom(report, facts).text
 
 
-def render_sbom(judged: Judged) -> Sbom:
-    """The document, and what was left out of it."""
-    bom, left_out = _bom(judged)
+def render_sbom(report: Report, facts: SbomFacts) -> Sbom:
+    """The document of ``report`` and the ``facts`` it was judged on (:func:`sbom_facts`),
+    and what was left out of it."""
+    bom, left_out = _bom(report, facts)
     text = JsonV1Dot6(bom).output_as_string(indent=2) + "\n"
     return Sbom(text, len(bom.components), tuple(left_out))
 
@@ -144,20 +143,13 @@ def said(text: str) -> str:
     return text
 
 
-def _bom(judged: Judged) -> tuple[Bom, list[str]]:
+def _bom(report: Report, given: SbomFacts) -> tuple[Bom, list[str]]:
 
-    report, ctx = judged.report, judged.context
-    facts = ctx.interpreter if isinstance(ctx.interpreter, InterpreterFacts) else None
-    lock = ctx.lock if isinstance(ctx.lock, Lock) else None
-    # Of a universal lock, the pin selected for this interpreter (by_name is the first).
-    pins: dict[str, LockEntry] = {}
-    if lock is not None:
-        selected = lock_entries(ctx)
-        pins = {e.name: e for e in (lock.entries if isinstance(selected, Ambiguity) else selected)}
+    facts, pins, python = given.interpreter, given.pins, given.python
     properties = [
         Property(name="preflight:status", value=str(report.status)),
         Property(name="preflight:overall_status", value=str(report.overall_status)),
-        Property(name="preflight:python", value=ctx.python),
+        Property(name="preflight:python", value=python),
     ]
     if report.lock is not None:
         properties.append(Property(name="preflight:lock", value=report.lock))
@@ -167,7 +159,7 @@ def _bom(judged: Judged) -> tuple[Bom, list[str]]:
         version=facts.version if facts is not None else None,
         bom_ref="environment",
         description=(
-            f"the Python environment of {ctx.python}, as preflight {__version__} judged it: "
+            f"the Python environment of {python}, as preflight {__version__} judged it: "
             f"{report.status} ({report.overall_status})"
         ),
         properties=properties,
@@ -187,10 +179,11 @@ def _bom(judged: Judged) -> tuple[Bom, list[str]]:
         if seen[ref] > 1:  # installed twice (lock_sync reports it): both are in the env
             ref = f"{ref}#{seen[ref]}"
         entry = pins.get(canonicalize_name(name))
-        anchor = ctx.integrity.anchor if ctx.integrity is not None else None
+        anchor = given.anchor
         try:
             wheel = anchor.wheel_of(dist.name, dist.version) if anchor is not None else None
-            components.append(_component(dist, ref, entry, wheel))
+            shipped = given.shipped.get(dist.path, ())
+            components.append(_component(dist, ref, entry, wheel, shipped))
         except _REFUSED as exc:
             why = "an empty name" if not name.strip() else f"{type(exc).__name__}: {exc}"
             left_out.append(f"{name!r} {version!r} ({said(dist.path)}): {why}")
@@ -203,7 +196,11 @@ def _bom(judged: Judged) -> tuple[Bom, list[str]]:
 
 
 def _component(
-    dist: DistFacts, ref: str, entry: LockEntry | None, wheel: AnchoredWheel | None = None
+    dist: DistFacts,
+    ref: str,
+    entry: LockEntry | None,
+    wheel: AnchoredWheel | None = None,
+    shipped_sboms: tuple[ShippedSbom, ...] = (),
 ) -> Component:
 
     name, version = said(dist.name), said(dist.version)
@@ -241,7 +238,7 @@ def _component(
                     hashes=hashes,
                 )
             )
-    for shipped in shipped_sboms(dist):
+    for shipped in shipped_sboms:
         references.append(
             ExternalReference(
                 type=ExternalReferenceType.BOM,

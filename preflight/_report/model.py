@@ -26,6 +26,7 @@ from typing import Any
 
 from preflight import _json
 from preflight._checks.result import CheckResult, Finding, Severity, Status, status_of
+from preflight._report.interpreter import Interpreter, InterpreterFormatError
 from preflight._text import capped
 
 SCHEMA_VERSION = 1
@@ -86,7 +87,7 @@ def exit_code(state: Overall) -> int:
 @dataclass(frozen=True)
 class Report:
     timestamp: str  # ISO 8601, UTC
-    interpreter: dict[str, Any]  # path, version, implementation (what is known)
+    interpreter: Interpreter  # path, version, implementation (what is known)
     python_status: str  # primary | fallback | unsupported | unknown
     checks: tuple[CheckResult, ...]
     duration_s: float
@@ -135,7 +136,7 @@ class Report:
             "host": _optional(self.host),
             "project": self.project,
             "lock": self.lock,
-            "interpreter": _bounded(self.interpreter),
+            "interpreter": _bounded(self.interpreter.to_dict()),
             "python_status": self.python_status,
             "substitute_for": self.substitute_for,
             "status": self.status.value,
@@ -286,6 +287,13 @@ def _choice(value: object, key: str, choices: tuple[str, ...]) -> str:
     raise ReportFormatError(key, f"must be one of {allowed}, not {value!r}")
 
 
+def _interpreter(data: Mapping[str, Any]) -> Interpreter:
+    try:
+        return Interpreter.from_dict(data)
+    except InterpreterFormatError as exc:
+        raise ReportFormatError(f"interpreter.{exc.key}", exc.problem) from None
+
+
 def _parse_report(data: object) -> Report:
     if isinstance(data, dict) and "schema_version" not in data:
         raise ReportFormatError(
@@ -317,7 +325,7 @@ def _parse_report(data: object) -> Report:
         )
     report = Report(
         timestamp=capped(_text(top["timestamp"], "timestamp")),
-        interpreter=dict(top["interpreter"]),
+        interpreter=_interpreter(top["interpreter"]),
         python_status=_choice(top["python_status"], "python_status", PYTHON_STATUSES),
         checks=tuple(_parse_check(cid, entry) for cid, entry in checks.items()),
         duration_s=_number(top["duration_s"], "duration_s"),

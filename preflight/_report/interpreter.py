@@ -1,0 +1,199 @@
+"""The interpreter a report judged, as a typed value (``Report.interpreter``).
+
+Its JSON form (the report's ``interpreter`` object) is unchanged: the keys a report was
+written with, in their order, and only those (a check names ``path``, ``executable``,
+``version``, ``implementation`` and ``prefix``, with ``null`` for what is unknown, and
+``error`` when the probe failed; a root filesystem adds ``root``, ``inside``,
+``read_from_files`` and ``sources``; an image ``image``; a failed monitor run only ``path``),
+so that :meth:`Interpreter.from_dict` and :meth:`Interpreter.to_dict` round-trip exactly. Its
+readers (the renderers, the alerts, the matrix, summarize) read its fields, never a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = ["ImageSummary", "Interpreter", "InterpreterFormatError"]
+
+
+class InterpreterFormatError(ValueError):
+    """An ``interpreter`` object (or its ``image``) that is not one a report holds; ``key`` is
+    where, relative to it (e.g. ``image.members``)."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+def _text(value: object, key: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise InterpreterFormatError(key, "must be a string")
+
+
+def _optional_text(value: object, key: str) -> str | None:
+    return None if value is None else _text(value, key)
+
+
+def _count(value: object, key: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise InterpreterFormatError(key, "must be a whole number, 0 or more")
+
+
+def _texts(value: object, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise InterpreterFormatError(key, "must be a list of strings")
+    return tuple(_text(item, f"{key}[{number}]") for number, item in enumerate(value))
+
+
+_IMAGE_KEYS = ("source", "kind", "digest", "name", "layers", "members", "bytes",
+               "stdlib_files_not_read", "skipped")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    """The image a report judged (``check --image``): where it came from, its digest and
+    name, its layers, what was applied of it and what was not made (FIFOs, devices)."""
+
+    source: str
+    kind: str  # "oci-layout" or "docker-archive"
+    digest: str
+    name: str | None
+    layers: tuple[str, ...] = ()
+    members: int = 0
+    bytes: int = 0
+    stdlib_files_not_read: int = 0
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``NAME@DIGEST``, the image as the outputs name it."""
+        return f"{self.name or 'image'}@{self.digest}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "digest": self.digest,
+            "name": self.name,
+            "layers": list(self.layers),
+            "members": self.members,
+            "bytes": self.bytes,
+            "stdlib_files_not_read": self.stdlib_files_not_read,
+            "skipped": list(self.skipped),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> ImageSummary:
+        if not isinstance(data, dict):
+            raise InterpreterFormatError("image", "is not a JSON object")
+        for name in _IMAGE_KEYS:
+            if name not in data:
+                raise InterpreterFormatError(f"image.{name}", "is missing")
+        extra = [name for name in data if name not in _IMAGE_KEYS]
+        if extra:
+            raise InterpreterFormatError(f"image.{extra[0]}", "unknown key")
+        return cls(
+            source=_text(data["source"], "image.source"),
+            kind=_text(data["kind"], "image.kind"),
+            digest=_text(data["digest"], "image.digest"),
+            name=_optional_text(data["name"], "image.name"),
+            layers=_texts(data["layers"], "image.layers"),
+            members=_count(data["members"], "image.members"),
+            bytes=_count(data["bytes"], "image.bytes"),
+            stdlib_files_not_read=_count(
+                data["stdlib_files_not_read"], "image.stdlib_files_not_read"
+            ),
+            skipped=_texts(data["skipped"], "image.skipped"),
+        )
+
+
+# The keys a report's interpreter may hold, each a field of Interpreter.
+_TEXTS = ("path", "executable", "version", "implementation", "prefix", "error", "root", "inside")
+KNOWN = (*_TEXTS, "read_from_files", "sources", "image")
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """The interpreter a report judged. ``keys`` are those of its JSON object, in order:
+    a field not among them is not in the report (which is not the same as ``null``).
+    ``extra`` keeps, as read, the keys of a report this preflight does not know."""
+
+    path: str | None = None  # as the user gave it (a root's or an image's: ROOT:PYTHON)
+    executable: str | None = None
+    version: str | None = None
+    implementation: str | None = None
+    prefix: str | None = None
+    error: str | None = None  # the probe's failure kind, when it failed
+    root: str | None = None  # the root filesystem read (``--root``)
+    inside: str | None = None  # the interpreter's path inside the root
+    read_from_files: bool | None = None  # a root's facts: read, nothing of it ran
+    sources: Mapping[str, str] | None = None  # fact -> the root's file it was read from
+    image: ImageSummary | None = None  # ``--image``
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    keys: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, **values: Any) -> Interpreter:
+        """An interpreter of exactly these keys, in this order."""
+        return cls(**values, keys=tuple(values))
+
+    def with_values(self, **values: Any) -> Interpreter:
+        """These keys set (new ones after the others)."""
+        keys = self.keys + tuple(k for k in values if k not in self.keys)
+        return replace(self, **values, keys=keys)
+
+    def without(self, *names: str) -> Interpreter:
+        """These keys gone."""
+        cleared: dict[str, Any] = {name: None for name in names if name in KNOWN}
+        extra = {k: v for k, v in self.extra.items() if k not in names}
+        keys = tuple(k for k in self.keys if k not in names)
+        return replace(self, **cleared, extra=extra, keys=keys)
+
+    def only(self, *names: str) -> Interpreter:
+        """Only these keys, of those it has."""
+        return self.without(*(k for k in self.keys if k not in names))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in self.keys:
+            if key in self.extra:
+                out[key] = self.extra[key]
+            elif key == "image":
+                out[key] = self.image.to_dict() if self.image is not None else None
+            elif key == "sources":
+                out[key] = dict(self.sources) if self.sources is not None else None
+            else:
+                out[key] = getattr(self, key)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Interpreter:
+        """The interpreter a report's ``interpreter`` object names; a known key of the wrong
+        type is :class:`InterpreterFormatError`, an unknown one kept as it is."""
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in _TEXTS:
+                values[key] = _optional_text(value, key)
+            elif key == "read_from_files":
+                if value is not None and not isinstance(value, bool):
+                    raise InterpreterFormatError(key, "must be true or false")
+                values[key] = value
+            elif key == "sources":
+                if value is not None and not isinstance(value, dict):
+                    raise InterpreterFormatError(key, "is not a JSON object")
+                values[key] = (
+                    None
+                    if value is None
+                    else {_text(k, key): _text(v, f"{key}.{k}") for k, v in value.items()}
+                )
+            elif key == "image":
+                values[key] = None if value is None else ImageSummary.from_dict(value)
+            else:
+                extra[key] = value
+        return cls(**values, extra=extra, keys=tuple(data))
