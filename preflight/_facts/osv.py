@@ -28,11 +28,12 @@ import stat
 import threading
 import zipfile
 import zlib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Literal, TypeVar
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -40,6 +41,7 @@ from packaging.version import Version
 from preflight import _json
 from preflight._policy.policy import version_or_none
 from preflight._read import MIB, ReadError, check_zip_directory, open_regular, read_bytes
+from preflight._strict import Node, ShapeError, Table, shown
 
 __all__ = [
     "RECORD_LIMIT",
@@ -65,6 +67,9 @@ _EVENT_KINDS: tuple[EventKind, ...] = ("introduced", "fixed", "last_affected", "
 
 class _Malformed(Exception):
     """A record that is not what the OSV schema says; the text says which part."""
+
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -315,7 +320,7 @@ class _Reader:
                 raise data
             record = _parse_json(data)
             modified = _timestamp(record, "modified")
-            withdrawn = record.get("withdrawn") is not None and bool(_string(record, "withdrawn"))
+            withdrawn = bool(_optional_string(record, "withdrawn", max_length=_TIME))
             pypi, advisory = (False, None) if withdrawn else _advisory(record, modified, self.names)
         except _Malformed as exc:
             self.malformed += 1
@@ -372,39 +377,55 @@ def _newer(a: Advisory, b: Advisory) -> bool:
 
 # --- one record ----------------------------------------------------------------------------
 
+# What one field of a record may hold. A real id is some 20 characters, a package name under
+# a hundred, a version under 30; a summary and details are whole paragraphs, bounded by the
+# record's bytes. Keys the schema does not define are tolerated: OSV adds fields over time.
+_ID = 256
+_NAME = 512
+_VERSION = 256
+_TIME = 64
 
-def _parse_json(data: bytes) -> dict[str, Any]:
+
+def _parse_json(data: bytes) -> Table:
     try:
         value = _json.loads(data, max_values=RECORD_VALUES)
     except ValueError as exc:  # JSONError: not JSON, not UTF-8, over a limit
         raise _Malformed(f"not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise _Malformed(f"not a JSON object but {type(value).__name__}")
-    return value
+    return Node(value).table()
+
+
+def _shaped(read: Callable[[], _T]) -> _T:
+    """What ``read`` reads, its :class:`ShapeError` a :class:`_Malformed` naming the key."""
+    try:
+        return read()
+    except ShapeError as exc:
+        raise _Malformed(f"{exc.key!r} {exc.problem}") from None
 
 
 def _advisory(
-    record: Mapping[str, Any], modified: datetime | None, names: Collection[NormalizedName]
+    record: Table, modified: datetime | None, names: Collection[NormalizedName]
 ) -> tuple[bool, Advisory | None]:
     """Whether the record has a PyPI entry, and the advisory if one of ``names`` is in it.
 
     Every record is checked for its shape; only the entries of ``names`` have their versions
     parsed (parsing every listed version of the whole export would take seconds)."""
-    schema = record.get("schema_version", "1.0.0")
+    schema = record.value.get("schema_version", "1.0.0")
     if not isinstance(schema, str) or not schema.split(".")[0] == "1":
-        raise _Malformed(f"schema_version {schema!r}: only OSV schema 1.x is understood")
-    ident = _string(record, "id")
+        raise _Malformed(f"schema_version {shown(schema)}: only OSV schema 1.x is understood")
+    ident = _string(record, "id", max_length=_ID)
     if not ident.strip():
         raise _Malformed("'id' is empty")
     summary = _optional_string(record, "summary") or ""
     if not summary.strip():
         details = _optional_string(record, "details") or ""
         summary = next((line.strip() for line in details.splitlines() if line.strip()), "")
-    aliases = tuple(_strings(record, "aliases"))
+    aliases = tuple(_strings(record, "aliases", max_length=_ID))
     pypi = False
     kept = []
-    for index, item in enumerate(_list(record, "affected")):
-        entry = _affected(item, index, names)
+    for item in _list(record, "affected"):
+        entry = _shaped(partial(_affected, item, names))
         pypi = pypi or entry is not None
         if isinstance(entry, Affected):
             kept.append(entry)
@@ -413,33 +434,27 @@ def _advisory(
     return pypi, Advisory(ident, aliases, summary.strip(), modified, tuple(kept))
 
 
-def _affected(item: Any, index: int, names: Collection[NormalizedName]) -> Affected | str | None:
+def _affected(node: Node, names: Collection[NormalizedName]) -> Affected | str | None:
     """The entry if it is PyPI's and names one of ``names``; its name if it is PyPI's but of
     another package (its shape checked, its versions left unparsed); None if not PyPI's."""
-    where = f"affected[{index}]"
-    if not isinstance(item, dict):
-        raise _Malformed(f"{where} is not an object")
+    item = node.table()
     package = item.get("package")
-    if package is None:
+    if package is None or package.value is None:
         return None  # an entry without a package (a GIT range of a repository): not PyPI's
-    if not isinstance(package, dict):
-        raise _Malformed(f"{where}.package is not an object")
-    ecosystem = package.get("ecosystem")
-    name = package.get("name")
-    if not isinstance(ecosystem, str) or not isinstance(name, str):
-        raise _Malformed(f"{where}.package needs an ecosystem and a name (strings)")
+    named = package.table()
+    ecosystem = named["ecosystem"].string(empty=True, max_length=_NAME)
+    name = named["name"].string(empty=True, max_length=_NAME)
     if ecosystem != ECOSYSTEM:
         return None
     canonical = canonicalize_name(name)
     wanted = canonical in names
-    listed = _strings(item, "versions", where=where)
+    listed = _strings(item, "versions", max_length=_VERSION)
     ranges = []
-    for r_index, entry in enumerate(_list(item, "ranges", where=where)):
-        r_where = f"{where}.ranges[{r_index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
-            raise _Malformed(f"{r_where} needs a type (a string)")
-        events = _events(entry, r_where, parse=wanted)
-        if entry["type"] == "ECOSYSTEM":
+    for ranged in _list(item, "ranges"):
+        entry = ranged.table()
+        kind = entry["type"].string(empty=True, max_length=_NAME)
+        events = _events(entry, parse=wanted)
+        if kind == "ECOSYSTEM":
             ranges.append(Range(events))
     if not wanted:
         return canonical
@@ -454,17 +469,19 @@ def _affected(item: Any, index: int, names: Collection[NormalizedName]) -> Affec
     return Affected(canonical, frozenset(parsed), frozenset(raw), tuple(ranges))
 
 
-def _events(entry: Mapping[str, Any], where: str, *, parse: bool) -> tuple[Event, ...]:
-    events = entry.get("events")
-    if not isinstance(events, list) or not events:
-        raise _Malformed(f"{where}.events must be a non-empty list")
+def _events(entry: Table, *, parse: bool) -> tuple[Event, ...]:
+    events = entry["events"].items(max_items=RECORD_VALUES)
+    if not events:
+        raise entry.error("events", "must be a non-empty list")
     found = []
-    for index, event in enumerate(events):
-        if not isinstance(event, dict) or len(event) != 1:
-            raise _Malformed(f"{where}.events[{index}] must be an object of one key")
-        ((kind, text),) = event.items()
-        if kind not in _EVENT_KINDS or not isinstance(text, str):
-            raise _Malformed(f"{where}.events[{index}]: {kind!r} is not an OSV event")
+    for node in events:
+        event = node.table()
+        if len(event.value) != 1:
+            raise node.error(f"must be a table of one key, not {shown(event.value)}")
+        ((kind, member),) = event.nodes()
+        if kind not in _EVENT_KINDS:
+            raise ShapeError(member.key, "is not an OSV event")
+        text = member.string(empty=True, max_length=_VERSION)
         if not parse:
             continue
         version = version_or_none(text)
@@ -472,41 +489,42 @@ def _events(entry: Mapping[str, Any], where: str, *, parse: bool) -> tuple[Event
             # "0" sorts before everything; an unreadable bound errs towards "affected".
             found.append(Event("introduced", None if text == "0" else version))
         elif version is not None:
-            found.append(Event(kind, version))
+            found.append(Event(_EVENT_KINDS[_EVENT_KINDS.index(kind)], version))
     order = {kind: rank for rank, kind in enumerate(_EVENT_KINDS)}
     found.sort(key=lambda e: (e.version is not None, e.version or Version("0"), order[e.kind]))
     return tuple(found)
 
 
-def _string(record: Mapping[str, Any], key: str) -> str:
-    value = record.get(key)
-    if not isinstance(value, str):
-        raise _Malformed(f"{key!r} must be a string, not {type(value).__name__}")
-    return value
+def _string(record: Table, key: str, *, max_length: int = RECORD_LIMIT) -> str:
+    node = record.get(key)
+    if node is None:
+        raise _Malformed(f"{record.at(key)!r} must be a string, not missing")
+    return _shaped(lambda: node.string(empty=True, max_length=max_length))
 
 
-def _optional_string(record: Mapping[str, Any], key: str) -> str | None:
-    return None if record.get(key) is None else _string(record, key)
+def _optional_string(record: Table, key: str, *, max_length: int = RECORD_LIMIT) -> str | None:
+    node = record.get(key)
+    if node is None or node.value is None:
+        return None
+    return _string(record, key, max_length=max_length)
 
 
-def _list(record: Mapping[str, Any], key: str, *, where: str = "") -> list[Any]:
-    value = record.get(key)
-    if value is None:
+def _list(record: Table, key: str) -> list[Node]:
+    node = record.get(key)
+    if node is None or node.value is None:
         return []
-    if not isinstance(value, list):
-        raise _Malformed(f"{where + '.' if where else ''}{key} must be a list")
-    return value
+    return _shaped(lambda: node.items(max_items=RECORD_VALUES))
 
 
-def _strings(record: Mapping[str, Any], key: str, *, where: str = "") -> list[str]:
-    value = _list(record, key, where=where)
-    if not all(isinstance(v, str) for v in value):
-        raise _Malformed(f"{where + '.' if where else ''}{key} must be a list of strings")
-    return value
+def _strings(record: Table, key: str, *, max_length: int) -> list[str]:
+    node = record.get(key)
+    if node is None or node.value is None:
+        return []
+    return _shaped(lambda: node.strings(max_items=RECORD_VALUES, max_length=max_length))
 
 
-def _timestamp(record: Mapping[str, Any], key: str) -> datetime | None:
-    text = _optional_string(record, key)
+def _timestamp(record: Table, key: str) -> datetime | None:
+    text = _optional_string(record, key, max_length=_TIME)
     if text is None:
         return None
     try:
