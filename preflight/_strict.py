@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import repeat
 from typing import Any
 
 __all__ = [
@@ -116,11 +117,16 @@ class Node:
     def strings(self, *, max_items: int = MAX_ITEMS, max_length: int = MAX_STRING) -> list[str]:
         """A list of strings (each at most ``max_length`` characters, empty ones too)."""
         value = self.value
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        # map() over the builtins, not a generator: an OSV export lists a million versions
+        if not isinstance(value, list) or not all(map(isinstance, value, repeat(str))):
             raise self.error(f"must be a list of strings, not {shown(value)}")
-        for index, item in enumerate(self.items(max_items=max_items)):
-            if len(value[index]) > max_length:
-                raise item.error(f"is {len(value[index])} characters long, more than {max_length}")
+        if len(value) > max_items:
+            raise self.error(f"holds {len(value)} elements, more than {max_items}")
+        if max(map(len, value), default=0) > max_length:
+            index, item = next((i, v) for i, v in enumerate(value) if len(v) > max_length)
+            raise Node(item, self.at(index)).error(
+                f"is {len(item)} characters long, more than {max_length}"
+            )
         return list(value)
 
     def string(self, *, max_length: int = MAX_STRING, empty: bool = False) -> str:
@@ -235,12 +241,32 @@ def _own_problem(value: Any) -> str | None:
 
 
 def _is_plain(value: Any, max_depth: int) -> bool:
+    """Whether :meth:`Node.plain` takes ``value``; quick (a report's details hold hundreds of
+    thousands of values): exact types first, :func:`_own_problem` for anything else."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is dict or kind is list:
+            if depth >= max_depth:
+                return False
+            if kind is dict:
+                if not all(map(isinstance, item, repeat(str))):
+                    return False
+                item = item.values()
+            for member in item:
+                what = type(member)
+                if what is str or what is bool or member is None:
+                    continue
+                if what is int and -MAX_INT <= member <= MAX_INT:
+                    continue
+                stack.append((member, depth + 1))
+            continue
         if _own_problem(item) is not None:
             return False
-        if isinstance(item, Mapping | list | tuple):
+        if isinstance(item, Mapping | list | tuple):  # a subclass, or a tuple made in memory
             if depth >= max_depth:
                 return False
             members = item.values() if isinstance(item, Mapping) else item
