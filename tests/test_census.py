@@ -15,7 +15,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import warnings
@@ -170,7 +169,7 @@ def test_runtime_bytecode_at_every_level_is_not_unowned(
     site = site_of(env)
     for cache in site.rglob("__pycache__"):
         shutil.rmtree(cache)
-    run_python(env, *flags, "-c", "import six, tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+    wheelhouse.import_writing_bytecode(env, ["six", "tidy.core"], *flags)
     level = {(): "", ("-O",): ".opt-1", ("-OO",): ".opt-2"}[flags]
     written = site / "__pycache__" / f"six.cpython-312{level}.pyc"
     assert written.is_file()
@@ -182,15 +181,9 @@ def test_uv_with_compile_bytecode_is_ready(
     python312: Path, census_project: Path, house: Wheels, tmp_path: Path
 ) -> None:
     """uv compiles bytecode its RECORD does not list, at the top of site-packages too."""
-    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
-    if uv is None:
-        pytest.skip("uv is not on PATH (it is in .nox/tests)")
     python = wheelhouse.make_venv(python312, tmp_path / "uv-venv", with_pip=False)
     lock = census_project / "requirements" / "py3.12.txt"
-    wheelhouse.run([
-        uv, "pip", "install", "--python", python, "--no-index", "--find-links", house.folder,
-        "--compile-bytecode", "--require-hashes", "-r", lock,
-    ])  # fmt: skip
+    wheelhouse.uv_install(python, house.folder, lock, compile_bytecode=True)
     site = site_of(python)
     assert (site / "__pycache__" / "six.cpython-312.pyc").is_file()
     assert "six.cpython-312.pyc" not in (site / "six-1.0.dist-info" / "RECORD").read_text()
@@ -244,7 +237,7 @@ def test_a_linked_folder_with_a_poisoned_pyc_is_entered_and_refused(
     pyc beside the untouched sources: Python's import runs it; the check refuses the link."""
     linked, _, mode = case.partition(" ")
     site = site_of(env)
-    run_python(env, "-c", "import tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+    wheelhouse.import_writing_bytecode(env, ["tidy.core"])
     outside = tmp_path / "elsewhere"
     marker = tmp_path / "poison-ran"
     if linked == "package":
@@ -303,7 +296,7 @@ def test_world_writable_code_or_folder_is_refused(
     env: Path, census_project: Path, tmp_path: Path, what: str
 ) -> None:
     site = site_of(env)
-    run_python(env, "-c", "import tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+    wheelhouse.import_writing_bytecode(env, ["tidy.core"])
     path = {
         "code": site / "tidy" / "core.py",
         "package folder": site / "tidy",
@@ -868,7 +861,7 @@ def test_a_posix_acl_that_lets_nobody_write_a_package_folder_is_refused(
     else:
         cache = folder / "__pycache__"
         shutil.rmtree(cache, ignore_errors=True)  # pip's: made before the ACL
-        run_python(python, "-c", "import tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+        wheelhouse.import_writing_bytecode(python, ["tidy.core"])
         made = tmp_path / "core.cpython-312.pyc"
         poisoned_pyc(python, made, marker, CORE)
         drop = "import sys; open(sys.argv[1], 'wb').write(bytes.fromhex(sys.argv[2]))"
