@@ -75,13 +75,8 @@ def add_record_row(site: Path, dist_info: str, row: list[str]) -> None:
 
 def install(house: Path, project: Path, dest: Path) -> tuple[Path, Path]:
     """A 3.12 venv installed from the wheelhouse by pip, index off, hashes required."""
-    python = wheelhouse.make_venv(
-        real_python("3.12").path,
-        dest,
-        find_links=house,
-        install=["--require-hashes", "--no-deps", "-r", str(project / "requirements/py3.12.txt")],
-        with_pip=False,
-    )
+    lock = project / "requirements/py3.12.txt"
+    python = wheelhouse.install_locked(real_python("3.12").path, dest, house, lock)
     return python, wheelhouse.site_packages(python)
 
 

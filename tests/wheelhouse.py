@@ -158,6 +158,14 @@ def make_venv(
     return venv_python
 
 
+def install_locked(python: str | Path, dest: Path, find_links: Path, lock: Path) -> Path:
+    """A venv at ``dest`` holding what ``lock`` pins, as a deployment installs it: pip (ours,
+    no pip in the venv) with hashes required and nothing resolved, from ``find_links`` only.
+    Returns the venv's interpreter path."""
+    install = ["--require-hashes", "--no-deps", "-r", str(lock)]
+    return make_venv(python, dest, find_links=find_links, install=install, with_pip=False)
+
+
 def _pip(venv_python: Path, *, own_pip: bool) -> list[str | Path]:
     """The venv's own pip, or ours aimed at the venv."""
     if own_pip:
