@@ -7,7 +7,16 @@ getter checks the type (a bool is not a number, ``nan`` and ``inf`` are not numb
 is bounded), the length of strings and lists, and says what is wrong with the key it is at
 (``alerts.smtp.port``, ``ignore[2].until``) in a :class:`ShapeError`. The caller translates that
 once into its own error, adding the file (``ConfigError`` for the policy, ``ValueError`` for a
-report or a state file): no validator checks a type by hand.
+report or a state file): no validator checks a type by hand. A free-form value (a report's
+``details``) is read whole by :meth:`Node.plain` (JSON types only, bounded depth and numbers),
+a digest by :meth:`Node.hex_digest`.
+
+Its users: the policy's tables, ``env_vars``, alerts and audit; the JSON report
+(``_report.model``); the baseline manifest; the probes' payloads (interpreter, performance,
+bytecode); OSV records; the alert state; the matrix ``Outcome``. A reader whose messages
+users already know keeps its words (``table(problem=..., unknown=..., missing=...)``,
+``integer(what=...)``); where it tolerated unknown keys (a report's details, a probe of a later
+version, fields OSV adds) it still does.
 """
 
 from __future__ import annotations

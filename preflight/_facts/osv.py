@@ -12,9 +12,10 @@ The data is the user's, but it is still a large download: reading it is bounded.
 whatever its header claims, so a zip bomb stops at the limit; the total decompressed is capped
 (:data:`TOTAL_LIMIT`), and so are the number of records and the zip's central directory, which
 ``zipfile`` would otherwise read whole before any check. A record that is not what the schema
-says (not JSON, a field of the wrong type, over the limit) is skipped and counted, never a
-crash; a withdrawn record is ignored. Every record is parsed, not only those naming an installed
-package: that is what makes the counts and the data's date (the newest ``modified``) true.
+says (not JSON, a field of the wrong type or longer than such a field is, over the limit)
+is skipped and counted with the key named, never a crash; a withdrawn record is ignored.
+Every record is parsed, not only those naming an installed package: that is what makes the
+counts and the data's date (the newest ``modified``) true.
 
 Matching follows the schema's evaluation algorithm. Where a bound cannot be read as a PEP 440
 version, the reading errs towards "affected": an unreadable ``introduced`` counts as ``0``,
