@@ -378,12 +378,13 @@ def _newer(a: Advisory, b: Advisory) -> bool:
 
 # --- one record ----------------------------------------------------------------------------
 
-# What one field of a record may hold. A real id is some 20 characters, a package name under
-# a hundred, a version under 30; a summary and details are whole paragraphs, bounded by the
-# record's bytes. Keys the schema does not define are tolerated: OSV adds fields over time.
-_ID = 256
-_NAME = 512
-_VERSION = 256
+# A text of a record is bounded by the record's bytes (RECORD_LIMIT), never refused for its
+# length: a record refused is an advisory lost, and a check that loses advisories errs towards
+# "not affected". A long id is capped where it is shown; a long version or bound is one that
+# is no PEP 440 version (version_or_none), which errs towards "affected". Only a time is
+# short: one longer than this is no RFC 3339 time, refused as before (and a withdrawn time
+# of garbage is now a malformed record, counted and named, not a silently withdrawn one).
+# Keys the schema does not define are tolerated: OSV adds fields over time.
 _TIME = 64
 
 
@@ -415,14 +416,14 @@ def _advisory(
     schema = record.value.get("schema_version", "1.0.0")
     if not isinstance(schema, str) or not schema.split(".")[0] == "1":
         raise _Malformed(f"schema_version {shown(schema)}: only OSV schema 1.x is understood")
-    ident = _string(record, "id", max_length=_ID)
+    ident = _string(record, "id")
     if not ident.strip():
         raise _Malformed("'id' is empty")
     summary = _optional_string(record, "summary") or ""
     if not summary.strip():
         details = _optional_string(record, "details") or ""
         summary = next((line.strip() for line in details.splitlines() if line.strip()), "")
-    aliases = tuple(_strings(record, "aliases", max_length=_ID))
+    aliases = tuple(_strings(record, "aliases"))
     pypi = False
     kept = []
     for item in _list(record, "affected"):
@@ -443,17 +444,17 @@ def _affected(node: Node, names: Collection[NormalizedName]) -> Affected | str |
     if package is None or package.value is None:
         return None  # an entry without a package (a GIT range of a repository): not PyPI's
     named = package.table()
-    ecosystem = named["ecosystem"].string(empty=True, max_length=_NAME)
-    name = named["name"].string(empty=True, max_length=_NAME)
+    ecosystem = named["ecosystem"].string(empty=True, max_length=RECORD_LIMIT)
+    name = named["name"].string(empty=True, max_length=RECORD_LIMIT)
     if ecosystem != ECOSYSTEM:
         return None
     canonical = canonicalize_name(name)
     wanted = canonical in names
-    listed = _strings(item, "versions", max_length=_VERSION)
+    listed = _strings(item, "versions")
     ranges = []
     for ranged in _list(item, "ranges"):
         entry = ranged.table()
-        kind = entry["type"].string(empty=True, max_length=_NAME)
+        kind = entry["type"].string(empty=True, max_length=RECORD_LIMIT)
         events = _events(entry, parse=wanted)
         if kind == "ECOSYSTEM":
             ranges.append(Range(events))
@@ -482,7 +483,7 @@ def _events(entry: Table, *, parse: bool) -> tuple[Event, ...]:
         ((kind, member),) = event.nodes()
         if kind not in _EVENT_KINDS:
             raise ShapeError(member.key, "is not an OSV event")
-        text = member.string(empty=True, max_length=_VERSION)
+        text = member.string(empty=True, max_length=RECORD_LIMIT)
         if not parse:
             continue
         version = version_or_none(text)
@@ -517,7 +518,7 @@ def _list(record: Table, key: str) -> list[Node]:
     return _shaped(lambda: node.items(max_items=RECORD_VALUES))
 
 
-def _strings(record: Table, key: str, *, max_length: int) -> list[str]:
+def _strings(record: Table, key: str, *, max_length: int = RECORD_LIMIT) -> list[str]:
     node = record.get(key)
     if node is None or node.value is None:
         return []
