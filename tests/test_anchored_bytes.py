@@ -75,13 +75,8 @@ def add_record_row(site: Path, dist_info: str, row: list[str]) -> None:
 
 def install(house: Path, project: Path, dest: Path) -> tuple[Path, Path]:
     """A 3.12 venv installed from the wheelhouse by pip, index off, hashes required."""
-    python = wheelhouse.make_venv(
-        real_python("3.12").path,
-        dest,
-        find_links=house,
-        install=["--require-hashes", "--no-deps", "-r", str(project / "requirements/py3.12.txt")],
-        with_pip=False,
-    )
+    lock = project / "requirements/py3.12.txt"
+    python = wheelhouse.install_locked(real_python("3.12").path, dest, house, lock)
     return python, wheelhouse.site_packages(python)
 
 
@@ -280,10 +275,8 @@ def assert_ready_both_ways(python: Path, project: Path, house: Path) -> None:
 
 def app_writes_its_own_bytecode(python: Path, *modules: str) -> None:
     """The application's imports at -O levels 0, 1 and 2, bytecode written (no installer)."""
-    env = wheelhouse.hermetic_env()
-    env.pop("PYTHONDONTWRITEBYTECODE")
     for level in ((), ("-O",), ("-OO",)):
-        wheelhouse.run([python, *level, "-c", f"import {', '.join(modules)}"], env=env)
+        wheelhouse.import_writing_bytecode(python, modules, *level)
 
 
 @pytest.mark.slow
@@ -325,19 +318,11 @@ def test_a_pip_install_with_compiled_bytecode_data_scripts_and_a_locked_pip_is_r
 
 @pytest.mark.slow
 def test_a_uv_install_with_compile_bytecode_is_ready(tmp_path: Path) -> None:
-    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
-    if uv is None:
-        pytest.skip("uv is not installed")
     house = genuine_house(tmp_path / "house")
     project = write_project(tmp_path / "project", house, ["docish", "jmesish"])
     python = wheelhouse.make_venv(real_python("3.12").path, tmp_path / "env", with_pip=False)
-    wheelhouse.run(
-        [
-            *(uv, "pip", "install", "--python", python, "--offline", "--no-index", "--no-cache"),
-            *("--compile-bytecode", "--find-links", house, "--require-hashes", "--no-deps"),
-            *("-r", project / "requirements/py3.12.txt"),
-        ]
-    )
+    lock = project / "requirements/py3.12.txt"
+    wheelhouse.uv_install(python, house, lock, compile_bytecode=True)
     assert list((wheelhouse.site_packages(python) / "docish/__pycache__").glob("*.pyc"))
     app_writes_its_own_bytecode(python, "docish", "jmesish")
     assert_ready_both_ways(python, project, house)

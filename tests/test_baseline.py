@@ -366,10 +366,10 @@ def _mutated(manifest: Path, target: Path, change: Callable[[dict[str, Any]], ob
     [
         (lambda d: d.update(schema_version=2), "key 'schema_version': is 2; this preflight reads"),
         (lambda d: d.pop("interpreter"), "key 'interpreter': is missing or null, not an object"),
-        (lambda d: _first_file(d).update(sha256="abc"), ".sha256': is 'abc', not 64 lowercase"),
+        (lambda d: _first_file(d).update(sha256="abc"), ".sha256': must be a sha256 (64 lowercase"),
         (lambda d: d["entries"][0].update(type="dir", sha256="0" * 64), ".sha256': is not a key"),
         (lambda d: d["entries"][0].update(path="../etc"), "key 'entries[0].path': is '../etc'"),
-        (lambda d: d["entries"][1].update(mode=420), "key 'entries[1].mode': is a number"),
+        (lambda d: d["entries"][1].update(mode=420), "key 'entries[1].mode': must be a string"),
         (lambda d: d["entries"].append(d["entries"][0]), "is listed twice"),
         (lambda d: d["interpreter"].update(prefix="/elsewhere"), "key 'interpreter.prefix'"),
         (lambda d: d["interpreter"].update(version="3.12.0"), "key 'interpreter.version'"),
@@ -430,3 +430,95 @@ def test_the_manifest_round_trips(venv312: Path) -> None:
     manifest = baselines.build_manifest(facts, created="2026-01-01T00:00:00Z", tool_version="x")
     text = baselines.manifest_json(manifest)
     assert baselines.parse_manifest_text(text, Path("/m.json")) == manifest
+
+
+# --- the traps of untrusted values, read by the strict reader (preflight._strict) ----------
+
+_SHA = "ab" * 32
+
+
+def _manifest_data(**entry: Any) -> dict[str, Any]:
+    """A manifest of one file entry (changed by ``entry``), as JSON data: no environment."""
+    manifest = baselines.Manifest(
+        created="2026-01-01T00:00:00Z",
+        tool_version="1",
+        interpreter=baselines.ManifestInterpreter("/e/bin/python", "3.12.1", "cpython", "/e"),
+        roots=(("purelib", "/e/lib/python3.12/site-packages"),),
+        entries=(baselines.Entry("purelib", "six.py", "file", 0o644, 10, _SHA, None, "six"),),
+    )
+    data: dict[str, Any] = json.loads(baselines.manifest_json(manifest))
+    data["entries"][0].update(entry)
+    return data
+
+
+def _refusal(data: dict[str, Any]) -> baselines.BaselineError:
+    path = Path("/store/baseline.json")
+    with pytest.raises(baselines.BaselineError) as caught:
+        baselines.parse_manifest_text(json.dumps(data), path)
+    assert str(caught.value).startswith(f"baseline {path}: key {caught.value.key!r}: ")
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("entry", "key", "problem"),
+    [
+        # Taken on main: a size of 39 digits (JSON allows 40), a path, a target or an owner of
+        # any length (a manifest holds one path in 64 MiB).
+        ({"size": 10**39}, "entries[0].size",
+         "must be a number of bytes >= 0, not a number of about 39 digits"),
+        ({"path": "a/" * 40_000 + "b"}, "entries[0].path", "is 80001 characters long"),
+        ({"owner": "x" * 70_000}, "entries[0].owner", "is 70000 characters long"),
+        # Refused on main too, the same key and meaning: a bool is no size, a digest must be
+        # hex, an unknown key of an entry, a wrong nested type.
+        ({"size": True}, "entries[0].size", "must be a number of bytes >= 0, not True"),
+        ({"size": 1.5}, "entries[0].size", "must be a number of bytes >= 0, not 1.5"),
+        ({"sha256": _SHA.upper()}, "entries[0].sha256", "must be a sha256 (64 lowercase hex"),
+        ({"colour": "red"}, "entries[0].colour", "is not a key of an entry"),
+        ({"owner": ["six"]}, "entries[0].owner", "must be a string or null, not ['six']"),
+        ({"type": "door"}, "entries[0].type", "must be one of 'file', 'dir', "),
+        ({"mode": "644"}, "entries[0].mode", "is '644', not four octal digits like 0644"),
+    ],
+)  # fmt: skip
+def test_a_manifest_entry_is_read_strictly_naming_file_and_key(
+    entry: dict[str, Any], key: str, problem: str
+) -> None:
+    error = _refusal(_manifest_data(**entry))
+    assert error.key == key
+    assert f"key {key!r}: {problem}" in str(error)
+    assert len(str(error)) < 400  # the value is said, shortened
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        (lambda d: d.update(entries={"a": 1}), "entries", "must be a list, not {'a': 1}"),
+        (lambda d: d.update(interpreter=["x"]), "interpreter", "is a list, not an object"),
+        (lambda d: d["interpreter"].update(version=3.12), "interpreter.version",
+         "must be a string, not 3.12"),
+        (lambda d: d.update(created=None), "created", "is missing or null, not a string"),
+        (lambda d: d["roots"].update(purelib="lib"), "roots.purelib",
+         "is 'lib', not an absolute path"),
+        (lambda d: d["roots"].update(extra="/x"), "roots.extra",
+         "is not one of purelib, platlib, scripts"),
+        (lambda d: d.update(schema_version=True), "schema_version",
+         "is True; this preflight reads schema version 1"),
+    ],
+)  # fmt: skip
+def test_a_manifest_is_read_strictly_naming_the_key(
+    change: Callable[[dict[str, Any]], object], key: str, problem: str
+) -> None:
+    data = _manifest_data()
+    change(data)
+    error = _refusal(data)
+    assert (error.key, f"key {key!r}: {problem}" in str(error)) == (key, True), str(error)
+
+
+def test_a_manifest_tolerates_keys_it_does_not_know_outside_its_entries() -> None:
+    """As before: a later writer may add to the header and the interpreter; an entry is exact."""
+    data = _manifest_data(owner=None)
+    data["comment"] = "written by a later preflight"
+    data["interpreter"]["abi"] = "cp312"
+    manifest = baselines.parse_manifest_text(json.dumps(data), Path("/m.json"))
+    assert manifest.entries[0] == baselines.Entry(
+        "purelib", "six.py", "file", 0o644, 10, _SHA, None, None
+    )

@@ -14,6 +14,7 @@ import stat
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import factories as f
 import pytest
@@ -30,6 +31,7 @@ from preflight._facts.bytecode import (
     CompiledFacts,
     PycProblem,
     _learn,
+    _parse_compiled,
     cache_file,
     compile_imports,
     parse_bytecode_output,
@@ -39,6 +41,7 @@ from preflight._facts.bytecode import (
 from preflight._facts.integrity import scan
 from preflight._facts.model import InterpreterFacts, ProbeFailure, UnownedEntry
 from preflight._facts.probes import probe_interpreter
+from preflight._process import Completed
 from preflight._render.report import summary_lines
 
 CORE = "answer = 42\n\n\ndef double(x):\n    return 2 * x\n"
@@ -624,6 +627,85 @@ def test_malformed_probe_output_is_a_failure_not_a_crash() -> None:
     for text in ("", "garbage", "[1]", '{"ok": true, "probe_version": 1}',
                  '{"ok": true, "probe_version": 1, "candidates": -1}'):  # fmt: skip
         assert isinstance(parse_bytecode_output(text), ProbeFailure), text
+
+
+# --- the traps of the probe's output, read by the strict reader (preflight._strict) -------
+
+_PAIR = {"pyc": "/s/__pycache__/m.cpython-312.pyc", "source": "/s/m.py", "level": 0,
+         "source_sha256": "c" * 64, "body_sha256": "d" * 64}  # fmt: skip
+_PROBLEM = {"pyc": "/s/__pycache__/m.cpython-312.pyc", "source": "/s/m.py", "level": 0,
+            "detail": "code differs"}  # fmt: skip
+
+
+def _shard(**change: Any) -> str:
+    good: dict[str, Any] = {
+        "ok": True, "probe_version": 2, "candidates": 1, "other_tags": 0, "stale": 0,
+        "cached": 1, "identical": 1, "compared": 1, "mismatches": [dict(_PROBLEM)],
+        "unverifiable": [], "identity": "a" * 64, "verified": [dict(_PAIR)],
+    }  # fmt: skip
+    return "a chatty .pth printed this\n" + json.dumps({**good, **change})
+
+
+def test_a_good_shard_reads_and_keys_of_a_later_probe_are_tolerated() -> None:
+    part = parse_bytecode_output(_shard(a_later_key={"x": [1]}))
+    assert not isinstance(part, ProbeFailure), part
+    assert part.counts["compared"] == 1
+    assert part.mismatches == (PycProblem(_PAIR["pyc"], "/s/m.py", 0, "code differs", True),)
+    assert [v.identity for v in part.verified] == ["a" * 64]
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        # Taken on main: a 39-digit count, a detail of any length, 1,000,001 listed problems.
+        ({"compared": 10**39}, "'compared' must be a whole number from 0 to 10000000, "
+         "not a number of about 39 digits"),
+        ({"mismatches": [{**_PROBLEM, "detail": "x" * 70_000}]},
+         "'mismatches[0].detail' is 70000 characters long, more than 65536"),
+        ({"unverifiable": [0] * 1_000_001},
+         "'unverifiable' holds 1000001 elements, more than 1000000"),
+        # Refused on main too; now the nested key is named: a bool is no count nor level.
+        ({"stale": True}, "'stale' must be a whole number from 0 to 10000000, not True"),
+        ({"mismatches": [{**_PROBLEM, "level": True}]},
+         "'mismatches[0].level' must be a whole number from 0 to 2, not True"),
+        ({"unverifiable": [{**_PROBLEM, "loads": "yes"}]},
+         "'unverifiable[0].loads' must be true or false, not 'yes'"),
+        ({"verified": [{**_PAIR, "body_sha256": "D" * 64}]},
+         "'verified[0].body_sha256' must be a sha256 (64 lowercase hex digits)"),
+        ({"identity": None}, "'identity' must be a sha256"),
+        ({"verified": ["b" * 64]}, "'verified[0]' must be a table"),
+        ({"probe_version": 2.5}, "ok=True, probe_version 2.5"),
+    ],
+)  # fmt: skip
+def test_a_shard_is_read_strictly_naming_the_key(change: dict[str, Any], said: str) -> None:
+    failure = parse_bytecode_output(_shard(**change))
+    assert isinstance(failure, ProbeFailure), failure
+    assert failure.kind == "not_python"
+    assert failure.message.startswith(f"the bytecode probe's output is not its report ({said}")
+    assert len(failure.message) < 400
+
+
+def _compiled(**change: Any) -> Completed:
+    good = {"ok": True, "probe_version": 2, "written": 1, "unwritten": [], "verified": []}
+    out = json.dumps({**good, **change})
+    return Completed(("python", "-I", "-S", "-B", "bytecode.py"), 0, out + "\n", "", 0.1)
+
+
+def test_the_compile_output_is_read_strictly_naming_the_key() -> None:
+    assert _parse_compiled(_compiled(unwritten=[{"source": "/s/m.py", "detail": ""}]), 60) == (
+        1, [("/s/m.py", "")], []
+    )  # fmt: skip
+    for change, said in [
+        ({"written": 10**30}, "'written' must be a whole number from 0 to 10000000, not a number"),
+        ({"written": False}, "'written' must be a whole number from 0 to 10000000, not False"),
+        ({"unwritten": [{"source": 3, "detail": ""}]}, "'unwritten[0].source' must be a string"),
+        ({"unwritten": [{"source": "/s/m.py"}]}, "'unwritten[0].detail' is required"),
+    ]:
+        failure = _parse_compiled(_compiled(**change), 60)
+        assert isinstance(failure, ProbeFailure), change
+        assert failure.message.startswith(
+            f"the bytecode probe's compile output is not its report ({said}"
+        ), failure.message
 
 
 # --- end to end ---------------------------------------------------------------------------

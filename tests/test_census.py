@@ -15,7 +15,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import warnings
@@ -53,12 +52,21 @@ CORE = "def answer():\n    return 42\n"
 @pytest.fixture(scope="module")
 def house(tmp_path_factory: pytest.TempPathFactory) -> Wheels:
     """``six`` (a top-level module, as the real one is) and ``tidy`` (a package)."""
-    folder = tmp_path_factory.mktemp("census-wheels")
-    six = wheelhouse.build_wheel(folder, "six", "1.0", files={"six.py": SIX})
-    tidy = wheelhouse.build_wheel(
-        folder, "tidy", "1.0", files={"tidy/__init__.py": INIT, "tidy/core.py": CORE}
+    return six_and_tidy(tmp_path_factory.mktemp("census-wheels"))
+
+
+def six_and_tidy(
+    folder: Path, *, six: dict[str, str] | None = None, tidy: dict[str, str] | None = None
+) -> Wheels:
+    """The wheels these tests install, in ``folder``: ``six`` (a top-level module) and
+    ``tidy`` (a package), with the members ``six`` or ``tidy`` given instead of their own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    six_wheel = wheelhouse.build_wheel(folder, "six", "1.0", files=six or {"six.py": SIX})
+    tidy_wheel = wheelhouse.build_wheel(
+        folder, "tidy", "1.0", files=tidy or {"tidy/__init__.py": INIT, "tidy/core.py": CORE}
     )
-    return Wheels(folder=folder, alpha=six, alpha_old=six, beta=tidy, extra=six)
+    return Wheels(folder=folder, alpha=six_wheel, alpha_old=six_wheel, beta=tidy_wheel,
+                  extra=six_wheel)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +83,7 @@ def pip_env(
     """A 3.12 venv pip installed from the project's lock (read-only: copy it to change it)."""
     root = tmp_path_factory.mktemp("census-pip")
     lock = census_project / "requirements" / "py3.12.txt"
-    return wheelhouse.make_venv(
-        python312,
-        root / "venv",
-        find_links=house.folder,
-        install=["--require-hashes", "-r", str(lock)],
-        with_pip=False,
-    )
+    return wheelhouse.install_locked(python312, root / "venv", house.folder, lock)
 
 
 @pytest.fixture
@@ -170,7 +172,7 @@ def test_runtime_bytecode_at_every_level_is_not_unowned(
     site = site_of(env)
     for cache in site.rglob("__pycache__"):
         shutil.rmtree(cache)
-    run_python(env, *flags, "-c", "import six, tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+    wheelhouse.import_writing_bytecode(env, ["six", "tidy.core"], *flags)
     level = {(): "", ("-O",): ".opt-1", ("-OO",): ".opt-2"}[flags]
     written = site / "__pycache__" / f"six.cpython-312{level}.pyc"
     assert written.is_file()
@@ -182,15 +184,9 @@ def test_uv_with_compile_bytecode_is_ready(
     python312: Path, census_project: Path, house: Wheels, tmp_path: Path
 ) -> None:
     """uv compiles bytecode its RECORD does not list, at the top of site-packages too."""
-    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
-    if uv is None:
-        pytest.skip("uv is not on PATH (it is in .nox/tests)")
     python = wheelhouse.make_venv(python312, tmp_path / "uv-venv", with_pip=False)
     lock = census_project / "requirements" / "py3.12.txt"
-    wheelhouse.run([
-        uv, "pip", "install", "--python", python, "--no-index", "--find-links", house.folder,
-        "--compile-bytecode", "--require-hashes", "-r", lock,
-    ])  # fmt: skip
+    wheelhouse.uv_install(python, house.folder, lock, compile_bytecode=True)
     site = site_of(python)
     assert (site / "__pycache__" / "six.cpython-312.pyc").is_file()
     assert "six.cpython-312.pyc" not in (site / "six-1.0.dist-info" / "RECORD").read_text()
@@ -244,7 +240,7 @@ def test_a_linked_folder_with_a_poisoned_pyc_is_entered_and_refused(
     pyc beside the untouched sources: Python's import runs it; the check refuses the link."""
     linked, _, mode = case.partition(" ")
     site = site_of(env)
-    run_python(env, "-c", "import tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+    wheelhouse.import_writing_bytecode(env, ["tidy.core"])
     outside = tmp_path / "elsewhere"
     marker = tmp_path / "poison-ran"
     if linked == "package":
@@ -303,7 +299,7 @@ def test_world_writable_code_or_folder_is_refused(
     env: Path, census_project: Path, tmp_path: Path, what: str
 ) -> None:
     site = site_of(env)
-    run_python(env, "-c", "import tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+    wheelhouse.import_writing_bytecode(env, ["tidy.core"])
     path = {
         "code": site / "tidy" / "core.py",
         "package folder": site / "tidy",
@@ -868,7 +864,7 @@ def test_a_posix_acl_that_lets_nobody_write_a_package_folder_is_refused(
     else:
         cache = folder / "__pycache__"
         shutil.rmtree(cache, ignore_errors=True)  # pip's: made before the ACL
-        run_python(python, "-c", "import tidy.core", extra={"PYTHONDONTWRITEBYTECODE": ""})
+        wheelhouse.import_writing_bytecode(python, ["tidy.core"])
         made = tmp_path / "core.cpython-312.pyc"
         poisoned_pyc(python, made, marker, CORE)
         drop = "import sys; open(sys.argv[1], 'wb').write(bytes.fromhex(sys.argv[2]))"
@@ -921,17 +917,14 @@ SCRIPTS_INIT = "from tidy.core import answer\n\ndef main():\n    print(answer())
 @pytest.fixture(scope="module")
 def scripts_house(tmp_path_factory: pytest.TempPathFactory) -> Wheels:
     """``tidy`` with a console script (``tidycli``) and a data script (``tidyrun.py``)."""
-    folder = tmp_path_factory.mktemp("census-scripts-wheels")
-    six = wheelhouse.build_wheel(folder, "six", "1.0", files={"six.py": SIX})
-    tidy = wheelhouse.build_wheel(
-        folder, "tidy", "1.0",
-        files={
+    return six_and_tidy(
+        tmp_path_factory.mktemp("census-scripts-wheels"),
+        tidy={
             "tidy/__init__.py": SCRIPTS_INIT, "tidy/core.py": CORE,
             "tidy-1.0.dist-info/entry_points.txt": "[console_scripts]\ntidycli = tidy:main\n",
             "tidy-1.0.data/scripts/tidyrun.py": "import tidy\ntidy.main()\n",
         },
     )  # fmt: skip
-    return Wheels(folder=folder, alpha=six, alpha_old=six, beta=tidy, extra=six)
 
 
 @pytest.fixture(scope="module")
@@ -952,10 +945,7 @@ def scripts_env(
     """A 3.12 venv pip installed, with tidy's scripts in bin (read-only: copy it)."""
     root = tmp_path_factory.mktemp("census-scripts-pip")
     lock = scripts_project / "requirements" / "py3.12.txt"
-    return wheelhouse.make_venv(
-        python312, root / "venv", find_links=scripts_house.folder,
-        install=["--require-hashes", "-r", str(lock)], with_pip=False,
-    )  # fmt: skip
+    return wheelhouse.install_locked(python312, root / "venv", scripts_house.folder, lock)
 
 
 def test_the_scripts_a_wheel_installs_in_bin_are_ready(
@@ -1031,20 +1021,10 @@ def test_an_unowned_extension_in_the_scripts_folder_is_refused(
 def pth_env(python312: Path, tmp_path: Path, lines: str) -> tuple[Path, Path]:
     """A venv whose locked ``six`` wheel ships ``six_paths.pth`` holding ``lines``; its
     python and project."""
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    files = {"six.py": SIX, "six_paths.pth": lines}
-    six = wheelhouse.build_wheel(wheels, "six", "1.0", files=files)
-    tidy = wheelhouse.build_wheel(
-        wheels, "tidy", "1.0", files={"tidy/__init__.py": INIT, "tidy/core.py": CORE}
-    )
-    house = Wheels(folder=wheels, alpha=six, alpha_old=six, beta=tidy, extra=six)
+    house = six_and_tidy(tmp_path / "wheels", six={"six.py": SIX, "six_paths.pth": lines})
     project = write_project(tmp_path / "project", house, requires=("six>=1", "tidy>=1"))
-    python = wheelhouse.make_venv(
-        python312, tmp_path / "venv", find_links=wheels, with_pip=False,
-        install=["--require-hashes", "-r", str(project / "requirements" / "py3.12.txt")],
-    )  # fmt: skip
-    return python, project
+    lock = project / "requirements" / "py3.12.txt"
+    return wheelhouse.install_locked(python312, tmp_path / "venv", house.folder, lock), project
 
 
 @pytest.mark.parametrize("case", ["world-writable", "owned by nobody", "missing, sticky above"])
@@ -1111,12 +1091,8 @@ def test_a_folder_a_pth_adds_that_only_root_can_write_is_ready(
 def test_a_locked_wheel_holding_a_member_twice_is_refused(python312: Path, tmp_path: Path) -> None:
     """zipfile (so pip) reads the last of two ``tidy/core.py``; unzip and a reviewer see
     the first. The lock's hash vouches for the archive, not for one content: refused."""
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    six = wheelhouse.build_wheel(wheels, "six", "1.0", files={"six.py": SIX})
-    tidy = wheelhouse.build_wheel(
-        wheels, "tidy", "1.0", files={"tidy/__init__.py": INIT, "tidy/core.py": CORE}
-    )
+    house = six_and_tidy(tmp_path / "wheels")
+    wheels, tidy = house.folder, house.beta
     marker = tmp_path / "poison-ran"
     with zipfile.ZipFile(tidy, "a") as archive, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "Duplicate name": what is tested
@@ -1125,12 +1101,9 @@ def test_a_locked_wheel_holding_a_member_twice_is_refused(python312: Path, tmp_p
         names = [i.filename for i in archive.infolist()]
         assert names.count("tidy/core.py") == 2
         assert archive.read("tidy/core.py").startswith(b"open(")  # the last one
-    house = Wheels(folder=wheels, alpha=six, alpha_old=six, beta=tidy, extra=six)
     project = write_project(tmp_path / "project", house, requires=("six>=1", "tidy>=1"))
-    python = wheelhouse.make_venv(
-        python312, tmp_path / "venv", find_links=wheels, with_pip=False,
-        install=["--require-hashes", "-r", str(project / "requirements" / "py3.12.txt")],
-    )  # fmt: skip
+    lock = project / "requirements" / "py3.12.txt"
+    python = wheelhouse.install_locked(python312, tmp_path / "venv", wheels, lock)
     runs_on_import(python, marker)
     with pytest.raises(wheels_module.UnusableWheel, match=r"'tidy/core\.py' twice"):
         wheels_module.read_wheel(tidy)

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -166,9 +164,11 @@ SIMPLE = b"#!/env/bin/python\n"
 SH = b"#!/bin/sh\n'''exec' '/env/bin/python' \"$0\" \"$@\"\n' '''\n"
 
 
-def test_the_templates_installers_write_are_accepted_below_either_prelude() -> None:
-    assert launcher_problem(DISTLIB, ENTRY, SIMPLE) is None
-    assert launcher_problem(DISTLIB, ENTRY, SH) is None
+@pytest.mark.parametrize("prelude", [SIMPLE, SH], ids=["shebang", "sh-prelude"])
+def test_the_template_installers_write_is_accepted_below_either_prelude(prelude: bytes) -> None:
+    # Under the /bin/sh form, line 2 is code (the '''exec' string): Python reads UTF-8
+    # whatever line 4 says, and the body is the template's, so UTF-8 is what it is.
+    assert launcher_problem(DISTLIB, ENTRY, prelude) is None
 
 
 @pytest.mark.parametrize(
@@ -204,10 +204,8 @@ def test_a_harmless_body_that_is_not_a_template_is_refused(body: bytes) -> None:
     assert "not the launcher pip, uv, installer or virtualenv writes" in problem
 
 
-def test_a_cookie_below_the_sh_prelude_is_not_one_python_reads() -> None:
-    # Under the /bin/sh form, line 2 is code (the '''exec' string): Python reads UTF-8 whatever
-    # line 4 says. The body is the template's, so UTF-8 is what it is.
-    assert launcher_problem(DISTLIB, ENTRY, SH) is None
+def test_a_cookie_on_the_files_third_line_is_not_one_python_reads() -> None:
+    # Below the one-line shebang and a comment: Python reads a cookie on lines 1 and 2 only.
     assert "coding cookie" not in (launcher_problem(b"#\n# coding: latin-1\n", ENTRY) or "")
 
 
@@ -311,9 +309,7 @@ def test_pips_sh_prelude_for_a_long_or_spaced_path_is_ready(
 def test_uvs_launcher_is_ready(
     tmp_path: Path, house: Path, project: Path, folder: str, prelude: bytes
 ) -> None:
-    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
-    if uv is None:
-        pytest.skip("uv is not installed")
+    uv = wheelhouse.uv()
     dest = tmp_path / folder / "env"
     if folder == "relocatable":
         wheelhouse.run(
@@ -325,13 +321,7 @@ def test_uvs_launcher_is_ready(
         python = dest / "bin" / "python"
     else:
         python = wheelhouse.make_venv(real_python("3.12").path, dest, with_pip=False)
-    wheelhouse.run(
-        [
-            *(uv, "pip", "install", "--python", python, "--offline", "--no-index", "--no-cache"),
-            *("--find-links", house, "--require-hashes", "--no-deps"),
-            *("-r", project / "requirements/py3.12.txt"),
-        ]
-    )
+    wheelhouse.uv_install(python, house, project / "requirements/py3.12.txt")
     launcher = python.parent / "tidy-cli"
     assert launcher.read_bytes().startswith(prelude)  # the form the case is about
     done = launch(launcher)

@@ -427,12 +427,15 @@ def test_real_output_parses(real_output: str) -> None:
         (lambda p: p.update(version="3." + "9" * 5000 + ".1"), "not a release like 3.12.1"),
         (lambda p: p.update(version="3.١٢.1"), "not a release"),
         (lambda p: p.pop("stdlib_path"), "'stdlib_path' is missing"),
-        (lambda p: p.update(user_site_allowed="yes"), "'user_site_allowed' should be true or"),
-        (lambda p: p.update(vendor_site="/x"), "'vendor_site' should be a list of strings"),
-        (lambda p: p.update(venv_paths={"purelib": 1}), "'venv_paths' should be an object of"),
-        (lambda p: p.update(venv_prefix=["/x"]), "'venv_prefix' should be a string"),
-        (lambda p: p.update(marker_env={"a": 1}), "'marker_env' should be an object of strings"),
-        (lambda p: p.update(user_site=3), "'user_site' should be a string, not int"),
+        (lambda p: p.update(user_site_allowed="yes"), "'user_site_allowed' must be true or"),
+        (lambda p: p.update(vendor_site="/x"), "'vendor_site' must be a list of strings"),
+        (
+            lambda p: p.update(venv_paths={"purelib": 1}),
+            "'venv_paths.purelib' must be a string, not 1",
+        ),
+        (lambda p: p.update(venv_prefix=["/x"]), "'venv_prefix' must be a string or null"),
+        (lambda p: p.update(marker_env={"a": 1}), "'marker_env.a' must be a string, not 1"),
+        (lambda p: p.update(user_site=3), "'user_site' must be a string or null, not 3"),
         (lambda p: p.update(probe_version=PROBE_VERSION - 1), "expected 2"),
         (lambda p: p.pop("probe_version"), "probe_version None"),
         (lambda p: p.update(ok=False), "'ok' is False"),
@@ -475,7 +478,74 @@ def test_performance_payload() -> None:
     bad = dict(good, imports=[{"module": "json", "seconds": True, "error": None}])
     failure = failure_of(parse_performance_output(json.dumps(bad), total_seconds=0.5))
     assert failure.kind == "not_python"
-    assert "'seconds' should be a number, not bool" in failure.message
+    assert "'imports[0].seconds' must be a number >= 0, at most 1e9, not True" in failure.message
+
+
+def _performance_payload(**change: Any) -> str:
+    good: dict[str, Any] = {
+        "ok": True,
+        "probe_version": PERFORMANCE_PROBE_VERSION,
+        "imports": [{"module": "json", "seconds": 0.001, "error": None}],
+        "import_seconds": 0.001,
+        "compute_kind": "python",
+        "compute_seconds": 0.01,
+        "compute_error": None,
+        "bytecode_cached": None,
+    }
+    return json.dumps({**good, **change})
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        # Taken on main: a probe_version of true (True == 1), a 39-digit time, a negative one.
+        ({"probe_version": True}, "probe_version True, expected 1"),
+        ({"import_seconds": 10**39}, "'import_seconds' must be a number >= 0, at most 1e9, "
+         "not a number of about 39 digits"),
+        ({"compute_seconds": -1}, "'compute_seconds' must be a number >= 0, at most 1e9, not -1"),
+        ({"compute_error": "x" * 70_000}, "'compute_error' is 70000 characters long"),
+        # Refused on main too, now naming the nested key.
+        ({"imports": [{"module": "json", "seconds": 0.1, "error": None}, "numpy"]},
+         "'imports[1]' must be a table, not 'numpy'"),
+        ({"bytecode_cached": 1}, "'bytecode_cached' must be true or false, not 1"),
+    ],
+)  # fmt: skip
+def test_a_performance_payload_is_read_strictly_naming_the_key(
+    change: dict[str, Any], detail: str
+) -> None:
+    failure = failure_of(parse_performance_output(_performance_payload(**change), total_seconds=1))
+    assert failure.kind == "not_python"
+    assert f"its output is not the probe's report ({detail}" in failure.message
+    assert len(failure.message) < 400
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        # Taken on main: an executable of 70,000 characters, 100,001 stdlib folders.
+        (lambda p: p.update(executable="/" + "x" * 70_000), "'executable' is 70001 characters"),
+        (lambda p: p.update(stdlib_path=["/l"] * 100_001),
+         "'stdlib_path' holds 100001 elements, more than 100000"),
+        (lambda p: p.update(marker_env={**p["marker_env"], "os_name": {"posix": 1}}),
+         "'marker_env.os_name' must be a string, not {'posix': 1}"),
+        (lambda p: p.update(user_site_allowed=1), "'user_site_allowed' must be true or false"),
+        (lambda p: p.update(probe_version=float(PROBE_VERSION)), None),  # 2.0 == 2, as before
+    ],
+)  # fmt: skip
+def test_an_interpreter_payload_is_read_strictly_naming_the_key(
+    real_output: str, change: Any, detail: str | None
+) -> None:
+    data = payload(real_output)
+    change(data)
+    data["a_key_of_a_later_probe"] = {"tolerated": True}  # unknown keys are, as they were
+    result = parse_probe_output(json.dumps(data), source="/opt/py/bin/python")
+    if detail is None:
+        assert report_of(result) == report_of(parse_probe_output(real_output))
+        return
+    failure = failure_of(result)
+    assert failure.kind == "not_python"
+    assert f"its output is not the probe's report ({detail}" in failure.message
+    assert len(failure.message) < 400
 
 
 # --- runner ----------------------------------------------------------------------------------

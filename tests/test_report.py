@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from preflight._ops.summarize import read_report
 from preflight._render.report import dumps, github_annotations, summary_lines
 from preflight._report.interpreter import Interpreter
 from preflight._report.model import (
@@ -18,6 +21,7 @@ from preflight._report.model import (
     Severity,
     Status,
 )
+from preflight._text import capped
 
 C, W = Severity.CRITICAL, Severity.WARNING
 
@@ -271,3 +275,95 @@ def test_a_bad_json_report_names_the_bad_key(
 def test_a_json_report_must_be_an_object(data: object) -> None:
     with pytest.raises(ValueError, match=r"^is not a JSON object$"):
         Report.from_dict(data)
+
+
+# --- the traps of untrusted values, read by the strict reader (preflight._strict) ----------
+
+
+def _lock_sync(data: dict[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = data["checks"]["lock_sync"]
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        # Each was taken on main: a 31-digit line, a check that took -1 s, nan or inf seconds,
+        # a 400-digit number or nan in details (json.dumps then writes NaN: no JSON), a set.
+        (lambda d: _lock_sync(d)["findings"][0].update(line=10**30),
+         "checks.lock_sync.findings[0].line", "must be a line number >= 1, not a number of"),
+        (lambda d: _lock_sync(d).update(seconds=-1.0), "checks.lock_sync.seconds",
+         "must be a number >= 0, at most 1e9, not -1.0"),
+        (lambda d: _lock_sync(d).update(seconds=math.nan), "checks.lock_sync.seconds",
+         "must be a number >= 0, at most 1e9, not nan"),
+        (lambda d: d.update(duration_s=math.inf), "duration_s",
+         "must be a number >= 0, at most 1e9, not inf"),
+        (lambda d: _lock_sync(d)["details"].update(files=["a", 10**400]),
+         "checks.lock_sync.details.files[1]", "must be a whole number of at most 19 digits, "
+         "not a number of about 400 digits"),
+        (lambda d: _lock_sync(d)["details"].update(files={"a": {"b": math.nan}}),
+         "checks.lock_sync.details.files.a.b", "must be a finite number, not nan"),
+        (lambda d: d["interpreter"].update(paths={1, 2}), "interpreter.paths",
+         "is not a JSON value but {1, 2}"),
+        (lambda d: d["interpreter"].update(deep=_nested(70)), "interpreter.deep" + "[0]" * 63,
+         "is nested more than 64 lists or tables deep"),
+        # A bool is no number, and no line (refused on main too: the same key, the same meaning).
+        (lambda d: _lock_sync(d)["findings"][0].update(line=True),
+         "checks.lock_sync.findings[0].line", "must be a line number >= 1, not True"),
+        (lambda d: d.update(duration_s=False), "duration_s", "must be a number >= 0"),
+        (lambda d: d.update(host=["h"]), "host", "must be a string or null, not ['h']"),
+        (lambda d: _lock_sync(d)["findings"][0].update(file=3),
+         "checks.lock_sync.findings[0].file", "must be a string or null, not 3"),
+        # Unknown keys stay refused, the first in the document named.
+        (lambda d: _lock_sync(d)["findings"][0].update(zeta=1, alpha=2),
+         "checks.lock_sync.findings[0].zeta", "unknown key (not in schema_version 1)"),
+        (lambda d: d["tool"].pop("version"), "tool.version", "is missing"),
+        (lambda d: _lock_sync(d).update(details=[]), "checks.lock_sync.details",
+         "is not a JSON object"),
+    ],
+)  # fmt: skip
+def test_a_report_is_read_strictly_naming_the_key(
+    change: Callable[[dict[str, Any]], object], key: str, problem: str
+) -> None:
+    with pytest.raises(ReportFormatError) as caught:
+        Report.from_dict(_edit(change))
+    assert caught.value.key == key
+    assert str(caught.value).startswith(f"{key}: {problem}"), str(caught.value)
+    assert len(str(caught.value)) < 400  # the value is said, shortened
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_long_texts_of_a_report_are_capped_not_refused_and_its_details_read_as_written() -> None:
+    """Equivalence: a report written before the caps reads (capped), a deep but legal
+    detail reads unchanged, and null where a text may be null is None."""
+    data = _edit(lambda d: d.update(project="p" * 100_000))
+    _lock_sync(data)["details"] = {"files": [{"a": [1, 2.5, None, True, "x"]}], "n": -(2**63 - 1)}
+    _lock_sync(data)["findings"][0].update(file=None, line=None)
+    read = Report.from_dict(data)
+    assert read.project == capped("p" * 100_000)
+    assert len(read.project) <= 4096
+    assert read.checks[1].details == _lock_sync(data)["details"]
+    assert read.checks[1].findings[0].file is None
+    assert read.checks[1].findings[0].line is None
+    assert Report.from_dict(_edit(lambda d: d["interpreter"].update(deep=_nested(62))))
+
+
+def test_a_report_file_with_a_31_digit_line_is_refused_naming_the_file_and_key(
+    tmp_path: Path,
+) -> None:
+    """On main the line was taken (JSON allows 40 digits); now the file and key are named."""
+    data = _edit(lambda d: _lock_sync(d)["findings"][0].update(line=10**30))
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="not a preflight report") as caught:
+        read_report(path)
+    assert str(caught.value).startswith(
+        f"{path}: not a preflight report: checks.lock_sync.findings[0].line: must be a line "
+        "number >= 1, not a number of about 30 digits"
+    )

@@ -90,7 +90,7 @@ def test_booleans_and_choices() -> None:
     assert Node(True).boolean() is True
     assert "true or false, not 1" in str(refused(lambda: Node(1, "b").boolean()))
     assert Node("ssl").choice(["ssl", "none"]) == "ssl"
-    assert "must be one of ['ssl', 'none'], not 'tls'" in str(
+    assert "must be one of 'ssl', 'none', not 'tls'" in str(
         refused(lambda: Node("tls", "c").choice(["ssl", "none"]))
     )
 
@@ -127,3 +127,39 @@ def test_the_audit_table_names_the_entry_of_a_bad_date() -> None:
         parse_audit(path, table)
     assert caught.value.key == "audit.ignore[1].until"
     assert "must be a date, e.g. 2026-12-31" in str(caught.value)
+
+
+def test_a_hex_digest_is_its_length_of_lowercase_hex() -> None:
+    digest = "0123456789abcdef" * 4
+    assert Node(digest).hex_digest() == digest
+    for value in [digest.upper(), digest[:-1], digest + "0", 64, None, "g" * 64]:
+        error = refused(lambda value=value: Node(value, "x.sha256").hex_digest())
+        assert error.key == "x.sha256"
+        assert error.problem.startswith("must be a sha256 (64 lowercase hex digits), not ")
+
+
+def test_a_plain_value_is_json_bounded_in_depth_and_numbers_naming_the_first_bad_key() -> None:
+    good = {"a": [1, -2.5, None, True, "x", {"b": []}], "c": -MAX_INT}
+    assert Node(good, "d").plain() is good
+    cases: list[tuple[Any, str, str]] = [
+        ({"a": [0, {"b": math.nan}]}, "d.a[1].b", "must be a finite number, not nan"),
+        ({"a": 10**400}, "d.a", "not a number of about 400 digits"),
+        ({"a": {1: "x"}}, "d.a", "must be a table with text keys"),
+        ({"a": b"x"}, "d.a", "is not a JSON value but b'x'"),
+        ({"a": [[[[]]]]}, "d.a[0][0]", "is nested more than 3 lists or tables deep"),
+    ]
+    for value, key, problem in cases:
+        error = refused(lambda value=value: Node(value, "d").plain(max_depth=3))
+        assert (error.key, problem in error.problem) == (key, True), error
+    assert Node([[[]]]).plain(max_depth=3) == [[[]]]
+
+
+def test_a_reader_keeps_its_own_words_for_a_table() -> None:
+    said = {"problem": "is not a JSON object", "unknown": "unknown key", "missing": "is missing"}
+    assert refused(lambda: Node([], "r").table(**said)).problem == "is not a JSON object"
+    error = refused(lambda: Node({"z": 1, "a": 2}, "r").table({"b"}, **said))
+    assert (error.key, error.problem) == ("r.z", "unknown key")  # the first in the document
+    assert refused(lambda: Node({}, "r").table(**said)["b"]).problem == "is missing"
+    assert str(refused(lambda: Node(0, "l").integer(minimum=1, what="a line number"))) == (
+        "key 'l': must be a line number >= 1, not 0"
+    )

@@ -688,3 +688,88 @@ def test_audit_db_refuses_to_replace_a_fifo_or_a_device_at_its_output(
     assert done.stderr.startswith(f"error: --output {output}: is {said}, not a file"), done.stderr
     mode = os.lstat(output).st_mode
     assert stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISCHR(mode)
+
+
+# --- the traps of a record, read by the strict reader (preflight._strict) -------------------
+
+
+def _fed(value: dict[str, Any], *names: str) -> osv._Reader:
+    reader = osv._Reader("test", {"six", *names})
+    reader.feed("R.json", json.dumps(value).encode())
+    return reader
+
+
+def _six(**change: Any) -> dict[str, Any]:
+    data = json.loads(json.dumps(SIX))
+    data.update(change)
+    return data
+
+
+def _entry(**change: Any) -> dict[str, Any]:
+    return _six(affected=[{**SIX["affected"][0], **change}])
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        # Taken on main as a withdrawn record (ignored unseen): a withdrawn time of garbage.
+        (_six(withdrawn="x" * 100), "'withdrawn' is 100 characters long, more than 64"),
+        # Refused on main too (not an RFC 3339 time), the key named as before.
+        (_six(modified="2026-" + "1" * 100_000), "'modified' is 100005 characters long"),
+        # Refused on main too; now the nested key is named: a wrong nested type, a bool.
+        (_entry(package={"ecosystem": "PyPI", "name": 3}),
+         "'affected[0].package.name' must be a string, not 3"),
+        (_entry(versions=["1.0", True]), "'affected[0].versions' must be a list of strings"),
+        (_entry(ranges=[{"type": "ECOSYSTEM", "events": [{"fixed": 1.17}]}]),
+         "'affected[0].ranges[0].events[0].fixed' must be a string, not 1.17"),
+        (_entry(ranges=[{"type": "ECOSYSTEM", "events": [{"patched": "1"}]}]),
+         "'affected[0].ranges[0].events[0].patched' is not an OSV event"),
+        (_entry(ranges=[{"type": "ECOSYSTEM", "events": []}]),
+         "'affected[0].ranges[0].events' must be a non-empty list"),
+        (_six(affected=["six"]), "'affected[0]' must be a table, not 'six'"),
+        (_six(id=True), "'id' must be a string, not True"),
+    ],
+)  # fmt: skip
+def test_a_record_is_read_strictly_and_counted_malformed_naming_the_key(
+    value: dict[str, Any], said: str
+) -> None:
+    reader = _fed(value)
+    assert (reader.records, reader.malformed, reader.kept) == (1, 1, {})
+    assert reader.examples[0].startswith(f"R.json: {said}"), reader.examples
+    assert len(reader.examples[0]) < 300
+
+
+def test_fields_osv_adds_later_are_tolerated_and_a_good_record_reads_as_before() -> None:
+    value = _entry(database_specific={"cwe_ids": ["CWE-1"], "n": 10**30}, severity=[{}])
+    value["credits"] = [{"name": "someone", "contact": ["x"]}]
+    reader = _fed(value)
+    assert (reader.malformed, reader.pypi) == (0, 1)
+    advisory = reader.kept["GHSA-six0-0000-0001"]
+    assert advisory.affecting("six", "1.16.0")
+    assert not advisory.affecting("six", "1.17.0")
+    assert advisory.aliases == ("CVE-2026-1111",)
+
+
+def test_a_folder_with_a_bad_record_names_it_and_the_key(tmp_path: Path) -> None:
+    bad = _entry(ranges=[{"type": "ECOSYSTEM", "events": [{"fixed": ["1.17.0"]}]}])
+    path = write_folder(tmp_path / "osv", [SIX], {"BAD.json": json.dumps(bad).encode()})
+    data = loaded(path, "six")
+    assert data.malformed == 1
+    assert data.malformed_examples == (
+        "BAD.json: 'affected[0].ranges[0].events[0].fixed' must be a string, not ['1.17.0']",
+    )
+
+
+def test_long_texts_of_a_record_are_never_what_loses_its_advisory() -> None:
+    """A record refused is an advisory lost: an id, an alias, a name, a listed version or a
+    bound of any length is read as before (a bound that is no version errs towards
+    "affected", a long id is capped where it is shown)."""
+    value = _six(id="GHSA-" + "x" * 300, aliases=["CVE-" + "1" * 300])
+    value["affected"][0]["versions"] = ["1." + "0" * 300]
+    value["affected"][0]["ranges"][0]["events"] = [{"introduced": "0"}, {"fixed": "9" * 5000}]
+    reader = _fed(value)
+    assert reader.malformed == 0, reader.examples
+    (advisory,) = reader.kept.values()
+    assert advisory.id == "GHSA-" + "x" * 300
+    assert advisory.affecting("six", "99.0")  # the unreadable fixed bound left the range open
+    assert advisory.affecting("six", "1." + "0" * 300)  # listed, compared as text

@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import pytest
 from packaging.utils import canonicalize_name
 
 
@@ -157,6 +158,14 @@ def make_venv(
     return venv_python
 
 
+def install_locked(python: str | Path, dest: Path, find_links: Path, lock: Path) -> Path:
+    """A venv at ``dest`` holding what ``lock`` pins, as a deployment installs it: pip (ours,
+    no pip in the venv) with hashes required and nothing resolved, from ``find_links`` only.
+    Returns the venv's interpreter path."""
+    install = ["--require-hashes", "--no-deps", "-r", str(lock)]
+    return make_venv(python, dest, find_links=find_links, install=install, with_pip=False)
+
+
 def _pip(venv_python: Path, *, own_pip: bool) -> list[str | Path]:
     """The venv's own pip, or ours aimed at the venv."""
     if own_pip:
@@ -181,6 +190,35 @@ def pip_install(
 def pip_uninstall(venv_python: Path, names: Sequence[str], *, own_pip: bool = True) -> None:
     """``pip uninstall --yes NAMES`` inside the venv."""
     run([*_pip(venv_python, own_pip=own_pip), "uninstall", "--yes", "--quiet", *names])
+
+
+def uv() -> Path:
+    """The uv beside the interpreter running the tests (``.nox/tests`` installs it) or on PATH;
+    the test is skipped where there is none."""
+    found = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.skip("uv is not installed (it is in .nox/tests)")
+    return Path(found)
+
+
+def uv_install(
+    venv_python: Path, find_links: Path, lock: Path, *, compile_bytecode: bool = False
+) -> None:
+    """``uv pip install`` of ``lock`` (hashes required, no dependencies resolved) into the
+    venv, offline from ``find_links`` only; ``compile_bytecode`` as uv's own flag."""
+    run([
+        uv(), "pip", "install", "--python", venv_python, "--offline", "--no-index", "--no-cache",
+        *(("--compile-bytecode",) if compile_bytecode else ()),
+        "--find-links", find_links, "--require-hashes", "--no-deps", "-r", lock,
+    ])  # fmt: skip
+
+
+def import_writing_bytecode(venv_python: Path, modules: Sequence[str], *flags: str) -> None:
+    """What an application does at run time: import ``modules`` (under ``flags``, e.g. -O)
+    with bytecode written, as Python does by default (the tests' environment says not to)."""
+    env = hermetic_env()
+    env.pop("PYTHONDONTWRITEBYTECODE")
+    run([venv_python, *flags, "-c", f"import {', '.join(modules)}"], env=env)
 
 
 def copy_venv(src: Path, dest: Path) -> Path:

@@ -46,6 +46,7 @@ from preflight._facts.census import (
 )
 from preflight._facts.model import InterpreterFacts
 from preflight._read import ReadError, read_text
+from preflight._strict import MAX_STRING, Node, ShapeError, Table, shown
 
 __all__ = [
     "MANIFEST_LIMIT",
@@ -397,13 +398,6 @@ def read_manifest(path: Path) -> Manifest:
     return parse_manifest_text(text, path)
 
 
-class _Bad(Exception):
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-        self.message = message
-
-
 def parse_manifest_text(text: str, path: Path) -> Manifest:
     """A manifest from its JSON text; every problem is a :class:`BaselineError` naming the key."""
     try:
@@ -415,50 +409,53 @@ def parse_manifest_text(text: str, path: Path) -> Manifest:
         ) from None
     try:
         return _manifest(data)
-    except _Bad as bad:
-        raise BaselineError(path, bad.key, bad.message) from None
+    except ShapeError as bad:
+        raise BaselineError(path, bad.key or None, bad.problem) from None
+
+
+# No entry is shorter than this many bytes of JSON: no manifest within MANIFEST_LIMIT is
+# refused for its count, and a list built in memory is bounded all the same.
+MAX_ENTRIES = MANIFEST_LIMIT // 32
+_PATH = 65_536  # characters of a path, a link's target or a name (PATH_MAX is 4096)
 
 
 def _manifest(data: Any) -> Manifest:
     if not isinstance(data, dict):
-        raise _Bad("schema", f"the manifest is {_kind(data)}, not a JSON object")
+        raise ShapeError("schema", f"the manifest is {_kind(data)}, not a JSON object")
+    top = Node(data).table()  # keys of no schema version are tolerated, as they were
     if data.get("schema") != SCHEMA:
-        raise _Bad("schema", f"is {_short(data.get('schema'))}, not {SCHEMA!r}")
+        raise top.error("schema", f"is {shown(data.get('schema'))}, not {SCHEMA!r}")
     version = data.get("schema_version")
     if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise _Bad(
+        raise top.error(
             "schema_version",
-            f"is {_short(version)}; this preflight reads schema version {SCHEMA_VERSION}",
+            f"is {shown(version)}; this preflight reads schema version {SCHEMA_VERSION}",
         )
-    interp = _object(data, "interpreter")
-    interpreter = ManifestInterpreter(
-        **{k: _string(interp, k, f"interpreter.{k}") for k in _INTERPRETER_KEYS}
-    )
-    roots_data = _object(data, "roots")
+    interp = _object(top, "interpreter")
+    interpreter = ManifestInterpreter(**{k: _string(interp, k) for k in _INTERPRETER_KEYS})
+    roots_data = _object(top, "roots")
     roots = []
     for name in _ROOT_NAMES:
         if name in roots_data:
-            value = _string(roots_data, name, f"roots.{name}")
+            value = _string(roots_data, name, max_length=_PATH)
             if not os.path.isabs(value) or "\0" in value:
-                raise _Bad(f"roots.{name}", f"is {_short(value)}, not an absolute path")
+                raise roots_data.error(name, f"is {shown(value)}, not an absolute path")
             roots.append((name, value))
     unknown = sorted(set(roots_data) - set(_ROOT_NAMES))
     if unknown:
-        raise _Bad(f"roots.{unknown[0]}", f"is not one of {', '.join(_ROOT_NAMES)}")
-    items = data.get("entries")
-    if not isinstance(items, list):
-        raise _Bad("entries", f"is {_kind(items)}, not a list")
+        raise roots_data.error(unknown[0], f"is not one of {', '.join(_ROOT_NAMES)}")
+    items = _required(top, "entries").items(max_items=MAX_ENTRIES)
     names = {name for name, _ in roots}
-    entries = [_entry(item, f"entries[{n}]", names) for n, item in enumerate(items)]
+    entries = [_entry(item, names) for item in items]
     seen: set[tuple[str, str]] = set()
-    for n, entry in enumerate(entries):
+    for item, entry in zip(items, entries, strict=True):
         key = (entry.root, entry.path)
         if key in seen:
-            raise _Bad(f"entries[{n}].path", f"{_short(entry.where)} is listed twice")
+            raise ShapeError(item.at("path"), f"{shown(entry.where)} is listed twice")
         seen.add(key)
     return Manifest(
-        created=_string(data, "created", "created"),
-        tool_version=_string(data, "tool_version", "tool_version"),
+        created=_string(top, "created"),
+        tool_version=_string(top, "tool_version"),
         interpreter=interpreter,
         roots=tuple(roots),
         entries=tuple(sorted(entries, key=lambda e: (e.root, e.path))),
@@ -467,62 +464,57 @@ def _manifest(data: Any) -> Manifest:
 
 _INTERPRETER_KEYS = ("executable", "version", "implementation", "prefix")
 _ENTRY_KEYS = frozenset({"root", "path", "type", "mode", "size", "sha256", "target", "owner"})
-_HEX = frozenset("0123456789abcdef")
 
 
-def _entry(item: Any, key: str, roots: set[str]) -> Entry:
-    if not isinstance(item, dict):
-        raise _Bad(key, f"is {_kind(item)}, not an object")
-    extra = sorted(set(item) - _ENTRY_KEYS)
-    if extra:
-        raise _Bad(f"{key}.{_short(extra[0])}", "is not a key of an entry")
-    root = _string(item, "root", f"{key}.root")
+def _entry(node: Node, roots: set[str]) -> Entry:
+    item = node.table(_ENTRY_KEYS, problem=f"is {_kind(node.value)}, not an object",
+                      unknown="is not a key of an entry")  # fmt: skip
+    root = _string(item, "root")
     if root not in roots:
-        raise _Bad(f"{key}.root", f"is {_short(root)}, not one of the manifest's roots")
-    path = _string(item, "path", f"{key}.path")
+        raise item.error("root", f"is {shown(root)}, not one of the manifest's roots")
+    path = _string(item, "path", max_length=_PATH)
     parts = path.split("/")
     if not path or "\0" in path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise _Bad(f"{key}.path", f"is {_short(path)}, not a plain path relative to its root")
-    kind = _string(item, "type", f"{key}.type")
-    if kind not in _TYPES:
-        raise _Bad(f"{key}.type", f"is {_short(kind)}, not one of {', '.join(_TYPES)}")
-    mode_text = _string(item, "mode", f"{key}.mode")
+        raise item.error("path", f"is {shown(path)}, not a plain path relative to its root")
+    kind = _TYPES[_TYPES.index(_required(item, "type").choice(_TYPES))]
+    mode_text = _string(item, "mode")
     if not (len(mode_text) == 4 and all(c in "01234567" for c in mode_text)):
-        raise _Bad(f"{key}.mode", f"is {_short(mode_text)}, not four octal digits like 0644")
+        raise item.error("mode", f"is {shown(mode_text)}, not four octal digits like 0644")
     for only, types in (("size", ("file",)), ("sha256", ("file",)), ("target", ("link",))):
         if only in item and kind not in types:
-            raise _Bad(f"{key}.{only}", f"is not a key of a {kind} entry")
-    size, digest = _content(item, key) if kind == "file" else (None, None)
-    target = _string(item, "target", f"{key}.target") if kind == "link" else None
+            raise item.error(only, f"is not a key of a {kind} entry")
+    size, digest = (None, None)
+    if kind == "file":
+        size = _required(item, "size").integer(minimum=0, what="a number of bytes")
+        digest = _required(item, "sha256").hex_digest()
+    target = _string(item, "target", max_length=_PATH) if kind == "link" else None
     owner = item.get("owner")
-    if owner is not None and not isinstance(owner, str):
-        raise _Bad(f"{key}.owner", f"is {_kind(owner)}, not a name or null")
-    return Entry(root, path, kind, int(mode_text, 8), size, digest, target, owner)
+    return Entry(
+        root, path, kind, int(mode_text, 8), size, digest, target,
+        None if owner is None else owner.string_or_null(max_length=_PATH),
+    )  # fmt: skip
 
 
-def _content(item: dict[str, Any], key: str) -> tuple[int, str]:
-    """A file entry's size and sha256."""
-    size = item.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise _Bad(f"{key}.size", f"is {_short(size)}, not a number of bytes")
-    digest = _string(item, "sha256", f"{key}.sha256")
-    if len(digest) != 64 or not set(digest) <= _HEX:
-        raise _Bad(f"{key}.sha256", f"is {_short(digest)}, not 64 lowercase hex digits")
-    return size, digest
+def _required(table: Table, key: str) -> Node:
+    """Member ``key``, which must be there and not null."""
+    node = table.get(key)
+    if node is None or node.value is None:
+        raise table.error(key, "is missing or null")
+    return node
 
 
-def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key)
-    if not isinstance(value, dict):
-        raise _Bad(key, f"is {_kind(value)}, not an object")
-    return value
+def _object(table: Table, key: str) -> Table:
+    node = table.get(key)
+    if node is None or node.value is None:
+        raise table.error(key, "is missing or null, not an object")
+    return node.table(problem=f"is {_kind(node.value)}, not an object")
 
 
-def _string(data: dict[str, Any], key: str, where: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str):
-        raise _Bad(where, f"is {_kind(value)}, not a string")
-    return value
+def _string(table: Table, key: str, *, max_length: int = MAX_STRING) -> str:
+    node = table.get(key)
+    if node is None or node.value is None:
+        raise table.error(key, "is missing or null, not a string")
+    return node.string(empty=True, max_length=max_length)
 
 
 def _kind(value: Any) -> str:
@@ -531,8 +523,3 @@ def _kind(value: Any) -> str:
     return {bool: "a boolean", int: "a number", float: "a number", str: "a string"}.get(
         type(value), "a list" if isinstance(value, list) else "an object"
     )
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:80] + "..."

@@ -61,17 +61,18 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from preflight import _json
 from preflight._atomic import write_atomic
 from preflight._facts.model import ProbeFailure
 from preflight._process import Completed, Running, clean_env, start
 from preflight._read import ReadError, open_regular
+from preflight._strict import Node, ShapeError, Table, shown
 
 __all__ = [
     "CACHE_FILE",
@@ -495,17 +496,22 @@ def _parse_compiled(
             return failed
     try:
         payload = _last_object(completed.stdout)
-        if payload.get("ok") is not True or payload.get("probe_version") != PROBE_VERSION:
-            raise _Malformed(f"ok={payload.get('ok')!r}: {payload.get('detail')!r}")
-        written, listed = payload.get("written"), payload.get("unwritten")
-        if type(written) is not int or written < 0 or not isinstance(listed, list):
-            raise _Malformed("'written' or 'unwritten' is not what it should be")
-        unwritten = []
-        for item in listed:
-            if not (isinstance(item, dict) and isinstance(item.get("source"), str)
-                    and isinstance(item.get("detail"), str)):  # fmt: skip
-                raise _Malformed("an item of 'unwritten' lacks source or detail")
-            unwritten.append((str(item["source"]), str(item["detail"])))
+        _header(payload)
+
+        def read() -> tuple[int, list[tuple[str, str]]]:
+            written = payload["written"].integer(minimum=0, maximum=_MAX_COUNT)
+            unwritten = []
+            for node in payload["unwritten"].items(max_items=_MAX_LISTED):
+                item = node.table()
+                unwritten.append(
+                    (
+                        item["source"].string(empty=True, max_length=_PATH),
+                        item["detail"].string(empty=True, max_length=_DETAIL),
+                    )
+                )
+            return written, unwritten
+
+        written, unwritten = _shaped(read)
         return written, unwritten, list(_verified(payload))
     except _Malformed as exc:
         return ProbeFailure(
@@ -627,19 +633,38 @@ class _Malformed(Exception):
     pass
 
 
+_T = TypeVar("_T")
+
+
+_MAX_COUNT = 10_000_000  # files of one environment: no shard counts more
+_MAX_LISTED = 1_000_000  # problems or pairs one shard lists
+_PATH = 65_536  # characters of a path the probe names (PATH_MAX is 4096)
+_DETAIL = 65_536  # characters of what the probe says about one file
+
+
+def _shaped(read: Callable[[], _T]) -> _T:
+    """What ``read`` reads, its :class:`ShapeError` a :class:`_Malformed` naming the key."""
+    try:
+        return read()
+    except ShapeError as exc:
+        raise _Malformed(f"{exc.key!r} {exc.problem}") from None
+
+
+def _header(payload: Table) -> None:
+    ok, version = payload.value.get("ok"), payload.value.get("probe_version")
+    if ok is not True or version != PROBE_VERSION or isinstance(version, bool):
+        raise _Malformed(f"ok={shown(ok)}, probe_version {shown(version)}, "
+                         f"detail {shown(payload.value.get('detail'))}")  # fmt: skip
+
+
 def parse_bytecode_output(text: str) -> _Part | ProbeFailure:
     """One shard's output as typed values; pure."""
     try:
         payload = _last_object(text)
-        if payload.get("ok") is not True or payload.get("probe_version") != PROBE_VERSION:
-            raise _Malformed(f"ok={payload.get('ok')!r}, probe_version "
-                             f"{payload.get('probe_version')!r}")  # fmt: skip
-        counts = {}
-        for name in _COUNTS:
-            value = payload.get(name)
-            if type(value) is not int or value < 0:
-                raise _Malformed(f"{name!r} is not a count")
-            counts[name] = value
+        _header(payload)
+        counts = _shaped(
+            lambda: {name: payload[name].integer(minimum=0, maximum=_MAX_COUNT) for name in _COUNTS}
+        )
         return _Part(
             counts,
             _problems(payload, "mismatches"),
@@ -652,38 +677,33 @@ def parse_bytecode_output(text: str) -> _Part | ProbeFailure:
         )
 
 
-def _verified(payload: Mapping[str, Any]) -> tuple[Verified, ...]:
+def _verified(payload: Table) -> tuple[Verified, ...]:
     """The pairs verified, as facts; preflight keys them itself (:func:`_learn`)."""
-    items, identity = payload.get("verified"), payload.get("identity")
-    if not isinstance(items, list):
-        raise _Malformed("'verified' is not a list")
-    if items and not _is_key(identity):
-        raise _Malformed("'identity' is not a sha256")
-    result = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise _Malformed("an item of 'verified' is not an object")
-        pyc, source, level = item.get("pyc"), item.get("source"), item.get("level")
-        hashes = item.get("source_sha256"), item.get("body_sha256")
-        if not (isinstance(pyc, str) and isinstance(source, str)):
-            raise _Malformed("an item of 'verified' lacks pyc or source")
-        if type(level) is not int or level not in (0, 1, 2):
-            raise _Malformed(f"an item of 'verified' has level {level!r}")
-        if not all(_is_key(h) for h in hashes):
-            raise _Malformed("an item of 'verified' lacks its sha256 digests")
-        result.append(Verified(pyc, source, level, str(hashes[0]), str(hashes[1]), str(identity)))
-    return tuple(result)
+
+    def read() -> tuple[Verified, ...]:
+        items = payload["verified"].items(max_items=_MAX_LISTED)
+        if not items:
+            return ()
+        identity = payload["identity"].hex_digest(length=_KEY_LENGTH)
+        result = []
+        for node in items:
+            item = node.table()
+            result.append(
+                Verified(
+                    item["pyc"].string(empty=True, max_length=_PATH),
+                    item["source"].string(empty=True, max_length=_PATH),
+                    item["level"].integer(minimum=0, maximum=2),
+                    item["source_sha256"].hex_digest(length=_KEY_LENGTH),
+                    item["body_sha256"].hex_digest(length=_KEY_LENGTH),
+                    identity,
+                )
+            )
+        return tuple(result)
+
+    return _shaped(read)
 
 
-def _is_key(value: Any) -> bool:
-    return (
-        isinstance(value, str)
-        and len(value) == _KEY_LENGTH
-        and all(c in "0123456789abcdef" for c in value)
-    )
-
-
-def _last_object(text: str) -> dict[str, Any]:
+def _last_object(text: str) -> Table:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise _Malformed("it printed nothing")
@@ -693,24 +713,24 @@ def _last_object(text: str) -> dict[str, Any]:
         raise _Malformed("its last line is not JSON") from None
     if not isinstance(value, dict):
         raise _Malformed("its last line is not a JSON object")
-    return value
+    return Node(value).table()  # keys a later probe adds are tolerated, as they were
 
 
-def _problems(payload: Mapping[str, Any], key: str) -> tuple[PycProblem, ...]:
-    items = payload.get(key)
-    if not isinstance(items, list):
-        raise _Malformed(f"{key!r} is not a list")
-    result = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise _Malformed(f"an item of {key!r} is not an object")
-        pyc, source, level, detail = (item.get(k) for k in ("pyc", "source", "level", "detail"))
-        if not (isinstance(pyc, str) and isinstance(source, str) and isinstance(detail, str)):
-            raise _Malformed(f"an item of {key!r} lacks pyc, source or detail")
-        if type(level) is not int or level not in (0, 1, 2):
-            raise _Malformed(f"an item of {key!r} has level {level!r}")
-        loads = item.get("loads", True)
-        if not isinstance(loads, bool):
-            raise _Malformed(f"an item of {key!r} has loads {loads!r}")
-        result.append(PycProblem(pyc, source, level, detail, loads))
-    return tuple(result)
+def _problems(payload: Table, key: str) -> tuple[PycProblem, ...]:
+    def read() -> tuple[PycProblem, ...]:
+        result = []
+        for node in payload[key].items(max_items=_MAX_LISTED):
+            item = node.table()
+            loads = item.get("loads")
+            result.append(
+                PycProblem(
+                    item["pyc"].string(empty=True, max_length=_PATH),
+                    item["source"].string(empty=True, max_length=_PATH),
+                    item["level"].integer(minimum=0, maximum=2),
+                    item["detail"].string(empty=True, max_length=_DETAIL),
+                    True if loads is None else loads.boolean(),
+                )
+            )
+        return tuple(result)
+
+    return _shaped(read)

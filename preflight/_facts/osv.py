@@ -12,9 +12,10 @@ The data is the user's, but it is still a large download: reading it is bounded.
 whatever its header claims, so a zip bomb stops at the limit; the total decompressed is capped
 (:data:`TOTAL_LIMIT`), and so are the number of records and the zip's central directory, which
 ``zipfile`` would otherwise read whole before any check. A record that is not what the schema
-says (not JSON, a field of the wrong type, over the limit) is skipped and counted, never a
-crash; a withdrawn record is ignored. Every record is parsed, not only those naming an installed
-package: that is what makes the counts and the data's date (the newest ``modified``) true.
+says (not JSON, a field of the wrong type or longer than such a field is, over the limit)
+is skipped and counted with the key named, never a crash; a withdrawn record is ignored.
+Every record is parsed, not only those naming an installed package: that is what makes the
+counts and the data's date (the newest ``modified``) true.
 
 Matching follows the schema's evaluation algorithm. Where a bound cannot be read as a PEP 440
 version, the reading errs towards "affected": an unreadable ``introduced`` counts as ``0``,
@@ -28,11 +29,12 @@ import stat
 import threading
 import zipfile
 import zlib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Literal, TypeVar
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -40,6 +42,7 @@ from packaging.version import Version
 from preflight import _json
 from preflight._policy.policy import version_or_none
 from preflight._read import MIB, ReadError, check_zip_directory, open_regular, read_bytes
+from preflight._strict import Node, ShapeError, Table, shown
 
 __all__ = [
     "RECORD_LIMIT",
@@ -65,6 +68,9 @@ _EVENT_KINDS: tuple[EventKind, ...] = ("introduced", "fixed", "last_affected", "
 
 class _Malformed(Exception):
     """A record that is not what the OSV schema says; the text says which part."""
+
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -315,7 +321,7 @@ class _Reader:
                 raise data
             record = _parse_json(data)
             modified = _timestamp(record, "modified")
-            withdrawn = record.get("withdrawn") is not None and bool(_string(record, "withdrawn"))
+            withdrawn = bool(_optional_string(record, "withdrawn", max_length=_TIME))
             pypi, advisory = (False, None) if withdrawn else _advisory(record, modified, self.names)
         except _Malformed as exc:
             self.malformed += 1
@@ -372,27 +378,44 @@ def _newer(a: Advisory, b: Advisory) -> bool:
 
 # --- one record ----------------------------------------------------------------------------
 
+# A text of a record is bounded by the record's bytes (RECORD_LIMIT), never refused for its
+# length: a record refused is an advisory lost, and a check that loses advisories errs towards
+# "not affected". A long id is capped where it is shown; a long version or bound is one that
+# is no PEP 440 version (version_or_none), which errs towards "affected". Only a time is
+# short: one longer than this is no RFC 3339 time, refused as before (and a withdrawn time
+# of garbage is now a malformed record, counted and named, not a silently withdrawn one).
+# Keys the schema does not define are tolerated: OSV adds fields over time.
+_TIME = 64
 
-def _parse_json(data: bytes) -> dict[str, Any]:
+
+def _parse_json(data: bytes) -> Table:
     try:
         value = _json.loads(data, max_values=RECORD_VALUES)
     except ValueError as exc:  # JSONError: not JSON, not UTF-8, over a limit
         raise _Malformed(f"not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise _Malformed(f"not a JSON object but {type(value).__name__}")
-    return value
+    return Node(value).table()
+
+
+def _shaped(read: Callable[[], _T]) -> _T:
+    """What ``read`` reads, its :class:`ShapeError` a :class:`_Malformed` naming the key."""
+    try:
+        return read()
+    except ShapeError as exc:
+        raise _Malformed(f"{exc.key!r} {exc.problem}") from None
 
 
 def _advisory(
-    record: Mapping[str, Any], modified: datetime | None, names: Collection[NormalizedName]
+    record: Table, modified: datetime | None, names: Collection[NormalizedName]
 ) -> tuple[bool, Advisory | None]:
     """Whether the record has a PyPI entry, and the advisory if one of ``names`` is in it.
 
     Every record is checked for its shape; only the entries of ``names`` have their versions
     parsed (parsing every listed version of the whole export would take seconds)."""
-    schema = record.get("schema_version", "1.0.0")
+    schema = record.value.get("schema_version", "1.0.0")
     if not isinstance(schema, str) or not schema.split(".")[0] == "1":
-        raise _Malformed(f"schema_version {schema!r}: only OSV schema 1.x is understood")
+        raise _Malformed(f"schema_version {shown(schema)}: only OSV schema 1.x is understood")
     ident = _string(record, "id")
     if not ident.strip():
         raise _Malformed("'id' is empty")
@@ -403,8 +426,8 @@ def _advisory(
     aliases = tuple(_strings(record, "aliases"))
     pypi = False
     kept = []
-    for index, item in enumerate(_list(record, "affected")):
-        entry = _affected(item, index, names)
+    for item in _list(record, "affected"):
+        entry = _shaped(partial(_affected, item, names))
         pypi = pypi or entry is not None
         if isinstance(entry, Affected):
             kept.append(entry)
@@ -413,33 +436,27 @@ def _advisory(
     return pypi, Advisory(ident, aliases, summary.strip(), modified, tuple(kept))
 
 
-def _affected(item: Any, index: int, names: Collection[NormalizedName]) -> Affected | str | None:
+def _affected(node: Node, names: Collection[NormalizedName]) -> Affected | str | None:
     """The entry if it is PyPI's and names one of ``names``; its name if it is PyPI's but of
     another package (its shape checked, its versions left unparsed); None if not PyPI's."""
-    where = f"affected[{index}]"
-    if not isinstance(item, dict):
-        raise _Malformed(f"{where} is not an object")
+    item = node.table()
     package = item.get("package")
-    if package is None:
+    if package is None or package.value is None:
         return None  # an entry without a package (a GIT range of a repository): not PyPI's
-    if not isinstance(package, dict):
-        raise _Malformed(f"{where}.package is not an object")
-    ecosystem = package.get("ecosystem")
-    name = package.get("name")
-    if not isinstance(ecosystem, str) or not isinstance(name, str):
-        raise _Malformed(f"{where}.package needs an ecosystem and a name (strings)")
+    named = package.table()
+    ecosystem = named["ecosystem"].string(empty=True, max_length=RECORD_LIMIT)
+    name = named["name"].string(empty=True, max_length=RECORD_LIMIT)
     if ecosystem != ECOSYSTEM:
         return None
     canonical = canonicalize_name(name)
     wanted = canonical in names
-    listed = _strings(item, "versions", where=where)
+    listed = _strings(item, "versions")
     ranges = []
-    for r_index, entry in enumerate(_list(item, "ranges", where=where)):
-        r_where = f"{where}.ranges[{r_index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
-            raise _Malformed(f"{r_where} needs a type (a string)")
-        events = _events(entry, r_where, parse=wanted)
-        if entry["type"] == "ECOSYSTEM":
+    for ranged in _list(item, "ranges"):
+        entry = ranged.table()
+        kind = entry["type"].string(empty=True, max_length=RECORD_LIMIT)
+        events = _events(entry, parse=wanted)
+        if kind == "ECOSYSTEM":
             ranges.append(Range(events))
     if not wanted:
         return canonical
@@ -454,17 +471,19 @@ def _affected(item: Any, index: int, names: Collection[NormalizedName]) -> Affec
     return Affected(canonical, frozenset(parsed), frozenset(raw), tuple(ranges))
 
 
-def _events(entry: Mapping[str, Any], where: str, *, parse: bool) -> tuple[Event, ...]:
-    events = entry.get("events")
-    if not isinstance(events, list) or not events:
-        raise _Malformed(f"{where}.events must be a non-empty list")
+def _events(entry: Table, *, parse: bool) -> tuple[Event, ...]:
+    events = entry["events"].items(max_items=RECORD_VALUES)
+    if not events:
+        raise entry.error("events", "must be a non-empty list")
     found = []
-    for index, event in enumerate(events):
-        if not isinstance(event, dict) or len(event) != 1:
-            raise _Malformed(f"{where}.events[{index}] must be an object of one key")
-        ((kind, text),) = event.items()
-        if kind not in _EVENT_KINDS or not isinstance(text, str):
-            raise _Malformed(f"{where}.events[{index}]: {kind!r} is not an OSV event")
+    for node in events:
+        event = node.table()
+        if len(event.value) != 1:
+            raise node.error(f"must be a table of one key, not {shown(event.value)}")
+        ((kind, member),) = event.nodes()
+        if kind not in _EVENT_KINDS:
+            raise ShapeError(member.key, "is not an OSV event")
+        text = member.string(empty=True, max_length=RECORD_LIMIT)
         if not parse:
             continue
         version = version_or_none(text)
@@ -472,41 +491,42 @@ def _events(entry: Mapping[str, Any], where: str, *, parse: bool) -> tuple[Event
             # "0" sorts before everything; an unreadable bound errs towards "affected".
             found.append(Event("introduced", None if text == "0" else version))
         elif version is not None:
-            found.append(Event(kind, version))
+            found.append(Event(_EVENT_KINDS[_EVENT_KINDS.index(kind)], version))
     order = {kind: rank for rank, kind in enumerate(_EVENT_KINDS)}
     found.sort(key=lambda e: (e.version is not None, e.version or Version("0"), order[e.kind]))
     return tuple(found)
 
 
-def _string(record: Mapping[str, Any], key: str) -> str:
-    value = record.get(key)
-    if not isinstance(value, str):
-        raise _Malformed(f"{key!r} must be a string, not {type(value).__name__}")
-    return value
+def _string(record: Table, key: str, *, max_length: int = RECORD_LIMIT) -> str:
+    node = record.get(key)
+    if node is None:
+        raise _Malformed(f"{record.at(key)!r} must be a string, not missing")
+    return _shaped(lambda: node.string(empty=True, max_length=max_length))
 
 
-def _optional_string(record: Mapping[str, Any], key: str) -> str | None:
-    return None if record.get(key) is None else _string(record, key)
+def _optional_string(record: Table, key: str, *, max_length: int = RECORD_LIMIT) -> str | None:
+    node = record.get(key)
+    if node is None or node.value is None:
+        return None
+    return _string(record, key, max_length=max_length)
 
 
-def _list(record: Mapping[str, Any], key: str, *, where: str = "") -> list[Any]:
-    value = record.get(key)
-    if value is None:
+def _list(record: Table, key: str) -> list[Node]:
+    node = record.get(key)
+    if node is None or node.value is None:
         return []
-    if not isinstance(value, list):
-        raise _Malformed(f"{where + '.' if where else ''}{key} must be a list")
-    return value
+    return _shaped(lambda: node.items(max_items=RECORD_VALUES))
 
 
-def _strings(record: Mapping[str, Any], key: str, *, where: str = "") -> list[str]:
-    value = _list(record, key, where=where)
-    if not all(isinstance(v, str) for v in value):
-        raise _Malformed(f"{where + '.' if where else ''}{key} must be a list of strings")
-    return value
+def _strings(record: Table, key: str, *, max_length: int = RECORD_LIMIT) -> list[str]:
+    node = record.get(key)
+    if node is None or node.value is None:
+        return []
+    return _shaped(lambda: node.strings(max_items=RECORD_VALUES, max_length=max_length))
 
 
-def _timestamp(record: Mapping[str, Any], key: str) -> datetime | None:
-    text = _optional_string(record, key)
+def _timestamp(record: Table, key: str) -> datetime | None:
+    text = _optional_string(record, key, max_length=_TIME)
     if text is None:
         return None
     try:

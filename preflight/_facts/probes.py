@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from preflight import _json
 from preflight._facts import site, standing
@@ -34,6 +34,7 @@ from preflight._facts.model import (
     ProbeReport,
 )
 from preflight._process import Completed, lacks_isolated_mode, run_python
+from preflight._strict import Node, ShapeError, Table, shown
 
 __all__ = [
     "PERFORMANCE_PROBE_VERSION",
@@ -273,7 +274,7 @@ def parse_probe_output(text: str, *, source: str = "the interpreter") -> ProbeRe
     """
     try:
         payload = _payload(text)
-        if payload.get("ok") is False and payload.get("reason") == "too_old":
+        if payload.value.get("ok") is False and payload.value.get("reason") == "too_old":
             version = _str(payload, "version")
             return ProbeFailure(
                 "too_old",
@@ -308,11 +309,12 @@ def _not_python(source: str, detail: str) -> ProbeFailure:
 
 
 # ---------------------------------------------------------------------------------------------
-# Parsing: every access checks its type, and any surprise raises _Malformed.
+# Parsing: every field is read by the strict reader (preflight._strict), and any surprise
+# raises _Malformed naming the key.
 # ---------------------------------------------------------------------------------------------
 
 
-def _payload(text: str) -> dict[str, Any]:
+def _payload(text: str) -> Table:
     """The JSON object in ``text``: the whole output, or its last line.
 
     The last line is enough when something (a chatty ``.pth`` file) printed before the probe.
@@ -326,87 +328,75 @@ def _payload(text: str) -> dict[str, Any]:
         except ValueError:
             continue
         if isinstance(value, dict):
-            return value
+            return Node(value).table()  # keys a later probe adds are tolerated, as they were
     raise _Malformed(f"no JSON object; last line was {_last_line(text)!r}")
 
 
-def _check_header(payload: Mapping[str, Any], version: int) -> None:
-    if payload.get("ok") is not True:
-        raise _Malformed(f"'ok' is {payload.get('ok')!r}, reason {payload.get('reason')!r}")
-    if payload.get("probe_version") != version:
-        raise _Malformed(f"probe_version {payload.get('probe_version')!r}, expected {version}")
+def _check_header(payload: Table, version: int) -> None:
+    ok, reason = payload.value.get("ok"), payload.value.get("reason")
+    if ok is not True:
+        raise _Malformed(f"'ok' is {shown(ok)}, reason {shown(reason)}")
+    probe_version = payload.value.get("probe_version")
+    if probe_version != version or isinstance(probe_version, bool):
+        raise _Malformed(f"probe_version {shown(probe_version)}, expected {version}")
 
 
-def _field(payload: Mapping[str, Any], key: str, check: Callable[[Any], bool], what: str) -> Any:
-    if key not in payload:
-        raise _Malformed(f"{key!r} is missing")
-    value = payload[key]
-    if not check(value):
-        raise _Malformed(f"{key!r} should be {what}, not {type(value).__name__}")
-    return value
+_LONGEST = 1e9  # seconds: no import takes 31 years (and none takes -1)
 
 
-def _is_str(value: Any) -> bool:
-    return isinstance(value, str)
+def _shaped(read: Callable[[], T]) -> T:
+    """What ``read`` reads, its :class:`ShapeError` a :class:`_Malformed` naming the key."""
+    try:
+        return read()
+    except ShapeError as exc:
+        raise _Malformed(f"{exc.key!r} {exc.problem}") from None
 
 
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool)
+def _str(payload: Table, key: str) -> str:
+    return _shaped(lambda: _field(payload, key).string(empty=True))
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _opt_str(payload: Table, key: str) -> str | None:
+    return _shaped(lambda: _field(payload, key).string_or_null())
 
 
-def _is_str_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+def _field(payload: Table, key: str) -> Node:
+    node = payload.get(key)
+    if node is None:
+        raise _Malformed(f"{payload.at(key)!r} is missing")
+    return node
 
 
-def _is_str_dict(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+def _bool(payload: Table, key: str) -> bool:
+    return _shaped(lambda: _field(payload, key).boolean())
 
 
-def _str(payload: Mapping[str, Any], key: str) -> str:
-    value: str = _field(payload, key, _is_str, "a string")
-    return value
+def _opt_bool(payload: Table, key: str) -> bool | None:
+    node = _field(payload, key)
+    return None if node.value is None else _shaped(node.boolean)
 
 
-def _opt_str(payload: Mapping[str, Any], key: str) -> str | None:
-    value: str | None = _field(payload, key, lambda v: v is None or _is_str(v), "a string")
-    return value
+def _seconds(payload: Table, key: str) -> float:
+    return _shaped(lambda: _field(payload, key).number(maximum=_LONGEST))
 
 
-def _bool(payload: Mapping[str, Any], key: str) -> bool:
-    value: bool = _field(payload, key, _is_bool, "true or false")
-    return value
+def _str_tuple(payload: Table, key: str) -> tuple[str, ...]:
+    return tuple(_shaped(lambda: _field(payload, key).strings()))
 
 
-def _opt_bool(payload: Mapping[str, Any], key: str) -> bool | None:
-    value: bool | None = _field(payload, key, lambda v: v is None or _is_bool(v), "a boolean")
-    return value
+def _str_dict(payload: Table, key: str) -> dict[str, str]:
+    def read() -> dict[str, str]:
+        table = _field(payload, key).table()
+        return {name: member.string(empty=True) for name, member in table.nodes()}
+
+    return _shaped(read)
 
 
-def _float(payload: Mapping[str, Any], key: str) -> float:
-    return float(_field(payload, key, _is_number, "a number"))
+def _objects(payload: Table, key: str) -> list[Table]:
+    return _shaped(lambda: [item.table() for item in _field(payload, key).items()])
 
 
-def _str_tuple(payload: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    return tuple(_field(payload, key, _is_str_list, "a list of strings"))
-
-
-def _str_dict(payload: Mapping[str, Any], key: str) -> dict[str, str]:
-    return dict(_field(payload, key, _is_str_dict, "an object of strings"))
-
-
-def _objects(payload: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
-    def check(value: Any) -> bool:
-        return isinstance(value, list) and all(isinstance(item, dict) for item in value)
-
-    items: list[dict[str, Any]] = _field(payload, key, check, "a list of objects")
-    return items
-
-
-def _probe_report(payload: Mapping[str, Any]) -> ProbeReport:
+def _probe_report(payload: Table) -> ProbeReport:
     return ProbeReport(
         executable=_str(payload, "executable"),
         base_executable=_opt_str(payload, "base_executable"),
@@ -428,28 +418,30 @@ def _probe_report(payload: Mapping[str, Any]) -> ProbeReport:
     )
 
 
-def _release(payload: Mapping[str, Any]) -> str:
+def _release(payload: Table) -> str:
     """The interpreter's X.Y.Z: anything else ("banana", a 5000-digit number) is not Python."""
     version = _str(payload, "version")
     parts = version.split(".")
     if len(parts) != 3 or not all(p.isdigit() and p.isascii() and len(p) <= 4 for p in parts):
-        shown = version if len(version) <= 40 else version[:40] + "..."
-        raise _Malformed(f"'version' is {shown!r}, not a release like 3.12.1")
+        said = version if len(version) <= 40 else version[:40] + "..."
+        raise _Malformed(f"'version' is {said!r}, not a release like 3.12.1")
     return version
 
 
-def _import_timing(item: Mapping[str, Any]) -> ImportTiming:
+def _import_timing(item: Table) -> ImportTiming:
     return ImportTiming(
-        module=_str(item, "module"), seconds=_float(item, "seconds"), error=_opt_str(item, "error")
+        module=_str(item, "module"),
+        seconds=_seconds(item, "seconds"),
+        error=_opt_str(item, "error"),
     )
 
 
-def _performance_facts(payload: Mapping[str, Any], total_seconds: float) -> PerformanceFacts:
+def _performance_facts(payload: Table, total_seconds: float) -> PerformanceFacts:
     return PerformanceFacts(
         imports=tuple(_import_timing(item) for item in _objects(payload, "imports")),
-        import_seconds=_float(payload, "import_seconds"),
+        import_seconds=_seconds(payload, "import_seconds"),
         compute_kind=_str(payload, "compute_kind"),
-        compute_seconds=_float(payload, "compute_seconds"),
+        compute_seconds=_seconds(payload, "compute_seconds"),
         compute_error=_opt_str(payload, "compute_error"),
         total_seconds=total_seconds,
         bytecode_cached=_opt_bool(payload, "bytecode_cached"),

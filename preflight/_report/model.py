@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from preflight import _json
 from preflight._checks.result import CheckResult, Finding, Severity, Status, status_of
 from preflight._report.interpreter import Interpreter, InterpreterFormatError
+from preflight._strict import Node, ShapeError, Table, shown
 from preflight._text import capped
 
 SCHEMA_VERSION = 1
@@ -240,51 +240,38 @@ _TOP_OPTIONAL = ("host",)
 _CHECK_KEYS = ("title", "status", "message", "findings", "details", "seconds")
 _FINDING_KEYS = ("severity", "message", "remedy")
 _FINDING_OPTIONAL = ("file", "line")  # added in schema_version 1: a finding about a file's line
+# A text of a report is capped as to_dict caps it, not refused: a report written before the
+# caps reads too. Only what its bytes allow bounds it here.
+_ANY_LENGTH = 1 << 62
+_LONGEST = 1e9  # seconds: no check takes 31 years (and nan, inf or -1 took none)
 
 
-def _object(
-    value: object, key: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()
-) -> Mapping[str, Any]:
-    """``value`` as an object holding exactly ``keys`` (and perhaps some of ``optional``),
-    else the error naming what is off."""
-    if not isinstance(value, dict):
-        raise ReportFormatError(key, "is not a JSON object")
+def _object(node: Node, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> Table:
+    """``node`` as an object holding exactly ``keys`` (and perhaps some of ``optional``),
+    else the error naming what is off, in the words the report's readers know."""
+    table = node.table(
+        keys + optional,
+        problem="is not a JSON object",
+        unknown=f"unknown key (not in schema_version {SCHEMA_VERSION})",
+        missing="is missing",
+    )
     for name in keys:
-        if name not in value:
-            raise ReportFormatError(_join(key, name), "is missing")
-    extra = [name for name in value if name not in keys and name not in optional]
-    if extra:
-        raise ReportFormatError(
-            _join(key, str(extra[0])), f"unknown key (not in schema_version {SCHEMA_VERSION})"
-        )
-    return value
+        table[name]  # raises the error naming the first missing key
+    return table
 
 
-def _join(key: str, name: str) -> str:
-    return f"{key}.{name}" if key else name
+def _text(node: Node) -> str:
+    return capped(node.string(empty=True, max_length=_ANY_LENGTH))
 
 
-def _text(value: object, key: str) -> str:
-    if isinstance(value, str):
-        return value
-    raise ReportFormatError(key, "must be a string")
+def _optional_text(node: Node | None) -> str | None:
+    if node is None or node.value is None:
+        return None
+    return capped(node.string_or_null(max_length=_ANY_LENGTH) or "")
 
 
-def _optional_text(value: object, key: str) -> str | None:
-    return None if value is None else _text(value, key)
-
-
-def _number(value: object, key: str) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    raise ReportFormatError(key, "must be a number")
-
-
-def _choice(value: object, key: str, choices: tuple[str, ...]) -> str:
-    if isinstance(value, str) and value in choices:
-        return value
-    allowed = ", ".join(repr(c) for c in choices)
-    raise ReportFormatError(key, f"must be one of {allowed}, not {value!r}")
+def _seconds(node: Node) -> float:
+    return node.number(maximum=_LONGEST)
 
 
 def _interpreter(data: Mapping[str, Any]) -> Interpreter:
@@ -295,45 +282,47 @@ def _interpreter(data: Mapping[str, Any]) -> Interpreter:
 
 
 def _parse_report(data: object) -> Report:
+    try:
+        return _read_report(data)
+    except ShapeError as exc:
+        raise ReportFormatError(exc.key, exc.problem) from None
+
+
+def _read_report(data: object) -> Report:
     if isinstance(data, dict) and "schema_version" not in data:
         raise ReportFormatError(
             "schema_version", "is missing: is it a JSON report of `preflight check`?"
         )
-    top = _object(data, "", _TOP_KEYS, _TOP_OPTIONAL)
-    if top["schema_version"] != SCHEMA_VERSION or isinstance(top["schema_version"], bool):
-        raise ReportFormatError(
-            "schema_version",
-            f"is {top['schema_version']!r}; this preflight reads version {SCHEMA_VERSION}",
+    top = _object(Node(data), _TOP_KEYS, _TOP_OPTIONAL)
+    version = top["schema_version"].value
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise top.error("schema_version", f"is {shown(version)}; this preflight reads version "
+                        f"{SCHEMA_VERSION}")  # fmt: skip
+    tool = _object(top["tool"], ("name", "version"))
+    if tool["name"].value != "preflight":
+        raise tool.error("name", f"must be 'preflight', not {shown(tool['name'].value)}")
+    interpreter = top["interpreter"]
+    interpreter.table(problem="is not a JSON object")
+    checks = top["checks"].table(problem="is not a JSON object")
+    if len(checks.value) > MAX_CHECKS:
+        raise checks.error(
+            "", f"holds {len(checks.value)} checks, more than a report holds ({MAX_CHECKS})"
         )
-    tool = _object(top["tool"], "tool", ("name", "version"))
-    if tool["name"] != "preflight":
-        raise ReportFormatError("tool.name", f"must be 'preflight', not {tool['name']!r}")
-    if not isinstance(top["interpreter"], dict):
-        raise ReportFormatError("interpreter", "is not a JSON object")
-    checks = top["checks"]
-    if not isinstance(checks, dict):
-        raise ReportFormatError("checks", "is not a JSON object")
-    if len(checks) > MAX_CHECKS:
-        raise ReportFormatError(
-            "checks", f"holds {len(checks)} checks, more than a report holds ({MAX_CHECKS})"
-        )
-    found = sum(len(c["findings"]) for c in checks.values() if isinstance(c, dict)
+    found = sum(len(c["findings"]) for c in checks.value.values() if isinstance(c, dict)
                 and isinstance(c.get("findings"), list))  # fmt: skip
     if found > MAX_FINDINGS:
-        raise ReportFormatError(
-            "checks", f"hold {found} findings, more than a report holds ({MAX_FINDINGS})"
-        )
+        raise checks.error("", f"hold {found} findings, more than a report holds ({MAX_FINDINGS})")
     report = Report(
-        timestamp=capped(_text(top["timestamp"], "timestamp")),
-        interpreter=_interpreter(top["interpreter"]),
-        python_status=_choice(top["python_status"], "python_status", PYTHON_STATUSES),
-        checks=tuple(_parse_check(cid, entry) for cid, entry in checks.items()),
-        duration_s=_number(top["duration_s"], "duration_s"),
-        project=capped(_text(top["project"], "project")),
-        lock=_optional(_optional_text(top["lock"], "lock")),
-        tool_version=capped(_text(tool["version"], "tool.version")),
-        substitute_for=_optional(_optional_text(top["substitute_for"], "substitute_for")),
-        host=_optional(_optional_text(top.get("host"), "host")),
+        timestamp=_text(top["timestamp"]),
+        interpreter=_interpreter(interpreter.plain()),
+        python_status=top["python_status"].choice(PYTHON_STATUSES),
+        checks=tuple(_parse_check(cid, entry) for cid, entry in checks.nodes()),
+        duration_s=_seconds(top["duration_s"]),
+        project=_text(top["project"]),
+        lock=_optional_text(top["lock"]),
+        tool_version=_text(tool["version"]),
+        substitute_for=_optional_text(top["substitute_for"]),
+        host=_optional_text(top.get("host")),
     )
     # What to_dict derives from the checks, without their details (which it does not read
     # for these keys, and copies whole: 650,000 objects of details were seconds).
@@ -341,7 +330,7 @@ def _parse_report(data: object) -> Report:
     for key in ("status", "overall_status", "exit_code", "violations", "warnings"):
         # Compared as JSON, so that ``true`` is no exit code 1 (``True == 1`` in Python); and
         # capped, so that a report written before the caps reads too.
-        if _as_json(_bounded(top[key])) != _as_json(derived[key]):
+        if _as_json(_bounded(top[key].plain())) != _as_json(derived[key]):
             raise ReportFormatError(
                 key, f"does not agree with the checks (they give {derived[key]!r})"
             )
@@ -352,36 +341,30 @@ def _as_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _parse_check(check_id: str, value: object) -> CheckResult:
-    key = f"checks.{check_id}"
-    entry = _object(value, key, _CHECK_KEYS)
-    labels = tuple(s.label for s in Status)
-    status = Status[_choice(entry["status"], f"{key}.status", labels).upper()]
-    findings = entry["findings"]
-    if not isinstance(findings, list):
-        raise ReportFormatError(f"{key}.findings", "must be a list")
-    if not isinstance(entry["details"], dict):
-        raise ReportFormatError(f"{key}.details", "is not a JSON object")
-    parsed = tuple(
-        _parse_finding(item, f"{key}.findings[{index}]") for index, item in enumerate(findings)
-    )
+def _parse_check(check_id: str, node: Node) -> CheckResult:
+    entry = _object(node, _CHECK_KEYS)
+    status = Status[entry["status"].choice(s.label for s in Status).upper()]
+    findings = entry["findings"].items(max_items=MAX_FINDINGS, what="a list")
+    details = entry["details"]
+    details.table(problem="is not a JSON object")
+    parsed = tuple(_parse_finding(item) for item in findings)
     # The verdict is computed from the checks' statuses, so a status must be what its
     # findings give (CheckResult.from_findings): a critical finding under "pass" is refused.
     given = status_of(parsed)
     if (status is Status.SKIP and parsed) or (status is not Status.SKIP and status != given):
-        raise ReportFormatError(
-            f"{key}.status",
+        raise entry.error(
+            "status",
             f"is {status.label!r}, but its findings give {given.label!r} "
             f"({_counted(parsed)}): the report contradicts itself",
         )
     return CheckResult(
         id=capped(check_id),
-        title=capped(_text(entry["title"], f"{key}.title")),
+        title=_text(entry["title"]),
         status=status,
-        message=capped(_text(entry["message"], f"{key}.message")),
+        message=_text(entry["message"]),
         findings=parsed,
-        details=dict(entry["details"]),
-        seconds=_number(entry["seconds"], f"{key}.seconds"),
+        details=dict(details.plain()),
+        seconds=_seconds(entry["seconds"]),
     )
 
 
@@ -390,17 +373,15 @@ def _counted(findings: tuple[Finding, ...]) -> str:
     return f"{critical} critical, {len(findings) - critical} warning(s)"
 
 
-def _parse_finding(value: object, key: str) -> Finding:
-    entry = _object(value, key, _FINDING_KEYS, _FINDING_OPTIONAL)
-    severities = tuple(s.value for s in Severity)
-    file = _optional_text(entry.get("file"), f"{key}.file")
+def _parse_finding(node: Node) -> Finding:
+    entry = _object(node, _FINDING_KEYS, _FINDING_OPTIONAL)
     line = entry.get("line")
-    if line is not None and (not isinstance(line, int) or isinstance(line, bool) or line < 1):
-        raise ReportFormatError(f"{key}.line", "must be a line number (1 or more)")
     return Finding(
-        severity=Severity(_choice(entry["severity"], f"{key}.severity", severities)),
-        message=capped(_text(entry["message"], f"{key}.message")),
-        remedy=_optional(_optional_text(entry["remedy"], f"{key}.remedy")),
-        file=_optional(file),
-        line=line,
+        severity=Severity(entry["severity"].choice(s.value for s in Severity)),
+        message=_text(entry["message"]),
+        remedy=_optional_text(entry["remedy"]),
+        file=_optional_text(entry.get("file")),
+        line=None
+        if line is None or line.value is None
+        else line.integer(minimum=1, what="a line number"),
     )
