@@ -138,7 +138,16 @@ def _path(key: str, value: object, *, empty: bool = False) -> Path:
     root is named apart, ``project=""`` is the current folder)."""
     if isinstance(value, str | os.PathLike) and (empty or os.fspath(value) != ""):
         return Path(value)
-    raise UsageError(f"{key}: {value!r} is not a path", hint=f"pass {key} a file or folder")
+    raise UsageError(
+        f"{key}: {value!r} is not a path", hint=_HINTS.get(key, f"pass {key} a file or folder")
+    )
+
+
+_HINTS = {
+    "python": "pass the interpreter's path or command, e.g. python='.venv/bin/python'",
+    "project": "pass the folder holding pyproject.toml, that file, or a Policy",
+    "image": "pass an OCI image layout (folder or tar) or a `docker save` archive",
+}
 
 
 def _skip(skip: object) -> tuple[str, ...]:
