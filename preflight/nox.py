@@ -376,7 +376,7 @@ def check_env(  # noqa: PLR0913 -- public keyword form of preflight.nox; builds 
             python=os.fspath(python),
             project=project,
             lock=lock,
-            skip=tuple(skip),
+            skip=skip,  # type: ignore[arg-type]  # any sequence (a str refused), kept as a tuple
             substitute_for=substitute_for,
             timeout=timeout,
             environ=environ,
@@ -386,17 +386,14 @@ def check_env(  # noqa: PLR0913 -- public keyword form of preflight.nox; builds 
         )
     except PreflightError as exc:
         session.error(format_error(exc))
-    return _check_in_session(session, request, report_dir=report_dir)
+    return _check_in_session(
+        session, request, report_dir or project.project_dir / REPORT_DIR / session.name
+    )
 
 
-def _check_in_session(
-    session: nox.Session, request: CheckRequest, *, report_dir: Path | None = None
-) -> Report:
-    """:func:`check_env` of a request already built: judged by the public API, written,
-    summarised."""
-    project = request.project
-    assert isinstance(project, Policy)  # the sessions' requests carry the policy they read
-    folder = report_dir or project.project_dir / REPORT_DIR / session.name
+def _check_in_session(session: nox.Session, request: CheckRequest, folder: Path) -> Report:
+    """:func:`check_env` of a request already built: judged by the public API, the report
+    and the log written into ``folder``, the summary said."""
     started = datetime.now().astimezone()
     try:
         with _sigterm_unwinds():
@@ -539,9 +536,8 @@ class _Matrix:
 
     def _steps(self, session: nox.Session, spec: str, steps: _Steps) -> matrix.Outcome:
         """Options, interpreter, backend, venv, install, check: the outcome of the session."""
-        options = _session_options(
-            session.posargs, self.policy
-        )  # a UsageError: "options failed: ..."
+        # a UsageError: "options failed: ..."
+        options = _session_options(session.posargs, self.policy)
         steps.next("interpreter")
         found = find_python(session, spec, allow_substitute=options.allow_substitute)
         assert found.found is not None
@@ -589,10 +585,11 @@ class _Matrix:
         provided = self.policy.session_environ(version)
         if provided:
             session.log(f"environment for the check: {', '.join(sorted(provided))}")
-        report = _check_in_session(session, replace(options.request, python=str(python),
-            lock=lock, substitute_for=spec if found.substitute else None,
-            environ={**os.environ, **provided}, wheelhouse=wheelhouse,
-        ))  # fmt: skip
+        request = replace(
+            options.request, python=str(python), lock=lock, wheelhouse=wheelhouse,
+            substitute_for=spec if found.substitute else None, environ={**os.environ, **provided},
+        )  # fmt: skip
+        report = _check_in_session(session, request, self.reports / session.name)
         steps.next("done")
         return matrix.Outcome.from_report(
             report,
