@@ -3,6 +3,9 @@
 The public API is what this module exports; everything under a ``_``-prefixed name is
 private and may change without notice::
 
+    import dataclasses
+    from pathlib import Path
+
     import preflight
 
     report = preflight.check(".venv/bin/python", project=".")

@@ -204,3 +204,58 @@ def test_no_function_but_the_keyword_forms_takes_more_than_eight_arguments() -> 
                 if where not in _KEYWORD_FORMS:
                     many.append(f"{where[0]}:{node.lineno} {node.name} ({_arguments(node)})")
     assert not many
+
+
+def test_the_cli_builds_one_request_from_its_options(tmp_path: Path, monkeypatch: Any) -> None:
+    from preflight._cli import build_parser
+    from preflight._cli.check import CheckOptions
+
+    monkeypatch.chdir(tmp_path)
+    argv = [
+        "check", "--python", "./venv/bin/python", "--skip", "suite", "--skip", "security",
+        "--timeout", "5", "--lock", "py.txt", "--wheelhouse", "wh", "--report-dir", "out",
+    ]  # fmt: skip
+    options = CheckOptions.from_args(build_parser(argv).parse_args(argv))
+    assert options.request == preflight.CheckRequest(
+        python="./venv/bin/python",
+        project=Path.cwd(),
+        lock=tmp_path / "py.txt",
+        skip=("suite", "security"),
+        timeout=5.0,
+        wheelhouse=tmp_path / "wh",
+    )
+    assert (options.report_dir, options.own_interpreter) == (Path("out"), False)
+    argv = ["check", "--report-dir", "out"]
+    options = CheckOptions.from_args(build_parser(argv).parse_args(argv))
+    assert (options.request.python, options.own_interpreter) == (sys.executable, True)
+
+
+class _Session:
+    """What ``preflight.nox`` uses of a nox session here: its name and its error."""
+
+    name = "preflight-3.12"
+
+    def error(self, message: str) -> None:
+        raise AssertionError(f"session.error: {message}")
+
+
+def test_the_nox_sessions_build_one_request_from_their_arguments(tmp_path: Path) -> None:
+    import preflight.nox as sessions
+    from preflight._facts.context import NOX_REMEDIES
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.preflight]\npythons = ["3.12"]\nrequires = []\n'
+    )
+    policy = sessions.policy(tmp_path)
+    options = sessions._session_options(["--skip", "suite", "--timeout", "9"], policy)
+    assert options.request == preflight.CheckRequest(
+        project=policy, skip=("suite",), timeout=9.0, first_start=True, remedies=NOX_REMEDIES
+    )
+    # check_env keeps its keyword form; what cannot work is the session's error, as before
+    with pytest.raises(AssertionError, match=r"session.error: error: skip: 'integrity' is a str"):
+        sessions.check_env(
+            _Session(),  # type: ignore[arg-type]
+            Path(sys.executable),
+            project=policy,
+            skip="integrity",  # type: ignore[arg-type]
+        )
