@@ -6,9 +6,12 @@ facts gathered that running the environment's code gives (its first start, the p
 probe, the suite). Otherwise nothing of the environment runs, and those checks are skipped
 with the reason (``preflight._checks.held_back``).
 
-This is what ``preflight.check()`` is, and what every front end (the CLI's ``check``, the gate,
-the monitor, the nox sessions) calls with typed arguments. It writes nothing: front ends that
-keep a report on disk call :func:`preflight._render.report.write_reports` with the result.
+This is what ``preflight.check()`` and ``preflight.check_request()`` are. Every front end (the
+CLI's ``check``, the gate, the monitor, the nox sessions) builds one
+:class:`~preflight._facts.request.CheckRequest` and passes it on: to the public
+``check_request``, or to :func:`judge` where it needs the facts too (the SBOM, the baseline).
+It writes nothing: front ends that keep a report on disk call
+:func:`preflight._render.report.write_reports` with the result.
 """
 
 from __future__ import annotations
