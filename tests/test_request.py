@@ -126,6 +126,7 @@ def test_the_request_keeps_each_value_in_one_form(tmp_path: Path, monkeypatch: A
     assert request.skip == ("suite",)
     assert request.image == "app.tar"
     assert request.remedies == preflight.Remedies()
+    assert "environ" not in repr(request)  # a request logged never shows the credentials
     assert request.timeout_or(30.0) == 30.0
     assert dataclasses.replace(request, timeout=2).timeout_or(30.0) == 2
     # a baseline with an image is accepted when the baseline check is left out anyway

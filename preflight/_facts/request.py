@@ -62,7 +62,8 @@ class CheckRequest:
     skip: tuple[str, ...] = ()
     substitute_for: str | None = None
     timeout: float | None = None  # None: each probe's own default
-    environ: Mapping[str, str] | None = None  # None: this process's (an image's: its own)
+    # None: this process's (an image's: its own). Never in the repr: it holds credentials.
+    environ: Mapping[str, str] | None = field(default=None, repr=False)
     remedies: Remedies = field(default_factory=Remedies)
     first_start: bool = False
     vulnerability_db: Path | None = None
