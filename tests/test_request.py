@@ -117,7 +117,7 @@ def test_the_request_keeps_each_value_in_one_form(tmp_path: Path, monkeypatch: A
         vulnerability_db="",  # as before: an empty path is none given
         wheelhouse=Path("wh"),
         image=Path("./app.tar"),
-        environ={"A": "1"},
+        environ={"API_TOKEN": "s3cret-value"},
     )
     assert request.python == "./venv/bin/python"
     assert request.lock == tmp_path / "requirements/py3.12.txt"
@@ -126,7 +126,7 @@ def test_the_request_keeps_each_value_in_one_form(tmp_path: Path, monkeypatch: A
     assert request.skip == ("suite",)
     assert request.image == "app.tar"
     assert request.remedies == preflight.Remedies()
-    assert "environ" not in repr(request)  # a request logged never shows the credentials
+    assert "s3cret-value" not in repr(request)  # a request logged never shows credentials
     assert request.timeout_or(30.0) == 30.0
     assert dataclasses.replace(request, timeout=2).timeout_or(30.0) == 2
     # a baseline with an image is accepted when the baseline check is left out anyway
