@@ -3,12 +3,19 @@
 The public API is what this module exports; everything under a ``_``-prefixed name is
 private and may change without notice::
 
+    import dataclasses
+    from pathlib import Path
+
     import preflight
 
     report = preflight.check(".venv/bin/python", project=".")
     if report.status != "READY":
         for check_id, finding in report.violations():
             print(check_id, finding.message, finding.remedy)
+
+    # the same options as one typed value, validated once, reused with one field changed
+    request = preflight.CheckRequest(project=Path("."), skip=("performance",))
+    report = preflight.check_request(dataclasses.replace(request, python=".venv/bin/python"))
 
 ``preflight.nox`` registers the nox sessions (``import preflight.nox`` in a noxfile).
 
@@ -25,9 +32,10 @@ from preflight._version import __version__
 
 if TYPE_CHECKING:
     from preflight._checks.result import CheckResult, Finding, Severity, Status
-    from preflight._engine import check
+    from preflight._engine import check, check_request
     from preflight._errors import ConfigError, LockError, PreflightError, UsageError
     from preflight._facts.context import Remedies
+    from preflight._facts.request import CheckRequest
     from preflight._lock.read import read_lock
     from preflight._lock.requirements import Lock, LockEntry
     from preflight._policy.policy import Policy, PythonSpec, load_policy
@@ -36,6 +44,8 @@ if TYPE_CHECKING:
 # public name -> (private module, name there)
 _EXPORTS = {
     "check": ("preflight._engine", "check"),
+    "check_request": ("preflight._engine", "check_request"),
+    "CheckRequest": ("preflight._facts.request", "CheckRequest"),
     "load_policy": ("preflight._policy.policy", "load_policy"),
     "read_lock": ("preflight._lock.read", "read_lock"),
     "Policy": ("preflight._policy.policy", "Policy"),
@@ -57,6 +67,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "CheckRequest",
     "CheckResult",
     "ConfigError",
     "Finding",
@@ -75,6 +86,7 @@ __all__ = [
     "Verdict",
     "__version__",
     "check",
+    "check_request",
     "load_policy",
     "read_lock",
 ]

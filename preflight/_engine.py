@@ -6,9 +6,12 @@ facts gathered that running the environment's code gives (its first start, the p
 probe, the suite). Otherwise nothing of the environment runs, and those checks are skipped
 with the reason (``preflight._checks.held_back``).
 
-This is what ``preflight.check()`` is, and what every front end (the CLI's ``check``, the gate,
-the monitor, the nox sessions) calls with typed arguments. It writes nothing: front ends that
-keep a report on disk call :func:`preflight._render.report.write_reports` with the result.
+This is what ``preflight.check()`` and ``preflight.check_request()`` are. Every front end (the
+CLI's ``check``, the gate, the monitor, the nox sessions) builds one
+:class:`~preflight._facts.request.CheckRequest` and passes it on: to the public
+``check_request``, or to :func:`judge` where it needs the facts too (the SBOM, the baseline).
+It writes nothing: front ends that keep a report on disk call
+:func:`preflight._render.report.write_reports` with the result.
 """
 
 from __future__ import annotations
@@ -25,18 +28,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from preflight._checks import ALL, BY_ID, held_back, needs_of, run_checks, verifying_stage
+from preflight._checks import ALL, held_back, needs_of, run_checks, verifying_stage
 from preflight._checks.result import CheckResult, Status
 from preflight._errors import UsageError
 from preflight._facts import baseline as baselines
 from preflight._facts import probes, rootfs
-from preflight._facts.bytecode import DEFAULT_TIMEOUT as BYTECODE_TIMEOUT
 from preflight._facts.bytecode import BytecodeFacts, remember_verified
-from preflight._facts.census import DEFAULT_TIMEOUT as CENSUS_TIMEOUT
 from preflight._facts.context import Context, Remedies
 from preflight._facts.gather import Gathering, RootTarget
 from preflight._facts.image import ImageError, ImageFacts, Limits, unpack
 from preflight._facts.model import InterpreterFacts
+from preflight._facts.request import SKIPPABLE, CheckRequest
 from preflight._interpreters.discovery import find_interpreters
 from preflight._policy.policy import Policy, load_policy
 from preflight._policy.spec import interpreter_version
@@ -44,13 +46,10 @@ from preflight._report.interpreter import ImageSummary, Interpreter
 from preflight._report.model import Report, Verdict
 from preflight._version import __version__
 
-__all__ = ["SKIPPABLE", "Judged", "check", "judge"]
-
-# python_version decides the verdict (READY / READY_FALLBACK): it cannot be left out.
-SKIPPABLE = tuple(sorted(set(BY_ID) - {"python_version"}))
+__all__ = ["SKIPPABLE", "CheckRequest", "Judged", "check", "check_request", "judge"]
 
 
-def check(
+def check(  # noqa: PLR0913 -- the public keyword form; everything below takes a CheckRequest
     python: str | os.PathLike[str] | None = None,
     *,
     project: str | os.PathLike[str] | Policy = ".",
@@ -99,27 +98,32 @@ def check(
     is a container image (an OCI image layout, folder or tar, or a ``docker save`` archive),
     applied into a temporary work folder and judged as a root (docs/images.md).
 
+    The keywords build a :class:`~preflight.CheckRequest` (the same names and meanings), which
+    :func:`check_request` judges: ``check(**options)`` is ``check_request(CheckRequest(
+    **options))``. An unknown keyword is a ``TypeError``.
+
     Raises :class:`~preflight.ConfigError` for a bad policy and :class:`~preflight.UsageError`
     for arguments that cannot work (an unknown check, a path that is not an interpreter, a
     baseline that is malformed or of another environment). A
     broken environment is not an error: it is a report that says NOT_READY.
     """
-    return judge(
-        python,
-        project=project,
-        lock=lock,
-        skip=skip,
-        substitute_for=substitute_for,
-        timeout=timeout,
-        environ=environ,
-        remedies=remedies,
-        first_start=first_start,
-        vulnerability_db=vulnerability_db,
-        baseline=baseline,
-        wheelhouse=wheelhouse,
-        root=root,
-        image=image,
-    ).report
+    # The request takes a path as str or PathLike and keeps it as a Path, and any collection
+    # of ids as a tuple: it converts and validates, so the keywords go to it as they came.
+    options: dict[str, Any] = {
+        "python": python, "project": project, "lock": lock, "skip": skip,
+        "substitute_for": substitute_for, "timeout": timeout, "environ": environ,
+        "remedies": remedies, "first_start": first_start, "vulnerability_db": vulnerability_db,
+        "baseline": baseline, "wheelhouse": wheelhouse, "root": root, "image": image,
+    }  # fmt: skip
+    return check_request(CheckRequest(**options))
+
+
+def check_request(request: CheckRequest) -> Report:
+    """Judge what ``request`` asks for: :func:`check` with its options already built (a
+    request made once and changed with ``dataclasses.replace`` for each environment)."""
+    if not isinstance(request, CheckRequest):
+        raise TypeError(f"check_request() takes a CheckRequest, not {type(request).__name__}")
+    return judge(request).report
 
 
 @dataclass(frozen=True)
@@ -130,93 +134,33 @@ class Judged:
     context: Context
 
 
-def judge(
-    python: str | os.PathLike[str] | None = None,
-    *,
-    project: str | os.PathLike[str] | Policy = ".",
-    lock: str | os.PathLike[str] | None = None,
-    skip: Collection[str] = (),
-    substitute_for: str | None = None,
-    timeout: float | None = None,
-    environ: Mapping[str, str] | None = None,
-    remedies: Remedies | None = None,
-    first_start: bool = False,
-    vulnerability_db: str | os.PathLike[str] | None = None,
-    baseline: str | os.PathLike[str] | None = None,
-    wheelhouse: str | os.PathLike[str] | None = None,
-    root: str | os.PathLike[str] | None = None,
-    image: str | os.PathLike[str] | None = None,
-    image_limits: Limits | None = None,
-) -> Judged:
-    """:func:`check`, keeping the gathered facts beside the report. ``root`` is a root
-    filesystem (an unpacked image): ``python`` is then a path inside it, and everything is
-    read from its files; nothing of it runs (``_facts/rootfs.py``). ``image`` is a container
-    image (an OCI layout, folder or tar, or a ``docker save`` archive): its layers are applied
-    into a work folder (bounded by ``image_limits``; ``_facts/image.py``), judged as a root
-    with the image's own environment variables, and the work folder removed."""
-    if image is not None:
-        if root is not None:
-            raise UsageError("--root and --image both name what to judge", hint="keep one")
-        if baseline is not None and "baseline" not in skip:
-            raise UsageError(
-                "--baseline with --image is not supported yet: the image's work folder is "
-                "new on every check",
-                hint="unpack the image once (`umoci raw unpack --image LAYOUT:TAG DIR`) and "
-                "use --root DIR for both `preflight baseline` and the check",
-            )
-        return _judge_image(
-            image, python, image_limits, project=project, lock=lock, skip=skip,
-            substitute_for=substitute_for, timeout=timeout, environ=environ, remedies=remedies,
-            vulnerability_db=vulnerability_db, baseline=baseline, wheelhouse=wheelhouse,
-        )  # fmt: skip
+def judge(request: CheckRequest, *, image_limits: Limits | None = None) -> Judged:
+    """:func:`check_request`, keeping the gathered facts beside the report. A ``root`` is a
+    root filesystem (an unpacked image): ``python`` is then a path inside it, and everything
+    is read from its files; nothing of it runs (``_facts/rootfs.py``). An ``image`` is a
+    container image (an OCI layout, folder or tar, or a ``docker save`` archive): its layers
+    are applied into a work folder (bounded by ``image_limits``; ``_facts/image.py``), judged
+    as a root with the image's own environment variables, and the work folder removed."""
+    if request.image is not None:
+        return _judge_image(request, image_limits)
     start = time.perf_counter()
-    policy = project if isinstance(project, Policy) else load_policy(Path(project).resolve())
-    if isinstance(skip, str):
-        raise UsageError(
-            f"skip: {skip!r} is a string, not a collection of check ids",
-            hint=f"pass e.g. skip=({skip!r},)",
-        )
-    if timeout is not None and not 0 < timeout < float("inf"):
-        raise UsageError(
-            f"timeout: {timeout!r} must be a number of seconds more than 0",
-            hint="e.g. timeout=30",
-        )
-    unknown = sorted(set(skip) - set(SKIPPABLE))
-    if unknown:
-        raise UsageError(
-            f"skip: {unknown[0]!r} is not a check that can be left out",
-            hint=f"choose from {', '.join(SKIPPABLE)}",
-        )
-    policy.check_substitute_for(substitute_for)
-    house = _wheelhouse(wheelhouse) if wheelhouse is not None else None
-    root_target = _root_target(root, python) if root is not None else None
+    project = request.project
+    policy = project if isinstance(project, Policy) else load_policy(project.resolve())
+    policy.check_substitute_for(request.substitute_for)
+    if request.wheelhouse is not None:
+        _wheelhouse(request.wheelhouse)
+    python = request.python
+    root_target = _root_target(request.root, python) if request.root is not None else None
     if root_target is not None:
-        target = os.fspath(python) if python is not None else ""
+        target = python or ""
     else:
         target = _resolve_python(sys.executable if python is None else python)
     manifest = None
-    if baseline is not None and "baseline" not in skip:
-        manifest_path = Path(baseline).absolute()
-        manifest = (manifest_path, baselines.read_manifest(manifest_path))
-    chosen = tuple(c for c in ALL if c.id not in skip)
+    if request.baseline is not None and "baseline" not in request.skip:
+        manifest = (request.baseline, baselines.read_manifest(request.baseline))
+    chosen = tuple(c for c in ALL if c.id not in request.skip)
     with Gathering(
-        policy,
-        target,
-        lock=Path(lock).absolute() if lock is not None else None,
-        # an image's application runs with the image's environment, not this process's
-        environ=environ if environ is not None or root_target is None else {},
-        needs=needs_of(chosen),
-        probe_timeout=timeout or 30.0,
-        perf_timeout=timeout or 120.0,  # --timeout bounds every probe it is given to
-        bytecode_timeout=timeout or BYTECODE_TIMEOUT,
-        census_timeout=timeout or CENSUS_TIMEOUT,
-        substitute_for=substitute_for,
-        remedies=remedies or Remedies(),
-        first_start=first_start,
-        vulnerability_db=Path(vulnerability_db).absolute() if vulnerability_db else None,
-        baseline=manifest,
-        wheelhouse=house,
-        root=root_target,
+        request, policy, target, needs=needs_of(chosen), baseline=manifest, root=root_target
     ) as gathering:
         verified = gathering.verify()
         early = {
@@ -247,38 +191,32 @@ def judge(
     return Judged(report, ctx)
 
 
-def _judge_image(
-    image: str | os.PathLike[str],
-    python: str | os.PathLike[str] | None,
-    limits: Limits | None,
-    **options: Any,
-) -> Judged:
+def _judge_image(request: CheckRequest, limits: Limits | None) -> Judged:
     """The image applied into a work folder, judged as a root, the folder removed; the report
     names the image (its digest) and the interpreter inside it."""
     start = time.perf_counter()
+    image = request.image or ""
     work = tempfile.mkdtemp(prefix="preflight-image-")
     try:
         try:
-            found = unpack(os.fspath(image), work, limits)
+            found = unpack(image, work, limits)
         except ImageError as exc:
             raise UsageError(
-                f"--image {os.fspath(image)}: {exc}",
+                f"--image {image}: {exc}",
                 hint="pass an OCI image layout (folder or tar) or a `docker save` archive; "
                 "nothing of a refused image is judged",
             ) from None
         except OSError as exc:
             raise UsageError(
-                f"--image {os.fspath(image)}: cannot be applied into {work}: {exc}",
+                f"--image {image}: cannot be applied into {work}: {exc}",
                 hint="free some space in the temporary folder (TMPDIR)",
             ) from None
-        environ = options.pop("environ", None)
-        judged = judge(
-            python, root=work, environ=found.env if environ is None else environ, **options
-        )
+        environ = found.env if request.environ is None else request.environ
+        judged = judge(replace(request, image=None, root=Path(work), environ=environ))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = judged.report
-    inner = report.interpreter.inside or os.fspath(python or "")
+    inner = report.interpreter.inside or (request.python or "")
     interpreter = report.interpreter.with_values(path=f"{found.label}:{inner}")
     interpreter = interpreter.without("root").with_values(image=_image_summary(found))
     report = replace(
@@ -308,7 +246,7 @@ def _image_summary(found: ImageFacts) -> ImageSummary:
 _NEEDS_TO_RUN = ("performance", "suite")
 
 
-def _root_target(root: str | os.PathLike[str], python: str | os.PathLike[str] | None) -> RootTarget:
+def _root_target(root: Path, python: str | None) -> RootTarget:
     """The root to read, and this machine's interpreters by X.Y that may compile its sources
     for the bytecode check. A root that is not a folder, or no ``--python`` inside it, is a
     usage error (exit 3) that lists the interpreters found in the usual places."""
@@ -318,7 +256,7 @@ def _root_target(root: str | os.PathLike[str], python: str | os.PathLike[str] | 
             f"--root {folder}: is not a folder",
             hint="pass the folder of an unpacked image (`docker export CONTAINER | tar -x -C DIR`)",
         )
-    if python is None or not os.fspath(python).startswith("/"):
+    if python is None or not python.startswith("/"):
         found = rootfs.find_pythons(str(folder))
         listed = ", ".join(found) if found else "none in the usual places"
         raise UsageError(
@@ -433,7 +371,7 @@ def _teach_bytecode_cache(ctx: Context, report: Report) -> Report:
     return replace(report, checks=checks)
 
 
-def _wheelhouse(value: str | os.PathLike[str]) -> Path:
+def _wheelhouse(value: Path) -> Path:
     """The wheelhouse folder, absolute; one that is not a folder is a usage error (exit 3)."""
     folder = Path(value).absolute()
     if not folder.is_dir():
@@ -445,7 +383,7 @@ def _wheelhouse(value: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def _resolve_python(value: str | os.PathLike[str]) -> str:
+def _resolve_python(value: str) -> str:
     """The interpreter to probe; a path that cannot be run at all is a usage error (exit 3).
 
     A broken symlink is let through: it is how a venv looks once its base interpreter was

@@ -23,7 +23,6 @@ building blocks are public too: :func:`policy`, :func:`find_python`, :func:`buil
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import shlex
@@ -37,7 +36,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -45,13 +44,13 @@ from types import FrameType
 import nox
 from nox.virtualenv import InterpreterNotFound
 
-from preflight import _process
+from preflight import CheckRequest, _process, check_request
 from preflight._args import Parser, seconds
 from preflight._atomic import UnsafeOutput
 from preflight._checks.details import first_start_seconds
-from preflight._engine import SKIPPABLE, check
 from preflight._errors import PreflightError, UsageError, format_error
 from preflight._facts.context import NOX_REMEDIES
+from preflight._facts.request import SKIPPABLE
 from preflight._interpreters.discovery import Found, find_interpreters
 from preflight._interpreters.resolve import Resolution, install_hint, resolve
 from preflight._ops import matrix
@@ -333,7 +332,7 @@ def _download_parts(
         raise nox.command.CommandFailed(f"pip download failed ({len(failed)} of {len(parts)})")
 
 
-def check_env(
+def check_env(  # noqa: PLR0913 -- public keyword form of preflight.nox; builds a CheckRequest
     session: nox.Session,
     python: Path,
     *,
@@ -361,22 +360,33 @@ def check_env(
     integrity check is then anchored in the lock's hashes.
     A problem with the arguments (an unknown check, say) is ``session.error``.
     """
-    folder = report_dir or project.project_dir / REPORT_DIR / session.name
+    try:
+        request = CheckRequest(
+            python=os.fspath(python),
+            project=project,
+            lock=lock,
+            skip=skip,  # type: ignore[arg-type]  # any sequence (a str refused), kept as a tuple
+            substitute_for=substitute_for,
+            timeout=timeout,
+            environ=environ,
+            first_start=first_start,
+            remedies=NOX_REMEDIES,
+            wheelhouse=wheelhouse,
+        )
+    except PreflightError as exc:
+        session.error(format_error(exc))
+    return _check_in_session(
+        session, request, report_dir or project.project_dir / REPORT_DIR / session.name
+    )
+
+
+def _check_in_session(session: nox.Session, request: CheckRequest, folder: Path) -> Report:
+    """:func:`check_env` of a request already built: judged by the public API, the report
+    and the log written into ``folder``, the summary said."""
     started = datetime.now().astimezone()
     try:
         with _sigterm_unwinds():
-            report = check(
-                python,
-                project=project,
-                lock=lock,
-                skip=skip,
-                substitute_for=substitute_for,
-                timeout=timeout,
-                environ=environ,
-                first_start=first_start,
-                remedies=NOX_REMEDIES,
-                wheelhouse=wheelhouse,
-            )
+            report = check_request(request)
         json_path, _ = write_reports(report, folder, started=started)
     except PreflightError as exc:
         session.error(format_error(exc))
@@ -425,7 +435,17 @@ def _sigterm_unwinds() -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _session_options(posargs: Sequence[str]) -> argparse.Namespace:
+@dataclass(frozen=True)
+class _SessionOptions:
+    """The sessions' own arguments: whether a substitute interpreter is accepted, and the
+    request every session's check starts from (the env's python, lock and wheelhouse are
+    added once it is built)."""
+
+    allow_substitute: bool
+    request: CheckRequest
+
+
+def _session_options(posargs: Sequence[str], policy: Policy) -> _SessionOptions:
     """The sessions' own arguments (after ``--``), checked as the CLI checks its own."""
     parser = Parser(prog=f"nox -s {TAG} --", add_help=False)
     parser.add_argument(
@@ -435,7 +455,15 @@ def _session_options(posargs: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--skip", action="append", default=[], choices=SKIPPABLE)
     parser.add_argument("--timeout", type=seconds, default=None)
-    return parser.parse_args(list(posargs))
+    args = parser.parse_args(list(posargs))
+    request = CheckRequest(
+        project=policy,
+        skip=tuple(args.skip),
+        timeout=args.timeout,
+        first_start=True,
+        remedies=NOX_REMEDIES,
+    )
+    return _SessionOptions(args.allow_substitute, request)
 
 
 class _Matrix:
@@ -497,7 +525,8 @@ class _Matrix:
 
     def _steps(self, session: nox.Session, spec: str, steps: _Steps) -> matrix.Outcome:
         """Options, interpreter, backend, venv, install, check: the outcome of the session."""
-        options = _session_options(session.posargs)  # a UsageError: "options failed: ..."
+        # a UsageError: "options failed: ..."
+        options = _session_options(session.posargs, self.policy)
         steps.next("interpreter")
         found = find_python(session, spec, allow_substitute=options.allow_substitute)
         assert found.found is not None
@@ -545,18 +574,11 @@ class _Matrix:
         provided = self.policy.session_environ(version)
         if provided:
             session.log(f"environment for the check: {', '.join(sorted(provided))}")
-        report = check_env(
-            session,
-            python,
-            project=self.policy,
-            lock=lock,
-            skip=options.skip,
-            substitute_for=spec if found.substitute else None,
-            timeout=options.timeout,
-            environ={**os.environ, **provided},
-            first_start=True,
-            wheelhouse=wheelhouse,
-        )
+        request = replace(
+            options.request, python=str(python), lock=lock, wheelhouse=wheelhouse,
+            substitute_for=spec if found.substitute else None, environ={**os.environ, **provided},
+        )  # fmt: skip
+        report = _check_in_session(session, request, self.reports / session.name)
         steps.next("done")
         return matrix.Outcome.from_report(
             report,

@@ -30,7 +30,7 @@ import loopback
 import pytest
 from conftest import run_preflight
 
-from preflight._alerts.dispatch import DispatchResult, deliver, dispatch
+from preflight._alerts.dispatch import Delivery, DispatchResult, deliver, dispatch
 from preflight._alerts.model import (
     BODY_LIMIT,
     Alert,
@@ -749,7 +749,7 @@ def test_one_sink_down_one_up_is_a_delivery(tmp_path: Path, log: io.StringIO) ->
             project_dir=tmp_path,
             now=NOW,
             environ={"PREFLIGHT_WEBHOOK_URL": hook.url},
-            sleep=Sleeps(),
+            delivery=Delivery(sleep=Sleeps()),
             log=log,
         )
     assert [(r.sink, r.ok, r.attempts) for r in result.results] == [
@@ -774,7 +774,12 @@ class _BrokenSink:
 def test_dispatch_never_raises(tmp_path: Path, log: io.StringIO) -> None:
     broken = make_report(["lock is world-writable"])
     result = dispatch(
-        broken, AlertConfig(), project_dir=tmp_path, now=NOW, sinks=[_BrokenSink()], log=log
+        broken,
+        AlertConfig(),
+        project_dir=tmp_path,
+        now=NOW,
+        delivery=Delivery(sinks=[_BrokenSink()]),
+        log=log,
     )
     assert [(r.sink, r.ok) for r in result.results] == [("broken", False)]
     assert "unexpected RuntimeError: bug in a sink" in log.getvalue()
@@ -840,7 +845,9 @@ def test_monitors_sharing_the_state_file_keep_each_others_entries(
 
         def monitor(python: str) -> DispatchResult:
             report = make_report(["same problem"], python=python)
-            return dispatch(report, config, project_dir=tmp_path, now=NOW, sinks=[sink], log=log)
+            return dispatch(
+                report, config, project_dir=tmp_path, now=NOW, delivery=Delivery([sink]), log=log
+            )
 
         results = list(pool.map(monitor, pythons))
     assert [r.delivered for r in results] == [True, True], log.getvalue()
@@ -1092,7 +1099,7 @@ def test_a_webhook_redirect_is_a_failure_never_followed_nor_recorded(
             project_dir=tmp_path,
             now=NOW,
             environ={"PREFLIGHT_WEBHOOK_URL": hook.url},
-            sleep=Sleeps(),
+            delivery=Delivery(sleep=Sleeps()),
             log=log,
         )
     assert [(r.method_path, len(r.body) > 0) for r in _seen(hook)] == [("POST", True)]
@@ -1222,7 +1229,7 @@ def test_the_attempts_at_one_alert_are_bounded_over_runs(tmp_path: Path, log: io
                 project_dir=tmp_path,
                 now=at,
                 environ={"PREFLIGHT_WEBHOOK_URL": url},
-                sleep=Sleeps(),
+                delivery=Delivery(sleep=Sleeps()),
                 log=log,
             )
 

@@ -769,7 +769,6 @@ def test_a_census_blocked_for_good_is_given_up(
     """A read blocked in the kernel (a hung mount) never looks at its clock: the check stops
     waiting for the census past its deadline and the grace, and fails saying so. The census
     here blocks on an event the test holds until the check has answered."""
-    from preflight import _engine
     from preflight._facts import gather
 
     held = threading.Event()
@@ -779,7 +778,7 @@ def test_a_census_blocked_for_good_is_given_up(
 
     monkeypatch.setattr(gather, "survey", blocked)
     monkeypatch.setattr(gather, "CENSUS_GRACE", 0.01)
-    monkeypatch.setattr(_engine, "CENSUS_TIMEOUT", 0.01)
+    monkeypatch.setattr(census, "DEFAULT_TIMEOUT", 0.01)
     try:
         report: Report = preflight.check(env, project=census_project, skip=("performance",))
     finally:

@@ -25,6 +25,7 @@ from conftest import CliRun, Wheels, cli_argv, cli_env, run_preflight
 from preflight._engine import judge
 from preflight._errors import UsageError
 from preflight._facts.image import Limits
+from preflight._facts.request import CheckRequest
 from preflight._render.report import REPORT_NAME
 
 PY = "/usr/local/bin/python3"
@@ -266,7 +267,10 @@ def test_a_layer_that_inflates_past_the_limit_is_refused(
     layout, _ = image
     images.raw_layer(layout, [images.member(f"zero{i}", data=bytes(4 << 20)) for i in range(4)])
     with pytest.raises(UsageError, match="tar bomb"):
-        judge(PY, project=project, image=layout, image_limits=Limits(total_bytes=8 << 20))
+        judge(
+            CheckRequest(python=PY, project=project, image=str(layout)),
+            image_limits=Limits(total_bytes=8 << 20),
+        )
 
 
 def test_a_hard_link_to_nothing_and_a_bad_digest_are_refused(

@@ -25,6 +25,7 @@ from preflight._ops.relock import (
     PIP_TOOLS,
     WORK_PREFIX,
     RelockError,
+    RelockRun,
     comparable,
     finalize,
     folder_lock,
@@ -144,9 +145,8 @@ def relock(policy: Policy, **kwargs: object) -> object:
         Path(sys.executable),
         VERSION,
         policy,
-        cache=policy.project_dir / "cache",
+        run=RelockRun(cache=policy.project_dir / "cache", **kwargs),  # type: ignore[arg-type]
         tools_python=Path(sys.executable),
-        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -410,7 +410,7 @@ def test_a_symlinked_lock_leading_out_of_the_project_is_refused(tmp_path: Path) 
             Path(sys.executable),
             VERSION,
             policy,
-            cache=tmp_path / "cache",
+            run=RelockRun(cache=tmp_path / "cache"),
             tools_python=tmp_path / "no-such-python",
         )
     assert info.value.message == (

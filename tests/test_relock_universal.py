@@ -18,7 +18,7 @@ from preflight._cli import main
 from preflight._lock.pylock import Pylock
 from preflight._lock.read import read_lock
 from preflight._lock.requirements import parse_lock
-from preflight._ops.relock import relock_one
+from preflight._ops.relock import RelockRun, relock_one
 from preflight._policy.policy import Policy, load_policy
 from preflight._report.model import EXIT_USAGE
 
@@ -66,10 +66,9 @@ def test_relock_universal_writes_one_lock_with_markers(tmp_path: Path, index: Pa
         Path(sys.executable),
         "3.12.1",
         policy,
-        cache=tmp_path / "cache",
+        run=RelockRun(cache=tmp_path / "cache", now=NOW),
         tools_python=Path(sys.executable),  # this venv has uv
         universal_from="3.11",
-        now=NOW,
     )
     assert result.state == "written", result.message
     path = tmp_path / "p" / "requirements" / "all.txt"
@@ -134,10 +133,9 @@ def test_a_pylock_toml_is_universal_without_saying_so(tmp_path: Path, index: Pat
         Path(sys.executable),
         "3.12.1",
         policy,
-        cache=tmp_path / "cache",
+        run=RelockRun(cache=tmp_path / "cache", now=NOW),
         tools_python=Path(sys.executable),
         universal_from="3.11",
-        now=NOW,
     )
     assert result.state == "written", result.message
     lock = read_lock(tmp_path / "p" / "pylock.toml")

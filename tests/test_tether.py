@@ -108,11 +108,12 @@ def test_relocks_pip_compile_dies_with_a_killed_preflight(tmp_path: Path) -> Non
         f"""
         import platform, sys
         from pathlib import Path
-        from preflight._ops.relock import relock_one
+        from preflight._ops.relock import RelockRun, relock_one
         from preflight._policy.policy import load_policy
         policy = load_policy(Path({str(project)!r}))
         relock_one("3.12", Path(sys.executable), platform.python_version(), policy,
-                   cache=Path({str(tmp_path / "cache")!r}), tools_python=Path(sys.executable))
+                   run=RelockRun(cache=Path({str(tmp_path / "cache")!r})),
+                   tools_python=Path(sys.executable))
         """
     )
     with loopback.silent() as index:

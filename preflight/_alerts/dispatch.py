@@ -111,6 +111,15 @@ class DispatchResult:
         return any(r.ok for r in self.results)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """How an alert goes out: through ``sinks`` (default: those of the config, their secrets
+    read from the dispatch's ``environ``), waiting between retries with ``sleep``."""
+
+    sinks: Sequence[Sink] | None = None
+    sleep: Callable[[float], object] = time.sleep
+
+
 def dispatch(
     report: Report,
     config: AlertConfig,
@@ -118,16 +127,14 @@ def dispatch(
     project_dir: Path,
     now: datetime | None = None,
     environ: Mapping[str, str] | None = None,
-    sinks: Sequence[Sink] | None = None,
-    sleep: Callable[[float], object] = time.sleep,
     log: TextIO | None = None,
     force: bool = False,
-    host: str | None = None,
+    delivery: Delivery = Delivery(),
 ) -> DispatchResult:
     """Decide, send through every sink, record the delivery; never raises ``Exception``.
 
-    ``sinks`` defaults to those of ``config`` (secrets read from ``environ``, default
-    ``os.environ``); ``sleep`` is what waits between retries.
+    The sinks are those of ``config`` (secrets read from ``environ``, default ``os.environ``)
+    unless ``delivery`` names others; its ``sleep`` is what waits between retries.
     """
     out = log if log is not None else sys.stderr
     try:
@@ -142,12 +149,13 @@ def dispatch(
             when,
             config,
             force=force,
-            host=socket.gethostname() if host is None else host,
+            host=socket.gethostname(),
         )
         if not decision.send or decision.alert is None:
             say(out, decision.reason)
             return DispatchResult(decision)
         say(out, f"sending ({decision.reason}): {decision.alert.subject}")
+        sinks = delivery.sinks
         chosen = sinks if sinks is not None else build_sinks(config, environ or os.environ)
         results = tuple(
             deliver(
@@ -156,7 +164,7 @@ def dispatch(
                 # The attempts this alert has left (max_attempts over all runs) bound these.
                 retries=min(config.retries, decision.attempts_left - 1),
                 backoff_seconds=config.backoff_seconds,
-                sleep=sleep,
+                sleep=delivery.sleep,
                 log=out,
             )
             for sink in chosen

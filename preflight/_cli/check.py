@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from preflight import CheckRequest, check_request
 from preflight._atomic import UnsafeOutput
 from preflight._cli.options import add_project_option, seconds
 from preflight._cli.outputs import (
@@ -28,8 +29,9 @@ from preflight._cli.outputs import (
     check_output_paths,
     write_output,
 )
-from preflight._engine import SKIPPABLE, Judged, judge
+from preflight._engine import Judged, judge
 from preflight._errors import UsageError
+from preflight._facts.request import SKIPPABLE
 from preflight._facts.sboms import sbom_facts
 from preflight._render.html import report_page
 from preflight._render.junit import junit_xml
@@ -155,9 +157,14 @@ def run_check(args: argparse.Namespace) -> int:
     )
     check_output_paths(files)
     sbom = _sbom_writer(args.sbom) if args.sbom is not None else None
-    judged = judge_and_report(CheckOptions.from_args(args))
-    report = judged.report
-    failed = _write_files(args, judged, sbom)
+    options = CheckOptions.from_args(args)
+    if sbom is not None:  # made of the facts too, which only the engine's judge() keeps
+        judged = judge_and_report(options)
+        report = judged.report
+        failed = _write_files(args, report, (sbom, judged))
+    else:
+        report = check_and_report(options)
+        failed = _write_files(args, report, None)
     if args.format == "json":
         _write_data(dumps(report))
     for line in summary_lines(report):
@@ -182,11 +189,11 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _write_files(
-    args: argparse.Namespace, judged: Judged, sbom: ModuleType | None
+    args: argparse.Namespace, report: Report, sbom: tuple[ModuleType, Judged] | None
 ) -> list[UsageError]:
     """Every output file, each written whatever another one does; what failed, to be said
-    once all were tried (exit 3). The SBOM, made of what the environment named, goes last."""
-    report = judged.report
+    once all were tried (exit 3). The SBOM (its writer, and the report with its facts), made
+    of what the environment named, goes last."""
     failed: list[UsageError] = []
     writes: list[tuple[str, Path | None, Callable[[], str]]] = [
         ("--junit", args.junit, lambda: junit_xml([report])),
@@ -205,8 +212,9 @@ def _write_files(
     for line in written:  # beside the report's and the log's paths
         print(line, file=sys.stderr)
     if sbom is not None and args.sbom is not None:
+        writer, judged = sbom
         try:
-            written = sbom.write_sbom(args.sbom, report, sbom_facts(judged.context))
+            written = writer.write_sbom(args.sbom, report, sbom_facts(judged.context))
         except UsageError as exc:
             failed.append(exc)
         else:
@@ -239,32 +247,21 @@ def _drop_stdout() -> None:
 
 @dataclass(frozen=True)
 class CheckOptions:
-    """The typed options of a check, as the CLI's check, gate and monitor take them."""
+    """A check as the CLI's check, gate, monitor and baseline take it: the API's request, and
+    what only the command line has (where the report goes, whether --python was left out)."""
 
-    python: str
-    project: Path
-    lock: Path | None
+    request: CheckRequest
     report_dir: Path
-    skip: tuple[str, ...]
-    substitute_for: str | None
-    timeout: float | None  # None: each probe's default
-    vulnerability_db: Path | None = None
-    baseline: Path | None = None
-    wheelhouse: Path | None = None
     own_interpreter: bool = False  # no --python: the interpreter running preflight
-    root: Path | None = None  # --root: a root filesystem read from its files
-    image: str | None = None  # --image: a container image read from its archive
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CheckOptions:
-        return cls(
+        request = CheckRequest(
             python=args.python or ("" if _root(args) else sys.executable),
-            own_interpreter=args.python is None and not _root(args),
             root=getattr(args, "root", None),
             image=getattr(args, "image", None),
             project=args.project,
             lock=args.lock,
-            report_dir=args.report_dir,
             skip=tuple(args.skip),
             substitute_for=args.substitute_for,
             timeout=args.timeout,
@@ -272,6 +269,8 @@ class CheckOptions:
             baseline=args.baseline,
             wheelhouse=args.wheelhouse,
         )
+        own = args.python is None and not _root(args)
+        return cls(request, args.report_dir, own_interpreter=own)
 
 
 def _root(args: argparse.Namespace) -> bool:
@@ -300,31 +299,34 @@ def _own_interpreter_note() -> None:
 
 def check_and_report(options: CheckOptions) -> Report:
     """The API's check, then the report and the log on disk. Shared by check, gate, monitor."""
-    return judge_and_report(options).report
+    started = _before(options)
+    report = check_request(options.request)
+    _after(options, report, started)
+    return report
 
 
 def judge_and_report(options: CheckOptions) -> Judged:
-    """:func:`check_and_report`, keeping the facts the report was judged on (baseline)."""
+    """:func:`check_and_report`, keeping the facts the report was judged on, which the public
+    API does not give: for the outputs made of them (the SBOM, the baseline's manifest)."""
+    started = _before(options)
+    judged = judge(options.request)
+    _after(options, judged.report, started)
+    return judged
+
+
+def _before(options: CheckOptions) -> datetime:
+    """When the check started (the log's name), once the report is known to be writable."""
     started_local = datetime.now().astimezone()
     _check_report_dir(options.report_dir)
-    judged = judge(
-        options.python,
-        project=options.project,
-        lock=options.lock,
-        skip=options.skip,
-        substitute_for=options.substitute_for,
-        timeout=options.timeout,
-        vulnerability_db=options.vulnerability_db,
-        baseline=options.baseline,
-        wheelhouse=options.wheelhouse,
-        root=options.root,
-        image=options.image,
-    )
-    report = judged.report
+    return started_local
+
+
+def _after(options: CheckOptions, report: Report, started: datetime) -> None:
+    """The report and the log on disk, their paths said."""
     if options.own_interpreter:
         _own_interpreter_note()
     try:
-        json_path, log_path = write_reports(report, options.report_dir, started=started_local)
+        json_path, log_path = write_reports(report, options.report_dir, started=started)
     except UnsafeOutput as exc:
         raise UsageError(
             f"--report-dir {options.report_dir}: cannot write the report: {exc}",
@@ -336,7 +338,6 @@ def judge_and_report(options: CheckOptions) -> Judged:
             hint="pass --report-dir a folder you can write to",
         ) from None
     print(f"report: {json_path}\nlog: {log_path}", file=sys.stderr)
-    return judged
 
 
 def _said_sbom(path: Path, written: Any) -> None:

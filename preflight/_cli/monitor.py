@@ -89,7 +89,7 @@ def run_monitor(args: argparse.Namespace) -> int:
         alerts=lambda: load_policy(project).alerts,
         log_dir=args.log_dir,
         project_dir=project,
-        python=options.python,
+        python=options.request.python or "",
         interval=args.interval,
         once=args.once,
         keep_days=args.keep_days,

@@ -37,6 +37,7 @@ from preflight._ops.relock import (
     COMPILE_COMMAND,
     RelockError,
     RelockResult,
+    RelockRun,
     folder_lock,
     relock_one,
 )
@@ -118,8 +119,13 @@ def run_relock(args: argparse.Namespace) -> int:
     chosen = [s for s in specs if not args.only or s in args.only]
     sharing, universal = _plan(args, policy)
     done: set[Path] = set()
-    cache = args.cache or policy.project_dir / ".nox" / "_tools"
-    upgrade = ["*"] if args.upgrade else list(args.upgrade_package)
+    run = RelockRun(
+        cache=args.cache or policy.project_dir / ".nox" / "_tools",
+        check=args.check,
+        upgrade=["*"] if args.upgrade else list(args.upgrade_package),
+        command=args.update_command,
+        resolver=args.resolver,
+    )
     found = find_interpreters()
     results: list[RelockResult] = []
     problems = 0
@@ -151,12 +157,8 @@ def run_relock(args: argparse.Namespace) -> int:
                     used.path,
                     used.version,
                     policy,
-                    cache=cache,
-                    check=args.check,
-                    upgrade=upgrade,
+                    run=run,
                     substitute=resolution.substitute,
-                    command=args.update_command,
-                    resolver=args.resolver,
                     universal_from=universal_from,
                 )
             except RelockError as exc:

@@ -39,10 +39,11 @@ from preflight._errors import LockError
 from preflight._facts import baseline as baselines
 from preflight._facts import bytecode, census, osv, probes, project, rootfs, standing
 from preflight._facts.anchored import Anchoring, WheelhouseRequest
-from preflight._facts.context import ALL_NEEDS, Context, Need, Remedies
+from preflight._facts.context import ALL_NEEDS, Context, Need
 from preflight._facts.firststart import FirstStart
 from preflight._facts.model import IntegrityFacts, InterpreterFacts
 from preflight._facts.osv import DataUnavailable, VulnerabilityData
+from preflight._facts.request import CheckRequest
 from preflight._facts.suite import start_suite, suite_facts
 from preflight._facts.survey import survey, unfinished
 from preflight._lock.read import read_lock
@@ -57,54 +58,53 @@ _STEP = 0.01  # seconds between looks at the first start's children
 # Seconds past the census's own deadline before a census still not back is given up (a read
 # blocked in the kernel, on a hung mount, never comes back to look at its clock).
 CENSUS_GRACE = 30.0
+PROBE_TIMEOUT = 30.0  # seconds for the interpreter probe, unless the request says
+PERF_TIMEOUT = 120.0  # and for the performance probe
 
 
 class Gathering:
     """The facts of one check, in two stages: :meth:`verify`, then :meth:`run`.
 
+    The options come from the ``request``; ``policy`` is the one it names, loaded, and
+    ``python`` the interpreter to probe (resolved; inside ``root`` for a root filesystem).
     ``needs`` names the facts to gather (the interpreter is always probed): ``--skip integrity``
     hashes no file and ``--skip performance`` imports nothing. ``first_start`` (for an
     environment just built) runs its first start before anything is timed. The vulnerability
     data (``vulnerability_db``, else the policy's ``[tool.preflight.audit] database``) is read
-    beside the rest, and the environment is compared with its ``baseline`` manifest (refused if
-    it is of another one). ``wheelhouse`` (the locked artifacts) anchors the hashing in the
-    lock's hashes (``anchored.py``). ``bytecode_timeout`` bounds each bytecode probe child,
-    ``census_timeout`` the census of the files (its walk and reads; a read blocked in the
-    file system for good is given up a little later, :data:`CENSUS_GRACE`).
+    beside the rest, and the environment is compared with its ``baseline`` manifest, read
+    (refused if it is of another one). ``wheelhouse`` (the locked artifacts) anchors the
+    hashing in the lock's hashes (``anchored.py``). The ``timeout`` bounds each bytecode probe
+    child and the census of the files (its walk and reads; a read blocked in the file system
+    for good is given up a little later, :data:`CENSUS_GRACE`).
     Use it as a context manager: leaving it on an exception stops the worker threads' work.
     """
 
     def __init__(
         self,
+        request: CheckRequest,
         policy: Policy,
         python: str,
         *,
-        lock: Path | None = None,
-        environ: Mapping[str, str] | None = None,
         needs: Collection[Need] = ALL_NEEDS,
-        probe_timeout: float = 30.0,
-        perf_timeout: float = 120.0,
-        bytecode_timeout: float = bytecode.DEFAULT_TIMEOUT,
-        census_timeout: float = census.DEFAULT_TIMEOUT,
-        substitute_for: str | None = None,
-        remedies: Remedies | None = None,
-        first_start: bool = False,
-        vulnerability_db: Path | None = None,
         baseline: tuple[Path, baselines.Manifest] | None = None,
-        wheelhouse: Path | None = None,
         root: RootTarget | None = None,
     ) -> None:
         self._root = root
         self.root_facts: rootfs.RootFacts | None = None
-        self._policy, self._python, self._lock, self._needs = policy, python, lock, needs
+        self._policy, self._python, self._lock, self._needs = policy, python, request.lock, needs
         self._run_python = python  # the path children run by (resolved once it is checked)
-        self._env = dict(os.environ if environ is None else environ)
-        self._probe_timeout, self._perf_timeout = probe_timeout, perf_timeout
-        self._bytecode_timeout, self._census_timeout = bytecode_timeout, census_timeout
-        self._substitute_for, self._remedies = substitute_for, remedies or Remedies()
-        self._first_start = first_start
+        # an image's application runs with the image's environment, not this process's
+        environ = request.environ
+        self._env = dict(environ if environ is not None else os.environ if root is None else {})
+        # the request's timeout bounds every probe it is given to, else each its own default
+        self._probe_timeout = request.timeout_or(PROBE_TIMEOUT)
+        self._perf_timeout = request.timeout_or(PERF_TIMEOUT)
+        self._bytecode_timeout = request.timeout_or(bytecode.DEFAULT_TIMEOUT)
+        self._census_timeout = request.timeout_or(census.DEFAULT_TIMEOUT)
+        self._substitute_for, self._remedies = request.substitute_for, request.remedies
+        self._first_start = request.first_start
         self._vulnerability_db, self._baseline, self._wheelhouse = (
-            vulnerability_db, baseline, wheelhouse,
+            request.vulnerability_db, baseline, request.wheelhouse,
         )  # fmt: skip
         self._withhold = policy.secret_variables()  # never handed to the environment's code
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="preflight-facts")
@@ -159,8 +159,9 @@ class Gathering:
         judge = "integrity" in needs
         scanning = time.monotonic()
         scan = (
-            _scan(self._pool, facts, stop=self._stop, wheelhouse=self._wheelhouse, lock=parsed,
-                  policy=policy, judge=judge, baseline=compared, timeout=self._census_timeout)
+            _scan(self._pool, facts, stop=self._stop, judge=judge, baseline=compared,
+                  anchoring=_anchoring(self._wheelhouse, parsed, policy) if judge else None,
+                  timeout=self._census_timeout)
             if judge or compared is not None
             else None
         )  # fmt: skip
@@ -373,24 +374,26 @@ def _scan(
     *,
     timeout: float,
     stop: threading.Event,
-    wheelhouse: Path | None,
-    lock: Lock | LockError | None,
-    policy: Policy,
+    anchoring: Anchoring | None,
     judge: bool = True,
     baseline: tuple[Path, baselines.Manifest] | None = None,
 ) -> Future[tuple[IntegrityFacts | None, baselines.BaselineFacts | None]]:
-    """The census on the pool, judged for integrity (against RECORD, or anchored in
-    ``wheelhouse``) and compared with the ``baseline``."""
-    anchoring = _anchoring(wheelhouse, lock, policy) if wheelhouse and judge else None
+    """The census on the pool, judged for integrity (against RECORD, or ``anchoring``'s
+    wheelhouse) and compared with the ``baseline``."""
     return pool.submit(
         survey, facts, stop=stop, judge_integrity=judge, anchoring=anchoring, baseline=baseline,
         timeout=timeout,
     )  # fmt: skip
 
 
-def _anchoring(folder: Path, lock: Lock | LockError | None, policy: Policy) -> Anchoring:
+def _anchoring(
+    folder: Path | None, lock: Lock | LockError | None, policy: Policy
+) -> Anchoring | None:
     """The anchored mode of the scan: the wheelhouse, the lock (or why there is none) and
-    the tooling the policy ignores (never pinned, so never a finding)."""
+    the tooling the policy ignores (never pinned, so never a finding); None without a
+    wheelhouse (checked against RECORD)."""
+    if folder is None:
+        return None
     read: Lock | str = lock if isinstance(lock, Lock) else str(lock)
     return Anchoring(WheelhouseRequest(folder, read, frozenset(policy.ignore)))
 

@@ -536,43 +536,54 @@ def write_target(lock_path: Path, project_dir: Path) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class RelockRun:
+    """What every lock of one relock run is compiled with: the ``cache`` folder; ``check``
+    compares instead of writing; ``upgrade`` names the packages to lift; ``command`` is what a
+    stale lock's message says to run; ``resolver`` compiles a PEP 751 lock (uv, the default,
+    or pip); ``now`` dates the lock's header (default: the time of writing)."""
+
+    cache: Path
+    check: bool = False
+    upgrade: Sequence[str] = ()
+    command: str = COMPILE_COMMAND
+    resolver: Resolver | None = None
+    now: datetime | None = None
+
+
 def relock_one(
     spec: str,
     interpreter: Path,
     version: Version | str,
     policy: Policy,
     *,
-    cache: Path,
-    check: bool = False,
-    upgrade: Sequence[str] = (),
+    run: RelockRun,
     substitute: bool = False,
-    now: datetime | None = None,
     tools_python: Path | None = None,
-    command: str = COMPILE_COMMAND,
-    resolver: Resolver | None = None,
     universal_from: str | None = None,
 ) -> RelockResult:
-    """Compile the lock of ``spec`` with ``interpreter``; write it, or compare it (``check``).
+    """Compile the lock of ``spec`` with ``interpreter``; write it, or compare it (``check``
+    of the ``run``).
 
     ``tools_python``: an interpreter of the same version that already has pip-tools (or uv,
     or pip >= 25.1: :func:`choose_compiler`). ``universal_from`` (an X.Y): one lock for every
-    Python from that one up, by uv. ``resolver``: what compiles a PEP 751 lock (uv, the
-    default, or pip). The caller holds :func:`folder_lock` on the lock's folder.
+    Python from that one up, by uv. The caller holds :func:`folder_lock` on the lock's folder.
     """
+    cache, check, command = run.cache, run.check, run.command
     version = str(version)
     lock_path = policy.lock_path(version)
     target = lock_path if check else write_target(lock_path, policy.project_dir)
     compiler = choose_compiler(
-        interpreter, version, lock_path, cache=cache, resolver=resolver,
+        interpreter, version, lock_path, cache=cache, resolver=run.resolver,
         universal_from=universal_from, tools_python=tools_python,
     )  # fmt: skip
-    raw = compile_raw(compiler, policy, lock_path, upgrade=upgrade, command=command)
+    raw = compile_raw(compiler, policy, lock_path, upgrade=run.upgrade, command=command)
     fresh = finalize(
         raw,
         lock_path=lock_path,
         python=version,
         policy=policy,
-        now=now or datetime.now(UTC),
+        now=run.now or datetime.now(UTC),
         universal=universal_from is not None,
     )
     try:
