@@ -274,7 +274,7 @@ def _seconds(node: Node) -> float:
     return node.number(maximum=_LONGEST)
 
 
-def _interpreter(data: Mapping[str, Any]) -> Interpreter:
+def _interpreter(data: Any) -> Interpreter:
     try:
         return Interpreter.from_dict(data)
     except InterpreterFormatError as exc:
