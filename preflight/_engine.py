@@ -35,7 +35,7 @@ from preflight._facts.bytecode import BytecodeFacts, remember_verified
 from preflight._facts.census import DEFAULT_TIMEOUT as CENSUS_TIMEOUT
 from preflight._facts.context import Context, Remedies
 from preflight._facts.gather import Gathering, RootTarget
-from preflight._facts.image import ImageError, ImageFacts, Limits, unpack
+from preflight._facts.image import ImageError, ImageFacts, Limits, unpack_in_work
 from preflight._facts.model import InterpreterFacts
 from preflight._interpreters.discovery import find_interpreters
 from preflight._policy.policy import Policy, load_policy
@@ -253,10 +253,10 @@ def _judge_image(
     """The image applied into a work folder, judged as a root, the folder removed; the report
     names the image (its digest) and the interpreter inside it."""
     start = time.perf_counter()
-    work = tempfile.mkdtemp(prefix="preflight-image-")
+    work: str | None = None
     try:
         try:
-            found = unpack(os.fspath(image), work, limits)
+            found, work = unpack_in_work(os.fspath(image), limits)
         except ImageError as exc:
             raise UsageError(
                 f"--image {os.fspath(image)}: {exc}",
@@ -265,7 +265,8 @@ def _judge_image(
             ) from None
         except OSError as exc:
             raise UsageError(
-                f"--image {os.fspath(image)}: cannot be applied into {work}: {exc}",
+                f"--image {os.fspath(image)}: cannot be applied into a work folder in "
+                f"{tempfile.gettempdir()}: {exc}",
                 hint="free some space in the temporary folder (TMPDIR)",
             ) from None
         environ = options.pop("environ", None)
@@ -273,7 +274,8 @@ def _judge_image(
             python, root=work, environ=found.env if environ is None else environ, **options
         )
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     report = judged.report
     interpreter = dict(report.interpreter)
     inner = interpreter.get("inside") or os.fspath(python or "")
@@ -299,6 +301,8 @@ def _image_summary(found: ImageFacts) -> dict[str, object]:
         "members": found.members,
         "bytes": found.bytes_written,
         "stdlib_files_not_read": found.unread,
+        "work": found.work,
+        "work_folder": found.work_folder,
         "skipped": list(found.skipped),
     }
 

@@ -24,7 +24,7 @@ from conftest import CliRun, Wheels, cli_argv, cli_env, run_preflight
 
 from preflight._engine import judge
 from preflight._errors import UsageError
-from preflight._facts.image import Limits
+from preflight._facts.image import MEMORY, MEMORY_ENV, Limits
 from preflight._render.report import REPORT_NAME
 
 PY = "/usr/local/bin/python3"
@@ -334,3 +334,63 @@ def test_every_output_names_the_image_and_its_interpreter(
         assert digest in text, path.name
         assert PY in text, path.name
     assert not marker.exists()
+
+
+# --- where the layers are applied: in memory when there is room, else on disk -----------------
+
+
+def _packed(layout: Path) -> int:
+    """The bytes of the image's layers as stored (gzip)."""
+    index = json.loads((layout / "index.json").read_text(encoding="utf-8"))
+    blobs = layout / "blobs/sha256"
+    manifest = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_text("utf-8"))
+    return sum(int(layer["size"]) for layer in manifest["layers"])
+
+
+@pytest.mark.skipif(not Path(MEMORY).is_dir(), reason=f"no {MEMORY} on this machine")
+def test_the_work_folder_is_in_memory_and_removed(
+    image: tuple[Path, Path], project: Path, run_check: Callable[..., CliRun]
+) -> None:
+    layout, marker = image
+    run = _check(run_check, layout, project)
+    assert run.returncode == 0, run.stderr
+    summary = run.report["interpreter"]["image"]
+    assert summary["work"] == f"memory ({MEMORY})"
+    folder = Path(summary["work_folder"])
+    assert folder.parent == Path(MEMORY)
+    assert folder.name.startswith("preflight-image-")
+    assert not folder.exists()  # removed once judged
+    assert not marker.exists()
+
+
+@pytest.mark.skipif(not Path(MEMORY).is_dir(), reason=f"no {MEMORY} on this machine")
+def test_an_image_past_its_memory_room_is_applied_again_on_disk(
+    image: tuple[Path, Path], project: Path, run_check: Callable[..., CliRun], tmp_path: Path
+) -> None:
+    """Room for the layers as stored, not for the files they hold: the files written in
+    memory pass the budget, the folder is dropped and the image applied on disk, judged the
+    same; and a hostile layer is refused there as in memory."""
+    layout, marker = image
+    room = str(_packed(layout) + 1)
+    run = _check(run_check, layout, project, env={MEMORY_ENV: room, "TMPDIR": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    summary = run.report["interpreter"]["image"]
+    assert summary["work"].startswith(f"disk ({tmp_path}; not in memory: the files written")
+    assert Path(summary["work_folder"]).parent == tmp_path
+    assert not Path(summary["work_folder"]).exists()
+    images.raw_layer(layout, [images.member("../../../../../../../../tmp/escaped", data=b"x")])
+    refused = _check(run_check, layout, project, env={MEMORY_ENV: room})
+    _refused(refused, "climbs out")
+    assert not marker.exists()
+
+
+def test_on_disk_when_asked_and_a_bad_memory_setting_is_a_clear_error(
+    image: tuple[Path, Path], project: Path, run_check: Callable[..., CliRun], tmp_path: Path
+) -> None:
+    layout, _ = image
+    run = _check(run_check, layout, project, env={MEMORY_ENV: "0", "TMPDIR": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    summary = run.report["interpreter"]["image"]
+    assert summary["work"] == f"disk ({tmp_path}; not in memory: {MEMORY_ENV}=0)"
+    assert not list(tmp_path.glob("preflight-image-*"))
+    _refused(_check(run_check, layout, project, env={MEMORY_ENV: "lots"}), MEMORY_ENV)
