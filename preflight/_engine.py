@@ -19,7 +19,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,27 +146,24 @@ def judge(
     root: str | os.PathLike[str] | None = None,
     image: str | os.PathLike[str] | None = None,
     image_limits: Limits | None = None,
+    while_there: Callable[[Judged], object] | None = None,
 ) -> Judged:
     """:func:`check`, keeping the gathered facts beside the report. ``root`` is a root
     filesystem (an unpacked image): ``python`` is then a path inside it, and everything is
     read from its files; nothing of it runs (``_facts/rootfs.py``). ``image`` is a container
     image (an OCI layout, folder or tar, or a ``docker save`` archive): its layers are applied
     into a work folder (bounded by ``image_limits``; ``_facts/image.py``), judged as a root
-    with the image's own environment variables, and the work folder removed."""
+    with the image's own environment variables, and the work folder removed.
+    ``while_there`` is called with what was judged while the environment's files are still
+    there (an image's work folder is removed once judged): ``baseline --image`` hashes them."""
     if image is not None:
         if root is not None:
             raise UsageError("--root and --image both name what to judge", hint="keep one")
-        if baseline is not None and "baseline" not in skip:
-            raise UsageError(
-                "--baseline with --image is not supported yet: the image's work folder is "
-                "new on every check",
-                hint="unpack the image once (`umoci raw unpack --image LAYOUT:TAG DIR`) and "
-                "use --root DIR for both `preflight baseline` and the check",
-            )
         return _judge_image(
             image, python, image_limits, project=project, lock=lock, skip=skip,
             substitute_for=substitute_for, timeout=timeout, environ=environ, remedies=remedies,
             vulnerability_db=vulnerability_db, baseline=baseline, wheelhouse=wheelhouse,
+            while_there=while_there,
         )  # fmt: skip
     start = time.perf_counter()
     policy = project if isinstance(project, Policy) else load_policy(Path(project).resolve())
@@ -241,7 +238,10 @@ def judge(
         host=socket.gethostname(),
     )
     report = _teach_bytecode_cache(ctx, report)
-    return Judged(report, ctx)
+    judged = Judged(report, ctx)
+    if while_there is not None:
+        while_there(judged)
+    return judged
 
 
 def _judge_image(

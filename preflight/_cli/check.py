@@ -302,8 +302,11 @@ def check_and_report(options: CheckOptions) -> Report:
     return judge_and_report(options).report
 
 
-def judge_and_report(options: CheckOptions) -> Judged:
-    """:func:`check_and_report`, keeping the facts the report was judged on (baseline)."""
+def judge_and_report(
+    options: CheckOptions, *, while_there: Callable[[Judged], object] | None = None
+) -> Judged:
+    """:func:`check_and_report`, keeping the facts the report was judged on (baseline).
+    ``while_there``: called while the environment's files are there (``judge``'s)."""
     started_local = datetime.now().astimezone()
     _check_report_dir(options.report_dir)
     judged = judge(
@@ -318,6 +321,7 @@ def judge_and_report(options: CheckOptions) -> Judged:
         wheelhouse=options.wheelhouse,
         root=options.root,
         image=options.image,
+        while_there=while_there,
     )
     report = judged.report
     if options.own_interpreter:
