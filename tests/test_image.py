@@ -470,3 +470,21 @@ def test_a_baseline_of_another_interpreter_in_the_image_is_refused(
     run = _check(run_check, layout, project, "--baseline", other)
     assert run.returncode == 3
     assert "roots.purelib" in run.stderr
+
+
+def test_the_sbom_of_an_image_is_named_for_the_image(
+    image: tuple[Path, Path], project: Path, run_check: Callable[..., CliRun], tmp_path: Path
+) -> None:
+    layout, _ = image
+    archive = images.docker_archive(layout, tmp_path / "app.tar")  # tagged: a RepoTag
+    sbom = tmp_path / "sbom.json"
+    run = _check(run_check, archive, project, "--sbom", sbom)
+    assert run.returncode == 0, run.stderr
+    digest = run.report["interpreter"]["image"]["digest"]
+    name = run.report["interpreter"]["image"]["name"]
+    assert name  # skopeo's docker-archive names the image
+    component = json.loads(sbom.read_text(encoding="utf-8"))["metadata"]["component"]
+    assert component["name"] == name  # not "local", the name of the prefix folder
+    assert f"{name}@{digest}:{PY}" in component["description"]
+    properties = {p["name"]: p["value"] for p in component["properties"]}
+    assert properties["preflight:image"] == f"{name}@{digest}"
