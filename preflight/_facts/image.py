@@ -18,6 +18,10 @@ lower layer put at NAME; ``.wh..wh..opq`` empties a folder of what lower layers 
 
 Anything else wrong (a missing blob, a digest that does not match, an unknown layer format)
 is an :class:`ImageError` naming the file and what to do.
+
+The work folder (:func:`unpack_in_work`) is in memory (``/dev/shm``) while the files fit in
+half its free space (or ``PREFLIGHT_IMAGE_MEMORY`` bytes; 0: on disk), else on disk: making
+thousands of files on a disk is most of what applying an image costs.
 """
 
 from __future__ import annotations
