@@ -32,19 +32,23 @@ from preflight._version import __version__
 
 if TYPE_CHECKING:
     from preflight._checks.result import CheckResult, Finding, Severity, Status
-    from preflight._engine import check, check_request
+    from preflight._engine import Judged, check, check_request, judge
     from preflight._errors import ConfigError, LockError, PreflightError, UsageError
     from preflight._facts.context import Remedies
     from preflight._facts.request import CheckRequest
     from preflight._lock.read import read_lock
     from preflight._lock.requirements import Lock, LockEntry
     from preflight._policy.policy import Policy, PythonSpec, load_policy
+    from preflight._report.interpreter import Interpreter
     from preflight._report.model import Overall, Report, Verdict
 
 # public name -> (private module, name there)
 _EXPORTS = {
     "check": ("preflight._engine", "check"),
     "check_request": ("preflight._engine", "check_request"),
+    "judge": ("preflight._engine", "judge"),
+    "Judged": ("preflight._engine", "Judged"),
+    "Interpreter": ("preflight._report.interpreter", "Interpreter"),
     "CheckRequest": ("preflight._facts.request", "CheckRequest"),
     "load_policy": ("preflight._policy.policy", "load_policy"),
     "read_lock": ("preflight._lock.read", "read_lock"),
@@ -71,6 +75,8 @@ __all__ = [
     "CheckResult",
     "ConfigError",
     "Finding",
+    "Interpreter",
+    "Judged",
     "Lock",
     "LockEntry",
     "LockError",
@@ -87,6 +93,7 @@ __all__ = [
     "__version__",
     "check",
     "check_request",
+    "judge",
     "load_policy",
     "read_lock",
 ]

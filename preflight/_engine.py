@@ -22,7 +22,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +36,7 @@ from preflight._facts import probes, rootfs
 from preflight._facts.bytecode import BytecodeFacts, remember_verified
 from preflight._facts.context import Context, Remedies
 from preflight._facts.gather import Gathering, RootTarget
-from preflight._facts.image import ImageError, ImageFacts, Limits, unpack
+from preflight._facts.image import ImageError, ImageFacts, Limits, unpack_in_work
 from preflight._facts.model import InterpreterFacts
 from preflight._facts.request import SKIPPABLE, CheckRequest
 from preflight._interpreters.discovery import find_interpreters
@@ -134,15 +134,22 @@ class Judged:
     context: Context
 
 
-def judge(request: CheckRequest, *, image_limits: Limits | None = None) -> Judged:
+def judge(
+    request: CheckRequest,
+    *,
+    image_limits: Limits | None = None,
+    while_there: Callable[[Judged], object] | None = None,
+) -> Judged:
     """:func:`check_request`, keeping the gathered facts beside the report. A ``root`` is a
     root filesystem (an unpacked image): ``python`` is then a path inside it, and everything
     is read from its files; nothing of it runs (``_facts/rootfs.py``). An ``image`` is a
     container image (an OCI layout, folder or tar, or a ``docker save`` archive): its layers
     are applied into a work folder (bounded by ``image_limits``; ``_facts/image.py``), judged
-    as a root with the image's own environment variables, and the work folder removed."""
+    as a root with the image's own environment variables, and the work folder removed.
+    ``while_there`` is called with what was judged while the environment's files are still
+    there (an image's work folder is removed once judged): ``baseline --image`` hashes them."""
     if request.image is not None:
-        return _judge_image(request, image_limits)
+        return _judge_image(request, image_limits, while_there)
     start = time.perf_counter()
     project = request.project
     policy = project if isinstance(project, Policy) else load_policy(project.resolve())
@@ -188,18 +195,25 @@ def judge(request: CheckRequest, *, image_limits: Limits | None = None) -> Judge
         host=socket.gethostname(),
     )
     report = _teach_bytecode_cache(ctx, report)
-    return Judged(report, ctx)
+    judged = Judged(report, ctx)
+    if while_there is not None:
+        while_there(judged)
+    return judged
 
 
-def _judge_image(request: CheckRequest, limits: Limits | None) -> Judged:
+def _judge_image(
+    request: CheckRequest,
+    limits: Limits | None,
+    while_there: Callable[[Judged], object] | None,
+) -> Judged:
     """The image applied into a work folder, judged as a root, the folder removed; the report
     names the image (its digest) and the interpreter inside it."""
     start = time.perf_counter()
     image = request.image or ""
-    work = tempfile.mkdtemp(prefix="preflight-image-")
+    work: str | None = None
     try:
         try:
-            found = unpack(image, work, limits)
+            found, work = unpack_in_work(image, limits)
         except ImageError as exc:
             raise UsageError(
                 f"--image {image}: {exc}",
@@ -208,13 +222,18 @@ def _judge_image(request: CheckRequest, limits: Limits | None) -> Judged:
             ) from None
         except OSError as exc:
             raise UsageError(
-                f"--image {image}: cannot be applied into {work}: {exc}",
+                f"--image {image}: cannot be applied into a work folder in "
+                f"{tempfile.gettempdir()}: {exc}",
                 hint="free some space in the temporary folder (TMPDIR)",
             ) from None
         environ = found.env if request.environ is None else request.environ
-        judged = judge(replace(request, image=None, root=Path(work), environ=environ))
+        judged = judge(
+            replace(request, image=None, root=Path(work), environ=environ),
+            while_there=while_there,
+        )
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     report = judged.report
     inner = report.interpreter.inside or (request.python or "")
     interpreter = report.interpreter.with_values(path=f"{found.label}:{inner}")
@@ -239,6 +258,8 @@ def _image_summary(found: ImageFacts) -> ImageSummary:
         bytes=found.bytes_written,
         stdlib_files_not_read=found.unread,
         skipped=tuple(found.skipped),
+        work=found.work,
+        work_folder=found.work_folder,
     )
 
 

@@ -10,7 +10,9 @@ written, nothing written outside the work folder.
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import json
 import shutil
 import subprocess
@@ -24,7 +26,7 @@ from conftest import CliRun, Wheels, cli_argv, cli_env, run_preflight
 
 from preflight._engine import judge
 from preflight._errors import UsageError
-from preflight._facts.image import Limits
+from preflight._facts.image import MEMORY, MEMORY_ENV, Limits
 from preflight._facts.request import CheckRequest
 from preflight._render.report import REPORT_NAME
 
@@ -338,3 +340,155 @@ def test_every_output_names_the_image_and_its_interpreter(
         assert digest in text, path.name
         assert PY in text, path.name
     assert not marker.exists()
+
+
+# --- where the layers are applied: in memory when there is room, else on disk -----------------
+
+
+def _packed(layout: Path) -> int:
+    """The bytes of the image's layers as stored (gzip)."""
+    index = json.loads((layout / "index.json").read_text(encoding="utf-8"))
+    blobs = layout / "blobs/sha256"
+    manifest = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_text("utf-8"))
+    return sum(int(layer["size"]) for layer in manifest["layers"])
+
+
+@pytest.mark.skipif(not Path(MEMORY).is_dir(), reason=f"no {MEMORY} on this machine")
+def test_the_work_folder_is_in_memory_and_removed(
+    image: tuple[Path, Path], project: Path, run_check: Callable[..., CliRun]
+) -> None:
+    layout, marker = image
+    run = _check(run_check, layout, project)
+    assert run.returncode == 0, run.stderr
+    summary = run.report["interpreter"]["image"]
+    assert summary["work"] == f"memory ({MEMORY})"
+    folder = Path(summary["work_folder"])
+    assert folder.parent == Path(MEMORY)
+    assert folder.name.startswith("preflight-image-")
+    assert not folder.exists()  # removed once judged
+    assert not marker.exists()
+
+
+@pytest.mark.skipif(not Path(MEMORY).is_dir(), reason=f"no {MEMORY} on this machine")
+def test_an_image_past_its_memory_room_is_applied_again_on_disk(
+    image: tuple[Path, Path], project: Path, run_check: Callable[..., CliRun], tmp_path: Path
+) -> None:
+    """Room for the layers as stored, not for the files they hold: the files written in
+    memory pass the budget, the folder is dropped and the image applied on disk, judged the
+    same; and a hostile layer is refused there as in memory."""
+    layout, marker = image
+    room = str(_packed(layout) + 1)
+    run = _check(run_check, layout, project, env={MEMORY_ENV: room, "TMPDIR": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    summary = run.report["interpreter"]["image"]
+    assert summary["work"].startswith(f"disk ({tmp_path}; not in memory: the files written")
+    assert Path(summary["work_folder"]).parent == tmp_path
+    assert not Path(summary["work_folder"]).exists()
+    images.raw_layer(layout, [images.member("../../../../../../../../tmp/escaped", data=b"x")])
+    refused = _check(run_check, layout, project, env={MEMORY_ENV: room})
+    _refused(refused, "climbs out")
+    assert not marker.exists()
+
+
+def test_on_disk_when_asked_and_a_bad_memory_setting_is_a_clear_error(
+    image: tuple[Path, Path], project: Path, run_check: Callable[..., CliRun], tmp_path: Path
+) -> None:
+    layout, _ = image
+    run = _check(run_check, layout, project, env={MEMORY_ENV: "0", "TMPDIR": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    summary = run.report["interpreter"]["image"]
+    assert summary["work"] == f"disk ({tmp_path}; not in memory: {MEMORY_ENV}=0)"
+    assert not list(tmp_path.glob("preflight-image-*"))
+    _refused(_check(run_check, layout, project, env={MEMORY_ENV: "lots"}), MEMORY_ENV)
+
+
+# --- a manifest of one build of an image checked against the next ----------------------------
+
+
+def _baseline(
+    tmp_path: Path, what: tuple[str, Path], project: Path, output: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*cli_argv(*what, "--python", PY, "--project", project, command="baseline"),
+         "--output", output, "--report-dir", tmp_path / f"r-{output.stem}"],
+        capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=180, check=False,
+    )  # fmt: skip
+
+
+def test_a_baseline_of_one_build_is_checked_against_the_next(
+    image: tuple[Path, Path], project: Path, run_check: Callable[..., CliRun], tmp_path: Path
+) -> None:
+    """``baseline --image`` hashes the image's files before its work folder goes; its paths
+    are the image's own, so the next build (another work folder, another format) compares
+    with it, as does a manifest of the same image unpacked and written with ``--root``."""
+    layout, marker = image
+    manifest = tmp_path / "build1.json"
+    written = _baseline(tmp_path, ("--image", layout), project, manifest)
+    assert written.returncode == 0, written.stderr
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    assert data["interpreter"]["prefix"] == "/usr/local"
+    assert data["roots"]["purelib"] == f"/{images.SITE}"
+    assert "preflight-image-" not in manifest.read_text(encoding="utf-8")
+    assert any(e["path"] == "alpha/__init__.py" for e in data["entries"])
+    same = _check(run_check, images.docker_archive(layout, tmp_path / "build1.tar"), project,
+                  "--baseline", manifest)  # fmt: skip
+    assert same.returncode == 0, same.stderr
+    assert same.check("baseline")["status"] == "pass"
+    unpacked = tmp_path / "unpacked"
+    images.run_tool(images.tool("umoci"), "raw", "unpack", "--image", f"{layout}:latest", unpacked)
+    from_root = tmp_path / "root.json"
+    assert _baseline(tmp_path, ("--root", unpacked), project, from_root).returncode == 0
+    # the next build: a file of a distribution rewritten with its RECORD row, which the
+    # integrity check cannot see; the baseline can
+    record = f"{images.SITE}/alpha-1.0.dist-info/RECORD"
+
+    def rewrite(root: Path) -> None:
+        evil = b"evil = 1\n"
+        (root / ALPHA).write_bytes(evil)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(evil).digest()).rstrip(b"=").decode()
+        rows = (root / record).read_text(encoding="utf-8").splitlines()
+        rows = [r for r in rows if not r.startswith("alpha/__init__.py,")]
+        rows.append(f"alpha/__init__.py,sha256={digest},{len(evil)}")
+        (root / record).write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    images.upper_layer(layout, rewrite)
+    for baseline in (manifest, from_root):
+        run = _check(run_check, layout, project, "--baseline", baseline)
+        assert run.returncode == 1, run.stderr
+        assert run.check("baseline")["status"] == "fail"
+        assert "alpha/__init__.py" in run.findings("baseline")
+        assert run.check("integrity")["status"] == "pass"  # RECORD agrees with the file
+    assert not marker.exists()
+
+
+def test_a_baseline_of_another_interpreter_in_the_image_is_refused(
+    image: tuple[Path, Path], project: Path, run_check: Callable[..., CliRun], tmp_path: Path
+) -> None:
+    layout, _ = image
+    manifest = tmp_path / "build1.json"
+    assert _baseline(tmp_path, ("--image", layout), project, manifest).returncode == 0
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    data["roots"]["purelib"] = "/opt/venv/lib/python3.12/site-packages"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(data), encoding="utf-8")
+    run = _check(run_check, layout, project, "--baseline", other)
+    assert run.returncode == 3
+    assert "roots.purelib" in run.stderr
+
+
+def test_the_sbom_of_an_image_is_named_for_the_image(
+    image: tuple[Path, Path], project: Path, run_check: Callable[..., CliRun], tmp_path: Path
+) -> None:
+    layout, _ = image
+    archive = images.docker_archive(layout, tmp_path / "app.tar")  # tagged: a RepoTag
+    sbom = tmp_path / "sbom.json"
+    run = _check(run_check, archive, project, "--sbom", sbom)
+    assert run.returncode == 0, run.stderr
+    digest = run.report["interpreter"]["image"]["digest"]
+    name = run.report["interpreter"]["image"]["name"]
+    assert name  # skopeo's docker-archive names the image
+    component = json.loads(sbom.read_text(encoding="utf-8"))["metadata"]["component"]
+    assert component["name"] == name  # not "local", the name of the prefix folder
+    assert f"{name}@{digest}:{PY}" in component["description"]
+    properties = {p["name"]: p["value"] for p in component["properties"]}
+    assert properties["preflight:image"] == f"{name}@{digest}"

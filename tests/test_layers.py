@@ -438,7 +438,6 @@ def test_a_never_arrow_is_caught(tmp_path: Path) -> None:
 FRONT_ENDS = [*_under("_cli"), PACKAGE / "nox.py", PACKAGE / "__main__.py"]
 
 
-@pytest.mark.xfail(strict=True, reason="helper request lands it")
 def test_the_front_ends_use_the_public_api() -> None:
     """``preflight.check`` (and the request it takes), never ``preflight._engine``."""
     found = {

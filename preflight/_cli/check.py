@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from preflight import CheckRequest, check_request
+from preflight import CheckRequest, Judged, check_request, judge
 from preflight._atomic import UnsafeOutput
 from preflight._cli.options import add_project_option, seconds
 from preflight._cli.outputs import (
@@ -29,7 +29,6 @@ from preflight._cli.outputs import (
     check_output_paths,
     write_output,
 )
-from preflight._engine import Judged, judge
 from preflight._errors import UsageError
 from preflight._facts.request import SKIPPABLE
 from preflight._facts.sboms import sbom_facts
@@ -305,11 +304,14 @@ def check_and_report(options: CheckOptions) -> Report:
     return report
 
 
-def judge_and_report(options: CheckOptions) -> Judged:
-    """:func:`check_and_report`, keeping the facts the report was judged on, which the public
-    API does not give: for the outputs made of them (the SBOM, the baseline's manifest)."""
+def judge_and_report(
+    options: CheckOptions, *, while_there: Callable[[Judged], object] | None = None
+) -> Judged:
+    """:func:`check_and_report`, keeping the facts the report was judged on: for the outputs
+    made of them (the SBOM, the baseline's manifest). ``while_there``: called while the
+    environment's files are there (``judge``'s: an image's work folder)."""
     started = _before(options)
-    judged = judge(options.request)
+    judged = judge(options.request, while_there=while_there)
     _after(options, judged.report, started)
     return judged
 

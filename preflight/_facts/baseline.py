@@ -62,6 +62,7 @@ __all__ = [
     "check_identity",
     "compare",
     "manifest_json",
+    "named_roots",
     "parse_manifest_text",
     "read_manifest",
     "roots_of",
@@ -186,7 +187,7 @@ def build_manifest(
     facts: InterpreterFacts, *, created: str, tool_version: str, stop: Event | None = None
 ) -> Manifest:
     """The manifest of the environment the probe described, as it is now."""
-    roots = roots_of(facts)
+    roots = named_roots(facts)
     try:
         census = take(facts, read_all=True, stop=stop, deadline=Deadline(DEFAULT_TIMEOUT))
     except Unfinished as exc:
@@ -203,11 +204,28 @@ def build_manifest(
 
 def _identity(facts: InterpreterFacts) -> ManifestInterpreter:
     return ManifestInterpreter(
-        executable=facts.executable,
+        executable=_named(facts, facts.executable),
         version=facts.version,
         implementation=facts.implementation,
-        prefix=os.path.normpath(facts.prefix),
+        prefix=_named(facts, os.path.normpath(facts.prefix)),
     )
+
+
+def _named(facts: InterpreterFacts, path: str) -> str:
+    """``path`` as the environment names it: inside its root filesystem for an image's (so
+    the manifest of one build of an image compares with the next, wherever each was
+    applied), else as it is."""
+    if facts.root is None:
+        return path
+    path, base = os.path.normpath(path), os.path.normpath(facts.root)
+    if path == base:
+        return "/"
+    return path[len(base) :] if path.startswith(base + "/") else path
+
+
+def named_roots(facts: InterpreterFacts) -> tuple[tuple[str, str], ...]:
+    """The install folders (``roots_of``) as the environment names them (``_named``)."""
+    return tuple((name, _named(facts, path)) for name, path in roots_of(facts))  # normalised
 
 
 # --- comparing ----------------------------------------------------------------------------
@@ -231,7 +249,7 @@ def check_identity(manifest: Manifest, facts: InterpreterFacts, path: Path) -> N
                 hint="pass the baseline written for this environment (or write one with "
                 "`preflight baseline`)",
             )
-    recorded_roots, actual_roots = dict(manifest.roots), dict(roots_of(facts))
+    recorded_roots, actual_roots = dict(manifest.roots), dict(named_roots(facts))
     for name in sorted(set(recorded_roots) | set(actual_roots)):
         if recorded_roots.get(name) != actual_roots.get(name):
             raise BaselineError(

@@ -18,37 +18,49 @@ lower layer put at NAME; ``.wh..wh..opq`` empties a folder of what lower layers 
 
 Anything else wrong (a missing blob, a digest that does not match, an unknown layer format)
 is an :class:`ImageError` naming the file and what to do.
+
+The work folder (:func:`unpack_in_work`) is in memory (``/dev/shm``) while the files fit in
+half its free space (or ``PREFLIGHT_IMAGE_MEMORY`` bytes; 0: on disk), else on disk: making
+thousands of files on a disk is most of what applying an image costs.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
 import shutil
 import stat
 import tarfile
+import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
 
 from preflight import _json
 from preflight._facts.rootfs import RootError, on_host, resolve_in_root
 
-__all__ = ["ImageError", "ImageFacts", "Limits", "unpack"]
+__all__ = ["MEMORY", "MEMORY_ENV", "ImageError", "ImageFacts", "Limits", "unpack", "unpack_in_work"]
 
 KIB = 1024
 MIB = 1024 * KIB
 GIB = 1024 * MIB
 JSON_LIMIT = 4 * MIB  # index.json, a manifest, a config: a few KiB
 _CHUNK = 1 << 20
+# tarfile's stream buffer: its default (10 KiB) reads in small pieces; a large one is copied
+# again on every header read (it keeps the rest as a slice). 64 KiB cost least CPU, measured.
+_STREAM = 64 * KIB
 _OPAQUE = ".wh..wh..opq"
 _STDLIB = re.compile(r"python\d\.\d{1,3}t?")
 _KEPT = ("sitecustomize", "usercustomize")
 _WHITEOUT = ".wh."
+MEMORY = "/dev/shm"  # a tmpfs on Linux: the work folder, when it has room
+MEMORY_ENV = "PREFLIGHT_IMAGE_MEMORY"  # bytes the work folder may take there; 0: on disk
+_PAGE = 4096  # what a file takes at least in a tmpfs
 
 
 class _Reader(Protocol):
@@ -57,6 +69,10 @@ class _Reader(Protocol):
 
 class ImageError(ValueError):
     """The image cannot be read; the text names the file or member and what is wrong."""
+
+
+class _OutOfRoom(Exception):
+    """The work folder in memory would take more than it may: applied again on disk."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,8 @@ class ImageFacts:
     members: int = 0
     bytes_written: int = 0
     unread: int = 0  # standard library files no fact reads, not written
+    work: str = ""  # where the layers were applied: "memory (/dev/shm)" or "disk (TMPDIR)"
+    work_folder: str = ""  # the work folder (removed once judged)
 
     @property
     def label(self) -> str:
@@ -314,6 +332,8 @@ class _Applied:
     folders: dict[str, tuple[str, str]] = field(default_factory=dict)
     unread: int = 0  # standard library files no fact reads, not written
     unread_names: set[str] = field(default_factory=set)
+    budget: int | None = None  # bytes the work folder may take (in memory), None: no bound
+    stored: int = 0  # bytes it takes so far (files rounded up to a page)
 
 
 def _clean(name: str, what: str) -> list[str]:
@@ -441,8 +461,7 @@ def _apply_member(
     elif member.islnk():
         _remove(host)
         _hard_link(applied, member, (host, shown), f"{what}: the hard link {shown}")
-    elif member.isreg():
-        _remove(host)
+    elif member.isreg():  # a lower layer's entry at ``host`` is removed by _write_file
         _write_file(applied, tar, member, (host, shown), f"{what}: member {shown}")
     else:
         applied.skipped.append(f"{shown}: a member of type {member.type!r}, skipped ({what})")
@@ -506,21 +525,33 @@ def _write_file(
         applied.unread += 1
         applied.unread_names.add(shown)
         return
+    applied.stored += -(-max(member.size, 1) // _PAGE) * _PAGE
+    if applied.budget is not None and applied.stored > applied.budget:
+        raise _OutOfRoom(f"the files written take more than {applied.budget} bytes")
     source = tar.extractfile(member)
     assert source is not None  # a regular member
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(host, flags, 0o600)
-    with os.fdopen(fd, "wb") as out:
+    try:  # most members are new: no lstat before the open
+        fd = os.open(host, flags, 0o600)
+    except FileExistsError:  # what a lower layer put there (a file, a link, a folder)
+        _remove(host)
+        applied.folders.clear()  # it may have been a folder, resolved and cached
+        fd = os.open(host, flags, 0o600)
+    try:
         left = member.size
         while left:
             chunk = source.read(min(_CHUNK, left))
             if not chunk:
                 raise ImageError(f"{what} is cut short")
-            out.write(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
             left -= len(chunk)
-    os.chmod(host, member.mode & 0o777)
-    # the member's mtime: a pyc records its source's, and Python ignores a pyc that differs
-    os.utime(host, (member.mtime, member.mtime))
+        os.fchmod(fd, member.mode & 0o777)
+        # the member's mtime: a pyc records its source's, and Python ignores a pyc that differs
+        os.utime(fd, (member.mtime, member.mtime))
+    finally:
+        os.close(fd)
 
 
 def _decompressed(handle: _Reader) -> _Reader:
@@ -584,13 +615,17 @@ def _apply_layer(
         try:
             unpacked = _Hashing(_decompressed(packed), applied.limits.total_bytes * 2, what)
             # a stream ("r|"): tarfile only calls read() on it
-            with tarfile.open(fileobj=cast("IO[bytes]", unpacked), mode="r|") as tar:
+            with tarfile.open(
+                fileobj=cast("IO[bytes]", unpacked), mode="r|", bufsize=_STREAM
+            ) as tar:
                 mine: set[str] = set()
                 for member in tar:
                     _apply_member(applied, tar, member, what, mine)
             unpacked.drain()
             packed.drain()
         except (tarfile.TarError, OSError, EOFError, zlib.error, RootError) as exc:
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise  # the work folder's disk is full: not the image's fault
             raise ImageError(f"{what} cannot be read: {exc}") from None
     if blob is not None and "sha256:" + packed.sha.hexdigest() != blob:
         raise ImageError(f"{what} does not match its digest {blob}")
@@ -601,7 +636,77 @@ def _apply_layer(
 def unpack(source: str, work: str, limits: Limits | None = None) -> ImageFacts:
     """Apply the image at ``source`` (``PATH`` or ``PATH:REF`` for an OCI layout holding
     several) into the empty folder ``work``; returns what the image is. Raises ImageError."""
+    with _opened(source) as (store, plan):
+        return _apply(store, plan, work, limits or Limits(), None)
+
+
+def unpack_in_work(
+    source: str, limits: Limits | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[ImageFacts, str]:
+    """Apply the image at ``source`` into a new work folder; returns what the image is and
+    the folder, which the caller removes. The folder is in memory (``/dev/shm``) while the
+    files written fit in half its free space (``PREFLIGHT_IMAGE_MEMORY`` bytes, when set; 0
+    keeps it on disk): the layers' files are written once and read back at once, and most
+    of the time of applying an image on a disk is making its files there. Past that (or
+    when memory is full) the image is applied again, on disk (``TMPDIR``). Raises
+    ImageError (the image) or OSError (the work folder)."""
     limits = limits or Limits()
+    with _opened(source) as (store, plan):
+        budget, why = _memory_budget(os.environ if environ is None else environ)
+        packed = sum(store.size(name) for name, _ in plan.layers)
+        if budget is not None and packed > budget:
+            budget, why = None, f"its layers ({packed} bytes) exceed {why}"
+        if budget is not None:
+            work = tempfile.mkdtemp(prefix="preflight-image-", dir=MEMORY)
+            try:
+                found = _apply(store, plan, work, limits, budget)
+                return replace(found, work=f"memory ({MEMORY})", work_folder=work), work
+            except _OutOfRoom as exc:
+                why = f"{exc}: {why}"
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    shutil.rmtree(work, ignore_errors=True)
+                    raise
+                why = f"{MEMORY} is full"
+            except BaseException:
+                shutil.rmtree(work, ignore_errors=True)
+                raise
+            shutil.rmtree(work, ignore_errors=True)
+        work = tempfile.mkdtemp(prefix="preflight-image-")
+        try:
+            found = _apply(store, plan, work, limits, None)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        where = f"disk ({os.path.dirname(work)}; not in memory: {why})"
+        return replace(found, work=where, work_folder=work), work
+
+
+def _memory_budget(environ: Mapping[str, str]) -> tuple[int | None, str]:
+    """The bytes the work folder may take in memory (None: it goes on disk), and why."""
+    asked = environ.get(MEMORY_ENV, "").strip()
+    if asked:
+        if not asked.isdigit():
+            raise ImageError(f"{MEMORY_ENV}={asked!r} is not a number of bytes (0: on disk)")
+        if int(asked) == 0:
+            return None, f"{MEMORY_ENV}=0"
+    try:
+        info = os.stat(MEMORY)
+        room = os.statvfs(MEMORY)
+    except OSError:
+        return None, f"no {MEMORY}"
+    # a folder every user may write in, as /tmp: sticky, so no one else removes ours
+    if not stat.S_ISDIR(info.st_mode) or not info.st_mode & stat.S_ISVTX:
+        return None, f"{MEMORY} is not a shared temporary folder"
+    half = room.f_bavail * room.f_frsize // 2
+    if asked:
+        return min(int(asked), half), f"{MEMORY_ENV}={asked} (or half of {MEMORY}'s free space)"
+    return half, f"half of {MEMORY}'s free space ({half} bytes)"
+
+
+@contextmanager
+def _opened(source: str) -> Iterator[tuple[_Store, _Plan]]:
+    """The image's archive, open, and what it holds (its manifest and config, checked)."""
     path, ref = Path(source), None
     if not path.exists() and ":" in source:
         head, _, tail = source.rpartition(":")
@@ -624,15 +729,19 @@ def unpack(source: str, work: str, limits: Limits | None = None) -> ImageFacts:
                 f"{path}: the config lists {len(plan.diff_ids)} diff_ids for "
                 f"{len(plan.layers)} layers"
             )
-        applied = _Applied(os.path.abspath(work), limits)
-        for number, (name, blob) in enumerate(plan.layers):
-            diff_id = plan.diff_ids[number] if plan.diff_ids else None
-            _apply_layer(applied, store, name, blob, diff_id)
+        yield store, plan
     finally:
         store.close()
+
+
+def _apply(store: _Store, plan: _Plan, work: str, limits: Limits, budget: int | None) -> ImageFacts:
+    applied = _Applied(os.path.abspath(work), limits, budget=budget)
+    for number, (name, blob) in enumerate(plan.layers):
+        diff_id = plan.diff_ids[number] if plan.diff_ids else None
+        _apply_layer(applied, store, name, blob, diff_id)
     env, user = _runtime(plan.config)
     return ImageFacts(
-        source=str(path),
+        source=str(store.path),
         kind=plan.kind,
         digest=plan.digest,
         name=plan.name,

@@ -96,13 +96,6 @@ class CheckRequest:
     def _combinations(self) -> None:
         if self.image is not None and self.root is not None:
             raise UsageError("--root and --image both name what to judge", hint="keep one")
-        if self.image is not None and self.baseline is not None and "baseline" not in self.skip:
-            raise UsageError(
-                "--baseline with --image is not supported yet: the image's work folder is "
-                "new on every check",
-                hint="unpack the image once (`umoci raw unpack --image LAYOUT:TAG DIR`) and "
-                "use --root DIR for both `preflight baseline` and the check",
-            )
 
     def timeout_or(self, default: float) -> float:
         """The bound of one probe: the request's ``timeout``, else that probe's ``default``."""

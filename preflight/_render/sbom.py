@@ -20,8 +20,9 @@ What each component says, and where it comes from:
   ``bom``) by path and sha256, not merged: their components are the authors' claims about
   what they bundled, and stay theirs.
 
-The document's metadata names the environment (its interpreter and prefix) and preflight's
-verdict on it: an SBOM written for a NOT_READY environment says so.
+The document's metadata names the environment (its interpreter and prefix; for an image, the
+image's name, and its digest in ``preflight:image``) and preflight's verdict on it: an SBOM
+written for a NOT_READY environment says so.
 
 Every name, version and path here comes from the judged environment, so none may stop the
 SBOM (nor, since it is written last, any other output). A string that is not UTF-8 (a
@@ -153,13 +154,19 @@ def _bom(report: Report, given: SbomFacts) -> tuple[Bom, list[str]]:
     ]
     if report.lock is not None:
         properties.append(Property(name="preflight:lock", value=report.lock))
+    name, of = Path(facts.prefix).name if facts is not None else "environment", python
+    image = report.interpreter.image
+    if image is not None:  # the image's name, not its prefix's ("local" of /usr/local)
+        name = said(image.name or os.path.basename(image.source.rstrip("/")) or "image")
+        of = said(report.interpreter.path or python)  # NAME@DIGEST:/usr/...
+        properties.append(Property(name="preflight:image", value=of.rpartition(":/")[0]))
     root = Component(
         type=ComponentType.APPLICATION,
-        name=Path(facts.prefix).name if facts is not None else "environment",
+        name=name,
         version=facts.version if facts is not None else None,
         bom_ref="environment",
         description=(
-            f"the Python environment of {python}, as preflight {__version__} judged it: "
+            f"the Python environment of {of}, as preflight {__version__} judged it: "
             f"{report.status} ({report.overall_status})"
         ),
         properties=properties,

@@ -52,6 +52,7 @@ def _texts(value: object, key: str) -> tuple[str, ...]:
 
 _IMAGE_KEYS = ("source", "kind", "digest", "name", "layers", "members", "bytes",
                "stdlib_files_not_read", "skipped")  # fmt: skip
+_IMAGE_OPTIONAL = ("work", "work_folder")  # where the layers were applied (added later)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class ImageSummary:
     bytes: int = 0
     stdlib_files_not_read: int = 0
     skipped: tuple[str, ...] = ()
+    work: str | None = None  # "memory (/dev/shm)" or "disk (TMPDIR)"
+    work_folder: str | None = None  # the work folder (removed once judged)
 
     @property
     def label(self) -> str:
@@ -84,6 +87,8 @@ class ImageSummary:
             "members": self.members,
             "bytes": self.bytes,
             "stdlib_files_not_read": self.stdlib_files_not_read,
+            **({} if self.work is None else {"work": self.work}),
+            **({} if self.work_folder is None else {"work_folder": self.work_folder}),
             "skipped": list(self.skipped),
         }
 
@@ -94,7 +99,7 @@ class ImageSummary:
         for name in _IMAGE_KEYS:
             if name not in data:
                 raise InterpreterFormatError(f"image.{name}", "is missing")
-        extra = [name for name in data if name not in _IMAGE_KEYS]
+        extra = [name for name in data if name not in _IMAGE_KEYS + _IMAGE_OPTIONAL]
         if extra:
             raise InterpreterFormatError(f"image.{extra[0]}", "unknown key")
         return cls(
@@ -109,6 +114,8 @@ class ImageSummary:
                 data["stdlib_files_not_read"], "image.stdlib_files_not_read"
             ),
             skipped=_texts(data["skipped"], "image.skipped"),
+            work=_optional_text(data.get("work"), "image.work"),
+            work_folder=_optional_text(data.get("work_folder"), "image.work_folder"),
         )
 
 
