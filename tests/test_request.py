@@ -163,7 +163,7 @@ def test_check_and_a_request_give_the_same_report(venv312: Path, project: Path) 
     assert first == second
     # one request, one field changed: the other interpreter of the project's policy
     elsewhere = preflight.check_request(dataclasses.replace(request, python=sys.executable))
-    assert elsewhere.interpreter["path"] != by_request.interpreter["path"]
+    assert elsewhere.interpreter.path != by_request.interpreter.path
 
 
 def test_the_cli_refuses_a_request_that_cannot_work_as_before(tmp_path: Path) -> None:

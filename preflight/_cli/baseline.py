@@ -17,8 +17,8 @@ import threading
 import time
 from pathlib import Path
 
+from preflight import Judged
 from preflight._cli.check import CheckOptions, add_check_options, judge_and_report
-from preflight._engine import Judged
 from preflight._facts.model import InterpreterFacts
 from preflight._ops.baseline import Written, check_output, write_baseline
 from preflight._ops.gate import blocking_checks, gate_decision
