@@ -15,39 +15,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["ImageSummary", "Interpreter", "InterpreterFormatError"]
+from preflight._strict import Node
+
+__all__ = ["ImageSummary", "Interpreter"]
 
 
-class InterpreterFormatError(ValueError):
-    """An ``interpreter`` object (or its ``image``) that is not one a report holds; ``key`` is
-    where, relative to it (e.g. ``image.members``)."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
+# A text of a report is capped as the report caps it, not refused (a report written before the
+# caps reads too): only what its bytes allow bounds it here.
+_ANY_LENGTH = 1 << 62
 
 
-def _text(value: object, key: str) -> str:
-    if isinstance(value, str):
-        return value
-    raise InterpreterFormatError(key, "must be a string")
+def _text(node: Node) -> str:
+    return node.string(empty=True, max_length=_ANY_LENGTH)
 
 
-def _optional_text(value: object, key: str) -> str | None:
-    return None if value is None else _text(value, key)
+def _optional_text(node: Node | None) -> str | None:
+    return None if node is None else node.string_or_null(max_length=_ANY_LENGTH)
 
 
-def _count(value: object, key: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise InterpreterFormatError(key, "must be a whole number, 0 or more")
+def _count(node: Node) -> int:
+    return node.integer(minimum=0)
 
 
-def _texts(value: object, key: str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise InterpreterFormatError(key, "must be a list of strings")
-    return tuple(_text(item, f"{key}[{number}]") for number, item in enumerate(value))
+def _texts(node: Node) -> tuple[str, ...]:
+    return tuple(node.strings(max_length=_ANY_LENGTH))
 
 
 _IMAGE_KEYS = ("source", "kind", "digest", "name", "layers", "members", "bytes",
@@ -93,29 +84,27 @@ class ImageSummary:
         }
 
     @classmethod
-    def from_dict(cls, data: object) -> ImageSummary:
-        if not isinstance(data, dict):
-            raise InterpreterFormatError("image", "is not a JSON object")
-        for name in _IMAGE_KEYS:
-            if name not in data:
-                raise InterpreterFormatError(f"image.{name}", "is missing")
-        extra = [name for name in data if name not in _IMAGE_KEYS + _IMAGE_OPTIONAL]
-        if extra:
-            raise InterpreterFormatError(f"image.{extra[0]}", "unknown key")
+    def from_dict(cls, node: Node) -> ImageSummary:
+        """The ``image`` object of a report's interpreter (a :class:`~preflight._strict.Node`);
+        a key missing, unknown or of the wrong type is a ``ShapeError`` naming it."""
+        table = node.table(
+            _IMAGE_KEYS + _IMAGE_OPTIONAL,
+            problem="is not a JSON object",
+            unknown="unknown key",
+            missing="is missing",
+        )
         return cls(
-            source=_text(data["source"], "image.source"),
-            kind=_text(data["kind"], "image.kind"),
-            digest=_text(data["digest"], "image.digest"),
-            name=_optional_text(data["name"], "image.name"),
-            layers=_texts(data["layers"], "image.layers"),
-            members=_count(data["members"], "image.members"),
-            bytes=_count(data["bytes"], "image.bytes"),
-            stdlib_files_not_read=_count(
-                data["stdlib_files_not_read"], "image.stdlib_files_not_read"
-            ),
-            skipped=_texts(data["skipped"], "image.skipped"),
-            work=_optional_text(data.get("work"), "image.work"),
-            work_folder=_optional_text(data.get("work_folder"), "image.work_folder"),
+            source=_text(table["source"]),
+            kind=_text(table["kind"]),
+            digest=_text(table["digest"]),
+            name=_optional_text(table["name"]),
+            layers=_texts(table["layers"]),
+            members=_count(table["members"]),
+            bytes=_count(table["bytes"]),
+            stdlib_files_not_read=_count(table["stdlib_files_not_read"]),
+            skipped=_texts(table["skipped"]),
+            work=_optional_text(table.get("work")),
+            work_folder=_optional_text(table.get("work_folder")),
         )
 
 
@@ -179,28 +168,28 @@ class Interpreter:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Interpreter:
+    def from_dict(cls, data: Mapping[str, Any], key: str = "interpreter") -> Interpreter:
         """The interpreter a report's ``interpreter`` object names; a known key of the wrong
-        type is :class:`InterpreterFormatError`, an unknown one kept as it is."""
+        type is a ``ShapeError`` naming it (``interpreter.image.members``), an unknown one
+        kept as it is."""
+        table = Node(data, key).table(problem="is not a JSON object")
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
-        for key, value in data.items():
-            if key in _TEXTS:
-                values[key] = _optional_text(value, key)
-            elif key == "read_from_files":
-                if value is not None and not isinstance(value, bool):
-                    raise InterpreterFormatError(key, "must be true or false")
-                values[key] = value
-            elif key == "sources":
-                if value is not None and not isinstance(value, dict):
-                    raise InterpreterFormatError(key, "is not a JSON object")
-                values[key] = (
+        for name, node in table.nodes():
+            if name in _TEXTS:
+                values[name] = _optional_text(node)
+            elif name == "read_from_files":
+                values[name] = None if node.value is None else node.boolean()
+            elif name == "sources":
+                values[name] = (
                     None
-                    if value is None
-                    else {_text(k, key): _text(v, f"{key}.{k}") for k, v in value.items()}
+                    if node.value is None
+                    else {
+                        k: _text(v) for k, v in node.table(problem="is not a JSON object").nodes()
+                    }
                 )
-            elif key == "image":
-                values[key] = None if value is None else ImageSummary.from_dict(value)
+            elif name == "image":
+                values[name] = None if node.value is None else ImageSummary.from_dict(node)
             else:
-                extra[key] = value
+                extra[name] = node.value
         return cls(**values, extra=extra, keys=tuple(data))

@@ -25,7 +25,7 @@ from typing import Any
 
 from preflight import _json
 from preflight._checks.result import CheckResult, Finding, Severity, Status, status_of
-from preflight._report.interpreter import Interpreter, InterpreterFormatError
+from preflight._report.interpreter import Interpreter
 from preflight._strict import Node, ShapeError, Table, shown
 from preflight._text import capped
 
@@ -274,13 +274,6 @@ def _seconds(node: Node) -> float:
     return node.number(maximum=_LONGEST)
 
 
-def _interpreter(data: Any) -> Interpreter:
-    try:
-        return Interpreter.from_dict(data)
-    except InterpreterFormatError as exc:
-        raise ReportFormatError(f"interpreter.{exc.key}", exc.problem) from None
-
-
 def _parse_report(data: object) -> Report:
     try:
         return _read_report(data)
@@ -314,7 +307,7 @@ def _read_report(data: object) -> Report:
         raise checks.error("", f"hold {found} findings, more than a report holds ({MAX_FINDINGS})")
     report = Report(
         timestamp=_text(top["timestamp"]),
-        interpreter=_interpreter(interpreter.plain()),
+        interpreter=Interpreter.from_dict(interpreter.plain()),
         python_status=top["python_status"].choice(PYTHON_STATUSES),
         checks=tuple(_parse_check(cid, entry) for cid, entry in checks.nodes()),
         duration_s=_seconds(top["duration_s"]),
