@@ -460,17 +460,7 @@ def test_too_old_payload() -> None:
 
 
 def test_performance_payload() -> None:
-    good = {
-        "ok": True,
-        "probe_version": PERFORMANCE_PROBE_VERSION,
-        "imports": [{"module": "json", "seconds": 0.001, "error": None}],
-        "import_seconds": 0.001,
-        "compute_kind": "python",
-        "compute_seconds": 0.01,
-        "compute_error": None,
-        "total_seconds": None,
-        "bytecode_cached": None,
-    }
+    good = json.loads(_performance_payload(total_seconds=None))
     perf = parse_performance_output(json.dumps(good), total_seconds=0.5)
     assert isinstance(perf, PerformanceFacts), perf
     assert perf.total_seconds == 0.5
