@@ -53,7 +53,7 @@ from preflight._errors import PreflightError, UsageError, format_error
 from preflight._facts.context import NOX_REMEDIES
 from preflight._interpreters.discovery import Found, find_interpreters
 from preflight._interpreters.resolve import Resolution, install_hint, resolve
-from preflight._ops import matrix
+from preflight._ops import fetch, matrix
 from preflight._ops.installable import installable_lock
 from preflight._policy.policy import Policy, load_policy
 from preflight._policy.spec import minor_of
@@ -234,12 +234,56 @@ def download_lock(
     *,
     backend: matrix.Backend,
 ) -> None:
-    """The lock's artifacts for ``python`` in ``wheelhouse`` (``pip download --require-hashes
-    --no-deps``). A wheelhouse that already holds them all (a warm run) is confirmed from
-    the folder alone, the index off; only otherwise is the index asked, the lock in parts
-    fetched side by side (:func:`_split_lock`: each requirement with its hashes, so what
-    lands in the wheelhouse is still only the bytes the lock's hashes name)."""
+    """The lock's files for ``python`` in ``wheelhouse``, by their hashes
+    (:mod:`preflight._ops.fetch`): a file already there whose sha256 the lock names is kept
+    (a warm run starts no child and asks no index); the others are fetched side by side from
+    the index pip is configured with, and kept only when their bytes hash as the lock says.
+    What the fetcher leaves (an sdist-only pin, an index asking for credentials, a line it
+    does not read) is ``pip download --require-hashes --no-deps``'s, as before; a
+    :class:`~preflight._ops.fetch.FetchError` says which file and why."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
+    try:
+        text = lock.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        _pip_download(session, python, lock, wheelhouse, backend=backend)  # pip says why
+        return
+    fetched = fetch.fetch_lock(
+        text,
+        wheelhouse,
+        target=fetch.probe_target(python),
+        sources=lambda options: fetch.pip_sources(sys.executable, options, lock.parent),
+    )
+    session.log(f"wheelhouse {wheelhouse}: {fetch.describe(fetched)}")
+    if fetched.whole is not None:
+        session.log(f"{lock.name}: {fetched.whole} is pip's to follow: pip downloads it all")
+        _pip_download(session, python, lock, wheelhouse, backend=backend)
+        return
+    if not fetched.left:
+        return
+    for note in fetched.notes:
+        session.log(f"left to pip download: {note}")
+    folder = Path(tempfile.mkdtemp(prefix="preflight-left-"))
+    try:
+        rest = folder / lock.name
+        options = fetch.absolute_options(fetched.options, lock.parent)
+        rest.write_text("\n".join([*options, *fetched.left]) + "\n", encoding="utf-8")
+        _pip_download(session, python, rest, wheelhouse, backend=backend)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pip_download(
+    session: nox.Session,
+    python: Path,
+    lock: Path,
+    wheelhouse: Path,
+    *,
+    backend: matrix.Backend,
+) -> None:
+    """``pip download --require-hashes --no-deps`` of ``lock`` into ``wheelhouse``. A
+    wheelhouse that already holds them all is confirmed from the folder alone, the index
+    off; only otherwise is the index asked, the lock in parts fetched side by side
+    (:func:`_split_lock`: each requirement with its hashes)."""
     env = matrix.install_env()
     offline = matrix.download_command(
         backend, sys.executable, python, lock, wheelhouse, offline=True
