@@ -36,7 +36,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -233,6 +233,7 @@ def download_lock(
     wheelhouse: Path,
     *,
     backend: matrix.Backend,
+    pip_config: Future[dict[str, str]] | None = None,
 ) -> None:
     """The lock's files for ``python`` in ``wheelhouse``, by their hashes
     (:mod:`preflight._ops.fetch`): a file already there whose sha256 the lock names is kept
@@ -240,7 +241,8 @@ def download_lock(
     the index pip is configured with, and kept only when their bytes hash as the lock says.
     What the fetcher leaves (an sdist-only pin, an index asking for credentials, a line it
     does not read) is ``pip download --require-hashes --no-deps``'s, as before; a
-    :class:`~preflight._ops.fetch.FetchError` says which file and why."""
+    :class:`~preflight._ops.fetch.FetchError` says which file and why. ``pip_config``: pip's
+    configuration being read already (:func:`_pip_config_early`)."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
     try:
         text = lock.read_text(encoding="utf-8")
@@ -251,7 +253,11 @@ def download_lock(
         text,
         wheelhouse,
         target=fetch.probe_target(python),
-        sources=lambda options: fetch.pip_sources(sys.executable, options, lock.parent),
+        sources=lambda options: fetch.sources_from(
+            pip_config.result() if pip_config else fetch.pip_config(sys.executable),
+            options,
+            lock.parent,
+        ),
     )
     session.log(f"wheelhouse {wheelhouse}: {fetch.describe(fetched)}")
     if fetched.whole is not None:
@@ -270,6 +276,23 @@ def download_lock(
         _pip_download(session, python, rest, wheelhouse, backend=backend)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pip_config_early(lock: Path, wheelhouse: Path) -> Future[dict[str, str]] | None:
+    """pip's configuration read beside the environment's creation, when the wheelhouse
+    lacks a file of some pin's name (a cold run will ask the index); None otherwise: a warm
+    run starts no child for it."""
+    try:
+        text = lock.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not fetch.needs_index(text, wheelhouse):
+        return None
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(fetch.pip_config, sys.executable)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _pip_download(
@@ -568,12 +591,13 @@ class _Matrix:
         backend = matrix.choose_backend()
         steps.next("venv", timed=True)
         target = self.policy.project_dir / ".nox" / session.name / "env"
-        python = create_env(session, found.found.path, target, backend=backend)
         # The lock's artifacts, kept between runs beside the env (which is made afresh):
         # installed from there with the index off, and the check anchored in them.
         # A failed download is an install that failed (a bad hash in the lock, say); its time
-        # is reported apart.
+        # is reported apart. pip's configuration (where to download from) is read meanwhile.
         wheelhouse = target.parent / "wheelhouse"
+        pip_config = _pip_config_early(lock, wheelhouse)
+        python = create_env(session, found.found.path, target, backend=backend)
         steps.next("install", timed=True)
         pins = _installable(  # a PEP 751 lock: its pins for this env
             session, lock, python, target.parent, withhold=self.policy.secret_variables()
@@ -587,7 +611,7 @@ class _Matrix:
                 "preflight-env --with pip` (pipx's environments have it)",
             )
         try:
-            download_lock(session, python, pins, wheelhouse, backend=backend)
+            download_lock(session, python, pins, wheelhouse, backend=backend, pip_config=pip_config)
         except nox.command.CommandFailed:
             session.warn(_DOWNLOAD_HINT.format(lock=lock.name))
             raise

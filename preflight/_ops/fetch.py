@@ -333,21 +333,31 @@ def pip_sources(
     options: Sequence[str],
     lock_folder: Path,
     *,
-    env: Mapping[str, str] | None = None,
     timeout: float = 120.0,
 ) -> Sources:
-    """Where pip would download from: its configuration (``pip config list``: the files and
-    ``PIP_*`` variables, ``download`` over ``global``, the variables over both), then the
-    lock's own option lines as pip applies them (``--index-url`` replaces the indexes,
-    ``--extra-index-url`` adds one, ``--find-links`` adds a location, ``--no-index`` drops
-    them). ``FetchError`` when pip cannot say."""
+    """Where pip would download from: its configuration (:func:`pip_config`), then the
+    lock's own option lines as pip applies them (:func:`sources_from`)."""
+    return sources_from(pip_config(tool_python, timeout=timeout), options, lock_folder)
+
+
+def pip_config(tool_python: str | os.PathLike[str], *, timeout: float = 120.0) -> dict[str, str]:
+    """pip's configuration as ``pip config list`` gives it (its files and ``PIP_*``
+    variables, merged as pip merges them), run by ``tool_python`` through
+    :mod:`preflight._process`; ``FetchError`` when pip cannot say."""
     argv = [os.fspath(tool_python), "-I", "-m", "pip", "config", "list"]
-    done = run(argv, timeout=timeout, env=clean_env(dict(env) if env else None))
+    done = run(argv, timeout=timeout, env=clean_env())
     if not done.ok:
         raise FetchError(
             f"cannot read pip's configuration: {done.describe()}: {done.stderr.strip()[-500:]}"
         )
-    return sources_from(parse_config_list(done.stdout), options, lock_folder)
+    return parse_config_list(done.stdout)
+
+
+def needs_index(lock_text: str, wheelhouse: Path) -> bool:
+    """Whether some pin of the lock has no file of its name in ``wheelhouse`` (so the index
+    will be asked); a cheap look at names, nothing hashed."""
+    read = read_pins(lock_text)
+    return read.whole is None and not _all_named(read.pins, wheelhouse)
 
 
 def parse_config_list(text: str) -> dict[str, str]:
@@ -388,6 +398,10 @@ def absolute_options(options: Sequence[str], lock_folder: Path) -> list[str]:
 
 
 def sources_from(config: Mapping[str, str], options: Sequence[str], lock_folder: Path) -> Sources:
+    """The sources of pip's configuration (``download`` over ``global``, the ``PIP_*``
+    variables over both), then the lock's option lines as pip applies them: ``--index-url``
+    replaces the indexes, ``--extra-index-url`` adds one, ``--find-links`` adds a location
+    (a relative folder from the lock's), ``--no-index`` drops the indexes."""
     primary = _setting(config, "index-url") or PYPI
     indexes = [primary, *(_setting(config, "extra-index-url") or "").split()]
     links = (_setting(config, "find-links") or "").split()
