@@ -64,6 +64,7 @@ from preflight._render.report import (
     write_reports,
 )
 from preflight._report.model import Report
+from preflight._text import shown
 
 __all__ = [
     "MissingInterpreter",
@@ -261,13 +262,13 @@ def download_lock(
     )
     session.log(f"wheelhouse {wheelhouse}: {fetch.describe(fetched)}")
     if fetched.whole is not None:
-        session.log(f"{lock.name}: {fetched.whole} is pip's to follow: pip downloads it all")
+        session.log(f"{lock.name}: {shown(fetched.whole)} is pip's to follow: pip downloads it all")
         _pip_download(session, python, lock, wheelhouse, backend=backend)
         return
     if not fetched.left:
         return
     for note in fetched.notes:
-        session.log(f"left to pip download: {note}")
+        session.log(f"left to pip download: {shown(note)}")
     folder = Path(tempfile.mkdtemp(prefix="preflight-left-"))
     try:
         rest = folder / lock.name
