@@ -235,6 +235,7 @@ def download_lock(
     *,
     backend: matrix.Backend,
     pip_config: Future[dict[str, str]] | None = None,
+    target: Future[fetch.Target] | None = None,
 ) -> None:
     """The lock's files for ``python`` in ``wheelhouse``, by their hashes
     (:mod:`preflight._ops.fetch`): a file already there whose sha256 the lock names is kept
@@ -242,8 +243,8 @@ def download_lock(
     the index pip is configured with, and kept only when their bytes hash as the lock says.
     What the fetcher leaves (an sdist-only pin, an index asking for credentials, a line it
     does not read) is ``pip download --require-hashes --no-deps``'s, as before; a
-    :class:`~preflight._ops.fetch.FetchError` says which file and why. ``pip_config``: pip's
-    configuration being read already (:func:`_pip_config_early`)."""
+    :class:`~preflight._ops.fetch.FetchError` says which file and why. ``pip_config``, ``target``:
+    pip's configuration and the target's tags being read already (:func:`_read_early`)."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
     try:
         text = lock.read_text(encoding="utf-8")
@@ -253,7 +254,7 @@ def download_lock(
     fetched = fetch.fetch_lock(
         text,
         wheelhouse,
-        target=fetch.probe_target(python),
+        target=target.result() if target else fetch.probe_target(python),
         sources=lambda options: fetch.sources_from(
             pip_config.result() if pip_config else fetch.pip_config(sys.executable),
             options,
@@ -279,19 +280,23 @@ def download_lock(
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _pip_config_early(lock: Path, wheelhouse: Path) -> Future[dict[str, str]] | None:
-    """pip's configuration read beside the environment's creation, when the wheelhouse
-    lacks a file of some pin's name (a cold run will ask the index); None otherwise: a warm
-    run starts no child for it."""
+def _read_early(
+    lock: Path, wheelhouse: Path, interpreter: Path
+) -> tuple[Future[dict[str, str]] | None, Future[fetch.Target]]:
+    """Read beside the environment's creation: the tags of the interpreter it is made from
+    (a ``-I -S`` probe of it: the environment's are its own), and pip's configuration when the
+    wheelhouse lacks a file of some pin's name (a cold run will ask the index; a warm run
+    starts no child for it)."""
+    pool = ThreadPoolExecutor(max_workers=2)
     try:
-        text = lock.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not fetch.needs_index(text, wheelhouse):
-        return None
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        return pool.submit(fetch.pip_config, sys.executable)
+        target = pool.submit(fetch.probe_target, interpreter)
+        try:
+            text = lock.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None, target
+        if not fetch.needs_index(text, wheelhouse):
+            return None, target
+        return pool.submit(fetch.pip_config, sys.executable), target
     finally:
         pool.shutdown(wait=False)
 
@@ -595,9 +600,10 @@ class _Matrix:
         # The lock's artifacts, kept between runs beside the env (which is made afresh):
         # installed from there with the index off, and the check anchored in them.
         # A failed download is an install that failed (a bad hash in the lock, say); its time
-        # is reported apart. pip's configuration (where to download from) is read meanwhile.
+        # is reported apart. The tags of the interpreter and pip's configuration (where to
+        # download from) are read meanwhile.
         wheelhouse = target.parent / "wheelhouse"
-        pip_config = _pip_config_early(lock, wheelhouse)
+        pip_config, tags = _read_early(lock, wheelhouse, found.found.path)
         python = create_env(session, found.found.path, target, backend=backend)
         steps.next("install", timed=True)
         pins = _installable(  # a PEP 751 lock: its pins for this env
@@ -612,7 +618,10 @@ class _Matrix:
                 "preflight-env --with pip` (pipx's environments have it)",
             )
         try:
-            download_lock(session, python, pins, wheelhouse, backend=backend, pip_config=pip_config)
+            download_lock(
+                session, python, pins, wheelhouse,
+                backend=backend, pip_config=pip_config, target=tags,
+            )  # fmt: skip
         except nox.command.CommandFailed:
             session.warn(_DOWNLOAD_HINT.format(lock=lock.name))
             raise
