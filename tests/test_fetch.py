@@ -259,7 +259,7 @@ def test_a_warm_wheelhouse_starts_no_child_and_asks_no_index(
     assert done.downloaded == done.left == []
 
 
-def test_a_wheel_in_place_with_other_bytes_is_fetched_again(
+def test_a_wheel_in_place_with_other_bytes_is_fetched_again_and_parts_are_cleared(
     tmp_path: Path, index: Index, target: fetch.Target
 ) -> None:
     wheel = wheelhouse.build_wheel(tmp_path / "w", "eps", "1.0")
@@ -267,12 +267,14 @@ def test_a_wheel_in_place_with_other_bytes_is_fetched_again(
     house = tmp_path / "house"
     house.mkdir()
     (house / wheel.name).write_bytes(b"PK tampered")
+    (house / f".{wheel.name}.0123456789ab.part").write_bytes(b"a killed run's")
     done = fetch.fetch_lock(
         lock_of(("eps", "1.0", [digest])), house, target=target, sources=sources(index.url)
     )
     assert done.present == []
     assert done.downloaded == [wheel.name]
     assert (house / wheel.name).read_bytes() == wheel.read_bytes()
+    assert kept(house) == [wheel.name]  # the partial file of a killed run is gone too
 
 
 def test_an_sdist_only_pin_and_an_unread_line_are_left_to_pip(

@@ -656,6 +656,18 @@ def _in_place(pins: Sequence[Pin], wheelhouse: Path, target: Target,
     return {pin: name for pin, (_, name) in found.items()}
 
 
+_PART_RE = re.compile(r"^\..+\.[0-9a-f]{12}\.part$")
+
+
+def _remove_parts(wheelhouse: Path) -> None:
+    """The hidden partial files a killed run left (never renamed into place): removed."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(wheelhouse):
+            if _PART_RE.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
 def _all_named(pins: Sequence[Pin], wheelhouse: Path) -> bool:
     try:
         names = os.listdir(wheelhouse)
@@ -784,6 +796,7 @@ def fetch_lock(
     ]
     pins = [pin for pin in read.pins if applies(pin, target)]
     wheelhouse.mkdir(parents=True, exist_ok=True)
+    _remove_parts(wheelhouse)
     with ThreadPoolExecutor(max_workers=max(2, workers)) as pool:
         # A pin with no file of its name in the wheelhouse will be fetched: where from is
         # asked (a child) meanwhile; when every pin has one, nothing is started before the
