@@ -307,6 +307,17 @@ def test_an_index_asking_for_credentials_leaves_the_pin_to_pip(
     assert any("credentials" in note for note in done.notes)
 
 
+def test_an_unreadable_cert_setting_is_a_clear_error(
+    tmp_path: Path, index: Index, target: fetch.Target
+) -> None:
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    lock = lock_of(("xi", "1.0", ["sha256:" + "e" * 64]))
+    where = fetch.Sources((index.url,), (), str(bad))
+    with pytest.raises(fetch.FetchError, match="cert setting"):
+        fetch.fetch_lock(lock, tmp_path / "h", target=target, sources=lambda options: where)
+
+
 def test_an_unknown_option_line_leaves_the_whole_lock_to_pip(
     tmp_path: Path, target: fetch.Target
 ) -> None:
@@ -425,5 +436,7 @@ def test_pip_configuration_and_the_lock_options_give_the_sources(tmp_path: Path)
     assert got.indexes == ("https://lock.example/simple", "https://z")
     assert got.find_links == ("/opt/links", str(tmp_path / "wheels"))
     assert fetch.sources_from({":env:.no-index": "1", **config}, [], tmp_path).indexes == ()
+    trusting = {"global.trusted-host": "a.example b.example:8443"}
+    assert fetch.sources_from(trusting, [], tmp_path).trusted == ("a.example", "b.example")
     parsed = fetch.parse_config_list("global.index-url='https://a/simple'\n:env:.no-index='1'\n")
     assert parsed == {"global.index-url": "https://a/simple", ":env:.no-index": "1"}

@@ -122,6 +122,7 @@ class Sources:
     indexes: tuple[str, ...] = (PYPI,)
     find_links: tuple[str, ...] = ()
     cert: str | None = None  # a CA bundle (pip's ``cert``)
+    trusted: tuple[str, ...] = ()  # pip's ``trusted-host``: left to pip when TLS fails there
 
 
 @dataclass(frozen=True)
@@ -420,7 +421,10 @@ def sources_from(config: Mapping[str, str], options: Sequence[str], lock_folder:
         elif kind == "links":
             local = value if "://" in value else os.fspath(lock_folder / value)
             links.append(local)
-    return Sources(tuple(dict.fromkeys(indexes)), tuple(links), _setting(config, "cert"))
+    trusted = tuple(
+        host.partition(":")[0] for host in (_setting(config, "trusted-host") or "").split()
+    )
+    return Sources(tuple(dict.fromkeys(indexes)), tuple(links), _setting(config, "cert"), trusted)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,7 +484,15 @@ class _Client:
     """HTTP(S) and ``file:`` reads, bounded in size and time; redirects only to http(s)."""
 
     def __init__(self, sources: Sources, *, timeout: float, deadline: float) -> None:
-        context = ssl.create_default_context(cafile=sources.cert or None)
+        cert = sources.cert or None
+        try:
+            if cert is not None and os.path.isdir(cert):
+                context = ssl.create_default_context(capath=cert)
+            else:
+                context = ssl.create_default_context(cafile=cert)
+        except (OSError, ssl.SSLError) as exc:
+            raise FetchError(f"pip's cert setting {cert!r} cannot be read: {exc}") from None
+        self.trusted = frozenset(host.lower() for host in sources.trusted)
         self.opener = urllib.request.build_opener(
             _Redirects(), urllib.request.HTTPSHandler(context=context)
         )
@@ -507,6 +519,9 @@ class _Client:
             raise FetchError(f"{url}: the index answered {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
+            host = (urlsplit(url).hostname or "").lower()
+            if isinstance(reason, ssl.SSLError) and host in self.trusted:
+                raise _NeedsPip from None  # pip's trusted-host: its certificate is not checked
             raise FetchError(f"{url}: {reason}") from None
 
     def read(self, url: str, *, limit: int, accept: str | None = None) -> tuple[bytes, str] | None:
