@@ -239,7 +239,8 @@ def download_lock(
 ) -> None:
     """The lock's files for ``python`` in ``wheelhouse``, by their hashes
     (:mod:`preflight._ops.fetch`): a file already there whose sha256 the lock names is kept
-    (a warm run starts no child and asks no index); the others are fetched side by side from
+    (a warm run runs no pip and asks no index: only the target's ``-I -S`` tag probe starts,
+    and with ``target`` given, not even that); the others are fetched side by side from
     the index pip is configured with, and kept only when their bytes hash as the lock says.
     What the fetcher leaves (an sdist-only pin, an index asking for credentials, a line it
     does not read) is ``pip download --require-hashes --no-deps``'s, as before; a
