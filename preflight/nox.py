@@ -34,7 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -53,7 +53,7 @@ from preflight._facts.context import NOX_REMEDIES
 from preflight._facts.request import SKIPPABLE
 from preflight._interpreters.discovery import Found, find_interpreters
 from preflight._interpreters.resolve import Resolution, install_hint, resolve
-from preflight._ops import matrix
+from preflight._ops import fetch, matrix
 from preflight._ops.installable import installable_lock
 from preflight._policy.policy import Policy, load_policy
 from preflight._policy.spec import minor_of
@@ -64,6 +64,7 @@ from preflight._render.report import (
     write_reports,
 )
 from preflight._report.model import Report
+from preflight._text import shown
 
 __all__ = [
     "MissingInterpreter",
@@ -233,13 +234,86 @@ def download_lock(
     wheelhouse: Path,
     *,
     backend: matrix.Backend,
+    pip_config: Future[dict[str, str]] | None = None,
+    target: Future[fetch.Target] | None = None,
 ) -> None:
-    """The lock's artifacts for ``python`` in ``wheelhouse`` (``pip download --require-hashes
-    --no-deps``). A wheelhouse that already holds them all (a warm run) is confirmed from
-    the folder alone, the index off; only otherwise is the index asked, the lock in parts
-    fetched side by side (:func:`_split_lock`: each requirement with its hashes, so what
-    lands in the wheelhouse is still only the bytes the lock's hashes name)."""
+    """The lock's files for ``python`` in ``wheelhouse``, by their hashes
+    (:mod:`preflight._ops.fetch`): a file already there whose sha256 the lock names is kept
+    (a warm run runs no pip and asks no index: only the target's ``-I -S`` tag probe starts,
+    and with ``target`` given, not even that); the others are fetched side by side from
+    the index pip is configured with, and kept only when their bytes hash as the lock says.
+    What the fetcher leaves (an sdist-only pin, an index asking for credentials, a line it
+    does not read) is ``pip download --require-hashes --no-deps``'s, as before; a
+    :class:`~preflight._ops.fetch.FetchError` says which file and why. ``pip_config``, ``target``:
+    pip's configuration and the target's tags being read already (:func:`_read_early`)."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
+    try:
+        text = lock.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        _pip_download(session, python, lock, wheelhouse, backend=backend)  # pip says why
+        return
+    fetched = fetch.fetch_lock(
+        text,
+        wheelhouse,
+        target=target.result() if target else fetch.probe_target(python),
+        sources=lambda options: fetch.sources_from(
+            pip_config.result() if pip_config else fetch.pip_config(sys.executable),
+            options,
+            lock.parent,
+        ),
+    )
+    session.log(f"wheelhouse {wheelhouse}: {fetch.describe(fetched)}")
+    if fetched.whole is not None:
+        session.log(f"{lock.name}: {shown(fetched.whole)} is pip's to follow: pip downloads it all")
+        _pip_download(session, python, lock, wheelhouse, backend=backend)
+        return
+    if not fetched.left:
+        return
+    for note in fetched.notes:
+        session.log(f"left to pip download: {shown(note)}")
+    folder = Path(tempfile.mkdtemp(prefix="preflight-left-"))
+    try:
+        rest = folder / lock.name
+        options = fetch.absolute_options(fetched.options, lock.parent)
+        rest.write_text("\n".join([*options, *fetched.left]) + "\n", encoding="utf-8")
+        _pip_download(session, python, rest, wheelhouse, backend=backend)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _read_early(
+    lock: Path, wheelhouse: Path, interpreter: Path
+) -> tuple[Future[dict[str, str]] | None, Future[fetch.Target]]:
+    """Read beside the environment's creation: the tags of the interpreter it is made from
+    (a ``-I -S`` probe of it: the environment's are its own), and pip's configuration when the
+    wheelhouse lacks a file of some pin's name (a cold run will ask the index; a warm run
+    starts no child for it)."""
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        target = pool.submit(fetch.probe_target, interpreter)
+        try:
+            text = lock.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None, target
+        if not fetch.needs_index(text, wheelhouse):
+            return None, target
+        return pool.submit(fetch.pip_config, sys.executable), target
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _pip_download(
+    session: nox.Session,
+    python: Path,
+    lock: Path,
+    wheelhouse: Path,
+    *,
+    backend: matrix.Backend,
+) -> None:
+    """``pip download --require-hashes --no-deps`` of ``lock`` into ``wheelhouse``. A
+    wheelhouse that already holds them all is confirmed from the folder alone, the index
+    off; only otherwise is the index asked, the lock in parts fetched side by side
+    (:func:`_split_lock`: each requirement with its hashes)."""
     env = matrix.install_env()
     offline = matrix.download_command(
         backend, sys.executable, python, lock, wheelhouse, offline=True
@@ -543,12 +617,14 @@ class _Matrix:
         backend = matrix.choose_backend()
         steps.next("venv", timed=True)
         target = self.policy.project_dir / ".nox" / session.name / "env"
-        python = create_env(session, found.found.path, target, backend=backend)
         # The lock's artifacts, kept between runs beside the env (which is made afresh):
         # installed from there with the index off, and the check anchored in them.
         # A failed download is an install that failed (a bad hash in the lock, say); its time
-        # is reported apart.
+        # is reported apart. The tags of the interpreter and pip's configuration (where to
+        # download from) are read meanwhile.
         wheelhouse = target.parent / "wheelhouse"
+        pip_config, tags = _read_early(lock, wheelhouse, found.found.path)
+        python = create_env(session, found.found.path, target, backend=backend)
         steps.next("install", timed=True)
         pins = _installable(  # a PEP 751 lock: its pins for this env
             session, lock, python, target.parent, withhold=self.policy.secret_variables()
@@ -562,7 +638,10 @@ class _Matrix:
                 "preflight-env --with pip` (pipx's environments have it)",
             )
         try:
-            download_lock(session, python, pins, wheelhouse, backend=backend)
+            download_lock(
+                session, python, pins, wheelhouse,
+                backend=backend, pip_config=pip_config, target=tags,
+            )  # fmt: skip
         except nox.command.CommandFailed:
             session.warn(_DOWNLOAD_HINT.format(lock=lock.name))
             raise

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -599,3 +600,38 @@ def test_the_lock_is_downloaded_in_parts_each_with_its_hashes_and_the_options(
     nested = tmp_path / "nested.txt"
     nested.write_text("-r py3.12.txt\nalpha==1.0 --hash=sha256:aa\n", encoding="utf-8")
     assert _split_lock(nested) == [nested.read_text(encoding="utf-8")]
+
+
+def test_the_wheelhouse_is_fetched_by_hash_then_kept_by_hash_with_no_index(
+    nox_project: Callable[..., Path], wheels: Wheels, python312: Path, tmp_path: Path
+) -> None:
+    """The first run fetches the locked files by their hashes in nox's process (from the
+    find-links folder pip's configuration names), not with pip download; the second finds
+    them in the wheelhouse by their hashes with no index and no find-links left at all."""
+    if shutil.which("uv") is None:
+        pytest.skip("uv is not installed")
+    project = nox_project()
+    done = run_nox(project, wheels, "-s", "preflight-3.12", env={"PREFLIGHT_BACKEND": "uv"})
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert ": 2 downloaded by hash" in output
+    assert " download " not in output  # no pip download ran
+    house = project / ".nox" / "preflight-3.12" / "wheelhouse"
+    assert sorted(p.name for p in house.iterdir()) == sorted(w.name for w in wheels.locked)
+    empty = tmp_path / "nothing-here"
+    empty.mkdir()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    offline = {
+        "PREFLIGHT_BACKEND": "uv",
+        "PIP_FIND_LINKS": str(empty),
+        "PIP_NO_INDEX": "0",
+        "PIP_INDEX_URL": f"http://127.0.0.1:{port}/simple/",
+    }
+    done = run_nox(project, wheels, "-s", "preflight-3.12", env=offline)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert ": 2 in place (hash checked)" in output
+    assert " download " not in output
