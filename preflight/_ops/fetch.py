@@ -547,7 +547,7 @@ class _Client:
 class _Redirects(urllib.request.HTTPRedirectHandler):
     max_redirections = 5
 
-    def redirect_request(  # noqa: PLR0917  (urllib's signature)
+    def redirect_request(
         self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
     ) -> Any:
         old, new = urlsplit(req.full_url).scheme.lower(), urlsplit(newurl).scheme.lower()
