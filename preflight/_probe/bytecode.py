@@ -78,7 +78,6 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NOCTTY", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
-_HEX = frozenset("0123456789abcdef")
 
 
 def _emit(payload):
@@ -129,14 +128,18 @@ def _read(path, limit):
 
 
 def _known(path):
-    """The verified pairs in preflight's cache file; an unreadable cache is an empty one."""
+    """The verified pairs in preflight's cache file; an unreadable cache is an empty one.
+
+    Every line is taken as it is: a key is only ever looked up, and a line that is not a
+    sha256 in hex equals none of the keys computed here (filtering them cost 0.3 s for a
+    cache of 70,000 pairs, in every probe child)."""
     if not path:
         return frozenset()
     try:
-        text = _read(path, CACHE_LIMIT)[0].decode("ascii", "replace")
+        data = _read(path, CACHE_LIMIT)[0]
     except Unreadable:
         return frozenset()
-    return frozenset(k for k in text.split() if len(k) == 64 and _HEX.issuperset(k))
+    return frozenset(data.decode("ascii", "replace").split())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,7 +451,8 @@ def check(request):
     candidates, other = _candidates(request.get("sites", []), tag)
     mine = candidates[shard::shards]
     report["candidates"], report["other_tags"] = len(mine), (other if shard == 0 else 0)
-    known = _known(request.get("cache")) | _known(request.get("known"))
+    # nothing to look up (an environment just built has no pyc yet): the cache is not read
+    known = (_known(request.get("cache")) | _known(request.get("known"))) if mine else frozenset()
     identity = _identity()
     report["identity"] = identity
     report["nice_first"] = bool(request.get("nice"))
