@@ -8,10 +8,12 @@ that the check refuses them. The verified-pairs cache lives in this test's tmp f
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from preflight._checks.result import Status
 from preflight._facts.bytecode import (
     CACHE_FILE,
     BytecodeFacts,
+    CompileAhead,
     CompiledFacts,
     PycProblem,
     _learn,
@@ -768,3 +771,90 @@ def test_compiling_ahead_writes_nothing_through_a_link_or_outside(
     assert {source for source, _ in found.unwritten} == {
         "pkg/__init__.py", "linked/__init__.py", "filelink.py"
     }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sources_compiled_beside_the_census_of_a_tampered_environment_are_never_written(
+    tmp_path: Path, python312: Path, make_project: Callable[..., Path]
+) -> None:
+    """The first start's pycs are compiled beside the census, before the verdict: an
+    environment whose files fail verification gets none of them written (and none of its
+    code runs)."""
+    marker = tmp_path / "ran"
+    files = {"neat/__init__.py": "from neat import core\n", "neat/core.py": CORE}
+    project, python = locked_env(tmp_path, python312, make_project, "neat", files, compiled=False)
+    site = site_of(python)
+    (site / "neat" / "core.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n" + CORE, encoding="utf-8"
+    )
+    copy = wheelhouse.copy_venv(python.parent.parent, tmp_path / "copy")
+    wheelhouse.run([copy, "-c", "import neat"])
+    assert marker.exists(), "the tampered module runs under plain Python"
+    marker.unlink()
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    report = preflight.check(
+        python, project=project, environ={"PREFLIGHT_CACHE_DIR": str(cache)}, first_start=True
+    )
+    assert report.status.value == "NOT_READY"
+    (integrity,) = [c for c in report.checks if c.id == "integrity"]
+    assert integrity.status is Status.FAIL, integrity
+    assert list(site.rglob("*.pyc")) == [], "nothing compiled ahead was written"
+    assert not marker.exists(), "nothing of the environment ran"
+    assert not (cache / CACHE_FILE).exists() or not (cache / CACHE_FILE).read_text().strip()
+
+
+def test_a_source_changed_after_it_was_compiled_gets_no_pyc(tmp_path: Path) -> None:
+    """The pyc written is of the bytes the census read: a source rewritten between the
+    compile (beside the census) and the write (after the verdict) gets none."""
+    spec = importlib.util.spec_from_file_location(
+        "bytecode_probe", Path(preflight.__file__).parent / "_probe" / "bytecode.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    site = tmp_path / "site"
+    (site / "pkg").mkdir(parents=True)
+    (site / "pkg" / "same.py").write_text(CORE, encoding="utf-8")
+    (site / "pkg" / "changed.py").write_text(CORE, encoding="utf-8")
+    fd = os.open(site, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        same, _ = probe._compile_one(fd, str(site), "pkg/same.py")
+        changed, _ = probe._compile_one(fd, str(site), "pkg/changed.py")
+        (site / "pkg" / "changed.py").write_text(EVIL, encoding="utf-8")
+        magic, tag = importlib.util.MAGIC_NUMBER, sys.implementation.cache_tag
+        fact = probe._store_one(fd, str(site), same, tag, magic)
+        with pytest.raises(probe.Unwritable, match="changed since it was compiled"):
+            probe._store_one(fd, str(site), changed, tag, magic)
+    finally:
+        os.close(fd)
+    assert fact is not None
+    assert fact["source"] == str(site / "pkg" / "same.py")
+    assert sorted(p.name for p in site.rglob("*.pyc")) == [f"same.{tag}.pyc"]
+
+
+@pytest.mark.slow
+def test_compiled_ahead_and_told_no_writes_nothing(tmp_path: Path, python312: Path) -> None:
+    """The children compile at once and write only when told to: told no (or never told,
+    or killed), not a file is written."""
+    site = tmp_path / "site"
+    (site / "good").mkdir(parents=True)
+    (site / "good" / "__init__.py").write_text("from . import helper\n", encoding="utf-8")
+    (site / "good" / "helper.py").write_text("x = 1\n", encoding="utf-8")
+    refused = CompileAhead(python312, [str(site)], ["good"], timeout=60)
+    refused.decide(False)
+    found = refused.wait()
+    assert isinstance(found, CompiledFacts), found
+    assert found.written == 0
+    undecided = CompileAhead(python312, [str(site)], ["good"], timeout=60).wait()
+    assert isinstance(undecided, CompiledFacts)
+    assert undecided.written == 0
+    CompileAhead(python312, [str(site)], ["good"], timeout=60).kill()
+    assert list(site.rglob("*.pyc")) == []
+    allowed = CompileAhead(python312, [str(site)], ["good"], timeout=60)
+    allowed.decide(True)
+    done = allowed.wait()
+    assert isinstance(done, CompiledFacts), done
+    assert done.written == 2, done
+    assert len(list(site.rglob("*.pyc"))) == 2

@@ -34,10 +34,11 @@ can still write it: keep ``$PREFLIGHT_CACHE_DIR`` where the application's user c
 set it empty for none.
 
 **Compiled ahead, for an environment preflight built** (:func:`compile_imports`, the nox
-session's ``first_start``): once its files are verified, the same probe in mode ``compile``
-writes the pycs of the policy's modules and of what their code imports at import time, from
-the verified sources, following no link; the pairs written are keyed like the verified ones
-(from the bytes read back). The first start then finds them and compiles nothing; once it
+session's ``first_start``): the same probe in mode ``compile`` compiles the policy's modules
+and what their code imports at import time beside the census (:class:`CompileAhead`), and
+writes their pycs once the files are verified (a source changed since it was compiled gets
+none), following no link; the pairs written are keyed like the verified ones (from the bytes
+read back). The first start then finds them and compiles nothing; once it
 (and whatever else ran) has ended, every pyc is checked again (:func:`merged`: those written
 are found by their stat keys, any other is compiled and compared), so none the environment
 wrote escapes the verdict.
@@ -79,6 +80,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "BytecodeFacts",
     "BytecodeRun",
+    "CompileAhead",
     "CompiledFacts",
     "PycProblem",
     "cache_file",
@@ -428,6 +430,112 @@ class CompiledFacts:
     seconds: float
 
 
+class CompileAhead:
+    """:func:`compile_imports` started before the environment's files are verified: the
+    children read and compile (``-I -S -B``: nothing of the environment runs) beside the
+    census, and write nothing until :meth:`decide` says so; :meth:`wait` for the facts,
+    :meth:`kill` to drop them.
+
+    Each child waits on a FIFO of its own in a folder only this user can enter (``mkdtemp``),
+    which this process holds open from the start: ``decide(True)`` (the verifying checks
+    passed) lets them write, ``decide(False)`` or this process's end (the FIFO's last writer
+    gone) ends them having written nothing. A child writes a pyc only for a source that is
+    the very file it compiled, unchanged since (its inode's stamps): the bytes compiled are
+    the bytes the census read and the checks judged.
+    """
+
+    def __init__(
+        self,
+        python: str | os.PathLike[str],
+        site_dirs: Sequence[str],
+        modules: Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        workers: int | None = None,
+        withhold: Sequence[str] = (),
+        gated: bool = True,
+    ) -> None:
+        self._began = time.perf_counter()
+        self._timeout = timeout
+        roots = list(dict.fromkeys(modules))
+        children = max(1, min(workers or _workers(), len(roots)))
+        env, probe = clean_env(withhold=withhold), _probe_path()
+        self._folder = tempfile.mkdtemp(prefix="preflight-claims-")  # mode 700: ours alone
+        self._running: list[Running] = []
+        self._gates: list[int] = []
+        self._decided = not gated
+        try:
+            for number in range(children):
+                go: str | None = None
+                if gated:
+                    go = os.path.join(self._folder, f"go-{number}")
+                    os.mkfifo(go, 0o600)
+                    # read and write: opening does not wait for the child, and a write never
+                    # fails for want of a reader (a child that ended early)
+                    self._gates.append(os.open(go, os.O_RDWR | getattr(os, "O_CLOEXEC", 0)))
+                # Each child starts from another root; a module is compiled by whichever
+                # child claims it first, and that child follows its imports.
+                request = {"mode": "compile", "sites": list(site_dirs),
+                           "roots": roots[number:] + roots[:number], "claims": self._folder,
+                           "go": go}  # fmt: skip
+                argv = [os.fspath(python), "-I", "-S", "-B", probe, json.dumps(request)]
+                self._running.append(start(argv, timeout=timeout, env=env))
+        except BaseException:
+            self.kill()
+            raise
+
+    def decide(self, write: bool) -> None:
+        """Let the children write their pycs (``write``: the environment's files are
+        verified), or end them having written none. Only the first decision counts. The
+        FIFOs stay open here until the children have ended: a FIFO no process holds open
+        loses what was written to it, and a child may not have opened its own yet."""
+        if self._decided:
+            return
+        self._decided = True
+        for fd in self._gates:
+            os.write(fd, b"w" if write else b"a")  # one byte: the pipe holds it, never blocks
+
+    def _close_gates(self) -> None:
+        gates, self._gates = self._gates, []
+        for fd in gates:
+            os.close(fd)
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.decide(False)
+        for child in self._running:
+            child.kill()
+            child.close()
+        self._close_gates()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    def wait(self) -> CompiledFacts | ProbeFailure:
+        """The facts, once :meth:`decide` was called (or the children run ungated); a wait
+        with no decision decides no."""
+        self.decide(False)
+        try:
+            done = [child.wait() for child in self._running]
+        except BaseException:
+            self.kill()
+            raise
+        self._close_gates()
+        shutil.rmtree(self._folder, ignore_errors=True)
+        written, unwritten, items = 0, [], []
+        for completed in done:
+            part = _parse_compiled(completed, self._timeout)
+            if isinstance(part, ProbeFailure):
+                return part
+            written += part[0]
+            unwritten += part[1]
+            items += part[2]
+        return CompiledFacts(
+            written=written,
+            unwritten=tuple(unwritten),
+            learned=_learn(items),
+            seconds=round(time.perf_counter() - self._began, 3),
+        )
+
+
 def compile_imports(
     python: str | os.PathLike[str],
     site_dirs: Sequence[str],
@@ -446,44 +554,14 @@ def compile_imports(
     start: that start then loads these pycs instead of compiling (and writing) its own, and
     the check pays for compiling once, not for compiling and then verifying. The pairs written
     are keyed here, from the bytes read back (:func:`_learn`), as the bytecode probe's are;
-    they enter the cache only with the rest, when the verdict allows.
+    they enter the cache only with the rest, when the verdict allows. :class:`CompileAhead`
+    starts the same children before the files are verified and lets them write after.
     """
-    began = time.perf_counter()
-    roots = list(dict.fromkeys(modules))
-    children = max(1, min(workers or _workers(), len(roots)))
-    env, probe = clean_env(withhold=withhold), _probe_path()
-    claims = tempfile.mkdtemp(prefix="preflight-claims-")  # mode 700: ours alone
-    running: list[Running] = []
-    try:
-        for number in range(children):
-            # Each child starts from another root; a module is compiled by whichever child
-            # claims it first, and that child follows its imports.
-            request = {"mode": "compile", "sites": list(site_dirs),
-                       "roots": roots[number:] + roots[:number], "claims": claims}  # fmt: skip
-            argv = [os.fspath(python), "-I", "-S", "-B", probe, json.dumps(request)]
-            running.append(start(argv, timeout=timeout, env=env))
-        done = [child.wait() for child in running]
-    except BaseException:
-        for child in running:
-            child.kill()
-            child.close()
-        raise
-    finally:
-        shutil.rmtree(claims, ignore_errors=True)
-    written, unwritten, items = 0, [], []
-    for completed in done:
-        part = _parse_compiled(completed, timeout)
-        if isinstance(part, ProbeFailure):
-            return part
-        written += part[0]
-        unwritten += part[1]
-        items += part[2]
-    return CompiledFacts(
-        written=written,
-        unwritten=tuple(unwritten),
-        learned=_learn(items),
-        seconds=round(time.perf_counter() - began, 3),
-    )
+    ahead = CompileAhead(
+        python, site_dirs, modules, timeout=timeout, workers=workers, withhold=withhold,
+        gated=False,
+    )  # fmt: skip
+    return ahead.wait()
 
 
 def _parse_compiled(

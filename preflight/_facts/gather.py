@@ -10,9 +10,11 @@ stage exists to run the environment's code: its children only learn facts.
 ``preflight._checks.held_back``) does anything start that runs the environment's code: its first
 start (``firststart.py``, for an environment just built), then the performance probe (imports the
 required packages) and, on two cores or more beside it, the project's suite. Otherwise none of
-them starts. For an environment just built, its pycs are compiled first, from the
-verified sources, and keyed as verified (``bytecode.compile_imports``): its first start finds
-them and writes none of its own; whatever anything that ran wrote anyway is checked once it has
+them starts. For an environment just built, the sources of what its requirements import are
+compiled in stage one, beside the census (``bytecode.CompileAhead``: in the target, ``-I -S
+-B``, writing nothing), and their pycs written only once the verifying checks passed, each for
+a source unchanged since it was compiled, and keyed as verified: its first start finds them and
+writes none of its own; whatever anything that ran wrote anyway is checked once it has
 ended, and the bytecode check is judged again on that (``bytecode.merged``). The vulnerability
 data may still be loading meanwhile: it reads no file of the environment.
 
@@ -41,7 +43,7 @@ from preflight._facts import bytecode, census, osv, probes, project, rootfs, sta
 from preflight._facts.anchored import Anchoring, WheelhouseRequest
 from preflight._facts.context import ALL_NEEDS, Context, Need
 from preflight._facts.firststart import FirstStart
-from preflight._facts.model import IntegrityFacts, InterpreterFacts
+from preflight._facts.model import IntegrityFacts, InterpreterFacts, ProbeFailure
 from preflight._facts.osv import DataUnavailable, VulnerabilityData
 from preflight._facts.request import CheckRequest
 from preflight._facts.suite import start_suite, suite_facts
@@ -110,6 +112,7 @@ class Gathering:
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="preflight-facts")
         self._stop = threading.Event()  # set on the way out of an interrupted check
         self._vulns: Future[VulnerabilityData | DataUnavailable] | None = None
+        self._ahead: bytecode.CompileAhead | None = None  # compiling, not yet let to write
 
     def __enter__(self) -> Gathering:
         return self
@@ -122,6 +125,9 @@ class Gathering:
     ) -> None:
         if kind is not None:
             self._stop.set()  # an interrupted check: the scans end too
+        if self._ahead is not None:  # compiled ahead, never let to write: nothing is written
+            self._ahead.kill()
+            self._ahead = None
         # Drop work not started; a running scan only reads files and ends soon after the stop.
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -171,6 +177,13 @@ class Gathering:
             names = _audited_names(facts, parsed)
             self._vulns = self._pool.submit(osv.load, database, names, stop=self._stop)
         compiler = self._run_python if self._root is None else self._root.compiler(facts.version)
+        if self._first_start and "bytecode" in needs and self._root is None:
+            # An environment just built: its pycs compiled now, beside the census, and
+            # written only once its files are verified (run()); nothing of it runs here.
+            self._ahead = bytecode.CompileAhead(
+                self._run_python, facts.site_packages, policy.import_names(),
+                timeout=self._bytecode_timeout, withhold=self._withhold,
+            )  # fmt: skip
         pycs = (
             bytecode.verify_bytecode(
                 compiler,
@@ -228,32 +241,32 @@ class Gathering:
         """Stage two: ``verified`` with the facts that only running the environment's code
         gives (its first start, the performance probe, the suite), gathered when ``allowed``
         (the verifying checks passed), else none of them; and the vulnerability data."""
+        compiling, self._ahead = self._ahead, None
         if (
             not allowed
             or not isinstance(verified.interpreter, InterpreterFacts)
             or self._root is not None  # an image's code never runs here
         ):
+            if compiling is not None:
+                compiling.kill()  # not verified: none of what was compiled is written
             return replace(verified, vulnerabilities=self._vulnerabilities())
         policy, python, needs = self._policy, self._run_python, self._needs
         suite_folder = (
             policy.project_dir / policy.suite if "suite" in needs and policy.suite else None
         )
-        # An environment just built: its pycs compiled now, from the sources just verified, in
-        # the target (-I -S -B: nothing of it runs) and keyed as verified; its first start then
-        # finds them. Whatever runs after may still write some: all are checked again at the end.
+        # An environment just built: its pycs, compiled from its sources beside the census (in
+        # the target, -I -S -B: nothing of it runs), written now that they are verified, and
+        # keyed as verified; its first start then finds them. Whatever runs after may still
+        # write some: all are checked again at the end.
         pycs, sites = verified.bytecode, verified.interpreter.site_packages
         ahead = self._first_start and isinstance(pycs, bytecode.BytecodeFacts)
-        compiled = (
-            bytecode.compile_imports(
-                python,
-                sites,
-                policy.import_names(),
-                timeout=self._bytecode_timeout,
-                withhold=self._withhold,
-            )
-            if ahead
-            else None
-        )
+        compiled: bytecode.CompiledFacts | ProbeFailure | None = None
+        if compiling is not None:
+            if ahead:
+                compiling.decide(True)
+                compiled = compiling.wait()
+            else:
+                compiling.kill()
         # The first start is there for the import timing: without the performance check, none.
         warming = (
             FirstStart(python, policy.import_names(), withhold=self._withhold)

@@ -41,7 +41,11 @@ allows it (``preflight/_facts/bytecode.py``).
 A request with ``"mode": "compile"`` (``sites``, ``roots``: module names) writes instead: the
 pycs of those modules and of what their code imports at import time (read from the compiled
 code, never run), each where none is, as pip's compileall writes them (timestamp pycs), for an
-environment preflight just built and verified (``compile_closure``). Every folder is opened
+environment preflight just built and verified (``compile_closure``). With ``go`` (a FIFO
+preflight holds open), everything is compiled first and nothing written until preflight writes
+``w`` there (the environment's files are verified); anything else, or the FIFO closed, ends the
+probe having written nothing. A pyc is written only for a source that is the very file compiled,
+unchanged since (its inode's stamps). Every folder is opened
 relative to its parent without following a symlink, and every pyc is a new file renamed over
 its name: nothing is written through a link or outside the site folders.
 
@@ -74,7 +78,6 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NOCTTY", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
-_HEX = frozenset("0123456789abcdef")
 
 
 def _emit(payload):
@@ -125,14 +128,18 @@ def _read(path, limit):
 
 
 def _known(path):
-    """The verified pairs in preflight's cache file; an unreadable cache is an empty one."""
+    """The verified pairs in preflight's cache file; an unreadable cache is an empty one.
+
+    Every line is taken as it is: a key is only ever looked up, and a line that is not a
+    sha256 in hex equals none of the keys computed here (filtering them cost 0.3 s for a
+    cache of 70,000 pairs, in every probe child)."""
     if not path:
         return frozenset()
     try:
-        text = _read(path, CACHE_LIMIT)[0].decode("ascii", "replace")
+        data = _read(path, CACHE_LIMIT)[0]
     except Unreadable:
         return frozenset()
-    return frozenset(k for k in text.split() if len(k) == 64 and _HEX.issuperset(k))
+    return frozenset(data.decode("ascii", "replace").split())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,7 +451,8 @@ def check(request):
     candidates, other = _candidates(request.get("sites", []), tag)
     mine = candidates[shard::shards]
     report["candidates"], report["other_tags"] = len(mine), (other if shard == 0 else 0)
-    known = _known(request.get("cache")) | _known(request.get("known"))
+    # nothing to look up (an environment just built has no pyc yet): the cache is not read
+    known = (_known(request.get("cache")) | _known(request.get("known"))) if mine else frozenset()
     identity = _identity()
     report["identity"] = identity
     report["nice_first"] = bool(request.get("nice"))
@@ -509,24 +517,28 @@ def _open_folder(base_fd, name, create=False):
     return os.open(name, _DIR_FLAGS, dir_fd=base_fd)
 
 
-def _write_one(site_fd, site, relative, tag, magic):
-    """Compile ``site/relative`` into its ``__pycache__/NAME.TAG.pyc``: a timestamp pyc (flags
-    0, the source's mtime and size), as ``py_compile`` writes it for pip. Every folder below
-    the site is opened relative to its parent without following a symlink, the source is read
-    from its descriptor (a regular file, not a link), and the pyc is written to a new file
-    beside it, then renamed over the name: nothing is written through a link or outside.
-    Returns ``(fact, code)``; ``fact`` is None when a pyc was there already (the check before
-    judged it; Python decides whether to use it)."""
+def _folders(site_fd, parts, opened):
+    """The folder of ``parts[-1]`` below the site, each opened relative to its parent without
+    following a symlink; every descriptor opened is appended to ``opened`` (the caller closes
+    them)."""
+    folder = site_fd
+    for part in parts[:-1]:
+        folder = _open_folder(folder, part)
+        opened.append(folder)
+    return folder
+
+
+def _compile_one(site_fd, site, relative):
+    """Read and compile ``site/relative`` (writing nothing): ``(pending, code)``, where
+    ``pending`` is what :func:`_store_one` needs to write its pyc later. Every folder below
+    the site is opened relative to its parent without following a symlink, and the source is
+    read from its descriptor (a regular file, not a link)."""
     parts = _parts(relative)
     if not parts[-1].endswith(".py") or len(parts[-1]) <= 3:
         raise Unwritable("not a .py source")
-    stem = parts[-1][:-3]
     fds = []
     try:
-        folder = site_fd
-        for part in parts[:-1]:
-            folder = _open_folder(folder, part)
-            fds.append(folder)
+        folder = _folders(site_fd, parts, fds)
         try:
             fd = os.open(parts[-1], _OPEN_FLAGS | _NOFOLLOW, dir_fd=folder)
         except OSError as exc:
@@ -541,22 +553,58 @@ def _write_one(site_fd, site, relative, tag, magic):
         finally:
             if fd is not None:
                 os.close(fd)
-        if len(source) > SOURCE_LIMIT:
-            raise Unwritable("the source is larger than %d MiB" % (SOURCE_LIMIT // MIB,))
-        path = os.path.join(site, *parts)
-        try:
-            code = compile(source, path, "exec", dont_inherit=True, optimize=0)
-        except Exception as exc:  # SyntaxError and the rest: pip's compileall skips it too
-            raise Unwritable("the source does not compile (%s)" % (type(exc).__name__,))
+    except OSError as exc:
+        raise Unwritable("cannot be read (%s)" % (exc.strerror or exc,))
+    finally:
+        for fd in fds:
+            os.close(fd)
+    if len(source) > SOURCE_LIMIT:
+        raise Unwritable("the source is larger than %d MiB" % (SOURCE_LIMIT // MIB,))
+    path = os.path.join(site, *parts)
+    try:
+        code = compile(source, path, "exec", dont_inherit=True, optimize=0)
+    except Exception as exc:  # SyntaxError and the rest: pip's compileall skips it too
+        raise Unwritable("the source does not compile (%s)" % (type(exc).__name__,))
+    pending = {
+        "parts": parts,
+        "info": info,
+        "body": marshal.dumps(code),
+        "source_sha256": hashlib.sha256(source).hexdigest(),
+    }
+    return pending, code
+
+
+def _same_file(before, after):
+    """Whether two stats are of the same, unchanged file (``st_ctime_ns`` is set by the
+    kernel on every write, chmod or rename, and cannot be set back by the file's owner)."""
+    return (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns,
+            before.st_ctime_ns) == (after.st_dev, after.st_ino, after.st_size,
+                                    after.st_mtime_ns, after.st_ctime_ns)  # fmt: skip
+
+
+def _store_one(site_fd, site, pending, tag, magic):
+    """Write the pyc of a source :func:`_compile_one` compiled: a timestamp pyc (flags 0, the
+    source's mtime and size), as ``py_compile`` writes it for pip, to a new file beside its
+    name, then renamed over it: nothing is written through a link or outside. The source
+    must be the very file compiled, unchanged since (its inode's stamps, ``lstat`` below the
+    same folders): a source changed meanwhile gets no pyc (Python compiles it itself, and the
+    check after its first start judges whatever was written). Returns the fact, or None when
+    a pyc was there already (the check before judged it; Python decides whether to use it)."""
+    parts, info, body = pending["parts"], pending["info"], pending["body"]
+    stem = parts[-1][:-3]
+    fds = []
+    try:
+        folder = _folders(site_fd, parts, fds)
+        if not _same_file(info, os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)):
+            raise Unwritable("the source changed since it was compiled")
         cache = _open_folder(folder, "__pycache__", create=True)
         fds.append(cache)
         name = "%s.%s.pyc" % (stem, tag)
         try:
             os.lstat(name, dir_fd=cache)
-            return None, code  # there already: the check before judged it
+            return None  # there already: the check before judged it
         except FileNotFoundError:
             pass
-        body = marshal.dumps(code)
         head = magic + (0).to_bytes(4, "little")
         head += (int(info.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
         head += (info.st_size & 0xFFFFFFFF).to_bytes(4, "little")
@@ -574,19 +622,25 @@ def _write_one(site_fd, site, relative, tag, magic):
             except OSError:
                 pass
             raise
-        fact = {
+        return {
             "pyc": os.path.join(site, *parts[:-1], "__pycache__", name),
-            "source": path,
+            "source": os.path.join(site, *parts),
             "level": 0,
-            "source_sha256": hashlib.sha256(source).hexdigest(),
+            "source_sha256": pending["source_sha256"],
             "body_sha256": hashlib.sha256(body).hexdigest(),
         }
-        return fact, code
     except OSError as exc:
         raise Unwritable("cannot be written (%s)" % (exc.strerror or exc,))
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _go(path):
+    """Whether preflight says write (``w``) on the FIFO ``path`` it holds open; anything else,
+    or its end closed (preflight gone), is no."""
+    with open(path, "rb", buffering=0) as handle:
+        return handle.read(1) == b"w"
 
 
 def _locate(sites, name):
@@ -685,6 +739,7 @@ def compile_closure(request):
     queue = [str(root) for root in request["roots"]]
     queue.reverse()
     seen = set()
+    compiled = []  # (site, pending), in the order compiled
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -702,16 +757,28 @@ def compile_closure(request):
                 if site not in fds:
                     fds[site] = os.open(site, _DIR_FLAGS & ~_NOFOLLOW)  # the folder as named
                 try:
-                    fact, code = _write_one(fds[site], site, relative, tag, magic)
+                    pending, code = _compile_one(fds[site], site, relative)
                 except Unwritable as exc:
                     report["unwritten"].append({"source": relative, "detail": str(exc)})
                     continue
-                if fact is not None:
-                    report["verified"].append(fact)
-                    report["written"] += 1
+                compiled.append((site, relative, pending))
                 more = [n for n in _imports(code, name, package) if n not in seen]
                 more.reverse()
                 queue += more
+                del code
+        go = request.get("go")
+        if go is not None and not _go(go):
+            report["aborted"] = True  # the environment was not verified: nothing written
+            return report
+        for site, relative, pending in compiled:
+            try:
+                fact = _store_one(fds[site], site, pending, tag, magic)
+            except Unwritable as exc:
+                report["unwritten"].append({"source": relative, "detail": str(exc)})
+                continue
+            if fact is not None:
+                report["verified"].append(fact)
+                report["written"] += 1
     finally:
         for fd in fds.values():
             os.close(fd)
