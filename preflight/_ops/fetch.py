@@ -27,17 +27,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
 import re
 import secrets
 import ssl
 import sys
 import sysconfig
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -61,6 +63,7 @@ from packaging.version import InvalidVersion, Version
 from preflight import _json
 from preflight._errors import PreflightError
 from preflight._process import clean_env, run, run_python
+from preflight._read import ReadError, open_regular
 from preflight._version import __version__
 
 __all__ = [
@@ -383,7 +386,7 @@ def _setting(config: Mapping[str, str], key: str) -> str | None:
 
 
 def _true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+    return (value or "").strip().lower() in ("1", "y", "yes", "t", "true", "on")  # pip's
 
 
 def absolute_options(options: Sequence[str], lock_folder: Path) -> list[str]:
@@ -457,6 +460,10 @@ class _NeedsPip(Exception):
     """This pin is left to pip (an index asking for credentials, say)."""
 
 
+class _Stopped(FetchError):
+    """A download stopped because another failed: not an error of its own."""
+
+
 def _safe_filename(name: str) -> bool:
     return (
         bool(name)
@@ -497,6 +504,7 @@ class _Client:
             _Redirects(), urllib.request.HTTPSHandler(context=context)
         )
         self.timeout, self.deadline = timeout, deadline
+        self.stop = threading.Event()  # set when one file failed (or Ctrl-C): the rest stop
 
     def open(self, url: str, *, accept: str | None = None) -> Any:
         scheme = urlsplit(url).scheme.lower()
@@ -537,11 +545,27 @@ class _Client:
             return sink.data(), response.headers.get("Content-Type", "")
 
     def copy(self, response: BinaryIO, write: Callable[[bytes], None], url: str) -> None:
+        """The body of ``response`` to ``write``, as it comes (``read1``: what one read of the
+        socket gives, so a body trickled a byte at a time meets the deadline); an error of the
+        stream (a silence past the timeout, a cut) is a FetchError naming the URL."""
         started = time.monotonic()
-        while chunk := response.read(_CHUNK):
-            write(chunk)
-            if time.monotonic() - started > self.deadline:
-                raise FetchError(f"{url}: not read within {self.deadline:g} s")
+        read = getattr(response, "read1", response.read)
+        try:
+            while True:
+                if self.stop.is_set():
+                    raise _Stopped(f"{url}: stopped, another file failed")
+                chunk = read(_CHUNK)
+                if not chunk:
+                    break
+                write(chunk)
+                if time.monotonic() - started > self.deadline:
+                    raise FetchError(f"{url}: not read within {self.deadline:g} s")
+        except (OSError, http.client.HTTPException) as exc:
+            why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else repr(exc)
+            raise FetchError(f"{url}: the transfer failed: {why}") from None
+        missing = getattr(response, "length", None)  # what Content-Length promised and is not
+        if isinstance(missing, int) and missing > 0:
+            raise FetchError(f"{url}: the transfer failed: cut short, {missing:,} bytes missing")
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
@@ -580,10 +604,12 @@ def _read_local(url: str, limit: int) -> tuple[bytes, str] | None:
     if path.is_dir():
         path = path / "index.html"  # pip's rule for a local index folder
     try:
-        with open(path, "rb") as handle:
+        with open(open_regular(path), "rb") as handle:
             data = handle.read(limit + 1)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+    except ReadError as exc:
+        if exc.kind == "missing":
+            return None
+        raise FetchError(f"{url}: {exc.problem}") from None
     except OSError as exc:
         raise FetchError(f"{url}: {exc.strerror or exc}") from None
     if len(data) > limit:
@@ -740,7 +766,7 @@ def _listed(
 def _download(pin: Pin, candidate: Candidate, wheelhouse: Path, client: _Client) -> str | None:
     """``candidate`` into the wheelhouse when its bytes are one of the pin's hashes; None
     when a local find-links file turns out not to be (the next candidate is tried)."""
-    limit = candidate.size if candidate.size is not None else FILE_LIMIT
+    limit = FILE_LIMIT if candidate.size is None else min(candidate.size, FILE_LIMIT)
     part = wheelhouse / f".{candidate.filename}.{secrets.token_hex(6)}.part"
     digest = hashlib.sha256()
     size = 0
@@ -753,7 +779,7 @@ def _download(pin: Pin, candidate: Candidate, wheelhouse: Path, client: _Client)
                 if size > limit:
                     raise FetchError(
                         f"{candidate.url}: more than the {limit:,} bytes "
-                        f"{'the index declared' if candidate.size is not None else 'allowed'}"
+                        f"{'the index declared' if limit == candidate.size else 'allowed'}"
                         f" for {pin.name} {pin.version}"
                     )
                 digest.update(chunk)
@@ -761,10 +787,13 @@ def _download(pin: Pin, candidate: Candidate, wheelhouse: Path, client: _Client)
 
             if urlsplit(candidate.url).scheme.lower() == "file":
                 try:
-                    with open(_local_path(candidate.url), "rb") as source:
-                        client.copy(source, write, candidate.url)
-                except OSError as exc:
-                    raise FetchError(f"{candidate.url}: {exc.strerror or exc}") from None
+                    source = open(open_regular(_local_path(candidate.url)), "rb")  # noqa: SIM115
+                except ReadError as exc:
+                    if candidate.sha256 is None:
+                        return None  # a local file of that name that is no file to read
+                    raise FetchError(f"{candidate.url}: {exc.problem}") from None
+                with source:
+                    client.copy(source, write, candidate.url)
             else:
                 response = client.open(candidate.url)
                 if response is None:
@@ -783,6 +812,12 @@ def _download(pin: Pin, candidate: Candidate, wheelhouse: Path, client: _Client)
             )
         os.replace(part, wheelhouse / candidate.filename)
         return candidate.filename
+    except OSError as exc:  # the wheelhouse: full, read-only, a folder at the file's name...
+        raise FetchError(
+            f"{pin.name} {pin.version}: cannot write {wheelhouse / candidate.filename}: "
+            f"{exc.strerror or exc}",
+            hint="make room in the wheelhouse's disk, or remove what is at that name",
+        ) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
@@ -829,10 +864,15 @@ def fetch_lock(
 
         def one(pin: Pin) -> str | None:
             try:
+                if client.stop.is_set():
+                    raise _Stopped(f"{pin.name}: not fetched, another file failed")
                 for candidate in _candidates(pin, where, target, client):
                     name = _download(pin, candidate, wheelhouse, client)
                     if name is not None:
                         return name
+            except FetchError:
+                client.stop.set()  # the others stop at their next read
+                raise
             except _NeedsPip:
                 fetched.notes.append(f"{pin.name}: the index asks for credentials")
                 return None
@@ -840,22 +880,39 @@ def fetch_lock(
             return None
 
         futures = [(pin, pool.submit(one, pin)) for pin in missing]
-        errors: list[FetchError] = []
-        for pin, future in futures:
-            try:
-                name = future.result()
-            except FetchError as exc:
-                errors.append(exc)
-                continue
-            if name is None:
-                fetched.left.append(pin.line)
-            else:
-                fetched.downloaded.append(name)
+        _collect(futures, client, fetched)
+    return fetched
+
+
+def _collect(futures: Sequence[tuple[Pin, Future[str | None]]], client: _Client,
+             fetched: Fetched) -> None:  # fmt: skip
+    """Each pin's outcome into ``fetched``; the first error raised once all have ended (the
+    others were stopped by it). Ctrl-C meanwhile: the downloads stop, then it goes on."""
+    errors: list[FetchError] = []
+    stopped = 0
+    for pin, future in futures:
+        try:
+            name = future.result()
+        except _Stopped:
+            stopped += 1
+            continue
+        except FetchError as exc:
+            errors.append(exc)
+            continue
+        except BaseException:
+            client.stop.set()
+            for _, other in futures:
+                other.cancel()
+            raise
+        if name is None:
+            fetched.left.append(pin.line)
+        else:
+            fetched.downloaded.append(name)
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        more += f" ({stopped} other downloads stopped)" if stopped else ""
         raise FetchError(first.message + more, hint=first.hint or _HINT)
-    return fetched
 
 
 _HINT = (
