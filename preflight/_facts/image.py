@@ -375,11 +375,13 @@ def _parent(applied: _Applied, parts: list[str]) -> tuple[str, str]:
     try:
         mode = os.lstat(host).st_mode
     except FileNotFoundError:
+        _take_room(applied, 0)
         os.makedirs(_inside(applied, host), exist_ok=True)
     else:
         if not stat.S_ISDIR(mode):
             _remove(host)  # a file a lower layer put where this layer has a folder
             applied.folders.clear()
+            _take_room(applied, 0)
             os.makedirs(_inside(applied, host), exist_ok=True)
     applied.folders[name] = (inner, host)
     return inner, host
@@ -448,6 +450,7 @@ def _apply_member(
         if not os.path.isdir(host) or os.path.islink(host):
             applied.folders.clear()
             _remove(host)
+            _take_room(applied, 0)
             os.mkdir(host)
         os.chmod(host, member.mode & 0o777)
     elif member.ischr() or member.isblk() or member.isfifo():
@@ -456,6 +459,7 @@ def _apply_member(
     elif member.issym():
         applied.folders.clear()
         _remove(host)
+        _take_room(applied, len(member.linkname))
         os.symlink(_link_target(parent_inner, member.linkname), host)
         os.utime(host, (member.mtime, member.mtime), follow_symlinks=False)
     elif member.islnk():
@@ -500,6 +504,15 @@ def _hard_link(
     os.link(source, host, follow_symlinks=False)
 
 
+def _take_room(applied: _Applied, size: int) -> None:
+    """Count what one entry made in the work folder takes there (a page at least: a tmpfs
+    gives a file, a folder's inode or a long link's target one each); past the budget, the
+    image goes on disk. A layer of a million links or folders takes memory as files do."""
+    applied.stored += -(-max(size, 1) // _PAGE) * _PAGE
+    if applied.budget is not None and applied.stored > applied.budget:
+        raise _OutOfRoom(f"the files written take more than {applied.budget} bytes")
+
+
 def _write_file(
     applied: _Applied,
     tar: tarfile.TarFile,
@@ -525,9 +538,7 @@ def _write_file(
         applied.unread += 1
         applied.unread_names.add(shown)
         return
-    applied.stored += -(-max(member.size, 1) // _PAGE) * _PAGE
-    if applied.budget is not None and applied.stored > applied.budget:
-        raise _OutOfRoom(f"the files written take more than {applied.budget} bytes")
+    _take_room(applied, member.size)
     source = tar.extractfile(member)
     assert source is not None  # a regular member
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
