@@ -480,7 +480,7 @@ def test_a_body_trickled_a_byte_at_a_time_meets_the_deadline(
     cut = threading.Event()
     trickle(index, "/files/rho-1.0-py3-none-any.whl", size=400, every=0.05, cut=cut)
     house = tmp_path / "house"
-    with pytest.raises(fetch.FetchError, match=r"not read within 1 s"):
+    with pytest.raises(fetch.FetchError, match=r"not read within 1 s|timed out"):
         fetch.fetch_lock(lock_of(("rho", "1.0", [f"sha256:{digest}"])), house, target=target,
                          sources=sources(index.url), timeout=30, deadline=1)  # fmt: skip
     assert cut.wait(30), "the trickle was read to its end"
@@ -634,3 +634,39 @@ def test_pip_s_every_true_no_index_means_no_index(tmp_path: Path, value: str) ->
     the fetcher asking PyPI on main."""
     got = fetch.sources_from({":env:.no-index": value}, [], tmp_path)
     assert got.indexes == ()
+
+
+def test_a_status_line_and_headers_trickled_meet_the_deadline(
+    tmp_path: Path, target: fetch.Target
+) -> None:
+    """The status line and a header sent a byte at a time, 50 ms apart, each well within the
+    timeout: the request's deadline (1 s) holds before any body (urllib reads the headers; on
+    main only the body's reads looked at the deadline: the trickle was read to its end)."""
+    listener = socket.create_server((HOST, 0))
+    cut = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            try:
+                for byte in b"HTTP/1.0 200 OK\r\nX-Slow: " + b"a" * 400:
+                    conn.send(bytes([byte]))
+                    if cut.wait(0.05):
+                        return
+            except OSError:
+                cut.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://{HOST}:{listener.getsockname()[1]}/simple/"
+    try:
+        lock = lock_of(("psi", "1.0", ["sha256:" + "a" * 64]))
+        with pytest.raises(fetch.FetchError, match="simple/psi/: timed out"):
+            fetch.fetch_lock(lock, tmp_path / "h", target=target, sources=sources(url),
+                             timeout=30, deadline=1)  # fmt: skip
+        assert cut.wait(30), "the trickle was read to its end"
+    finally:
+        cut.set()
+        thread.join(timeout=30)
+        listener.close()

@@ -28,9 +28,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import math
 import os
 import re
 import secrets
+import socket
 import ssl
 import sys
 import sysconfig
@@ -487,6 +489,63 @@ def _matches(filename: str, pin: Pin) -> bool:
     return name == pin.name and version == pin.version
 
 
+# The time by which this thread's request must be read whole, headers included: every read of
+# its socket waits at most until then (a status line and headers trickled a byte at a time,
+# each within the timeout, are read by http.client before any body: the deadline held only
+# for the body).
+_REQUEST = threading.local()
+
+
+def _until_deadline(sock: socket.socket) -> None:
+    left = getattr(_REQUEST, "at", math.inf) - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(f"not read within {getattr(_REQUEST, 'deadline', 0):g} s")
+    sock.settimeout(min(getattr(_REQUEST, "each", left), left))
+
+
+class _DeadlineSocket(socket.socket):
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        _until_deadline(self)
+        return super().recv_into(buffer, nbytes, flags)
+
+
+class _DeadlineSSLSocket(ssl.SSLSocket):
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        _until_deadline(self)
+        return super().recv_into(buffer, nbytes, flags)
+
+
+def _connect(address: Any, timeout: Any = None, source_address: Any = None) -> socket.socket:
+    plain = socket.create_connection(address, timeout, source_address)
+    sock = _DeadlineSocket(plain.family, plain.type, plain.proto, fileno=plain.detach())
+    sock.settimeout(plain.gettimeout())
+    return sock
+
+
+_CONNECTIONS: dict[type[Any], type[Any]] = {}
+
+
+class _DeadlineHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
+    """urllib's HTTP and HTTPS handlers whose connections read by :func:`_until_deadline`."""
+
+    def do_open(self, http_class: Any, req: Any, **http_conn_args: Any) -> Any:
+        connection = _CONNECTIONS.get(http_class)
+        if connection is None:
+            connection = _CONNECTIONS[http_class] = _deadlined(http_class)
+        return super().do_open(connection, req, **http_conn_args)  # type: ignore[arg-type]
+
+
+def _deadlined(http_class: type[Any]) -> type[Any]:
+    """``http_class`` whose socket is a :class:`_DeadlineSocket` (its ``__init__`` sets the
+    connection's factory on the instance)."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        http_class.__init__(self, *args, **kwargs)
+        self._create_connection = _connect
+
+    return type(http_class.__name__, (http_class,), {"__init__": __init__})
+
+
 class _Client:
     """HTTP(S) and ``file:`` reads, bounded in size and time; redirects only to http(s)."""
 
@@ -499,10 +558,9 @@ class _Client:
                 context = ssl.create_default_context(cafile=cert)
         except (OSError, ssl.SSLError) as exc:
             raise FetchError(f"pip's cert setting {cert!r} cannot be read: {exc}") from None
+        context.sslsocket_class = _DeadlineSSLSocket
         self.trusted = frozenset(host.lower() for host in sources.trusted)
-        self.opener = urllib.request.build_opener(
-            _Redirects(), urllib.request.HTTPSHandler(context=context)
-        )
+        self.opener = urllib.request.build_opener(_Redirects(), _DeadlineHandler(context=context))
         self.timeout, self.deadline = timeout, deadline
         self.stop = threading.Event()  # set when one file failed (or Ctrl-C): the rest stop
 
@@ -515,6 +573,8 @@ class _Client:
         headers = {"User-Agent": f"preflight/{__version__}"}
         if accept:
             headers["Accept"] = accept
+        _REQUEST.at, _REQUEST.each = time.monotonic() + self.deadline, self.timeout
+        _REQUEST.deadline = self.deadline
         try:
             return self.opener.open(urllib.request.Request(url, headers=headers),
                                     timeout=self.timeout)  # fmt: skip
