@@ -16,6 +16,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import Callable
@@ -541,3 +542,42 @@ def test_links_and_folders_count_against_the_memory_room(
         assert Path(work).parent == tmp_path
     finally:
         shutil.rmtree(work)
+
+
+_KILLED_RUN = """
+import os, signal, sys
+from preflight._facts.image import unpack_in_work
+found, work = unpack_in_work(sys.argv[1])
+print(work, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would: no cleanup runs
+"""
+
+
+@pytest.mark.skipif(not Path(MEMORY).is_dir(), reason=f"no {MEMORY} on this machine")
+def test_a_work_folder_a_killed_run_left_in_memory_is_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed by SIGKILL leaves its work folder in /dev/shm, memory held until the
+    machine restarts (on main nothing removed it). The next run removes it; a folder whose run
+    is alive (this process's) is kept."""
+    layout = _layout_of(tmp_path / "image", [images.member("app/file.txt", data=b"x")])
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_RUN, str(layout)], capture_output=True, text=True,
+        check=False, timeout=120,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    left = killed.stdout.strip()
+    assert Path(left).parent == Path(MEMORY)
+    assert Path(left).is_dir()  # the poison: left behind, in memory
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    mine: list[str] = []
+    try:
+        mine.append(unpack_in_work(str(layout))[1])
+        assert not Path(left).exists(), "the killed run's folder is still in memory"
+        assert not Path(left + ".lock").exists()
+        mine.append(unpack_in_work(str(layout))[1])
+        assert Path(mine[0]).is_dir(), "a live run's folder was removed"
+    finally:
+        for work in [*mine, left]:
+            shutil.rmtree(work, ignore_errors=True)
+            Path(work + ".lock").unlink(missing_ok=True)
