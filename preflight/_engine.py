@@ -17,7 +17,6 @@ It writes nothing: front ends that keep a report on disk call
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from preflight._facts.bytecode import BytecodeFacts, remember_verified
 from preflight._facts.context import Context, Remedies
 from preflight._facts.gather import Gathering, RootTarget
 from preflight._facts.image import ImageError, ImageFacts, Limits, unpack_in_work
+from preflight._facts.image import release as release_work
 from preflight._facts.model import InterpreterFacts
 from preflight._facts.request import SKIPPABLE, CheckRequest
 from preflight._interpreters.discovery import find_interpreters
@@ -233,7 +233,7 @@ def _judge_image(
         )
     finally:
         if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
+            release_work(work)  # and its lock, in memory
     report = judged.report
     inner = report.interpreter.inside or (request.python or "")
     interpreter = report.interpreter.with_values(path=f"{found.label}:{inner}")

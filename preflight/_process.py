@@ -370,13 +370,16 @@ def foreground(argv: Sequence[str]) -> Foreground:
 def watcher(argv: Sequence[str], *, stdin: int) -> Foreground:
     """Start ``argv`` (no shell) in a session of its own, ``stdin`` its standard input and no
     output: the tether's watcher (:mod:`preflight._tether`), which outlives us by design and is
-    never waited for. Raises OSError as ``Popen`` does."""
+    never waited for. It needs nothing of our environment and gets :func:`clean_env` (no
+    ``PREFLIGHT_*``): a plain process, its ``/proc/<pid>/environ`` is readable by any process
+    of the user. Raises OSError as ``Popen`` does."""
     return subprocess.Popen(
         list(argv),
         stdin=stdin,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env=clean_env(),
     )
 
 

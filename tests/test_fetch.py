@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -440,3 +441,232 @@ def test_pip_configuration_and_the_lock_options_give_the_sources(tmp_path: Path)
     assert fetch.sources_from(trusting, [], tmp_path).trusted == ("a.example", "b.example")
     parsed = fetch.parse_config_list("global.index-url='https://a/simple'\n:env:.no-index='1'\n")
     assert parsed == {"global.index-url": "https://a/simple", ":env:.no-index": "1"}
+
+
+# --- review3: a hostile or broken index, a wheelhouse that is in the way ------------------------
+
+
+def trickle(index: Index, path: str, *, size: int, every: float, cut: threading.Event) -> None:
+    """Serve ``size`` bytes at ``path`` one at a time, ``every`` seconds apart; ``cut`` is set
+    when the client went away before the end (a write failed)."""
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(size))
+        handler.end_headers()
+        try:
+            for _ in range(size):
+                handler.wfile.write(b"y")
+                handler.wfile.flush()
+                if cut.wait(every):
+                    return
+        except OSError:
+            cut.set()
+
+    index.routes[path] = answer
+
+
+def test_a_body_trickled_a_byte_at_a_time_meets_the_deadline(
+    tmp_path: Path, index: Index, target: fetch.Target
+) -> None:
+    """The server sends its 400 bytes 50 ms apart (20 s at least); each byte comes well
+    within the timeout. The deadline (1 s) for the whole request holds while it trickles: the
+    connection is dropped before the end (on main the deadline was checked only after each
+    1 MiB read: the trickle was read to its end, a slow-loris index held a worker for ever)."""
+    digest = hashlib.sha256(b"x").hexdigest()
+    index.files["rho"] = [{"filename": "rho-1.0-py3-none-any.whl",
+                           "url": "/files/rho-1.0-py3-none-any.whl",
+                           "hashes": {"sha256": digest}}]  # fmt: skip
+    cut = threading.Event()
+    trickle(index, "/files/rho-1.0-py3-none-any.whl", size=400, every=0.05, cut=cut)
+    house = tmp_path / "house"
+    with pytest.raises(fetch.FetchError, match=r"not read within 1 s|timed out"):
+        fetch.fetch_lock(lock_of(("rho", "1.0", [f"sha256:{digest}"])), house, target=target,
+                         sources=sources(index.url), timeout=30, deadline=1)  # fmt: skip
+    assert cut.wait(30), "the trickle was read to its end"
+    assert kept(house) == []
+
+
+def test_a_size_the_index_declares_never_lifts_the_bound_of_a_file(
+    tmp_path: Path, index: Index, target: fetch.Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hostile index declares 10**12 bytes: the bound stays FILE_LIMIT (on main the declared
+    size was the bound: a disk filled before the hash could say no)."""
+    monkeypatch.setattr(fetch, "FILE_LIMIT", 1024)
+    digest = hashlib.sha256(b"x").hexdigest()
+    index.files["sigma"] = [{"filename": "sigma-1.0-py3-none-any.whl", "size": 10**12,
+                             "url": "/files/sigma-1.0-py3-none-any.whl",
+                             "hashes": {"sha256": digest}}]  # fmt: skip
+    index.blobs["/files/sigma-1.0-py3-none-any.whl"] = b"z" * (1 << 16)
+    house = tmp_path / "house"
+    with pytest.raises(fetch.FetchError, match="more than the 1,024 bytes allowed"):
+        fetch.fetch_lock(lock_of(("sigma", "1.0", [f"sha256:{digest}"])), house, target=target,
+                         sources=sources(index.url))  # fmt: skip
+    assert kept(house) == []
+
+
+@pytest.mark.parametrize("ending", ["silent", "cut"])
+def test_a_body_gone_silent_or_cut_is_a_fetch_error_not_a_traceback(
+    tmp_path: Path, index: Index, target: fetch.Target, ending: str
+) -> None:
+    """Headers promising 100 bytes, three bytes, then silence past the timeout, or the
+    connection closed: a FetchError naming the URL and what happened (on main a silence
+    escaped as a raw TimeoutError, and a cut was blamed on the index serving other bytes)."""
+    digest = hashlib.sha256(b"x").hexdigest()
+    index.files["tau"] = [{"filename": "tau-1.0-py3-none-any.whl",
+                           "url": "/files/tau-1.0-py3-none-any.whl",
+                           "hashes": {"sha256": digest}}]  # fmt: skip
+    done = threading.Event()
+
+    def silent(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100")
+        handler.end_headers()
+        handler.wfile.write(b"abc")
+        handler.wfile.flush()
+        if ending == "silent":
+            done.wait(120)
+        handler.close_connection = True
+
+    index.routes["/files/tau-1.0-py3-none-any.whl"] = silent
+    house = tmp_path / "house"
+    try:
+        with pytest.raises(
+            fetch.FetchError, match=r"tau-1\.0-py3-none-any\.whl: the transfer failed"
+        ):
+            fetch.fetch_lock(lock_of(("tau", "1.0", [f"sha256:{digest}"])), house,
+                             target=target, sources=sources(index.url), timeout=1)  # fmt: skip
+    finally:
+        done.set()
+    assert kept(house) == []
+
+
+def test_a_folder_at_the_file_s_name_is_a_clear_error(
+    tmp_path: Path, index: Index, target: fetch.Target
+) -> None:
+    """The rename into place meets a folder: a FetchError naming the path (a raw
+    IsADirectoryError escaped on main), and no partial file left."""
+    wheel = wheelhouse.build_wheel(tmp_path / "w", "upsilon", "1.0")
+    digest = index.add("upsilon", wheel)
+    house = tmp_path / "house"
+    (house / wheel.name).mkdir(parents=True)
+    with pytest.raises(fetch.FetchError, match=f"cannot write .*{wheel.name}"):
+        fetch.fetch_lock(lock_of(("upsilon", "1.0", [digest])), house, target=target,
+                         sources=sources(index.url))  # fmt: skip
+    assert kept(house) == [wheel.name]
+
+
+def test_one_file_failing_stops_the_others(
+    tmp_path: Path, index: Index, target: fetch.Target
+) -> None:
+    """One pin's file answers 500 while another's trickles (400 bytes, 50 ms apart): the
+    trickle is cut when the first fails (on main it was read to its end, and Ctrl-C waited
+    for it likewise)."""
+    digest = hashlib.sha256(b"x").hexdigest()
+    for name in ("phi", "chi"):
+        index.files[name] = [{"filename": f"{name}-1.0-py3-none-any.whl",
+                              "url": f"/files/{name}-1.0-py3-none-any.whl",
+                              "hashes": {"sha256": digest}}]  # fmt: skip
+    cut = threading.Event()
+    trickle(index, "/files/phi-1.0-py3-none-any.whl", size=400, every=0.05, cut=cut)
+    started = threading.Event()
+
+    def fail(handler: BaseHTTPRequestHandler) -> None:
+        started.wait(60)
+        handler.send_error(500)
+
+    index.routes["/files/chi-1.0-py3-none-any.whl"] = fail
+    original = index.routes["/files/phi-1.0-py3-none-any.whl"]
+
+    def first_byte_then_go(handler: BaseHTTPRequestHandler) -> None:
+        started.set()  # the trickle is under way before the other fails
+        original(handler)
+
+    index.routes["/files/phi-1.0-py3-none-any.whl"] = first_byte_then_go
+    lock = lock_of(("phi", "1.0", [f"sha256:{digest}"]), ("chi", "1.0", [f"sha256:{digest}"]))
+    with pytest.raises(fetch.FetchError, match="500") as caught:
+        fetch.fetch_lock(lock, tmp_path / "house", target=target, sources=sources(index.url))
+    assert "1 other downloads stopped" in caught.value.message
+    assert cut.wait(30), "the trickle was read to its end"
+
+
+def test_a_fifo_in_a_find_links_folder_is_never_opened(
+    tmp_path: Path, target: fetch.Target
+) -> None:
+    """A FIFO under a locked wheel's name in a local find-links folder: passed over (on main
+    the fetcher's open blocked for ever, no deadline)."""
+    links = tmp_path / "links"
+    links.mkdir()
+    fifo = links / "omega-1.0-py3-none-any.whl"
+    os.mkfifo(fifo)
+    finished, opened = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        """Opening a FIFO's write end without blocking succeeds only while a reader has it
+        open: then the fetcher opened it (and would block there without a writer)."""
+        while not finished.is_set():
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                finished.wait(0.01)
+                continue
+            opened.set()
+            os.close(fd)  # the reader sees end-of-file: main goes on, to fail below
+            return
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    lock = lock_of(("omega", "1.0", ["sha256:" + "f" * 64]))
+    try:
+        done = fetch.fetch_lock(lock, tmp_path / "house", target=target,
+                                sources=sources(links=(str(links),)))  # fmt: skip
+    finally:
+        finished.set()
+        thread.join(timeout=30)
+    assert not opened.is_set(), "the fetcher opened the FIFO"
+    assert done.left == [lock.strip()]
+    assert kept(tmp_path / "house") == []
+
+
+@pytest.mark.parametrize("value", ["y", "t", "yes", "on", "1", "True"])
+def test_pip_s_every_true_no_index_means_no_index(tmp_path: Path, value: str) -> None:
+    """pip reads PIP_NO_INDEX with its strtobool (y, t, yes, on, 1, true): "y" and "t" left
+    the fetcher asking PyPI on main."""
+    got = fetch.sources_from({":env:.no-index": value}, [], tmp_path)
+    assert got.indexes == ()
+
+
+def test_a_status_line_and_headers_trickled_meet_the_deadline(
+    tmp_path: Path, target: fetch.Target
+) -> None:
+    """The status line and a header sent a byte at a time, 50 ms apart, each well within the
+    timeout: the request's deadline (1 s) holds before any body (urllib reads the headers; on
+    main only the body's reads looked at the deadline: the trickle was read to its end)."""
+    listener = socket.create_server((HOST, 0))
+    cut = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            try:
+                for byte in b"HTTP/1.0 200 OK\r\nX-Slow: " + b"a" * 400:
+                    conn.send(bytes([byte]))
+                    if cut.wait(0.05):
+                        return
+            except OSError:
+                cut.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://{HOST}:{listener.getsockname()[1]}/simple/"
+    try:
+        lock = lock_of(("psi", "1.0", ["sha256:" + "a" * 64]))
+        with pytest.raises(fetch.FetchError, match="simple/psi/: timed out"):
+            fetch.fetch_lock(lock, tmp_path / "h", target=target, sources=sources(url),
+                             timeout=30, deadline=1)  # fmt: skip
+        assert cut.wait(30), "the trickle was read to its end"
+    finally:
+        cut.set()
+        thread.join(timeout=30)
+        listener.close()

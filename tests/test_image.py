@@ -16,7 +16,9 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 import tarfile
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from conftest import CliRun, Wheels, cli_argv, cli_env, run_preflight
 
 from preflight._engine import judge
 from preflight._errors import UsageError
-from preflight._facts.image import MEMORY, MEMORY_ENV, Limits
+from preflight._facts.image import MEMORY, MEMORY_ENV, Limits, unpack_in_work
 from preflight._facts.request import CheckRequest
 from preflight._render.report import REPORT_NAME
 
@@ -492,3 +494,90 @@ def test_the_sbom_of_an_image_is_named_for_the_image(
     assert f"{name}@{digest}:{PY}" in component["description"]
     properties = {p["name"]: p["value"] for p in component["properties"]}
     assert properties["preflight:image"] == f"{name}@{digest}"
+
+
+def _layout_of(folder: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
+    """An OCI image layout written by hand with no layer, then ``members`` as its one layer
+    (``images.raw_layer``): no umoci needed for what only the work folder is asked about."""
+    blobs = folder / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> dict[str, object]:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    config = {"architecture": "amd64", "os": "linux", "config": {},
+              "rootfs": {"type": "layers", "diff_ids": []}}  # fmt: skip
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           **put(json.dumps(config).encode())},
+                "layers": []}  # fmt: skip
+    index = {"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+         **put(json.dumps(manifest).encode())}]}  # fmt: skip
+    (folder / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}', encoding="utf-8")
+    (folder / "index.json").write_text(json.dumps(index), encoding="utf-8")
+    return images.raw_layer(folder, members)
+
+
+@pytest.mark.skipif(not Path(MEMORY).is_dir(), reason=f"no {MEMORY} on this machine")
+@pytest.mark.parametrize("kind", ["links", "folders"])
+def test_links_and_folders_count_against_the_memory_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """600 symbolic links with 300-character targets (a page each in a tmpfs), or 600
+    folders, and no regular file: 2.4 MB in memory against a room of 1 MiB. They count, so
+    the image goes on disk (on main only regular files counted: a layer of a million links
+    filled /dev/shm past PREFLIGHT_IMAGE_MEMORY)."""
+    if kind == "links":
+        members = [images.member(f"l/{n}", tarfile.SYMTYPE, link="t" * 300) for n in range(600)]
+    else:
+        members = [images.member(f"d/{n}", tarfile.DIRTYPE) for n in range(600)]
+    layout = _layout_of(tmp_path / "image", members)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    found, work = unpack_in_work(str(layout), environ={MEMORY_ENV: str(1 << 20)})
+    try:
+        assert found.work.startswith(f"disk ({tmp_path}; not in memory: the files written")
+        assert Path(work).parent == tmp_path
+    finally:
+        shutil.rmtree(work)
+
+
+_KILLED_RUN = """
+import os, signal, sys
+from preflight._facts.image import unpack_in_work
+found, work = unpack_in_work(sys.argv[1])
+print(work, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would: no cleanup runs
+"""
+
+
+@pytest.mark.skipif(not Path(MEMORY).is_dir(), reason=f"no {MEMORY} on this machine")
+def test_a_work_folder_a_killed_run_left_in_memory_is_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed by SIGKILL leaves its work folder in /dev/shm, memory held until the
+    machine restarts (on main nothing removed it). The next run removes it; a folder whose run
+    is alive (this process's) is kept."""
+    layout = _layout_of(tmp_path / "image", [images.member("app/file.txt", data=b"x")])
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_RUN, str(layout)], capture_output=True, text=True,
+        check=False, timeout=120,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    left = killed.stdout.strip()
+    assert Path(left).parent == Path(MEMORY)
+    assert Path(left).is_dir()  # the poison: left behind, in memory
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    mine: list[str] = []
+    try:
+        mine.append(unpack_in_work(str(layout))[1])
+        assert not Path(left).exists(), "the killed run's folder is still in memory"
+        assert not Path(left + ".lock").exists()
+        mine.append(unpack_in_work(str(layout))[1])
+        assert Path(mine[0]).is_dir(), "a live run's folder was removed"
+    finally:
+        for work in [*mine, left]:
+            shutil.rmtree(work, ignore_errors=True)
+            Path(work + ".lock").unlink(missing_ok=True)

@@ -69,6 +69,9 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"image": 1.5}, "image: 1.5 is not a path"),
     ({"substitute_for": 3.12}, "substitute_for: 3.12 is not a version"),
     ({"environ": [("A", "1")]}, "environ: list is not a mapping of variables"),
+    ({"environ": {"APP_PORT": 8080}}, "environ: APP_PORT: int is not a string"),
+    ({"environ": {1: "x"}}, "environ: 1: int is not a string"),
+    ({"environ": {"A": None}}, "environ: A: NoneType is not a string"),
     ({"remedies": "pip"}, "remedies: 'pip' is not a Remedies"),
     ({"root": "/srv/root", "image": "app.tar"}, "--root and --image both name what to judge"),
 ]

@@ -22,6 +22,8 @@ import pytest
 from conftest import cli_env
 from processes import ends, running
 
+from preflight import _process
+
 needs_procfs = pytest.mark.skipif(
     not Path("/proc/self/task").exists(), reason="finds children through Linux's procfs"
 )
@@ -143,3 +145,36 @@ def test_relocks_pip_compile_dies_with_a_killed_preflight(tmp_path: Path) -> Non
             for pid in compile_pids:
                 if running(pid):
                     os.kill(pid, signal.SIGKILL)
+
+
+@needs_procfs
+def test_the_watcher_holds_none_of_preflights_own_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tether's watcher is a plain process of the user: its /proc/<pid>/environ is
+    readable by any other (the gate's COMMAND among them). It gets no PREFLIGHT_* variable
+    (on main it got them all: the SMTP password, the webhook URL)."""
+    secret = "hunter2-in-the-watcher"
+    monkeypatch.setenv("PREFLIGHT_SMTP_PASSWORD", secret)
+    ready = tmp_path / "ready"
+    program = "import sys; open(sys.argv[1], 'w').close(); sys.stdin.buffer.read()"
+    read_end, write_end = os.pipe()
+    try:
+        started = _process.watcher(
+            [sys.executable, "-I", "-S", "-c", program, str(ready)], stdin=read_end
+        )
+    finally:
+        os.close(read_end)
+    try:
+        # /proc/<pid>/environ is empty until exec has set the new program's up: wait until
+        # the program runs (it made its file) before reading it.
+        bound = time.monotonic() + 60  # a bound for a program that never starts
+        while not ready.exists() and started.poll() is None and time.monotonic() < bound:
+            time.sleep(0.01)
+        assert ready.exists(), started.returncode
+        environ = Path(f"/proc/{started.pid}/environ").read_bytes()
+    finally:
+        os.close(write_end)  # end-of-file: it ends
+        started.wait(timeout=60)
+    assert b"PATH=" in environ  # its environment was read
+    assert secret.encode() not in environ

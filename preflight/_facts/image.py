@@ -26,7 +26,10 @@ thousands of files on a disk is most of what applying an image costs.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
+import glob
 import hashlib
 import os
 import re
@@ -44,7 +47,16 @@ from typing import IO, Any, Protocol, cast
 from preflight import _json
 from preflight._facts.rootfs import RootError, on_host, resolve_in_root
 
-__all__ = ["MEMORY", "MEMORY_ENV", "ImageError", "ImageFacts", "Limits", "unpack", "unpack_in_work"]
+__all__ = [
+    "MEMORY",
+    "MEMORY_ENV",
+    "ImageError",
+    "ImageFacts",
+    "Limits",
+    "release",
+    "unpack",
+    "unpack_in_work",
+]
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -375,11 +387,13 @@ def _parent(applied: _Applied, parts: list[str]) -> tuple[str, str]:
     try:
         mode = os.lstat(host).st_mode
     except FileNotFoundError:
+        _take_room(applied, 0)
         os.makedirs(_inside(applied, host), exist_ok=True)
     else:
         if not stat.S_ISDIR(mode):
             _remove(host)  # a file a lower layer put where this layer has a folder
             applied.folders.clear()
+            _take_room(applied, 0)
             os.makedirs(_inside(applied, host), exist_ok=True)
     applied.folders[name] = (inner, host)
     return inner, host
@@ -448,6 +462,7 @@ def _apply_member(
         if not os.path.isdir(host) or os.path.islink(host):
             applied.folders.clear()
             _remove(host)
+            _take_room(applied, 0)
             os.mkdir(host)
         os.chmod(host, member.mode & 0o777)
     elif member.ischr() or member.isblk() or member.isfifo():
@@ -456,6 +471,7 @@ def _apply_member(
     elif member.issym():
         applied.folders.clear()
         _remove(host)
+        _take_room(applied, len(member.linkname))
         os.symlink(_link_target(parent_inner, member.linkname), host)
         os.utime(host, (member.mtime, member.mtime), follow_symlinks=False)
     elif member.islnk():
@@ -500,6 +516,15 @@ def _hard_link(
     os.link(source, host, follow_symlinks=False)
 
 
+def _take_room(applied: _Applied, size: int) -> None:
+    """Count what one entry made in the work folder takes there (a page at least: a tmpfs
+    gives a file, a folder's inode or a long link's target one each); past the budget, the
+    image goes on disk. A layer of a million links or folders takes memory as files do."""
+    applied.stored += -(-max(size, 1) // _PAGE) * _PAGE
+    if applied.budget is not None and applied.stored > applied.budget:
+        raise _OutOfRoom(f"the files written take more than {applied.budget} bytes")
+
+
 def _write_file(
     applied: _Applied,
     tar: tarfile.TarFile,
@@ -525,9 +550,7 @@ def _write_file(
         applied.unread += 1
         applied.unread_names.add(shown)
         return
-    applied.stored += -(-max(member.size, 1) // _PAGE) * _PAGE
-    if applied.budget is not None and applied.stored > applied.budget:
-        raise _OutOfRoom(f"the files written take more than {applied.budget} bytes")
+    _take_room(applied, member.size)
     source = tar.extractfile(member)
     assert source is not None  # a regular member
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -657,7 +680,8 @@ def unpack_in_work(
         if budget is not None and packed > budget:
             budget, why = None, f"its layers ({packed} bytes) exceed {why}"
         if budget is not None:
-            work = tempfile.mkdtemp(prefix="preflight-image-", dir=MEMORY)
+            _sweep_stale()
+            work = _held_folder()
             try:
                 found = _apply(store, plan, work, limits, budget)
                 return replace(found, work=f"memory ({MEMORY})", work_folder=work), work
@@ -665,13 +689,13 @@ def unpack_in_work(
                 why = f"{exc}: {why}"
             except OSError as exc:
                 if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                    shutil.rmtree(work, ignore_errors=True)
+                    release(work)
                     raise
                 why = f"{MEMORY} is full"
             except BaseException:
-                shutil.rmtree(work, ignore_errors=True)
+                release(work)
                 raise
-            shutil.rmtree(work, ignore_errors=True)
+            release(work)
         work = tempfile.mkdtemp(prefix="preflight-image-")
         try:
             found = _apply(store, plan, work, limits, None)
@@ -680,6 +704,64 @@ def unpack_in_work(
             raise
         where = f"disk ({os.path.dirname(work)}; not in memory: {why})"
         return replace(found, work=where, work_folder=work), work
+
+
+# A work folder in memory outlives a run killed by SIGKILL (or the OOM killer): in a tmpfs it
+# holds memory until the machine restarts. Each has a lock file beside it (``NAME.lock``),
+# locked (flock) by the run that made it while the folder is there; a later run removes the
+# folders whose lock no one holds (their run is gone), whatever PID namespace it ran in.
+_HELD: dict[str, int] = {}  # work folder -> the descriptor holding its lock
+
+
+def _held_folder() -> str:
+    """A new work folder in memory, its lock file beside it, held by this process."""
+    fd, hidden = tempfile.mkstemp(prefix=".preflight-lock-", dir=MEMORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a name no sweep looks at: free
+        work = tempfile.mkdtemp(prefix="preflight-image-", dir=MEMORY)
+        os.rename(hidden, work + ".lock")  # from here a sweep sees it, held
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(hidden)
+        raise
+    _HELD[work] = fd
+    return work
+
+
+def release(work: str) -> None:
+    """Remove a work folder (in memory or on disk) and, in memory, its lock."""
+    shutil.rmtree(work, ignore_errors=True)
+    fd = _HELD.pop(work, None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(work + ".lock")
+        os.close(fd)
+
+
+def _sweep_stale() -> None:
+    """Remove the work folders in memory that runs now gone left (their lock is free)."""
+    for lock in glob.glob(os.path.join(glob.escape(MEMORY), "preflight-image-*.lock")):
+        try:
+            fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                continue  # another user's: not ours to judge
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # held: its run is alive
+            folder = lock.removesuffix(".lock")
+            with contextlib.suppress(OSError):
+                if stat.S_ISDIR(os.lstat(folder).st_mode):
+                    shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+        finally:
+            os.close(fd)
 
 
 def _memory_budget(environ: Mapping[str, str]) -> tuple[int | None, str]:

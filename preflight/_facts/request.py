@@ -86,6 +86,14 @@ class CheckRequest:
                 f"environ: {type(self.environ).__name__} is not a mapping of variables",
                 hint="pass e.g. environ={**os.environ, 'APP_MODE': 'prod'}",
             )
+        for key, value in (self.environ or {}).items():  # a child given them would fail
+            wrong = value if isinstance(key, str) else key
+            if not isinstance(wrong, str):
+                raise UsageError(
+                    f"environ: {(key if isinstance(key, str) else repr(key))[:80]}: "
+                    f"{type(wrong).__name__} is not a string (names and values are strings)",
+                    hint="pass e.g. environ={**os.environ, 'APP_PORT': '8080'}",
+                )
         if not isinstance(self.remedies, Remedies):
             raise UsageError(
                 f"remedies: {self.remedies!r} is not a Remedies",

@@ -27,17 +27,21 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
+import math
 import os
 import re
 import secrets
+import socket
 import ssl
 import sys
 import sysconfig
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -61,6 +65,7 @@ from packaging.version import InvalidVersion, Version
 from preflight import _json
 from preflight._errors import PreflightError
 from preflight._process import clean_env, run, run_python
+from preflight._read import ReadError, open_regular
 from preflight._version import __version__
 
 __all__ = [
@@ -383,7 +388,7 @@ def _setting(config: Mapping[str, str], key: str) -> str | None:
 
 
 def _true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+    return (value or "").strip().lower() in ("1", "y", "yes", "t", "true", "on")  # pip's
 
 
 def absolute_options(options: Sequence[str], lock_folder: Path) -> list[str]:
@@ -457,6 +462,10 @@ class _NeedsPip(Exception):
     """This pin is left to pip (an index asking for credentials, say)."""
 
 
+class _Stopped(FetchError):
+    """A download stopped because another failed: not an error of its own."""
+
+
 def _safe_filename(name: str) -> bool:
     return (
         bool(name)
@@ -480,6 +489,63 @@ def _matches(filename: str, pin: Pin) -> bool:
     return name == pin.name and version == pin.version
 
 
+# The time by which this thread's request must be read whole, headers included: every read of
+# its socket waits at most until then (a status line and headers trickled a byte at a time,
+# each within the timeout, are read by http.client before any body: the deadline held only
+# for the body).
+_REQUEST = threading.local()
+
+
+def _until_deadline(sock: socket.socket) -> None:
+    left = getattr(_REQUEST, "at", math.inf) - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(f"not read within {getattr(_REQUEST, 'deadline', 0):g} s")
+    sock.settimeout(min(getattr(_REQUEST, "each", left), left))
+
+
+class _DeadlineSocket(socket.socket):
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        _until_deadline(self)
+        return super().recv_into(buffer, nbytes, flags)
+
+
+class _DeadlineSSLSocket(ssl.SSLSocket):
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        _until_deadline(self)
+        return super().recv_into(buffer, nbytes, flags)
+
+
+def _connect(address: Any, timeout: Any = None, source_address: Any = None) -> socket.socket:
+    plain = socket.create_connection(address, timeout, source_address)
+    sock = _DeadlineSocket(plain.family, plain.type, plain.proto, fileno=plain.detach())
+    sock.settimeout(plain.gettimeout())
+    return sock
+
+
+_CONNECTIONS: dict[type[Any], type[Any]] = {}
+
+
+class _DeadlineHandler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
+    """urllib's HTTP and HTTPS handlers whose connections read by :func:`_until_deadline`."""
+
+    def do_open(self, http_class: Any, req: Any, **http_conn_args: Any) -> Any:
+        connection = _CONNECTIONS.get(http_class)
+        if connection is None:
+            connection = _CONNECTIONS[http_class] = _deadlined(http_class)
+        return super().do_open(connection, req, **http_conn_args)  # type: ignore[arg-type]
+
+
+def _deadlined(http_class: type[Any]) -> type[Any]:
+    """``http_class`` whose socket is a :class:`_DeadlineSocket` (its ``__init__`` sets the
+    connection's factory on the instance)."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        http_class.__init__(self, *args, **kwargs)
+        self._create_connection = _connect
+
+    return type(http_class.__name__, (http_class,), {"__init__": __init__})
+
+
 class _Client:
     """HTTP(S) and ``file:`` reads, bounded in size and time; redirects only to http(s)."""
 
@@ -492,11 +558,11 @@ class _Client:
                 context = ssl.create_default_context(cafile=cert)
         except (OSError, ssl.SSLError) as exc:
             raise FetchError(f"pip's cert setting {cert!r} cannot be read: {exc}") from None
+        context.sslsocket_class = _DeadlineSSLSocket
         self.trusted = frozenset(host.lower() for host in sources.trusted)
-        self.opener = urllib.request.build_opener(
-            _Redirects(), urllib.request.HTTPSHandler(context=context)
-        )
+        self.opener = urllib.request.build_opener(_Redirects(), _DeadlineHandler(context=context))
         self.timeout, self.deadline = timeout, deadline
+        self.stop = threading.Event()  # set when one file failed (or Ctrl-C): the rest stop
 
     def open(self, url: str, *, accept: str | None = None) -> Any:
         scheme = urlsplit(url).scheme.lower()
@@ -507,6 +573,8 @@ class _Client:
         headers = {"User-Agent": f"preflight/{__version__}"}
         if accept:
             headers["Accept"] = accept
+        _REQUEST.at, _REQUEST.each = time.monotonic() + self.deadline, self.timeout
+        _REQUEST.deadline = self.deadline
         try:
             return self.opener.open(urllib.request.Request(url, headers=headers),
                                     timeout=self.timeout)  # fmt: skip
@@ -537,11 +605,27 @@ class _Client:
             return sink.data(), response.headers.get("Content-Type", "")
 
     def copy(self, response: BinaryIO, write: Callable[[bytes], None], url: str) -> None:
+        """The body of ``response`` to ``write``, as it comes (``read1``: what one read of the
+        socket gives, so a body trickled a byte at a time meets the deadline); an error of the
+        stream (a silence past the timeout, a cut) is a FetchError naming the URL."""
         started = time.monotonic()
-        while chunk := response.read(_CHUNK):
-            write(chunk)
-            if time.monotonic() - started > self.deadline:
-                raise FetchError(f"{url}: not read within {self.deadline:g} s")
+        read = getattr(response, "read1", response.read)
+        try:
+            while True:
+                if self.stop.is_set():
+                    raise _Stopped(f"{url}: stopped, another file failed")
+                chunk = read(_CHUNK)
+                if not chunk:
+                    break
+                write(chunk)
+                if time.monotonic() - started > self.deadline:
+                    raise FetchError(f"{url}: not read within {self.deadline:g} s")
+        except (OSError, http.client.HTTPException) as exc:
+            why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else repr(exc)
+            raise FetchError(f"{url}: the transfer failed: {why}") from None
+        missing = getattr(response, "length", None)  # what Content-Length promised and is not
+        if isinstance(missing, int) and missing > 0:
+            raise FetchError(f"{url}: the transfer failed: cut short, {missing:,} bytes missing")
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
@@ -580,10 +664,12 @@ def _read_local(url: str, limit: int) -> tuple[bytes, str] | None:
     if path.is_dir():
         path = path / "index.html"  # pip's rule for a local index folder
     try:
-        with open(path, "rb") as handle:
+        with open(open_regular(path), "rb") as handle:
             data = handle.read(limit + 1)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+    except ReadError as exc:
+        if exc.kind == "missing":
+            return None
+        raise FetchError(f"{url}: {exc.problem}") from None
     except OSError as exc:
         raise FetchError(f"{url}: {exc.strerror or exc}") from None
     if len(data) > limit:
@@ -740,7 +826,7 @@ def _listed(
 def _download(pin: Pin, candidate: Candidate, wheelhouse: Path, client: _Client) -> str | None:
     """``candidate`` into the wheelhouse when its bytes are one of the pin's hashes; None
     when a local find-links file turns out not to be (the next candidate is tried)."""
-    limit = candidate.size if candidate.size is not None else FILE_LIMIT
+    limit = FILE_LIMIT if candidate.size is None else min(candidate.size, FILE_LIMIT)
     part = wheelhouse / f".{candidate.filename}.{secrets.token_hex(6)}.part"
     digest = hashlib.sha256()
     size = 0
@@ -753,7 +839,7 @@ def _download(pin: Pin, candidate: Candidate, wheelhouse: Path, client: _Client)
                 if size > limit:
                     raise FetchError(
                         f"{candidate.url}: more than the {limit:,} bytes "
-                        f"{'the index declared' if candidate.size is not None else 'allowed'}"
+                        f"{'the index declared' if limit == candidate.size else 'allowed'}"
                         f" for {pin.name} {pin.version}"
                     )
                 digest.update(chunk)
@@ -761,10 +847,13 @@ def _download(pin: Pin, candidate: Candidate, wheelhouse: Path, client: _Client)
 
             if urlsplit(candidate.url).scheme.lower() == "file":
                 try:
-                    with open(_local_path(candidate.url), "rb") as source:
-                        client.copy(source, write, candidate.url)
-                except OSError as exc:
-                    raise FetchError(f"{candidate.url}: {exc.strerror or exc}") from None
+                    source = open(open_regular(_local_path(candidate.url)), "rb")  # noqa: SIM115
+                except ReadError as exc:
+                    if candidate.sha256 is None:
+                        return None  # a local file of that name that is no file to read
+                    raise FetchError(f"{candidate.url}: {exc.problem}") from None
+                with source:
+                    client.copy(source, write, candidate.url)
             else:
                 response = client.open(candidate.url)
                 if response is None:
@@ -783,6 +872,12 @@ def _download(pin: Pin, candidate: Candidate, wheelhouse: Path, client: _Client)
             )
         os.replace(part, wheelhouse / candidate.filename)
         return candidate.filename
+    except OSError as exc:  # the wheelhouse: full, read-only, a folder at the file's name...
+        raise FetchError(
+            f"{pin.name} {pin.version}: cannot write {wheelhouse / candidate.filename}: "
+            f"{exc.strerror or exc}",
+            hint="make room in the wheelhouse's disk, or remove what is at that name",
+        ) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
@@ -829,10 +924,15 @@ def fetch_lock(
 
         def one(pin: Pin) -> str | None:
             try:
+                if client.stop.is_set():
+                    raise _Stopped(f"{pin.name}: not fetched, another file failed")
                 for candidate in _candidates(pin, where, target, client):
                     name = _download(pin, candidate, wheelhouse, client)
                     if name is not None:
                         return name
+            except FetchError:
+                client.stop.set()  # the others stop at their next read
+                raise
             except _NeedsPip:
                 fetched.notes.append(f"{pin.name}: the index asks for credentials")
                 return None
@@ -840,22 +940,39 @@ def fetch_lock(
             return None
 
         futures = [(pin, pool.submit(one, pin)) for pin in missing]
-        errors: list[FetchError] = []
-        for pin, future in futures:
-            try:
-                name = future.result()
-            except FetchError as exc:
-                errors.append(exc)
-                continue
-            if name is None:
-                fetched.left.append(pin.line)
-            else:
-                fetched.downloaded.append(name)
+        _collect(futures, client, fetched)
+    return fetched
+
+
+def _collect(futures: Sequence[tuple[Pin, Future[str | None]]], client: _Client,
+             fetched: Fetched) -> None:  # fmt: skip
+    """Each pin's outcome into ``fetched``; the first error raised once all have ended (the
+    others were stopped by it). Ctrl-C meanwhile: the downloads stop, then it goes on."""
+    errors: list[FetchError] = []
+    stopped = 0
+    for pin, future in futures:
+        try:
+            name = future.result()
+        except _Stopped:
+            stopped += 1
+            continue
+        except FetchError as exc:
+            errors.append(exc)
+            continue
+        except BaseException:
+            client.stop.set()
+            for _, other in futures:
+                other.cancel()
+            raise
+        if name is None:
+            fetched.left.append(pin.line)
+        else:
+            fetched.downloaded.append(name)
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        more += f" ({stopped} other downloads stopped)" if stopped else ""
         raise FetchError(first.message + more, hint=first.hint or _HINT)
-    return fetched
 
 
 _HINT = (
