@@ -41,20 +41,25 @@ RunCheck = Callable[..., CliRun]
 GIB = 1 << 30
 MIB = 1 << 20
 SKIP = ("--skip", "performance", "--skip", "suite")
+FOLDED, FOLD_LIMIT = 16, 512 * MIB  # reports summarize folds, under this limit
 HUGE = "1" + "0" * 5000  # over the 4,300 digits Python converts to an int
 
 
-def _limited() -> None:
-    """In the child, before it runs: at most 1 GiB of address space."""
-    resource.setrlimit(resource.RLIMIT_AS, (GIB, GIB))
+def _limited(limit: int = GIB) -> Callable[[], None]:
+    """What the child runs before it starts: at most ``limit`` bytes of address space."""
+
+    def limit_child() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return limit_child
 
 
 def bounded(
-    argv: Sequence[str | Path], *, cwd: Path, timeout: float = 120
+    argv: Sequence[str | Path], *, cwd: Path, timeout: float = 120, limit: int = GIB
 ) -> subprocess.CompletedProcess[str]:
-    """``argv`` run under 1 GiB of address space, killed after ``timeout`` seconds; never a
-    traceback (a MemoryError is one). One malloc arena per thread pool: the bound is on what
-    the tool holds, not on glibc's reservations for threads."""
+    """``argv`` run under ``limit`` (1 GiB) of address space, killed after ``timeout`` seconds;
+    never a traceback (a MemoryError is one). One malloc arena per thread pool: the bound is on
+    what the tool holds, not on glibc's reservations for threads."""
     done = subprocess.run(
         [str(a) for a in argv],
         capture_output=True,
@@ -65,7 +70,7 @@ def bounded(
         cwd=cwd,
         timeout=timeout,
         check=False,
-        preexec_fn=_limited,  # the limit is set in the child, before it runs
+        preexec_fn=_limited(limit),  # the limit is set in the child, before it runs
     )
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert "MemoryError" not in done.stderr, done.stderr[-3000:]
@@ -73,10 +78,10 @@ def bounded(
 
 
 def preflight(
-    *args: str | Path, cwd: Path, timeout: float = 120
+    *args: str | Path, cwd: Path, timeout: float = 120, limit: int = GIB
 ) -> subprocess.CompletedProcess[str]:
     command, *rest = args
-    return bounded(cli_argv(*rest, command=str(command)), cwd=cwd, timeout=timeout)
+    return bounded(cli_argv(*rest, command=str(command)), cwd=cwd, timeout=timeout, limit=limit)
 
 
 # --- summarize and alert --report: reports and outcomes ------------------------------------
@@ -171,24 +176,51 @@ def test_a_valid_report_of_60_mib_is_refused_by_what_it_holds_not_read_into_giga
     assert done.stderr.startswith(f"error: --report {path}: is not JSON that a report holds")
 
 
-def test_summarize_folds_each_report_into_its_row_thirty_of_2_mib(tmp_path: Path) -> None:
+def test_summarize_folds_each_report_into_its_row_sixteen_of_2_mib(tmp_path: Path) -> None:
     """Each report is read, folded into its row and dropped: 30 reports of 2 MiB, each 650,000
-    dicts once read (under the limit of values), were all kept (1.5 GB)."""
+    dicts once read (under the limit of values), were all kept (1.5 GB). Sixteen kept hold
+    800 MB, over this run's 512 MiB of address space (the plain-Python test below shows it):
+    half the reports to read, the same margin."""
     text = _heavy(_report(findings=1000), 2 * MIB)
-    for index in range(30):
+    for index in range(FOLDED):
         _write_report(tmp_path / "jobs" / f"host-{index:02}", text)
     html, junit = tmp_path / "page.html", tmp_path / "junit.xml"
     done = preflight(
         "summarize", tmp_path / "jobs", "--summary", tmp_path / "s.json",
-        "--html", html, "--junit", junit, cwd=tmp_path, timeout=240,
+        "--html", html, "--junit", junit, cwd=tmp_path, timeout=240, limit=FOLD_LIMIT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))["interpreters"]
-    assert [r["verdict"] for r in rows] == ["READY"] * 30
+    assert [r["verdict"] for r in rows] == ["READY"] * FOLDED
     # Each row keeps a page's worth of findings, and says where the rest are.
     shown = junit.read_text(encoding="utf-8")
-    assert shown.count("… and 500 more findings of this check: see ") == 30
+    assert shown.count("… and 500 more findings of this check: see ") == FOLDED
     assert html.exists()
+
+
+def test_keeping_the_sixteen_reports_read_does_not_fit_the_limit(tmp_path: Path) -> None:
+    """What the test above guards against, shown under the same limit: a reader that keeps
+    every report it parsed (plain ``json.loads``, no preflight) runs out of memory."""
+    text = _heavy(_report(findings=1000), 2 * MIB)
+    paths = [_write_report(tmp_path / f"host-{i:02}", text) for i in range(FOLDED)]
+    keep = "import json, sys; kept = [json.loads(open(p).read()) for p in sys.argv[1:]]"
+
+    def keeping(paths: Sequence[Path]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", keep, *map(str, paths)],
+            capture_output=True,
+            text=True,
+            env=cli_env({"MALLOC_ARENA_MAX": "2"}),
+            timeout=240,
+            check=False,
+            preexec_fn=_limited(FOLD_LIMIT),
+        )
+
+    few = keeping(paths[:4])  # a few kept fit: the limit is about keeping, not one report
+    assert few.returncode == 0, few.stderr[-3000:]
+    done = keeping(paths)
+    assert done.returncode != 0, "sixteen kept reports fit: the limit proves nothing"
+    assert "MemoryError" in done.stderr, done.stderr[-3000:]
 
 
 # --- the OSV export: a zip made by someone else ---------------------------------------------

@@ -368,14 +368,20 @@ needs_pip_tools_wheels = pytest.mark.skipif(
 
 
 @needs_pip_tools_wheels
-def test_relock_writes_fresh_locks_then_leaves_them_alone_and_check_passes(
+def test_relock_writes_fresh_locks_leaves_them_alone_then_keeps_them_when_it_fails(
     nox_project: Callable[..., Path], wheels: Wheels, python312: Path
 ) -> None:
+    """One project through relock's life, each step paying only its own relock (a relock
+    builds pip-tools' venv: seconds each): fresh locks, then left alone, then `--check` on a
+    stale lock, a relock interrupted, and one failing half way, neither touching the lock."""
     project = nox_project(pythons=["3.12"], locks=[])
+    lock = project / "requirements" / "py3.12.txt"
+    pyproject = project / "pyproject.toml"
+
+    # Fresh locks are written, with hashes and no trace of the local find-links.
     done = run_nox(project, wheels, "-s", "relock")
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    lock = project / "requirements" / "py3.12.txt"
     parsed = parse_lock(lock)
     assert {e.name: e.version for e in parsed.entries} == {"alpha": "1.0", "beta-pkg": "2.0"}
     assert parsed.header.python is not None
@@ -383,6 +389,8 @@ def test_relock_writes_fresh_locks_then_leaves_them_alone_and_check_passes(
     text = lock.read_text()
     assert "--find-links" not in text
     assert str(wheels.folder) not in text
+
+    # Nothing changed: the lock is not rewritten, and `--check` says it is up to date.
     before = lock.stat()
     again = run_nox(project, wheels, "-s", "relock")
     assert again.returncode == 0, again.stdout + again.stderr
@@ -393,58 +401,21 @@ def test_relock_writes_fresh_locks_then_leaves_them_alone_and_check_passes(
     assert check.returncode == 0, check.stdout + check.stderr
     assert "is up to date" in check.stdout + check.stderr
 
-
-def relocked_then_changed(
-    nox_project: Callable[..., Path], wheels: Wheels, added: str
-) -> tuple[Path, Path, bytes]:
-    """A project relocked once, whose policy then requires ``added`` too.
-
-    Returns the project, its lock and the lock's content before the change.
-    """
-    project = nox_project(pythons=["3.12"], locks=[])
-    first = run_nox(project, wheels, "-s", "relock")
-    assert first.returncode == 0, first.stdout + first.stderr
-    lock = project / "requirements" / "py3.12.txt"
-    pyproject = project / "pyproject.toml"
+    # The policy now requires extra-thing too: `--check` fails with a diff, writing nothing.
     pyproject.write_text(
-        pyproject.read_text().replace('"beta-pkg>=2"]', f'"beta-pkg>=2", "{added}"]')
+        pyproject.read_text().replace('"beta-pkg>=2"]', '"beta-pkg>=2", "extra-thing"]')
     )
-    return project, lock, lock.read_bytes()
-
-
-@needs_pip_tools_wheels
-def test_relock_check_fails_with_a_diff_on_a_stale_lock(
-    nox_project: Callable[..., Path], wheels: Wheels, python312: Path
-) -> None:
-    project, lock, content = relocked_then_changed(nox_project, wheels, "extra-thing")
-    check = run_nox(project, wheels, "-s", "relock", "--", "--check")
-    output = check.stdout + check.stderr
-    assert check.returncode == 1, output
+    content = lock.read_bytes()
+    stale = run_nox(project, wheels, "-s", "relock", "--", "--check")
+    output = stale.stdout + stale.stderr
+    assert stale.returncode == 1, output
     assert "is out of date; run `nox -s relock`" in output
     assert "+extra-thing==1.0" in output
     assert lock.read_bytes() == content
-
-
-@needs_pip_tools_wheels
-def test_a_relock_failing_half_way_leaves_the_old_lock_intact(
-    nox_project: Callable[..., Path], wheels: Wheels, python312: Path
-) -> None:
-    project, lock, content = relocked_then_changed(nox_project, wheels, "gone>=1")
-    done = run_nox(project, wheels, "-s", "relock")
-    output = done.stdout + done.stderr
-    assert done.returncode == 1, output
-    assert "pip-compile failed" in output
-    assert lock.read_bytes() == content
     assert sorted(p.name for p in lock.parent.iterdir()) == ["py3.12.txt"]
 
-
-@needs_pip_tools_wheels
-def test_an_interrupted_relock_leaves_the_old_lock_intact(
-    nox_project: Callable[..., Path], wheels: Wheels, python312: Path
-) -> None:
-    project, lock, content = relocked_then_changed(nox_project, wheels, "extra-thing")
-    # pip-compile is made to hang on an index that never answers, so that Ctrl-C lands while
-    # it runs in its work folder, whatever the machine's speed.
+    # Interrupted: pip-compile is made to hang on an index that never answers, so that Ctrl-C
+    # lands while it runs in its work folder, whatever the machine's speed.
     with loopback.silent() as index:
         env = nox_env(wheels, {"PIP_INDEX_URL": f"http://127.0.0.1:{index.port}/simple"})
         env.pop("PIP_NO_INDEX")
@@ -472,6 +443,15 @@ def test_an_interrupted_relock_leaves_the_old_lock_intact(
                 process.communicate()
     assert process.returncode == 130, rest
     assert "Traceback" not in rest
+    assert lock.read_bytes() == content
+    assert sorted(p.name for p in lock.parent.iterdir()) == ["py3.12.txt"]
+
+    # Failing half way (a requirement no index has): the old lock stays, whole and alone.
+    pyproject.write_text(pyproject.read_text().replace('"extra-thing"]', '"gone>=1"]'))
+    failed = run_nox(project, wheels, "-s", "relock")
+    output = failed.stdout + failed.stderr
+    assert failed.returncode == 1, output
+    assert "pip-compile failed" in output
     assert lock.read_bytes() == content
     assert sorted(p.name for p in lock.parent.iterdir()) == ["py3.12.txt"]
 
