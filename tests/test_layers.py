@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,12 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "_probe" not in p.parts)
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def each_module(paths: Iterable[Path]) -> pytest.MarkDecorator:
+    """One test per module of ``paths``, named by its path in the package."""
+    return pytest.mark.parametrize("path", list(paths), ids=lambda p: str(p.relative_to(PACKAGE)))
+
+
+@each_module(MODULES)
 def test_imports_point_down(path: Path) -> None:
     module = _module_name(path)
     rank = _layer(module)
@@ -219,11 +225,7 @@ def _children_started(tree: ast.Module) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize(
-    "path",
-    [p for p in MODULES if p.name not in MAY_START or p.parent != PACKAGE],
-    ids=lambda p: str(p.relative_to(PACKAGE)),
-)
+@each_module(p for p in MODULES if p.name not in MAY_START or p.parent != PACKAGE)
 def test_every_child_is_started_by_the_subprocess_boundary(path: Path) -> None:
     """Only ``_process`` starts a process (deadline, reaper, clean environment, no shell)."""
     assert _children_started(_tree(path)) == []
@@ -484,11 +486,7 @@ def _read_by_key(tree: ast.Module) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize(
-    "path",
-    [p for p in MODULES if p.relative_to(PACKAGE).parts[0] not in BY_KEY_MAY],
-    ids=lambda p: str(p.relative_to(PACKAGE)),
-)
+@each_module(p for p in MODULES if p.relative_to(PACKAGE).parts[0] not in BY_KEY_MAY)
 def test_the_interpreter_and_the_details_are_read_by_their_fields(path: Path) -> None:
     assert _read_by_key(_tree(path)) == []
 
